@@ -1,0 +1,76 @@
+# The two commands of the README:
+#   make demo   - install what is missing, build, run the main job
+#   make test   - install what is missing, build, run the C and Python tests
+#
+# Everything is installed by these targets: Debian/Ubuntu packages through apt
+# (as root, or with sudo), a virtual environment in .venv, and an editable
+# build of pydpdk in build/.  DPDK=disabled builds without DPDK.
+
+PYTHON      ?= python3
+DPDK        ?= auto
+VENV        ?= .venv
+BUILD_DIR   ?= build/dpdk-$(DPDK)
+APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
+               dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
+               tcpdump iproute2 nftables
+PY_BUILD_DEPS = "meson-python>=0.15" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
+PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6"
+ifeq ($(DPDK),disabled)
+APT_PACKAGES := $(filter-out dpdk dpdk-dev libdpdk-dev,$(APT_PACKAGES))
+endif
+
+VPY   = $(VENV)/bin/python
+STAMP = $(VENV)/.pydpdk-$(DPDK).stamp
+
+.PHONY: all demo test test-c test-py deps venv build lint bench clean
+
+all: build
+
+demo: build
+	$(VENV)/bin/pydpdk demo
+
+test: build
+	$(VENV)/bin/meson test -C $(BUILD_DIR) --print-errorlogs
+	$(VPY) -m pytest
+
+# Install the system packages that are missing (nothing when all are there).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+
+venv: deps $(VENV)/bin/python
+	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis" 2>/dev/null || \
+	  $(VPY) -m pip install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
+
+# Editable install: later imports rebuild what changed.  The stamp remembers
+# which configuration the venv's pydpdk points at.
+build: venv
+	@if [ ! -f $(STAMP) ] || [ ! -d $(BUILD_DIR) ]; then \
+	  rm -f $(VENV)/.pydpdk-*.stamp; \
+	  $(VPY) -m pip install -q --no-build-isolation --no-deps --editable . \
+	    -Cbuild-dir=$(BUILD_DIR) -Csetup-args=-Ddpdk=$(DPDK) && touch $(STAMP); \
+	else \
+	  $(VENV)/bin/meson compile -C $(BUILD_DIR) >/dev/null; \
+	fi
+
+lint: venv
+	@$(VPY) -c "import ruff, cython_lint" 2>/dev/null || $(VPY) -m pip install -q ruff cython-lint mypy
+	$(VENV)/bin/ruff check pydpdk tests bench examples
+	$(VENV)/bin/cython-lint pydpdk
+
+bench: build
+	$(VPY) bench/forward.py
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,88 @@
+"""All of pydpdk's exceptions, and the one place where error codes become them.
+
+Native code reports failures as a negative errno (DPDK: ``rte_errno``).
+:func:`error_from_errno` turns such a code into the matching built-in
+:class:`OSError` subclass (``FileNotFoundError``, ``PermissionError``, ...)
+when the caller did not ask for a specific pydpdk class, so ``except
+PermissionError`` works as Python users expect.  Errors that are pydpdk's own
+derive from :class:`PydpdkError`, itself an ``OSError`` so ``errno`` is kept.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = [
+    "PydpdkError",
+    "BackendUnavailableError",
+    "DpdkUnavailableError",
+    "EalError",
+    "EalStateError",
+    "PortError",
+    "PoolError",
+    "PacketStateError",
+    "FecError",
+    "error_from_errno",
+]
+
+
+class PydpdkError(OSError):
+    """Base class of pydpdk's own errors (an ``OSError``: ``errno`` may be set)."""
+
+
+class BackendUnavailableError(PydpdkError):
+    """The requested backend was not built into this installation or cannot run here."""
+
+
+class DpdkUnavailableError(BackendUnavailableError):
+    """pydpdk was built without DPDK, or DPDK cannot be used in this process."""
+
+
+class EalError(PydpdkError):
+    """The DPDK Environment Abstraction Layer refused an operation."""
+
+
+class EalStateError(EalError):
+    """EAL used in the wrong state: second init, use after cleanup, forked child."""
+
+
+class PortError(PydpdkError):
+    """A port could not be found, configured, started or used."""
+
+
+class PoolError(PydpdkError):
+    """A packet pool could not be created, or was misused (closed while in use)."""
+
+
+class PacketStateError(PydpdkError):
+    """A packet or burst was used after it was freed or handed to a port."""
+
+
+class FecError(PydpdkError):
+    """An FEC codec operation failed (not raised for bad wire input, which is counted)."""
+
+
+def error_from_errno(
+    errnum: int,
+    message: str,
+    cls: type[OSError] | None = None,
+    detail: str | None = None,
+) -> OSError:
+    """Build the exception for a (positive or negative) errno.
+
+    *message* says what was being done ("cannot start port 0"); *detail* is the
+    library's own text (``rte_strerror``) when it has one, else ``os.strerror``.
+    With *cls* None the built-in ``OSError`` subclass for that errno is used.
+    """
+    errnum = abs(int(errnum))
+    if detail is None:
+        try:
+            detail = os.strerror(errnum) if errnum else "unknown error"
+        except ValueError:
+            detail = "unknown error"
+    text = f"{message}: {detail}"
+    if cls is None:
+        # OSError(errno, text) picks FileNotFoundError, PermissionError, ...
+        return OSError(errnum or _errno.EIO, text)
+    return cls(errnum or _errno.EIO, text)
