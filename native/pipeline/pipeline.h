@@ -1,0 +1,74 @@
+/* The GIL-free run loop over chains of source -> stages -> sink. */
+#ifndef PD_PIPELINE_H
+#define PD_PIPELINE_H
+
+#include <stdint.h>
+#include "stage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PD_CHAIN_MAX_STAGES 16
+
+typedef struct pd_chain {
+    pd_source *src;
+    pd_stage *stages[PD_CHAIN_MAX_STAGES];
+    uint16_t n_stages;
+    pd_sink *snk;
+    const pd_pkt_ops *ops;   /* frees what the sink refuses */
+    uint16_t burst;          /* packets pulled per call, 1..PD_BURST_MAX */
+    int drain;               /* keep pulling this source while draining (ports) */
+    pd_pkt *buf[2][PD_STAGE_OUT_MAX];
+} pd_chain;
+
+enum pd_stop_reason {
+    PD_STOP_NONE = 0,
+    PD_STOP_PACKETS,         /* max_packets pulled */
+    PD_STOP_DURATION,
+    PD_STOP_SOURCES_DONE,    /* every source reported done */
+    PD_STOP_CHECK,           /* the check callback asked to stop (Ctrl-C) */
+    PD_STOP_FLAG,            /* *stop_flag set by another thread */
+};
+
+typedef struct pd_run_opts {
+    uint64_t max_packets;        /* 0: no limit */
+    uint64_t duration_ns;        /* 0: no limit */
+    uint32_t idle_rounds;        /* empty rounds before sleeping */
+    uint32_t idle_sleep_us;      /* 0: busy poll */
+    uint64_t check_interval_ns;  /* how often check() runs */
+    int (*check)(void *arg);     /* nonzero: stop */
+    void *check_arg;
+    volatile int *stop_flag;     /* nonzero: stop */
+    uint64_t drain_ns;           /* at the end, keep moving packets this long at most */
+} pd_run_opts;
+
+typedef struct pd_run_result {
+    uint64_t packets;            /* pulled from sources */
+    uint64_t rounds, idle_rounds, sleeps;
+    uint64_t elapsed_ns;
+    int reason;                  /* enum pd_stop_reason */
+} pd_run_result;
+
+void pd_run_opts_default(pd_run_opts *o);
+
+/* Initialise a chain; returns 0 or -EINVAL. */
+int pd_chain_init(pd_chain *c, pd_source *src, pd_sink *snk, const pd_pkt_ops *ops,
+                  uint16_t burst);
+int pd_chain_add_stage(pd_chain *c, pd_stage *st);
+
+/* Move one burst through a chain.  Returns packets pulled. */
+uint16_t pd_chain_poll(pd_chain *c, uint64_t now_ns);
+
+/* Flush held packets of every stage down to the sink.  Returns packets moved. */
+uint32_t pd_chain_flush(pd_chain *c, uint64_t now_ns);
+
+/* Run until a stop condition; then drain and flush so every packet ends at a
+ * sink or is freed.  Returns 0 or -EINVAL. */
+int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
+                    pd_run_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PD_PIPELINE_H */
