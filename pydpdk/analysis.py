@@ -1,0 +1,137 @@
+"""Analytical residual loss of packet-level FEC, to compare measurements with.
+
+A systematic (k, m) MDS code (Reed-Solomon; XOR parity is the m = 1 case)
+rebuilds every lost source packet of a block as long as at most m of its
+k + m packets are lost.  A source packet is therefore lost for good exactly
+when it is lost on the link *and* at least m of the other k + m - 1 packets of
+its block are lost too.
+
+Two link models are covered, matching pydpdk's impairment stage:
+
+* independent (Bernoulli) loss with probability p: a binomial tail;
+* Gilbert-Elliott: a two-state Markov chain (good/bad) with per-packet
+  transition probabilities p (good -> bad) and r (bad -> good) and a loss
+  probability in each state.  The chain advances once per packet on the link,
+  then the packet is lost with its state's probability.  With interleaving
+  depth D the packets of one block are D apart on the wire, so the chain is
+  stepped D times between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+
+__all__ = ["GilbertElliott", "residual_loss_random", "residual_loss_gilbert_elliott"]
+
+
+def _check_code(k: int, m: int) -> None:
+    if k < 1 or m < 0 or k + m > 255:
+        raise ValueError(f"need k >= 1, m >= 0 and k + m <= 255, got k={k}, m={m}")
+
+
+def residual_loss_random(p: float, k: int, m: int) -> float:
+    """Probability that a source packet is lost for good under independent loss *p*."""
+    _check_code(k, m)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"loss probability must be within [0, 1], got {p}")
+    n = k + m
+    others_lost_m_or_more = sum(
+        comb(n - 1, j) * p**j * (1.0 - p) ** (n - 1 - j) for j in range(m, n)
+    )
+    return p * others_lost_m_or_more
+
+
+@dataclass(frozen=True)
+class GilbertElliott:
+    """Two-state burst-loss model (see the module docstring)."""
+
+    p: float                 # P(good -> bad) per packet
+    r: float                 # P(bad -> good) per packet
+    loss_good: float = 0.0
+    loss_bad: float = 1.0
+    random_loss: float = 0.0  # independent loss added on top, as the impair stage does
+
+    def __post_init__(self) -> None:
+        for name in ("p", "r", "loss_good", "loss_bad", "random_loss"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value}")
+        if self.p + self.r == 0:
+            raise ValueError("p and r cannot both be 0")
+
+    @property
+    def stationary_bad(self) -> float:
+        return self.p / (self.p + self.r)
+
+    def state_loss(self) -> tuple[float, float]:
+        keep = 1.0 - self.random_loss
+        return (1.0 - keep * (1.0 - self.loss_good), 1.0 - keep * (1.0 - self.loss_bad))
+
+    @property
+    def mean_loss(self) -> float:
+        lg, lb = self.state_loss()
+        pi_b = self.stationary_bad
+        return (1.0 - pi_b) * lg + pi_b * lb
+
+    def transition(self, steps: int = 1) -> list[list[float]]:
+        """Transition matrix [[gg, gb], [bg, bb]] after *steps* packets."""
+        lam = 1.0 - self.p - self.r          # second eigenvalue
+        pi_b = self.stationary_bad
+        pi_g = 1.0 - pi_b
+        lk = lam**steps
+        return [
+            [pi_g + pi_b * lk, pi_b - pi_b * lk],
+            [pi_g - pi_g * lk, pi_b + pi_g * lk],
+        ]
+
+
+def residual_loss_gilbert_elliott(
+    model: GilbertElliott, k: int, m: int, interleave: int = 1
+) -> float:
+    """Mean probability that a source packet is lost for good under *model*.
+
+    Exact for the model: a forward pass over the block's k + m packets keeps,
+    per chain state, the distribution of the number of losses so far (capped at
+    m + 1) and whether the source packet under study was lost.
+    """
+    _check_code(k, m)
+    if interleave < 1:
+        raise ValueError(f"interleave depth must be >= 1, got {interleave}")
+    n = k + m
+    cap = m + 1
+    step = model.transition(interleave)
+    loss = model.state_loss()
+    pi_b = model.stationary_bad
+    total = 0.0
+    for target in range(k):
+        # dist[state][lost_count][target_lost]
+        dist = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+        start = (1.0 - pi_b, pi_b)
+        for pos in range(n):
+            if pos == 0:
+                prior = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+                for s in range(2):
+                    prior[s][0][0] = start[s]
+            else:
+                prior = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+                for s_from in range(2):
+                    for c in range(cap + 1):
+                        for t in range(2):
+                            mass = dist[s_from][c][t]
+                            if mass:
+                                for s_to in range(2):
+                                    prior[s_to][c][t] += mass * step[s_from][s_to]
+            dist = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+            for s in range(2):
+                pl = loss[s]
+                for c in range(cap + 1):
+                    for t in range(2):
+                        mass = prior[s][c][t]
+                        if not mass:
+                            continue
+                        dist[s][c][t] += mass * (1.0 - pl)
+                        lost_t = 1 if pos == target else t
+                        dist[s][min(c + 1, cap)][lost_t] += mass * pl
+        total += sum(dist[s][cap][1] for s in range(2))
+    return total / k
