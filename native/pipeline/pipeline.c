@@ -119,14 +119,21 @@ uint32_t pd_chain_flush(pd_chain *c, uint64_t now)
     return moved;
 }
 
+/* Sources that can end (generators, files) have done(); ports never end.
+ * The run is over when every source that can end has ended. */
 static int all_sources_done(pd_chain **chains, unsigned n)
 {
+    int finite = 0;
+
     for (unsigned i = 0; i < n; i++) {
         pd_source *s = chains[i]->src;
-        if (!s->done || !s->done(s->ctx))
+        if (!s->done)
+            continue;
+        finite = 1;
+        if (!s->done(s->ctx))
             return 0;
     }
-    return 1;
+    return finite;
 }
 
 /* After the stop: keep draining port sources (packets already in flight on a

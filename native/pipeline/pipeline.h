@@ -26,7 +26,7 @@ enum pd_stop_reason {
     PD_STOP_NONE = 0,
     PD_STOP_PACKETS,         /* max_packets pulled */
     PD_STOP_DURATION,
-    PD_STOP_SOURCES_DONE,    /* every source reported done */
+    PD_STOP_SOURCES_DONE,    /* every source that can end (generator, file) ended */
     PD_STOP_CHECK,           /* the check callback asked to stop (Ctrl-C) */
     PD_STOP_FLAG,            /* *stop_flag set by another thread */
 };
