@@ -7,6 +7,10 @@
 
 #include "fec_internal.h"
 
+/* Block-id distance beyond which ids are taken as a new stream: no genuine
+ * reordering spans 2^24 blocks. */
+#define RESYNC_DISTANCE (INT64_C(1) << 24)
+
 typedef struct dec_block {
     uint64_t id;
     uint64_t first_seen;
@@ -342,7 +346,12 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
             v->length = h.length;
             return 0;
         }
-        if (dec->have_newest && id_diff(h.block_id, dec->newest) <= -(int64_t)dec->n_finished) {
+        /* Older than the finished history: it may be a duplicate we can no
+         * longer recognise.  Far older still is taken as a new stream
+         * (sender restart, or a bogus id must not make every later genuine
+         * packet look late). */
+        const int64_t age = dec->have_newest ? -id_diff(h.block_id, dec->newest) : 0;
+        if (age >= (int64_t)dec->n_finished && age < RESYNC_DISTANCE) {
             dec->st.late++;
             verdict(v, FEC_DROP_LATE);
             return 0;
@@ -356,7 +365,7 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
         b->code = h.code;
         b->m = h.m;
         dec->active[dec->n_active++] = b;
-        if (!dec->have_newest || id_diff(h.block_id, dec->newest) > 0) {
+        if (!dec->have_newest || age < 0 || age >= RESYNC_DISTANCE) {
             dec->newest = h.block_id;
             dec->have_newest = 1;
         }
