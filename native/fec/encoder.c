@@ -1,0 +1,219 @@
+/* Streaming encoder: folds each source packet into its block's parity as it
+ * passes, emits parity when the block reaches k or its deadline. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fec_internal.h"
+
+typedef struct enc_lane {
+    int open;
+    uint64_t block_id;
+    uint64_t opened_at;
+    unsigned count;          /* sources folded in so far */
+    uint32_t max_len;        /* longest payload so far = parity extent */
+    uint8_t **acc;           /* m accumulators: [length field][payload parity] */
+} enc_lane;
+
+struct fec_encoder {
+    fec_encoder_config cfg;
+    const fec_kernel *kern;
+    uint64_t next_block_id;
+    unsigned next_lane;
+    enc_lane *lanes;
+    uint8_t *storage;
+    uint8_t **acc_ptrs;
+    uint8_t coef[FEC_MAX_SYMBOLS][FEC_MAX_SYMBOLS]; /* [source index][row] */
+    fec_encoder_stats st;
+};
+
+int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
+{
+    if (cfg == NULL || out == NULL)
+        return -EINVAL;
+    if (fec_code_check(cfg->code, cfg->k, cfg->m) < 0)
+        return -EINVAL;
+    if (cfg->depth == 0 || cfg->depth > 1024)
+        return -EINVAL;
+    if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD)
+        return -EINVAL;
+    fec_init();
+    fec_encoder *enc = calloc(1, sizeof(*enc));
+    if (enc == NULL)
+        return -ENOMEM;
+    enc->cfg = *cfg;
+    enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
+    enc->next_block_id = cfg->first_block_id & FEC_BLOCK_ID_MASK;
+    const size_t row_len = ((size_t)FEC_LEN_FIELD + cfg->max_payload + 63) & ~(size_t)63;
+    enc->lanes = calloc(cfg->depth, sizeof(enc_lane));
+    enc->acc_ptrs = calloc((size_t)cfg->depth * cfg->m, sizeof(uint8_t *));
+    enc->storage = aligned_alloc(64, (size_t)cfg->depth * cfg->m * row_len);
+    if (enc->lanes == NULL || enc->acc_ptrs == NULL || enc->storage == NULL) {
+        fec_encoder_destroy(enc);
+        return -ENOMEM;
+    }
+    for (unsigned d = 0; d < cfg->depth; d++) {
+        enc->lanes[d].acc = &enc->acc_ptrs[(size_t)d * cfg->m];
+        for (unsigned r = 0; r < cfg->m; r++)
+            enc->lanes[d].acc[r] = enc->storage + ((size_t)d * cfg->m + r) * row_len;
+    }
+    for (unsigned j = 0; j < cfg->k; j++)
+        for (unsigned r = 0; r < cfg->m; r++)
+            enc->coef[j][r] = fec_coef(cfg->code, cfg->m, r, j);
+    *out = enc;
+    return 0;
+}
+
+void fec_encoder_destroy(fec_encoder *enc)
+{
+    if (enc == NULL)
+        return;
+    free(enc->lanes);
+    free(enc->acc_ptrs);
+    free(enc->storage);
+    free(enc);
+}
+
+uint32_t fec_encoder_max_repair_len(const fec_encoder *enc)
+{
+    return FEC_HDR_LEN + FEC_LEN_FIELD + enc->cfg.max_payload;
+}
+
+static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
+{
+    int emitted = 0;
+    if (!lane->open)
+        return 0;
+    const unsigned m = enc->cfg.m;
+    const uint32_t sym_len = FEC_LEN_FIELD + lane->max_len;
+    fec_hdr h = {
+        .version = FEC_VERSION,
+        .code = (uint8_t)enc->cfg.code,
+        .repair = 1,
+        .k = (uint8_t)lane->count,      /* a partial block shrinks k */
+        .m = (uint8_t)m,
+        .block_id = lane->block_id,
+        .length = (uint16_t)lane->max_len,
+    };
+    for (unsigned r = 0; r < m; r++) {
+        uint8_t *buf = sink && sink->get ? sink->get(sink->ctx, FEC_HDR_LEN + sym_len) : NULL;
+        if (buf == NULL) {
+            enc->st.no_buffer++;
+            continue;
+        }
+        h.index = (uint8_t)(lane->count + r);
+        fec_hdr_write(buf, &h);
+        memcpy(buf + FEC_HDR_LEN, lane->acc[r], sym_len);
+        enc->st.repair_packets++;
+        enc->st.repair_bytes += FEC_HDR_LEN + sym_len;
+        emitted++;
+    }
+    enc->st.blocks++;
+    if (lane->count < enc->cfg.k)
+        enc->st.blocks_partial++;
+    lane->open = 0;
+    lane->count = 0;
+    lane->max_len = 0;
+    return emitted;
+}
+
+int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
+                    uint64_t now, uint8_t hdr[FEC_HDR_LEN], const fec_sink *sink)
+{
+    int emitted = 0;
+    if (enc == NULL || payload == NULL || hdr == NULL || len == 0)
+        return -EINVAL;
+    if (len > enc->cfg.max_payload)
+        return -EMSGSIZE;
+    enc_lane *lane = &enc->lanes[enc->next_lane];
+    enc->next_lane = enc->next_lane + 1 == enc->cfg.depth ? 0 : enc->next_lane + 1;
+
+    if (lane->open && enc->cfg.timeout && now >= lane->opened_at && now - lane->opened_at >= enc->cfg.timeout)
+        emitted += close_lane(enc, lane, sink);
+    if (!lane->open) {
+        lane->open = 1;
+        lane->block_id = enc->next_block_id;
+        enc->next_block_id = (enc->next_block_id + 1) & FEC_BLOCK_ID_MASK;
+        lane->opened_at = now;
+    }
+
+    const unsigned j = lane->count;
+    const uint8_t *coef = enc->coef[j];
+    const unsigned m = enc->cfg.m;
+    /* The 2-byte big-endian length is part of the protected symbol. */
+    const uint8_t len_be[FEC_LEN_FIELD] = {(uint8_t)(len >> 8), (uint8_t)len};
+    for (unsigned r = 0; r < m; r++) {
+        const uint8_t *t = fec_gf_mul_table[coef[r]];
+        uint8_t *a = lane->acc[r];
+        if (j == 0) {
+            a[0] = t[len_be[0]];
+            a[1] = t[len_be[1]];
+        } else {
+            a[0] ^= t[len_be[0]];
+            a[1] ^= t[len_be[1]];
+        }
+    }
+    /* Fold the payload: accumulate where earlier packets already wrote,
+     * overwrite beyond (shorter packets count as zero-padded there). */
+    uint8_t *rows[FEC_MAX_SYMBOLS];
+    const uint32_t overlap = len < lane->max_len ? len : lane->max_len;
+    if (overlap > 0) {
+        for (unsigned r = 0; r < m; r++)
+            rows[r] = lane->acc[r] + FEC_LEN_FIELD;
+        enc->kern->mad_rows(rows, coef, m, payload, overlap, 0);
+    }
+    if (len > lane->max_len) {
+        for (unsigned r = 0; r < m; r++)
+            rows[r] = lane->acc[r] + FEC_LEN_FIELD + overlap;
+        enc->kern->mad_rows(rows, coef, m, payload + overlap, len - overlap, 1);
+        lane->max_len = len;
+    }
+
+    fec_hdr h = {
+        .version = FEC_VERSION,
+        .code = (uint8_t)enc->cfg.code,
+        .repair = 0,
+        .k = (uint8_t)enc->cfg.k,
+        .m = (uint8_t)m,
+        .index = (uint8_t)j,
+        .block_id = lane->block_id,
+        .length = (uint16_t)len,
+    };
+    fec_hdr_write(hdr, &h);
+    lane->count++;
+    enc->st.source_packets++;
+    enc->st.source_bytes += len;
+    if (lane->count == enc->cfg.k)
+        emitted += close_lane(enc, lane, sink);
+    return emitted;
+}
+
+int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink)
+{
+    int emitted = 0;
+    if (enc == NULL)
+        return -EINVAL;
+    if (enc->cfg.timeout == 0)
+        return 0;
+    for (unsigned d = 0; d < enc->cfg.depth; d++) {
+        enc_lane *lane = &enc->lanes[d];
+        if (lane->open && now >= lane->opened_at && now - lane->opened_at >= enc->cfg.timeout)
+            emitted += close_lane(enc, lane, sink);
+    }
+    return emitted;
+}
+
+int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink)
+{
+    int emitted = 0;
+    if (enc == NULL)
+        return -EINVAL;
+    for (unsigned d = 0; d < enc->cfg.depth; d++)
+        emitted += close_lane(enc, &enc->lanes[d], sink);
+    return emitted;
+}
+
+void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st)
+{
+    *st = enc->st;
+}

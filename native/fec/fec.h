@@ -1,0 +1,278 @@
+/* Packet-level forward error correction: GF(2^8) kernels, XOR and
+ * Reed-Solomon (Cauchy) block codes, the FEC wire header, and a streaming
+ * encoder/decoder built for packet pipelines.
+ *
+ * Plain C, no Python.h.  Conventions: functions return 0 (or a count) on
+ * success and a negative errno on failure; nothing prints or exits; nothing
+ * allocates on the per-packet path after create().  One encoder or decoder
+ * (or block codec) per thread: objects are not locked.  The only process-wide
+ * state is the GF tables and the kernel choice, set up once, thread-safely,
+ * on first use (fec_init()).
+ *
+ * The wire format is described byte by byte in docs/fec-format.md.
+ *
+ * How a packet stage uses the streaming API (for example over pd_pkt
+ * handles, see native/pkt/pkt.h):
+ *
+ *   encoder: for each source packet p
+ *       n = fec_encoder_add(enc, data(p), data_len(p), now, hdr, &sink);
+ *       memcpy(prepend(p, FEC_HDR_LEN), hdr, FEC_HDR_LEN);   -> send p
+ *     sink.get(ctx, len) is called for each parity packet when a block
+ *     closes; the stage allocates a pool packet, appends len bytes, returns
+ *     its data pointer and queues the packet for tx.  Call
+ *     fec_encoder_poll(enc, now, &sink) once per burst to close blocks whose
+ *     deadline passed.  Source packets are never copied or held.
+ *
+ *   decoder: for each received packet p
+ *       n = fec_decoder_push(dec, data(p), data_len(p), now, &sink, &v);
+ *       v.action == FEC_DELIVER: adj(p, v.offset), trim to v.length, pass on
+ *       otherwise: free p (it was a repair packet or a counted drop)
+ *     rebuilt source packets are written through sink.get(ctx, len) as soon
+ *     as they can be rebuilt (possibly during the push of a repair packet).
+ *     Call fec_decoder_poll(dec, now) once per burst to expire blocks.
+ */
+#ifndef PD_FEC_H
+#define PD_FEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * GF(2^8) arithmetic (polynomial x^8+x^4+x^3+x^2+1 = 0x11D, generator 2)
+ * ---------------------------------------------------------------------- */
+
+#define FEC_GF_POLY 0x11D
+
+/* Set up tables and the default kernel once (idempotent, thread-safe).
+ * Every other function calls it; it is public for callers that want the
+ * one-time cost paid up front. */
+void fec_init(void);
+
+uint8_t fec_gf_mul(uint8_t a, uint8_t b);
+uint8_t fec_gf_inv(uint8_t a);          /* inv(0) is 0 */
+
+/* A set of region kernels.  All kernels are bit-exact with "scalar" on every
+ * length and alignment. */
+typedef struct fec_kernel {
+    const char *name;
+    /* For each row r < rows: dst[r][i] (^)= coef[r] * src[i], i < len.
+     * With set != 0 the rows are overwritten ("dst = c*src"), else
+     * accumulated ("dst ^= c*src").  The streaming encoder's fold step. */
+    void (*mad_rows)(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
+                     const uint8_t *src, size_t len, int set);
+    /* Matrix-vector product over regions: for r < rows,
+     * dst[r] = sum_c coef[r * cols + c] * src[c] (overwrites dst). */
+    void (*dotprod)(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
+                    const uint8_t *const *src, unsigned cols, size_t len);
+} fec_kernel;
+
+/* The kernel chosen at init: the best one this CPU supports, unless the
+ * environment variable PYDPDK_FEC_KERNEL names another (scalar|avx2|gfni;
+ * an unknown or unsupported name falls back to the automatic choice). */
+const fec_kernel *fec_kernel_default(void);
+/* Look up a kernel by name: 0 and *out set, -ENOENT (unknown name) or
+ * -ENOTSUP (this CPU lacks the instructions). */
+int fec_kernel_by_name(const char *name, const fec_kernel **out);
+/* Names of all kernels this build knows, NULL-terminated. */
+const char *const *fec_kernel_names(void);
+/* 1 when the CPU can run the named kernel, else 0. */
+int fec_kernel_supported(const char *name);
+
+/* dst = c * src and dst ^= c * src with the default kernel. */
+void fec_gf_mul_region(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len);
+void fec_gf_muladd_region(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Block codes
+ * ---------------------------------------------------------------------- */
+
+enum fec_code {
+    FEC_CODE_XOR = 1,       /* (k, 1): parity = XOR of the sources */
+    FEC_CODE_RS = 2,        /* Reed-Solomon, systematic, Cauchy generator */
+};
+
+#define FEC_MAX_SYMBOLS 255  /* k + m <= 255 */
+
+/* 0 when (code, k, m) is a valid code, else -EINVAL. */
+int fec_code_check(int code, unsigned k, unsigned m);
+
+/* Coefficient of source j in parity row i: for RS 1 / (i XOR (m + j)), a
+ * Cauchy matrix that depends on m but not on k, so a block that closes early
+ * (fewer sources) uses a prefix of the same columns; for XOR always 1. */
+uint8_t fec_coef(int code, unsigned m, unsigned row, unsigned col);
+
+/* Bounded LRU cache of decode matrices keyed by (code, k, m, loss pattern).
+ * Not thread-safe: one per thread. */
+typedef struct fec_matrix_cache fec_matrix_cache;
+int fec_matrix_cache_create(unsigned entries, fec_matrix_cache **out);
+void fec_matrix_cache_destroy(fec_matrix_cache *cache);
+/* hits, misses since creation */
+void fec_matrix_cache_stats(const fec_matrix_cache *cache, uint64_t *hits, uint64_t *misses);
+
+/* Encode k data regions of len bytes into m parity regions. */
+int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
+                     const uint8_t *const *data, uint8_t *const *parity, size_t len);
+
+/* Rebuild the missing source symbols of one block in place.
+ * sym[0..k) are the sources, sym[k..k+m) the parity regions, all len bytes;
+ * present[i] != 0 marks symbol i as received.  Missing sources are written
+ * into sym[i] (which must point at writable space).  Only the lost part is
+ * inverted; with cache != NULL the decode matrix is looked up / stored there.
+ * Returns the number of sources rebuilt, or -EINVAL (bad arguments) or
+ * -EAGAIN (fewer than k symbols present: nothing written). */
+int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
+                     unsigned k, unsigned m, uint8_t *const *sym,
+                     const uint8_t *present, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Wire header (16 bytes, see docs/fec-format.md)
+ * ---------------------------------------------------------------------- */
+
+#define FEC_HDR_LEN 16
+#define FEC_VERSION 1
+#define FEC_LEN_FIELD 2            /* repair payload starts with the length parity */
+#define FEC_MAX_PAYLOAD 65000u     /* largest payload the format allows */
+#define FEC_BLOCK_ID_BITS 48
+#define FEC_BLOCK_ID_MASK ((UINT64_C(1) << FEC_BLOCK_ID_BITS) - 1)
+
+typedef struct fec_hdr {
+    uint8_t version;
+    uint8_t code;        /* enum fec_code */
+    uint8_t repair;      /* 1: repair (parity) packet, 0: source packet */
+    uint8_t k;           /* source: nominal k; repair: final k of the block */
+    uint8_t m;
+    uint8_t index;       /* source: 0..k-1; repair: k..k+m-1 */
+    uint64_t block_id;   /* 48 bits */
+    uint16_t length;     /* source: payload length; repair: symbol length L */
+} fec_hdr;
+
+void fec_hdr_write(uint8_t out[FEC_HDR_LEN], const fec_hdr *h);
+/* Parse and validate a wire packet's header against the packet length:
+ * 0, or -EBADMSG (truncated, bad check, unknown version/code, inconsistent
+ * fields or length). */
+int fec_hdr_parse(const uint8_t *pkt, size_t len, fec_hdr *h);
+
+/* Callback through which the codec asks for space for one outgoing packet
+ * (parity packet from the encoder, rebuilt packet from the decoder).  get()
+ * returns a buffer of at least len bytes, or NULL when there is none (the
+ * packet is then dropped and counted).  The codec fills the buffer completely
+ * before the call that asked for it returns. */
+typedef struct fec_sink {
+    void *ctx;
+    uint8_t *(*get)(void *ctx, uint32_t len);
+} fec_sink;
+
+/* ------------------------------------------------------------------------
+ * Streaming encoder
+ * ---------------------------------------------------------------------- */
+
+typedef struct fec_encoder_config {
+    int code;                /* FEC_CODE_XOR or FEC_CODE_RS */
+    unsigned k, m;           /* k + m <= 255; XOR: m == 1 */
+    unsigned depth;          /* interleaving depth D >= 1 (blocks open at once) */
+    uint32_t max_payload;    /* largest source payload accepted (bytes) */
+    uint64_t timeout;        /* close a block this long after its first packet,
+                                in the caller's clock units; 0: never */
+    uint64_t first_block_id; /* taken modulo 2^48 */
+    const fec_kernel *kernel; /* NULL: fec_kernel_default() */
+} fec_encoder_config;
+
+typedef struct fec_encoder_stats {
+    uint64_t source_packets;
+    uint64_t source_bytes;
+    uint64_t repair_packets;
+    uint64_t repair_bytes;
+    uint64_t blocks;           /* blocks closed */
+    uint64_t blocks_partial;   /* closed by deadline/flush before reaching k */
+    uint64_t no_buffer;        /* parity packets dropped: sink had no space */
+} fec_encoder_stats;
+
+typedef struct fec_encoder fec_encoder;
+
+int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out);
+void fec_encoder_destroy(fec_encoder *enc);
+
+/* Fold one source payload into its block, write its wire header into hdr
+ * (the caller prepends it to the payload).  When the block reaches k the
+ * parity packets are written through sink.  Returns the number of parity
+ * packets written, or -EINVAL (len 0 or NULL arguments), -EMSGSIZE
+ * (len > max_payload); on error nothing changes. */
+int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
+                    uint64_t now, uint8_t hdr[FEC_HDR_LEN], const fec_sink *sink);
+/* Close blocks whose deadline passed (now - first packet time >= timeout).
+ * Returns the number of parity packets written. */
+int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink);
+/* Close every open block now (partial blocks get parity too). */
+int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink);
+void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st);
+/* Wire size of the largest parity packet this encoder can produce. */
+uint32_t fec_encoder_max_repair_len(const fec_encoder *enc);
+
+/* ------------------------------------------------------------------------
+ * Streaming decoder
+ * ---------------------------------------------------------------------- */
+
+typedef struct fec_decoder_config {
+    uint32_t max_payload;   /* larger packets are counted malformed */
+    unsigned max_blocks;    /* blocks in flight; the oldest is given up first */
+    unsigned max_symbols;   /* stored symbol copies (>= 255) */
+    uint64_t timeout;       /* give a block up this long after its first
+                               packet, caller's clock units; 0: never */
+    unsigned cache_entries; /* decode matrix LRU size (0: no cache) */
+    const fec_kernel *kernel;
+} fec_decoder_config;
+
+typedef struct fec_decoder_stats {
+    uint64_t received;      /* packets pushed */
+    uint64_t delivered;     /* source packets handed on in place */
+    uint64_t recovered;     /* lost source packets rebuilt */
+    uint64_t unrecoverable; /* source packets known lost and not rebuilt */
+    uint64_t duplicate;     /* dropped: already received or rebuilt */
+    uint64_t late;          /* dropped: block too old to be tracked */
+    uint64_t malformed;     /* dropped: bad header or inconsistent with its block */
+    uint64_t repair_unused; /* repair packets not needed (block already whole) */
+    uint64_t no_buffer;     /* rebuilt packets dropped: sink had no space */
+    uint64_t blocks_evicted;/* blocks given up for lack of room */
+    uint64_t blocks_expired;/* blocks given up by timeout */
+} fec_decoder_stats;
+
+enum fec_action {
+    FEC_DELIVER = 0,        /* source packet: hand on bytes [offset, offset+length) */
+    FEC_CONSUMED = 1,       /* repair packet taken (or not needed): free it */
+    FEC_DROP_MALFORMED = 2,
+    FEC_DROP_DUPLICATE = 3,
+    FEC_DROP_LATE = 4,
+};
+
+typedef struct fec_verdict {
+    int action;             /* enum fec_action */
+    uint32_t offset;        /* FEC_DELIVER: header length to strip */
+    uint32_t length;        /* FEC_DELIVER: payload length */
+} fec_verdict;
+
+typedef struct fec_decoder fec_decoder;
+
+int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out);
+void fec_decoder_destroy(fec_decoder *dec);
+/* Take one wire packet (the decoder copies what it needs; pkt stays the
+ * caller's).  Sets *v; returns the number of packets rebuilt and written
+ * through sink during this call, or -EINVAL for NULL arguments. */
+int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_t now,
+                     const fec_sink *sink, fec_verdict *v);
+/* Give up blocks whose deadline passed; their missing sources are counted
+ * unrecoverable.  Returns the number of blocks given up. */
+int fec_decoder_poll(fec_decoder *dec, uint64_t now);
+void fec_decoder_get_stats(const fec_decoder *dec, fec_decoder_stats *st);
+/* Blocks currently in flight; symbol buffers free in the preallocated pool
+ * (equal to max_symbols again once no block is in flight). */
+unsigned fec_decoder_blocks_in_flight(const fec_decoder *dec);
+unsigned fec_decoder_symbols_free(const fec_decoder *dec);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PD_FEC_H */

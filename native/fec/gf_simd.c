@@ -1,0 +1,184 @@
+/* AVX2 (PSHUFB split tables) and AVX-512 + GFNI region kernels.
+ *
+ * The library is built with the baseline flags; only these functions carry
+ * target attributes, and fec_init() calls them only after CPUID/XGETBV said
+ * the CPU and OS support them.  Lengths that are not a multiple of the
+ * vector width end with a scalar tail (AVX2) or masked loads/stores
+ * (AVX-512), so every length and alignment gives the scalar result.
+ */
+#include <immintrin.h>
+
+#include "fec_internal.h"
+
+#define AVX2 __attribute__((target("avx2")))
+#define GFNI __attribute__((target("gfni,avx512f,avx512bw,avx512vl")))
+
+/* Rows handled per pass over the source: 4 accumulators stay in registers. */
+#define ROW_GROUP 4
+
+/* ---- AVX2 --------------------------------------------------------------- */
+
+AVX2 static inline __m256i avx2_mul(__m256i x, __m256i tlo, __m256i thi, __m256i mask)
+{
+    __m256i lo = _mm256_and_si256(x, mask);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);
+    return _mm256_xor_si256(_mm256_shuffle_epi8(tlo, lo), _mm256_shuffle_epi8(thi, hi));
+}
+
+AVX2 static inline __m256i avx2_table(uint8_t c, int half)
+{
+    return _mm256_broadcastsi128_si256(
+        _mm_loadu_si128((const __m128i *)fec_gf_nibble_table[c][half]));
+}
+
+AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
+                               const uint8_t *src, size_t len, int set)
+{
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const size_t vec_len = len & ~(size_t)31;
+    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
+        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
+        __m256i tlo[ROW_GROUP], thi[ROW_GROUP];
+        for (unsigned r = 0; r < n; r++) {
+            tlo[r] = avx2_table(coef[r0 + r], 0);
+            thi[r] = avx2_table(coef[r0 + r], 1);
+        }
+        for (size_t i = 0; i < vec_len; i += 32) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(src + i));
+            __m256i lo = _mm256_and_si256(x, mask);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);
+            for (unsigned r = 0; r < n; r++) {
+                __m256i p = _mm256_xor_si256(_mm256_shuffle_epi8(tlo[r], lo),
+                                             _mm256_shuffle_epi8(thi[r], hi));
+                __m256i *d = (__m256i *)(dst[r0 + r] + i);
+                if (!set)
+                    p = _mm256_xor_si256(p, _mm256_loadu_si256(d));
+                _mm256_storeu_si256(d, p);
+            }
+        }
+        for (unsigned r = 0; r < n; r++) {
+            const uint8_t *t = fec_gf_mul_table[coef[r0 + r]];
+            uint8_t *d = dst[r0 + r];
+            for (size_t i = vec_len; i < len; i++)
+                d[i] = (uint8_t)((set ? 0 : d[i]) ^ t[src[i]]);
+        }
+    }
+}
+
+AVX2 static void avx2_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
+                              const uint8_t *const *src, unsigned cols, size_t len)
+{
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const size_t vec_len = len & ~(size_t)31;
+    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
+        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
+        for (size_t i = 0; i < vec_len; i += 32) {
+            __m256i acc[ROW_GROUP];
+            for (unsigned r = 0; r < ROW_GROUP; r++)
+                acc[r] = _mm256_setzero_si256();
+            for (unsigned c = 0; c < cols; c++) {
+                __m256i x = _mm256_loadu_si256((const __m256i *)(src[c] + i));
+                for (unsigned r = 0; r < n; r++) {
+                    const uint8_t k = coef[(r0 + r) * cols + c];
+                    acc[r] = _mm256_xor_si256(
+                        acc[r], avx2_mul(x, avx2_table(k, 0), avx2_table(k, 1), mask));
+                }
+            }
+            for (unsigned r = 0; r < n; r++)
+                _mm256_storeu_si256((__m256i *)(dst[r0 + r] + i), acc[r]);
+        }
+        for (unsigned r = 0; r < n; r++) {
+            uint8_t *d = dst[r0 + r];
+            for (size_t i = vec_len; i < len; i++) {
+                uint8_t v = 0;
+                for (unsigned c = 0; c < cols; c++)
+                    v ^= fec_gf_mul_table[coef[(r0 + r) * cols + c]][src[c][i]];
+                d[i] = v;
+            }
+        }
+    }
+}
+
+const fec_kernel fec_kernel_avx2 = {
+    .name = "avx2",
+    .mad_rows = avx2_mad_rows,
+    .dotprod = avx2_dotprod,
+};
+
+/* ---- AVX-512 + GFNI ----------------------------------------------------- */
+
+GFNI static inline __m512i gfni_mul(__m512i x, __m512i matrix)
+{
+    return _mm512_gf2p8affine_epi64_epi8(x, matrix, 0);
+}
+
+GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
+                               const uint8_t *src, size_t len, int set)
+{
+    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
+        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
+        __m512i mat[ROW_GROUP];
+        for (unsigned r = 0; r < n; r++)
+            mat[r] = _mm512_set1_epi64((long long)fec_gf_affine_table[coef[r0 + r]]);
+        size_t i = 0;
+        for (; i + 64 <= len; i += 64) {
+            __m512i x = _mm512_loadu_si512(src + i);
+            for (unsigned r = 0; r < n; r++) {
+                __m512i p = gfni_mul(x, mat[r]);
+                uint8_t *d = dst[r0 + r] + i;
+                if (!set)
+                    p = _mm512_xor_si512(p, _mm512_loadu_si512(d));
+                _mm512_storeu_si512(d, p);
+            }
+        }
+        if (i < len) {
+            const __mmask64 m = (((__mmask64)1 << (len - i)) - 1);
+            __m512i x = _mm512_maskz_loadu_epi8(m, src + i);
+            for (unsigned r = 0; r < n; r++) {
+                __m512i p = gfni_mul(x, mat[r]);
+                uint8_t *d = dst[r0 + r] + i;
+                if (!set)
+                    p = _mm512_xor_si512(p, _mm512_maskz_loadu_epi8(m, d));
+                _mm512_mask_storeu_epi8(d, m, p);
+            }
+        }
+    }
+}
+
+GFNI static inline void gfni_dot_chunk(uint8_t *const *dst, unsigned r0, unsigned n,
+                                       const uint8_t *coef, const uint8_t *const *src,
+                                       unsigned cols, size_t i, __mmask64 m)
+{
+    __m512i acc[ROW_GROUP];
+    for (unsigned r = 0; r < ROW_GROUP; r++)
+        acc[r] = _mm512_setzero_si512();
+    for (unsigned c = 0; c < cols; c++) {
+        __m512i x = _mm512_maskz_loadu_epi8(m, src[c] + i);
+        for (unsigned r = 0; r < n; r++) {
+            __m512i mat = _mm512_set1_epi64(
+                (long long)fec_gf_affine_table[coef[(r0 + r) * cols + c]]);
+            acc[r] = _mm512_xor_si512(acc[r], gfni_mul(x, mat));
+        }
+    }
+    for (unsigned r = 0; r < n; r++)
+        _mm512_mask_storeu_epi8(dst[r0 + r] + i, m, acc[r]);
+}
+
+GFNI static void gfni_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
+                              const uint8_t *const *src, unsigned cols, size_t len)
+{
+    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
+        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
+        size_t i = 0;
+        for (; i + 64 <= len; i += 64)
+            gfni_dot_chunk(dst, r0, n, coef, src, cols, i, ~(__mmask64)0);
+        if (i < len)
+            gfni_dot_chunk(dst, r0, n, coef, src, cols, i, (((__mmask64)1 << (len - i)) - 1));
+    }
+}
+
+const fec_kernel fec_kernel_gfni = {
+    .name = "gfni",
+    .mad_rows = gfni_mad_rows,
+    .dotprod = gfni_dotprod,
+};

@@ -1,0 +1,542 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True
+"""Compiled core of pydpdk.fec: thin owners of the native codec objects.
+
+Each call takes a whole batch (many packets or blocks) and runs the native
+loop with the GIL released.  Output packets are gathered into one growable
+native arena during the loop and turned into ``bytes`` afterwards.  These
+objects own memory only (no OS resources), so they are freed when collected;
+``close()`` frees them earlier.  The public API is :mod:`pydpdk.fec`.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport EAGAIN, ENOENT, ENOMEM
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, realloc
+from libc.string cimport memcpy
+
+from pydpdk._includes.fec cimport (
+    FEC_CODE_RS,
+    FEC_CODE_XOR,
+    FEC_DELIVER,
+    FEC_HDR_LEN,
+    FEC_MAX_PAYLOAD,
+    FEC_MAX_SYMBOLS,
+    fec_code_check,
+    fec_decode_block,
+    fec_decoder,
+    fec_decoder_blocks_in_flight,
+    fec_decoder_config,
+    fec_decoder_create,
+    fec_decoder_destroy,
+    fec_decoder_get_stats,
+    fec_decoder_poll,
+    fec_decoder_push,
+    fec_decoder_stats,
+    fec_decoder_symbols_free,
+    fec_encode_block,
+    fec_encoder,
+    fec_encoder_add,
+    fec_encoder_config,
+    fec_encoder_create,
+    fec_encoder_destroy,
+    fec_encoder_flush,
+    fec_encoder_get_stats,
+    fec_encoder_poll,
+    fec_encoder_stats,
+    fec_init,
+    fec_kernel,
+    fec_kernel_by_name,
+    fec_kernel_default,
+    fec_kernel_names,
+    fec_kernel_supported,
+    fec_matrix_cache,
+    fec_matrix_cache_create,
+    fec_matrix_cache_destroy,
+    fec_matrix_cache_stats,
+    fec_sink,
+    fec_verdict,
+)
+
+import errno as _errno
+
+from pydpdk.errors import FecError, error_from_errno
+
+fec_init()
+
+HEADER_LEN = FEC_HDR_LEN
+MAX_SYMBOLS = FEC_MAX_SYMBOLS
+MAX_PAYLOAD = FEC_MAX_PAYLOAD
+_CODES = {"rs": FEC_CODE_RS, "xor": FEC_CODE_XOR}
+
+
+def kernel_names():
+    """Names of every kernel this build knows."""
+    cdef const char *const *names = fec_kernel_names()
+    cdef list out = []
+    cdef int i = 0
+    while names[i] != NULL:
+        out.append(names[i].decode())
+        i += 1
+    return out
+
+
+def kernel_supported(str name):
+    """Whether this CPU can run the named kernel."""
+    return fec_kernel_supported(name.encode()) != 0
+
+
+def default_kernel():
+    """The kernel chosen at start-up (CPUID, or ``PYDPDK_FEC_KERNEL``)."""
+    return fec_kernel_default().name.decode()
+
+
+cdef const fec_kernel *_kernel(object name) except NULL:
+    cdef const fec_kernel *kern = NULL
+    if name is None:
+        return fec_kernel_default()
+    rc = fec_kernel_by_name(str(name).encode(), &kern)
+    if rc == -ENOENT:
+        raise ValueError(f"unknown FEC kernel {name!r}: choose one of {kernel_names()}")
+    if rc == -_errno.ENOTSUP:
+        raise error_from_errno(
+            _errno.ENOTSUP, f"FEC kernel {name!r} cannot run on this CPU", FecError)
+    if rc < 0:
+        raise error_from_errno(rc, f"cannot select FEC kernel {name!r}", FecError)
+    return kern
+
+
+cdef uint64_t _timeout_ns(object seconds) except? 0:
+    if seconds is None or seconds == 0:
+        return 0
+    if seconds < 0:
+        raise ValueError(f"timeout must be positive seconds or None (got {seconds!r})")
+    return max(1, int(seconds * 1e9))
+
+
+cdef int _code(object code, long k, long m) except -1:
+    if code not in _CODES:
+        raise ValueError(f"unknown FEC code {code!r}: use 'rs' or 'xor'")
+    if k < 1 or m < 1:
+        raise ValueError(f"k and m must be at least 1 (got k={k}, m={m})")
+    if k + m > FEC_MAX_SYMBOLS:
+        raise ValueError(f"k + m must be at most {FEC_MAX_SYMBOLS} (got {k} + {m})")
+    if fec_code_check(_CODES[code], k, m) < 0:
+        raise ValueError(f"code {code!r} needs m == 1 (got m={m})")
+    return _CODES[code]
+
+
+# ---- output arena: packets produced inside a nogil loop ------------------
+
+cdef struct Entry:
+    Py_ssize_t source      # >= 0: bytes of input packet `source`; -1: arena
+    size_t offset
+    uint32_t length
+
+cdef struct Arena:
+    uint8_t *data
+    size_t used
+    size_t cap
+    Entry *entries
+    size_t n
+    size_t ncap
+
+
+cdef bint arena_reserve(Arena *a, size_t more) noexcept nogil:
+    cdef size_t cap
+    cdef void *p
+    if a.used + more > a.cap:
+        cap = a.cap * 2 if a.cap else 65536
+        while cap < a.used + more:
+            cap *= 2
+        p = realloc(a.data, cap)
+        if p == NULL:
+            return False
+        a.data = <uint8_t *>p
+        a.cap = cap
+    if a.n == a.ncap:
+        cap = a.ncap * 2 if a.ncap else 256
+        p = realloc(a.entries, cap * sizeof(Entry))
+        if p == NULL:
+            return False
+        a.entries = <Entry *>p
+        a.ncap = cap
+    return True
+
+
+cdef uint8_t *arena_get(void *ctx, uint32_t length) noexcept nogil:
+    """fec_sink.get: space for one outgoing packet at the arena's end."""
+    cdef Arena *a = <Arena *>ctx
+    if not arena_reserve(a, length):
+        return NULL
+    a.entries[a.n].source = -1
+    a.entries[a.n].offset = a.used
+    a.entries[a.n].length = length
+    a.n += 1
+    a.used += length
+    return a.data + a.used - length
+
+
+cdef void arena_free(Arena *a) noexcept nogil:
+    free(a.data)
+    free(a.entries)
+    a.data = NULL
+    a.entries = NULL
+
+
+cdef list arena_collect(Arena *a, Py_buffer *inputs):
+    cdef list out = []
+    cdef size_t i
+    cdef Entry *e
+    for i in range(a.n):
+        e = &a.entries[i]
+        if e.source >= 0:
+            out.append(PyBytes_FromStringAndSize(
+                <char *>inputs[e.source].buf + e.offset, e.length))
+        else:
+            out.append(PyBytes_FromStringAndSize(<char *>a.data + e.offset, e.length))
+    return out
+
+
+cdef Py_buffer *acquire_all(list packets, Py_ssize_t *count) except NULL:
+    """Buffers of every packet (released by release_all)."""
+    cdef Py_ssize_t n = len(packets), i
+    cdef Py_buffer *bufs = <Py_buffer *>calloc(n + 1, sizeof(Py_buffer))
+    if bufs == NULL:
+        raise MemoryError()
+    count[0] = 0
+    try:
+        for i in range(n):
+            PyObject_GetBuffer(packets[i], &bufs[i], PyBUF_SIMPLE)
+            count[0] = i + 1
+    except BaseException:
+        release_all(bufs, count[0])
+        raise
+    return bufs
+
+
+cdef void release_all(Py_buffer *bufs, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t i
+    for i in range(n):
+        PyBuffer_Release(&bufs[i])
+    free(bufs)
+
+
+# ---- plain block codec ---------------------------------------------------
+
+cdef class BlockCodec:
+    """Encode k equal-length data symbols into m parity symbols, and rebuild."""
+
+    cdef const fec_kernel *kern
+    cdef fec_matrix_cache *cache
+    cdef int code_id
+    cdef readonly unsigned k
+    cdef readonly unsigned m
+    cdef readonly str code
+
+    def __cinit__(self, long k, long m, *, str code="rs", kernel=None,
+                  unsigned cache_size=64):
+        self.code_id = _code(code, k, m)
+        self.code = code
+        self.k = k
+        self.m = m
+        self.kern = _kernel(kernel)
+        if cache_size > 0:
+            rc = fec_matrix_cache_create(cache_size, &self.cache)
+            if rc < 0:
+                raise error_from_errno(rc, "cannot allocate the decode matrix cache", FecError)
+
+    def __dealloc__(self):
+        fec_matrix_cache_destroy(self.cache)
+
+    @property
+    def kernel(self):
+        return self.kern.name.decode()
+
+    @property
+    def cache_stats(self):
+        cdef uint64_t hits = 0, misses = 0
+        fec_matrix_cache_stats(self.cache, &hits, &misses)
+        return {"hits": hits, "misses": misses}
+
+    def encode_blocks(self, const uint8_t[:, :, ::1] data not None,
+                      uint8_t[:, :, ::1] parity not None):
+        """data (n, k, L) -> parity (n, m, L), in place."""
+        cdef Py_ssize_t n = data.shape[0], b, i
+        cdef size_t length = data.shape[2]
+        cdef const uint8_t *src[FEC_MAX_SYMBOLS]
+        cdef uint8_t *dst[FEC_MAX_SYMBOLS]
+        if data.shape[1] != self.k:
+            raise ValueError(f"expected {self.k} data symbols per block, got {data.shape[1]}")
+        if parity.shape[0] != n or parity.shape[1] != self.m or parity.shape[2] != data.shape[2]:
+            raise ValueError(
+                f"parity must have shape ({n}, {self.m}, {data.shape[2]}), "
+                f"got ({parity.shape[0]}, {parity.shape[1]}, {parity.shape[2]})")
+        if n == 0 or length == 0:
+            return
+        with nogil:
+            for b in range(n):
+                for i in range(self.k):
+                    src[i] = &data[b, i, 0]
+                for i in range(self.m):
+                    dst[i] = &parity[b, i, 0]
+                fec_encode_block(self.kern, self.code_id, self.k, self.m, src, dst, length)
+
+    def reconstruct_blocks(self, uint8_t[:, :, ::1] symbols not None,
+                           const uint8_t[:, ::1] present not None, bint use_cache=True):
+        """Rebuild lost data symbols of (n, k+m, L) blocks in place; returns the count."""
+        cdef Py_ssize_t n = symbols.shape[0], b, i
+        cdef size_t length = symbols.shape[2]
+        cdef unsigned km = self.k + self.m
+        cdef uint8_t *sym[FEC_MAX_SYMBOLS]
+        cdef long total = 0
+        cdef int rc = 0
+        cdef unsigned have
+        cdef fec_matrix_cache *cache = self.cache if use_cache else NULL
+        if symbols.shape[1] != km:
+            raise ValueError(f"expected {km} symbols per block, got {symbols.shape[1]}")
+        if present.shape[0] != n or present.shape[1] != km:
+            raise ValueError(f"present must have shape ({n}, {km})")
+        for b in range(n):
+            have = 0
+            for i in range(km):
+                have += present[b, i] != 0
+            if have < self.k:
+                raise error_from_errno(
+                    EAGAIN, f"block {b}: {km - have} of {km} symbols lost, at most "
+                    f"m={self.m} can be rebuilt", FecError)
+        if n == 0 or length == 0:
+            return 0
+        with nogil:
+            for b in range(n):
+                for i in range(km):
+                    sym[i] = &symbols[b, i, 0]
+                rc = fec_decode_block(self.kern, cache, self.code_id, self.k, self.m,
+                                      sym, &present[b, 0], length)
+                if rc < 0:
+                    break
+                total += rc
+        if rc < 0:
+            raise error_from_errno(rc, "block decode failed", FecError)
+        return total
+
+
+# ---- streaming encoder ---------------------------------------------------
+
+cdef class StreamEncoder:
+    """Owner of a native fec_encoder; see pydpdk.fec.Encoder."""
+
+    cdef fec_encoder *enc
+    cdef readonly unsigned k
+    cdef readonly unsigned m
+    cdef readonly unsigned depth
+    cdef readonly uint32_t max_payload
+    cdef readonly str code
+
+    def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
+                  long max_payload=2048, timeout=None,
+                  uint64_t first_block_id=0, kernel=None):
+        cdef fec_encoder_config cfg
+        cfg.code = _code(code, k, m)
+        if depth < 1 or depth > 1024:
+            raise ValueError(f"depth must be 1..1024 (got {depth})")
+        if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
+            raise ValueError(f"max_payload must be 1..{FEC_MAX_PAYLOAD} (got {max_payload})")
+        cfg.k = k
+        cfg.m = m
+        cfg.depth = depth
+        cfg.max_payload = max_payload
+        cfg.timeout = _timeout_ns(timeout)
+        cfg.first_block_id = first_block_id
+        cfg.kernel = _kernel(kernel)
+        rc = fec_encoder_create(&cfg, &self.enc)
+        if rc < 0:
+            raise error_from_errno(rc, "cannot create FEC encoder", FecError)
+        self.k, self.m, self.depth, self.code = k, m, depth, code
+        self.max_payload = max_payload
+
+    def __dealloc__(self):
+        fec_encoder_destroy(self.enc)
+
+    def close(self):
+        fec_encoder_destroy(self.enc)
+        self.enc = NULL
+
+    cdef int _check(self) except -1:
+        if self.enc == NULL:
+            raise ValueError("the encoder is closed")
+        return 0
+
+    def _encode(self, list packets, uint64_t now):
+        cdef Py_ssize_t n = 0, i
+        cdef Py_buffer *bufs
+        cdef Arena arena
+        cdef fec_sink sink
+        cdef uint8_t hdr[FEC_HDR_LEN]
+        cdef size_t at
+        cdef int rc = 0
+        self._check()
+        bufs = acquire_all(packets, &n)
+        arena.data = NULL
+        arena.entries = NULL
+        arena.used = arena.cap = arena.n = arena.ncap = 0
+        sink.ctx = &arena
+        sink.get = arena_get
+        try:
+            for i in range(n):
+                if bufs[i].len == 0:
+                    raise ValueError(f"packet {i} is empty: FEC protects non-empty payloads")
+                if bufs[i].len > self.max_payload:
+                    raise ValueError(
+                        f"packet {i} has {bufs[i].len} bytes, more than "
+                        f"max_payload={self.max_payload}")
+            with nogil:
+                for i in range(n):
+                    # The source packet first, its header filled in after add()
+                    # (add may grow the arena while emitting parity).
+                    if arena_get(&arena, FEC_HDR_LEN + <uint32_t>bufs[i].len) == NULL:
+                        rc = -ENOMEM
+                        break
+                    at = arena.used - FEC_HDR_LEN - <size_t>bufs[i].len
+                    rc = fec_encoder_add(self.enc, <const uint8_t *>bufs[i].buf,
+                                         <uint32_t>bufs[i].len, now, hdr, &sink)
+                    if rc < 0:
+                        break
+                    memcpy(arena.data + at, hdr, FEC_HDR_LEN)
+                    memcpy(arena.data + at + FEC_HDR_LEN, bufs[i].buf, bufs[i].len)
+            if rc < 0:
+                raise error_from_errno(rc, "FEC encode failed", FecError)
+            return arena_collect(&arena, bufs)
+        finally:
+            arena_free(&arena)
+            release_all(bufs, n)
+
+    def _poll(self, uint64_t now, bint flush):
+        cdef Arena arena
+        cdef fec_sink sink
+        self._check()
+        arena.data = NULL
+        arena.entries = NULL
+        arena.used = arena.cap = arena.n = arena.ncap = 0
+        sink.ctx = &arena
+        sink.get = arena_get
+        try:
+            with nogil:
+                if flush:
+                    fec_encoder_flush(self.enc, &sink)
+                else:
+                    fec_encoder_poll(self.enc, now, &sink)
+            return arena_collect(&arena, NULL)
+        finally:
+            arena_free(&arena)
+
+    @property
+    def stats(self):
+        cdef fec_encoder_stats st
+        self._check()
+        fec_encoder_get_stats(self.enc, &st)
+        return st
+
+
+# ---- streaming decoder ---------------------------------------------------
+
+cdef class StreamDecoder:
+    """Owner of a native fec_decoder; see pydpdk.fec.Decoder."""
+
+    cdef fec_decoder *dec
+    cdef readonly uint32_t max_payload
+    cdef readonly unsigned max_symbols
+
+    def __cinit__(self, *, long max_payload=2048, long max_blocks=64,
+                  max_symbols=None, timeout=0.1, unsigned cache_size=64,
+                  kernel=None):
+        cdef fec_decoder_config cfg
+        if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
+            raise ValueError(f"max_payload must be 1..{FEC_MAX_PAYLOAD} (got {max_payload})")
+        if max_blocks < 1 or max_blocks > 65536:
+            raise ValueError(f"max_blocks must be 1..65536 (got {max_blocks})")
+        if max_symbols is None:
+            max_symbols = max(FEC_MAX_SYMBOLS, 32 * max_blocks)
+        if max_symbols < FEC_MAX_SYMBOLS or max_symbols > (1 << 24):
+            raise ValueError(
+                f"max_symbols must be {FEC_MAX_SYMBOLS}..{1 << 24} (got {max_symbols})")
+        cfg.max_payload = max_payload
+        cfg.max_blocks = max_blocks
+        cfg.max_symbols = max_symbols
+        cfg.timeout = _timeout_ns(timeout)
+        cfg.cache_entries = cache_size
+        cfg.kernel = _kernel(kernel)
+        rc = fec_decoder_create(&cfg, &self.dec)
+        if rc < 0:
+            raise error_from_errno(rc, "cannot create FEC decoder", FecError)
+        self.max_payload = max_payload
+        self.max_symbols = max_symbols
+
+    def __dealloc__(self):
+        fec_decoder_destroy(self.dec)
+
+    def close(self):
+        fec_decoder_destroy(self.dec)
+        self.dec = NULL
+
+    cdef int _check(self) except -1:
+        if self.dec == NULL:
+            raise ValueError("the decoder is closed")
+        return 0
+
+    def _decode(self, list packets, uint64_t now):
+        cdef Py_ssize_t n = 0, i
+        cdef Py_buffer *bufs
+        cdef Arena arena
+        cdef fec_sink sink
+        cdef fec_verdict v
+        cdef bint oom = False
+        self._check()
+        bufs = acquire_all(packets, &n)
+        arena.data = NULL
+        arena.entries = NULL
+        arena.used = arena.cap = arena.n = arena.ncap = 0
+        sink.ctx = &arena
+        sink.get = arena_get
+        try:
+            with nogil:
+                for i in range(n):
+                    # Anything longer than 64 KiB is malformed anyway.
+                    fec_decoder_push(self.dec, <const uint8_t *>bufs[i].buf,
+                                     <uint32_t>min(bufs[i].len, 1 << 20), now, &sink, &v)
+                    if v.action == FEC_DELIVER:
+                        # Delivered in place: remember where, copy out later.
+                        if not arena_reserve(&arena, 0):
+                            oom = True
+                            break
+                        arena.entries[arena.n].source = i
+                        arena.entries[arena.n].offset = v.offset
+                        arena.entries[arena.n].length = v.length
+                        arena.n += 1
+            if oom:
+                raise MemoryError("no memory for the decoded packets")
+            return arena_collect(&arena, bufs)
+        finally:
+            arena_free(&arena)
+            release_all(bufs, n)
+
+    def _poll(self, uint64_t now):
+        self._check()
+        return fec_decoder_poll(self.dec, now)
+
+    @property
+    def stats(self):
+        cdef fec_decoder_stats st
+        self._check()
+        fec_decoder_get_stats(self.dec, &st)
+        return st
+
+    @property
+    def blocks_in_flight(self):
+        self._check()
+        return fec_decoder_blocks_in_flight(self.dec)
+
+    @property
+    def symbols_free(self):
+        self._check()
+        return fec_decoder_symbols_free(self.dec)

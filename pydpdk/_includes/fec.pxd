@@ -1,0 +1,108 @@
+# Declarations of native/fec/fec.h: the packet FEC codec.
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+
+cdef extern from "fec.h" nogil:
+    enum:
+        FEC_CODE_XOR
+        FEC_CODE_RS
+        FEC_MAX_SYMBOLS
+        FEC_HDR_LEN
+        FEC_LEN_FIELD
+        FEC_MAX_PAYLOAD
+
+    ctypedef struct fec_kernel:
+        const char *name
+
+    void fec_init()
+    const fec_kernel *fec_kernel_default()
+    int fec_kernel_by_name(const char *name, const fec_kernel **out)
+    const char *const *fec_kernel_names()
+    int fec_kernel_supported(const char *name)
+
+    int fec_code_check(int code, unsigned k, unsigned m)
+
+    ctypedef struct fec_matrix_cache:
+        pass
+    int fec_matrix_cache_create(unsigned entries, fec_matrix_cache **out)
+    void fec_matrix_cache_destroy(fec_matrix_cache *cache)
+    void fec_matrix_cache_stats(const fec_matrix_cache *cache, uint64_t *hits,
+                                uint64_t *misses)
+    int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
+                         const uint8_t *const *data, uint8_t *const *parity, size_t len)
+    int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
+                         unsigned k, unsigned m, uint8_t *const *sym,
+                         const uint8_t *present, size_t len)
+
+    ctypedef struct fec_sink:
+        void *ctx
+        uint8_t *(*get)(void *ctx, uint32_t len) noexcept nogil
+
+    ctypedef struct fec_encoder_config:
+        int code
+        unsigned k, m, depth
+        uint32_t max_payload
+        uint64_t timeout
+        uint64_t first_block_id
+        const fec_kernel *kernel
+
+    ctypedef struct fec_encoder_stats:
+        uint64_t source_packets
+        uint64_t source_bytes
+        uint64_t repair_packets
+        uint64_t repair_bytes
+        uint64_t blocks
+        uint64_t blocks_partial
+        uint64_t no_buffer
+
+    ctypedef struct fec_encoder:
+        pass
+    int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
+    void fec_encoder_destroy(fec_encoder *enc)
+    int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
+                        uint64_t now, uint8_t *hdr, const fec_sink *sink)
+    int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink)
+    int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink)
+    void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st)
+    uint32_t fec_encoder_max_repair_len(const fec_encoder *enc)
+
+    ctypedef struct fec_decoder_config:
+        uint32_t max_payload
+        unsigned max_blocks
+        unsigned max_symbols
+        uint64_t timeout
+        unsigned cache_entries
+        const fec_kernel *kernel
+
+    ctypedef struct fec_decoder_stats:
+        uint64_t received
+        uint64_t delivered
+        uint64_t recovered
+        uint64_t unrecoverable
+        uint64_t duplicate
+        uint64_t late
+        uint64_t malformed
+        uint64_t repair_unused
+        uint64_t no_buffer
+        uint64_t blocks_evicted
+        uint64_t blocks_expired
+
+    enum:
+        FEC_DELIVER
+        FEC_CONSUMED
+
+    ctypedef struct fec_verdict:
+        int action
+        uint32_t offset
+        uint32_t length
+
+    ctypedef struct fec_decoder:
+        pass
+    int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
+    void fec_decoder_destroy(fec_decoder *dec)
+    int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_t now,
+                         const fec_sink *sink, fec_verdict *v)
+    int fec_decoder_poll(fec_decoder *dec, uint64_t now)
+    void fec_decoder_get_stats(const fec_decoder *dec, fec_decoder_stats *st)
+    unsigned fec_decoder_blocks_in_flight(const fec_decoder *dec)
+    unsigned fec_decoder_symbols_free(const fec_decoder *dec)

@@ -1,0 +1,212 @@
+"""Packet-level forward error correction.
+
+Three ways in, all backed by the native codec in ``native/fec`` (SIMD
+GF(2^8) kernels chosen at run time) and all running their loops with the GIL
+released:
+
+* :class:`Encoder` / :class:`Decoder` - the streaming packet codec.  The
+  encoder turns payloads into wire packets (a 16-byte header + the payload,
+  never delayed) and adds parity packets whenever a block closes; the decoder
+  takes wire packets in any order and returns the payloads, rebuilding lost
+  ones as soon as enough packets of their block arrived.  The wire format is
+  self-describing (``docs/fec-format.md``): the decoder needs no settings
+  from the encoder.
+* :class:`BlockCodec` - the plain block code: k equal-length data symbols to
+  m parity symbols, and back.
+* :func:`available_kernels`, :func:`default_kernel` - which SIMD kernels this
+  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|gfni`` overrides the default at
+  start-up; each codec object also takes ``kernel=``.
+
+Time: ``now`` arguments are integers in nanoseconds of any monotonic clock
+(default :func:`time.monotonic_ns`); timeouts are given in seconds.
+
+Errors: wrong arguments raise :class:`ValueError`, codec failures
+:class:`pydpdk.errors.FecError`; bad packets from the wire never raise: they
+are counted (``Decoder.stats``) and dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import _fec
+from .errors import FecError
+
+__all__ = [
+    "HEADER_LEN",
+    "BlockCodec",
+    "Decoder",
+    "Encoder",
+    "FecError",
+    "available_kernels",
+    "default_kernel",
+]
+
+HEADER_LEN: int = _fec.HEADER_LEN
+"""Bytes of FEC header in front of every wire packet."""
+
+BytesLike = Union[bytes, bytearray, memoryview, np.ndarray]
+
+
+def available_kernels() -> list[str]:
+    """The GF(2^8) kernels this CPU can run, slowest first."""
+    return [name for name in _fec.kernel_names() if _fec.kernel_supported(name)]
+
+
+def default_kernel() -> str:
+    """The kernel used when none is named (best supported, or PYDPDK_FEC_KERNEL)."""
+    return _fec.default_kernel()
+
+
+def _now(now: int | None) -> int:
+    if now is None:
+        return time.monotonic_ns()
+    if now < 0:
+        raise ValueError(f"now must be a non-negative nanosecond count (got {now})")
+    return int(now)
+
+
+
+class Encoder(_fec.StreamEncoder):
+    """Streaming FEC encoder: payloads in, wire packets (source + parity) out.
+
+    Each payload is folded into its block's parity as it passes and comes
+    back at once as a wire packet (header + payload).  A block closes when it
+    has *k* packets, or *timeout* seconds after its first packet (checked by
+    :meth:`encode` and :meth:`poll`), or on :meth:`flush`; it then adds *m*
+    parity packets (a partial block gets parity too).  With *depth* D > 1,
+    D blocks are open at once and packets are dealt round-robin, so a burst
+    of up to D consecutive losses costs each block one packet.
+
+    Args:
+        k, m: data and parity packets per block (k + m <= 255).
+        code: ``"rs"`` (Reed-Solomon, any m) or ``"xor"`` (m = 1).
+        depth: interleaving depth D.
+        max_payload: largest payload accepted, in bytes.
+        timeout: seconds after which an unfinished block is closed (None: never).
+        first_block_id: block id of the first block (48 bits, wraps).
+        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
+    """
+
+
+    def encode(self, packets: Iterable[BytesLike], now: int | None = None) -> list[bytes]:
+        """Encode a batch of payloads; returns the wire packets to send, in order."""
+        return self._encode(list(packets), _now(now))
+
+    def poll(self, now: int | None = None) -> list[bytes]:
+        """Close blocks whose timeout passed; returns their parity packets."""
+        return self._poll(_now(now), False)
+
+    def flush(self) -> list[bytes]:
+        """Close every open block now; returns the parity packets."""
+        return self._poll(0, True)
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Decoder(_fec.StreamDecoder):
+    """Streaming FEC decoder: wire packets in (any order), payloads out.
+
+    Source packets come out at once; lost ones come out as soon as enough
+    packets of their block arrived to rebuild them, byte-identical to the
+    originals.  Malformed, duplicate and late packets are counted in
+    :attr:`stats` and dropped.  State is bounded: at most *max_blocks* blocks
+    in flight (the oldest is given up first) and *max_symbols* stored packet
+    copies; a block is given up *timeout* seconds after its first packet.
+
+    Args:
+        max_payload: largest payload accepted, in bytes (larger: malformed).
+        max_blocks: blocks in flight.
+        max_symbols: stored copies (default max(255, 32 * max_blocks)).
+        timeout: seconds before an incomplete block is given up (None: never).
+        cache_size: decode matrices kept, by loss pattern (LRU).
+        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
+    """
+
+
+    def decode(self, packets: Iterable[BytesLike], now: int | None = None) -> list[bytes]:
+        """Take a batch of wire packets; returns the payloads now available, in order."""
+        return self._decode(list(packets), _now(now))
+
+    def poll(self, now: int | None = None) -> int:
+        """Give up blocks whose timeout passed; returns how many."""
+        return self._poll(_now(now))
+
+    def __enter__(self) -> Decoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _as_blocks(data: Any, rows: int, what: str) -> tuple[np.ndarray, bool]:
+    """(n, rows, L) uint8 C-contiguous view of data; True when data was one block."""
+    if isinstance(data, np.ndarray):
+        arr = data
+    else:
+        items = list(data)
+        lengths = {len(memoryview(x).cast("B")) for x in items}
+        if len(lengths) > 1:
+            raise ValueError(f"{what} must all have the same length (got {sorted(lengths)})")
+        arr = np.array([np.frombuffer(x, dtype=np.uint8) for x in items], dtype=np.uint8)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"{what} must be uint8 (got {arr.dtype})")
+    single = arr.ndim == 2
+    if single:
+        arr = arr[np.newaxis]
+    if arr.ndim != 3 or arr.shape[1] != rows:
+        raise ValueError(
+            f"{what} must have shape ({rows}, L) or (n, {rows}, L), got {arr.shape}")
+    return np.ascontiguousarray(arr), single
+
+
+class BlockCodec(_fec.BlockCodec):
+    """The plain block code: k data symbols of equal length to m parity symbols.
+
+    ``encode`` and ``reconstruct`` take one block ``(k, L)`` or a batch of
+    blocks ``(n, k, L)`` as uint8 numpy arrays (or, for one block, a sequence
+    of k equal-length bytes-like objects) and loop over the batch natively
+    with the GIL released.  Decoding inverts only the lost part and keeps the
+    decode matrices of recent loss patterns (*cache_size*, LRU).
+    """
+
+
+    def encode(self, data: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """Parity of data: shape (m, L) for one block, (n, m, L) for a batch."""
+        blocks, single = _as_blocks(data, self.k, "data")
+        shape = (blocks.shape[0], self.m, blocks.shape[2])
+        if out is None:
+            parity = np.empty(shape, dtype=np.uint8)
+        else:
+            parity = out[np.newaxis] if out.ndim == 2 else out
+            if parity.shape != shape or parity.dtype != np.uint8 or not parity.flags.c_contiguous:
+                raise ValueError(f"out must be a C-contiguous uint8 array of shape {shape}")
+        self.encode_blocks(blocks, parity)
+        return parity[0] if single else parity
+
+    def reconstruct(self, symbols: np.ndarray, present: Sequence[bool] | np.ndarray,
+                    *, use_cache: bool = True) -> int:
+        """Rebuild lost data symbols in place.
+
+        *symbols* is (k+m, L) or (n, k+m, L): data symbols then parity, as a
+        writable C-contiguous uint8 array; *present* marks which arrived,
+        shape (k+m,) or (n, k+m).  Returns the number of symbols rebuilt;
+        raises FecError (errno EAGAIN) if a block lost more than m.
+        """
+        if not isinstance(symbols, np.ndarray) or symbols.dtype != np.uint8:
+            raise ValueError("symbols must be a uint8 numpy array")
+        if not symbols.flags.c_contiguous or not symbols.flags.writeable:
+            raise ValueError("symbols must be writable and C-contiguous (rebuilt in place)")
+        sym = symbols[np.newaxis] if symbols.ndim == 2 else symbols
+        mask = np.ascontiguousarray(np.asarray(present, dtype=bool).view(np.uint8))
+        if mask.ndim == 1:
+            mask = mask[np.newaxis]
+        return self.reconstruct_blocks(sym, mask, use_cache)
