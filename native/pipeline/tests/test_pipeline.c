@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "heap_pool.h"
+#include "test_heap_pool.h"
 #include "impair.h"
 #include "memlink.h"
 #include "pipeline.h"

@@ -1,0 +1,412 @@
+#include "gateway.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- outer headers ------------------------------------------------------- */
+
+typedef struct encap {
+    pd_encap_cfg cfg;
+    uint32_t len;                 /* outer header bytes */
+    uint8_t tmpl[PD_ENCAP_UDP_LEN];
+    uint32_t ip_sum;              /* IPv4 header sum without the total length */
+} encap;
+
+uint32_t pd_encap_len(const pd_encap_cfg *cfg)
+{
+    if (!cfg)
+        return 0;
+    switch (cfg->kind) {
+    case PD_ENCAP_UDP:
+        return cfg->dst_port ? PD_ENCAP_UDP_LEN : 0;
+    case PD_ENCAP_ETHER:
+        return PD_ENCAP_ETHER_LEN;
+    default:
+        return 0;
+    }
+}
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static uint16_t fold(uint32_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+static int encap_init(encap *e, const pd_encap_cfg *cfg)
+{
+    uint8_t *t = e->tmpl;
+
+    memset(e, 0, sizeof(*e));
+    e->cfg = *cfg;
+    e->len = pd_encap_len(cfg);
+    if (!e->len)
+        return -EINVAL;
+    if (cfg->kind == PD_ENCAP_ETHER && e->cfg.ethertype == 0)
+        e->cfg.ethertype = PD_ETHERTYPE_FEC;
+    if (cfg->kind == PD_ENCAP_ETHER && e->cfg.ethertype < 0x0600)
+        return -EINVAL;      /* below 0x0600 it would be an 802.3 length */
+    memcpy(t, cfg->dst_mac, 6);
+    memcpy(t + 6, cfg->src_mac, 6);
+    if (cfg->kind == PD_ENCAP_ETHER) {
+        put16(t + 12, e->cfg.ethertype);
+        return 0;
+    }
+    put16(t + 12, 0x0800);
+    t[14] = 0x45;
+    t[15] = (uint8_t)(cfg->dscp << 2);
+    put16(t + 20, 0x4000);                    /* don't fragment */
+    t[22] = cfg->ttl ? cfg->ttl : 64;
+    t[23] = 17;
+    for (int i = 0; i < 4; i++) {
+        t[26 + i] = (uint8_t)(cfg->src_ip >> (24 - 8 * i));
+        t[30 + i] = (uint8_t)(cfg->dst_ip >> (24 - 8 * i));
+    }
+    put16(t + 34, cfg->src_port);
+    put16(t + 36, cfg->dst_port);
+    for (int i = 14; i < 34; i += 2)
+        e->ip_sum += get16(t + i);
+    return 0;
+}
+
+/* Write the outer header in front of `payload_len` bytes of FEC packet. */
+static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len)
+{
+    memcpy(dst, e->tmpl, e->len);
+    if (e->cfg.kind == PD_ENCAP_UDP) {
+        uint16_t ip_len = (uint16_t)(20 + 8 + payload_len);
+        put16(dst + 16, ip_len);
+        put16(dst + 24, (uint16_t)~fold(e->ip_sum + ip_len));
+        put16(dst + 38, (uint16_t)(8 + payload_len));
+    }
+}
+
+/* Find the FEC packet inside a frame: 0 and its offset/length, or -1. */
+static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t *off,
+                       uint32_t *plen)
+{
+    uint32_t l3 = 14, ihl, ip_len, udp_len;
+    uint16_t et;
+
+    if (len < 14)
+        return -1;
+    et = get16(f + 12);
+    if (et == 0x8100 && len >= 18) {          /* one VLAN tag */
+        l3 = 18;
+        et = get16(f + 16);
+    }
+    if (e->cfg.kind == PD_ENCAP_ETHER) {
+        if (et != e->cfg.ethertype)
+            return -1;
+        *off = l3;
+        *plen = len - l3;
+        return 0;
+    }
+    if (et != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17)
+        return -1;
+    ihl = (f[l3] & 0xfu) * 4u;
+    ip_len = get16(f + l3 + 2);
+    if (ihl < 20 || (get16(f + l3 + 6) & 0x3fff) != 0 ||  /* fragments: not ours */
+        ip_len < ihl + 8 || l3 + ip_len > len)
+        return -1;
+    if (get16(f + l3 + ihl + 2) != e->cfg.dst_port)
+        return -1;
+    udp_len = get16(f + l3 + ihl + 4);
+    if (udp_len < 8 || udp_len > ip_len - ihl)
+        return -1;
+    *off = l3 + ihl + 8;
+    *plen = udp_len - 8;            /* ignores Ethernet padding after the datagram */
+    return 0;
+}
+
+/* --- shared output plumbing ---------------------------------------------- */
+
+/* A stage's output array during one call; the codec's sink appends to it. */
+typedef struct outq {
+    pd_pkt **out;
+    uint16_t n, cap;
+} outq;
+
+/* --- encoder stage --------------------------------------------------------- */
+
+struct pd_fec_enc_stage {
+    const pd_pkt_ops *ops;
+    void *pool;
+    encap enc_hdr;
+    fec_encoder *enc;
+    uint32_t max_payload;
+    outq q;
+    fec_sink sink;
+    pd_gateway_counters gw;
+};
+
+/* Parity packets come from the pool: header written here, parity by the codec. */
+static uint8_t *enc_parity_buffer(void *ctx, uint32_t len)
+{
+    pd_fec_enc_stage *s = ctx;
+    pd_pkt *p;
+    uint8_t *d;
+
+    if (s->q.n >= s->q.cap) {
+        s->gw.out_full++;
+        return NULL;
+    }
+    if (s->ops->alloc_bulk(s->pool, &p, 1) != 0)
+        return NULL;                          /* counted by the codec as no_buffer */
+    d = s->ops->append(p, s->enc_hdr.len + len);
+    if (!d) {
+        s->ops->free_bulk(&p, 1);
+        return NULL;
+    }
+    encap_write(&s->enc_hdr, d, len);
+    s->q.out[s->q.n++] = p;
+    return d + s->enc_hdr.len;
+}
+
+pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
+                                          const pd_pkt_ops *ops, void *pool, int *err)
+{
+    pd_fec_enc_stage *s;
+    int rc = -EINVAL;
+
+    if (!cfg || !ops || !pool)
+        goto fail;
+    rc = -ENOMEM;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        goto fail;
+    s->ops = ops;
+    s->pool = pool;
+    s->max_payload = cfg->fec.max_payload;
+    rc = encap_init(&s->enc_hdr, &cfg->encap);
+    if (rc == 0)
+        rc = fec_encoder_create(&cfg->fec, &s->enc);
+    if (rc != 0) {
+        free(s);
+        goto fail;
+    }
+    s->sink.ctx = s;
+    s->sink.get = enc_parity_buffer;
+    if (err) *err = 0;
+    return s;
+fail:
+    if (err) *err = rc;
+    return NULL;
+}
+
+void pd_fec_enc_stage_destroy(pd_fec_enc_stage *s)
+{
+    if (!s)
+        return;
+    fec_encoder_destroy(s->enc);
+    free(s);
+}
+
+static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, uint16_t cap,
+                            uint64_t now)
+{
+    pd_fec_enc_stage *s = ctx;
+    const pd_pkt_ops *ops = s->ops;
+    uint32_t room = s->enc_hdr.len + FEC_HDR_LEN;
+
+    s->q = (outq){ out, 0, cap };
+    for (uint16_t i = 0; i < n; i++) {
+        pd_pkt *p = in[i];
+        uint32_t len = ops->data_len(p);
+        uint8_t hdr[FEC_HDR_LEN], *d;
+        uint16_t slot;
+
+        if (len > s->max_payload || len == 0) {
+            s->gw.too_big++;
+            ops->free_bulk(&p, 1);
+            continue;
+        }
+        if (ops->headroom(p) < room) {
+            s->gw.no_headroom++;
+            ops->free_bulk(&p, 1);
+            continue;
+        }
+        if (s->q.n >= s->q.cap) {
+            s->gw.out_full++;
+            ops->free_bulk(&p, 1);
+            continue;
+        }
+        /* The source goes out before the parity its arrival may complete. */
+        slot = s->q.n++;
+        s->q.out[slot] = p;
+        if (fec_encoder_add(s->enc, ops->data(p), len, now, hdr, &s->sink) < 0) {
+            /* cannot happen after the checks above; drop rather than send unprotected */
+            memmove(&s->q.out[slot], &s->q.out[slot + 1],
+                    (size_t)(s->q.n - slot - 1) * sizeof(pd_pkt *));
+            s->q.n--;
+            s->gw.too_big++;
+            ops->free_bulk(&p, 1);
+            continue;
+        }
+        d = ops->prepend(p, room);
+        encap_write(&s->enc_hdr, d, FEC_HDR_LEN + len);
+        memcpy(d + s->enc_hdr.len, hdr, FEC_HDR_LEN);
+    }
+    /* Deadlines are checked on every call, bursts and idle polls alike. */
+    fec_encoder_poll(s->enc, now, &s->sink);
+    return s->q.n;
+}
+
+static uint16_t enc_flush(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now)
+{
+    pd_fec_enc_stage *s = ctx;
+    (void)now;
+    s->q = (outq){ out, 0, cap };
+    fec_encoder_flush(s->enc, &s->sink);
+    return s->q.n;
+}
+
+void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->name = "fec-encode";
+    st->ctx = s;
+    st->process = enc_process;
+    st->flush = enc_flush;
+}
+
+void pd_fec_enc_stage_stats(const pd_fec_enc_stage *s, fec_encoder_stats *fec,
+                            pd_gateway_counters *gw)
+{
+    if (fec)
+        fec_encoder_get_stats(s->enc, fec);
+    if (gw)
+        *gw = s->gw;
+}
+
+/* --- decoder stage --------------------------------------------------------- */
+
+struct pd_fec_dec_stage {
+    const pd_pkt_ops *ops;
+    void *pool;
+    encap enc_hdr;
+    fec_decoder *dec;
+    outq q;
+    fec_sink sink;
+    pd_gateway_counters gw;
+};
+
+/* Rebuilt frames go into fresh pool packets, queued right away. */
+static uint8_t *dec_rebuilt_buffer(void *ctx, uint32_t len)
+{
+    pd_fec_dec_stage *s = ctx;
+    pd_pkt *p;
+    uint8_t *d;
+
+    if (s->q.n >= s->q.cap) {
+        s->gw.out_full++;
+        return NULL;
+    }
+    if (s->ops->alloc_bulk(s->pool, &p, 1) != 0)
+        return NULL;
+    d = s->ops->append(p, len);
+    if (!d) {
+        s->ops->free_bulk(&p, 1);
+        return NULL;
+    }
+    s->q.out[s->q.n++] = p;
+    return d;
+}
+
+pd_fec_dec_stage *pd_fec_dec_stage_create(const pd_fec_dec_stage_cfg *cfg,
+                                          const pd_pkt_ops *ops, void *pool, int *err)
+{
+    pd_fec_dec_stage *s;
+    int rc = -EINVAL;
+
+    if (!cfg || !ops || !pool)
+        goto fail;
+    rc = -ENOMEM;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        goto fail;
+    s->ops = ops;
+    s->pool = pool;
+    rc = encap_init(&s->enc_hdr, &cfg->encap);
+    if (rc == 0)
+        rc = fec_decoder_create(&cfg->fec, &s->dec);
+    if (rc != 0) {
+        free(s);
+        goto fail;
+    }
+    s->sink.ctx = s;
+    s->sink.get = dec_rebuilt_buffer;
+    if (err) *err = 0;
+    return s;
+fail:
+    if (err) *err = rc;
+    return NULL;
+}
+
+void pd_fec_dec_stage_destroy(pd_fec_dec_stage *s)
+{
+    if (!s)
+        return;
+    fec_decoder_destroy(s->dec);
+    free(s);
+}
+
+static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, uint16_t cap,
+                            uint64_t now)
+{
+    pd_fec_dec_stage *s = ctx;
+    const pd_pkt_ops *ops = s->ops;
+
+    s->q = (outq){ out, 0, cap };
+    for (uint16_t i = 0; i < n; i++) {
+        pd_pkt *p = in[i];
+        uint32_t len = ops->data_len(p), off, plen;
+        fec_verdict v;
+
+        if (encap_parse(&s->enc_hdr, ops->data(p), len, &off, &plen) != 0) {
+            s->gw.foreign++;
+            ops->free_bulk(&p, 1);
+            continue;
+        }
+        if (s->q.n >= s->q.cap) {
+            s->gw.out_full++;
+            ops->free_bulk(&p, 1);
+            continue;
+        }
+        /* Rebuilt packets are queued by the sink during the push; a
+         * delivered source takes the next slot after them. */
+        fec_decoder_push(s->dec, ops->data(p) + off, plen, now, &s->sink, &v);
+        if (v.action == FEC_DELIVER && s->q.n < s->q.cap) {
+            ops->adj(p, off + v.offset);
+            ops->trim(p, ops->data_len(p) - v.length);
+            s->q.out[s->q.n++] = p;
+        } else {
+            if (v.action == FEC_DELIVER)
+                s->gw.out_full++;
+            ops->free_bulk(&p, 1);
+        }
+    }
+    fec_decoder_poll(s->dec, now);
+    return s->q.n;
+}
+
+void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->name = "fec-decode";
+    st->ctx = s;
+    st->process = dec_process;
+}
+
+void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,
+                            pd_gateway_counters *gw)
+{
+    if (fec)
+        fec_decoder_get_stats(s->dec, fec);
+    if (gw)
+        *gw = s->gw;
+}
