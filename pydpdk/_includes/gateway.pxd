@@ -1,0 +1,63 @@
+# Declarations of native/gateway/gateway.h: FEC gateway stages.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+
+from pydpdk._includes.fec cimport (
+    fec_decoder_config,
+    fec_decoder_stats,
+    fec_encoder_config,
+    fec_encoder_stats,
+)
+from pydpdk._includes.pkt cimport pd_pkt_ops
+from pydpdk._includes.stage cimport pd_stage
+
+
+cdef extern from "gateway.h" nogil:
+    enum pd_encap_kind:
+        PD_ENCAP_UDP
+        PD_ENCAP_ETHER
+
+    enum:
+        PD_ENCAP_UDP_LEN
+        PD_ENCAP_ETHER_LEN
+        PD_ETHERTYPE_FEC
+
+    ctypedef struct pd_encap_cfg:
+        int kind
+        uint8_t src_mac[6]
+        uint8_t dst_mac[6]
+        uint16_t ethertype
+        uint32_t src_ip, dst_ip
+        uint16_t src_port, dst_port
+        uint8_t ttl, dscp
+
+    uint32_t pd_encap_len(const pd_encap_cfg *cfg)
+
+    ctypedef struct pd_fec_enc_stage_cfg:
+        pd_encap_cfg encap
+        fec_encoder_config fec
+
+    ctypedef struct pd_fec_dec_stage_cfg:
+        pd_encap_cfg encap
+        fec_decoder_config fec
+
+    ctypedef struct pd_gateway_counters:
+        uint64_t foreign, no_headroom, too_big, out_full
+
+    ctypedef struct pd_fec_enc_stage:
+        pass
+
+    ctypedef struct pd_fec_dec_stage:
+        pass
+
+    pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
+                                              const pd_pkt_ops *ops, void *pool, int *err)
+    void pd_fec_enc_stage_destroy(pd_fec_enc_stage *s)
+    void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
+    void pd_fec_enc_stage_stats(const pd_fec_enc_stage *s, fec_encoder_stats *fec,
+                                pd_gateway_counters *gw)
+    pd_fec_dec_stage *pd_fec_dec_stage_create(const pd_fec_dec_stage_cfg *cfg,
+                                              const pd_pkt_ops *ops, void *pool, int *err)
+    void pd_fec_dec_stage_destroy(pd_fec_dec_stage *s)
+    void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
+    void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,
+                                pd_gateway_counters *gw)

@@ -1,0 +1,834 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Native pipeline elements and the GIL-free run loop (private; see pydpdk.pipeline).
+
+Every element wraps a C struct from native/pipeline or native/gateway.  A
+Pipeline links them into chains (source -> stages -> sink) and runs the C loop
+with the GIL released; only Python stages take the GIL, once per burst.
+"""
+
+import errno
+import ipaddress
+import threading
+
+import numpy as np
+
+cimport cython
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memset
+
+from pydpdk._burst cimport Burst, PacketPool, PortBase
+from pydpdk._includes.clock cimport pd_clock_ns
+from pydpdk._includes.fec cimport (
+    FEC_CODE_RS,
+    FEC_CODE_XOR,
+    fec_decoder_stats,
+    fec_encoder_stats,
+    fec_kernel,
+    fec_kernel_by_name,
+)
+from pydpdk._includes.gateway cimport (
+    PD_ENCAP_ETHER,
+    PD_ENCAP_UDP,
+    PD_ETHERTYPE_FEC,
+    pd_encap_cfg,
+    pd_encap_len,
+    pd_fec_dec_stage,
+    pd_fec_dec_stage_bind,
+    pd_fec_dec_stage_cfg,
+    pd_fec_dec_stage_create,
+    pd_fec_dec_stage_destroy,
+    pd_fec_dec_stage_stats,
+    pd_fec_enc_stage,
+    pd_fec_enc_stage_bind,
+    pd_fec_enc_stage_cfg,
+    pd_fec_enc_stage_create,
+    pd_fec_enc_stage_destroy,
+    pd_fec_enc_stage_stats,
+    pd_gateway_counters,
+)
+from pydpdk._includes.impair cimport (
+    pd_impair,
+    pd_impair_cfg,
+    pd_impair_counters,
+    pd_impair_counters_get,
+    pd_impair_create,
+    pd_impair_destroy,
+    pd_impair_stage,
+)
+from pydpdk._includes.pipeline cimport (
+    PD_CHAIN_MAX_STAGES,
+    PD_STOP_CHECK,
+    PD_STOP_DURATION,
+    PD_STOP_FLAG,
+    PD_STOP_PACKETS,
+    PD_STOP_SOURCES_DONE,
+    pd_chain,
+    pd_chain_add_stage,
+    pd_chain_init,
+    pd_pipeline_run,
+    pd_run_opts,
+    pd_run_opts_default,
+    pd_run_result,
+)
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
+from pydpdk._includes.stage cimport (
+    pd_counters,
+    pd_port_endpoint,
+    pd_sink,
+    pd_sink_discard,
+    pd_sink_from_port,
+    pd_source,
+    pd_source_from_port,
+    pd_stage,
+)
+from pydpdk._includes.traffic cimport (
+    PD_GEN_MAX_SIZES,
+    PD_MARKER_LEN,
+    pd_gen,
+    pd_gen_cfg,
+    pd_gen_counters,
+    pd_gen_counters_get,
+    pd_gen_create,
+    pd_gen_destroy,
+    pd_gen_fill,
+    pd_gen_source,
+    pd_verify,
+    pd_verify_counters,
+    pd_verify_counters_get,
+    pd_verify_create,
+    pd_verify_destroy,
+    pd_verify_frame,
+    pd_verify_sink,
+)
+
+from pydpdk.errors import PydpdkError, error_from_errno
+
+STOP_REASONS = {
+    PD_STOP_PACKETS: "packets",
+    PD_STOP_DURATION: "duration",
+    PD_STOP_SOURCES_DONE: "sources-done",
+    PD_STOP_CHECK: "interrupted",
+    PD_STOP_FLAG: "stopped",
+}
+
+# Ethernet/IPv4/UDP headers used by Generator when no template is given:
+# 02:00:00:00:00:02 <- 02:00:00:00:00:01, 10.0.0.1:12345 -> 10.0.0.2:12346.
+DEFAULT_TEMPLATE = bytes.fromhex(
+    "020000000002" "020000000001" "0800"
+    "4500000000004000401100000a0000010a000002"
+    "3039303a00000000"
+)
+MARKER_LEN = PD_MARKER_LEN
+
+
+cdef dict counters_dict(pd_counters *c):
+    return {
+        "packets_in": c.pkts_in, "bytes_in": c.bytes_in,
+        "packets_out": c.pkts_out, "bytes_out": c.bytes_out,
+        "drops": c.drops, "bursts": c.calls, "time_ns": c.ns,
+    }
+
+
+cdef int raise_errno(int rc, str what) except -1:
+    raise error_from_errno(rc, what, PydpdkError if rc == -errno.ENOMEM else None)
+
+
+cdef class Element:
+    """Base of sources, stages and sinks: a name, a pool and a place in one chain."""
+
+    cdef readonly str name
+    cdef PacketPool pool
+    cdef bint attached
+
+    def _attach(self):
+        if self.attached:
+            raise ValueError(f"{self!r} is already part of a pipeline; create another one")
+        self.attached = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+cdef class Source(Element):
+    cdef pd_source src
+
+    @property
+    def counters(self):
+        return counters_dict(&self.src.c)
+
+
+cdef class Stage(Element):
+    cdef pd_stage st
+
+    @property
+    def counters(self):
+        return counters_dict(&self.st.c)
+
+
+cdef class Sink(Element):
+    cdef pd_sink snk
+
+    @property
+    def counters(self):
+        return counters_dict(&self.snk.c)
+
+
+# --------------------------------------------------------------------------
+# Ports as sources and sinks
+# --------------------------------------------------------------------------
+
+cdef class PortSource(Source):
+    """Receive from one rx queue of a port."""
+
+    cdef pd_port_endpoint ep
+    cdef readonly PortBase port
+
+    def __init__(self, PortBase port not None, int queue=0):
+        if not 0 <= queue < port.n_rx_queues:
+            raise ValueError(f"rx queue {queue} does not exist: {port!r} has "
+                             f"{port.n_rx_queues} rx queue(s)")
+        self.port = port
+        self.pool = port.rx_pool
+        self.name = f"rx:{port!r}:{queue}"
+        self.ep.queue = <uint16_t>queue
+        pd_source_from_port(&self.src, &self.ep)
+
+    cdef int refresh(self) except -1:
+        # The port's I/O functions are valid only while it is started.
+        (<PortBase>self.port).check_usable()
+        self.ep.io = self.port.io
+        return 0
+
+
+cdef class PortSink(Sink):
+    """Send to one tx queue of a port; a full ring is retried, then dropped and counted."""
+
+    cdef pd_port_endpoint ep
+    cdef readonly PortBase port
+
+    def __init__(self, PortBase port not None, int queue=0, int retries=4):
+        if not 0 <= queue < port.n_tx_queues:
+            raise ValueError(f"tx queue {queue} does not exist: {port!r} has "
+                             f"{port.n_tx_queues} tx queue(s)")
+        if not 0 <= retries <= 1000:
+            raise ValueError(f"retries must be within 0..1000, got {retries}")
+        self.port = port
+        self.pool = port.rx_pool
+        self.name = f"tx:{port!r}:{queue}"
+        self.ep.queue = <uint16_t>queue
+        self.ep.tx_retries = <uint16_t>retries
+        pd_sink_from_port(&self.snk, &self.ep)
+
+    cdef int refresh(self) except -1:
+        (<PortBase>self.port).check_usable()
+        self.ep.io = self.port.io
+        return 0
+
+
+cdef class Discard(Sink):
+    """Free every packet (counting them)."""
+
+    def __init__(self, PacketPool pool not None):
+        pool.check_open()
+        self.pool = pool
+        self.name = "discard"
+        pd_sink_discard(&self.snk, pool.ops)
+
+
+# --------------------------------------------------------------------------
+# Traffic: generator and verifying sink
+# --------------------------------------------------------------------------
+
+cdef class Generator(Source):
+    """Sequence-numbered, checksummed test frames from *pool*.
+
+    Frames start with *template* (default: Ethernet/IPv4/UDP headers) followed
+    by a 32-byte marker (sequence number, send time, length, CRC-32C of the
+    whole frame) and a fill pattern; *sizes* are frame lengths used in turn.
+    """
+
+    cdef pd_gen *gen
+    cdef readonly bytes template
+    cdef readonly uint64_t count
+
+    def __init__(self, PacketPool pool not None, sizes=(512,), uint64_t count=0,
+                 double rate_pps=0.0, uint32_t stream=0, template=None, bint fix_lengths=True):
+        cdef pd_gen_cfg cfg
+        cdef int err = 0
+        cdef unsigned int i
+        pool.check_open()
+        sizes = [int(s) for s in ([sizes] if isinstance(sizes, int) else sizes)]
+        if not 1 <= len(sizes) <= PD_GEN_MAX_SIZES:
+            raise ValueError(f"give between 1 and {PD_GEN_MAX_SIZES} frame sizes, got {len(sizes)}")
+        self.template = DEFAULT_TEMPLATE if template is None else bytes(template)
+        low = len(self.template) + PD_MARKER_LEN
+        for s in sizes:
+            if not low <= s <= 65535:
+                raise ValueError(f"frame size {s} out of range: frames need {low}..65535 bytes "
+                                 f"(template of {len(self.template)} + {PD_MARKER_LEN}-byte marker)")
+        if rate_pps < 0:
+            raise ValueError(f"rate_pps must be >= 0, got {rate_pps}")
+        memset(&cfg, 0, sizeof(cfg))
+        cfg.tmpl = self.template
+        cfg.tmpl_len = <uint32_t>len(self.template)
+        cfg.n_sizes = <uint32_t>len(sizes)
+        for i in range(cfg.n_sizes):
+            cfg.sizes[i] = sizes[i]
+        cfg.count = count
+        cfg.rate_pps = rate_pps
+        cfg.stream = stream
+        cfg.fix_lengths = fix_lengths
+        self.gen = pd_gen_create(&cfg, pool.ops, pool.pool, &err)
+        if self.gen == NULL:
+            raise_errno(err, "cannot create the generator")
+        self.pool = pool
+        self.count = count
+        self.name = "generator"
+        pd_gen_source(self.gen, &self.src)
+
+    def __dealloc__(self):
+        pd_gen_destroy(self.gen)
+
+    @property
+    def marker_offset(self):
+        return len(self.template)
+
+    @property
+    def counters(self):
+        cdef const pd_gen_counters *g = pd_gen_counters_get(self.gen)
+        d = counters_dict(&self.src.c)
+        d.update(sent=g.sent, sent_bytes=g.bytes, alloc_failed=g.alloc_failed)
+        return d
+
+    def frame(self, uint32_t length, uint64_t seq, uint64_t tx_ns=0):
+        """The frame this generator would send with sequence number *seq* (for tests)."""
+        buf = bytearray(length)
+        cdef uint8_t[::1] view = buf
+        if pd_gen_fill(self.gen, &view[0], length, seq, tx_ns) != 0:
+            raise ValueError(f"{length} is not one of this generator's frame sizes")
+        return bytes(buf)
+
+
+cdef class Verifier(Sink):
+    """Consume generator frames and find lost, duplicated, reordered and corrupted ones."""
+
+    cdef pd_verify *ver
+    cdef readonly uint32_t marker_offset
+    cdef readonly uint32_t stream
+
+    def __init__(self, PacketPool pool not None, uint32_t marker_offset=42, uint32_t stream=0):
+        cdef int err = 0
+        pool.check_open()
+        self.ver = pd_verify_create(marker_offset, stream, pool.ops, &err)
+        if self.ver == NULL:
+            raise_errno(err, "cannot create the verifier")
+        self.pool = pool
+        self.marker_offset = marker_offset
+        self.stream = stream
+        self.name = "verify"
+        pd_verify_sink(self.ver, &self.snk)
+
+    def __dealloc__(self):
+        pd_verify_destroy(self.ver)
+
+    @property
+    def counters(self):
+        cdef const pd_verify_counters *v = pd_verify_counters_get(self.ver)
+        d = counters_dict(&self.snk.c)
+        d.update(received=v.received, received_bytes=v.bytes, valid=v.valid,
+                 corrupted=v.corrupted, foreign=v.foreign, duplicates=v.duplicates,
+                 reordered=v.reordered, stale=v.stale, max_seq_plus1=v.max_seq_plus1,
+                 latency_sum_ns=v.latency_sum_ns, latency_max_ns=v.latency_max_ns)
+        return d
+
+    def check(self, frame):
+        """Classify one frame: ('valid', seq), ('corrupted', None) or ('foreign', None)."""
+        cdef const uint8_t[::1] view = memoryview(frame).cast("B")
+        cdef uint64_t seq = 0
+        cdef int rc
+        if view.shape[0] == 0:
+            return ("foreign", None)
+        rc = pd_verify_frame(self.marker_offset, self.stream, &view[0],
+                             <uint32_t>view.shape[0], &seq)
+        return ("valid", seq) if rc == 0 else ("corrupted" if rc == 1 else "foreign", None)
+
+
+# --------------------------------------------------------------------------
+# Impairment
+# --------------------------------------------------------------------------
+
+cdef class Impairment(Stage):
+    """A lossy link: random and Gilbert-Elliott loss, duplication, reordering (seeded)."""
+
+    cdef pd_impair *im
+
+    def __init__(self, PacketPool pool not None, double loss=0.0, ge_p=None, ge_r=None,
+                 double ge_loss_good=0.0, double ge_loss_bad=1.0, double duplicate=0.0,
+                 double reorder=0.0, uint32_t reorder_gap=3, uint64_t seed=1):
+        cdef pd_impair_cfg cfg
+        cdef int err = 0
+        pool.check_open()
+        if (ge_p is None) != (ge_r is None):
+            raise ValueError("Gilbert-Elliott loss needs both ge_p and ge_r")
+        memset(&cfg, 0, sizeof(cfg))
+        cfg.loss = loss
+        cfg.ge_p = 0.0 if ge_p is None else float(ge_p)
+        cfg.ge_r = 0.0 if ge_r is None else float(ge_r)
+        cfg.ge_loss_good = ge_loss_good
+        cfg.ge_loss_bad = ge_loss_bad
+        cfg.duplicate = duplicate
+        cfg.reorder = reorder
+        cfg.reorder_gap = reorder_gap
+        cfg.seed = seed
+        for key, value in (("loss", loss), ("ge_p", cfg.ge_p), ("ge_r", cfg.ge_r),
+                           ("ge_loss_good", ge_loss_good), ("ge_loss_bad", ge_loss_bad),
+                           ("duplicate", duplicate), ("reorder", reorder)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{key} is a probability: within [0, 1], got {value}")
+        self.im = pd_impair_create(&cfg, pool.ops, pool.pool, &err)
+        if self.im == NULL:
+            raise_errno(err, "cannot create the impairment stage")
+        self.pool = pool
+        self.name = "impair"
+        pd_impair_stage(self.im, &self.st)
+
+    def __dealloc__(self):
+        pd_impair_destroy(self.im)
+
+    @property
+    def counters(self):
+        cdef const pd_impair_counters *c = pd_impair_counters_get(self.im)
+        d = counters_dict(&self.st.c)
+        d.update(seen=c.seen, lost_random=c.lost_random, lost_burst=c.lost_burst,
+                 lost=c.lost_random + c.lost_burst, duplicated=c.duplicated,
+                 duplicate_failed=c.duplicate_failed, reordered=c.reordered)
+        return d
+
+
+# --------------------------------------------------------------------------
+# FEC gateway stages
+# --------------------------------------------------------------------------
+
+cdef int parse_mac(value, uint8_t *out) except -1:
+    cdef int i
+    if isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+    else:
+        raw = bytes.fromhex(str(value).replace(":", "").replace("-", ""))
+    if len(raw) != 6:
+        raise ValueError(f"not a MAC address: {value!r}")
+    for i in range(6):
+        out[i] = raw[i]
+    return 0
+
+
+cdef int fill_encap(pd_encap_cfg *e, str encap, src_mac, dst_mac, src_ip, dst_ip,
+                    int src_port, int dst_port, int ethertype, int ttl) except -1:
+    memset(e, 0, sizeof(pd_encap_cfg))
+    if encap == "udp":
+        e.kind = PD_ENCAP_UDP
+    elif encap in ("ether", "l2"):
+        e.kind = PD_ENCAP_ETHER
+    else:
+        raise ValueError(f"encapsulation must be 'udp' or 'ether', got {encap!r}")
+    parse_mac(src_mac, e.src_mac)
+    parse_mac(dst_mac, e.dst_mac)
+    e.src_ip = int(ipaddress.IPv4Address(src_ip))
+    e.dst_ip = int(ipaddress.IPv4Address(dst_ip))
+    for label, port in (("src_port", src_port), ("dst_port", dst_port)):
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{label} must be within 1..65535, got {port}")
+    e.src_port = <uint16_t>src_port
+    e.dst_port = <uint16_t>dst_port
+    if not 0x0600 <= ethertype <= 0xffff:
+        raise ValueError(f"ethertype must be within 0x0600..0xffff, got {ethertype:#x}")
+    e.ethertype = <uint16_t>ethertype
+    if not 1 <= ttl <= 255:
+        raise ValueError(f"ttl must be within 1..255, got {ttl}")
+    e.ttl = <uint8_t>ttl
+    return 0
+
+
+cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
+    if code == "rs":
+        c = FEC_CODE_RS
+    elif code == "xor":
+        c = FEC_CODE_XOR
+        if m != 1:
+            raise ValueError(f"XOR parity has exactly one repair packet per block (m=1), got m={m}")
+    else:
+        raise ValueError(f"code must be 'rs' or 'xor', got {code!r}")
+    if k < 1 or m < 1 or k + m > 255:
+        raise ValueError(f"need k >= 1, m >= 1 and k + m <= 255, got k={k}, m={m}")
+    return c
+
+
+cdef const fec_kernel *pick_kernel(kernel) except? NULL:
+    cdef const fec_kernel *kern = NULL
+    cdef int rc
+    if kernel is None:
+        return NULL
+    rc = fec_kernel_by_name(str(kernel).encode(), &kern)
+    if rc != 0:
+        raise ValueError(f"FEC kernel {kernel!r} is unknown or not supported by this CPU")
+    return kern
+
+
+ENCAP_DEFAULTS = dict(encap="udp", src_mac="02:00:00:00:00:01", dst_mac="02:00:00:00:00:02",
+                      src_ip="192.0.2.1", dst_ip="192.0.2.2", src_port=4790, dst_port=4790,
+                      ethertype=PD_ETHERTYPE_FEC, ttl=64)
+
+
+cdef class FecEncodeStage(Stage):
+    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*."""
+
+    cdef pd_fec_enc_stage *enc
+    cdef readonly dict config
+
+    def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
+                 unsigned int m=4, unsigned int depth=1, double deadline=0.005,
+                 unsigned int max_payload=1518, kernel=None, **encap):
+        cdef pd_fec_enc_stage_cfg cfg
+        cdef int err = 0
+        pool.check_open()
+        unknown = set(encap) - set(ENCAP_DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown encapsulation option(s): {', '.join(sorted(unknown))}")
+        opts = dict(ENCAP_DEFAULTS, **encap)
+        memset(&cfg, 0, sizeof(cfg))
+        cfg.fec.code = parse_code(code, k, m)
+        if not 1 <= depth <= 64:
+            raise ValueError(f"interleaving depth must be within 1..64, got {depth}")
+        if deadline < 0:
+            raise ValueError(f"deadline must be >= 0 seconds (0: none), got {deadline}")
+        if not 1 <= max_payload <= 65000:
+            raise ValueError(f"max_payload must be within 1..65000, got {max_payload}")
+        fill_encap(&cfg.encap, opts["encap"], opts["src_mac"], opts["dst_mac"], opts["src_ip"],
+                   opts["dst_ip"], opts["src_port"], opts["dst_port"], opts["ethertype"],
+                   opts["ttl"])
+        cfg.fec.k = k
+        cfg.fec.m = m
+        cfg.fec.depth = depth
+        cfg.fec.max_payload = max_payload
+        cfg.fec.timeout = <uint64_t>(deadline * 1e9)
+        cfg.fec.kernel = pick_kernel(kernel)
+        self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
+        if self.enc == NULL:
+            raise_errno(err, "cannot create the FEC encoder stage")
+        self.pool = pool
+        self.name = "fec-encode"
+        self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
+                           max_payload=max_payload,
+                           overhead_bytes=pd_encap_len(&cfg.encap) + 16)
+        pd_fec_enc_stage_bind(self.enc, &self.st)
+
+    def __dealloc__(self):
+        pd_fec_enc_stage_destroy(self.enc)
+
+    @property
+    def counters(self):
+        cdef fec_encoder_stats s
+        cdef pd_gateway_counters g
+        pd_fec_enc_stage_stats(self.enc, &s, &g)
+        d = counters_dict(&self.st.c)
+        d.update(source_packets=s.source_packets, source_bytes=s.source_bytes,
+                 repair_packets=s.repair_packets, repair_bytes=s.repair_bytes,
+                 blocks=s.blocks, blocks_partial=s.blocks_partial, no_buffer=s.no_buffer,
+                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full)
+        return d
+
+
+cdef class FecDecodeStage(Stage):
+    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones."""
+
+    cdef pd_fec_dec_stage *dec
+
+    def __init__(self, PacketPool pool not None, double timeout=0.05,
+                 unsigned int max_blocks=256, unsigned int max_payload=1518,
+                 unsigned int cache_entries=64, kernel=None, **encap):
+        cdef pd_fec_dec_stage_cfg cfg
+        cdef int err = 0
+        pool.check_open()
+        unknown = set(encap) - set(ENCAP_DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown encapsulation option(s): {', '.join(sorted(unknown))}")
+        opts = dict(ENCAP_DEFAULTS, **encap)
+        if timeout < 0:
+            raise ValueError(f"timeout must be >= 0 seconds (0: none), got {timeout}")
+        if not 1 <= max_blocks <= 65536:
+            raise ValueError(f"max_blocks must be within 1..65536, got {max_blocks}")
+        if not 1 <= max_payload <= 65000:
+            raise ValueError(f"max_payload must be within 1..65000, got {max_payload}")
+        memset(&cfg, 0, sizeof(cfg))
+        fill_encap(&cfg.encap, opts["encap"], opts["src_mac"], opts["dst_mac"], opts["src_ip"],
+                   opts["dst_ip"], opts["src_port"], opts["dst_port"], opts["ethertype"],
+                   opts["ttl"])
+        cfg.fec.max_payload = max_payload
+        cfg.fec.max_blocks = max_blocks
+        cfg.fec.max_symbols = max(255, max_blocks * 16)
+        cfg.fec.timeout = <uint64_t>(timeout * 1e9)
+        cfg.fec.cache_entries = cache_entries
+        cfg.fec.kernel = pick_kernel(kernel)
+        self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
+        if self.dec == NULL:
+            raise_errno(err, "cannot create the FEC decoder stage")
+        self.pool = pool
+        self.name = "fec-decode"
+        pd_fec_dec_stage_bind(self.dec, &self.st)
+
+    def __dealloc__(self):
+        pd_fec_dec_stage_destroy(self.dec)
+
+    @property
+    def counters(self):
+        cdef fec_decoder_stats s
+        cdef pd_gateway_counters g
+        pd_fec_dec_stage_stats(self.dec, &s, &g)
+        d = counters_dict(&self.st.c)
+        d.update(received=s.received, delivered=s.delivered, recovered=s.recovered,
+                 unrecoverable=s.unrecoverable, duplicate=s.duplicate, late=s.late,
+                 malformed=s.malformed, repair_unused=s.repair_unused, no_buffer=s.no_buffer,
+                 blocks_evicted=s.blocks_evicted, blocks_expired=s.blocks_expired,
+                 foreign=g.foreign, out_full=g.out_full)
+        return d
+
+
+# --------------------------------------------------------------------------
+# Python stages
+# --------------------------------------------------------------------------
+
+cdef uint16_t py_stage_process(void *ctx, pd_pkt **inp, uint16_t n, pd_pkt **out,
+                               uint16_t cap, uint64_t now) noexcept nogil:
+    if n == 0:
+        return 0
+    return py_stage_call(ctx, inp, n, out, cap)
+
+
+cdef uint16_t py_stage_call(void *ctx, pd_pkt **inp, uint16_t n, pd_pkt **out,
+                            uint16_t cap) noexcept with gil:
+    cdef PyStage self = <PyStage>ctx
+    cdef Burst burst
+    cdef unsigned int i, kept = 0
+    if self.error is not None:              # a previous call failed: drop until stopped
+        self.pool.ops.free_bulk(inp, n)
+        return 0
+    burst = Burst.wrap(self.pool, inp, n)
+    try:
+        keep = self.fn(burst)
+        if burst.exports:
+            raise BufferError("a memoryview of a packet outlived the stage call; release "
+                              "views before returning (use 'with memoryview(pkt) as v:')")
+        if keep is not None:
+            mask = np.asarray(keep, dtype=bool).view(np.uint8)
+            if len(mask) != burst.count:
+                raise ValueError(f"the stage returned a mask of {len(mask)} entries for a "
+                                 f"burst of {burst.count} packets")
+            for i in range(burst.count):
+                if mask[i]:
+                    burst.pkts[kept] = burst.pkts[i]
+                    kept += 1
+                else:
+                    burst.ops.free_bulk(&burst.pkts[i], 1)
+                    self.st.c.drops += 1
+            burst.count = kept
+    except BaseException as exc:
+        self.error = exc
+        if self.owner is not None:
+            self.owner.request_stop()
+        if not burst.exports:
+            burst.release_all()
+        return 0
+    kept = min(burst.count, cap)
+    memcpy(out, burst.pkts, kept * sizeof(pd_pkt *))
+    if kept < burst.count:
+        burst.ops.free_bulk(&burst.pkts[kept], burst.count - kept)
+        self.st.c.drops += burst.count - kept
+    burst.count = 0
+    burst.generation += 1        # Packets the callable kept are now stale
+    return <uint16_t>kept
+
+
+cdef class PyStage(Stage):
+    """Run a Python callable on every burst: ``fn(burst) -> None | keep_mask``.
+
+    The callable may edit packets (``burst.headers()``, packet views) and may
+    return a boolean array saying which packets to keep; the rest are dropped
+    (freed and counted).  It runs with the GIL, once per burst.
+    """
+
+    cdef readonly object fn
+    cdef public object error
+    cdef object owner
+
+    def __init__(self, fn, str name=None):
+        if not callable(fn):
+            raise TypeError(f"a Python stage needs a callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "python")
+        self.st.ctx = <void *>self
+        self.st.process = py_stage_process
+        self.error = None
+
+    def _bind(self, PacketPool pool, owner):
+        self.pool = pool
+        self.owner = owner
+
+
+# --------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------
+
+cdef int check_signals(void *arg) noexcept with gil:
+    cdef Pipeline self = <Pipeline>arg
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        self.interrupt = exc
+        return 1
+    return 0
+
+
+cdef class Pipeline:
+    """Chains of source -> stages -> sink, run by one GIL-free loop."""
+
+    cdef list chains          # [(source, [stages], sink)]
+    cdef pd_chain **c_chains
+    cdef unsigned int n_chains
+    cdef volatile int stop_flag
+    cdef object interrupt
+    cdef readonly bint running
+    cdef object thread
+    cdef object thread_result
+
+    def __cinit__(self):
+        self.chains = []
+        self.c_chains = NULL
+        self.n_chains = 0
+
+    def __dealloc__(self):
+        cdef unsigned int i
+        if self.c_chains != NULL:
+            for i in range(self.n_chains):
+                free(self.c_chains[i])
+            free(self.c_chains)
+
+    def add_chain(self, Source source not None, stages, Sink sink not None, int burst=32):
+        """Add source -> stages -> sink; every element belongs to one chain only."""
+        cdef pd_chain *c
+        cdef pd_chain **grown
+        cdef Stage st
+        stages = list(stages)
+        if self.running:
+            raise PydpdkError(errno.EBUSY, "cannot add a chain while the pipeline runs")
+        if not 1 <= burst <= PD_BURST_MAX:
+            raise ValueError(f"burst must be within 1..{PD_BURST_MAX}, got {burst}")
+        if len(stages) > PD_CHAIN_MAX_STAGES:
+            raise ValueError(f"at most {PD_CHAIN_MAX_STAGES} stages per chain")
+        for st in stages:
+            if not isinstance(st, Stage):
+                raise TypeError(f"not a stage: {st!r} (wrap callables in PyStage)")
+        pool = source.pool
+        for element in [sink] + stages:
+            other = (<Element>element).pool
+            if other is not None and (<PacketPool>other).ops != (<PacketPool>pool).ops:
+                raise ValueError(f"{element!r} works on {other!r} packets but the source "
+                                 f"produces {pool!r} packets: use one backend per chain")
+        for element in [source, sink] + stages:
+            element._attach()
+        c = <pd_chain *>calloc(1, sizeof(pd_chain))
+        grown = <pd_chain **>calloc(self.n_chains + 1, sizeof(pd_chain *))
+        if c == NULL or grown == NULL:
+            free(c)
+            free(grown)
+            raise MemoryError()
+        if self.c_chains != NULL:
+            memcpy(grown, self.c_chains, self.n_chains * sizeof(pd_chain *))
+            free(self.c_chains)
+        self.c_chains = grown
+        pd_chain_init(c, &source.src, &sink.snk, (<PacketPool>pool).ops, <uint16_t>burst)
+        c.drain = isinstance(source, PortSource)
+        for st in stages:
+            if isinstance(st, PyStage):
+                (<PyStage>st)._bind(pool, self)
+            pd_chain_add_stage(c, &st.st)
+        self.c_chains[self.n_chains] = c
+        self.n_chains += 1
+        self.chains.append((source, stages, sink))
+
+    @property
+    def elements(self):
+        return [(src, list(stages), snk) for src, stages, snk in self.chains]
+
+    def request_stop(self):
+        """Ask a running pipeline to stop (from a Python stage or another thread)."""
+        self.stop_flag = 1
+
+    def run(self, duration=None, packets=None, *, idle_sleep_us=50, idle_rounds=256,
+            bint busy_poll=False, double drain=0.2):
+        """Run until *duration* seconds, *packets* pulled, every finite source
+        ended, Ctrl-C, or request_stop(); then drain and flush.  Returns a dict."""
+        cdef pd_run_opts o
+        cdef pd_run_result res
+        cdef int rc
+        cdef bint on_main = threading.current_thread() is threading.main_thread()
+        if self.n_chains == 0:
+            raise ValueError("the pipeline has no chain: call add_chain() first")
+        if self.running:
+            raise PydpdkError(errno.EBUSY, "the pipeline is already running")
+        pd_run_opts_default(&o)
+        if duration is not None:
+            if duration <= 0:
+                raise ValueError(f"duration must be > 0 seconds, got {duration}")
+            o.duration_ns = <uint64_t>(duration * 1e9)
+        if packets is not None:
+            if packets <= 0:
+                raise ValueError(f"packets must be > 0, got {packets}")
+            o.max_packets = packets
+        if idle_sleep_us < 0 or idle_rounds < 0:
+            raise ValueError("idle_sleep_us and idle_rounds must be >= 0")
+        o.idle_sleep_us = 0 if busy_poll else idle_sleep_us
+        o.idle_rounds = idle_rounds
+        o.drain_ns = <uint64_t>(max(drain, 0.0) * 1e9)
+        o.stop_flag = &self.stop_flag
+        if on_main:                    # signals are delivered to the main thread only
+            o.check = check_signals
+            o.check_arg = <void *>self
+        for src, stages, snk in self.chains:
+            if isinstance(src, (PortSource,)):
+                (<PortSource>src).refresh()
+            if isinstance(snk, (PortSink,)):
+                (<PortSink>snk).refresh()
+            for st in stages:
+                if isinstance(st, PyStage):
+                    (<PyStage>st).error = None
+        self.stop_flag = 0
+        self.interrupt = None
+        self.running = True
+        try:
+            with nogil:
+                rc = pd_pipeline_run(self.c_chains, self.n_chains, &o, &res)
+        finally:
+            self.running = False
+        if rc != 0:
+            raise_errno(rc, "pipeline run failed")
+        for src, stages, snk in self.chains:
+            for st in stages:
+                if isinstance(st, PyStage) and (<PyStage>st).error is not None:
+                    raise (<PyStage>st).error
+        if self.interrupt is not None:
+            raise self.interrupt
+        return {
+            "packets": res.packets,
+            "elapsed_s": res.elapsed_ns / 1e9,
+            "rounds": res.rounds,
+            "idle_rounds": res.idle_rounds,
+            "sleeps": res.sleeps,
+            "stopped_by": STOP_REASONS.get(res.reason, "unknown"),
+        }
+
+
+def clock_ns():
+    """The pipeline's clock (nanoseconds, monotonic): timestamps in generated frames."""
+    return pd_clock_ns()
