@@ -245,7 +245,7 @@ cdef class Generator(Source):
     """Sequence-numbered, checksummed test frames from *pool*.
 
     Frames start with *template* (default: Ethernet/IPv4/UDP headers) followed
-    by a 32-byte marker (sequence number, send time, length, CRC-32C of the
+    by a 22-byte marker (sequence number, send time, length, CRC-32C of the
     whole frame) and a fill pattern; *sizes* are frame lengths used in turn.
     """
 
@@ -254,7 +254,7 @@ cdef class Generator(Source):
     cdef readonly uint64_t count
 
     def __init__(self, PacketPool pool not None, sizes=(512,), uint64_t count=0,
-                 double rate_pps=0.0, uint32_t stream=0, template=None, bint fix_lengths=True):
+                 double rate_pps=0.0, uint16_t stream=0, template=None, bint fix_lengths=True):
         cdef pd_gen_cfg cfg
         cdef int err = 0
         cdef unsigned int i
@@ -318,7 +318,7 @@ cdef class Verifier(Sink):
     cdef readonly uint32_t marker_offset
     cdef readonly uint32_t stream
 
-    def __init__(self, PacketPool pool not None, uint32_t marker_offset=42, uint32_t stream=0):
+    def __init__(self, PacketPool pool not None, uint32_t marker_offset=42, uint16_t stream=0):
         cdef int err = 0
         pool.check_open()
         self.ver = pd_verify_create(marker_offset, stream, pool.ops, &err)

@@ -61,12 +61,23 @@ uint32_t pd_crc32c(uint32_t crc, const uint8_t *p, size_t n)
 
 /* --- little-endian field access ------------------------------------------ */
 
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
 
-enum { M_MAGIC = 0, M_STREAM = 4, M_SEQ = 8, M_TX = 16, M_LEN = 24, M_CRC = 28 };
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Marker field offsets; seq and tx_ns are 48-bit. */
+enum { M_MAGIC = 0, M_STREAM = 2, M_SEQ = 4, M_TX = 10, M_LEN = 16, M_CRC = 18 };
+#define MASK48 ((UINT64_C(1) << 48) - 1)
 
 static uint32_t frame_crc(const uint8_t *f, uint32_t len, uint32_t crc_off)
 {
@@ -81,7 +92,8 @@ static uint32_t frame_crc(const uint8_t *f, uint32_t len, uint32_t crc_off)
 struct pd_gen {
     const pd_pkt_ops *ops;
     void *pool;
-    uint32_t marker_off, stream, n_sizes, next_size;
+    uint32_t marker_off, n_sizes, next_size;
+    uint16_t stream;
     uint8_t *frames[PD_GEN_MAX_SIZES];   /* prebuilt frame per size */
     uint32_t sizes[PD_GEN_MAX_SIZES];
     uint64_t count, seq;
@@ -192,12 +204,12 @@ const pd_gen_counters *pd_gen_counters_get(const pd_gen *g) { return &g->c; }
 static void stamp(const pd_gen *g, uint8_t *f, uint32_t len, uint64_t seq, uint64_t tx_ns)
 {
     uint8_t *m = f + g->marker_off;
-    put32(m + M_MAGIC, PD_MARKER_MAGIC);
-    put32(m + M_STREAM, g->stream);
-    put64(m + M_SEQ, seq);
-    put64(m + M_TX, tx_ns);
-    put32(m + M_LEN, len);
-    put32(m + M_CRC, frame_crc(f, len, g->marker_off + M_CRC));
+    put_le(m + M_MAGIC, PD_MARKER_MAGIC, 2);
+    put_le(m + M_STREAM, g->stream, 2);
+    put_le(m + M_SEQ, seq, 6);
+    put_le(m + M_TX, tx_ns, 6);
+    put_le(m + M_LEN, len, 2);
+    put_le(m + M_CRC, frame_crc(f, len, g->marker_off + M_CRC), 4);
 }
 
 int pd_gen_fill(const pd_gen *g, uint8_t *buf, uint32_t len, uint64_t seq, uint64_t tx_ns)
@@ -293,12 +305,13 @@ int pd_verify_frame(uint32_t marker_off, uint32_t stream, const uint8_t *f, uint
 {
     const uint8_t *m = f + marker_off;
 
-    if (len < marker_off + PD_MARKER_LEN || get32(m + M_MAGIC) != PD_MARKER_MAGIC ||
-        get32(m + M_STREAM) != stream)
+    if (len < marker_off + PD_MARKER_LEN || get_le(m + M_MAGIC, 2) != PD_MARKER_MAGIC ||
+        get_le(m + M_STREAM, 2) != stream)
         return 2;
-    if (get32(m + M_LEN) != len || get32(m + M_CRC) != frame_crc(f, len, marker_off + M_CRC))
+    if (get_le(m + M_LEN, 2) != len ||
+        get_le(m + M_CRC, 4) != frame_crc(f, len, marker_off + M_CRC))
         return 1;
-    *seq = get64(m + M_SEQ);
+    *seq = get_le(m + M_SEQ, 6);
     return 0;
 }
 
@@ -375,12 +388,11 @@ static uint16_t verify_push(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
         switch (pd_verify_frame(v->marker_off, v->stream, f, len, &seq)) {
         case 0:
             track(v, seq);
-            tx = get64(f + v->marker_off + M_TX);
-            if (now >= tx) {
-                v->c.latency_sum_ns += now - tx;
-                if (now - tx > v->c.latency_max_ns)
-                    v->c.latency_max_ns = now - tx;
-            }
+            /* 48-bit send time: the difference modulo 2^48 is the latency */
+            tx = (now - get_le(f + v->marker_off + M_TX, 6)) & MASK48;
+            v->c.latency_sum_ns += tx;
+            if (tx > v->c.latency_max_ns)
+                v->c.latency_max_ns = tx;
             break;
         case 1:
             v->c.corrupted++;

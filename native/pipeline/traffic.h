@@ -1,9 +1,10 @@
 /* Test traffic: a generator of sequence-numbered, checksummed frames and a
  * verifying sink that finds lost, duplicated, reordered and corrupted ones.
  *
- * Every generated frame carries a marker at `marker_off`:
- *   magic u32 | stream u32 | seq u64 | tx_ns u64 | frame_len u32 | crc u32
- * (little endian).  crc is CRC-32C of the whole frame with the crc field
+ * Every generated frame carries a 22-byte marker at `marker_off`, so a
+ * 64-byte Ethernet/IPv4/UDP frame still has room for it:
+ *   magic u16 | stream u16 | seq u48 | tx_ns u48 | frame_len u16 | crc u32
+ * (little endian; seq and tx_ns keep their low 48 bits).  crc is CRC-32C of the whole frame with the crc field
  * taken as zero, so a change to any byte, header or payload, is caught.
  */
 #ifndef PD_TRAFFIC_H
@@ -17,8 +18,8 @@
 extern "C" {
 #endif
 
-#define PD_MARKER_MAGIC 0x4e474450u      /* "PDGN" */
-#define PD_MARKER_LEN 32
+#define PD_MARKER_MAGIC 0x4450u          /* "PD" */
+#define PD_MARKER_LEN 22
 #define PD_GEN_MAX_SIZES 16
 
 typedef struct pd_gen_cfg {
@@ -28,7 +29,7 @@ typedef struct pd_gen_cfg {
     uint32_t n_sizes;
     uint64_t count;           /* 0: unlimited */
     double rate_pps;          /* 0: as fast as the pool allows */
-    uint32_t stream;
+    uint16_t stream;
     /* If the template is Ethernet/IPv4[/UDP], set the IPv4 total length and
      * header checksum and the UDP length of every frame. */
     int fix_lengths;

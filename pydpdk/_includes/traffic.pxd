@@ -1,5 +1,5 @@
 # Declarations of native/pipeline/traffic.h: generator and verifying sink.
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from pydpdk._includes.pkt cimport pd_pkt_ops
 from pydpdk._includes.stage cimport pd_sink, pd_source
@@ -17,7 +17,7 @@ cdef extern from "traffic.h" nogil:
         uint32_t n_sizes
         uint64_t count
         double rate_pps
-        uint32_t stream
+        uint16_t stream
         int fix_lengths
 
     ctypedef struct pd_gen_counters:

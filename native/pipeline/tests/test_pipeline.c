@@ -149,7 +149,7 @@ static void test_verify_catches_corruption_anywhere(void)
     /* IPv4 total length and header checksum were filled in */
     CHECK((f[16] << 8 | f[17]) == 1400 - 14);
     for (unsigned pos = 0; pos < sizeof(f); pos += 97) {
-        if (pos >= 42 && pos < 46) continue;     /* the magic: then it is foreign */
+        if (pos >= 42 && pos < 46) continue;     /* magic, stream: then it is foreign */
         f[pos] ^= 0x10;
         CHECK(pd_verify_frame(42, 7, f, sizeof(f), &seq) != 0);
         f[pos] ^= 0x10;
