@@ -146,7 +146,7 @@ def udp_frames(n, payload_len=64):
     out = []
     for i in range(n):
         payload = i.to_bytes(4, "big") * (payload_len // 4)
-        udp = struct.pack("!HHHH", 1024 + i % 1000, 4789, 8 + len(payload), 0) + payload
+        udp = struct.pack("!HHHH", 40000 + i % 1000, 40999, 8 + len(payload), 0) + payload
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
                          bytes([10, 0, 0, 1]), bytes([10, 0, 1, i % 250 + 1]))
         eth = bytes.fromhex("020000000002") + bytes.fromhex("020000000001") + b"\x08\x00"
