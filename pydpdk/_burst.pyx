@@ -24,7 +24,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINVAL, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, memmove, memset
+from libc.string cimport memcpy, memmove, memset, strcmp
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
 
@@ -562,7 +562,9 @@ cdef class PortBase:
         self.check_usable()
         if burst.count == 0:
             return 0
-        if burst.ops != self.io.ops:
+        # A static library linked into several extensions has one copy of its
+        # ops table in each, so the same backend may show two addresses.
+        if burst.ops != self.io.ops and strcmp(burst.ops.name, self.io.ops.name) != 0:
             raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
                              f"on a port of another backend ({self.io.ops.name.decode()})")
         burst.check_movable()
