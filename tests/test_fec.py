@@ -205,6 +205,17 @@ def test_wire_header_matches_the_documented_layout():
     assert enc.stats["blocks_partial"] == 1
 
 
+def test_header_check_is_crc16_ccitt_false_and_doc_example_holds():
+    assert crc16_ccitt(b"123456789") == 0x29B1
+    enc = fec.Encoder(2, 1, first_block_id=0x0102030405)
+    wire = enc.encode([b"hello", b"FEC!!!!"], now=0)
+    assert [p.hex(" ") for p in wire] == [  # as printed in docs/fec-format.md
+        "01 02 02 01 00 00 00 01 02 03 04 05 00 05 2a 39 68 65 6c 6c 6f",
+        "01 02 02 01 01 00 00 01 02 03 04 05 00 07 65 3e 46 45 43 21 21 21 21",
+        "01 82 02 01 02 00 00 01 02 03 04 05 00 07 61 51 00 88 4b c9 c3 f2 f1 9e 9e",
+    ]
+
+
 payload_lists = st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=40)
 
 
