@@ -8,7 +8,10 @@ delivered wrong; reordering and duplication change nothing.
 from __future__ import annotations
 
 import errno
+import os
 import random
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -70,6 +73,20 @@ def rewrite_header(pkt: bytes, **fields: int) -> bytes:
 def test_kernels_listed_and_default_is_supported():
     assert KERNELS[0] == "scalar"
     assert fec.default_kernel() in KERNELS
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_environment_variable_overrides_default_kernel(name):
+    code = "from pydpdk import fec; print(fec.default_kernel())"
+    env = dict(os.environ, PYDPDK_FEC_KERNEL=name)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == name
+
+
+def test_each_object_can_pick_its_kernel():
+    for name in KERNELS:
+        assert fec.BlockCodec(4, 2, kernel=name).kernel == name
 
 
 @given(
