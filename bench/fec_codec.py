@@ -209,7 +209,7 @@ def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
 
     # pyeclib: one call per block on the concatenated data
     pyeclib = peers.get("pyeclib")
-    if pyeclib is not None and k + m <= 32:
+    if pyeclib is not None:
         try:
             drv = pyeclib.ECDriver(k=k, m=m, ec_type="isa_l_rs_cauchy")
             blobs = [data[b].tobytes() for b in range(nblocks)]
