@@ -22,7 +22,7 @@ endif
 VPY   = $(VENV)/bin/python
 STAMP = $(VENV)/.pydpdk-$(DPDK).stamp
 
-.PHONY: all demo test test-c test-py deps venv build lint bench clean
+.PHONY: all demo test test-c test-py deps venv build lint bench fuzz clean
 
 all: build
 
@@ -71,6 +71,11 @@ lint: venv
 
 bench: build
 	$(VPY) bench/forward.py
+
+# Long deterministic fuzz run of the FEC wire decoder (ASan/UBSan build).
+FUZZ_ITERATIONS ?= 2000000
+fuzz: build
+	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS)
 
 clean:
 	rm -rf build $(VENV)

@@ -128,8 +128,12 @@ cdef int _code(object code, long k, long m) except -1:
 
 # ---- output arena: packets produced inside a nogil loop ------------------
 
+cdef enum:
+    FROM_ARENA = -1
+    SKIPPED = -2
+
 cdef struct Entry:
-    Py_ssize_t source      # >= 0: bytes of input packet `source`; -1: arena
+    Py_ssize_t source      # >= 0: bytes of input packet `source`; or FROM_ARENA, SKIPPED
     size_t offset
     uint32_t length
 
@@ -169,7 +173,7 @@ cdef uint8_t *arena_get(void *ctx, uint32_t length) noexcept nogil:
     cdef Arena *a = <Arena *>ctx
     if not arena_reserve(a, length):
         return NULL
-    a.entries[a.n].source = -1
+    a.entries[a.n].source = FROM_ARENA
     a.entries[a.n].offset = a.used
     a.entries[a.n].length = length
     a.n += 1
@@ -193,7 +197,7 @@ cdef list arena_collect(Arena *a, Py_buffer *inputs):
         if e.source >= 0:
             out.append(PyBytes_FromStringAndSize(
                 <char *>inputs[e.source].buf + e.offset, e.length))
-        else:
+        elif e.source == FROM_ARENA:
             out.append(PyBytes_FromStringAndSize(<char *>a.data + e.offset, e.length))
     return out
 
@@ -491,6 +495,7 @@ cdef class StreamDecoder:
         cdef fec_sink sink
         cdef fec_verdict v
         cdef bint oom = False
+        cdef size_t slot
         self._check()
         bufs = acquire_all(packets, &n)
         arena.data = NULL
@@ -501,18 +506,22 @@ cdef class StreamDecoder:
         try:
             with nogil:
                 for i in range(n):
+                    # A slot for this packet ahead of what it lets us rebuild,
+                    # so the output keeps arrival order.
+                    if not arena_reserve(&arena, 0):
+                        oom = True
+                        break
+                    slot = arena.n
+                    arena.entries[slot].source = SKIPPED
+                    arena.n += 1
                     # Anything longer than 64 KiB is malformed anyway.
                     fec_decoder_push(self.dec, <const uint8_t *>bufs[i].buf,
                                      <uint32_t>min(bufs[i].len, 1 << 20), now, &sink, &v)
                     if v.action == FEC_DELIVER:
                         # Delivered in place: remember where, copy out later.
-                        if not arena_reserve(&arena, 0):
-                            oom = True
-                            break
-                        arena.entries[arena.n].source = i
-                        arena.entries[arena.n].offset = v.offset
-                        arena.entries[arena.n].length = v.length
-                        arena.n += 1
+                        arena.entries[slot].source = i
+                        arena.entries[slot].offset = v.offset
+                        arena.entries[slot].length = v.length
             if oom:
                 raise MemoryError("no memory for the decoded packets")
             return arena_collect(&arena, bufs)

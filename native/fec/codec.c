@@ -20,13 +20,20 @@ int fec_code_check(int code, unsigned k, unsigned m)
     return -EINVAL;
 }
 
-uint8_t fec_coef(int code, unsigned m, unsigned row, unsigned col)
+/* Tables must be ready (fec_init) before this is called. */
+static inline uint8_t coef_of(int code, unsigned m, unsigned row, unsigned col)
 {
     if (code == FEC_CODE_XOR)
         return 1;
     /* x_row = row (< m) and y_col = m + col (>= m) never collide, so the
      * denominator is never 0 and every square submatrix is invertible. */
-    return fec_gf_inv((uint8_t)(row ^ (m + col)));
+    return fec_gf_inv_table[(uint8_t)(row ^ (m + col))];
+}
+
+uint8_t fec_coef(int code, unsigned m, unsigned row, unsigned col)
+{
+    fec_init();
+    return coef_of(code, m, row, col);
 }
 
 int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
@@ -44,12 +51,12 @@ int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
     if ((size_t)m * k <= sizeof(coef)) {
         for (unsigned r = 0; r < m; r++)
             for (unsigned c = 0; c < k; c++)
-                coef[r * k + c] = fec_coef(code, m, r, c);
+                coef[r * k + c] = coef_of(code, m, r, c);
         kern->dotprod(parity, m, coef, data, k, len);
     } else {
         for (unsigned r = 0; r < m; r++) {
             for (unsigned c = 0; c < k; c++)
-                coef[c] = fec_coef(code, m, r, c);
+                coef[c] = coef_of(code, m, r, c);
             kern->dotprod(&parity[r], 1, coef, data, k, len);
         }
     }
@@ -139,7 +146,7 @@ static int build_decode_matrix(int code, unsigned k, unsigned m, const uint8_t *
     uint8_t inv[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
     for (unsigned r = 0; r < e; r++)
         for (unsigned b = 0; b < e; b++)
-            sub[r * e + b] = fec_coef(code, m, repair[r], lost[b]);
+            sub[r * e + b] = coef_of(code, m, repair[r], lost[b]);
     int rc = fec_gf_invert_matrix(sub, inv, e);
     if (rc < 0)
         return rc;
@@ -150,7 +157,7 @@ static int build_decode_matrix(int code, unsigned k, unsigned m, const uint8_t *
         for (unsigned t = 0; t < nrecv; t++) {
             uint8_t v = 0;
             for (unsigned r = 0; r < e; r++)
-                v ^= fec_gf_mul(inv[b * e + r], fec_coef(code, m, repair[r], recv[t]));
+                v ^= fec_gf_mul_table[inv[b * e + r]][coef_of(code, m, repair[r], recv[t])];
             row[t] = v;
         }
         for (unsigned r = 0; r < e; r++)

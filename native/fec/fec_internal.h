@@ -11,6 +11,8 @@ extern uint8_t fec_gf_nibble_table[256][2][16];
 /* 8x8 bit matrices for GF2P8AFFINEQB: multiplication by c. */
 extern uint64_t fec_gf_affine_table[256];
 
+extern uint8_t fec_gf_inv_table[256];
+
 /* CRC-16/CCITT table (polynomial 0x1021). */
 extern uint16_t fec_crc16_table[256];
 

@@ -10,7 +10,7 @@
 uint8_t fec_gf_mul_table[256][256];
 uint8_t fec_gf_nibble_table[256][2][16];
 uint64_t fec_gf_affine_table[256];
-static uint8_t gf_inv_table[256];
+uint8_t fec_gf_inv_table[256];
 uint16_t fec_crc16_table[256];
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -39,7 +39,7 @@ static void build_tables(void)
     for (unsigned a = 1; a < 256; a++)
         for (unsigned b = 1; b < 256; b++)
             if (fec_gf_mul_table[a][b] == 1) {
-                gf_inv_table[a] = (uint8_t)b;
+                fec_gf_inv_table[a] = (uint8_t)b;
                 break;
             }
     for (unsigned c = 0; c < 256; c++) {
@@ -174,7 +174,7 @@ uint8_t fec_gf_mul(uint8_t a, uint8_t b)
 uint8_t fec_gf_inv(uint8_t a)
 {
     fec_init();
-    return gf_inv_table[a];
+    return fec_gf_inv_table[a];
 }
 
 void fec_gf_mul_region(uint8_t *dst, const uint8_t *src, uint8_t c, size_t len)
@@ -216,7 +216,7 @@ int fec_gf_invert_matrix(const uint8_t *a, uint8_t *inv, unsigned n)
                 inv[pivot * n + j] = t;
             }
         }
-        const uint8_t scale = gf_inv_table[work[col * n + col]];
+        const uint8_t scale = fec_gf_inv_table[work[col * n + col]];
         for (unsigned j = 0; j < n; j++) {
             work[col * n + j] = fec_gf_mul_table[scale][work[col * n + j]];
             inv[col * n + j] = fec_gf_mul_table[scale][inv[col * n + j]];

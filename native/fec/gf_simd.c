@@ -18,13 +18,6 @@
 
 /* ---- AVX2 --------------------------------------------------------------- */
 
-AVX2 static inline __m256i avx2_mul(__m256i x, __m256i tlo, __m256i thi, __m256i mask)
-{
-    __m256i lo = _mm256_and_si256(x, mask);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);
-    return _mm256_xor_si256(_mm256_shuffle_epi8(tlo, lo), _mm256_shuffle_epi8(thi, hi));
-}
-
 AVX2 static inline __m256i avx2_table(uint8_t c, int half)
 {
     return _mm256_broadcastsi128_si256(
@@ -65,37 +58,76 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
     }
 }
 
+/* Same shape as the GFNI version below: N rows x W 32-byte chunks of
+ * accumulators in registers, N and W constant at each call site. */
+#define AVX2_DOT_BODY(N, W)                                                       \
+    do {                                                                          \
+        __m256i acc[N][W];                                                        \
+        for (unsigned r = 0; r < (N); r++)                                        \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                acc[r][w] = _mm256_setzero_si256();                               \
+        for (unsigned c = 0; c < cols; c++) {                                     \
+            __m256i lo[W], hi[W];                                                 \
+            for (unsigned w = 0; w < (W); w++) {                                  \
+                __m256i x = _mm256_loadu_si256((const __m256i *)(src[c] + i + 32 * w)); \
+                lo[w] = _mm256_and_si256(x, mask);                                \
+                hi[w] = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);          \
+            }                                                                     \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                const uint8_t k = coef[(r0 + r) * cols + c];                      \
+                const __m256i tlo = avx2_table(k, 0), thi = avx2_table(k, 1);     \
+                for (unsigned w = 0; w < (W); w++)                                \
+                    acc[r][w] = _mm256_xor_si256(                                 \
+                        acc[r][w], _mm256_xor_si256(_mm256_shuffle_epi8(tlo, lo[w]), \
+                                                    _mm256_shuffle_epi8(thi, hi[w]))); \
+            }                                                                     \
+        }                                                                         \
+        for (unsigned r = 0; r < (N); r++)                                        \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                _mm256_storeu_si256((__m256i *)(dst[r0 + r] + i + 32 * w), acc[r][w]); \
+    } while (0)
+
+#define AVX2_DOT_ROWS(N)                                                          \
+    AVX2 static void avx2_dot_rows##N(uint8_t *const *dst, unsigned r0,           \
+                                      const uint8_t *coef,                        \
+                                      const uint8_t *const *src, unsigned cols,   \
+                                      size_t len)                                 \
+    {                                                                             \
+        const __m256i mask = _mm256_set1_epi8(0x0f);                              \
+        size_t i = 0;                                                             \
+        /* 16 YMM registers: two chunks per pass only while they all fit. */  \
+        if ((N) <= 2)                                                             \
+            for (; i + 64 <= len; i += 64)                                        \
+                AVX2_DOT_BODY(N, 2);                                              \
+        for (; i + 32 <= len; i += 32)                                            \
+            AVX2_DOT_BODY(N, 1);                                                  \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            uint8_t *d = dst[r0 + r];                                             \
+            for (size_t t = i; t < len; t++) {                                    \
+                uint8_t v = 0;                                                    \
+                for (unsigned c = 0; c < cols; c++)                               \
+                    v ^= fec_gf_mul_table[coef[(r0 + r) * cols + c]][src[c][t]];  \
+                d[t] = v;                                                         \
+            }                                                                     \
+        }                                                                         \
+    }
+
+AVX2_DOT_ROWS(1)
+AVX2_DOT_ROWS(2)
+AVX2_DOT_ROWS(3)
+AVX2_DOT_ROWS(4)
+
 AVX2 static void avx2_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
 {
-    const __m256i mask = _mm256_set1_epi8(0x0f);
-    const size_t vec_len = len & ~(size_t)31;
-    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
-        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
-        for (size_t i = 0; i < vec_len; i += 32) {
-            __m256i acc[ROW_GROUP];
-            for (unsigned r = 0; r < ROW_GROUP; r++)
-                acc[r] = _mm256_setzero_si256();
-            for (unsigned c = 0; c < cols; c++) {
-                __m256i x = _mm256_loadu_si256((const __m256i *)(src[c] + i));
-                for (unsigned r = 0; r < n; r++) {
-                    const uint8_t k = coef[(r0 + r) * cols + c];
-                    acc[r] = _mm256_xor_si256(
-                        acc[r], avx2_mul(x, avx2_table(k, 0), avx2_table(k, 1), mask));
-                }
-            }
-            for (unsigned r = 0; r < n; r++)
-                _mm256_storeu_si256((__m256i *)(dst[r0 + r] + i), acc[r]);
-        }
-        for (unsigned r = 0; r < n; r++) {
-            uint8_t *d = dst[r0 + r];
-            for (size_t i = vec_len; i < len; i++) {
-                uint8_t v = 0;
-                for (unsigned c = 0; c < cols; c++)
-                    v ^= fec_gf_mul_table[coef[(r0 + r) * cols + c]][src[c][i]];
-                d[i] = v;
-            }
-        }
+    unsigned r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4)
+        avx2_dot_rows4(dst, r0, coef, src, cols, len);
+    switch (rows - r0) {
+    case 3: avx2_dot_rows3(dst, r0, coef, src, cols, len); break;
+    case 2: avx2_dot_rows2(dst, r0, coef, src, cols, len); break;
+    case 1: avx2_dot_rows1(dst, r0, coef, src, cols, len); break;
+    default: break;
     }
 }
 
@@ -145,35 +177,68 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
     }
 }
 
-GFNI static inline void gfni_dot_chunk(uint8_t *const *dst, unsigned r0, unsigned n,
-                                       const uint8_t *coef, const uint8_t *const *src,
-                                       unsigned cols, size_t i, __mmask64 m)
-{
-    __m512i acc[ROW_GROUP];
-    for (unsigned r = 0; r < ROW_GROUP; r++)
-        acc[r] = _mm512_setzero_si512();
-    for (unsigned c = 0; c < cols; c++) {
-        __m512i x = _mm512_maskz_loadu_epi8(m, src[c] + i);
-        for (unsigned r = 0; r < n; r++) {
-            __m512i mat = _mm512_set1_epi64(
-                (long long)fec_gf_affine_table[coef[(r0 + r) * cols + c]]);
-            acc[r] = _mm512_xor_si512(acc[r], gfni_mul(x, mat));
-        }
+/* dst[r0 .. r0+N) over bytes [i, i + 64*W) (the last chunk masked by m).
+ * N and W are compile-time constants at every call site, so the
+ * accumulators live in registers; each matrix broadcast serves W chunks. */
+#define GFNI_DOT_BODY(N, W)                                                       \
+    do {                                                                          \
+        __m512i acc[N][W];                                                        \
+        for (unsigned r = 0; r < (N); r++)                                        \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                acc[r][w] = _mm512_setzero_si512();                               \
+        for (unsigned c = 0; c < cols; c++) {                                     \
+            __m512i x[W];                                                         \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                x[w] = (W) == 1 ? _mm512_maskz_loadu_epi8(m, src[c] + i)          \
+                                : _mm512_loadu_si512(src[c] + i + 64 * w);        \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                const __m512i mat = _mm512_set1_epi64(                            \
+                    (long long)fec_gf_affine_table[coef[(r0 + r) * cols + c]]);   \
+                for (unsigned w = 0; w < (W); w++)                                \
+                    acc[r][w] = _mm512_xor_si512(acc[r][w], gfni_mul(x[w], mat)); \
+            }                                                                     \
+        }                                                                         \
+        for (unsigned r = 0; r < (N); r++)                                        \
+            for (unsigned w = 0; w < (W); w++) {                                  \
+                if ((W) == 1)                                                     \
+                    _mm512_mask_storeu_epi8(dst[r0 + r] + i, m, acc[r][w]);       \
+                else                                                              \
+                    _mm512_storeu_si512(dst[r0 + r] + i + 64 * w, acc[r][w]);     \
+            }                                                                     \
+    } while (0)
+
+#define GFNI_DOT_ROWS(N)                                                          \
+    GFNI static void gfni_dot_rows##N(uint8_t *const *dst, unsigned r0,           \
+                                      const uint8_t *coef,                        \
+                                      const uint8_t *const *src, unsigned cols,   \
+                                      size_t len)                                 \
+    {                                                                             \
+        size_t i = 0;                                                             \
+        __mmask64 m = ~(__mmask64)0;                                              \
+        for (; i + 128 <= len; i += 128)                                          \
+            GFNI_DOT_BODY(N, 2);                                                  \
+        for (; i < len; i += 64) {                                                \
+            m = len - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (len - i)) - 1); \
+            GFNI_DOT_BODY(N, 1);                                                  \
+        }                                                                         \
     }
-    for (unsigned r = 0; r < n; r++)
-        _mm512_mask_storeu_epi8(dst[r0 + r] + i, m, acc[r]);
-}
+
+GFNI_DOT_ROWS(1)
+GFNI_DOT_ROWS(2)
+GFNI_DOT_ROWS(3)
+GFNI_DOT_ROWS(4)
 
 GFNI static void gfni_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
 {
-    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
-        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
-        size_t i = 0;
-        for (; i + 64 <= len; i += 64)
-            gfni_dot_chunk(dst, r0, n, coef, src, cols, i, ~(__mmask64)0);
-        if (i < len)
-            gfni_dot_chunk(dst, r0, n, coef, src, cols, i, (((__mmask64)1 << (len - i)) - 1));
+    unsigned r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4)
+        gfni_dot_rows4(dst, r0, coef, src, cols, len);
+    switch (rows - r0) {
+    case 3: gfni_dot_rows3(dst, r0, coef, src, cols, len); break;
+    case 2: gfni_dot_rows2(dst, r0, coef, src, cols, len); break;
+    case 1: gfni_dot_rows1(dst, r0, coef, src, cols, len); break;
+    default: break;
     }
 }
 

@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""FEC codec benchmark: pydpdk's block codec beside ISA-L, pyeclib and zfec.
+
+One command:  .venv/bin/python bench/fec_codec.py  [--quick] [--json PATH]
+
+For (k, m) in {(4,1),(8,2),(10,4),(20,5),(32,8)} and packet sizes {64, 512,
+1400, 9000} it measures, on identical inputs in the same run:
+
+* pydpdk native (a C loop over blocks, per kernel: scalar, avx2, gfni):
+  encode, decode with a fresh loss pattern per block (decode matrix built
+  every block), decode with one repeated pattern (matrix cache);
+* pydpdk through the Python batch API (BlockCodec.encode / reconstruct,
+  one call per batch of blocks, default kernel);
+* Intel ISA-L 2.30 from Debian (ec_init_tables + ec_encode_data, same C
+  loop shape; decode = invert the k x k survivor matrix per block, or once
+  for the repeated pattern);
+* pyeclib (isa_l_rs_cauchy backend) and zfec, one Python call per block,
+  as they are used.
+
+Every decode loses m data packets (min(m, k)).  Figures: GB/s of data (k x
+packet size per block), ns per data packet, median of --repeats samples with
+the min-max spread.  One core (single-threaded); timings on a shared machine
+are noisy, the side-by-side ratios are the result.  Not a test: nothing
+fails on timing.  Writes a table to stdout and JSON (default
+bench/results/fec_codec.json).  Installs pyeclib and zfec into the running
+environment with pip when they are missing, and reports a peer it could not
+install or run instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SHAPES = [(4, 1), (8, 2), (10, 4), (20, 5), (32, 8)]
+SIZES = [64, 512, 1400, 9000]
+FEC_SOURCES = ["gf.c", "gf_simd.c", "codec.c", "wire.c", "encoder.c", "decoder.c"]
+
+
+def build_native_helper() -> ctypes.CDLL:
+    """Compile bench/fec_native.c with native/fec (release flags) against ISA-L."""
+    out_dir = ROOT / "build" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lib = out_dir / "libfecbench.so"
+    sources = [ROOT / "bench" / "fec_native.c"] + [ROOT / "native" / "fec" / s for s in FEC_SOURCES]
+    if not lib.exists() or any(s.stat().st_mtime > lib.stat().st_mtime for s in sources):
+        cmd = ["cc", "-O3", "-std=gnu11", "-shared", "-fPIC", "-DNDEBUG",
+               "-I", str(ROOT / "native" / "fec"), *map(str, sources),
+               "-o", str(lib), "-lisal", "-lpthread"]
+        subprocess.run(cmd, check=True)
+    dll = ctypes.CDLL(str(lib))
+    p, i = ctypes.c_void_p, ctypes.c_int
+    dll.pd_fec_encode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i]
+    dll.pd_fec_decode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i, i]
+    dll.isal_encode.argtypes = [i, i, i, i, p, p, i]
+    dll.isal_decode.argtypes = [i, i, i, i, p, p, p, i, i]
+    return dll
+
+
+def ensure_peer(module: str, requirement: str) -> object | None:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        pass
+    print(f"installing {requirement} ...", file=sys.stderr)
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"cannot install {requirement}: {proc.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        print(f"{requirement} installed but cannot be imported: {exc}", file=sys.stderr)
+        return None
+
+
+def calibrate(run, target: float) -> int:
+    """Passes per sample so that one sample takes about `target` seconds."""
+    run(1)  # warm up
+    iters = 1
+    while True:
+        t0 = time.perf_counter()
+        run(iters)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= target or iters >= 1 << 20:
+            return iters
+        iters = max(iters * 2, int(iters * target / max(elapsed, 1e-9) * 1.1))
+
+
+def measure_interleaved(runs: dict, repeats: int, target: float) -> dict:
+    """Seconds per pass of every run (median, min, max).  Samples are taken
+    round-robin over all runs, so machine noise hits every codec alike."""
+    iters = {name: calibrate(run, target) for name, run in runs.items()}
+    samples: dict = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run(iters[name])
+            samples[name].append((time.perf_counter() - t0) / iters[name])
+    return {name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+            for name, v in samples.items()}
+
+
+def figures(seconds: dict, data_bytes: int, packets: int) -> dict:
+    med = seconds["median"]
+    return {
+        "gbps": data_bytes / med / 1e9,
+        "gbps_min": data_bytes / seconds["max"] / 1e9,
+        "gbps_max": data_bytes / seconds["min"] / 1e9,
+        "ns_per_pkt": med / packets * 1e9,
+    }
+
+
+def loss_patterns(k: int, m: int, nblocks: int, fresh: bool, rng) -> np.ndarray:
+    present = np.ones((nblocks, k + m), dtype=np.uint8)
+    lose = min(m, k)
+    fixed = rng.choice(k, lose, replace=False)
+    for b in range(nblocks):
+        present[b, rng.choice(k, lose, replace=False) if fresh else fixed] = 0
+    return present
+
+
+def ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
+    from pydpdk import fec
+
+    nblocks = max(2, min(256, (512 * 1024) // (k * size)))
+    data = rng.integers(0, 256, (nblocks, k, size), dtype=np.uint8)
+    data_bytes = nblocks * k * size
+    packets = nblocks * k
+    fresh = loss_patterns(k, m, nblocks, True, rng)
+    repeated = loss_patterns(k, m, nblocks, False, rng)
+    cell: dict = {"k": k, "m": m, "size": size, "blocks_per_call": nblocks, "results": {}}
+    res = cell["results"]
+
+    runs: dict = {}
+    checks: dict = {}
+
+    def record(name, run, check=None):
+        runs[name] = run
+        if check is not None:
+            checks[name] = check
+
+    # pydpdk native, every kernel
+    for kern in kernels:
+        kb = kern.encode()
+        parity = np.zeros((nblocks, m, size), dtype=np.uint8)
+        record(f"pydpdk/{kern}/encode",
+               lambda n, kb=kb, parity=parity: dll.pd_fec_encode(
+                   kb, k, m, size, nblocks, ptr(data), ptr(parity), n))
+        dll.pd_fec_encode(kb, k, m, size, nblocks, ptr(data), ptr(parity), 1)
+        symbols = np.concatenate([data, parity], axis=1)
+        for label, present, cached in (("decode_fresh", fresh, 0), ("decode_repeat", repeated, 1)):
+            sym = symbols.copy()
+            sym[present == 0] = 0
+            record(f"pydpdk/{kern}/{label}",
+                   lambda n, kb=kb, sym=sym, present=present, cached=cached: dll.pd_fec_decode(
+                       kb, k, m, size, nblocks, ptr(sym), ptr(present), n, cached),
+                   lambda sym=sym: np.array_equal(sym[:, :k], data))
+
+    # pydpdk through the Python batch API
+    codec = fec.BlockCodec(k, m)
+    parity = np.empty((nblocks, m, size), dtype=np.uint8)
+    record("pydpdk/python/encode", lambda n: [codec.encode(data, out=parity) for _ in range(n)])
+    codec.encode(data, out=parity)
+    symbols = np.concatenate([data, parity], axis=1)
+    for label, present, cached in (("decode_fresh", fresh, False),
+                                   ("decode_repeat", repeated, True)):
+        sym = symbols.copy()
+        sym[present == 0] = 0
+        record(f"pydpdk/python/{label}",
+               lambda n, sym=sym, present=present, cached=cached: [
+                   codec.reconstruct(sym, present, use_cache=cached) for _ in range(n)],
+               lambda sym=sym: np.array_equal(sym[:, :k], data))
+
+    # ISA-L, same loops in C
+    iparity = np.zeros((nblocks, m, size), dtype=np.uint8)
+    record("isal/encode",
+           lambda n: dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), n))
+    dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), 1)
+    isym = np.concatenate([data, iparity], axis=1)
+    for label, present, cached in (("decode_fresh", fresh, 0), ("decode_repeat", repeated, 1)):
+        out = np.zeros((nblocks, m, size), dtype=np.uint8)
+        record(f"isal/{label}",
+               lambda n, present=present, cached=cached, out=out: dll.isal_decode(
+                   k, m, size, nblocks, ptr(isym), ptr(present), ptr(out), n, cached))
+        lost0 = np.flatnonzero(present[0][:k] == 0)
+        checks[f"isal/{label}"] = (
+            lambda present=present, cached=cached, out=out, lost0=lost0:
+            dll.isal_decode(k, m, size, nblocks, ptr(isym), ptr(present), ptr(out), 1, cached)
+            == 0 and np.array_equal(out[0, : len(lost0)], data[0, lost0]))
+
+    # pyeclib: one call per block on the concatenated data
+    pyeclib = peers.get("pyeclib")
+    if pyeclib is not None:
+        try:
+            drv = pyeclib.ECDriver(k=k, m=m, ec_type="isa_l_rs_cauchy")
+            blobs = [data[b].tobytes() for b in range(nblocks)]
+            frags = [drv.encode(b) for b in blobs]
+            record("pyeclib/encode", lambda n: [drv.encode(b) for _ in range(n) for b in blobs])
+            keep = [[f for i, f in enumerate(frags[b]) if fresh[b][i]] for b in range(nblocks)]
+            record("pyeclib/decode_fresh",
+                   lambda n: [drv.decode(kf) for _ in range(n) for kf in keep],
+                   lambda: drv.decode(keep[0]) == blobs[0])
+        except Exception as exc:  # a peer that fails is reported, not fatal
+            cell.setdefault("errors", {})["pyeclib"] = repr(exc)
+
+    zfec = peers.get("zfec")
+    if zfec is not None:
+        enc = zfec.Encoder(k, k + m)
+        dec = zfec.Decoder(k, k + m)
+        rows = [[data[b, i].tobytes() for i in range(k)] for b in range(nblocks)]
+        want = list(range(k, k + m))
+        record("zfec/encode", lambda n: [enc.encode(r, want) for _ in range(n) for r in rows])
+        zpar = [enc.encode(r, want) for r in rows]
+        shares, nums = [], []
+        for b in range(nblocks):
+            # zfec wants each received primary share at its own position
+            spare = iter(i for i in range(k, k + m) if fresh[b][i])
+            ids = [i if fresh[b][i] else next(spare) for i in range(k)]
+            shares.append([rows[b][i] if i < k else zpar[b][i - k] for i in ids])
+            nums.append(ids)
+        record("zfec/decode_fresh",
+               lambda n: [dec.decode(shares[b], nums[b]) for _ in range(n) for b in range(nblocks)],
+               lambda: dec.decode(shares[0], nums[0]) == rows[0])
+
+    for name, t in measure_interleaved(runs, repeats, target).items():
+        res[name] = figures(t, data_bytes, packets)
+    for name, check in checks.items():
+        if not check():
+            raise AssertionError(f"{name}: wrong result for k={k} m={m} size={size}")
+    return cell
+
+
+def ratio(res: dict, a: str, b: str) -> float | None:
+    if a in res and b in res:
+        return res[a]["gbps"] / res[b]["gbps"]
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="only k=10 m=4 and 1400-byte packets")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--target", type=float, default=0.02, help="seconds per sample")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "fec_codec.json")
+    args = ap.parse_args()
+
+    from pydpdk import fec
+
+    dll = build_native_helper()
+    kernels = fec.available_kernels()
+    peers = {"pyeclib": None, "zfec": None}
+    mod = ensure_peer("pyeclib.ec_iface", "pyeclib")
+    peers["pyeclib"] = mod
+    peers["zfec"] = ensure_peer("zfec", "zfec")
+    for name, value in peers.items():
+        if value is None:
+            print(f"peer {name}: NOT AVAILABLE (could not be installed or imported)")
+
+    shapes = [(10, 4)] if args.quick else SHAPES
+    sizes = [1400] if args.quick else SIZES
+    rng = np.random.default_rng(12345)
+    cells = []
+    for k, m in shapes:
+        for size in sizes:
+            cell = bench_cell(dll, k, m, size, kernels, peers, args.repeats, args.target, rng)
+            cells.append(cell)
+            print_cell(cell, kernels)
+
+    target = next((c for c in cells if (c["k"], c["m"], c["size"]) == (10, 4, 1400)), None)
+    summary = {}
+    if target is not None:
+        r = target["results"]
+        best = fec.default_kernel()
+        summary = {
+            "kernel": best,
+            "encode_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/encode", "isal/encode")
+                               for kern in kernels},
+            "decode_fresh_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/decode_fresh",
+                                                 "isal/decode_fresh") for kern in kernels},
+            "decode_repeat_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/decode_repeat",
+                                                  "isal/decode_repeat") for kern in kernels},
+            "python_vs_native_encode": ratio(r, "pydpdk/python/encode", f"pydpdk/{best}/encode"),
+            "python_vs_native_decode_fresh": ratio(r, "pydpdk/python/decode_fresh",
+                                                   f"pydpdk/{best}/decode_fresh"),
+            "python_vs_pyeclib_encode": ratio(r, "pydpdk/python/encode", "pyeclib/encode"),
+            "python_vs_pyeclib_decode": ratio(r, "pydpdk/python/decode_fresh",
+                                              "pyeclib/decode_fresh"),
+            "python_vs_zfec_encode": ratio(r, "pydpdk/python/encode", "zfec/encode"),
+            "python_vs_zfec_decode": ratio(r, "pydpdk/python/decode_fresh", "zfec/decode_fresh"),
+        }
+        print("\nk=10 m=4 1400 B ratios (GB/s of this / GB/s of that, medians):")
+        for key, value in summary.items():
+            if isinstance(value, dict):
+                text = ", ".join(f"{kk} {v:.2f}x" for kk, v in value.items() if v is not None)
+                print(f"  {key:32s} {text}")
+            elif isinstance(value, float):
+                print(f"  {key:32s} {value:.2f}x")
+    result = {
+        "benchmark": "fec_codec",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {"cpu": cpu_name(), "cores_used": 1, "python": platform.python_version()},
+        "kernels": kernels,
+        "peers": {name: (getattr(mod, "__version__", "yes") if mod else None)
+                  for name, mod in peers.items()},
+        "cells": cells,
+        "summary_k10_m4_1400": summary,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(f"\nJSON written to {args.json}")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def print_cell(cell: dict, kernels: list[str]) -> None:
+    res = cell["results"]
+    print(f"\nk={cell['k']} m={cell['m']} size={cell['size']} B "
+          f"({cell['blocks_per_call']} blocks per call)")
+    print(f"  {'codec':22s} {'encode GB/s':>18s} {'ns/pkt':>8s} {'dec fresh GB/s':>18s} "
+          f"{'ns/pkt':>8s} {'dec repeat GB/s':>18s}")
+    names = [f"pydpdk/{k}" for k in kernels] + ["pydpdk/python", "isal", "pyeclib", "zfec"]
+    for name in names:
+        cols = []
+        for op in ("encode", "decode_fresh", "decode_repeat"):
+            f = res.get(f"{name}/{op}")
+            if f is None:
+                cols.append(f"{'-':>18s}" + ("" if op == "decode_repeat" else f" {'-':>8s}"))
+                continue
+            spread = f"{f['gbps']:6.2f} [{f['gbps_min']:.1f}-{f['gbps_max']:.1f}]"
+            cols.append(f"{spread:>18s}" + ("" if op == "decode_repeat"
+                                            else f" {f['ns_per_pkt']:8.1f}"))
+        print(f"  {name:22s} " + " ".join(cols))
+    for peer, err in cell.get("errors", {}).items():
+        print(f"  {peer}: failed: {err}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
