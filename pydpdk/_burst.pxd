@@ -1,0 +1,67 @@
+# The backend-neutral burst core: pools, bursts, packets and the port base.
+#
+# Other extensions cimport these classes: a backend subclasses PacketPool and
+# PortBase, fills in `ops`/`pool`/`io`, and gets the whole Python burst API
+# (indexing, zero-copy views, numpy header views, ownership checks) for free.
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
+
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops, pd_port_io
+
+
+cdef class PacketPool:
+    # Backend pool pointer and the ops that interpret its handles.  Set by the
+    # subclass before the pool is used; NULL `pool` means closed.
+    cdef void *pool
+    cdef const pd_pkt_ops *ops
+
+    cdef int check_open(self) except -1
+    cdef Burst alloc(self, unsigned int n, uint32_t length)
+
+
+cdef class Burst:
+    cdef pd_pkt *pkts[PD_BURST_MAX]
+    cdef unsigned int count
+    cdef const pd_pkt_ops *ops
+    cdef PacketPool pool
+    # Bumped on every ownership change (tx, free); Packets of older
+    # generations are stale.
+    cdef uint64_t generation
+    # Live buffer exports (memoryviews) of this burst's packets.
+    cdef Py_ssize_t exports
+
+    @staticmethod
+    cdef Burst empty(PacketPool pool)
+
+    @staticmethod
+    cdef Burst wrap(PacketPool pool, pd_pkt **pkts, unsigned int n)
+
+    cdef pd_pkt **handles(self) noexcept
+    cdef int check_movable(self) except -1
+    cdef void consume_front(self, unsigned int k) noexcept
+    cdef void release_all(self) noexcept
+
+
+cdef class Packet:
+    cdef Burst burst
+    cdef unsigned int index
+    cdef uint64_t generation
+    # Shape handed out with buffer exports (must outlive them).
+    cdef Py_ssize_t view_shape[1]
+
+    cdef pd_pkt *handle(self) except NULL
+    cdef int check_resizable(self) except -1
+
+
+cdef class PortBase:
+    # Filled in by the backend: rx/tx callable without the GIL.
+    cdef pd_port_io io
+    # The pool rx allocates from (keeps it alive as long as the port).
+    cdef PacketPool rx_pool
+    cdef uint16_t n_rx_queues
+    cdef uint16_t n_tx_queues
+    cdef bint started
+    cdef bint closed
+
+    cdef int check_usable(self) except -1
+    cdef int check_rx_queue(self, int queue) except -1
+    cdef int check_tx_queue(self, int queue) except -1

@@ -1,0 +1,943 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Backend-neutral burst core: PacketPool, Burst, Packet, PortBase.
+
+A Burst owns up to PD_BURST_MAX opaque packet handles (pd_pkt *) plus the
+ops table that knows what they are (DPDK mbufs, native buffers, ...).  All
+per-packet work is done in C over the handle array; Python sees bursts.
+
+Ownership rules (docs/architecture.md): a packet is owned by exactly one of
+{device, pool, Burst}.  Every ownership change of a Burst (tx, free) bumps
+its generation, which makes Packet objects taken before it stale.  While a
+memoryview of one of its packets is alive the burst refuses to move its
+packets (BufferError), so a view never outlives the memory it points to.
+
+HeapPool and LoopbackPort are a minimal malloc-backed pool and an in-memory
+port; they let the core (and code built on it) run with no backend at all.
+"""
+
+import errno
+import warnings
+
+import numpy as np
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport EINVAL, ENOBUFS
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy, memmove, memset
+
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
+
+from pydpdk.errors import PacketStateError, PoolError, PortError
+
+BURST_MAX = PD_BURST_MAX
+
+
+cdef inline int check_burst_size(object n, str what) except -1:
+    if not 1 <= n <= PD_BURST_MAX:
+        raise ValueError(f"{what} must be between 1 and {PD_BURST_MAX}, got {n}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# PacketPool
+# --------------------------------------------------------------------------
+
+cdef class PacketPool:
+    """Base of every packet pool.  Subclasses set ``pool`` and ``ops``."""
+
+    def __cinit__(self):
+        self.pool = NULL
+        self.ops = NULL
+
+    cdef int check_open(self) except -1:
+        if self.pool == NULL or self.ops == NULL:
+            raise PoolError(errno.EBADF, f"{type(self).__name__} is closed")
+        return 0
+
+    @property
+    def capacity(self):
+        """Number of packets the pool was created with."""
+        raise NotImplementedError
+
+    @property
+    def available(self):
+        """Packets currently in the pool (free to allocate)."""
+        raise NotImplementedError
+
+    @property
+    def in_use(self):
+        """Packets currently out of the pool (in bursts, queues or devices)."""
+        return self.capacity - self.available
+
+    @property
+    def is_open(self):
+        return self.pool != NULL
+
+    cdef Burst alloc(self, unsigned int n, uint32_t length):
+        cdef Burst burst
+        cdef unsigned int i
+        cdef int rc
+        self.check_open()
+        burst = Burst.empty(self)
+        with nogil:
+            rc = self.ops.alloc_bulk(self.pool, burst.pkts, n)
+        if rc < 0:
+            raise PoolError(-rc, f"cannot allocate {n} packets from {type(self).__name__}: "
+                                 f"pool exhausted ({self.available} available)")
+        burst.count = n
+        if length:
+            for i in range(n):
+                if self.ops.append(burst.pkts[i], length) == NULL:
+                    room = self.ops.tailroom(burst.pkts[i])
+                    burst.release_all()
+                    raise ValueError(f"packet length {length} exceeds the buffer room {room}")
+        return burst
+
+    def alloc_burst(self, n, length=0):
+        """Allocate *n* packets (all or nothing) of *length* bytes each (contents unset)."""
+        check_burst_size(n, "burst size")
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
+        return self.alloc(n, length)
+
+    def burst_from_bytes(self, frames):
+        """Allocate one packet per bytes-like object in *frames* and copy it in."""
+        cdef const uint8_t[::1] src
+        cdef uint8_t *dst
+        cdef Burst burst
+        cdef Py_ssize_t i
+        frames = list(frames)
+        check_burst_size(len(frames), "number of frames")
+        burst = self.alloc(len(frames), 0)
+        try:
+            for i, frame in enumerate(frames):
+                src = memoryview(frame).cast("B")
+                dst = self.ops.append(burst.pkts[i], <uint32_t>src.shape[0])
+                if dst == NULL:
+                    raise ValueError(
+                        f"frame {i} is {src.shape[0]} bytes, more than the buffer room "
+                        f"{self.ops.tailroom(burst.pkts[i])}")
+                if src.shape[0]:
+                    memcpy(dst, &src[0], src.shape[0])
+        except BaseException:
+            burst.release_all()
+            raise
+        return burst
+
+
+# --------------------------------------------------------------------------
+# Burst
+# --------------------------------------------------------------------------
+
+class HeaderArray(np.ndarray):
+    """``(len(burst), nbytes)`` uint8 copy of every packet's first bytes.
+
+    Used as a context manager, the edits are written back to the packets on
+    exit (only the bytes each packet actually has).
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            burst = getattr(self, "_pydpdk_burst", None)
+            if burst is not None:
+                burst._scatter_from(self, self._pydpdk_generation)
+        return False
+
+
+cdef class Burst:
+    """Up to BURST_MAX packets owned together; created by pools and ports."""
+
+    def __cinit__(self):
+        self.count = 0
+        self.ops = NULL
+        self.generation = 0
+        self.exports = 0
+
+    def __init__(self):
+        raise TypeError("Burst objects are created by pools and ports "
+                        "(pool.alloc_burst, port.rx_burst)")
+
+    @staticmethod
+    cdef Burst empty(PacketPool pool):
+        cdef Burst burst = Burst.__new__(Burst)
+        burst.pool = pool
+        burst.ops = pool.ops
+        return burst
+
+    @staticmethod
+    cdef Burst wrap(PacketPool pool, pd_pkt **pkts, unsigned int n):
+        """Take ownership of n handles allocated from pool."""
+        cdef Burst burst = Burst.empty(pool)
+        if n > PD_BURST_MAX:
+            raise ValueError(f"burst of {n} packets exceeds {PD_BURST_MAX}")
+        if n:
+            memcpy(burst.pkts, pkts, n * sizeof(pd_pkt *))
+        burst.count = n
+        return burst
+
+    cdef pd_pkt **handles(self) noexcept:
+        return self.pkts
+
+    cdef int check_movable(self) except -1:
+        if self.exports:
+            raise BufferError(f"{self.exports} memoryview(s) of this burst's packets are "
+                              "still alive; release them before sending or freeing")
+        return 0
+
+    cdef void consume_front(self, unsigned int k) noexcept:
+        if k == 0:
+            return
+        if k > self.count:
+            k = self.count
+        if k < self.count:
+            memmove(self.pkts, self.pkts + k, (self.count - k) * sizeof(pd_pkt *))
+        self.count -= k
+        self.generation += 1
+
+    cdef void release_all(self) noexcept:
+        if self.count and self.ops != NULL:
+            self.ops.free_bulk(self.pkts, self.count)
+        self.count = 0
+        self.generation += 1
+
+    def __dealloc__(self):
+        cdef unsigned int leaked = self.count
+        if leaked:
+            self.release_all()
+            warnings.warn(f"Burst garbage-collected while owning {leaked} packet(s); "
+                          "they were freed (call free() or send them)", ResourceWarning)
+
+    def free(self):
+        """Return every packet to its pool.  Idempotent."""
+        self.check_movable()
+        self.release_all()
+
+    @property
+    def pool(self):
+        return self.pool
+
+    def __len__(self):
+        return self.count
+
+    def __bool__(self):
+        return self.count != 0
+
+    def __getitem__(self, index):
+        cdef Py_ssize_t i = index
+        if i < 0:
+            i += self.count
+        if not 0 <= i < self.count:
+            raise IndexError(f"packet index {index} out of range for a burst of {self.count}")
+        cdef Packet pkt = Packet.__new__(Packet)
+        pkt.burst = self
+        pkt.index = <unsigned int>i
+        pkt.generation = self.generation
+        return pkt
+
+    def __iter__(self):
+        # Slow path: one Python object per packet.
+        cdef uint64_t gen = self.generation
+        for i in range(self.count):
+            if self.generation != gen:
+                raise PacketStateError(errno.EBADF, "burst changed during iteration")
+            yield self[i]
+
+    def __repr__(self):
+        return f"<Burst of {self.count} packets>"
+
+    def lengths(self):
+        """Data length of every packet as a numpy uint32 array."""
+        out = np.empty(self.count, dtype=np.uint32)
+        cdef uint32_t[::1] view = out
+        cdef unsigned int i
+        for i in range(self.count):
+            view[i] = self.ops.data_len(self.pkts[i])
+        return out
+
+    def to_bytes_list(self):
+        """Copy of every packet's data."""
+        cdef unsigned int i
+        return [PyBytes_FromStringAndSize(<char *>self.ops.data(self.pkts[i]),
+                                          self.ops.data_len(self.pkts[i]))
+                for i in range(self.count)]
+
+    def gather_headers(self, uint8_t[:, ::1] out not None):
+        """Copy the first ``out.shape[1]`` bytes of each packet into row i of *out*.
+
+        Bytes past a packet's end are zero.  Returns the number of rows filled.
+        The allocation-free form of :meth:`headers` for hot loops.
+        """
+        cdef unsigned int i, n = self.count
+        cdef Py_ssize_t width = out.shape[1]
+        cdef uint32_t take
+        if out.shape[0] < n:
+            raise ValueError(f"array has {out.shape[0]} rows, the burst {n} packets")
+        with nogil:
+            for i in range(n):
+                take = self.ops.data_len(self.pkts[i])
+                if take > width:
+                    take = <uint32_t>width
+                if take:
+                    memcpy(&out[i, 0], self.ops.data(self.pkts[i]), take)
+                if take < width:
+                    memset(&out[i, take], 0, width - take)
+        return n
+
+    def scatter_headers(self, const uint8_t[:, ::1] rows not None):
+        """Write row i of *rows* back over packet i's first bytes (its length is kept)."""
+        cdef unsigned int i, n = self.count
+        cdef Py_ssize_t width = rows.shape[1]
+        cdef uint32_t put
+        if rows.shape[0] < n:
+            raise ValueError(f"array has {rows.shape[0]} rows, the burst {n} packets")
+        with nogil:
+            for i in range(n):
+                put = self.ops.data_len(self.pkts[i])
+                if put > width:
+                    put = <uint32_t>width
+                if put:
+                    memcpy(self.ops.data(self.pkts[i]), &rows[i, 0], put)
+        return n
+
+    def headers(self, Py_ssize_t nbytes=14):
+        """First *nbytes* of every packet as a ``(len(burst), nbytes)`` uint8 array.
+
+        ``with burst.headers(14) as h: h[:, 0:6] = dst_mac`` rewrites every
+        packet's destination MAC in one numpy operation and writes it back.
+        """
+        if nbytes <= 0:
+            raise ValueError(f"nbytes must be > 0, got {nbytes}")
+        arr = np.empty((self.count, nbytes), dtype=np.uint8)
+        self.gather_headers(arr)
+        view = arr.view(HeaderArray)
+        view._pydpdk_burst = self
+        view._pydpdk_generation = self.generation
+        return view
+
+    def _scatter_from(self, rows, generation):
+        if generation != self.generation:
+            raise PacketStateError(errno.EBADF, "burst was sent or freed since headers() "
+                                                "was taken; edits not written back")
+        self.scatter_headers(rows)
+
+
+# --------------------------------------------------------------------------
+# Packet
+# --------------------------------------------------------------------------
+
+cdef class Packet:
+    """One packet of a Burst: zero-copy buffer, valid until the burst moves it."""
+
+    def __init__(self):
+        raise TypeError("Packet objects come from indexing a Burst")
+
+    cdef pd_pkt *handle(self) except NULL:
+        if self.burst is None or self.generation != self.burst.generation \
+                or self.index >= self.burst.count:
+            raise PacketStateError(errno.EBADF, "packet was sent or freed (its burst changed "
+                                                "ownership); take it from the burst again")
+        return self.burst.pkts[self.index]
+
+    cdef int check_resizable(self) except -1:
+        if self.burst.exports:
+            raise BufferError("cannot resize a packet while memoryviews of its burst exist")
+        return 0
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        cdef pd_pkt *p = self.handle()
+        self.view_shape[0] = self.burst.ops.data_len(p)
+        view.buf = self.burst.ops.data(p)
+        view.obj = self
+        view.len = self.view_shape[0]
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = "B"
+        view.ndim = 1
+        view.shape = self.view_shape
+        view.strides = &view.itemsize
+        view.suboffsets = NULL
+        view.internal = NULL
+        self.burst.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self.burst.exports -= 1
+
+    def __len__(self):
+        cdef pd_pkt *p = self.handle()
+        return self.burst.ops.data_len(p)
+
+    @property
+    def headroom(self):
+        return self.burst.ops.headroom(self.handle())
+
+    @property
+    def tailroom(self):
+        return self.burst.ops.tailroom(self.handle())
+
+    @property
+    def is_valid(self):
+        return (self.burst is not None and self.generation == self.burst.generation
+                and self.index < self.burst.count)
+
+    def bytes(self):
+        """Copy of the packet's data."""
+        cdef pd_pkt *p = self.handle()
+        return PyBytes_FromStringAndSize(<char *>self.burst.ops.data(p),
+                                         self.burst.ops.data_len(p))
+
+    def read(self, Py_ssize_t offset, Py_ssize_t n):
+        """Copy of *n* bytes at *offset*."""
+        cdef pd_pkt *p = self.handle()
+        cdef uint32_t length = self.burst.ops.data_len(p)
+        if offset < 0 or n < 0 or offset + n > length:
+            raise IndexError(f"read of {n} bytes at offset {offset} outside a "
+                             f"{length}-byte packet")
+        return PyBytes_FromStringAndSize(<char *>self.burst.ops.data(p) + offset, n)
+
+    def write(self, Py_ssize_t offset, data):
+        """Overwrite bytes at *offset* with *data* (the packet does not grow)."""
+        cdef pd_pkt *p = self.handle()
+        cdef const uint8_t[::1] src = memoryview(data).cast("B")
+        cdef uint32_t length = self.burst.ops.data_len(p)
+        cdef Py_ssize_t n = src.shape[0]
+        if offset < 0 or offset + n > length:
+            raise IndexError(f"write of {n} bytes at offset {offset} outside a "
+                             f"{length}-byte packet")
+        if n:
+            memcpy(self.burst.ops.data(p) + offset, &src[0], n)
+
+    def prepend(self, data):
+        """Grow at the front by *data* (bytes-like) or by *data* zero bytes (int)."""
+        cdef pd_pkt *p = self.handle()
+        cdef const uint8_t[::1] src
+        cdef uint32_t n
+        self.check_resizable()
+        if isinstance(data, int):
+            n = self._grow_size(data)
+            src = None
+        else:
+            src = memoryview(data).cast("B")
+            n = <uint32_t>src.shape[0]
+        cdef uint8_t *dst = self.burst.ops.prepend(p, n)
+        if dst == NULL:
+            raise ValueError(f"cannot prepend {n} bytes: headroom is "
+                             f"{self.burst.ops.headroom(p)}")
+        if src is None:
+            memset(dst, 0, n)
+        elif n:
+            memcpy(dst, &src[0], n)
+
+    def append(self, data):
+        """Grow at the end by *data* (bytes-like) or by *data* zero bytes (int)."""
+        cdef pd_pkt *p = self.handle()
+        cdef const uint8_t[::1] src
+        cdef uint32_t n
+        self.check_resizable()
+        if isinstance(data, int):
+            n = self._grow_size(data)
+            src = None
+        else:
+            src = memoryview(data).cast("B")
+            n = <uint32_t>src.shape[0]
+        cdef uint8_t *dst = self.burst.ops.append(p, n)
+        if dst == NULL:
+            raise ValueError(f"cannot append {n} bytes: tailroom is "
+                             f"{self.burst.ops.tailroom(p)}")
+        if src is None:
+            memset(dst, 0, n)
+        elif n:
+            memcpy(dst, &src[0], n)
+
+    def adj(self, Py_ssize_t n):
+        """Remove *n* bytes at the front."""
+        cdef pd_pkt *p = self.handle()
+        self.check_resizable()
+        if n < 0 or n > self.burst.ops.data_len(p) or \
+                self.burst.ops.adj(p, <uint32_t>n) == NULL:
+            raise ValueError(f"cannot remove {n} bytes from a "
+                             f"{self.burst.ops.data_len(p)}-byte packet")
+
+    def trim(self, Py_ssize_t n):
+        """Remove *n* bytes at the end."""
+        cdef pd_pkt *p = self.handle()
+        self.check_resizable()
+        if n < 0 or n > self.burst.ops.data_len(p) or \
+                self.burst.ops.trim(p, <uint32_t>n) != 0:
+            raise ValueError(f"cannot trim {n} bytes from a "
+                             f"{self.burst.ops.data_len(p)}-byte packet")
+
+    def _grow_size(self, n):
+        if n < 0 or n > 0xFFFF:
+            raise ValueError(f"size must be between 0 and 65535, got {n}")
+        return n
+
+    def __repr__(self):
+        if not self.is_valid:
+            return "<Packet (stale)>"
+        return f"<Packet of {len(self)} bytes>"
+
+
+# --------------------------------------------------------------------------
+# PortBase
+# --------------------------------------------------------------------------
+
+cdef class PortBase:
+    """Base of every backend's port.
+
+    Subclasses fill ``io``, ``rx_pool`` and the queue counts, and implement
+    ``_start``, ``_stop``, ``_close`` and ``_stats``; this class validates
+    arguments and state once, for every backend.
+    """
+
+    def __cinit__(self):
+        self.n_rx_queues = 0
+        self.n_tx_queues = 0
+        self.started = False
+        self.closed = False
+
+    cdef int check_usable(self) except -1:
+        if self.closed:
+            raise PortError(errno.EBADF, f"{self!r} is closed")
+        if not self.started:
+            raise PortError(errno.ENETDOWN, f"{self!r} is not started; call start() first")
+        if self.io.rx_burst == NULL or self.io.tx_burst == NULL:
+            raise PortError(errno.ENODEV, f"{self!r} has no I/O functions")
+        return 0
+
+    cdef int check_rx_queue(self, int queue) except -1:
+        if not 0 <= queue < self.n_rx_queues:
+            raise ValueError(f"rx queue {queue} does not exist: {self!r} has "
+                             f"{self.n_rx_queues} rx queue(s)")
+        return 0
+
+    cdef int check_tx_queue(self, int queue) except -1:
+        if not 0 <= queue < self.n_tx_queues:
+            raise ValueError(f"tx queue {queue} does not exist: {self!r} has "
+                             f"{self.n_tx_queues} tx queue(s)")
+        return 0
+
+    @property
+    def rx_queues(self):
+        return self.n_rx_queues
+
+    @property
+    def tx_queues(self):
+        return self.n_tx_queues
+
+    @property
+    def is_started(self):
+        return self.started and not self.closed
+
+    @property
+    def is_closed(self):
+        return self.closed
+
+    def rx_burst(self, int queue=0, int max_packets=32):
+        """Receive up to *max_packets* packets from rx *queue* into a new Burst."""
+        cdef Burst burst
+        cdef uint16_t got
+        check_burst_size(max_packets, "max_packets")
+        self.check_rx_queue(queue)
+        self.check_usable()
+        burst = Burst.empty(self.rx_pool)
+        burst.ops = self.io.ops
+        with nogil:
+            got = self.io.rx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
+                                   <uint16_t>max_packets)
+        burst.count = got
+        return burst
+
+    def tx_burst(self, Burst burst not None, int queue=0):
+        """Send packets from the front of *burst*; returns how many were sent.
+
+        Sent packets leave the burst; the unsent tail stays in it, owned by the
+        caller (retry or ``free()``).
+        """
+        cdef uint16_t sent
+        self.check_tx_queue(queue)
+        self.check_usable()
+        if burst.count == 0:
+            return 0
+        if burst.ops != self.io.ops:
+            raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
+                             f"on a port of another backend ({self.io.ops.name.decode()})")
+        burst.check_movable()
+        with nogil:
+            sent = self.io.tx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
+                                    <uint16_t>burst.count)
+        burst.consume_front(sent)
+        return sent
+
+    def start(self):
+        if self.closed:
+            raise PortError(errno.EBADF, f"{self!r} is closed")
+        if not self.started:
+            self._start()
+            self.started = True
+
+    def stop(self):
+        if self.closed:
+            raise PortError(errno.EBADF, f"{self!r} is closed")
+        if self.started:
+            self._stop()
+            self.started = False
+
+    def close(self):
+        """Stop and release the port.  Idempotent."""
+        if self.closed:
+            return
+        try:
+            if self.started:
+                self._stop()
+                self.started = False
+            self._close()
+        finally:
+            self.closed = True
+
+    def stats(self):
+        """Counters as a dict (at least ipackets, opackets, ibytes, obytes, imissed)."""
+        if self.closed:
+            raise PortError(errno.EBADF, f"{self!r} is closed")
+        return self._stats()
+
+    def _start(self):
+        pass
+
+    def _stop(self):
+        pass
+
+    def _close(self):
+        pass
+
+    def _stats(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+
+# --------------------------------------------------------------------------
+# HeapPool: malloc-backed packets, no backend needed
+# --------------------------------------------------------------------------
+
+cdef struct heap_buf:
+    heap_pool *owner
+    uint32_t data_off
+    uint32_t data_len
+    uint32_t room
+
+cdef struct heap_pool:
+    unsigned int capacity
+    unsigned int free_count
+    uint32_t room
+    uint32_t headroom
+    size_t stride
+    heap_buf **free_stack
+    uint8_t *memory
+
+
+cdef inline heap_buf *as_buf(const pd_pkt *p) noexcept nogil:
+    return <heap_buf *>p
+
+cdef inline uint8_t *buf_base(heap_buf *b) noexcept nogil:
+    return <uint8_t *>b + sizeof(heap_buf)
+
+cdef int heap_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n) noexcept nogil:
+    cdef heap_pool *hp = <heap_pool *>pool
+    cdef unsigned int i
+    cdef heap_buf *b
+    if n > hp.free_count:
+        return -ENOBUFS
+    for i in range(n):
+        hp.free_count -= 1
+        b = hp.free_stack[hp.free_count]
+        b.data_off = hp.headroom
+        b.data_len = 0
+        pkts[i] = <pd_pkt *>b
+    return 0
+
+cdef void heap_free_bulk(pd_pkt **pkts, unsigned int n) noexcept nogil:
+    cdef unsigned int i
+    cdef heap_buf *b
+    for i in range(n):
+        if pkts[i] != NULL:
+            b = as_buf(pkts[i])
+            b.owner.free_stack[b.owner.free_count] = b
+            b.owner.free_count += 1
+
+cdef uint8_t *heap_data(pd_pkt *p) noexcept nogil:
+    cdef heap_buf *b = as_buf(p)
+    return buf_base(b) + b.data_off
+
+cdef uint32_t heap_data_len(const pd_pkt *p) noexcept nogil:
+    return as_buf(p).data_len
+
+cdef uint32_t heap_headroom(const pd_pkt *p) noexcept nogil:
+    return as_buf(p).data_off
+
+cdef uint32_t heap_tailroom(const pd_pkt *p) noexcept nogil:
+    cdef heap_buf *b = as_buf(p)
+    return b.room - b.data_off - b.data_len
+
+cdef uint8_t *heap_prepend(pd_pkt *p, uint32_t n) noexcept nogil:
+    cdef heap_buf *b = as_buf(p)
+    if n > b.data_off:
+        return NULL
+    b.data_off -= n
+    b.data_len += n
+    return buf_base(b) + b.data_off
+
+cdef uint8_t *heap_adj(pd_pkt *p, uint32_t n) noexcept nogil:
+    cdef heap_buf *b = as_buf(p)
+    if n > b.data_len:
+        return NULL
+    b.data_off += n
+    b.data_len -= n
+    return buf_base(b) + b.data_off
+
+cdef uint8_t *heap_append(pd_pkt *p, uint32_t n) noexcept nogil:
+    cdef heap_buf *b = as_buf(p)
+    cdef uint8_t *tail
+    if n > b.room - b.data_off - b.data_len:
+        return NULL
+    tail = buf_base(b) + b.data_off + b.data_len
+    b.data_len += n
+    return tail
+
+cdef int heap_trim(pd_pkt *p, uint32_t n) noexcept nogil:
+    cdef heap_buf *b = as_buf(p)
+    if n > b.data_len:
+        return -EINVAL
+    b.data_len -= n
+    return 0
+
+
+cdef pd_pkt_ops heap_ops
+heap_ops.name = b"heap"
+heap_ops.alloc_bulk = heap_alloc_bulk
+heap_ops.free_bulk = heap_free_bulk
+heap_ops.data = heap_data
+heap_ops.data_len = heap_data_len
+heap_ops.headroom = heap_headroom
+heap_ops.tailroom = heap_tailroom
+heap_ops.prepend = heap_prepend
+heap_ops.adj = heap_adj
+heap_ops.append = heap_append
+heap_ops.trim = heap_trim
+
+
+cdef class HeapPool(PacketPool):
+    """A fixed pool of malloc'd packet buffers (no backend required).
+
+    Each buffer has *headroom* bytes in front of the data and *data_room*
+    bytes in total, like a DPDK pktmbuf.
+    """
+
+    cdef heap_pool hp
+
+    def __init__(self, unsigned int capacity=1024, uint32_t data_room=2176,
+                 uint32_t headroom=128):
+        cdef unsigned int i
+        cdef heap_buf *b
+        if capacity == 0:
+            raise ValueError("capacity must be > 0")
+        if headroom >= data_room:
+            raise ValueError(f"headroom {headroom} must be smaller than data_room {data_room}")
+        if self.hp.memory != NULL:
+            raise PoolError(errno.EEXIST, "HeapPool already initialised")
+        self.hp.stride = (sizeof(heap_buf) + data_room + 63) & ~(<size_t>63)
+        self.hp.memory = <uint8_t *>calloc(capacity, self.hp.stride)
+        self.hp.free_stack = <heap_buf **>calloc(capacity, sizeof(heap_buf *))
+        if self.hp.memory == NULL or self.hp.free_stack == NULL:
+            free(self.hp.memory)
+            free(self.hp.free_stack)
+            self.hp.memory = NULL
+            self.hp.free_stack = NULL
+            raise MemoryError(f"cannot allocate {capacity} buffers of {data_room} bytes")
+        self.hp.capacity = capacity
+        self.hp.room = data_room
+        self.hp.headroom = headroom
+        for i in range(capacity):
+            b = <heap_buf *>(self.hp.memory + i * self.hp.stride)
+            b.owner = &self.hp
+            b.room = data_room
+            self.hp.free_stack[i] = b
+        self.hp.free_count = capacity
+        self.pool = &self.hp
+        self.ops = &heap_ops
+
+    @property
+    def capacity(self):
+        return self.hp.capacity
+
+    @property
+    def available(self):
+        return self.hp.free_count
+
+    @property
+    def data_room(self):
+        return self.hp.room
+
+    def close(self):
+        """Release the memory; refused while packets are out of the pool."""
+        if self.pool == NULL:
+            return
+        if self.hp.free_count != self.hp.capacity:
+            raise PoolError(errno.EBUSY, f"cannot close HeapPool: "
+                                         f"{self.hp.capacity - self.hp.free_count} packet(s) "
+                                         "still in use")
+        self.pool = NULL
+        free(self.hp.memory)
+        free(self.hp.free_stack)
+        self.hp.memory = NULL
+        self.hp.free_stack = NULL
+
+    def __dealloc__(self):
+        # Bursts and ports keep their pool alive, so nothing can point here.
+        free(self.hp.memory)
+        free(self.hp.free_stack)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<HeapPool {self.hp.free_count}/{self.hp.capacity} available>"
+
+
+# --------------------------------------------------------------------------
+# LoopbackPort: what is sent on queue q is received on queue q
+# --------------------------------------------------------------------------
+
+cdef struct loop_ring:
+    pd_pkt **slots
+    unsigned int size
+    unsigned int head
+    unsigned int count
+
+cdef struct loopback:
+    unsigned int n_queues
+    loop_ring *rings
+    const pd_pkt_ops *ops
+    unsigned long long rx_packets
+    unsigned long long tx_packets
+    unsigned long long rx_bytes
+    unsigned long long tx_bytes
+    unsigned long long tx_full
+
+
+cdef uint16_t loop_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil:
+    cdef loopback *lb = <loopback *>ctx
+    cdef loop_ring *r = &lb.rings[queue]
+    cdef uint16_t i, room = <uint16_t>min(<unsigned int>n, r.size - r.count)
+    for i in range(room):
+        r.slots[(r.head + r.count) % r.size] = pkts[i]
+        r.count += 1
+        lb.tx_bytes += lb.ops.data_len(pkts[i])
+    lb.tx_packets += room
+    lb.tx_full += n - room
+    return room
+
+cdef uint16_t loop_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil:
+    cdef loopback *lb = <loopback *>ctx
+    cdef loop_ring *r = &lb.rings[queue]
+    cdef uint16_t i, got = <uint16_t>min(<unsigned int>n, r.count)
+    for i in range(got):
+        pkts[i] = r.slots[r.head]
+        r.head = (r.head + 1) % r.size
+        lb.rx_bytes += lb.ops.data_len(pkts[i])
+    r.count -= got
+    lb.rx_packets += got
+    return got
+
+
+cdef class LoopbackPort(PortBase):
+    """In-memory port: packets sent on a queue are received on the same queue.
+
+    Each queue holds at most *depth* packets; a full queue makes ``tx_burst``
+    send fewer (the tail stays with the caller), like a full NIC ring.
+    """
+
+    cdef loopback lb
+
+    def __init__(self, PacketPool pool not None, unsigned int queues=1, unsigned int depth=256):
+        cdef unsigned int q
+        if not 1 <= queues <= 64:
+            raise ValueError(f"queues must be between 1 and 64, got {queues}")
+        if depth == 0:
+            raise ValueError("depth must be > 0")
+        if self.lb.rings != NULL:
+            raise PortError(errno.EEXIST, "LoopbackPort already initialised")
+        pool.check_open()
+        self.lb.rings = <loop_ring *>calloc(queues, sizeof(loop_ring))
+        if self.lb.rings == NULL:
+            raise MemoryError()
+        self.lb.n_queues = queues
+        for q in range(queues):
+            self.lb.rings[q].slots = <pd_pkt **>calloc(depth, sizeof(pd_pkt *))
+            if self.lb.rings[q].slots == NULL:
+                self._release()
+                raise MemoryError()
+            self.lb.rings[q].size = depth
+        self.lb.ops = pool.ops
+        self.rx_pool = pool
+        self.io.ctx = &self.lb
+        self.io.ops = pool.ops
+        self.io.pool = pool.pool
+        self.io.rx_burst = loop_rx
+        self.io.tx_burst = loop_tx
+        self.n_rx_queues = <uint16_t>queues
+        self.n_tx_queues = <uint16_t>queues
+
+    cdef void _release(self) noexcept:
+        # Free what is still queued, then the rings themselves.
+        cdef unsigned int q
+        cdef loop_ring *r
+        if self.lb.rings == NULL:
+            return
+        for q in range(self.lb.n_queues):
+            r = &self.lb.rings[q]
+            while r.count:
+                self.lb.ops.free_bulk(&r.slots[r.head], 1)
+                r.head = (r.head + 1) % r.size
+                r.count -= 1
+            free(r.slots)
+        free(self.lb.rings)
+        self.lb.rings = NULL
+
+    def _close(self):
+        self._release()
+
+    def _stats(self):
+        return {
+            "ipackets": self.lb.rx_packets,
+            "opackets": self.lb.tx_packets,
+            "ibytes": self.lb.rx_bytes,
+            "obytes": self.lb.tx_bytes,
+            "imissed": 0,
+            "oerrors": self.lb.tx_full,
+        }
+
+    def queued(self, unsigned int queue=0):
+        """Packets waiting on *queue*."""
+        self.check_rx_queue(queue)
+        if self.closed:
+            return 0
+        return self.lb.rings[queue].count
+
+    def __dealloc__(self):
+        self._release()
+
+    def __repr__(self):
+        return f"<LoopbackPort queues={self.lb.n_queues}>"
