@@ -534,7 +534,10 @@ static uint16_t tx_sendmmsg(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n
 
 static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
 {
+    /* Frame room, and what the device accepts: MTU + Ethernet + one VLAN tag. */
     uint32_t max_len = afp->cfg.frame_size - (uint32_t)TX_DATA_OFFSET;
+    if (afp->mtu > 0 && (uint32_t)afp->mtu + 18u < max_len)
+        max_len = (uint32_t)afp->mtu + 18u;
     uint16_t done = 0, queued = 0;
 
     while (done < n) {
