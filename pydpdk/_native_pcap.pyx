@@ -96,6 +96,9 @@ cdef class PcapPort(PortBase):
         self.tx_path = tx_path
         self.rx_pool = pool
         pd_pcap_port_io(self.pc, &self.io)
+        # Each extension links its own copy of native/buf: use the pool's ops
+        # table so bursts from the pool and from this port compare equal.
+        self.io.ops = pool.ops
         self.n_rx_queues = 1
         self.n_tx_queues = 1
 
