@@ -32,7 +32,7 @@ class AfPacketPort(PortBase):
         fanout: str = "hash",
         promiscuous: bool = True,
         qdisc_bypass: bool = True,
-        tx_mode: str = "ring",
+        tx_mode: str = "sendmmsg",
         block_size: int = 262144,
         block_count: int = 32,
         frame_size: int = 2048,

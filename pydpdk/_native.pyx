@@ -161,7 +161,7 @@ cdef class AfPacketPort(PortBase):
 
     def __init__(self, str ifname not None, PacketPool pool=None, *, unsigned int queues=1,
                  str fanout="hash", bint promiscuous=True, bint qdisc_bypass=True,
-                 str tx_mode="ring", unsigned int block_size=1 << 18,
+                 str tx_mode="sendmmsg", unsigned int block_size=1 << 18,
                  unsigned int block_count=32, unsigned int frame_size=2048,
                  unsigned int tx_frames=1024, unsigned int block_timeout_ms=1):
         cdef pd_afp_config cfg

@@ -7,8 +7,8 @@
 ...     sent = port.tx_burst(burst)
 ...     burst.free()                      # whatever was not sent
 
-Receive uses a TPACKET_V3 mmap ring; transmit a mapped TX ring (default)
-or ``sendmmsg`` (``tx_mode="sendmmsg"``).  ``queues=N`` spreads the
+Receive uses a TPACKET_V3 mmap ring; transmit one ``sendmmsg`` per burst
+(default: measured faster) or a mapped TX ring (``tx_mode="ring"``).  ``queues=N`` spreads the
 interface's traffic over N sockets with PACKET_FANOUT.  The port has the
 same methods as every pydpdk port (rx_burst, tx_burst, start, stop, close,
 stats, context manager).

@@ -24,7 +24,8 @@ extern "C" {
 
 enum pd_afp_tx_mode {
     PD_AFP_TX_RING = 0,     /* mapped TX ring, one send() per burst */
-    PD_AFP_TX_SENDMMSG = 1, /* one sendmmsg() per burst, no ring */
+    PD_AFP_TX_SENDMMSG = 1, /* one sendmmsg() per burst, no ring (default:
+                               measured faster over veth) */
 };
 
 #define PD_AFP_MAX_QUEUES 16
