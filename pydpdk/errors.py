@@ -20,6 +20,7 @@ __all__ = [
     "EalError",
     "EalStateError",
     "PortError",
+    "CaptureFileError",
     "PoolError",
     "PacketStateError",
     "FecError",
@@ -49,6 +50,11 @@ class EalStateError(EalError):
 
 class PortError(PydpdkError):
     """A port could not be found, configured, started or used."""
+
+
+class CaptureFileError(PortError):
+    """A capture (pcap/pcapng) file is not one, is corrupt or cut off, or has an
+    unsupported link type."""
 
 
 class PoolError(PydpdkError):

@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""AF_PACKET receive and transmit rates over a veth pair, side by side.
+
+    sudo .venv/bin/python bench/afpacket.py [--duration 2] [--repeat 3] [--sizes 64,1400]
+
+Creates two network namespaces joined by a veth pair (removed at the end)
+and measures, for each frame size, in one run:
+
+* rx: frames/s received on one core by pydpdk's AfPacketPort (TPACKET_V3,
+  Python loop of rx_burst(256) + free), by a plain Python
+  ``socket.recv_into`` loop, and by DPDK's net_af_packet PMD (dpdk-testpmd
+  --forward-mode=rxonly), each while pydpdk's AfPacketPort sends
+  as fast as it can from the other namespace;
+* tx: frames/s sent on one core by AfPacketPort (TX ring and sendmmsg), by
+  a plain Python ``socket.send`` loop and by dpdk-testpmd txonly, counted
+  by the peer interface's rx_packets (what really crossed the veth).
+
+Each measurement is a window of --duration seconds after a warm-up; the
+median of --repeat runs is reported with the min-max spread and ratios.
+Results: a table on stdout and JSON in bench/results/afpacket.json.  A
+benchmark, not a test: it never fails on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WARMUP = 0.5
+ETH_P_ALL = 0x0003
+
+
+def frame_bytes(size: int) -> bytes:
+    head = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5"
+    return head + bytes(size - len(head))
+
+
+# ---------------------------------------------------------------- roles ----
+# Each role runs in its own process inside a namespace (ip netns exec) and
+# prints one JSON line: packets counted in its measuring window, and the
+# window's length.
+
+def role_send_pydpdk(ifname: str, size: int, seconds: float, tx_mode: str,
+                     count: int = 0) -> dict:
+    from pydpdk._native import AfPacketPort, BufferPool
+
+    pool = BufferPool(capacity=4096, data_room=2048)
+    header = frame_bytes(size)[:14]
+    import numpy as np
+
+    hdr = np.frombuffer(header, dtype=np.uint8)
+    with AfPacketPort(ifname, pool, tx_mode=tx_mode) as port:
+        port.start()
+        print(json.dumps({"ready": True}), flush=True)
+        sent = 0
+        t0 = time.perf_counter()
+        mark = t0 + WARMUP
+        end = mark + seconds
+        at_mark = None
+        now = t0
+        while now < end and not (count and sent >= count):
+            burst = pool.alloc_burst(min(256, count - sent) if count else 256, size)
+            with burst.headers(14) as h:
+                h[:] = hdr
+            sent += port.tx_burst(burst)
+            burst.free()
+            now = time.perf_counter()
+            if at_mark is None and now >= mark:
+                at_mark, mark = sent, now
+        if count:
+            return {"packets": sent, "window": now - t0}
+        return {"packets": sent - (at_mark or 0), "window": now - mark,
+                "stats": port.stats()}
+
+
+def role_send_socket(ifname: str, size: int, seconds: float) -> dict:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((ifname, 0))
+    frame = frame_bytes(size)
+    print(json.dumps({"ready": True}), flush=True)
+    sent = 0
+    t0 = time.perf_counter()
+    mark, end, at_mark, now = t0 + WARMUP, t0 + WARMUP + seconds, None, t0
+    send = s.send
+    while now < end:
+        for _ in range(256):
+            try:
+                send(frame)
+                sent += 1
+            except BlockingIOError:
+                pass
+        now = time.perf_counter()
+        if at_mark is None and now >= mark:
+            at_mark, mark = sent, now
+    return {"packets": sent - (at_mark or 0), "window": now - mark}
+
+
+def role_recv_pydpdk(ifname: str, seconds: float) -> dict:
+    from pydpdk._native import AfPacketPort, BufferPool
+
+    pool = BufferPool(capacity=4096, data_room=2048)
+    with AfPacketPort(ifname, pool) as port:
+        port.start()
+        print(json.dumps({"ready": True}), flush=True)
+        if not port.wait(0, 10.0):
+            return {"packets": 0, "window": 0.0, "error": "nothing received"}
+        got = 0
+        t0 = time.perf_counter()
+        mark, end, at_mark, now = t0 + WARMUP, t0 + WARMUP + seconds, None, t0
+        rx = port.rx_burst
+        while now < end:
+            burst = rx(0, 256)
+            got += len(burst)
+            burst.free()
+            now = time.perf_counter()
+            if at_mark is None and now >= mark:
+                at_mark, mark = got, now
+        return {"packets": got - (at_mark or 0), "window": now - mark,
+                "drops": port.stats()["imissed"]}
+
+
+def role_recv_socket(ifname: str, seconds: float) -> dict:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((ifname, 0))
+    s.settimeout(10.0)
+    buf = bytearray(2048)
+    print(json.dumps({"ready": True}), flush=True)
+    s.recv_into(buf)
+    s.settimeout(0.5)
+    got = 1
+    t0 = time.perf_counter()
+    mark, end, at_mark, now = t0 + WARMUP, t0 + WARMUP + seconds, None, t0
+    recv_into = s.recv_into
+    try:
+        while now < end:
+            for _ in range(256):
+                recv_into(buf)
+            got += 256
+            now = time.perf_counter()
+            if at_mark is None and now >= mark:
+                at_mark, mark = got, now
+    except TimeoutError:
+        now = time.perf_counter()
+    _, drops = struct.unpack("II", s.getsockopt(263, 6, 8))  # PACKET_STATISTICS
+    return {"packets": got - (at_mark or 0), "window": now - mark, "drops": drops}
+
+def role_drain_pydpdk(ifname: str, count: int) -> dict:
+    """Receive cost alone: wait (stdin line) until *count* frames sit in a
+    large ring, then time draining them."""
+    from pydpdk._native import AfPacketPort, BufferPool
+
+    pool = BufferPool(capacity=4096, data_room=2048)
+    # Long block timeout: blocks fill up instead of retiring every
+    # millisecond half-empty, so the ring holds every frame.
+    with AfPacketPort(ifname, pool, block_size=1 << 20, block_count=96,
+                      block_timeout_ms=100) as port:
+        port.start()
+        print(json.dumps({"ready": True}), flush=True)
+        sys.stdin.readline()
+        time.sleep(0.3)  # the last partial block retires after 100 ms
+        got, rx = 0, port.rx_burst
+        t0 = time.perf_counter()
+        while got < count:
+            burst = rx(0, 256)
+            n = len(burst)
+            burst.free()
+            if n == 0:
+                break
+            got += n
+        t1 = time.perf_counter()
+        st = port.stats()
+        return {"packets": got, "window": t1 - t0, "drops": st["imissed"]}
+
+
+def role_drain_socket(ifname: str, count: int) -> dict:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, 33, 1 << 30)  # SO_RCVBUFFORCE: hold every frame
+    s.bind((ifname, 0))
+    buf = bytearray(2048)
+    print(json.dumps({"ready": True}), flush=True)
+    sys.stdin.readline()
+    time.sleep(0.2)
+    s.setblocking(False)
+    got, recv_into = 0, s.recv_into
+    t0 = time.perf_counter()
+    try:
+        while got < count:
+            recv_into(buf)
+            got += 1
+    except BlockingIOError:
+        pass
+    t1 = time.perf_counter()
+    # struct tpacket_stats {tp_packets, tp_drops} (SOL_PACKET, PACKET_STATISTICS)
+    _, drops = struct.unpack("II", s.getsockopt(263, 6, 8))
+    return {"packets": got, "window": t1 - t0, "drops": drops}
+
+
+ROLES = {
+    "send-pydpdk": lambda a: role_send_pydpdk(a.ifname, a.size, a.duration, a.tx_mode,
+                                              a.count),
+    "drain-pydpdk": lambda a: role_drain_pydpdk(a.ifname, a.count),
+    "drain-socket": lambda a: role_drain_socket(a.ifname, a.count),
+    "send-socket": lambda a: role_send_socket(a.ifname, a.size, a.duration),
+    "recv-pydpdk": lambda a: role_recv_pydpdk(a.ifname, a.duration),
+    "recv-socket": lambda a: role_recv_socket(a.ifname, a.duration),
+}
+
+
+# --------------------------------------------------------- orchestration ---
+
+def sh(*args: str, check: bool = True) -> str:
+    return subprocess.run(args, capture_output=True, text=True, check=check).stdout
+
+
+class Veth:
+    """Two namespaces joined by a veth pair; ``close()`` removes them."""
+
+    def __init__(self) -> None:
+        tag = os.getpid() % 100000
+        self.ns = (f"pdbench{tag}a", f"pdbench{tag}b")
+        self.ifs = ("pdb0", "pdb1")
+        for ns in self.ns:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            for key in ("all", "default"):
+                sh("ip", "netns", "exec", ns, "sysctl", "-qw",
+                   f"net.ipv6.conf.{key}.disable_ipv6=1", check=False)
+        sh("ip", "-n", self.ns[0], "link", "add", self.ifs[0], "type", "veth", "peer", "name",
+           self.ifs[1], "netns", self.ns[1])
+        for ns, ifname in zip(self.ns, self.ifs):
+            sh("ip", "-n", ns, "link", "set", ifname, "up")
+
+    def rx_packets(self, side: int) -> int:
+        return int(sh("ip", "netns", "exec", self.ns[side], "cat",
+                      f"/sys/class/net/{self.ifs[side]}/statistics/rx_packets"))
+
+    def close(self) -> None:
+        for ns in self.ns:
+            sh("ip", "netns", "del", ns, check=False)
+
+
+def start_role(ns: str, role: str, ifname: str, size: int, duration: float,
+               tx_mode: str = "sendmmsg", count: int = 0) -> subprocess.Popen:
+    cmd = ["ip", "netns", "exec", ns, sys.executable, str(Path(__file__).resolve()),
+           "--role", role, "--ifname", ifname, "--size", str(size),
+           "--duration", str(duration), "--tx-mode", tx_mode, "--count", str(count)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.strip().startswith('{"ready"'):
+        proc.kill()
+        raise RuntimeError(f"{role} failed to start: {line}{proc.stderr.read()}")
+    return proc
+
+
+def finish_role(proc: subprocess.Popen, timeout: float) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"role failed ({proc.returncode}): {err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def testpmd(ns: str, ifname: str, mode: str, size: int, seconds: float) -> list[float]:
+    """Run dpdk-testpmd on net_af_packet for a while; its per-second pps samples."""
+    exe = shutil.which("dpdk-testpmd")
+    if exe is None:
+        raise RuntimeError("dpdk-testpmd is not installed (Debian package dpdk)")
+    cmd = ["ip", "netns", "exec", ns, exe, "--no-huge", "-m", "512", "--no-pci",
+           "--file-prefix", f"pdbench{os.getpid()}", "-l", "0,1", "--log-level", "lib.*:error",
+           "--vdev", f"net_af_packet0,iface={ifname},qdisc_bypass=1",
+           "--", f"--forward-mode={mode}", f"--txpkts={size}", "--stats-period", "1",
+           "--total-num-mbufs=16384"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(seconds)
+    proc.send_signal(2)
+    out, _ = proc.communicate(timeout=30)
+    key = "Rx-pps" if mode == "rxonly" else "Tx-pps"
+    samples = [float(v) for v in re.findall(rf"{key}:\s+(\d+)", out)]
+    if not samples:
+        raise RuntimeError(f"testpmd printed no {key}:\n{out[-2000:]}")
+    return samples
+
+
+def measure_rx(veth: Veth, receiver: str, size: int, duration: float) -> dict:
+    """Receiver rate on side b while pydpdk sends from side a."""
+    total = WARMUP + duration
+    if receiver == "testpmd":
+        sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, total + 6.0)
+        samples = testpmd(veth.ns[1], veth.ifs[1], "rxonly", size, total + 3.0)
+        snd = finish_role(sender, 60)
+        # Skip start-up samples (EAL init, port coming up).
+        steady = [v for v in samples[1:] if v > 0] or [0.0]
+        rate = statistics.median(steady)
+        drops = None  # net_af_packet does not report ring drops
+    else:
+        recv = start_role(veth.ns[1], f"recv-{receiver}", veth.ifs[1], size, duration)
+        sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, total + 1.0)
+        res = finish_role(recv, 60)
+        snd = finish_role(sender, 60)
+        rate = res["packets"] / res["window"] if res["window"] else 0.0
+        drops = res["drops"]
+    sent_rate = snd["packets"] / snd["window"]
+    return {"pps": rate, "sender_pps": sent_rate, "drops": drops}
+
+
+def drain_count(size: int) -> int:
+    """Frames that fit the drain ring (96 MiB) with room to spare."""
+    return 150_000 if size <= 128 else 40_000
+
+
+def measure_drain(veth: Veth, receiver: str, size: int, duration: float) -> dict:
+    """Receive cost on one core with the sender out of the way: frames are
+    queued first (ring / socket buffer), then drained and timed."""
+    count = drain_count(size)
+    recv = start_role(veth.ns[1], f"drain-{receiver}", veth.ifs[1], size, duration,
+                      count=count)
+    sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, 60.0, count=count)
+    snd = finish_role(sender, 120)
+    recv.stdin.write("go\n")
+    recv.stdin.flush()
+    res = finish_role(recv, 120)
+    rate = res["packets"] / res["window"] if res["window"] else 0.0
+    return {"pps": rate, "sender_pps": snd["packets"] / snd["window"],
+            "received": res["packets"], "queued": count, "drops": res["drops"]}
+
+
+def measure_tx(veth: Veth, sender: str, size: int, duration: float) -> dict:
+    """Frames/s crossing the veth (peer rx_packets) while side a sends."""
+    total = WARMUP + duration
+    if sender == "testpmd":
+        import threading
+
+        result: dict = {}
+        t = threading.Thread(target=lambda: result.setdefault(
+            "samples", testpmd(veth.ns[0], veth.ifs[0], "txonly", size, total + 2.5)))
+        t.start()
+        time.sleep(1.5 + WARMUP)
+        c0, t0 = veth.rx_packets(1), time.perf_counter()
+        time.sleep(duration)
+        c1, t1 = veth.rx_packets(1), time.perf_counter()
+        t.join()
+        return {"pps": (c1 - c0) / (t1 - t0), "sender_pps": statistics.median(
+            result["samples"][2:] or result["samples"])}
+    role, mode = ("send-pydpdk", sender.split("-")[1]) if sender.startswith("pydpdk") \
+        else ("send-socket", "sendmmsg")
+    proc = start_role(veth.ns[0], role, veth.ifs[0], size, duration, tx_mode=mode)
+    time.sleep(WARMUP)
+    c0, t0 = veth.rx_packets(1), time.perf_counter()
+    time.sleep(duration * 0.9)
+    c1, t1 = veth.rx_packets(1), time.perf_counter()
+    res = finish_role(proc, 60)
+    return {"pps": (c1 - c0) / (t1 - t0), "sender_pps": res["packets"] / res["window"]}
+
+
+RX_PEERS = ["pydpdk", "socket", "testpmd"]
+DRAIN_PEERS = ["pydpdk", "socket"]
+TX_PEERS = ["pydpdk-ring", "pydpdk-sendmmsg", "socket", "testpmd"]
+
+
+def summarise(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": values}
+
+
+def run(args: argparse.Namespace) -> dict:
+    if os.geteuid() != 0:
+        sys.exit("needs root: it creates network namespaces and AF_PACKET sockets")
+    veth = Veth()
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     "duration_s": args.duration, "repeat": args.repeat,
+                     "cores": os.cpu_count(), "kernel": os.uname().release, "rows": []}
+    try:
+        for size in args.sizes:
+            for direction, peers, fn in (("rx", RX_PEERS, measure_rx),
+                                         ("rx-drain", DRAIN_PEERS, measure_drain),
+                                         ("tx", TX_PEERS, measure_tx)):
+                if direction not in args.only:
+                    continue
+                runs: dict[str, list[dict]] = {p: [] for p in peers}
+                # Alternate peers within each repetition (noise hits all alike).
+                for _ in range(args.repeat):
+                    for peer in peers:
+                        runs[peer].append(fn(veth, peer, size, args.duration))
+                for peer in peers:
+                    row = {
+                        "direction": direction, "size": size, "peer": peer,
+                        "pps": summarise([r["pps"] for r in runs[peer]]),
+                        "other_side_pps": summarise([r["sender_pps"] for r in runs[peer]]),
+                    }
+                    if direction == "rx-drain":
+                        row["received_of_queued"] = [(r["received"], r["queued"], r["drops"])
+                                                     for r in runs[peer]]
+                    if direction == "rx":
+                        row["receiver_drops"] = [r["drops"] for r in runs[peer]]
+                    results["rows"].append(row)
+    finally:
+        veth.close()
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| dir | size | implementation | Mpps median (min-max) | other side Mpps "
+             "| vs pydpdk | limit |",
+             "|---|---|---|---|---|---|---|"]
+    base = {}
+    for row in results["rows"]:
+        if row["peer"] in ("pydpdk", "pydpdk-ring"):
+            base[(row["direction"], row["size"])] = row["pps"]["median"]
+    for row in results["rows"]:
+        p, o = row["pps"], row["other_side_pps"]["median"]
+        ref = base.get((row["direction"], row["size"]))
+        ratio = f"{ref / p['median']:.2f}x" if ref and p["median"] else "-"
+        if row["direction"] == "rx":
+            # The receiver limits when the kernel had to drop for it.
+            drops = row.get("receiver_drops") or []
+            if drops and all(d is not None for d in drops):
+                limit = "receiver" if statistics.median(drops) > 0 else "sender"
+            else:
+                limit = "sender" if p["median"] >= 0.95 * o else "receiver?"
+        elif row["direction"] == "rx-drain":
+            limit = "receiver (alone)"
+        else:
+            limit = "sender"
+        lines.append(f"| {row['direction']} | {row['size']} | {row['peer']} | "
+                     f"{p['median'] / 1e6:.3f} ({p['min'] / 1e6:.3f}-{p['max'] / 1e6:.3f}) | "
+                     f"{o / 1e6:.3f} | {ratio} | {limit} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=2.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sizes", default="64,1400")
+    ap.add_argument("--only", default="rx,rx-drain,tx",
+                    help="measurements to run (comma-separated: rx, rx-drain, tx)")
+    ap.add_argument("--output", default=str(HERE / "results" / "afpacket.json"))
+    ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
+    ap.add_argument("--ifname", help=argparse.SUPPRESS)
+    ap.add_argument("--size", type=int, default=64, help=argparse.SUPPRESS)
+    ap.add_argument("--tx-mode", default="sendmmsg", help=argparse.SUPPRESS)
+    ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.role:
+        print(json.dumps(ROLES[args.role](args)), flush=True)
+        return
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.only = set(args.only.split(","))
+    results = run(args)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\n{results['date']}, {results['cores']} cores, kernel {results['kernel']}; "
+          f"JSON: {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+/* Native AF_PACKET port: TPACKET_V3 mmap receive ring, transmit through a
+ * mapped TX ring or sendmmsg(), one socket per queue joined in a
+ * PACKET_FANOUT group when there are several queues.
+ *
+ * Received frames are copied out of the ring into pd_buf packets: the ring
+ * block goes back to the kernel at once, and the packet can be kept,
+ * rewritten and grown (headroom) like an mbuf.  One copy of a frame costs
+ * far less than the kernel's per-packet work, which is the limit here.
+ *
+ * Functions return 0 or a negative errno; bursts return counts.  A queue
+ * must be used by one thread at a time.  Nothing prints or exits.
+ */
+#ifndef PD_AFPACKET_H
+#define PD_AFPACKET_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "pkt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum pd_afp_tx_mode {
+    PD_AFP_TX_RING = 0,     /* mapped TX ring, one send() per burst */
+    PD_AFP_TX_SENDMMSG = 1, /* one sendmmsg() per burst, no ring (default:
+                               measured faster over veth) */
+};
+
+#define PD_AFP_MAX_QUEUES 16
+
+typedef struct pd_afp_config {
+    const char *ifname;
+    uint16_t nb_queues;        /* > 1: PACKET_FANOUT over that many sockets */
+    uint16_t fanout_mode;      /* PACKET_FANOUT_HASH, _LB, _CPU, ... */
+    uint32_t block_size;       /* rx ring block: multiple of the page size */
+    uint32_t block_count;      /* rx ring blocks per queue */
+    uint32_t frame_size;       /* largest frame + ring header (rx and tx) */
+    uint32_t block_timeout_ms; /* kernel hands a partial block over after this */
+    uint32_t tx_frame_count;   /* tx ring frames per queue (PD_AFP_TX_RING) */
+    int tx_mode;               /* enum pd_afp_tx_mode */
+    int promiscuous;           /* receive frames for any MAC address */
+    int qdisc_bypass;          /* PACKET_QDISC_BYPASS: skip the tx qdisc */
+} pd_afp_config;
+
+typedef struct pd_afp_stats {
+    uint64_t rx_packets, rx_bytes;
+    uint64_t tx_packets, tx_bytes;
+    uint64_t rx_nombuf;        /* rx stopped because the pool was empty */
+    uint64_t rx_malformed;     /* truncated or larger than a buffer: dropped */
+    uint64_t tx_errors;        /* packets the kernel refused (freed, counted) */
+    uint64_t kernel_packets;   /* frames the kernel handed to the rings */
+    uint64_t kernel_drops;     /* frames lost because a ring was full */
+    uint64_t ring_freezes;     /* times a ring was full (queue frozen) */
+} pd_afp_stats;
+
+typedef struct pd_afp pd_afp;
+
+void pd_afp_config_init(pd_afp_config *cfg, const char *ifname);
+
+/* Open and bind the queues (not started).  `pool` is where rx allocates.
+ * -EINVAL (bad config or name), -ENODEV (no such interface), -EPERM
+ * (needs CAP_NET_RAW), -ENOMEM, or the errno of the failing call. */
+int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool);
+void pd_afp_close(pd_afp *afp);
+
+/* Start discards what queued up while stopped; rx/tx do nothing when
+ * stopped. */
+int pd_afp_start(pd_afp *afp);
+void pd_afp_stop(pd_afp *afp);
+
+uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n);
+/* Takes ownership of the first `returned` packets (sent, or counted in
+ * tx_errors and freed); the caller keeps the rest. */
+uint16_t pd_afp_tx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n);
+
+/* Wait up to timeout_ms for a queue to have frames: 1 ready, 0 timeout,
+ * negative errno (-ENODEV once the interface is gone). */
+int pd_afp_wait(pd_afp *afp, uint16_t queue, int timeout_ms);
+
+/* 0 while usable; -ENODEV after the interface was deleted, or another
+ * negative errno that stopped the port.  Checked by rx on idle polls. */
+int pd_afp_error(pd_afp *afp);
+int pd_afp_check(pd_afp *afp);
+
+/* Totals over all queues (queue < 0) or one queue; reads the kernel's
+ * PACKET_STATISTICS (which reset on read) and accumulates them. */
+int pd_afp_stats_get(pd_afp *afp, int queue, pd_afp_stats *out);
+void pd_afp_stats_reset(pd_afp *afp);
+
+int pd_afp_ifindex(const pd_afp *afp);
+uint16_t pd_afp_nb_queues(const pd_afp *afp);
+int pd_afp_mtu(const pd_afp *afp);
+const uint8_t *pd_afp_mac(const pd_afp *afp);
+int pd_afp_fd(const pd_afp *afp, uint16_t queue);
+
+/* rx/tx without the GIL for the pipeline loop. */
+void pd_afp_port_io(pd_afp *afp, pd_port_io *io);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PD_AFPACKET_H */

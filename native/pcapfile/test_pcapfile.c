@@ -1,0 +1,314 @@
+/* C unit tests of the pcap file port: write, read back, pcapng, replay
+ * timing, looping, and bad files.  Files go to a private temp directory. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pcapfile.h"
+
+static int failures;
+static char dir[64];
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
+                    __LINE__, #cond);                                      \
+            failures++;                                                    \
+        }                                                                  \
+    } while (0)
+
+static char *path_of(const char *name)
+{
+    static char buf[4][128];
+    static int i;
+    char *p = buf[i++ % 4];
+    snprintf(p, 128, "%s/%s", dir, name);
+    return p;
+}
+
+static void fill(pd_buf *b, uint32_t len, uint8_t seed)
+{
+    uint8_t *d = pd_buf_data(b);
+    for (uint32_t i = 0; i < len; i++)
+        d[i] = (uint8_t)(seed * 7 + i);
+    b->data_len = len;
+}
+
+static int check_payload(pd_buf *b, uint8_t seed)
+{
+    const uint8_t *d = pd_buf_data(b);
+    for (uint32_t i = 0; i < b->data_len; i++)
+        if (d[i] != (uint8_t)(seed * 7 + i))
+            return 0;
+    return 1;
+}
+
+/* Write `count` frames of lengths 60 + 97*i with timestamps gap_ns apart. */
+static void write_file(pd_buf_pool *pool, const char *path, int count, uint64_t gap_ns)
+{
+    pd_pcap_config cfg;
+    pd_pcap *p;
+    pd_buf *bufs[64];
+
+    pd_pcap_config_init(&cfg);
+    cfg.tx_path = path;
+    CHECK(pd_pcap_open(&p, &cfg, pool, NULL, 0) == 0);
+    CHECK(pd_pcap_start(p) == 0);
+    CHECK(pd_buf_alloc_bulk(pool, bufs, (unsigned)count) == 0);
+    for (int i = 0; i < count; i++) {
+        fill(bufs[i], 60 + 97u * (uint32_t)i, (uint8_t)i);
+        bufs[i]->timestamp_ns = 1700000000000000000ull + gap_ns * (uint64_t)i;
+    }
+    CHECK(pd_pcap_tx_burst(p, 0, (pd_pkt **)bufs, (uint16_t)count) == count);
+    CHECK(pd_pcap_close(p) == 0);
+}
+
+static void test_round_trip(pd_buf_pool *pool)
+{
+    pd_pcap_config cfg;
+    pd_pcap *p;
+    pd_buf *bufs[64];
+    pd_pcap_stats st;
+    uint16_t n;
+
+    write_file(pool, path_of("rt.pcap"), 10, 1000);
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("rt.pcap");
+    CHECK(pd_pcap_open(&p, &cfg, pool, NULL, 0) == 0);
+    CHECK(pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 64) == 0); /* not started */
+    pd_pcap_start(p);
+    n = pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 4);
+    CHECK(n == 4);
+    n += pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs + 4, 60);
+    CHECK(n == 10);
+    for (int i = 0; i < n; i++) {
+        CHECK(bufs[i]->data_len == 60 + 97u * (uint32_t)i);
+        CHECK(check_payload(bufs[i], (uint8_t)i));
+        CHECK(bufs[i]->timestamp_ns == 1700000000000000000ull + 1000ull * (uint64_t)i);
+    }
+    pd_buf_free_bulk(bufs, n);
+    CHECK(pd_pcap_rx_done(p));
+    CHECK(pd_pcap_error(p) == 0);
+    pd_pcap_stats_get(p, &st);
+    CHECK(st.rx_packets == 10 && st.passes_done == 1 && st.rx_malformed == 0);
+    CHECK(pd_pcap_close(p) == 0);
+}
+
+static void test_loop_passes(pd_buf_pool *pool)
+{
+    pd_pcap_config cfg;
+    pd_pcap *p;
+    pd_buf *bufs[64];
+    unsigned int total = 0;
+    uint16_t n;
+
+    write_file(pool, path_of("loop.pcap"), 5, 1000);
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("loop.pcap");
+    cfg.passes = 3;
+    CHECK(pd_pcap_open(&p, &cfg, pool, NULL, 0) == 0);
+    pd_pcap_start(p);
+    while ((n = pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 4)) > 0) {
+        for (uint16_t i = 0; i < n; i++)
+            CHECK(check_payload(bufs[i], (uint8_t)((total + i) % 5)));
+        total += n;
+        pd_buf_free_bulk(bufs, n);
+    }
+    CHECK(total == 15);
+    CHECK(pd_pcap_rx_done(p));
+    CHECK(pd_pcap_close(p) == 0);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void test_timed_replay(pd_buf_pool *pool)
+{
+    pd_pcap_config cfg;
+    pd_pcap *p;
+    pd_buf *bufs[8];
+    uint64_t t0, t1;
+    unsigned int total = 0;
+
+    write_file(pool, path_of("timed.pcap"), 3, 40000000ull); /* 40 ms apart */
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("timed.pcap");
+    cfg.replay_timing = 1;
+    cfg.replay_speed = 2.0; /* -> 20 ms apart */
+    CHECK(pd_pcap_open(&p, &cfg, pool, NULL, 0) == 0);
+    pd_pcap_start(p);
+    t0 = mono_ms();
+    CHECK(pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 8) == 1); /* first is due now */
+    pd_buf_free_bulk(bufs, 1);
+    total = 1;
+    CHECK(pd_pcap_rx_wait_ns(p) > 5000000); /* next one ~20 ms away */
+    while (total < 3 && mono_ms() - t0 < 2000) {
+        uint16_t n = pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 8);
+        pd_buf_free_bulk(bufs, n);
+        total += n;
+        usleep(1000);
+    }
+    t1 = mono_ms();
+    CHECK(total == 3);
+    CHECK(t1 - t0 >= 38); /* two gaps of 20 ms */
+    CHECK(pd_pcap_rx_wait_ns(p) == -1);
+    CHECK(pd_pcap_close(p) == 0);
+}
+
+static void put32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
+static void put16(FILE *f, uint16_t v) { fwrite(&v, 2, 1, f); }
+
+/* A minimal pcapng: section header, Ethernet interface, two enhanced
+ * packet blocks (60 and 61 bytes, padded to 4). */
+static void write_pcapng(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    uint8_t frame[64];
+
+    for (int i = 0; i < 64; i++)
+        frame[i] = (uint8_t)i;
+    put32(f, 0x0A0D0D0A); put32(f, 28); put32(f, 0x1A2B3C4D);
+    put16(f, 1); put16(f, 0); put32(f, 0xffffffff); put32(f, 0xffffffff); put32(f, 28);
+    put32(f, 1); put32(f, 20); put16(f, 1); put16(f, 0); put32(f, 65535); put32(f, 20);
+    for (uint32_t len = 60; len <= 61; len++) {
+        uint32_t padded = (len + 3) & ~3u, total = 32 + padded;
+        uint8_t pad[4] = {0};
+        put32(f, 6); put32(f, total); put32(f, 0); put32(f, 0); put32(f, len);
+        put32(f, len); put32(f, len);
+        fwrite(frame, 1, len, f);
+        fwrite(pad, 1, padded - len, f);
+        put32(f, total);
+    }
+    fclose(f);
+}
+
+static void test_pcapng_read(pd_buf_pool *pool)
+{
+    pd_pcap_config cfg;
+    pd_pcap *p;
+    pd_buf *bufs[8];
+    char err[256];
+    uint16_t n;
+
+    write_pcapng(path_of("two.pcapng"));
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("two.pcapng");
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == 0);
+    if (p == NULL) {
+        fprintf(stderr, "pcapng: %s\n", err);
+        return;
+    }
+    pd_pcap_start(p);
+    n = pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 8);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK(bufs[0]->data_len == 60 && bufs[1]->data_len == 61);
+        CHECK(pd_buf_data(bufs[1])[60] == 60);
+    }
+    pd_buf_free_bulk(bufs, n);
+    CHECK(pd_pcap_close(p) == 0);
+}
+
+static void test_bad_files(pd_buf_pool *pool)
+{
+    pd_pcap_config cfg;
+    pd_pcap *p = NULL;
+    pd_buf *bufs[16];
+    char err[256];
+    FILE *f;
+    long size;
+    char *data;
+    uint16_t n;
+
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("missing.pcap");
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -ENOENT);
+    CHECK(p == NULL && strstr(err, "missing.pcap") != NULL);
+
+    cfg.rx_path = dir;
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -EISDIR);
+
+    f = fopen(path_of("garbage.pcap"), "wb");
+    fputs("this is not a capture file at all, just text\n", f);
+    fclose(f);
+    cfg.rx_path = path_of("garbage.pcap");
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -EBADMSG);
+    CHECK(err[0] != '\0');
+
+    f = fopen(path_of("empty.pcap"), "wb");
+    fclose(f);
+    cfg.rx_path = path_of("empty.pcap");
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -EBADMSG);
+
+    /* Cut the last record in half: the good records come through, then the
+     * stream ends with -EBADMSG and one malformed record counted. */
+    write_file(pool, path_of("cut.pcap"), 4, 1000);
+    f = fopen(path_of("cut.pcap"), "rb");
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    rewind(f);
+    data = malloc((size_t)size);
+    CHECK(fread(data, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    f = fopen(path_of("cut.pcap"), "wb");
+    fwrite(data, 1, (size_t)size - 100, f);
+    fclose(f);
+    free(data);
+    cfg.rx_path = path_of("cut.pcap");
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == 0);
+    if (p != NULL) {
+        pd_pcap_stats st;
+        pd_pcap_start(p);
+        n = pd_pcap_rx_burst(p, 0, (pd_pkt **)bufs, 16);
+        CHECK(n == 3);
+        for (uint16_t i = 0; i < n; i++)
+            CHECK(check_payload(bufs[i], (uint8_t)i));
+        pd_buf_free_bulk(bufs, n);
+        CHECK(pd_pcap_error(p) == -EBADMSG);
+        CHECK(strstr(pd_pcap_error_text(p), "cut.pcap") != NULL);
+        pd_pcap_stats_get(p, &st);
+        CHECK(st.rx_malformed == 1);
+        CHECK(pd_pcap_rx_done(p));
+        pd_pcap_close(p);
+    }
+
+    pd_pcap_config_init(&cfg);
+    cfg.tx_path = path_of("no-such-dir/out.pcap");
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -ENOENT);
+    pd_pcap_config_init(&cfg);
+    CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -EINVAL);
+}
+
+int main(void)
+{
+    pd_buf_pool *pool;
+    char cmd[96];
+
+    snprintf(dir, sizeof(dir), "/tmp/pd-pcap-test-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    if (pd_buf_pool_create(&pool, 128, 2048, 128) != 0)
+        return 1;
+    test_round_trip(pool);
+    test_loop_passes(pool);
+    test_timed_replay(pool);
+    test_pcapng_read(pool);
+    test_bad_files(pool);
+    CHECK(pd_buf_pool_avail(pool) == pd_buf_pool_count(pool));
+    CHECK(pd_buf_pool_free(pool, 0) == 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        failures++;
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,33 @@
+"""Native AF_PACKET port: a Linux network interface without DPDK.
+
+>>> from pydpdk.afpacket import AfPacketPort
+>>> with AfPacketPort("veth0") as port:   # needs CAP_NET_RAW
+...     port.start()
+...     burst = port.rx_burst(max_packets=32)
+...     sent = port.tx_burst(burst)
+...     burst.free()                      # whatever was not sent
+
+Receive uses a TPACKET_V3 mmap ring; transmit one ``sendmmsg`` per burst
+(default: measured faster) or a mapped TX ring (``tx_mode="ring"``).  ``queues=N`` spreads the
+interface's traffic over N sockets with PACKET_FANOUT.  The port has the
+same methods as every pydpdk port (rx_burst, tx_burst, start, stop, close,
+stats, context manager).
+"""
+
+from __future__ import annotations
+
+from .errors import BackendUnavailableError
+
+__all__ = ["AfPacketPort", "BufferPool", "FANOUT_MODES", "TX_MODES"]
+
+try:
+    from ._native import FANOUT_MODES, TX_MODES, AfPacketPort, BufferPool
+except ImportError as _exc:  # not Linux: the extension is not built
+    _reason = str(_exc)
+
+    def __getattr__(name: str) -> object:
+        if name in __all__:
+            raise BackendUnavailableError(
+                f"the native AF_PACKET backend is not built here (Linux only): {_reason}"
+            )
+        raise AttributeError(name)

@@ -1,0 +1,319 @@
+"""Native AF_PACKET port over real veth pairs in throw-away network namespaces."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from pydpdk.errors import PortError
+
+import netns
+
+afpacket = pytest.importorskip("pydpdk.afpacket")
+try:
+    from pydpdk._native import AfPacketPort, BufferPool
+except ImportError:  # pragma: no cover - non-Linux
+    pytest.skip("the native AF_PACKET backend is not built here", allow_module_level=True)
+
+ETHERTYPE_TEST = 0x88B5  # IEEE 802 local experimental: nothing else answers it
+BROADCAST = b"\xff" * 6
+
+
+def test_frame(seq: int, size: int, src: bytes = b"\x02\x00\x00\x00\x00\x01") -> bytes:
+    """An Ethernet frame carrying its sequence number, *size* bytes long."""
+    head = BROADCAST + src + struct.pack("!HI", ETHERTYPE_TEST, seq)
+    body = bytes((seq + i) & 0xFF for i in range(size - len(head)))
+    return head + body
+
+
+test_frame.__test__ = False  # a helper, not a test
+
+
+def udp_frame(sport: int, dport: int, size: int = 100) -> bytes:
+    """An IPv4/UDP frame (flow hashing needs an IP header)."""
+    payload = bytes(size - 42)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + len(payload), 0, 0, 64, 17, 0,
+                     bytes([10, 9, 0, 1]), bytes([10, 9, 0, 2]))
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
+    return BROADCAST + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + ip + udp + payload
+
+
+@pytest.fixture
+def pool():
+    p = BufferPool(capacity=4096, data_room=2048)
+    yield p
+    gc.collect()
+    assert p.available == p.capacity, "a test leaked packets"
+    assert p.double_frees == 0
+    p.close()
+
+
+@pytest.fixture
+def veth():
+    netns.require_netns()
+    with netns.veth_pair() as pair:
+        yield pair
+    assert not netns.leftover_namespaces()
+
+
+def open_port(ns: str, ifname: str, pool, **kwargs) -> AfPacketPort:
+    with netns.inside(ns):
+        port = AfPacketPort(ifname, pool, **kwargs)
+    port.start()
+    return port
+
+
+def send_all(port, pool, frames: list[bytes], queue: int = 0, timeout: float = 5.0) -> int:
+    """Send every frame (retrying a full ring); the number the port took."""
+    sent = 0
+    deadline = time.monotonic() + timeout
+    for start in range(0, len(frames), 64):
+        burst = pool.burst_from_bytes(frames[start:start + 64])
+        try:
+            while len(burst) and time.monotonic() < deadline:
+                sent += port.tx_burst(burst, queue)
+        finally:
+            burst.free()
+    return sent
+
+
+def receive(port, want: int, queue: int = 0, timeout: float = 3.0,
+            ethertype: int | None = ETHERTYPE_TEST) -> list[bytes]:
+    """Frames received on *queue* until *want* matched or *timeout* passed."""
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        port.wait(queue, 0.05)
+        burst = port.rx_burst(queue, 256)
+        try:
+            for frame in burst.to_bytes_list():
+                if ethertype is None or frame[12:14] == struct.pack("!H", ethertype):
+                    got.append(frame)
+        finally:
+            burst.free()
+    return got
+
+
+@pytest.mark.parametrize("tx_mode", ["ring", "sendmmsg"])
+def test_frames_cross_the_veth_unchanged(veth, pool, tx_mode):
+    frames = [test_frame(i, 60 + (i * 37) % 1455) for i in range(300)]
+    with open_port(veth.a, veth.if_a, pool, tx_mode=tx_mode) as tx, \
+            open_port(veth.b, veth.if_b, pool) as rx:
+        assert send_all(tx, pool, frames) == len(frames)
+        got = receive(rx, len(frames))
+        assert got == frames
+        assert tx.stats()["opackets"] == len(frames)
+        assert tx.stats()["obytes"] == sum(map(len, frames))
+        rx_stats = rx.stats()
+        assert rx_stats["ipackets"] == len(frames)
+        assert rx_stats["imissed"] == 0 and rx_stats["ierrors"] == 0
+        # And back the other way.
+        assert send_all(rx, pool, frames[:10]) == 10
+        assert receive(tx, 10) == frames[:10]
+
+
+def test_port_reports_interface_facts(veth, pool):
+    with open_port(veth.a, veth.if_a, pool) as port:
+        link = netns.ns_exec(veth.a, "cat", f"/sys/class/net/{veth.if_a}/address").strip()
+        assert port.mac == link
+        assert port.mtu == 1500
+        assert port.rx_queues == port.tx_queues == 1
+        assert port.is_started
+
+
+def test_vlan_tag_is_put_back_on_receive(veth, pool):
+    # The kernel moves the 802.1Q tag into metadata; the port restores it.
+    inner = test_frame(7, 100)
+    tagged = inner[:12] + b"\x81\x00\x00\x05" + inner[12:]
+    with open_port(veth.a, veth.if_a, pool) as tx, open_port(veth.b, veth.if_b, pool) as rx:
+        assert send_all(tx, pool, [tagged]) == 1
+        assert receive(rx, 1, ethertype=0x8100) == [tagged]
+
+
+def test_not_started_port_refuses_io(veth, pool):
+    with netns.inside(veth.a):
+        port = AfPacketPort(veth.if_a, pool)
+    with port:
+        with pytest.raises(PortError, match="not started"):
+            port.rx_burst()
+        port.start()
+        port.stop()
+        burst = pool.alloc_burst(1, 60)
+        with pytest.raises(PortError, match="not started"):
+            port.tx_burst(burst)
+        assert len(burst) == 1  # still the caller's
+        burst.free()
+
+
+def test_oversized_frame_is_counted_and_dropped(veth, pool):
+    with open_port(veth.a, veth.if_a, pool) as tx, open_port(veth.b, veth.if_b, pool) as rx:
+        frames = [test_frame(1, 60), test_frame(2, 1600), test_frame(3, 60)]
+        assert send_all(tx, pool, frames) == 3  # all taken: one as an error
+        assert tx.stats()["oerrors"] == 1
+        assert tx.stats()["opackets"] == 2
+        assert receive(rx, 2, timeout=1.0) == [frames[0], frames[2]]
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 16, "a/b"])
+def test_invalid_interface_name_is_a_value_error(pool, bad):
+    with pytest.raises(ValueError, match="not a valid interface name"):
+        AfPacketPort(bad, pool)
+
+
+def test_missing_interface_gives_clear_error(pool):
+    netns.require_netns()  # needs CAP_NET_RAW to get as far as the lookup
+    with pytest.raises(PortError, match="no network interface named 'nosuch0'") as info:
+        AfPacketPort("nosuch0", pool)
+    assert info.value.errno == errno.ENODEV
+
+
+def test_missing_permission_gives_permission_error():
+    # A child without CAP_NET_RAW (dropped from its capability sets).
+    code = textwrap.dedent("""
+        import ctypes, struct, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        CAP_NET_RAW = 13
+        hdr = struct.pack("II", 0x20080522, 0)          # _LINUX_CAPABILITY_VERSION_3
+        data = ctypes.create_string_buffer(24)
+        if libc.capget(hdr, data) != 0:
+            sys.exit("capget failed")
+        words = list(struct.unpack("6I", data.raw))
+        words[0] &= ~(1 << CAP_NET_RAW)                 # effective
+        words[1] &= ~(1 << CAP_NET_RAW)                 # permitted
+        if libc.capset(hdr, struct.pack("6I", *words)) != 0:
+            sys.exit("capset failed")
+        from pydpdk.afpacket import AfPacketPort
+        try:
+            AfPacketPort("lo")
+        except PermissionError as exc:
+            print("PermissionError:", exc)
+        else:
+            print("opened")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "PermissionError:" in proc.stdout
+    assert "CAP_NET_RAW" in proc.stdout
+
+
+def test_ring_overrun_shows_as_kernel_drops(veth, pool):
+    # A tiny ring (2 x 64 KiB blocks) that nobody reads while 3000 frames
+    # arrive: the kernel must drop, and say so.
+    n = 3000
+    frames = [test_frame(i, 1000) for i in range(n)]
+    with open_port(veth.a, veth.if_a, pool) as tx, \
+            open_port(veth.b, veth.if_b, pool, block_size=1 << 16, block_count=2,
+                      block_timeout_ms=50) as rx:
+        assert send_all(tx, pool, frames) == n
+        time.sleep(0.1)
+        got = receive(rx, n, timeout=1.0)
+        st = rx.stats()
+        assert st["kernel_drops"] > 0 and st["imissed"] == st["kernel_drops"]
+        assert st["ring_freezes"] > 0
+        # Every frame is accounted for: delivered or dropped by the kernel.
+        assert st["kernel_packets"] == n
+        assert len(got) == st["ipackets"] == n - st["kernel_drops"]
+        # Delivered frames are intact and in order.
+        seqs = [struct.unpack("!I", f[14:18])[0] for f in got]
+        assert seqs == sorted(seqs)
+        assert all(f == frames[s] for f, s in zip(got, seqs))
+
+
+def test_empty_pool_leaves_frames_in_the_ring(veth):
+    small = BufferPool(capacity=8, data_room=2048)
+    big = BufferPool(capacity=256, data_room=2048)
+    try:
+        with open_port(veth.a, veth.if_a, big) as tx, open_port(veth.b, veth.if_b, small) as rx:
+            assert send_all(tx, big, [test_frame(i, 100) for i in range(20)]) == 20
+            rx.wait(0, 1.0)
+            time.sleep(0.05)
+            held = rx.rx_burst(0, 32)
+            assert len(held) == 8  # the pool had 8 buffers
+            assert len(rx.rx_burst(0, 32)) == 0
+            assert rx.stats()["rx_nombuf"] >= 1
+            held.free()
+            rest = receive(rx, 12, timeout=1.0)
+            assert len(rest) == 12  # nothing lost: they waited in the ring
+    finally:
+        gc.collect()
+        assert small.available == 8 and big.available == 256
+        small.close()
+        big.close()
+
+
+def test_interface_deleted_mid_run_stops_cleanly(veth, pool):
+    rx = open_port(veth.b, veth.if_b, pool)
+    try:
+        netns.ns_exec(veth.a, "ip", "link", "del", veth.if_a)  # takes the peer with it
+        deadline = time.monotonic() + 3.0
+        with pytest.raises(PortError, match="was deleted") as info:
+            while time.monotonic() < deadline:
+                rx.rx_burst()
+        assert info.value.errno == errno.ENODEV
+        assert not rx.is_started
+        rx.stop()  # already stopped: no error
+    finally:
+        rx.close()
+    rx.close()  # idempotent
+    assert rx.is_closed
+
+
+def test_deleted_interface_fails_tx_too(veth, pool):
+    tx = open_port(veth.a, veth.if_a, pool, tx_mode="sendmmsg")
+    with tx:
+        netns.ns_exec(veth.a, "ip", "link", "del", veth.if_a)
+        burst = pool.burst_from_bytes([test_frame(1, 60)] * 4)
+        try:
+            with pytest.raises(PortError):
+                for _ in range(100):
+                    tx.tx_burst(burst)
+                    tx.check()
+        finally:
+            burst.free()
+
+
+def test_fanout_spreads_flows_over_queues(veth, pool):
+    frames = [udp_frame(1000 + i, 2000 + 7 * i) for i in range(400)]
+    with open_port(veth.a, veth.if_a, pool) as tx, \
+            open_port(veth.b, veth.if_b, pool, queues=2, fanout="hash") as rx:
+        assert rx.rx_queues == 2
+        assert send_all(tx, pool, frames) == len(frames)
+        time.sleep(0.1)
+        per_queue = [receive(rx, len(frames), queue=q, timeout=0.5, ethertype=0x0800)
+                     for q in (0, 1)]
+        assert all(len(q) > 0 for q in per_queue), [len(q) for q in per_queue]
+        assert sorted(per_queue[0] + per_queue[1]) == sorted(frames)
+        assert rx.queue_stats(0)["ipackets"] == len(per_queue[0])
+        assert rx.stats()["ipackets"] == len(frames)
+        with pytest.raises(ValueError, match="queue 2"):
+            rx.queue_stats(2)
+        with pytest.raises(ValueError, match="rx queue 2 does not exist"):
+            rx.rx_burst(2)
+
+
+def test_random_loss_on_the_link_is_seen_by_the_receiver(pool):
+    # a --veth-- link (bridge; nft drops 10% at its ingress) --veth-- b
+    netns.require_netns()
+    netns.require_nft()
+    n, per_mille = 2000, 100
+    with netns.linked_pair() as lp, netns.random_loss(lp.link, lp.link_in_a, per_mille) as rule:
+        with open_port(lp.a, lp.if_a, pool) as tx, open_port(lp.b, lp.if_b, pool) as rx:
+            frames = [test_frame(i, 200) for i in range(n)]
+            assert send_all(tx, pool, frames) == n
+            got = receive(rx, n, timeout=2.0)
+            dropped = rule.dropped()
+        # Fewer arrive; sent = received + dropped by the rule, exactly.
+        assert len(got) < n
+        assert len(got) + dropped == n
+        # 10% of 2000: mean 200, sd ~13.4; allow +-6 sd.
+        assert 120 <= dropped <= 280
+        assert all(f == frames[struct.unpack("!I", f[14:18])[0]] for f in got)
+    assert not netns.leftover_namespaces()
