@@ -12,9 +12,10 @@ Two link models are covered, matching pydpdk's impairment stage:
 * Gilbert-Elliott: a two-state Markov chain (good/bad) with per-packet
   transition probabilities p (good -> bad) and r (bad -> good) and a loss
   probability in each state.  The chain advances once per packet on the link,
-  then the packet is lost with its state's probability.  With interleaving
-  depth D the packets of one block are D apart on the wire, so the chain is
-  stepped D times between them.
+  then the packet is lost with its state's probability.  Where a block's
+  packets sit on the wire matters: with interleaving depth D its sources are
+  D apart, and its parity packets follow when it closes.
+  :func:`interleaved_positions` gives those positions for pydpdk's encoder.
 """
 
 from __future__ import annotations
@@ -86,35 +87,75 @@ class GilbertElliott:
         ]
 
 
+def interleaved_positions(k: int, m: int, depth: int = 1) -> list[list[int]]:
+    """Wire positions of the packets of each of the *depth* interleaved blocks.
+
+    pydpdk's encoder keeps *depth* blocks (lanes) open, gives arriving packets
+    to them in turn, and sends a block's m parity packets as soon as its k-th
+    source passed, so the lanes close one after another and each has its own
+    pattern.  This replays that order and returns, for every lane in steady
+    state, the relative positions of its k sources then m parity packets.
+    """
+    _check_code(k, m)
+    if depth < 1:
+        raise ValueError(f"interleave depth must be >= 1, got {depth}")
+    lanes: list[list[int]] = [[] for _ in range(depth)]
+    patterns: dict[int, list[int]] = {}
+    wire = source = rounds = 0
+    while len(patterns) < depth or rounds < 2 * depth:
+        lane = source % depth
+        block = lanes[lane]
+        block.append(wire)
+        wire += 1
+        source += 1
+        if len(block) == k:
+            block.extend(range(wire, wire + m))
+            wire += m
+            patterns[lane] = [pos - block[0] for pos in block]
+            block.clear()
+            rounds += 1
+    return [patterns[lane] for lane in range(depth)]
+
+
 def residual_loss_gilbert_elliott(
-    model: GilbertElliott, k: int, m: int, interleave: int = 1
+    model: GilbertElliott, k: int, m: int, interleave: int = 1,
+    positions: list[int] | None = None,
 ) -> float:
     """Mean probability that a source packet is lost for good under *model*.
 
-    Exact for the model: a forward pass over the block's k + m packets keeps,
-    per chain state, the distribution of the number of losses so far (capped at
-    m + 1) and whether the source packet under study was lost.
+    *positions* are the wire positions of a block's k + m packets (sources
+    first); by default the lanes of pydpdk's encoder with depth *interleave*,
+    averaged.
+    Exact for the model: a forward pass over the block keeps, per chain state,
+    the distribution of the number of losses so far (capped at m + 1) and
+    whether the source packet under study was lost.
     """
     _check_code(k, m)
-    if interleave < 1:
-        raise ValueError(f"interleave depth must be >= 1, got {interleave}")
+    if positions is None:
+        lanes = interleaved_positions(k, m, interleave)
+        return sum(residual_loss_gilbert_elliott(model, k, m, positions=p)
+                   for p in lanes) / len(lanes)
+    if len(positions) != k + m or any(b <= a for a, b in zip(positions, positions[1:])):
+        raise ValueError("positions must be k + m increasing wire positions")
     n = k + m
     cap = m + 1
-    step = model.transition(interleave)
     loss = model.state_loss()
     pi_b = model.stationary_bad
+    steps = [None] + [model.transition(b - a) for a, b in zip(positions, positions[1:])]
+
+    def empty() -> list[list[list[float]]]:
+        return [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+
     total = 0.0
     for target in range(k):
         # dist[state][lost_count][target_lost]
-        dist = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
-        start = (1.0 - pi_b, pi_b)
+        dist = empty()
         for pos in range(n):
+            prior = empty()
             if pos == 0:
-                prior = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
-                for s in range(2):
-                    prior[s][0][0] = start[s]
+                prior[0][0][0], prior[1][0][0] = 1.0 - pi_b, pi_b
             else:
-                prior = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+                step = steps[pos]
                 for s_from in range(2):
                     for c in range(cap + 1):
                         for t in range(2):
@@ -122,7 +163,7 @@ def residual_loss_gilbert_elliott(
                             if mass:
                                 for s_to in range(2):
                                     prior[s_to][c][t] += mass * step[s_from][s_to]
-            dist = [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
+            dist = empty()
             for s in range(2):
                 pl = loss[s]
                 for c in range(cap + 1):

@@ -1,9 +1,11 @@
 """The ``pydpdk`` command.
 
-``pydpdk demo``  forwards a generated pcap through DPDK's ``net_pcap`` vdev
-                 with the native forwarding loop and checks the output
-                 (interim main job until the FEC demo replaces it).
-``pydpdk info``  what this installation was built with and what DPDK sees.
+``pydpdk demo``            traffic -> FEC encoder -> lossy link -> FEC decoder -> verifier,
+                           on built-in virtual devices; ends with a summary
+``pydpdk fec encode|decode|tunnel [EAL args] -- [options]``
+                           FEC gateways between real ports
+``pydpdk pcap-forward``    a generated pcap through DPDK's ``net_pcap`` vdev
+``pydpdk info``            what this installation was built with and what it sees
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import struct
 import sys
 import tempfile
@@ -70,12 +73,12 @@ def read_pcap(path: Path) -> list[bytes]:
     return frames
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _pcap_forward(args: argparse.Namespace) -> int:
     from . import dpdk
 
     if not dpdk.AVAILABLE:
-        print("pydpdk demo needs DPDK, and this build has none.", file=sys.stderr)
-        print("Install dpdk, dpdk-dev and libdpdk-dev, then rebuild (make demo).", file=sys.stderr)
+        print("pydpdk pcap-forward needs DPDK, and this build has none.", file=sys.stderr)
+        print("Install dpdk, dpdk-dev and libdpdk-dev, then rebuild (make build).", file=sys.stderr)
         return 2
     workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="pydpdk-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -127,10 +130,277 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if identical and not leaked else 1
 
 
+
+# --------------------------------------------------------------------------
+# pydpdk demo
+# --------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.4f}%" if x < 0.001 else f"{x * 100:.2f}%"
+
+
+def _progress_line(s: dict[str, Any]) -> str:
+    offered = max(s["offered"], 1)
+    return (f"  t={s['elapsed_s']:5.1f}s  offered {s['offered']:>10,}  "
+            f"lost on link {s['lost_on_link']:>8,}  recovered {s['recovered']:>8,}  "
+            f"residual {_pct((s['offered'] - s['delivered']) / offered):>8}  "
+            f"{s['rate_mpps']:.2f} Mpps")
+
+
+def _print_demo_summary(s: dict[str, Any]) -> None:
+    c = s["config"]
+    model = (f"random {c['loss']:.1%}" + (
+        f" + Gilbert-Elliott bursts (p={c['burst_p']}, r={c['burst_r']}, "
+        f"loss in bad state {c['burst_loss']:.0%})" if c["burst_p"] else ""))
+    print()
+    print(f"pydpdk demo summary ({s['backend']} backend"
+          + (", interrupted" if s["interrupted"] else "") + ")")
+    print(f"  code                 {c['code'].upper()} k={c['k']} m={c['m']}, interleaving "
+          f"depth {c['depth']}, block deadline {c['deadline'] * 1e3:g} ms")
+    print(f"  link loss model      {model}")
+    print(f"  packets offered      {s['offered']:,} ({s['offered_bytes'] / 1e6:,.1f} MB, "
+          f"frames of {', '.join(map(str, c['sizes']))} bytes)")
+    print(f"  lost on the link     {s['lost_on_link']:,} of {s['wire_packets']:,} wire packets "
+          f"({_pct(s['link_loss'])}; predicted {_pct(s['predicted_link_loss'])})")
+    print(f"  recovered by FEC     {s['recovered']:,}")
+    print(f"  delivered intact     {s['delivered']:,} (corrupted {s['corrupted']}, "
+          f"duplicates {s['duplicates']})")
+    print(f"  residual loss        {_pct(s['residual_loss'])} "
+          f"(predicted {_pct(s['predicted_residual_loss'])}; without FEC "
+          f"{_pct(s['link_loss'])})")
+    print(f"  throughput           {s['rate_mpps']:.2f} Mpps, {s['throughput_gbps']:.2f} Gbit/s "
+          f"of payload on one core ({s['elapsed_s']:.1f} s)")
+    print(f"  overhead             {s['overhead_packets']:.1%} packets, {s['overhead_bytes']:.1%} "
+          f"bytes (parity + headers)")
+    print(f"  latency through it   mean {s['latency_mean_us']:.1f} us, max "
+          f"{s['latency_max_us']:.0f} us")
+    print(f"  buffers leaked       {s['buffers_leaked']}")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frame sizes are integers like 64,512,1400: {text!r}")
+    if not sizes:
+        raise argparse.ArgumentTypeError("give at least one frame size")
+    return sizes
+
+
+def _probability(text: str) -> float:
+    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a probability within [0, 1] (or 0%..100%): {text!r}")
+    return value
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import DemoConfig, run_demo, sweep_link_loss
+
+    cfg = DemoConfig(backend=args.backend, code=args.code, k=args.k, m=args.m, depth=args.depth,
+                     deadline=args.deadline_ms / 1e3, loss=args.loss,
+                     burst_p=None if args.no_bursts else args.burst_p, burst_r=args.burst_r,
+                     burst_loss=args.burst_loss, sizes=args.sizes, rate_pps=args.rate,
+                     duration=args.duration, seed=args.seed, eal_args=shlex.split(args.eal))
+    if args.plot:
+        _require_matplotlib()
+    if not args.json:
+        print(f"pydpdk demo: generator -> FEC encode ({cfg.code.upper()} k={cfg.k} m={cfg.m}) "
+              f"-> lossy link -> FEC decode -> verifier, for {cfg.duration:g} s")
+
+    def progress(snap: dict[str, Any]) -> None:
+        if not args.json:
+            print(_progress_line(snap), flush=True)
+
+    summary = run_demo(cfg, on_progress=progress)
+    if args.plot:
+        losses = [0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2]
+        points = sweep_link_loss(cfg, losses, seconds_each=max(0.5, cfg.duration / 10))
+        _plot(points, cfg, args.plot)
+        summary["plot"] = {"file": args.plot, "points": points}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_demo_summary(summary)
+        if args.plot:
+            print(f"  plot                 {args.plot}")
+    ok = summary["corrupted"] == 0 and summary["buffers_leaked"] == 0
+    return 0 if ok else 1
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PydpdkError("--plot needs matplotlib: pip install 'pydpdk[plot]' "
+                          "(or pip install matplotlib)") from None
+
+
+def _plot(points: list[dict[str, float]], cfg: Any, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .analysis import residual_loss_random
+
+    xs = [p["link_loss"] for p in points]
+    floor = [1.0 / max(p["offered"], 1) for p in points]
+    measured = [max(p["residual_loss"], f) for p, f in zip(points, floor)]
+    grid = [x / 1000 for x in range(1, 251)]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.loglog(grid, grid, ":", color="grey", label="no FEC")
+    ax.loglog(grid, [residual_loss_random(x, cfg.k, cfg.m) for x in grid], "-",
+              label=f"predicted, {cfg.code.upper()}({cfg.k},{cfg.m}) binomial")
+    ax.loglog(xs, measured, "o", label="measured (pydpdk demo)")
+    ax.set_xlabel("link loss")
+    ax.set_ylabel("residual loss after FEC")
+    ax.set_title("Residual loss against random link loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------
+# pydpdk fec encode|decode|tunnel [EAL args] -- [options]
+# --------------------------------------------------------------------------
+
+def _fec_parser(mode: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"pydpdk fec {mode}",
+        usage=f"pydpdk fec {mode} [EAL arguments] -- [options]",
+        description={
+            "encode": "Protect frames from --in with FEC and send them to --out.",
+            "decode": "Decode protected frames from --in, rebuild lost ones, send to --out.",
+            "tunnel": "Two-way gateway: --local frames are encoded towards --peer, frames "
+                      "from --peer are decoded towards --local.",
+        }[mode],
+        epilog="Ports: a DPDK port id or device name, DPDK devargs "
+               "(net_pcap0,rx_pcap=a.pcap), afpacket:IFNAME or pcap:rx=FILE,tx=FILE.",
+    )
+    if mode == "tunnel":
+        p.add_argument("--local", required=True, help="port facing the local site")
+        p.add_argument("--peer", required=True, help="port facing the peer gateway")
+    else:
+        p.add_argument("--in", dest="inp", required=True, help="port to receive from")
+        p.add_argument("--out", required=True, help="port to send to")
+    p.add_argument("--backend", choices=["dpdk", "native", "auto"], default=None)
+    p.add_argument("--code", choices=["rs", "xor"], default="rs")
+    p.add_argument("-k", type=int, default=10, help="source packets per block")
+    p.add_argument("-m", type=int, default=4, help="parity packets per block")
+    p.add_argument("--depth", type=int, default=1, help="interleaving depth")
+    p.add_argument("--deadline-ms", type=float, default=5.0,
+                   help="close a partial block after this long (0: never)")
+    p.add_argument("--decoder-timeout-ms", type=float, default=50.0)
+    p.add_argument("--max-payload", type=int, default=1518, help="largest frame protected")
+    p.add_argument("--encap", choices=["udp", "ether"], default="udp")
+    for opt, default in (("--src-mac", "02:00:00:00:00:01"), ("--dst-mac", "02:00:00:00:00:02"),
+                         ("--src-ip", "192.0.2.1"), ("--dst-ip", "192.0.2.2")):
+        p.add_argument(opt, default=default)
+    p.add_argument("--src-port", type=int, default=4790)
+    p.add_argument("--dst-port", type=int, default=4790)
+    p.add_argument("--ethertype", type=lambda x: int(x, 0), default=0x88B5)
+    p.add_argument("--burst", type=int, default=32)
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--packets", type=int, help="stop after this many received packets")
+    p.add_argument("--busy-poll", action="store_true", help="never sleep when idle")
+    p.add_argument("--idle-sleep-us", type=int, default=50,
+                   help="sleep this long when idle (default 50 us)")
+    p.add_argument("--stats-interval", type=float, default=1.0)
+    p.add_argument("--json", action="store_true", help="print the final counters as JSON")
+    return p
+
+
+def _fec(argv: list[str]) -> int:
+    from .gateway import MODES, GatewayConfig, run_gateway
+
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in MODES:
+        print("usage: pydpdk fec {encode,decode,tunnel} [EAL arguments] -- [options]\n"
+              "       pydpdk fec MODE --help", file=sys.stderr if argv else sys.stdout)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"pydpdk fec: unknown mode {argv[0]!r}", file=sys.stderr)
+            return 2
+        return 0 if argv else 2
+    mode, rest = argv[0], argv[1:]
+    if "--" in rest:
+        cut = rest.index("--")
+        eal_args, app_args = rest[:cut], rest[cut + 1:]
+    else:
+        eal_args, app_args = [], rest
+    args = _fec_parser(mode).parse_args(app_args)
+    ports = ({"local": args.local, "peer": args.peer} if mode == "tunnel"
+             else {"in": args.inp, "out": args.out})
+    encap = dict(encap=args.encap, src_mac=args.src_mac, dst_mac=args.dst_mac,
+                 src_ip=args.src_ip, dst_ip=args.dst_ip, src_port=args.src_port,
+                 dst_port=args.dst_port, ethertype=args.ethertype)
+    cfg = GatewayConfig(mode=mode, ports=ports, code=args.code, k=args.k, m=args.m,
+                        depth=args.depth, deadline=args.deadline_ms / 1e3,
+                        decoder_timeout=args.decoder_timeout_ms / 1e3,
+                        max_payload=args.max_payload, encap=encap, burst=args.burst,
+                        duration=args.duration, packets=args.packets,
+                        busy_poll=args.busy_poll, idle_sleep_us=args.idle_sleep_us,
+                        backend=None if args.backend == "auto" else args.backend,
+                        eal_args=eal_args)
+    last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
+
+    def progress(counters: dict[str, dict[str, int]]) -> None:
+        if args.json:
+            return
+        now = time.monotonic()
+        dt = max(now - last["t"], 1e-9)
+        parts = []
+        for name, c in counters.items():
+            if name.endswith(("fec-encode", "fec-decode")):
+                prev = last["counts"].get(name, {}).get("packets_in", 0)
+                rate = (c["packets_in"] - prev) / dt / 1e6
+                extra = (f"repair {c['repair_packets']:,}" if "encode" in name else
+                         f"recovered {c['recovered']:,} unrecoverable {c['unrecoverable']:,} "
+                         f"malformed {c['malformed']:,} foreign {c['foreign']:,}")
+                parts.append(f"{name.split('.')[-1]} {c['packets_in']:,} pkts "
+                             f"({rate:.3f} Mpps) {extra}")
+        last["t"], last["counts"] = now, counters
+        print("  " + " | ".join(parts), file=sys.stderr, flush=True)
+
+    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
+              f"{report.get('elapsed_s', 0):.1f} s, stopped by "
+              f"{'Ctrl-C' if report['interrupted'] else report.get('stopped_by')}")
+        for name, c in report["counters"].items():
+            keys = [k for k in ("packets_in", "packets_out", "drops", "repair_packets",
+                                "recovered", "unrecoverable", "malformed", "foreign",
+                                "duplicate", "late") if k in c]
+            print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+    return 0
+
+
+# --------------------------------------------------------------------------
+# pydpdk info
+# --------------------------------------------------------------------------
+
+def _cpu_features() -> list[str]:
+    wanted = ("sse4_2", "avx2", "avx512f", "avx512bw", "avx512vl", "gfni", "vpclmulqdq")
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("flags")).split(":", 1)[1].split()
+    except (OSError, StopIteration):
+        return []
+    return [f for f in wanted if f in flags]
+
+
 def _info(args: argparse.Namespace) -> int:
     from . import dpdk
 
-    info: dict[str, Any] = {"pydpdk": __version__, "build": dict(BUILD_INFO)}
+    from . import backend, fec
+
+    info: dict[str, Any] = {"pydpdk": __version__, "build": dict(BUILD_INFO),
+                            "backend": backend.describe(), "cpu_features": _cpu_features(),
+                            "fec_kernel": fec.default_kernel(),
+                            "fec_kernels": fec.available_kernels()}
     if dpdk.AVAILABLE and not args.no_eal:
         with dpdk.Eal(shlex.split(args.eal)) as eal:
             info["dpdk"] = eal.info()
@@ -140,6 +410,14 @@ def _info(args: argparse.Namespace) -> int:
     print(f"pydpdk {__version__}")
     for key, value in BUILD_INFO.items():
         print(f"  build {key}: {value}")
+    b = info["backend"]
+    print(f"  backend in use: {b['selected']} (chosen {b['chosen_by']}; "
+          f"override with --backend or PYDPDK_BACKEND)")
+    for name, why in b["available"].items():
+        print(f"    {name}: {'usable' if why is None else why}")
+    print(f"  CPU features: {' '.join(info['cpu_features']) or 'unknown'}")
+    print(f"  FEC kernel: {info['fec_kernel']} (available: {', '.join(info['fec_kernels'])}; "
+          f"override with PYDPDK_FEC_KERNEL)")
     if "dpdk" in info:
         d = info["dpdk"]
         print(f"{d['version']}: EAL init {d['init_seconds']:.2f} s, hugepages "
@@ -155,22 +433,71 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pydpdk", description=__doc__.splitlines()[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # SIGTERM stops a run as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    if argv and argv[0] == "fec":
+        try:
+            return _fec(argv[1:])
+        except (PydpdkError, ValueError) as exc:
+            print(f"pydpdk fec: {exc}", file=sys.stderr)
+            return 1
+
+    parser = argparse.ArgumentParser(prog="pydpdk", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n", 2)[2])
     parser.add_argument("--version", action="version", version=f"pydpdk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="forward a generated pcap through DPDK's net_pcap vdev")
-    demo.add_argument("--packets", type=int, default=10000, help="frames to generate")
-    demo.add_argument("--size", type=int, default=128, help="frame size in bytes")
-    demo.add_argument("--burst", type=int, default=32, help="burst size (1..256)")
-    demo.add_argument("--dir", help="where to write in.pcap/out.pcap (default: a temp dir)")
-    demo.add_argument("--timeout", type=float, default=60.0, help="give up after seconds")
+    demo = sub.add_parser("demo", help="FEC across a lossy link on virtual devices")
+    demo.add_argument("--backend", choices=["dpdk", "native"], default=None,
+                      help="default: automatic (DPDK when built), or $PYDPDK_BACKEND")
+    demo.add_argument("--code", choices=["rs", "xor"], default="rs")
+    demo.add_argument("-k", type=int, default=10, help="source packets per block (10)")
+    demo.add_argument("-m", type=int, default=3, help="parity packets per block (3)")
+    demo.add_argument("--depth", type=int, default=4, help="interleaving depth (4)")
+    demo.add_argument("--deadline-ms", type=float, default=2.0, help="block deadline (2 ms)")
+    demo.add_argument("--loss", type=_probability, default=0.02,
+                      help="random loss on the link (0.02 or 2%%)")
+    demo.add_argument("--burst-p", type=_probability, default=0.002,
+                      help="Gilbert-Elliott P(good->bad) per packet (0.002)")
+    demo.add_argument("--burst-r", type=_probability, default=0.25,
+                      help="Gilbert-Elliott P(bad->good) per packet (0.25)")
+    demo.add_argument("--burst-loss", type=_probability, default=0.6,
+                      help="loss probability in the bad state (0.6)")
+    demo.add_argument("--no-bursts", action="store_true", help="random loss only")
+    demo.add_argument("--sizes", type=_sizes, default=(1024,),
+                      help="frame sizes used in turn, e.g. 64,512,1400 (1024)")
+    demo.add_argument("--rate", type=float, default=0.0, help="packets/s (0: as fast as it goes)")
+    demo.add_argument("--duration", type=float, default=12.0, help="seconds (12)")
+    demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--eal", default="", help="extra EAL arguments, e.g. '-m 512'")
-    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--plot", metavar="FILE.png",
+                      help="also sweep link loss and plot residual loss (needs matplotlib)")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=_demo)
 
-    info = sub.add_parser("info", help="show build and DPDK information")
+    fwd = sub.add_parser("pcap-forward",
+                         help="forward a generated pcap through DPDK's net_pcap vdev")
+    fwd.add_argument("--packets", type=int, default=10000, help="frames to generate")
+    fwd.add_argument("--size", type=int, default=128, help="frame size in bytes")
+    fwd.add_argument("--burst", type=int, default=32, help="burst size (1..256)")
+    fwd.add_argument("--dir", help="where to write in.pcap/out.pcap (default: a temp dir)")
+    fwd.add_argument("--timeout", type=float, default=60.0, help="give up after seconds")
+    fwd.add_argument("--eal", default="", help="extra EAL arguments, e.g. '-m 512'")
+    fwd.add_argument("--json", action="store_true", help="print the report as JSON")
+    fwd.set_defaults(func=_pcap_forward)
+
+    sub.add_parser("fec", help="FEC gateways: pydpdk fec {encode,decode,tunnel} --help",
+                   add_help=False)
+
+    info = sub.add_parser("info", help="show build, backend, CPU and DPDK information")
     info.add_argument("--eal", default="", help="extra EAL arguments (e.g. --vdev=net_null0)")
     info.add_argument("--no-eal", action="store_true", help="do not start the EAL")
     info.add_argument("--json", action="store_true")
@@ -184,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     except (PydpdkError, ValueError) as exc:
         print(f"pydpdk {args.command}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"pydpdk {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

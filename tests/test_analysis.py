@@ -4,6 +4,7 @@ import pytest
 
 from pydpdk.analysis import (
     GilbertElliott,
+    interleaved_positions,
     residual_loss_gilbert_elliott,
     residual_loss_random,
 )
@@ -73,3 +74,13 @@ def test_bad_probability_rejected():
         GilbertElliott(p=1.5, r=0.1)
     with pytest.raises(ValueError, match="within"):
         residual_loss_random(-0.1, 4, 1)
+
+
+def test_interleaved_positions_follow_the_encoder():
+    # depth 1: a block is contiguous
+    assert interleaved_positions(4, 2, 1) == [[0, 1, 2, 3, 4, 5]]
+    # depth 2: sources every other packet; the first lane's parity follows its
+    # last source, and delays the second lane's last source by m
+    assert interleaved_positions(3, 1, 2) == [[0, 2, 4, 5], [0, 2, 5, 6]]
+    with pytest.raises(ValueError, match="increasing"):
+        residual_loss_gilbert_elliott(GilbertElliott(p=0.1, r=0.5), 2, 1, positions=[0, 0, 1])

@@ -24,7 +24,7 @@ def test_pcap_helpers_agree_with_libpcap(tmp_path):
 
 @requires_dpdk
 def test_demo_forwards_the_pcap_and_reports(tmp_path):
-    proc = run_cli("demo", "--packets", "3000", "--size", "200", "--dir", str(tmp_path),
+    proc = run_cli("pcap-forward", "--packets", "3000", "--size", "200", "--dir", str(tmp_path),
                    "--json")
     assert proc.returncode == 0, proc.stderr + proc.stdout
     report = json.loads(proc.stdout[proc.stdout.index("{"):])
@@ -38,10 +38,10 @@ def test_demo_forwards_the_pcap_and_reports(tmp_path):
 
 @requires_dpdk
 def test_demo_reports_bad_arguments():
-    proc = run_cli("demo", "--packets", "10", "--burst", "0")
+    proc = run_cli("pcap-forward", "--packets", "10", "--burst", "0")
     assert proc.returncode == 1
     assert "burst must be between 1 and 256" in proc.stderr
-    proc = run_cli("demo", "--eal=--no-such-flag")
+    proc = run_cli("pcap-forward", "--eal=--no-such-flag")
     assert proc.returncode == 1 and "rte_eal_init" in proc.stderr
 
 

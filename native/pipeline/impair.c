@@ -69,23 +69,25 @@ void pd_impair_destroy(pd_impair *im)
 
 const pd_impair_counters *pd_impair_counters_get(const pd_impair *im) { return &im->c; }
 
-/* Decide the fate of one packet on the link: 0 keep, 1 random loss, 2 burst loss. */
+/* Decide the fate of one packet on the link: 0 keep, 1 random loss, 2 burst
+ * loss.  The Gilbert-Elliott chain steps on every packet, lost or not, so
+ * the two models stay independent (pydpdk.analysis assumes so). */
 static int lose(pd_impair *im)
 {
-    if (pd_rng_chance(&im->rng, im->t_loss))
-        return 1;
+    int burst_lost = 0;
+
     if (im->ge_enabled) {
-        /* State transition first, then the loss draw of the new state. */
         if (im->ge_bad) {
             if (pd_rng_chance(&im->rng, im->t_ge_r))
                 im->ge_bad = 0;
         } else if (pd_rng_chance(&im->rng, im->t_ge_p)) {
             im->ge_bad = 1;
         }
-        if (pd_rng_chance(&im->rng, im->ge_bad ? im->t_loss_bad : im->t_loss_good))
-            return 2;
+        burst_lost = pd_rng_chance(&im->rng, im->ge_bad ? im->t_loss_bad : im->t_loss_good);
     }
-    return 0;
+    if (pd_rng_chance(&im->rng, im->t_loss))
+        return 1;
+    return burst_lost ? 2 : 0;
 }
 
 static pd_pkt *copy_packet(pd_impair *im, pd_pkt *p)
