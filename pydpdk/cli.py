@@ -316,13 +316,16 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
 def _fec(argv: list[str]) -> int:
     from .gateway import MODES, GatewayConfig, run_gateway
 
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in MODES:
-        print("usage: pydpdk fec {encode,decode,tunnel} [EAL arguments] -- [options]\n"
-              "       pydpdk fec MODE --help", file=sys.stderr if argv else sys.stdout)
-        if argv and argv[0] not in ("-h", "--help"):
+    usage = ("usage: pydpdk fec {encode,decode,tunnel} [EAL arguments] -- [options]\n"
+             "       pydpdk fec MODE --help")
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage)
+        return 0
+    if not argv or argv[0] not in MODES:
+        print(usage, file=sys.stderr)
+        if argv:
             print(f"pydpdk fec: unknown mode {argv[0]!r}", file=sys.stderr)
-            return 2
-        return 0 if argv else 2
+        return 2
     mode, rest = argv[0], argv[1:]
     if "--" in rest:
         cut = rest.index("--")

@@ -394,12 +394,21 @@ static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
     return s->q.n;
 }
 
+/* End of run: give up every block still waiting for packets, so the sources
+ * they miss are counted unrecoverable (needs a decoder timeout > 0). */
+static void dec_finish(void *ctx)
+{
+    pd_fec_dec_stage *s = ctx;
+    fec_decoder_poll(s->dec, UINT64_MAX);
+}
+
 void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
 {
     memset(st, 0, sizeof(*st));
     st->name = "fec-decode";
     st->ctx = s;
     st->process = dec_process;
+    st->finish = dec_finish;
 }
 
 void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,

@@ -221,6 +221,10 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
         }
     }
     drain(chains, n_chains, o);
+    for (unsigned i = 0; i < n_chains; i++)
+        for (unsigned s = 0; s < chains[i]->n_stages; s++)
+            if (chains[i]->stages[s]->finish)
+                chains[i]->stages[s]->finish(chains[i]->stages[s]->ctx);
     res->elapsed_ns = pd_clock_ns() - start;
     return 0;
 }

@@ -43,6 +43,10 @@ typedef struct pd_stage {
     /* Optional: release held packets at the end of a run (called until it
      * returns 0). */
     uint16_t (*flush)(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now_ns);
+    /* Optional: called once when the run is over, after the last flush
+     * (e.g. the FEC decoder gives up blocks still incomplete, so their lost
+     * packets are counted). */
+    void (*finish)(void *ctx);
     pd_counters c;
 } pd_stage;
 

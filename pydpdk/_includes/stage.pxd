@@ -17,6 +17,7 @@ cdef extern from "stage.h" nogil:
         uint16_t (*process)(void *ctx, pd_pkt **inp, uint16_t n, pd_pkt **out,
                             uint16_t cap, uint64_t now_ns) noexcept nogil
         uint16_t (*flush)(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now_ns) noexcept nogil
+        void (*finish)(void *ctx) noexcept nogil
         pd_counters c
 
     ctypedef struct pd_source:
