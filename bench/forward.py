@@ -68,7 +68,9 @@ def run_testpmd(burst: int, seconds: float) -> float | None:
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    stream = proc.stdout
+    assert stream is not None
+    reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
     reader.start()
     deadline = time.monotonic() + 60
     try:
@@ -212,7 +214,7 @@ def main() -> int:
             for r in range(args.repeats):
                 for name in runs:
                     if name == "testpmd":
-                        value = run_testpmd(MAIN_BURST, args.seconds)
+                        value = run_testpmd(MAIN_BURST, args.seconds) or 0.0
                     else:
                         value = contenders[name](a, b, MAIN_BURST, args.seconds)
                     runs[name].append(value)
@@ -228,7 +230,7 @@ def main() -> int:
                     for name in sweep:
                         if name == "testpmd":
                             if r == 0:  # one testpmd run per burst size: 3+ s each
-                                sweep[name].append(run_testpmd(burst, args.sweep_seconds))
+                                sweep[name].append(run_testpmd(burst, args.sweep_seconds) or 0.0)
                             continue
                         sweep[name].append(contenders[name](a, b, burst, args.sweep_seconds))
                 results["sweep"][burst] = {n: summarize(v) for n, v in sweep.items() if v}
