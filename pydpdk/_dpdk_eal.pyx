@@ -8,6 +8,7 @@ DPDK resources (pools, ports) register here so teardown can release them in
 order, and so a forked child can mark them unusable without touching DPDK.
 """
 
+import atexit
 import errno
 import os
 import time
@@ -15,6 +16,7 @@ import weakref
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint16_t
+from posix.unistd cimport getpid
 
 from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_eal_init,
@@ -73,6 +75,10 @@ cdef int require_eal() except -1:
     return 0
 
 
+cdef bint eal_usable() noexcept:
+    return _state is RUNNING and getpid() == _owner_pid
+
+
 def check():
     """Raise EalStateError unless the EAL is initialised and usable here."""
     require_eal()
@@ -112,6 +118,16 @@ def _mark_forked():
 
 
 os.register_at_fork(after_in_child=_mark_forked)
+
+
+def _cleanup_at_exit():
+    # Like a DPDK application's exit path: close ports (flushing e.g. net_pcap
+    # output files), free pools, rte_eal_cleanup.  Problems are ignored here.
+    if _state is RUNNING and os.getpid() == _owner_pid:
+        cleanup()
+
+
+atexit.register(_cleanup_at_exit)
 
 
 def _log_tail():

@@ -9,6 +9,7 @@ builds do not check them in the burst functions.
 
 import errno
 import time
+import warnings
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport uint16_t, uint64_t
@@ -16,7 +17,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
 from pydpdk._burst cimport PortBase
-from pydpdk._dpdk_eal cimport require_eal
+from pydpdk._dpdk_eal cimport eal_usable, require_eal
 from pydpdk._dpdk_mbuf cimport Mempool
 from pydpdk._includes.pd_dpdk cimport (
     PD_FWD_COUNT_REACHED,
@@ -228,6 +229,18 @@ cdef class Port(PortBase):
     def _abandon(self):
         # Forked child or failed teardown: unusable from now on, DPDK untouched.
         self.closed = True
+
+    def __dealloc__(self):
+        # Safety net: a Port dropped without close() would stay configured
+        # (and drop out of the EAL's weak registry), so release it here.
+        if self.name is None or self.closed or not eal_usable():
+            return
+        self.closed = True
+        if self.started:
+            rte_eth_dev_stop(self.port_id)
+        rte_eth_dev_close(self.port_id)
+        warnings.warn(f"DPDK port {self.name!r} garbage-collected while open; it was closed "
+                      "(call close() or use a with block)", ResourceWarning)
 
     @property
     def mac(self):

@@ -4,11 +4,12 @@
 import errno
 import itertools
 import os
+import warnings
 
 from libc.stdint cimport uint16_t
 
 from pydpdk._burst cimport PacketPool
-from pydpdk._dpdk_eal cimport require_eal
+from pydpdk._dpdk_eal cimport eal_usable, require_eal
 from pydpdk._includes.pd_dpdk cimport pd_mbuf_ops
 from pydpdk._includes.rte_errno cimport rte_errno, rte_strerror
 from pydpdk._includes.rte_mbuf cimport (
@@ -106,6 +107,18 @@ cdef class Mempool(PacketPool):
         rte_mempool_free(self.mp)
         self.mp = NULL
         self.pool = NULL
+
+    def __dealloc__(self):
+        # Safety net: nothing references an unreachable pool (bursts and ports
+        # keep theirs alive), so its mbufs are home and it can be freed.
+        if self.mp == NULL or not eal_usable():
+            return
+        if rte_mempool_in_use_count(self.mp) == 0:
+            rte_mempool_free(self.mp)
+        self.mp = NULL
+        self.pool = NULL
+        warnings.warn(f"Mempool {self.name!r} garbage-collected without close()",
+                      ResourceWarning)
 
     def _abandon(self):
         # Forked child or failed teardown: forget the pool without touching it.

@@ -59,3 +59,20 @@ def test_info_without_eal():
     proc = run_cli("info", "--no-eal")
     assert proc.returncode == 0, proc.stderr
     assert "pydpdk" in proc.stdout and "build dpdk" in proc.stdout
+
+
+@requires_dpdk
+def test_l2fwd_example_in_both_modes():
+    import pathlib
+    import re
+
+    example = pathlib.Path(__file__).parent.parent / "examples" / "l2fwd.py"
+    for mode in ("python", "native"):
+        proc = subprocess.run([sys.executable, str(example), "--", "--mode", mode,
+                               "--seconds", "0.3"], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        match = re.search(r"rx (\d+), tx (\d+), dropped (\d+)", proc.stdout)
+        assert match, proc.stdout
+        rx, tx, dropped = map(int, match.groups())
+        assert rx > 0 and rx == tx + dropped

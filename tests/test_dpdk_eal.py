@@ -9,9 +9,8 @@ from conftest import requires_dpdk, run_python
 from pydpdk import dpdk
 from pydpdk.errors import EalError, EalStateError, PortError
 
-pytestmark = requires_dpdk
 
-
+@requires_dpdk
 def test_session_eal_defaults_need_no_configuration(eal):
     argv = eal.argv
     assert "--no-huge" in argv and "--no-pci" in argv and "--no-shconf" in argv
@@ -23,6 +22,7 @@ def test_session_eal_defaults_need_no_configuration(eal):
     assert 0 < eal.init_seconds < 60
 
 
+@requires_dpdk
 def test_lcore_and_numa_info(eal):
     lcores = eal.lcores()
     assert len(lcores) == 1 and lcores[0]["main"] and lcores[0]["lcore"] == 0
@@ -30,6 +30,7 @@ def test_lcore_and_numa_info(eal):
     assert eal.sockets()
 
 
+@requires_dpdk
 def test_eal_keeps_the_interpreter_cpu_affinity():
     # lcore 0 floats over every CPU the process had, so nothing got pinned.
     proc = run_python("""
@@ -43,6 +44,7 @@ def test_eal_keeps_the_interpreter_cpu_affinity():
     assert "SAME True" in proc.stdout
 
 
+@requires_dpdk
 def test_second_init_in_the_same_process_is_refused(eal):
     with pytest.raises(EalStateError, match="already initialised") as info:
         dpdk.Eal()
@@ -50,10 +52,12 @@ def test_second_init_in_the_same_process_is_refused(eal):
     assert eal.state == "running"
 
 
+@requires_dpdk
 def test_current_returns_the_running_eal(eal):
     assert dpdk.Eal.current() is eal
 
 
+@requires_dpdk
 def test_hotplug_add_and_remove(eal, mempool):
     name = eal.add_vdev("net_null_hp0,size=128")
     try:
@@ -73,6 +77,7 @@ def test_hotplug_add_and_remove(eal, mempool):
     eal.remove_vdev("net_null_hp0")
 
 
+@requires_dpdk
 def test_bad_vdev_reports_the_drivers_reason(eal):
     with pytest.raises(PortError, match="cannot add device") as info:
         eal.add_vdev("net_pcap_bad0,rx_pcap=/nonexistent/in.pcap")
@@ -83,6 +88,7 @@ def test_bad_vdev_reports_the_drivers_reason(eal):
         eal.remove_vdev("net_null_never")
 
 
+@requires_dpdk
 def test_invalid_eal_arguments_report_the_eal_reason():
     proc = run_python("""
         from pydpdk import dpdk
@@ -98,6 +104,7 @@ def test_invalid_eal_arguments_report_the_eal_reason():
     assert "Invalid 'command line' arguments" in line  # the EAL's own words
 
 
+@requires_dpdk
 def test_conflicting_eal_arguments_name_the_conflict():
     proc = run_python("""
         from pydpdk import dpdk
@@ -111,6 +118,7 @@ def test_conflicting_eal_arguments_name_the_conflict():
     assert "not compatible with --in-memory" in proc.stdout
 
 
+@requires_dpdk
 def test_use_after_cleanup_is_refused():
     proc = run_python("""
         import gc
@@ -145,6 +153,7 @@ def test_use_after_cleanup_is_refused():
     assert "['state', 'state', 'state', 'state', 'port-closed', 'pool-closed']" in proc.stdout
 
 
+@requires_dpdk
 def test_teardown_with_packets_still_held_warns_and_does_not_crash():
     proc = run_python("""
         import warnings
@@ -163,6 +172,7 @@ def test_teardown_with_packets_still_held_warns_and_does_not_crash():
     assert "3 mbuf(s) still in use" in proc.stdout and "FREED" in proc.stdout
 
 
+@requires_dpdk
 def test_forked_child_cannot_use_the_parents_eal():
     proc = run_python("""
         import os
@@ -199,6 +209,7 @@ def test_forked_child_cannot_use_the_parents_eal():
     assert "CHILD 7" in proc.stdout and "PARENT 2" in proc.stdout
 
 
+@requires_dpdk
 def test_eal_init_time_is_reported():
     proc = run_python("""
         from pydpdk import dpdk
@@ -210,6 +221,7 @@ def test_eal_init_time_is_reported():
     assert 0 < seconds < 60
 
 
+@requires_dpdk
 def test_raw_arguments_override_defaults():
     proc = run_python("""
         from pydpdk import dpdk
@@ -224,5 +236,15 @@ def test_raw_arguments_override_defaults():
     assert "net_null7" in proc.stdout
 
 
+@requires_dpdk
 def test_eal_error_is_an_oserror():
     assert issubclass(EalStateError, EalError) and issubclass(EalError, OSError)
+
+
+@pytest.mark.skipif(dpdk.AVAILABLE, reason="this build has DPDK")
+def test_without_dpdk_entry_points_say_how_to_get_it():
+    from pydpdk.errors import DpdkUnavailableError
+
+    for make in (dpdk.Eal, lambda: dpdk.Mempool(63), lambda: dpdk.Port(0, None)):
+        with pytest.raises(DpdkUnavailableError, match="libdpdk-dev"):
+            make()

@@ -7,7 +7,13 @@ import subprocess
 import threading
 
 import pytest
-from conftest import read_pcap_with_libpcap, requires_dpdk, udp_frames, write_pcap
+from conftest import (
+    read_pcap_with_libpcap,
+    requires_dpdk,
+    run_python,
+    udp_frames,
+    write_pcap,
+)
 
 from pydpdk import dpdk
 from pydpdk._burst import BURST_MAX
@@ -152,3 +158,21 @@ def test_pcap_output_is_readable_by_tcpdump(vdev, open_port, tmp_path):
 
     assert dump(dst) == dump(src)
     assert dump(dst).count("UDP, length") == 50
+
+
+def test_pcap_output_complete_when_the_program_just_exits(tmp_path):
+    frames = udp_frames(200)
+    write_pcap(tmp_path / "in.pcap", frames)
+    proc = run_python(f"""
+        from pydpdk import dpdk
+        eal = dpdk.Eal()
+        pool = dpdk.Mempool(1023, cache_size=0)
+        eal.add_vdev("net_pcap0,rx_pcap={tmp_path / 'in.pcap'},tx_pcap={tmp_path / 'out.pcap'}")
+        port = dpdk.Port("net_pcap0", pool)
+        port.start()
+        print(dpdk.forward(port, max_packets=200, duration=10).tx_packets)
+        # no close(): the exit path tears the EAL down in order
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "200"
+    assert read_pcap_with_libpcap(tmp_path / "out.pcap") == frames

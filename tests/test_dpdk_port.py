@@ -9,13 +9,14 @@ from conftest import requires_dpdk
 
 from pydpdk import dpdk
 from pydpdk._burst import BURST_MAX
-from pydpdk._dpdk_ethdev import RSS_HEADER_VALUES
 from pydpdk.errors import PacketStateError, PoolError, PortError
 
 pytestmark = requires_dpdk
 
 
 def test_rss_flags_match_the_installed_headers():
+    from pydpdk._dpdk_ethdev import RSS_HEADER_VALUES
+
     for flag in dpdk.RssHash:
         assert flag.value == RSS_HEADER_VALUES[flag.name], flag.name
 
@@ -275,3 +276,19 @@ def test_collected_burst_returns_its_mbufs(null_pair, mempool):
     with pytest.warns(ResourceWarning):
         del burst
         gc.collect()
+
+
+def test_dropped_port_and_pool_are_released_with_a_warning(vdev, eal):
+    name = vdev("net_null")
+    pool = dpdk.Mempool(63, cache_size=0)
+    port = dpdk.Port(name, pool)
+    port.start()
+    with pytest.warns(ResourceWarning, match="garbage-collected while open"):
+        del port
+        gc.collect()
+    with pytest.warns(ResourceWarning, match="without close"):
+        del pool
+        gc.collect()
+    # The ethdev was closed, so the vdev can be removed and the name reused.
+    eal.remove_vdev(name)
+    eal.add_vdev(name)
