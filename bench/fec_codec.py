@@ -67,6 +67,8 @@ def build_native_helper() -> ctypes.CDLL:
     dll.pd_fec_decode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i, i]
     dll.isal_encode.argtypes = [i, i, i, i, p, p, i]
     dll.isal_decode.argtypes = [i, i, i, i, p, p, p, i, i]
+    dll.pd_stream_encode.argtypes = [i, i, i, i, p, i]
+    dll.pd_stream_decode.argtypes = [p, p, p, i, i, i]
     return dll
 
 
@@ -249,6 +251,58 @@ def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
     return cell
 
 
+def bench_stream(dll, k, m, size, repeats, target, rng) -> dict:
+    """The streaming codec (what a pipeline stage runs per packet): native
+    loop and Python batch API, one loss per block on the decode side."""
+    from pydpdk import fec
+
+    # the same working set as the block benchmark (about 512 KiB of payload)
+    npkts = max(8 * k, (512 * 1024 // size) // k * k)
+    flat = rng.integers(0, 256, (npkts, size), dtype=np.uint8)
+    payloads = [flat[i].tobytes() for i in range(npkts)]
+    enc = fec.Encoder(k, m, max_payload=size)
+    wire = enc.encode(payloads, now=0)
+    received = [p for i, p in enumerate(wire) if i % (k + m) != 1]   # lose source 1
+    blob = b"".join(received)
+    lens = np.array([len(p) for p in received], dtype=np.uint32)
+    offsets = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.uint32)
+    blob_arr = np.frombuffer(blob, dtype=np.uint8)
+    if dll.pd_stream_decode(ptr(blob_arr), ptr(offsets), ptr(lens), len(received), size, 1) \
+            != npkts // k:
+        raise AssertionError("native stream decode did not rebuild one packet per block")
+    check = fec.Decoder(max_payload=size, timeout=None).decode(received, now=0)
+    if sorted(check) != sorted(payloads):
+        raise AssertionError("stream decode through Python is not exact")
+    batch = 256
+    chunks = [received[i:i + batch] for i in range(0, len(received), batch)]
+    src_chunks = [payloads[i:i + batch] for i in range(0, npkts, batch)]
+
+    def py_encode(n):
+        for _ in range(n):
+            e = fec.Encoder(k, m, max_payload=size)
+            for c in src_chunks:
+                e.encode(c, now=0)
+
+    def py_decode(n):
+        for _ in range(n):
+            d = fec.Decoder(max_payload=size, timeout=None)
+            for c in chunks:
+                d.decode(c, now=0)
+
+    runs = {
+        "native/encode": lambda n: dll.pd_stream_encode(k, m, size, npkts, ptr(flat), n),
+        "native/decode": lambda n: dll.pd_stream_decode(
+            ptr(blob_arr), ptr(offsets), ptr(lens), len(received), size, n),
+        "python/encode": py_encode,
+        "python/decode": py_decode,
+    }
+    out = {"k": k, "m": m, "size": size, "packets": npkts, "python_batch": batch,
+           "kernel": fec.default_kernel(), "results": {}}
+    for name, t in measure_interleaved(runs, repeats, target).items():
+        out["results"][name] = figures(t, npkts * size, npkts)
+    return out
+
+
 def ratio(res: dict, a: str, b: str) -> float | None:
     if a in res and b in res:
         return res[a]["gbps"] / res[b]["gbps"]
@@ -284,6 +338,17 @@ def main() -> None:
             cell = bench_cell(dll, k, m, size, kernels, peers, args.repeats, args.target, rng)
             cells.append(cell)
             print_cell(cell, kernels)
+
+    streams = []
+    print("\nstreaming codec (Encoder/Decoder), RS, one loss per block on decode, "
+          f"kernel {fec.default_kernel()}; GB/s of payload, ns per source packet:")
+    for k, m, size in ([(10, 4, 1400)] if args.quick else [(10, 4, 64), (10, 4, 1400),
+                                                          (20, 5, 1400), (10, 4, 9000)]):
+        st = bench_stream(dll, k, m, size, args.repeats, args.target, rng)
+        streams.append(st)
+        parts = [f"{name} {f['gbps']:.2f} GB/s {f['ns_per_pkt']:.0f} ns"
+                 for name, f in st["results"].items()]
+        print(f"  k={k} m={m} {size:5d} B: " + " | ".join(parts))
 
     target = next((c for c in cells if (c["k"], c["m"], c["size"]) == (10, 4, 1400)), None)
     summary = {}
@@ -323,6 +388,7 @@ def main() -> None:
         "peers": {name: (getattr(mod, "__version__", "yes") if mod else None)
                   for name, mod in peers.items()},
         "cells": cells,
+        "stream": streams,
         "summary_k10_m4_1400": summary,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

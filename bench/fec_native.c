@@ -150,3 +150,73 @@ out:
     free(tbls);
     return rc;
 }
+
+/* ---- streaming codec: the per-packet path a pipeline stage runs -------- */
+
+typedef struct scratch {
+    unsigned char *buf;
+    size_t cap, at;
+} scratch;
+
+/* Sink that reuses one scratch area: the bytes are written, then dropped. */
+static uint8_t *scratch_get(void *ctx, uint32_t len)
+{
+    scratch *s = ctx;
+    if (s->at + len > s->cap)
+        s->at = 0;
+    if (len > s->cap)
+        return NULL;
+    s->at += len;
+    return s->buf + s->at - len;
+}
+
+int pd_stream_encode(int k, int m, int size, int npkts, const unsigned char *payloads,
+                     int iters)
+{
+    fec_encoder_config cfg = {.code = FEC_CODE_RS, .k = k, .m = m, .depth = 1,
+                              .max_payload = size};
+    fec_encoder *enc;
+    unsigned char hdr[FEC_HDR_LEN];
+    scratch s = {.cap = 1 << 20};
+    s.buf = malloc(s.cap);
+    if (s.buf == NULL || fec_encoder_create(&cfg, &enc) < 0) {
+        free(s.buf);
+        return -1;
+    }
+    fec_sink sink = {.ctx = &s, .get = scratch_get};
+    for (int it = 0; it < iters; it++)
+        for (int i = 0; i < npkts; i++)
+            fec_encoder_add(enc, payloads + (size_t)i * size, size, 0, hdr, &sink);
+    fec_encoder_destroy(enc);
+    free(s.buf);
+    return 0;
+}
+
+/* A fresh decoder per pass (block ids repeat between passes); returns the
+ * packets rebuilt in the last pass. */
+int pd_stream_decode(const unsigned char *wire, const uint32_t *offsets, const uint32_t *lens,
+                     int n, int max_payload, int iters)
+{
+    fec_decoder_config cfg = {.max_payload = max_payload, .max_blocks = 64,
+                              .max_symbols = 2048, .timeout = 0, .cache_entries = 64};
+    scratch s = {.cap = 1 << 20};
+    int rebuilt = 0;
+    s.buf = malloc(s.cap);
+    if (s.buf == NULL)
+        return -1;
+    fec_sink sink = {.ctx = &s, .get = scratch_get};
+    for (int it = 0; it < iters; it++) {
+        fec_decoder *dec;
+        fec_verdict v;
+        if (fec_decoder_create(&cfg, &dec) < 0) {
+            free(s.buf);
+            return -1;
+        }
+        rebuilt = 0;
+        for (int i = 0; i < n; i++)
+            rebuilt += fec_decoder_push(dec, wire + offsets[i], lens[i], 0, &sink, &v);
+        fec_decoder_destroy(dec);
+    }
+    free(s.buf);
+    return rebuilt;
+}

@@ -181,6 +181,10 @@ class BlockCodec(_fec.BlockCodec):
 
     def encode(self, data: Any, out: np.ndarray | None = None) -> np.ndarray:
         """Parity of data: shape (m, L) for one block, (n, m, L) for a batch."""
+        if out is not None and type(data) is np.ndarray and data.ndim == 3:
+            # Fast path for batches: the typed buffers check dtype, layout, shape.
+            self.encode_blocks(data, out)
+            return out
         blocks, single = _as_blocks(data, self.k, "data")
         shape = (blocks.shape[0], self.m, blocks.shape[2])
         if out is None:
@@ -201,6 +205,12 @@ class BlockCodec(_fec.BlockCodec):
         shape (k+m,) or (n, k+m).  Returns the number of symbols rebuilt;
         raises FecError (errno EAGAIN) if a block lost more than m.
         """
+        if (type(symbols) is np.ndarray and symbols.ndim == 3 and type(present) is np.ndarray
+                and present.ndim == 2 and present.itemsize == 1):
+            # Fast path for batches: the typed buffers check dtype, layout, shape.
+            if present.dtype == np.bool_:
+                present = present.view(np.uint8)
+            return self.reconstruct_blocks(symbols, present, use_cache)
         if not isinstance(symbols, np.ndarray) or symbols.dtype != np.uint8:
             raise ValueError("symbols must be a uint8 numpy array")
         if not symbols.flags.c_contiguous or not symbols.flags.writeable:

@@ -13,9 +13,6 @@ extern uint64_t fec_gf_affine_table[256];
 
 extern uint8_t fec_gf_inv_table[256];
 
-/* CRC-16/CCITT table (polynomial 0x1021). */
-extern uint16_t fec_crc16_table[256];
-
 extern const fec_kernel fec_kernel_scalar;
 extern const fec_kernel fec_kernel_avx2;
 extern const fec_kernel fec_kernel_gfni;

@@ -11,7 +11,6 @@ uint8_t fec_gf_mul_table[256][256];
 uint8_t fec_gf_nibble_table[256][2][16];
 uint64_t fec_gf_affine_table[256];
 uint8_t fec_gf_inv_table[256];
-uint16_t fec_crc16_table[256];
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static const fec_kernel *default_kernel;
@@ -59,13 +58,6 @@ static void build_tables(void)
             matrix |= (uint64_t)row << (8 * (7 - i));
         }
         fec_gf_affine_table[c] = matrix;
-    }
-    /* CRC-16/CCITT (polynomial 0x1021, MSB first) for the header check. */
-    for (unsigned b = 0; b < 256; b++) {
-        unsigned crc = b << 8;
-        for (unsigned i = 0; i < 8; i++)
-            crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) : (crc << 1);
-        fec_crc16_table[b] = (uint16_t)crc;
     }
 }
 

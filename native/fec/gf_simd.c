@@ -13,9 +13,6 @@
 #define AVX2 __attribute__((target("avx2")))
 #define GFNI __attribute__((target("gfni,avx512f,avx512bw,avx512vl")))
 
-/* Rows handled per pass over the source: 4 accumulators stay in registers. */
-#define ROW_GROUP 4
-
 /* ---- AVX2 --------------------------------------------------------------- */
 
 AVX2 static inline __m256i avx2_table(uint8_t c, int half)
@@ -24,37 +21,54 @@ AVX2 static inline __m256i avx2_table(uint8_t c, int half)
         _mm_loadu_si128((const __m128i *)fec_gf_nibble_table[c][half]));
 }
 
+#define AVX2_MAD_ROWS(N)                                                          \
+    AVX2 static void avx2_mad_rows##N(uint8_t *const *dst, const uint8_t *coef,   \
+                                      const uint8_t *src, size_t len, int set)    \
+    {                                                                             \
+        const __m256i mask = _mm256_set1_epi8(0x0f);                              \
+        const size_t vec_len = len & ~(size_t)31;                                 \
+        __m256i tlo[N], thi[N];                                                   \
+        uint8_t *d[N];                                                            \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            tlo[r] = avx2_table(coef[r], 0);                                      \
+            thi[r] = avx2_table(coef[r], 1);                                      \
+            d[r] = dst[r];                                                        \
+        }                                                                         \
+        for (size_t i = 0; i < vec_len; i += 32) {                                \
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(src + i));     \
+            const __m256i lo = _mm256_and_si256(x, mask);                         \
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);   \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                __m256i p = _mm256_xor_si256(_mm256_shuffle_epi8(tlo[r], lo),     \
+                                             _mm256_shuffle_epi8(thi[r], hi));    \
+                if (!set)                                                         \
+                    p = _mm256_xor_si256(p, _mm256_loadu_si256((__m256i *)(d[r] + i))); \
+                _mm256_storeu_si256((__m256i *)(d[r] + i), p);                    \
+            }                                                                     \
+        }                                                                         \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            const uint8_t *t = fec_gf_mul_table[coef[r]];                         \
+            for (size_t i = vec_len; i < len; i++)                                \
+                d[r][i] = (uint8_t)((set ? 0 : d[r][i]) ^ t[src[i]]);             \
+        }                                                                         \
+    }
+
+AVX2_MAD_ROWS(1)
+AVX2_MAD_ROWS(2)
+AVX2_MAD_ROWS(3)
+AVX2_MAD_ROWS(4)
+
 AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
                                const uint8_t *src, size_t len, int set)
 {
-    const __m256i mask = _mm256_set1_epi8(0x0f);
-    const size_t vec_len = len & ~(size_t)31;
-    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
-        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
-        __m256i tlo[ROW_GROUP], thi[ROW_GROUP];
-        for (unsigned r = 0; r < n; r++) {
-            tlo[r] = avx2_table(coef[r0 + r], 0);
-            thi[r] = avx2_table(coef[r0 + r], 1);
-        }
-        for (size_t i = 0; i < vec_len; i += 32) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(src + i));
-            __m256i lo = _mm256_and_si256(x, mask);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);
-            for (unsigned r = 0; r < n; r++) {
-                __m256i p = _mm256_xor_si256(_mm256_shuffle_epi8(tlo[r], lo),
-                                             _mm256_shuffle_epi8(thi[r], hi));
-                __m256i *d = (__m256i *)(dst[r0 + r] + i);
-                if (!set)
-                    p = _mm256_xor_si256(p, _mm256_loadu_si256(d));
-                _mm256_storeu_si256(d, p);
-            }
-        }
-        for (unsigned r = 0; r < n; r++) {
-            const uint8_t *t = fec_gf_mul_table[coef[r0 + r]];
-            uint8_t *d = dst[r0 + r];
-            for (size_t i = vec_len; i < len; i++)
-                d[i] = (uint8_t)((set ? 0 : d[i]) ^ t[src[i]]);
-        }
+    unsigned r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4)
+        avx2_mad_rows4(dst + r0, coef + r0, src, len, set);
+    switch (rows - r0) {
+    case 3: avx2_mad_rows3(dst + r0, coef + r0, src, len, set); break;
+    case 2: avx2_mad_rows2(dst + r0, coef + r0, src, len, set); break;
+    case 1: avx2_mad_rows1(dst + r0, coef + r0, src, len, set); break;
+    default: break;
     }
 }
 
@@ -144,36 +158,58 @@ GFNI static inline __m512i gfni_mul(__m512i x, __m512i matrix)
     return _mm512_gf2p8affine_epi64_epi8(x, matrix, 0);
 }
 
+/* Rows r0 .. r0+N of mad_rows; N constant at each call site so that the
+ * matrices stay in registers. */
+#define GFNI_MAD_ROWS(N)                                                          \
+    GFNI static void gfni_mad_rows##N(uint8_t *const *dst, const uint8_t *coef,   \
+                                      const uint8_t *src, size_t len, int set)    \
+    {                                                                             \
+        __m512i mat[N];                                                           \
+        uint8_t *d[N];                                                            \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            mat[r] = _mm512_set1_epi64((long long)fec_gf_affine_table[coef[r]]);  \
+            d[r] = dst[r];                                                        \
+        }                                                                         \
+        size_t i = 0;                                                             \
+        /* Plain loads/stores for whole chunks: the accumulators are read back \
+         * by the next packet, and masked stores do not forward to loads. */  \
+        for (; i + 64 <= len; i += 64) {                                          \
+            const __m512i x = _mm512_loadu_si512(src + i);                        \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                __m512i p = gfni_mul(x, mat[r]);                                  \
+                if (!set)                                                         \
+                    p = _mm512_xor_si512(p, _mm512_loadu_si512(d[r] + i));        \
+                _mm512_storeu_si512(d[r] + i, p);                                 \
+            }                                                                     \
+        }                                                                         \
+        if (i < len) {                                                            \
+            const __mmask64 m = ((__mmask64)1 << (len - i)) - 1;                  \
+            const __m512i x = _mm512_maskz_loadu_epi8(m, src + i);                \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                __m512i p = gfni_mul(x, mat[r]);                                  \
+                if (!set)                                                         \
+                    p = _mm512_xor_si512(p, _mm512_maskz_loadu_epi8(m, d[r] + i)); \
+                _mm512_mask_storeu_epi8(d[r] + i, m, p);                          \
+            }                                                                     \
+        }                                                                         \
+    }
+
+GFNI_MAD_ROWS(1)
+GFNI_MAD_ROWS(2)
+GFNI_MAD_ROWS(3)
+GFNI_MAD_ROWS(4)
+
 GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
                                const uint8_t *src, size_t len, int set)
 {
-    for (unsigned r0 = 0; r0 < rows; r0 += ROW_GROUP) {
-        const unsigned n = rows - r0 < ROW_GROUP ? rows - r0 : ROW_GROUP;
-        __m512i mat[ROW_GROUP];
-        for (unsigned r = 0; r < n; r++)
-            mat[r] = _mm512_set1_epi64((long long)fec_gf_affine_table[coef[r0 + r]]);
-        size_t i = 0;
-        for (; i + 64 <= len; i += 64) {
-            __m512i x = _mm512_loadu_si512(src + i);
-            for (unsigned r = 0; r < n; r++) {
-                __m512i p = gfni_mul(x, mat[r]);
-                uint8_t *d = dst[r0 + r] + i;
-                if (!set)
-                    p = _mm512_xor_si512(p, _mm512_loadu_si512(d));
-                _mm512_storeu_si512(d, p);
-            }
-        }
-        if (i < len) {
-            const __mmask64 m = (((__mmask64)1 << (len - i)) - 1);
-            __m512i x = _mm512_maskz_loadu_epi8(m, src + i);
-            for (unsigned r = 0; r < n; r++) {
-                __m512i p = gfni_mul(x, mat[r]);
-                uint8_t *d = dst[r0 + r] + i;
-                if (!set)
-                    p = _mm512_xor_si512(p, _mm512_maskz_loadu_epi8(m, d));
-                _mm512_mask_storeu_epi8(d, m, p);
-            }
-        }
+    unsigned r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4)
+        gfni_mad_rows4(dst + r0, coef + r0, src, len, set);
+    switch (rows - r0) {
+    case 3: gfni_mad_rows3(dst + r0, coef + r0, src, len, set); break;
+    case 2: gfni_mad_rows2(dst + r0, coef + r0, src, len, set); break;
+    case 1: gfni_mad_rows1(dst + r0, coef + r0, src, len, set); break;
+    default: break;
     }
 }
 
