@@ -3,7 +3,7 @@
 # Other extensions cimport these classes: a backend subclasses PacketPool and
 # PortBase, fills in `ops`/`pool`/`io`, and gets the whole Python burst API
 # (indexing, zero-copy views, numpy header views, ownership checks) for free.
-from libc.stdint cimport uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops, pd_port_io
 
@@ -39,6 +39,10 @@ cdef class Burst:
     cdef int check_movable(self) except -1
     cdef void consume_front(self, unsigned int k) noexcept
     cdef void release_all(self) noexcept
+    # Copy the first `width` bytes of each packet to/from row i of a
+    # (count, width) C array; short packets are zero-padded / keep their length.
+    cdef void gather(self, uint8_t *dst, Py_ssize_t width) noexcept nogil
+    cdef void scatter(self, const uint8_t *src, Py_ssize_t width) noexcept nogil
 
 
 cdef class Packet:

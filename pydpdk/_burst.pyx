@@ -20,11 +20,18 @@ import warnings
 
 import numpy as np
 
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS,
+    PyBUF_FORMAT,
+    PyBUF_WRITABLE,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINVAL, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy, memmove, memset
+from libc.string cimport memcpy, memmove, memset, strcmp
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
 
@@ -33,9 +40,18 @@ from pydpdk.errors import PacketStateError, PoolError, PortError
 BURST_MAX = PD_BURST_MAX
 
 
-cdef inline int check_burst_size(object n, str what) except -1:
-    if not 1 <= n <= PD_BURST_MAX:
+cdef inline int check_burst_size(Py_ssize_t n, str what) except -1:
+    if n < 1 or n > PD_BURST_MAX:
         raise ValueError(f"{what} must be between 1 and {PD_BURST_MAX}, got {n}")
+    return 0
+
+
+cdef int get_rows(object rows, Py_buffer *view, int flags) except -1:
+    """C-contiguous 2-D byte array -> buffer view (released by the caller)."""
+    PyObject_GetBuffer(rows, view, flags | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    if view.ndim != 2 or view.itemsize != 1:
+        PyBuffer_Release(view)
+        raise ValueError("expected a C-contiguous 2-D uint8 array (rows, nbytes)")
     return 0
 
 
@@ -94,7 +110,7 @@ cdef class PacketPool:
                     raise ValueError(f"packet length {length} exceeds the buffer room {room}")
         return burst
 
-    def alloc_burst(self, n, length=0):
+    def alloc_burst(self, Py_ssize_t n, length=0):
         """Allocate *n* packets (all or nothing) of *length* bytes each (contents unset)."""
         check_burst_size(n, "burst size")
         if length < 0:
@@ -137,14 +153,16 @@ class HeaderArray(np.ndarray):
     exit (only the bytes each packet actually has).
     """
 
+    __slots__ = ("_burst", "_generation")
+
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            burst = getattr(self, "_pydpdk_burst", None)
+            burst = getattr(self, "_burst", None)  # unset on views of this array
             if burst is not None:
-                burst._scatter_from(self, self._pydpdk_generation)
+                burst._scatter_from(self, self._generation)
         return False
 
 
@@ -265,43 +283,58 @@ cdef class Burst:
                                           self.ops.data_len(self.pkts[i]))
                 for i in range(self.count)]
 
-    def gather_headers(self, uint8_t[:, ::1] out not None):
+    cdef void gather(self, uint8_t *dst, Py_ssize_t width) noexcept nogil:
+        cdef unsigned int i
+        cdef uint32_t take
+        for i in range(self.count):
+            take = self.ops.data_len(self.pkts[i])
+            if take > width:
+                take = <uint32_t>width
+            if take:
+                memcpy(dst + i * width, self.ops.data(self.pkts[i]), take)
+            if take < width:
+                memset(dst + i * width + take, 0, width - take)
+
+    cdef void scatter(self, const uint8_t *src, Py_ssize_t width) noexcept nogil:
+        cdef unsigned int i
+        cdef uint32_t put
+        for i in range(self.count):
+            put = self.ops.data_len(self.pkts[i])
+            if put > width:
+                put = <uint32_t>width
+            if put:
+                memcpy(self.ops.data(self.pkts[i]), src + i * width, put)
+
+    def gather_headers(self, out not None):
         """Copy the first ``out.shape[1]`` bytes of each packet into row i of *out*.
 
-        Bytes past a packet's end are zero.  Returns the number of rows filled.
+        *out* is a C-contiguous 2-D uint8 array with at least len(burst) rows;
+        bytes past a packet's end are zero.  Returns the number of rows filled.
         The allocation-free form of :meth:`headers` for hot loops.
         """
-        cdef unsigned int i, n = self.count
-        cdef Py_ssize_t width = out.shape[1]
-        cdef uint32_t take
-        if out.shape[0] < n:
-            raise ValueError(f"array has {out.shape[0]} rows, the burst {n} packets")
-        with nogil:
-            for i in range(n):
-                take = self.ops.data_len(self.pkts[i])
-                if take > width:
-                    take = <uint32_t>width
-                if take:
-                    memcpy(&out[i, 0], self.ops.data(self.pkts[i]), take)
-                if take < width:
-                    memset(&out[i, take], 0, width - take)
-        return n
+        cdef Py_buffer view
+        get_rows(out, &view, PyBUF_WRITABLE)
+        try:
+            if view.shape[0] < self.count:
+                raise ValueError(f"array has {view.shape[0]} rows, the burst "
+                                 f"{self.count} packets")
+            self.gather(<uint8_t *>view.buf, view.shape[1])
+        finally:
+            PyBuffer_Release(&view)
+        return self.count
 
-    def scatter_headers(self, const uint8_t[:, ::1] rows not None):
+    def scatter_headers(self, rows not None):
         """Write row i of *rows* back over packet i's first bytes (its length is kept)."""
-        cdef unsigned int i, n = self.count
-        cdef Py_ssize_t width = rows.shape[1]
-        cdef uint32_t put
-        if rows.shape[0] < n:
-            raise ValueError(f"array has {rows.shape[0]} rows, the burst {n} packets")
-        with nogil:
-            for i in range(n):
-                put = self.ops.data_len(self.pkts[i])
-                if put > width:
-                    put = <uint32_t>width
-                if put:
-                    memcpy(self.ops.data(self.pkts[i]), &rows[i, 0], put)
-        return n
+        cdef Py_buffer view
+        get_rows(rows, &view, 0)
+        try:
+            if view.shape[0] < self.count:
+                raise ValueError(f"array has {view.shape[0]} rows, the burst "
+                                 f"{self.count} packets")
+            self.scatter(<const uint8_t *>view.buf, view.shape[1])
+        finally:
+            PyBuffer_Release(&view)
+        return self.count
 
     def headers(self, Py_ssize_t nbytes=14):
         """First *nbytes* of every packet as a ``(len(burst), nbytes)`` uint8 array.
@@ -311,12 +344,11 @@ cdef class Burst:
         """
         if nbytes <= 0:
             raise ValueError(f"nbytes must be > 0, got {nbytes}")
-        arr = np.empty((self.count, nbytes), dtype=np.uint8)
+        arr = HeaderArray((self.count, nbytes), np.uint8)
         self.gather_headers(arr)
-        view = arr.view(HeaderArray)
-        view._pydpdk_burst = self
-        view._pydpdk_generation = self.generation
-        return view
+        arr._burst = self
+        arr._generation = self.generation
+        return arr
 
     def _scatter_from(self, rows, generation):
         if generation != self.generation:
@@ -562,7 +594,9 @@ cdef class PortBase:
         self.check_usable()
         if burst.count == 0:
             return 0
-        if burst.ops != self.io.ops:
+        # A static library linked into several extensions has one copy of its
+        # ops table in each, so the same backend may show two addresses.
+        if burst.ops != self.io.ops and strcmp(burst.ops.name, self.io.ops.name) != 0:
             raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
                              f"on a port of another backend ({self.io.ops.name.decode()})")
         burst.check_movable()

@@ -293,3 +293,36 @@ def test_burst_from_another_pool_of_the_same_kind_is_sent(port):
         assert port.tx_burst(burst) == 2
         port.rx_burst().free()
         assert other.in_use == 0
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((4, 14), dtype=np.uint16),    # not bytes
+    np.zeros(56, dtype=np.uint8),          # not 2-D
+    np.zeros((4, 28), dtype=np.uint8)[:, ::2],  # not contiguous
+])
+def test_gather_and_scatter_reject_unsuitable_arrays(pool, bad):
+    burst = pool.burst_from_bytes(frames(4, 30))
+    with pytest.raises((ValueError, BufferError)):
+        burst.gather_headers(bad)
+    with pytest.raises((ValueError, BufferError)):
+        burst.scatter_headers(bad)
+    burst.free()
+
+
+def test_gather_needs_a_writable_array(pool):
+    burst = pool.burst_from_bytes(frames(2, 30))
+    readonly = np.zeros((2, 14), dtype=np.uint8)
+    readonly.flags.writeable = False
+    with pytest.raises((ValueError, BufferError)):
+        burst.gather_headers(readonly)
+    assert burst.scatter_headers(readonly) == 2  # reading from it is fine
+    assert burst[0].read(0, 14) == bytes(14)
+    burst.free()
+
+
+def test_headers_of_an_empty_burst(port):
+    burst = port.rx_burst()
+    assert len(burst) == 0
+    with burst.headers(14) as h:
+        assert h.shape == (0, 14)
+    assert burst.lengths().shape == (0,)

@@ -1,0 +1,366 @@
+# cython: language_level=3
+"""EAL lifecycle, device hotplug and lcore/NUMA information (private).
+
+The EAL is a process singleton that DPDK cannot re-initialise: this module
+keeps its state (not initialised / running / cleaned up / inherited by a
+forked child) and refuses every use in the wrong state with EalStateError.
+DPDK resources (pools, ports) register here so teardown can release them in
+order, and so a forked child can mark them unusable without touching DPDK.
+"""
+
+import atexit
+import errno
+import os
+import time
+import weakref
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdint cimport uint16_t
+from posix.unistd cimport getpid
+
+from pydpdk._includes.pd_dpdk cimport (
+    pd_dpdk_eal_init,
+    pd_dpdk_log_capture_begin,
+    pd_dpdk_log_capture_end,
+    pd_dpdk_ring_pair,
+    pd_dpdk_ring_pair_free,
+)
+from pydpdk._includes.rte_dev cimport rte_dev_probe, rte_eal_hotplug_remove
+from pydpdk._includes.rte_eal cimport rte_eal_cleanup, rte_eal_has_hugepages, rte_eal_has_pci
+from pydpdk._includes.rte_errno cimport rte_strerror
+from pydpdk._includes.rte_ethdev cimport (
+    RTE_MAX_ETHPORTS,
+    rte_eth_dev_count_avail,
+    rte_eth_dev_get_name_by_port,
+    rte_eth_dev_get_port_by_name,
+    rte_eth_dev_is_valid_port,
+)
+from pydpdk._includes.rte_lcore cimport (
+    RTE_MAX_LCORE,
+    rte_get_main_lcore,
+    rte_lcore_count,
+    rte_lcore_is_enabled,
+    rte_lcore_to_cpu_id,
+    rte_lcore_to_socket_id,
+    rte_socket_count,
+    rte_socket_id_by_idx,
+)
+from pydpdk._includes.rte_version cimport rte_version
+
+from pydpdk.errors import EalError, EalStateError, PortError, error_from_errno
+
+NOT_INITIALISED = "not initialised"
+RUNNING = "running"
+CLEANED_UP = "cleaned up"
+FORKED = "inherited by a forked child"
+
+cdef str _state = NOT_INITIALISED
+cdef int _owner_pid = 0
+cdef object _args = ()
+cdef double _init_seconds = 0.0
+# Resources in creation order; teardown goes in reverse.
+_resources = weakref.WeakValueDictionary()
+cdef unsigned long long _next_resource_id = 0
+# vdevs added with add_vdev, removed at teardown.
+_vdevs = []
+# net_ring pairs: (name_a, name_b).
+_ring_pairs = []
+
+
+cdef int require_eal() except -1:
+    if _state is RUNNING and os.getpid() != _owner_pid:
+        _mark_forked()
+    if _state is not RUNNING:
+        raise EalStateError(errno.EPERM, _state_message())
+    return 0
+
+
+cdef bint eal_usable() noexcept:
+    return _state is RUNNING and getpid() == _owner_pid
+
+
+def check():
+    """Raise EalStateError unless the EAL is initialised and usable here."""
+    require_eal()
+
+
+def _state_message():
+    if _state is NOT_INITIALISED:
+        return "the DPDK EAL is not initialised: use `with pydpdk.dpdk.Eal(): ...` first"
+    if _state is CLEANED_UP:
+        return ("the DPDK EAL was cleaned up; DPDK cannot initialise twice in one process "
+                "(start a new process)")
+    return (f"the DPDK EAL belongs to process {_owner_pid}; a forked child cannot use it "
+            "(initialise DPDK in a fresh process, e.g. multiprocessing 'spawn')")
+
+
+def state():
+    if _state is RUNNING and os.getpid() != _owner_pid:
+        return FORKED
+    return _state
+
+
+def register(resource):
+    """Track a DPDK resource (must have close() and _abandon()) for teardown."""
+    global _next_resource_id
+    require_eal()
+    _next_resource_id += 1
+    _resources[_next_resource_id] = resource
+
+
+def _mark_forked():
+    global _state
+    if _state is RUNNING:
+        _state = FORKED
+        # Nothing of the parent's DPDK may be touched here: just disarm.
+        for res in list(_resources.values()):
+            res._abandon()
+
+
+os.register_at_fork(after_in_child=_mark_forked)
+
+
+def _cleanup_at_exit():
+    # Like a DPDK application's exit path: close ports (flushing e.g. net_pcap
+    # output files), free pools, rte_eal_cleanup.  Problems are ignored here.
+    if _state is RUNNING and os.getpid() == _owner_pid:
+        cleanup()
+
+
+atexit.register(_cleanup_at_exit)
+
+
+def _log_tail():
+    cdef char buf[2048]
+    pd_dpdk_log_capture_end(buf, sizeof(buf))
+    return buf.decode("utf-8", "replace").strip()
+
+
+def _errno_of(int rc):
+    return -rc if rc < 0 else (rc or errno.EIO)
+
+
+def init(list args):
+    """rte_eal_init(args); args[0] is the program name.  Returns seconds taken."""
+    global _state, _owner_pid, _args, _init_seconds
+    cdef int argc = len(args)
+    cdef char **argv
+    cdef int rc, i
+    if _state is RUNNING and os.getpid() != _owner_pid:
+        _mark_forked()
+    if _state is RUNNING:
+        raise EalStateError(errno.EALREADY, "the DPDK EAL is already initialised in this "
+                                            "process (it is a process-wide singleton)")
+    if _state is not NOT_INITIALISED:
+        raise EalStateError(errno.EPERM, _state_message())
+    encoded = [os.fsencode(a) for a in args]
+    argv = <char **>PyMem_Malloc((argc + 1) * sizeof(char *))
+    if argv == NULL:
+        raise MemoryError()
+    try:
+        for i in range(argc):
+            argv[i] = encoded[i]
+        argv[argc] = NULL
+        capturing = pd_dpdk_log_capture_begin() == 0
+        start = time.perf_counter()
+        with nogil:
+            rc = pd_dpdk_eal_init(argc, argv)
+        elapsed = time.perf_counter() - start
+        reason = _log_tail() if capturing else ""
+    finally:
+        PyMem_Free(argv)
+    if rc < 0:
+        err = -rc
+        lines = [ln for ln in reason.splitlines() if ln.strip()]
+        detail = "; ".join(lines[-3:]) if lines else rte_strerror(err).decode()
+        cls = EalStateError if err == errno.EALREADY else EalError
+        raise error_from_errno(err, f"rte_eal_init({' '.join(args[1:])}) failed", cls, detail)
+    _state = RUNNING
+    _owner_pid = os.getpid()
+    _args = tuple(args)
+    _init_seconds = elapsed
+    return elapsed
+
+
+def cleanup():
+    """Close registered resources (newest first), remove added vdevs, rte_eal_cleanup.
+
+    Returns a list of problems that prevented a full cleanup (empty when all
+    went well); the EAL is unusable afterwards either way.
+    """
+    global _state
+    cdef int rc
+    if _state is RUNNING and os.getpid() != _owner_pid:
+        _mark_forked()
+    if _state is not RUNNING:
+        return []
+    problems = []
+    # Ports first (they hold mbufs in their rings), then pools.
+    items = sorted(_resources.items(), reverse=True)
+    ports = [r for _, r in items if getattr(r, "_is_port", False)]
+    others = [r for _, r in items if not getattr(r, "_is_port", False)]
+    for res in ports + others:
+        try:
+            res.close()
+        except Exception as exc:  # keep tearing down; report at the end
+            problems.append(f"{res!r}: {exc}")
+            res._abandon()
+    for a, b in reversed(_ring_pairs):
+        for name in (a, b):
+            rte_eal_hotplug_remove(b"vdev", f"net_ring_{name}".encode())
+        pd_dpdk_ring_pair_free(a.encode(), b.encode())
+    _ring_pairs.clear()
+    for name in reversed(_vdevs):
+        rte_eal_hotplug_remove(b"vdev", name.encode())
+    _vdevs.clear()
+    _state = CLEANED_UP
+    if problems:
+        # Packets are still out of a pool: unmapping DPDK memory now would
+        # turn their later release into a crash, so the EAL stays mapped.
+        return problems
+    rc = rte_eal_cleanup()
+    if rc < 0:
+        problems.append(f"rte_eal_cleanup: {rte_strerror(-rc).decode()}")
+    return problems
+
+
+def add_vdev(str devargs):
+    """Hotplug a virtual device ("net_null0", "net_pcap0,rx_pcap=in.pcap,...").
+
+    Returns the device name.  The EAL's reason for a refusal reaches the error.
+    """
+    cdef int rc
+    require_eal()
+    name = devargs.split(",", 1)[0].strip()
+    if not name.startswith(("net_", "crypto_", "event_", "baseband_", "dma_")):
+        raise ValueError(f"{name!r} is not a virtual device name (expected e.g. 'net_null0')")
+    cdef bytes raw = devargs.encode()
+    cdef const char *c_devargs = raw
+    capturing = pd_dpdk_log_capture_begin() == 0
+    with nogil:
+        rc = rte_dev_probe(c_devargs)
+    reason = _log_tail() if capturing else ""
+    if rc < 0:
+        lines = [ln for ln in reason.splitlines() if ln.strip()]
+        detail = "; ".join(lines[-3:]) if lines else rte_strerror(-rc).decode()
+        raise error_from_errno(-rc, f"cannot add device {devargs!r}", PortError, detail)
+    _vdevs.append(name)
+    return name
+
+
+def remove_vdev(str name):
+    """Hot-unplug a device added with add_vdev (close its port first)."""
+    cdef int rc
+    require_eal()
+    if name not in _vdevs:
+        raise ValueError(f"{name!r} was not added with add_vdev")
+    for res in list(_resources.values()):
+        if getattr(res, "_is_port", False) and not res.is_closed and res.name == name:
+            raise PortError(errno.EBUSY, f"close {res!r} before removing its device")
+    rc = rte_eal_hotplug_remove(b"vdev", name.encode())
+    if rc < 0:
+        raise error_from_errno(-rc, f"cannot remove device {name!r}", PortError,
+                               rte_strerror(-rc).decode())
+    _vdevs.remove(name)
+
+
+def ring_pair(str name_a, str name_b, unsigned int depth=1024):
+    """Two net_ring ports joined back to back; returns their device names."""
+    cdef uint16_t pa = 0, pb = 0
+    cdef int rc
+    require_eal()
+    if depth == 0 or depth & (depth - 1):
+        raise ValueError(f"depth must be a power of two, got {depth}")
+    rc = pd_dpdk_ring_pair(name_a.encode(), name_b.encode(), depth, &pa, &pb)
+    if rc < 0:
+        raise error_from_errno(rc, f"cannot create net_ring pair {name_a!r}/{name_b!r}",
+                               PortError, rte_strerror(-rc).decode())
+    _ring_pairs.append((name_a, name_b))
+    return f"net_ring_{name_a}", f"net_ring_{name_b}"
+
+
+def remove_ring_pair(str name_a, str name_b):
+    """Remove a pair made by ring_pair (close both ports first)."""
+    require_eal()
+    if (name_a, name_b) not in _ring_pairs:
+        raise ValueError(f"no ring pair {name_a!r}/{name_b!r}")
+    devs = (f"net_ring_{name_a}", f"net_ring_{name_b}")
+    for res in list(_resources.values()):
+        if getattr(res, "_is_port", False) and not res.is_closed and res.name in devs:
+            raise PortError(errno.EBUSY, f"close {res!r} before removing its ring pair")
+    for dev in devs:
+        rte_eal_hotplug_remove(b"vdev", dev.encode())
+    pd_dpdk_ring_pair_free(name_a.encode(), name_b.encode())
+    _ring_pairs.remove((name_a, name_b))
+
+
+def port_ids():
+    """Ids of the ethdev ports that exist."""
+    require_eal()
+    return [p for p in range(RTE_MAX_ETHPORTS) if rte_eth_dev_is_valid_port(p)]
+
+
+def port_name(int port_id):
+    cdef char name[64]
+    require_eal()
+    if not 0 <= port_id < RTE_MAX_ETHPORTS or not rte_eth_dev_is_valid_port(port_id):
+        raise PortError(errno.ENODEV, f"no DPDK port {port_id} (ports: {port_ids()})")
+    if rte_eth_dev_get_name_by_port(port_id, name) != 0:
+        raise PortError(errno.ENODEV, f"no DPDK port {port_id}")
+    return name.decode()
+
+
+def port_id(str name):
+    cdef uint16_t pid = 0
+    require_eal()
+    if rte_eth_dev_get_port_by_name(name.encode(), &pid) != 0:
+        known = [port_name(p) for p in port_ids()]
+        raise PortError(errno.ENODEV, f"no DPDK port named {name!r} (ports: {known}); "
+                                      "add virtual devices with Eal.add_vdev()")
+    return pid
+
+
+def port_count():
+    require_eal()
+    return rte_eth_dev_count_avail()
+
+
+def lcores():
+    """Enabled lcores as a list of dicts: lcore, cpu, socket, main."""
+    cdef unsigned int lc, main
+    require_eal()
+    main = rte_get_main_lcore()
+    return [{"lcore": lc, "cpu": rte_lcore_to_cpu_id(lc),
+             "socket": rte_lcore_to_socket_id(lc), "main": lc == main}
+            for lc in range(RTE_MAX_LCORE) if rte_lcore_is_enabled(lc)]
+
+
+def lcore_count():
+    require_eal()
+    return rte_lcore_count()
+
+
+def sockets():
+    """NUMA socket ids known to the EAL."""
+    require_eal()
+    return [rte_socket_id_by_idx(i) for i in range(rte_socket_count())]
+
+
+def version():
+    """DPDK's runtime version string (works without EAL)."""
+    return rte_version().decode()
+
+
+def info():
+    """Summary of the running EAL."""
+    require_eal()
+    return {
+        "version": version(),
+        "args": list(_args),
+        "init_seconds": _init_seconds,
+        "hugepages": bool(rte_eal_has_hugepages()),
+        "pci": bool(rte_eal_has_pci()),
+        "lcores": lcores(),
+        "sockets": sockets(),
+        "ports": {p: port_name(p) for p in port_ids()},
+    }

@@ -1,0 +1,460 @@
+# cython: language_level=3
+"""DPDK ethdev ports and the native forwarding loop (private).
+
+Port subclasses PortBase: rx_burst/tx_burst/start/stop/close and all
+argument checks come from the burst core; this module configures the device
+and reports on it.  Port and queue ids are checked here because DPDK release
+builds do not check them in the burst functions.
+"""
+
+import errno
+import time
+import warnings
+
+from cpython.exc cimport PyErr_CheckSignals
+from libc.stdint cimport uint16_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+from pydpdk._burst cimport PortBase
+from pydpdk._dpdk_eal cimport eal_usable, require_eal
+from pydpdk._dpdk_mbuf cimport Mempool
+from pydpdk._includes.pd_dpdk cimport (
+    PD_FWD_COUNT_REACHED,
+    PD_FWD_DEADLINE,
+    PD_FWD_MAX_LINKS,
+    PD_FWD_QUIT,
+    PD_FWD_SLICE_DONE,
+    pd_dpdk_dev_info,
+    pd_dpdk_get_dev_info,
+    pd_dpdk_port_io,
+    pd_fwd_config,
+    pd_fwd_counters,
+    pd_fwd_run,
+)
+from pydpdk._includes.pkt cimport PD_BURST_MAX
+from pydpdk._includes.rte_cycles cimport rte_get_tsc_cycles, rte_get_tsc_hz
+from pydpdk._includes.rte_errno cimport rte_strerror
+from pydpdk._includes.rte_ethdev cimport (
+    RTE_ETH_LINK_FULL_DUPLEX,
+    RTE_ETH_LINK_UP,
+    RTE_ETH_MQ_RX_NONE,
+    RTE_ETH_MQ_RX_RSS,
+    RTE_ETH_RSS_ETH,
+    RTE_ETH_RSS_IP,
+    RTE_ETH_RSS_IPV4,
+    RTE_ETH_RSS_IPV6,
+    RTE_ETH_RSS_NONFRAG_IPV4_TCP,
+    RTE_ETH_RSS_NONFRAG_IPV4_UDP,
+    RTE_ETH_RSS_NONFRAG_IPV6_TCP,
+    RTE_ETH_RSS_NONFRAG_IPV6_UDP,
+    RTE_ETH_RSS_TCP,
+    RTE_ETH_RSS_UDP,
+    rte_eth_conf,
+    rte_eth_dev_adjust_nb_rx_tx_desc,
+    rte_eth_dev_close,
+    rte_eth_dev_configure,
+    rte_eth_dev_get_mtu,
+    rte_eth_dev_set_mtu,
+    rte_eth_dev_start,
+    rte_eth_dev_stop,
+    rte_eth_link,
+    rte_eth_link_get_nowait,
+    rte_eth_macaddr_get,
+    rte_eth_promiscuous_disable,
+    rte_eth_promiscuous_enable,
+    rte_eth_promiscuous_get,
+    rte_eth_rx_queue_setup,
+    rte_eth_stats,
+    rte_eth_stats_get,
+    rte_eth_stats_reset,
+    rte_eth_tx_queue_setup,
+    rte_eth_xstat,
+    rte_eth_xstat_name,
+    rte_eth_xstats_get,
+    rte_eth_xstats_get_names,
+    rte_eth_xstats_reset,
+)
+from pydpdk._includes.rte_ether cimport rte_ether_addr
+
+from pydpdk import _dpdk_eal
+from pydpdk.errors import PortError, error_from_errno
+
+# The installed headers' values, for the IntFlag in pydpdk.dpdk (checked by a test).
+RSS_HEADER_VALUES = {
+    "IPV4": RTE_ETH_RSS_IPV4,
+    "NONFRAG_IPV4_TCP": RTE_ETH_RSS_NONFRAG_IPV4_TCP,
+    "NONFRAG_IPV4_UDP": RTE_ETH_RSS_NONFRAG_IPV4_UDP,
+    "IPV6": RTE_ETH_RSS_IPV6,
+    "NONFRAG_IPV6_TCP": RTE_ETH_RSS_NONFRAG_IPV6_TCP,
+    "NONFRAG_IPV6_UDP": RTE_ETH_RSS_NONFRAG_IPV6_UDP,
+    "ETH": RTE_ETH_RSS_ETH,
+    "IP": RTE_ETH_RSS_IP,
+    "TCP": RTE_ETH_RSS_TCP,
+    "UDP": RTE_ETH_RSS_UDP,
+}
+
+
+cdef inline object _fail(int rc, str what):
+    return error_from_errno(rc, what, PortError, rte_strerror(-rc if rc < 0 else rc).decode())
+
+
+cdef class Port(PortBase):
+    """A DPDK ethdev port, configured on creation and started with ``start()``.
+
+    *device* is a port id or a device name ("net_null0").  rx queues allocate
+    from *pool*.  With *rss* (RSS hash types) and several rx queues, traffic
+    is spread by RSS; unsupported hash types are dropped from the request (see
+    ``rss_hf``).
+    """
+
+    cdef readonly uint16_t port_id
+    cdef readonly str name
+    cdef readonly Mempool pool
+    cdef readonly uint16_t rx_ring_size
+    cdef readonly uint16_t tx_ring_size
+    cdef readonly uint64_t rss_hf
+    cdef object __weakref__
+
+    _is_port = True
+
+    def __init__(self, device, Mempool pool not None, *, int rx_queues=1, int tx_queues=1,
+                 int rx_ring_size=1024, int tx_ring_size=1024, rss=0, mtu=None,
+                 promiscuous=None):
+        cdef pd_dpdk_dev_info info
+        cdef rte_eth_conf conf
+        cdef uint16_t nb_rxd, nb_txd
+        cdef int rc, q
+        require_eal()
+        if self.name is not None:
+            raise PortError(errno.EEXIST, f"{self!r} is already configured")
+        pool.check_open()
+        if isinstance(device, str):
+            pid = _dpdk_eal.port_id(device)
+        elif isinstance(device, int) and not isinstance(device, bool):
+            _dpdk_eal.port_name(device)  # validates the id
+            pid = device
+        else:
+            raise TypeError(f"device must be a port id or a device name, not {device!r}")
+        for res in list(_dpdk_eal._resources.values()):
+            if isinstance(res, Port) and not res.is_closed and res.port_id == pid:
+                raise PortError(errno.EBUSY, f"DPDK port {pid} is already open as {res!r}")
+        rc = pd_dpdk_get_dev_info(pid, &info)
+        if rc < 0:
+            raise _fail(rc, f"cannot read device info of port {pid}")
+        if not 1 <= rx_queues <= info.max_rx_queues:
+            raise ValueError(f"rx_queues must be between 1 and {info.max_rx_queues} for "
+                             f"{info.driver.decode()}, got {rx_queues}")
+        if not 1 <= tx_queues <= info.max_tx_queues:
+            raise ValueError(f"tx_queues must be between 1 and {info.max_tx_queues} for "
+                             f"{info.driver.decode()}, got {tx_queues}")
+        for label, size in (("rx_ring_size", rx_ring_size), ("tx_ring_size", tx_ring_size)):
+            if not 1 <= size <= 0xFFFF:
+                raise ValueError(f"{label} must be between 1 and 65535, got {size}")
+        rss = int(rss)
+        if rss < 0:
+            raise ValueError(f"rss must be a set of RSS hash flags, got {rss}")
+
+        memset(&conf, 0, sizeof(conf))
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE
+        if rss and rx_queues > 1:
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS
+            conf.rx_adv_conf.rss_conf.rss_hf = rss & info.flow_type_rss_offloads
+        if mtu is not None:
+            if not info.min_mtu <= mtu <= info.max_mtu:
+                raise ValueError(f"mtu must be between {info.min_mtu} and {info.max_mtu}, "
+                                 f"got {mtu}")
+            conf.rxmode.mtu = mtu
+        self.port_id = pid
+        self.name = _dpdk_eal.port_name(pid)
+        rc = rte_eth_dev_configure(pid, rx_queues, tx_queues, &conf)
+        if rc < 0:
+            raise _fail(rc, f"cannot configure port {self.name!r}")
+        nb_rxd = rx_ring_size
+        nb_txd = tx_ring_size
+        rc = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd)
+        if rc < 0:
+            raise _fail(rc, f"cannot fit ring sizes to port {self.name!r}")
+        for q in range(rx_queues):
+            rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, info.socket_id if info.socket_id >= 0
+                                        else 0, NULL, pool.mp)
+            if rc < 0:
+                raise _fail(rc, f"cannot set up rx queue {q} of port {self.name!r}")
+        for q in range(tx_queues):
+            rc = rte_eth_tx_queue_setup(pid, q, nb_txd, info.socket_id if info.socket_id >= 0
+                                        else 0, NULL)
+            if rc < 0:
+                raise _fail(rc, f"cannot set up tx queue {q} of port {self.name!r}")
+        self.rx_ring_size = nb_rxd
+        self.tx_ring_size = nb_txd
+        self.rss_hf = conf.rx_adv_conf.rss_conf.rss_hf
+        self.pool = pool
+        self.rx_pool = pool
+        pd_dpdk_port_io(&self.io, pid, pool.mp)
+        # The pool's ops table: bursts from it and from rx share one pointer.
+        self.io.ops = pool.ops
+        self.n_rx_queues = rx_queues
+        self.n_tx_queues = tx_queues
+        _dpdk_eal.register(self)
+        if promiscuous is not None:
+            self.promiscuous = promiscuous
+
+    cdef int check_open_port(self) except -1:
+        if self.name is None:
+            raise PortError(errno.ENODEV, "port is not configured")
+        if self.closed:
+            raise PortError(errno.EBADF, f"{self!r} is closed")
+        return 0
+
+    def _start(self):
+        cdef int rc
+        require_eal()
+        rc = rte_eth_dev_start(self.port_id)
+        if rc < 0:
+            raise _fail(rc, f"cannot start port {self.name!r}")
+
+    def _stop(self):
+        cdef int rc = rte_eth_dev_stop(self.port_id)
+        if rc < 0:
+            raise _fail(rc, f"cannot stop port {self.name!r}")
+
+    def _close(self):
+        cdef int rc
+        if self.name is None:
+            return
+        rc = rte_eth_dev_close(self.port_id)
+        if rc < 0:
+            raise _fail(rc, f"cannot close port {self.name!r}")
+
+    def _abandon(self):
+        # Forked child or failed teardown: unusable from now on, DPDK untouched.
+        self.closed = True
+
+    def __dealloc__(self):
+        # Safety net: a Port dropped without close() would stay configured
+        # (and drop out of the EAL's weak registry), so release it here.
+        if self.name is None or self.closed or not eal_usable():
+            return
+        self.closed = True
+        if self.started:
+            rte_eth_dev_stop(self.port_id)
+        rte_eth_dev_close(self.port_id)
+        warnings.warn(f"DPDK port {self.name!r} garbage-collected while open; it was closed "
+                      "(call close() or use a with block)", ResourceWarning)
+
+    @property
+    def mac(self):
+        """MAC address as 'aa:bb:cc:dd:ee:ff'."""
+        cdef rte_ether_addr addr
+        self.check_open_port()
+        rc = rte_eth_macaddr_get(self.port_id, &addr)
+        if rc < 0:
+            raise _fail(rc, f"cannot read the MAC address of {self.name!r}")
+        return ":".join(f"{addr.addr_bytes[i]:02x}" for i in range(6))
+
+    @property
+    def link(self):
+        """Link status: dict with up, speed_mbps, full_duplex, autoneg."""
+        cdef rte_eth_link link
+        self.check_open_port()
+        memset(&link, 0, sizeof(link))
+        rc = rte_eth_link_get_nowait(self.port_id, &link)
+        if rc < 0:
+            raise _fail(rc, f"cannot read the link of {self.name!r}")
+        return {"up": link.link_status == RTE_ETH_LINK_UP, "speed_mbps": link.link_speed,
+                "full_duplex": link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX,
+                "autoneg": bool(link.link_autoneg)}
+
+    @property
+    def mtu(self):
+        cdef uint16_t mtu = 0
+        self.check_open_port()
+        rc = rte_eth_dev_get_mtu(self.port_id, &mtu)
+        if rc < 0:
+            raise _fail(rc, f"cannot read the MTU of {self.name!r}")
+        return mtu
+
+    @mtu.setter
+    def mtu(self, int value):
+        self.check_open_port()
+        if not 68 <= value <= 0xFFFF:
+            raise ValueError(f"mtu must be between 68 and 65535, got {value}")
+        rc = rte_eth_dev_set_mtu(self.port_id, value)
+        if rc < 0:
+            raise _fail(rc, f"cannot set the MTU of {self.name!r} to {value}")
+
+    @property
+    def promiscuous(self):
+        self.check_open_port()
+        rc = rte_eth_promiscuous_get(self.port_id)
+        if rc < 0:
+            raise _fail(rc, f"cannot read promiscuous mode of {self.name!r}")
+        return bool(rc)
+
+    @promiscuous.setter
+    def promiscuous(self, bint enable):
+        self.check_open_port()
+        rc = (rte_eth_promiscuous_enable(self.port_id) if enable
+              else rte_eth_promiscuous_disable(self.port_id))
+        if rc < 0:
+            raise _fail(rc, f"cannot {'enable' if enable else 'disable'} promiscuous mode "
+                            f"on {self.name!r}")
+
+    def info(self):
+        """Driver and capability information."""
+        cdef pd_dpdk_dev_info info
+        self.check_open_port()
+        rc = pd_dpdk_get_dev_info(self.port_id, &info)
+        if rc < 0:
+            raise _fail(rc, f"cannot read device info of {self.name!r}")
+        return {
+            "port_id": self.port_id,
+            "name": self.name,
+            "driver": info.driver.decode(),
+            "socket": info.socket_id,
+            "max_rx_queues": info.max_rx_queues,
+            "max_tx_queues": info.max_tx_queues,
+            "rx_desc_max": info.rx_desc_max,
+            "tx_desc_max": info.tx_desc_max,
+            "min_mtu": info.min_mtu,
+            "max_mtu": info.max_mtu,
+            "min_rx_bufsize": info.min_rx_bufsize,
+            "max_rx_bufsize": info.max_rx_bufsize or None,
+            "max_rx_pktlen": info.max_rx_pktlen,
+            "rx_offload_capa": info.rx_offload_capa,
+            "tx_offload_capa": info.tx_offload_capa,
+            "rss_offloads": info.flow_type_rss_offloads,
+            "reta_size": info.reta_size,
+            "hash_key_size": info.hash_key_size,
+        }
+
+    @property
+    def driver(self):
+        return self.info()["driver"]
+
+    def _stats(self):
+        cdef rte_eth_stats st
+        rc = rte_eth_stats_get(self.port_id, &st)
+        if rc < 0:
+            raise _fail(rc, f"cannot read stats of {self.name!r}")
+        return {"ipackets": st.ipackets, "opackets": st.opackets, "ibytes": st.ibytes,
+                "obytes": st.obytes, "imissed": st.imissed, "ierrors": st.ierrors,
+                "oerrors": st.oerrors, "rx_nombuf": st.rx_nombuf}
+
+    def xstats(self):
+        """Extended statistics: {name: value}."""
+        cdef rte_eth_xstat_name *names = NULL
+        cdef rte_eth_xstat *values = NULL
+        cdef int n, got, i
+        self.check_open_port()
+        n = rte_eth_xstats_get_names(self.port_id, NULL, 0)
+        if n < 0:
+            raise _fail(n, f"cannot list xstats of {self.name!r}")
+        if n == 0:
+            return {}
+        names = <rte_eth_xstat_name *>calloc(n, sizeof(rte_eth_xstat_name))
+        values = <rte_eth_xstat *>calloc(n, sizeof(rte_eth_xstat))
+        try:
+            if names == NULL or values == NULL:
+                raise MemoryError()
+            got = rte_eth_xstats_get_names(self.port_id, names, n)
+            if got < 0 or got > n:
+                raise _fail(got if got < 0 else -errno.EAGAIN,
+                            f"cannot list xstats of {self.name!r}")
+            got = rte_eth_xstats_get(self.port_id, values, n)
+            if got < 0 or got > n:
+                raise _fail(got if got < 0 else -errno.EAGAIN,
+                            f"cannot read xstats of {self.name!r}")
+            return {names[values[i].id].name.decode(): values[i].value for i in range(got)}
+        finally:
+            free(names)
+            free(values)
+
+    def reset_stats(self):
+        """Zero the basic and extended statistics."""
+        self.check_open_port()
+        rc = rte_eth_stats_reset(self.port_id)
+        if rc < 0:
+            raise _fail(rc, f"cannot reset stats of {self.name!r}")
+        rc = rte_eth_xstats_reset(self.port_id)
+        if rc < 0 and rc != -errno.ENOTSUP:
+            raise _fail(rc, f"cannot reset xstats of {self.name!r}")
+
+    def __repr__(self):
+        state = "closed" if self.closed else ("started" if self.started else "stopped")
+        return f"<dpdk.Port {self.port_id} {self.name!r} {state}>"
+
+
+_STOP_REASONS = {PD_FWD_COUNT_REACHED: "count", PD_FWD_DEADLINE: "duration",
+                 PD_FWD_QUIT: "quit"}
+
+
+def forward(list links, int burst=32, max_packets=None, duration=None,
+            double slice_seconds=0.005):
+    """Forward between started ports in native code with the GIL released.
+
+    *links* is a list of (rx_port, rx_queue, tx_port, tx_queue).  Stops after
+    *max_packets* received, after *duration* seconds, or on Ctrl-C (checked
+    every *slice_seconds*).  Packets the tx side refuses are freed (counted as
+    dropped).  Returns the counters as a dict.
+    """
+    cdef pd_fwd_config cfg
+    cdef pd_fwd_counters ctr
+    cdef uint64_t hz = rte_get_tsc_hz()
+    cdef uint64_t slice_tsc
+    cdef int rc = PD_FWD_SLICE_DONE
+    cdef Port rx, tx
+    require_eal()
+    if not 1 <= burst <= PD_BURST_MAX:
+        raise ValueError(f"burst must be between 1 and {PD_BURST_MAX}, got {burst}")
+    if not 1 <= len(links) <= PD_FWD_MAX_LINKS:
+        raise ValueError(f"between 1 and {PD_FWD_MAX_LINKS} links, got {len(links)}")
+    if max_packets is not None and max_packets <= 0:
+        raise ValueError(f"max_packets must be > 0, got {max_packets}")
+    if duration is not None and duration <= 0:
+        raise ValueError(f"duration must be > 0 seconds, got {duration}")
+    if max_packets is None and duration is None:
+        duration = float("inf")
+    memset(&cfg, 0, sizeof(cfg))
+    memset(&ctr, 0, sizeof(ctr))
+    for i, (rx, rxq, tx, txq) in enumerate(links):
+        if rx is None or tx is None:
+            raise TypeError("links need Port objects")
+        rx.check_rx_queue(rxq)
+        tx.check_tx_queue(txq)
+        rx.check_usable()
+        tx.check_usable()
+        cfg.links[i].rx_port = rx.port_id
+        cfg.links[i].rx_queue = rxq
+        cfg.links[i].tx_port = tx.port_id
+        cfg.links[i].tx_queue = txq
+    cfg.n_links = len(links)
+    cfg.burst = burst
+    cfg.max_packets = max_packets or 0
+    slice_tsc = <uint64_t>(slice_seconds * hz)
+    start = time.perf_counter()
+    if duration is not None and duration != float("inf"):
+        cfg.deadline_tsc = rte_get_tsc_cycles() + <uint64_t>(duration * hz)
+    stopped = None
+    while True:
+        with nogil:
+            rc = pd_fwd_run(&cfg, &ctr, NULL, slice_tsc)
+        if rc < 0:
+            raise _fail(rc, "forwarding loop failed")
+        if rc != PD_FWD_SLICE_DONE:
+            stopped = _STOP_REASONS.get(rc, "quit")
+            break
+        try:
+            PyErr_CheckSignals()
+        except KeyboardInterrupt:
+            stopped = "interrupt"
+            break
+    return {
+        "rx_packets": ctr.rx_packets,
+        "tx_packets": ctr.tx_packets,
+        "dropped": ctr.dropped,
+        "rx_bursts": ctr.rx_bursts,
+        "polls": ctr.polls,
+        "seconds": time.perf_counter() - start,
+        "stopped_by": stopped,
+    }

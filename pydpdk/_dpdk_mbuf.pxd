@@ -1,0 +1,8 @@
+from pydpdk._burst cimport PacketPool
+from pydpdk._includes.rte_mempool cimport rte_mempool
+
+
+cdef class Mempool(PacketPool):
+    cdef rte_mempool *mp
+    cdef readonly str name
+    cdef object __weakref__

@@ -1,0 +1,139 @@
+# cython: language_level=3
+"""DPDK pktmbuf pools (private): Mempool is the DPDK PacketPool."""
+
+import errno
+import itertools
+import os
+import warnings
+
+from libc.stdint cimport uint16_t
+
+from pydpdk._burst cimport PacketPool
+from pydpdk._dpdk_eal cimport eal_usable, require_eal
+from pydpdk._includes.pd_dpdk cimport pd_mbuf_ops
+from pydpdk._includes.rte_errno cimport rte_errno, rte_strerror
+from pydpdk._includes.rte_mbuf cimport (
+    RTE_MBUF_DEFAULT_BUF_SIZE,
+    RTE_PKTMBUF_HEADROOM,
+    rte_pktmbuf_data_room_size,
+    rte_pktmbuf_pool_create,
+)
+from pydpdk._includes.rte_mempool cimport (
+    rte_mempool_avail_count,
+    rte_mempool_free,
+    rte_mempool_in_use_count,
+)
+
+from pydpdk import _dpdk_eal
+from pydpdk.errors import PoolError, error_from_errno
+
+DEFAULT_DATA_ROOM = RTE_MBUF_DEFAULT_BUF_SIZE
+HEADROOM = RTE_PKTMBUF_HEADROOM
+_names = itertools.count()
+
+
+cdef class Mempool(PacketPool):
+    """A DPDK pktmbuf pool: *size* mbufs of *data_room* bytes (headroom included).
+
+    ``available``/``in_use`` count mbufs in the pool (per-lcore caches
+    included) and out of it (in bursts, device rings).  ``close()`` is refused
+    while mbufs are out; it runs automatically when the EAL is torn down.
+    """
+
+    def __cinit__(self):
+        self.mp = NULL
+
+    def __init__(self, unsigned int size=8191, *, unsigned int cache_size=256,
+                 unsigned int data_room=RTE_MBUF_DEFAULT_BUF_SIZE, int socket=-1,
+                 str name=None):
+        require_eal()
+        if self.mp != NULL:
+            raise PoolError(errno.EEXIST, f"{self!r} is already created")
+        if size == 0:
+            raise ValueError("size must be > 0")
+        if data_room <= RTE_PKTMBUF_HEADROOM or data_room > 0xFFFF:
+            raise ValueError(f"data_room must be between {RTE_PKTMBUF_HEADROOM + 1} and "
+                             f"65535 bytes (it includes {RTE_PKTMBUF_HEADROOM} of headroom), "
+                             f"got {data_room}")
+        if cache_size > 512 or cache_size > size // 1.5:
+            raise ValueError(f"cache_size {cache_size} too large for {size} mbufs "
+                             "(DPDK allows at most 512 and size / 1.5)")
+        if name is None:
+            name = f"pd{os.getpid() % 100000}_{next(_names)}"
+        cdef bytes raw = name.encode()
+        if len(raw) >= 26:
+            raise ValueError(f"pool name {name!r} is too long (max 25 bytes)")
+        self.mp = rte_pktmbuf_pool_create(raw, size, cache_size, 0, <uint16_t>data_room,
+                                          socket)
+        if self.mp == NULL:
+            err = rte_errno
+            raise error_from_errno(err, f"cannot create mempool {name!r} of {size} mbufs",
+                                   PoolError, rte_strerror(err).decode())
+        self.name = name
+        self.pool = self.mp
+        self.ops = &pd_mbuf_ops
+        _dpdk_eal.register(self)
+
+    @property
+    def capacity(self):
+        self.check_open()
+        return self.mp.size
+
+    @property
+    def available(self):
+        self.check_open()
+        return rte_mempool_avail_count(self.mp)
+
+    @property
+    def in_use(self):
+        self.check_open()
+        return rte_mempool_in_use_count(self.mp)
+
+    @property
+    def data_room(self):
+        """Buffer bytes per mbuf, headroom included."""
+        self.check_open()
+        return rte_pktmbuf_data_room_size(self.mp)
+
+    def close(self):
+        """Free the pool.  Refused (PoolError) while mbufs are out of it.  Idempotent."""
+        cdef unsigned int out
+        if self.mp == NULL:
+            return
+        out = rte_mempool_in_use_count(self.mp)
+        if out:
+            raise PoolError(errno.EBUSY, f"cannot close mempool {self.name!r}: {out} mbuf(s) "
+                                         "still in use (free or send every Burst first)")
+        rte_mempool_free(self.mp)
+        self.mp = NULL
+        self.pool = NULL
+
+    def __dealloc__(self):
+        # Safety net: nothing references an unreachable pool (bursts and ports
+        # keep theirs alive), so its mbufs are home and it can be freed.
+        if self.mp == NULL or not eal_usable():
+            return
+        if rte_mempool_in_use_count(self.mp) == 0:
+            rte_mempool_free(self.mp)
+        self.mp = NULL
+        self.pool = NULL
+        warnings.warn(f"Mempool {self.name!r} garbage-collected without close()",
+                      ResourceWarning)
+
+    def _abandon(self):
+        # Forked child or failed teardown: forget the pool without touching it.
+        self.mp = NULL
+        self.pool = NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self.mp == NULL:
+            return f"<Mempool {self.name!r} closed>"
+        return (f"<Mempool {self.name!r} {rte_mempool_avail_count(self.mp)}/{self.mp.size} "
+                "available>")
