@@ -415,7 +415,7 @@ def table(results: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     base = {}
     for row in results["rows"]:
-        if row["peer"] in ("pydpdk", "pydpdk-ring"):
+        if row["peer"] in ("pydpdk", "pydpdk-sendmmsg"):  # the defaults
             base[(row["direction"], row["size"])] = row["pps"]["median"]
     for row in results["rows"]:
         p, o = row["pps"], row["other_side_pps"]["median"]
@@ -446,6 +446,7 @@ def main() -> None:
     ap.add_argument("--only", default="rx,rx-drain,tx",
                     help="measurements to run (comma-separated: rx, rx-drain, tx)")
     ap.add_argument("--output", default=str(HERE / "results" / "afpacket.json"))
+    ap.add_argument("--table", metavar="JSON", help="print the table of an earlier run")
     ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     ap.add_argument("--ifname", help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=64, help=argparse.SUPPRESS)
@@ -454,6 +455,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.role:
         print(json.dumps(ROLES[args.role](args)), flush=True)
+        return
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
         return
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.only = set(args.only.split(","))

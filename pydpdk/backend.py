@@ -41,9 +41,12 @@ def _unavailable_reason(name: str) -> str | None:
     if name == "native" and not BUILD_INFO.get("afpacket"):
         return "the native AF_PACKET backend needs Linux"
     try:
-        importlib.import_module(_BACKEND_MODULES[name])
+        module = importlib.import_module(_BACKEND_MODULES[name])
     except ImportError as exc:
         return f"{_BACKEND_MODULES[name]} cannot be imported: {exc}"
+    # pydpdk.dpdk always imports; it says whether its extensions loaded.
+    if not getattr(module, "AVAILABLE", True):
+        return f"the DPDK extensions failed to load ({getattr(module, '_import_error', '')})"
     return None
 
 

@@ -10,11 +10,10 @@ import sys
 import textwrap
 import time
 
+import netns
 import pytest
 
 from pydpdk.errors import PortError
-
-import netns
 
 afpacket = pytest.importorskip("pydpdk.afpacket")
 try:
