@@ -43,8 +43,11 @@ int pd_chain_add_stage(pd_chain *c, pd_stage *st)
     return 0;
 }
 
-/* Run pkts (in buf[cur]) through stages from `first` on and push to the sink. */
-static void run_stages(pd_chain *c, unsigned first, uint16_t n, int cur, uint64_t now)
+/* Run pkts (in buf[cur], `bytes` long in all) through stages from `first`
+ * on and push them to the sink.  Byte counts are summed once per boundary:
+ * one stage's output is the next one's input. */
+static void run_stages(pd_chain *c, unsigned first, uint16_t n, uint64_t bytes, int cur,
+                       uint64_t now)
 {
     const pd_pkt_ops *ops = c->ops;
 
@@ -56,21 +59,19 @@ static void run_stages(pd_chain *c, unsigned first, uint16_t n, int cur, uint64_
 
         if (n) {
             st->c.pkts_in += n;
-            st->c.bytes_in += sum_len(ops, in, n);
+            st->c.bytes_in += bytes;
             st->c.calls++;
         }
         m = st->process(st->ctx, in, n, out, PD_STAGE_OUT_MAX, now);
         st->c.ns += pd_cycles_to_ns(pd_cycles() - t0);
-        if (m) {
-            st->c.pkts_out += m;
-            st->c.bytes_out += sum_len(ops, out, m);
-        }
+        bytes = m ? sum_len(ops, out, m) : 0;
+        st->c.pkts_out += m;
+        st->c.bytes_out += bytes;
         n = m;
         cur ^= 1;
     }
     if (n) {
         pd_pkt **pkts = c->buf[cur];
-        uint64_t bytes = sum_len(ops, pkts, n);
         uint16_t taken = c->snk->push(c->snk->ctx, pkts, n, now);
 
         c->snk->c.pkts_in += n;
@@ -87,14 +88,16 @@ static void run_stages(pd_chain *c, unsigned first, uint16_t n, int cur, uint64_
 uint16_t pd_chain_poll(pd_chain *c, uint64_t now)
 {
     uint16_t n = c->src->pull(c->src->ctx, c->buf[0], c->burst, now);
+    uint64_t bytes = 0;
 
     if (n) {
+        bytes = sum_len(c->ops, c->buf[0], n);
         c->src->c.pkts_out += n;
-        c->src->c.bytes_out += sum_len(c->ops, c->buf[0], n);
+        c->src->c.bytes_out += bytes;
         c->src->c.calls++;
     }
     /* Stages also run on empty polls so their deadlines can fire. */
-    run_stages(c, 0, n, 0, now);
+    run_stages(c, 0, n, bytes, 0, now);
     return n;
 }
 
@@ -110,10 +113,11 @@ uint32_t pd_chain_flush(pd_chain *c, uint64_t now)
             continue;
         /* Each flushed batch continues down the chain from the next stage. */
         while ((m = st->flush(st->ctx, c->buf[0], PD_STAGE_OUT_MAX, now)) > 0) {
+            uint64_t bytes = sum_len(c->ops, c->buf[0], m);
             st->c.pkts_out += m;
-            st->c.bytes_out += sum_len(c->ops, c->buf[0], m);
+            st->c.bytes_out += bytes;
             moved += m;
-            run_stages(c, s + 1, m, 0, now);
+            run_stages(c, s + 1, m, bytes, 0, now);
         }
     }
     return moved;
