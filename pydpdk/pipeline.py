@@ -149,9 +149,15 @@ class Pipeline(_NativePipeline):
         return self.join(timeout)
 
     def counters(self) -> dict[str, dict[str, int]]:
-        """Counters of every element, keyed ``"chain<i>.<name>"``; safe while running."""
+        """Counters of every element, keyed ``"chain<i>.<name>"`` (``<name>#2`` for a
+        second element of the same name in a chain); safe while running."""
         out: dict[str, dict[str, int]] = {}
         for i, (src, stages, snk) in enumerate(self.elements):
             for element in [src, *stages, snk]:
-                out[f"chain{i}.{element.name}"] = element.counters
+                key = base = f"chain{i}.{element.name}"
+                n = 1
+                while key in out:
+                    n += 1
+                    key = f"{base}#{n}"
+                out[key] = element.counters
         return out
