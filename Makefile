@@ -67,7 +67,7 @@ build: venv
 lint: venv
 	@$(VPY) -c "import ruff, cython_lint" 2>/dev/null || $(VPY) -m pip install -q ruff cython-lint mypy
 	$(VENV)/bin/ruff check pydpdk tests bench examples
-	$(VENV)/bin/cython-lint pydpdk
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint pydpdk
 
 bench: build
 	$(VPY) bench/forward.py

@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 
-cimport cython
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
@@ -72,7 +71,7 @@ from pydpdk._includes.pipeline cimport (
     pd_run_opts_default,
     pd_run_result,
 )
-from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt
 from pydpdk._includes.stage cimport (
     pd_counters,
     pd_port_endpoint,
@@ -261,13 +260,15 @@ cdef class Generator(Source):
         pool.check_open()
         sizes = [int(s) for s in ([sizes] if isinstance(sizes, int) else sizes)]
         if not 1 <= len(sizes) <= PD_GEN_MAX_SIZES:
-            raise ValueError(f"give between 1 and {PD_GEN_MAX_SIZES} frame sizes, got {len(sizes)}")
+            raise ValueError(f"give between 1 and {PD_GEN_MAX_SIZES} frame sizes, "
+                             f"got {len(sizes)}")
         self.template = DEFAULT_TEMPLATE if template is None else bytes(template)
         low = len(self.template) + PD_MARKER_LEN
         for s in sizes:
             if not low <= s <= 65535:
-                raise ValueError(f"frame size {s} out of range: frames need {low}..65535 bytes "
-                                 f"(template of {len(self.template)} + {PD_MARKER_LEN}-byte marker)")
+                raise ValueError(f"frame size {s} out of range: frames need {low}..65535 "
+                                 f"bytes (template of {len(self.template)} + "
+                                 f"{PD_MARKER_LEN}-byte marker)")
         if rate_pps < 0:
             raise ValueError(f"rate_pps must be >= 0, got {rate_pps}")
         memset(&cfg, 0, sizeof(cfg))
@@ -813,7 +814,7 @@ cdef class Pipeline:
             self.running = False
         if rc != 0:
             raise_errno(rc, "pipeline run failed")
-        for src, stages, snk in self.chains:
+        for _src, stages, _snk in self.chains:
             for st in stages:
                 if isinstance(st, PyStage) and (<PyStage>st).error is not None:
                     raise (<PyStage>st).error

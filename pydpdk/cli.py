@@ -181,7 +181,8 @@ def _sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"frame sizes are integers like 64,512,1400: {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"frame sizes are integers like 64,512,1400: {text!r}") from None
     if not sizes:
         raise argparse.ArgumentTypeError("give at least one frame size")
     return sizes
@@ -396,9 +397,7 @@ def _cpu_features() -> list[str]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import dpdk
-
-    from . import backend, fec
+    from . import backend, dpdk, fec
 
     info: dict[str, Any] = {"pydpdk": __version__, "build": dict(BUILD_INFO),
                             "backend": backend.describe(), "cpu_features": _cpu_features(),

@@ -15,7 +15,11 @@ def test_build_info_describes_this_build():
 
 @pytest.mark.parametrize(
     ("code", "cls"),
-    [(errno.ENOENT, FileNotFoundError), (-errno.EPERM, PermissionError), (errno.EEXIST, FileExistsError)],
+    [
+        (errno.ENOENT, FileNotFoundError),
+        (-errno.EPERM, PermissionError),
+        (errno.EEXIST, FileExistsError),
+    ],
 )
 def test_errno_maps_to_builtin_oserror_subclass(code, cls):
     exc = error_from_errno(code, "cannot open port")

@@ -159,6 +159,7 @@ def test_impairment_duplicates_and_reorders_reproducibly(pool):
 
     (i1, v1), (i2, v2) = run_once(), run_once()
     assert i1["lost"] == i2["lost"] and i1["duplicated"] == i2["duplicated"]
+    assert v1["valid"] == v2["valid"] and v1["reordered"] == v2["reordered"]
     assert v1["duplicates"] == i1["duplicated"]
     assert v1["valid"] + i1["lost"] == 20000
     assert v1["reordered"] > 0
