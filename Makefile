@@ -68,6 +68,7 @@ lint: venv
 	@$(VPY) -c "import ruff, cython_lint" 2>/dev/null || $(VPY) -m pip install -q ruff cython-lint mypy
 	$(VENV)/bin/ruff check pydpdk tests bench examples
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint pydpdk
+	$(VENV)/bin/mypy pydpdk examples
 
 bench: build
 	$(VPY) bench/forward.py

@@ -59,16 +59,16 @@ def links(n: int):
         from pydpdk._native import BufferPool
 
         # a loopback port receives what it sends: one per direction
-        pool = BufferPool(16384)
-        ports = [LoopbackPort(pool, depth=4096) for _ in range(2 * n)]
+        native_pool = BufferPool(16384)
+        loops = [LoopbackPort(native_pool, depth=4096) for _ in range(2 * n)]
         try:
-            for p in ports:
-                p.start()
-            yield pool, [((y, x), (x, y)) for x, y in zip(ports[::2], ports[1::2])]
+            for loop in loops:
+                loop.start()
+            yield native_pool, [((y, x), (x, y)) for x, y in zip(loops[::2], loops[1::2])]
         finally:
-            for p in ports:
-                p.close()
-            pool.close()
+            for loop in loops:
+                loop.close()
+            native_pool.close()
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from pydpdk import backend
+from pydpdk._burst import PacketPool
 from pydpdk.pipeline import Discard, Generator, Pipeline, PyStage
 
 TEMPLATE_TTL = 2       # frames start with TTL 2: after two hops they expire
@@ -54,6 +55,7 @@ def main() -> int:
 
     template = bytearray(DEFAULT_TEMPLATE)
     template[22] = TEMPLATE_TTL
+    pool: PacketPool
     if backend.select() == "dpdk":
         from pydpdk import dpdk
 

@@ -16,11 +16,13 @@ import argparse
 import struct
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from pydpdk import backend
+from pydpdk._burst import PacketPool, PortBase
 from pydpdk.pipeline import Pipeline
 
 
@@ -61,7 +63,9 @@ def rewriter(dst_mac: bytes | None, ttl: int | None, ipv4_only: bool):
     return rewrite
 
 
-def open_ports(src: Path, dst: Path):
+def open_ports(src: Path, dst: Path) -> tuple[PortBase, Callable[[], None]]:
+    port: PortBase
+    pool: PacketPool
     if backend.select() == "dpdk":
         from pydpdk import dpdk
 

@@ -141,7 +141,8 @@ def residual_loss_gilbert_elliott(
     cap = m + 1
     loss = model.state_loss()
     pi_b = model.stationary_bad
-    steps = [None] + [model.transition(b - a) for a, b in zip(positions, positions[1:])]
+    # steps[i]: transition matrix from packet i to packet i + 1 of the block
+    steps = [model.transition(b - a) for a, b in zip(positions, positions[1:])]
 
     def empty() -> list[list[list[float]]]:
         return [[[0.0, 0.0] for _ in range(cap + 1)] for _ in range(2)]
@@ -155,7 +156,7 @@ def residual_loss_gilbert_elliott(
             if pos == 0:
                 prior[0][0][0], prior[1][0][0] = 1.0 - pi_b, pi_b
             else:
-                step = steps[pos]
+                step = steps[pos - 1]
                 for s_from in range(2):
                     for c in range(cap + 1):
                         for t in range(2):

@@ -93,14 +93,14 @@ def _link(cfg: DemoConfig) -> Iterator[tuple[str, Any, Any, Any]]:
         try:
             current = dpdk.Eal.current()
             name_a, name_b = current.ring_pair("demo_a", "demo_b", depth=4096)
-            pool = dpdk.Mempool(16383, cache_size=256)
+            mempool = dpdk.Mempool(16383, cache_size=256)
             try:
-                with dpdk.Port(name_a, pool) as a, dpdk.Port(name_b, pool) as b:
+                with dpdk.Port(name_a, mempool) as a, dpdk.Port(name_b, mempool) as b:
                     a.start()
                     b.start()
-                    yield chosen, pool, a, b
+                    yield chosen, mempool, a, b
             finally:
-                pool.close()
+                mempool.close()
                 current.remove_ring_pair("demo_a", "demo_b")
         finally:
             if eal is not None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import backend as _backend
+from ._burst import PacketPool
 from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
 
 __all__ = ["GatewayConfig", "open_ports", "build_gateway", "run_gateway"]
@@ -126,6 +127,7 @@ def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     chosen = _backend.select(cfg.backend)
     with contextlib.ExitStack() as stack:
         eal = None
+        pool: PacketPool
         if chosen == "dpdk":
             from . import dpdk
 
