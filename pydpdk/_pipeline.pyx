@@ -13,9 +13,11 @@ import threading
 import numpy as np
 
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
+from posix.unistd cimport usleep
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase
 from pydpdk._includes.clock cimport pd_clock_ns
@@ -67,6 +69,9 @@ from pydpdk._includes.pipeline cimport (
     pd_chain_add_stage,
     pd_chain_init,
     pd_pipeline_run,
+    pd_run_job,
+    pd_run_job_done,
+    pd_run_job_main,
     pd_run_opts,
     pd_run_opts_default,
     pd_run_result,
@@ -700,8 +705,7 @@ cdef class Pipeline:
     cdef volatile int stop_flag
     cdef object interrupt
     cdef readonly bint running
-    cdef object thread
-    cdef object thread_result
+    cdef pd_run_job job
 
     def __cinit__(self):
         self.chains = []
@@ -710,6 +714,12 @@ cdef class Pipeline:
 
     def __dealloc__(self):
         cdef unsigned int i
+        # A job still running on another thread uses the chains: stop it first.
+        if self.running and self.job.chains != NULL and not pd_run_job_done(&self.job):
+            self.stop_flag = 1
+            while not pd_run_job_done(&self.job):
+                with nogil:
+                    usleep(1000)
         if self.c_chains != NULL:
             for i in range(self.n_chains):
                 free(self.c_chains[i])
@@ -766,19 +776,14 @@ cdef class Pipeline:
         """Ask a running pipeline to stop (from a Python stage or another thread)."""
         self.stop_flag = 1
 
-    def run(self, duration=None, packets=None, *, idle_sleep_us=50, idle_rounds=256,
-            bint busy_poll=False, double drain=0.2):
-        """Run until *duration* seconds, *packets* pulled, every finite source
-        ended, Ctrl-C, or request_stop(); then drain and flush.  Returns a dict."""
-        cdef pd_run_opts o
-        cdef pd_run_result res
-        cdef int rc
-        cdef bint on_main = threading.current_thread() is threading.main_thread()
+    cdef int prepare(self, pd_run_opts *o, duration, packets, int idle_sleep_us,
+                     int idle_rounds, bint busy_poll, double drain, bint on_main) except -1:
+        """Validate, fill the run options and make the chains ready to run."""
         if self.n_chains == 0:
             raise ValueError("the pipeline has no chain: call add_chain() first")
         if self.running:
             raise PydpdkError(errno.EBUSY, "the pipeline is already running")
-        pd_run_opts_default(&o)
+        pd_run_opts_default(o)
         if duration is not None:
             if duration <= 0:
                 raise ValueError(f"duration must be > 0 seconds, got {duration}")
@@ -797,21 +802,19 @@ cdef class Pipeline:
             o.check = check_signals
             o.check_arg = <void *>self
         for src, stages, snk in self.chains:
-            if isinstance(src, (PortSource,)):
+            if isinstance(src, PortSource):
                 (<PortSource>src).refresh()
-            if isinstance(snk, (PortSink,)):
+            if isinstance(snk, PortSink):
                 (<PortSink>snk).refresh()
             for st in stages:
                 if isinstance(st, PyStage):
                     (<PyStage>st).error = None
         self.stop_flag = 0
         self.interrupt = None
-        self.running = True
-        try:
-            with nogil:
-                rc = pd_pipeline_run(self.c_chains, self.n_chains, &o, &res)
-        finally:
-            self.running = False
+        return 0
+
+    cdef dict outcome(self, int rc, pd_run_result *res):
+        """The run's result, or the exception that ended it."""
         if rc != 0:
             raise_errno(rc, "pipeline run failed")
         for _src, stages, _snk in self.chains:
@@ -828,6 +831,55 @@ cdef class Pipeline:
             "sleeps": res.sleeps,
             "stopped_by": STOP_REASONS.get(res.reason, "unknown"),
         }
+
+    def run(self, duration=None, packets=None, *, int idle_sleep_us=50, int idle_rounds=256,
+            bint busy_poll=False, double drain=0.2):
+        """Run until *duration* seconds, *packets* pulled, every finite source
+        ended, Ctrl-C, or request_stop(); then drain and flush.  Returns a dict."""
+        cdef pd_run_opts o
+        cdef pd_run_result res
+        cdef int rc
+        self.prepare(&o, duration, packets, idle_sleep_us, idle_rounds, busy_poll, drain,
+                     threading.current_thread() is threading.main_thread())
+        self.running = True
+        try:
+            with nogil:
+                rc = pd_pipeline_run(self.c_chains, self.n_chains, &o, &res)
+        finally:
+            self.running = False
+        return self.outcome(rc, &res)
+
+    def _prepare_job(self, duration=None, packets=None, *, int idle_sleep_us=50,
+                     int idle_rounds=256, bint busy_poll=False, double drain=0.2):
+        """Package a run for another thread (a DPDK lcore): a capsule holding the
+        job, whose context is the entry point.  The pipeline counts as running
+        until _finish_job()."""
+        self.prepare(&self.job.opts, duration, packets, idle_sleep_us, idle_rounds, busy_poll,
+                     drain, False)
+        self.job.chains = self.c_chains
+        self.job.n_chains = self.n_chains
+        self.job.rc = 0
+        self.job.done = 0
+        self.running = True
+        capsule = PyCapsule_New(<void *>&self.job, b"pydpdk.pd_run_job", NULL)
+        PyCapsule_SetContext(capsule, <void *>pd_run_job_main)
+        return capsule
+
+    def _abort_job(self):
+        """Forget a job that could not be launched."""
+        if not self.job.done:
+            self.job.done = 1
+        self.running = False
+
+    def _job_done(self):
+        return bool(pd_run_job_done(&self.job))
+
+    def _finish_job(self):
+        """The result of a finished job (call once its thread has returned)."""
+        if not pd_run_job_done(&self.job):
+            raise PydpdkError(errno.EBUSY, "the pipeline job is still running")
+        self.running = False
+        return self.outcome(self.job.rc, &self.job.res)
 
 
 def clock_ns():

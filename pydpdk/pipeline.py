@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +100,7 @@ class Pipeline(_NativePipeline):
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
+        self._lcore: int | None = None
         self._result: dict[str, Any] | None = None
         self._error: BaseException | None = None
 
@@ -115,12 +117,33 @@ class Pipeline(_NativePipeline):
         )
         return self
 
-    def start(self, **run_kwargs: Any) -> None:
-        """Run on a background thread; see :meth:`run` for the arguments."""
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("the pipeline is already running on a thread")
+    def start(self, *, lcore: int | None = None, **run_kwargs: Any) -> None:
+        """Run in the background; see :meth:`run` for the arguments.
+
+        With *lcore*, the loop runs on that DPDK worker lcore (the EAL must
+        have been given it, e.g. ``Eal(lcores="0@(0,1),1@(0,1)")``); otherwise
+        on a Python thread.  Either way the GIL is released, so the caller
+        stays responsive; ``stop()`` or ``join()`` collects the result.
+        """
+        if self.running or (self._thread is not None and self._thread.is_alive()):
+            raise RuntimeError("the pipeline is already running")
         self._result = None
         self._error = None
+        self._lcore = None
+        if lcore is not None:
+            from . import dpdk
+
+            dpdk._require_dpdk()
+            from . import _dpdk_lcore
+
+            job = self._prepare_job(**run_kwargs)
+            try:
+                _dpdk_lcore.launch(lcore, job)
+            except BaseException:
+                self._abort_job()          # it never ran
+                raise
+            self._lcore = lcore
+            return
 
         def body() -> None:
             try:
@@ -133,6 +156,17 @@ class Pipeline(_NativePipeline):
 
     def join(self, timeout: float | None = None) -> dict[str, Any] | None:
         """Wait for a background run; returns its result (None if still running)."""
+        if self._lcore is not None:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._job_done():
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                time.sleep(0.005)
+            from . import _dpdk_lcore
+
+            _dpdk_lcore.wait(self._lcore)
+            self._lcore = None
+            return self._finish_job()
         if self._thread is None:
             raise RuntimeError("the pipeline was not started with start()")
         self._thread.join(timeout)

@@ -128,3 +128,45 @@ def test_ports_must_be_started(mempool, vdev):
             pipe.run(duration=0.1)
     finally:
         port.close()
+
+
+def test_pipeline_runs_on_a_worker_lcore():
+    # its own EAL with two lcores (the session EAL has one)
+    from conftest import run_python
+
+    proc = run_python("""
+        import threading, time
+        from pydpdk import dpdk
+        from pydpdk.pipeline import Generator, Pipeline, Verifier
+        with dpdk.Eal(lcores="0@(0,1),1@(0,1)") as eal:
+            pool = dpdk.Mempool(4095)
+            seen = []
+            gen = Generator(pool, sizes=(128,), rate_pps=50000)
+            ver = Verifier(pool, marker_offset=gen.marker_offset)
+            def stage(burst):
+                seen.append(threading.get_ident())
+            pipe = Pipeline().add(gen, stage, sink=ver)
+            pipe.start(lcore=1)
+            time.sleep(0.3)                       # the main thread stays free
+            mid = ver.counters["valid"]
+            result = pipe.stop()
+            assert mid > 0 and result["stopped_by"] == "stopped", (mid, result)
+            assert threading.get_ident() not in set(seen)
+            try:
+                pipe.start(lcore=0)
+            except ValueError as exc:
+                assert "main lcore" in str(exc)
+            else:
+                raise AssertionError("lcore 0 accepted")
+            try:
+                pipe.start(lcore=7)
+            except ValueError as exc:
+                assert "not enabled" in str(exc)
+            else:
+                raise AssertionError("lcore 7 accepted")
+            del pipe, gen, ver
+            assert pool.in_use == 0
+            pool.close()
+        print("ok")
+    """)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr + proc.stdout

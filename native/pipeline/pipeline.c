@@ -233,6 +233,20 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
     return 0;
 }
 
+int pd_run_job_main(void *arg)
+{
+    pd_run_job *job = arg;
+
+    job->rc = pd_pipeline_run(job->chains, job->n_chains, &job->opts, &job->res);
+    __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
+    return job->rc;
+}
+
+int pd_run_job_done(const pd_run_job *job)
+{
+    return __atomic_load_n(&job->done, __ATOMIC_ACQUIRE);
+}
+
 /* --- port adapters ------------------------------------------------------- */
 
 static uint16_t port_pull(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)

@@ -68,6 +68,21 @@ uint32_t pd_chain_flush(pd_chain *c, uint64_t now_ns);
 int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
                     pd_run_result *res);
 
+/* A run packaged for another thread, e.g. a DPDK worker lcore:
+ * pd_run_job_main has the lcore_function_t signature.  `done` becomes 1
+ * (release order) when the run is over and res/rc are final. */
+typedef struct pd_run_job {
+    pd_chain **chains;
+    unsigned n_chains;
+    pd_run_opts opts;
+    pd_run_result res;
+    int rc;
+    int done;
+} pd_run_job;
+
+int pd_run_job_main(void *job);
+int pd_run_job_done(const pd_run_job *job);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,3 +41,14 @@ cdef extern from "pipeline.h" nogil:
     int pd_chain_add_stage(pd_chain *c, pd_stage *st)
     int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
                         pd_run_result *res)
+
+    ctypedef struct pd_run_job:
+        pd_chain **chains
+        unsigned n_chains
+        pd_run_opts opts
+        pd_run_result res
+        int rc
+        int done
+
+    int pd_run_job_main(void *job)
+    int pd_run_job_done(const pd_run_job *job)
