@@ -34,8 +34,10 @@ def frames(n: int) -> list[bytes]:
 class Link:
     """tx port + how to get back what it sent."""
 
-    def __init__(self, pool, tx, open_rx, stack: contextlib.ExitStack):
+    def __init__(self, pool, tx, open_rx, stack: contextlib.ExitStack,
+                 counts_bytes: bool = True):
         self.pool, self.tx, self._open_rx, self._stack = pool, tx, open_rx, stack
+        self.counts_bytes = counts_bytes
 
     def receive(self, n: int, timeout: float = 3.0) -> list[bytes]:
         rx = self._open_rx()
@@ -112,7 +114,8 @@ def dpdk_ring_link(request):
     a, b = request.getfixturevalue("ring_pair")
     pool = request.getfixturevalue("mempool")
     with contextlib.ExitStack() as stack:
-        yield Link(pool, a, lambda: b, stack)
+        # DPDK's net_ring PMD counts packets, not bytes.
+        yield Link(pool, a, lambda: b, stack, counts_bytes=False)
 
 
 BACKENDS = ["loopback", "afpacket", "pcap", "dpdk-ring"]
@@ -147,7 +150,7 @@ def test_sent_frames_arrive_intact_and_in_order(link):
     st = link.tx.stats()
     assert STATS_KEYS <= set(st)
     assert st["opackets"] == len(data)
-    assert st["obytes"] == sum(map(len, data))
+    assert st["obytes"] == (sum(map(len, data)) if link.counts_bytes else 0)
 
 
 def test_stopped_port_refuses_io_and_keeps_the_burst(link):
