@@ -316,3 +316,41 @@ def test_random_loss_on_the_link_is_seen_by_the_receiver(pool):
         assert 120 <= dropped <= 280
         assert all(f == frames[struct.unpack("!I", f[14:18])[0]] for f in got)
     assert not netns.leftover_namespaces()
+
+
+def interface_flags(ns: str, ifname: str) -> int:
+    return int(netns.ns_exec(ns, "cat", f"/sys/class/net/{ifname}/flags").strip(), 16)
+
+
+IFF_PROMISC = 0x100
+
+
+@pytest.mark.parametrize("promiscuous", [True, False])
+def test_promiscuous_mode_lasts_as_long_as_the_port(veth, pool, promiscuous):
+    assert not interface_flags(veth.a, veth.if_a) & IFF_PROMISC
+    port = open_port(veth.a, veth.if_a, pool, promiscuous=promiscuous)
+    try:
+        assert bool(interface_flags(veth.a, veth.if_a) & IFF_PROMISC) == promiscuous
+    finally:
+        port.close()
+    assert not interface_flags(veth.a, veth.if_a) & IFF_PROMISC
+
+
+def test_port_needs_a_native_pool(veth):
+    from pydpdk._burst import HeapPool
+
+    heap = HeapPool(capacity=16)
+    with netns.inside(veth.a), pytest.raises(TypeError, match="needs a BufferPool"):
+        AfPacketPort(veth.if_a, heap)
+    heap.close()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"queues": 0}, "queues must be between"),
+    ({"fanout": "bogus"}, "fanout must be one of"),
+    ({"tx_mode": "carrier-pigeon"}, "tx_mode must be one of"),
+    ({"block_size": 1000}, "multiple of the page size"),
+])
+def test_bad_port_configuration_is_a_value_error(veth, pool, kwargs, match):
+    with netns.inside(veth.a), pytest.raises(ValueError, match=match):
+        AfPacketPort(veth.if_a, pool, **kwargs)

@@ -7,6 +7,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -358,6 +359,90 @@ int pd_afp_check(pd_afp *afp)
     return rc;
 }
 
+/* Ones'-complement sum of `len` bytes (network order words). */
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
+{
+    while (len > 1) {
+        sum += (uint32_t)p[0] << 8 | p[1];
+        p += 2;
+        len -= 2;
+    }
+    if (len)
+        sum += (uint32_t)p[0] << 8;
+    return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+/* Frames sent by this host are captured before the NIC would fill in the
+ * TCP/UDP checksum (TP_STATUS_CSUMNOTREADY, e.g. on the peer of a veth):
+ * compute it, so the packet is valid wherever it is sent next.  Frames we
+ * cannot parse are left as they are. */
+static void complete_l4_checksum(uint8_t *frame, uint32_t len)
+{
+    uint32_t off = 12, l4, l4_len, sum = 0;
+    uint16_t type;
+    uint8_t proto;
+    uint8_t *ck;
+
+    if (len < 14)
+        return;
+    type = (uint16_t)(frame[off] << 8 | frame[off + 1]);
+    while ((type == ETH_P_8021Q || type == ETH_P_8021AD) && off + 6 <= len) {
+        off += 4;
+        type = (uint16_t)(frame[off] << 8 | frame[off + 1]);
+    }
+    off += 2;
+    if (type == ETH_P_IP) {
+        uint32_t ihl, total;
+        if (off + 20 > len || (frame[off] >> 4) != 4)
+            return;
+        ihl = (uint32_t)(frame[off] & 0x0f) * 4;
+        total = (uint32_t)(frame[off + 2] << 8 | frame[off + 3]);
+        if (ihl < 20 || total < ihl || off + total > len)
+            return;
+        if ((frame[off + 6] & 0x3f) != 0 || frame[off + 7] != 0)
+            return; /* fragment: no whole L4 segment here */
+        proto = frame[off + 9];
+        l4 = off + ihl;
+        l4_len = total - ihl;
+        sum = csum_add(sum, frame + off + 12, 8); /* addresses */
+    } else if (type == ETH_P_IPV6) {
+        if (off + 40 > len || (frame[off] >> 4) != 6)
+            return;
+        proto = frame[off + 6]; /* no extension headers */
+        l4 = off + 40;
+        l4_len = (uint32_t)(frame[off + 4] << 8 | frame[off + 5]);
+        if (l4 + l4_len > len)
+            return;
+        sum = csum_add(sum, frame + off + 8, 32);
+    } else {
+        return;
+    }
+    if (proto == IPPROTO_TCP && l4_len >= 20)
+        ck = frame + l4 + 16;
+    else if (proto == IPPROTO_UDP && l4_len >= 8)
+        ck = frame + l4 + 6;
+    else
+        return;
+    sum += proto;
+    sum += l4_len;
+    ck[0] = ck[1] = 0;
+    sum = csum_add(sum, frame + l4, l4_len);
+    {
+        uint16_t c = csum_fold(sum);
+        if (c == 0 && proto == IPPROTO_UDP)
+            c = 0xffff; /* 0 means "no checksum" in UDP */
+        ck[0] = (uint8_t)(c >> 8);
+        ck[1] = (uint8_t)c;
+    }
+}
+
 /* Copy one ring frame into buffer `b`; 0, or -1 when it must be dropped. */
 static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b)
 {
@@ -393,6 +478,8 @@ static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b)
     }
     b->data_len = len;
     b->timestamp_ns = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
+    if (h->tp_status & TP_STATUS_CSUMNOTREADY)
+        complete_l4_checksum(dst, len);
     return 0;
 }
 
