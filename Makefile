@@ -22,14 +22,23 @@ endif
 VPY   = $(VENV)/bin/python
 STAMP = $(VENV)/.pydpdk-$(DPDK).stamp
 
-.PHONY: all demo test test-c test-py deps venv build lint bench fuzz clean
+.PHONY: all demo test test-this-build deps venv build lint bench fuzz clean
 
 all: build
 
 demo: build
 	$(VENV)/bin/pydpdk demo
 
-test: build
+# With DPDK built in, the same suite then runs again on a build without DPDK
+# (its own venv and build dir), so both configurations stay tested.
+test: test-this-build
+	@if [ "$(DPDK)" = auto ] && $(VPY) -c "import sys, pydpdk; \
+	    sys.exit(not pydpdk.BUILD_INFO['dpdk'])"; then \
+	  echo "== the same tests on a build without DPDK (-Ddpdk=disabled) =="; \
+	  $(MAKE) --no-print-directory test-this-build DPDK=disabled VENV=$(VENV)-nodpdk; \
+	fi
+
+test-this-build: build
 	$(VENV)/bin/meson test -C $(BUILD_DIR) --print-errorlogs
 	$(VPY) -m pytest
 
@@ -79,4 +88,4 @@ fuzz: build
 	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS)
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(VENV)-nodpdk
