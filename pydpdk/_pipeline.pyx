@@ -430,30 +430,42 @@ cdef int parse_mac(value, uint8_t *out) except -1:
     return 0
 
 
-cdef int fill_encap(pd_encap_cfg *e, str encap, src_mac, dst_mac, src_ip, dst_ip,
-                    int src_port, int dst_port, int ethertype, int ttl) except -1:
+cdef dict fill_encap(pd_encap_cfg *e, dict given):
+    """Encapsulation options (keywords of the FEC stages) into *e*; returns them
+    with the defaults filled in."""
+    unknown = set(given) - set(ENCAP_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown encapsulation option(s): {', '.join(sorted(unknown))}")
+    opts = dict(ENCAP_DEFAULTS, **given)
     memset(e, 0, sizeof(pd_encap_cfg))
+    encap = opts["encap"]
     if encap == "udp":
         e.kind = PD_ENCAP_UDP
     elif encap in ("ether", "l2"):
         e.kind = PD_ENCAP_ETHER
     else:
         raise ValueError(f"encapsulation must be 'udp' or 'ether', got {encap!r}")
-    parse_mac(src_mac, e.src_mac)
-    parse_mac(dst_mac, e.dst_mac)
-    e.src_ip = int(ipaddress.IPv4Address(src_ip))
-    e.dst_ip = int(ipaddress.IPv4Address(dst_ip))
-    for label, port in (("src_port", src_port), ("dst_port", dst_port)):
-        if not 1 <= port <= 65535:
-            raise ValueError(f"{label} must be within 1..65535, got {port}")
-    e.src_port = <uint16_t>src_port
-    e.dst_port = <uint16_t>dst_port
-    if not 0x0600 <= ethertype <= 0xffff:
-        raise ValueError(f"ethertype must be within 0x0600..0xffff, got {ethertype:#x}")
-    e.ethertype = <uint16_t>ethertype
-    if not 1 <= ttl <= 255:
-        raise ValueError(f"ttl must be within 1..255, got {ttl}")
-    e.ttl = <uint8_t>ttl
+    parse_mac(opts["src_mac"], e.src_mac)
+    parse_mac(opts["dst_mac"], e.dst_mac)
+    e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))
+    e.dst_ip = int(ipaddress.IPv4Address(opts["dst_ip"]))
+    for label in ("src_port", "dst_port"):
+        if not 1 <= opts[label] <= 65535:
+            raise ValueError(f"{label} must be within 1..65535, got {opts[label]}")
+    e.src_port = <uint16_t>opts["src_port"]
+    e.dst_port = <uint16_t>opts["dst_port"]
+    if not 0x0600 <= opts["ethertype"] <= 0xffff:
+        raise ValueError(f"ethertype must be within 0x0600..0xffff, got {opts['ethertype']:#x}")
+    e.ethertype = <uint16_t>opts["ethertype"]
+    if not 1 <= opts["ttl"] <= 255:
+        raise ValueError(f"ttl must be within 1..255, got {opts['ttl']}")
+    e.ttl = <uint8_t>opts["ttl"]
+    return opts
+
+
+cdef int check_max_payload(unsigned int max_payload) except -1:
+    if not 1 <= max_payload <= 65000:
+        raise ValueError(f"max_payload must be within 1..65000, got {max_payload}")
     return 0
 
 
@@ -499,21 +511,14 @@ cdef class FecEncodeStage(Stage):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
         pool.check_open()
-        unknown = set(encap) - set(ENCAP_DEFAULTS)
-        if unknown:
-            raise TypeError(f"unknown encapsulation option(s): {', '.join(sorted(unknown))}")
-        opts = dict(ENCAP_DEFAULTS, **encap)
         memset(&cfg, 0, sizeof(cfg))
+        opts = fill_encap(&cfg.encap, encap)
         cfg.fec.code = parse_code(code, k, m)
         if not 1 <= depth <= 64:
             raise ValueError(f"interleaving depth must be within 1..64, got {depth}")
         if deadline < 0:
             raise ValueError(f"deadline must be >= 0 seconds (0: none), got {deadline}")
-        if not 1 <= max_payload <= 65000:
-            raise ValueError(f"max_payload must be within 1..65000, got {max_payload}")
-        fill_encap(&cfg.encap, opts["encap"], opts["src_mac"], opts["dst_mac"], opts["src_ip"],
-                   opts["dst_ip"], opts["src_port"], opts["dst_port"], opts["ethertype"],
-                   opts["ttl"])
+        check_max_payload(max_payload)
         cfg.fec.k = k
         cfg.fec.m = m
         cfg.fec.depth = depth
@@ -557,20 +562,13 @@ cdef class FecDecodeStage(Stage):
         cdef pd_fec_dec_stage_cfg cfg
         cdef int err = 0
         pool.check_open()
-        unknown = set(encap) - set(ENCAP_DEFAULTS)
-        if unknown:
-            raise TypeError(f"unknown encapsulation option(s): {', '.join(sorted(unknown))}")
-        opts = dict(ENCAP_DEFAULTS, **encap)
+        memset(&cfg, 0, sizeof(cfg))
+        fill_encap(&cfg.encap, encap)
         if timeout < 0:
             raise ValueError(f"timeout must be >= 0 seconds (0: none), got {timeout}")
         if not 1 <= max_blocks <= 65536:
             raise ValueError(f"max_blocks must be within 1..65536, got {max_blocks}")
-        if not 1 <= max_payload <= 65000:
-            raise ValueError(f"max_payload must be within 1..65000, got {max_payload}")
-        memset(&cfg, 0, sizeof(cfg))
-        fill_encap(&cfg.encap, opts["encap"], opts["src_mac"], opts["dst_mac"], opts["src_ip"],
-                   opts["dst_ip"], opts["src_port"], opts["dst_port"], opts["ethertype"],
-                   opts["ttl"])
+        check_max_payload(max_payload)
         cfg.fec.max_payload = max_payload
         cfg.fec.max_blocks = max_blocks
         cfg.fec.max_symbols = max(255, max_blocks * 16)

@@ -1,6 +1,6 @@
 """The two-way FEC tunnel across network namespaces, with real kernel traffic.
 
-    host_a --lan-- [pydpdk fec tunnel] --wan-- link (5% loss each way) --wan-- [pydpdk fec tunnel] --lan-- host_b
+    host_a -- [fec tunnel] -- link (5% loss each way) -- [fec tunnel] -- host_b
 
 Both gateways are real ``pydpdk fec tunnel`` processes on the native AF_PACKET
 backend; the link namespace drops frames at random with nftables

@@ -123,7 +123,7 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
     return 0;
 }
 
-/* --- shared output plumbing ---------------------------------------------- */
+/* --- what both stages share ------------------------------------------------ */
 
 /* A stage's output array during one call; the codec's sink appends to it. */
 typedef struct outq {
@@ -131,40 +131,66 @@ typedef struct outq {
     uint16_t n, cap;
 } outq;
 
-/* --- encoder stage --------------------------------------------------------- */
-
-struct pd_fec_enc_stage {
+typedef struct gw_common {
     const pd_pkt_ops *ops;
     void *pool;
-    encap enc_hdr;
-    fec_encoder *enc;
-    uint32_t max_payload;
+    encap hdr;
     outq q;
     fec_sink sink;
     pd_gateway_counters gw;
+} gw_common;
+
+static int common_init(gw_common *c, const pd_encap_cfg *cfg, const pd_pkt_ops *ops,
+                       void *pool, void *owner, uint8_t *(*get)(void *, uint32_t))
+{
+    c->ops = ops;
+    c->pool = pool;
+    c->sink.ctx = owner;
+    c->sink.get = get;
+    return encap_init(&c->hdr, cfg);
+}
+
+/* A fresh pool packet of len bytes queued on the output; its data, or NULL
+ * (output full: counted here; pool empty or buffer too small: the codec
+ * counts it as no_buffer). */
+static uint8_t *queue_new_packet(gw_common *c, uint32_t len)
+{
+    pd_pkt *p;
+    uint8_t *d;
+
+    if (c->q.n >= c->q.cap) {
+        c->gw.out_full++;
+        return NULL;
+    }
+    if (c->ops->alloc_bulk(c->pool, &p, 1) != 0)
+        return NULL;
+    d = c->ops->append(p, len);
+    if (!d) {
+        c->ops->free_bulk(&p, 1);
+        return NULL;
+    }
+    c->q.out[c->q.n++] = p;
+    return d;
+}
+
+/* --- encoder stage --------------------------------------------------------- */
+
+struct pd_fec_enc_stage {
+    gw_common c;
+    fec_encoder *enc;
+    uint32_t max_payload;
 };
 
 /* Parity packets come from the pool: header written here, parity by the codec. */
 static uint8_t *enc_parity_buffer(void *ctx, uint32_t len)
 {
     pd_fec_enc_stage *s = ctx;
-    pd_pkt *p;
-    uint8_t *d;
+    uint8_t *d = queue_new_packet(&s->c, s->c.hdr.len + len);
 
-    if (s->q.n >= s->q.cap) {
-        s->gw.out_full++;
+    if (!d)
         return NULL;
-    }
-    if (s->ops->alloc_bulk(s->pool, &p, 1) != 0)
-        return NULL;                          /* counted by the codec as no_buffer */
-    d = s->ops->append(p, s->enc_hdr.len + len);
-    if (!d) {
-        s->ops->free_bulk(&p, 1);
-        return NULL;
-    }
-    encap_write(&s->enc_hdr, d, len);
-    s->q.out[s->q.n++] = p;
-    return d + s->enc_hdr.len;
+    encap_write(&s->c.hdr, d, len);
+    return d + s->c.hdr.len;
 }
 
 pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
@@ -179,18 +205,14 @@ pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
     s = calloc(1, sizeof(*s));
     if (!s)
         goto fail;
-    s->ops = ops;
-    s->pool = pool;
     s->max_payload = cfg->fec.max_payload;
-    rc = encap_init(&s->enc_hdr, &cfg->encap);
+    rc = common_init(&s->c, &cfg->encap, ops, pool, s, enc_parity_buffer);
     if (rc == 0)
         rc = fec_encoder_create(&cfg->fec, &s->enc);
     if (rc != 0) {
         free(s);
         goto fail;
     }
-    s->sink.ctx = s;
-    s->sink.get = enc_parity_buffer;
     if (err) *err = 0;
     return s;
 fail:
@@ -210,10 +232,11 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
                             uint64_t now)
 {
     pd_fec_enc_stage *s = ctx;
-    const pd_pkt_ops *ops = s->ops;
-    uint32_t room = s->enc_hdr.len + FEC_HDR_LEN;
+    gw_common *c = &s->c;
+    const pd_pkt_ops *ops = c->ops;
+    uint32_t room = c->hdr.len + FEC_HDR_LEN;
 
-    s->q = (outq){ out, 0, cap };
+    c->q = (outq){ out, 0, cap };
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         uint32_t len = ops->data_len(p);
@@ -221,48 +244,48 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
         uint16_t slot;
 
         if (len > s->max_payload || len == 0) {
-            s->gw.too_big++;
+            c->gw.too_big++;
             ops->free_bulk(&p, 1);
             continue;
         }
         if (ops->headroom(p) < room) {
-            s->gw.no_headroom++;
+            c->gw.no_headroom++;
             ops->free_bulk(&p, 1);
             continue;
         }
-        if (s->q.n >= s->q.cap) {
-            s->gw.out_full++;
+        if (c->q.n >= c->q.cap) {
+            c->gw.out_full++;
             ops->free_bulk(&p, 1);
             continue;
         }
         /* The source goes out before the parity its arrival may complete. */
-        slot = s->q.n++;
-        s->q.out[slot] = p;
-        if (fec_encoder_add(s->enc, ops->data(p), len, now, hdr, &s->sink) < 0) {
+        slot = c->q.n++;
+        c->q.out[slot] = p;
+        if (fec_encoder_add(s->enc, ops->data(p), len, now, hdr, &c->sink) < 0) {
             /* cannot happen after the checks above; drop rather than send unprotected */
-            memmove(&s->q.out[slot], &s->q.out[slot + 1],
-                    (size_t)(s->q.n - slot - 1) * sizeof(pd_pkt *));
-            s->q.n--;
-            s->gw.too_big++;
+            memmove(&c->q.out[slot], &c->q.out[slot + 1],
+                    (size_t)(c->q.n - slot - 1) * sizeof(pd_pkt *));
+            c->q.n--;
+            c->gw.too_big++;
             ops->free_bulk(&p, 1);
             continue;
         }
         d = ops->prepend(p, room);
-        encap_write(&s->enc_hdr, d, FEC_HDR_LEN + len);
-        memcpy(d + s->enc_hdr.len, hdr, FEC_HDR_LEN);
+        encap_write(&c->hdr, d, FEC_HDR_LEN + len);
+        memcpy(d + c->hdr.len, hdr, FEC_HDR_LEN);
     }
     /* Deadlines are checked on every call, bursts and idle polls alike. */
-    fec_encoder_poll(s->enc, now, &s->sink);
-    return s->q.n;
+    fec_encoder_poll(s->enc, now, &c->sink);
+    return c->q.n;
 }
 
 static uint16_t enc_flush(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now)
 {
     pd_fec_enc_stage *s = ctx;
     (void)now;
-    s->q = (outq){ out, 0, cap };
-    fec_encoder_flush(s->enc, &s->sink);
-    return s->q.n;
+    s->c.q = (outq){ out, 0, cap };
+    fec_encoder_flush(s->enc, &s->c.sink);
+    return s->c.q.n;
 }
 
 void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
@@ -280,41 +303,21 @@ void pd_fec_enc_stage_stats(const pd_fec_enc_stage *s, fec_encoder_stats *fec,
     if (fec)
         fec_encoder_get_stats(s->enc, fec);
     if (gw)
-        *gw = s->gw;
+        *gw = s->c.gw;
 }
 
 /* --- decoder stage --------------------------------------------------------- */
 
 struct pd_fec_dec_stage {
-    const pd_pkt_ops *ops;
-    void *pool;
-    encap enc_hdr;
+    gw_common c;
     fec_decoder *dec;
-    outq q;
-    fec_sink sink;
-    pd_gateway_counters gw;
 };
 
 /* Rebuilt frames go into fresh pool packets, queued right away. */
 static uint8_t *dec_rebuilt_buffer(void *ctx, uint32_t len)
 {
     pd_fec_dec_stage *s = ctx;
-    pd_pkt *p;
-    uint8_t *d;
-
-    if (s->q.n >= s->q.cap) {
-        s->gw.out_full++;
-        return NULL;
-    }
-    if (s->ops->alloc_bulk(s->pool, &p, 1) != 0)
-        return NULL;
-    d = s->ops->append(p, len);
-    if (!d) {
-        s->ops->free_bulk(&p, 1);
-        return NULL;
-    }
-    s->q.out[s->q.n++] = p;
-    return d;
+    return queue_new_packet(&s->c, len);
 }
 
 pd_fec_dec_stage *pd_fec_dec_stage_create(const pd_fec_dec_stage_cfg *cfg,
@@ -329,17 +332,13 @@ pd_fec_dec_stage *pd_fec_dec_stage_create(const pd_fec_dec_stage_cfg *cfg,
     s = calloc(1, sizeof(*s));
     if (!s)
         goto fail;
-    s->ops = ops;
-    s->pool = pool;
-    rc = encap_init(&s->enc_hdr, &cfg->encap);
+    rc = common_init(&s->c, &cfg->encap, ops, pool, s, dec_rebuilt_buffer);
     if (rc == 0)
         rc = fec_decoder_create(&cfg->fec, &s->dec);
     if (rc != 0) {
         free(s);
         goto fail;
     }
-    s->sink.ctx = s;
-    s->sink.get = dec_rebuilt_buffer;
     if (err) *err = 0;
     return s;
 fail:
@@ -359,39 +358,40 @@ static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
                             uint64_t now)
 {
     pd_fec_dec_stage *s = ctx;
-    const pd_pkt_ops *ops = s->ops;
+    gw_common *c = &s->c;
+    const pd_pkt_ops *ops = c->ops;
 
-    s->q = (outq){ out, 0, cap };
+    c->q = (outq){ out, 0, cap };
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         uint32_t len = ops->data_len(p), off, plen;
         fec_verdict v;
 
-        if (encap_parse(&s->enc_hdr, ops->data(p), len, &off, &plen) != 0) {
-            s->gw.foreign++;
+        if (encap_parse(&c->hdr, ops->data(p), len, &off, &plen) != 0) {
+            c->gw.foreign++;
             ops->free_bulk(&p, 1);
             continue;
         }
-        if (s->q.n >= s->q.cap) {
-            s->gw.out_full++;
+        if (c->q.n >= c->q.cap) {
+            c->gw.out_full++;
             ops->free_bulk(&p, 1);
             continue;
         }
         /* Rebuilt packets are queued by the sink during the push; a
          * delivered source takes the next slot after them. */
-        fec_decoder_push(s->dec, ops->data(p) + off, plen, now, &s->sink, &v);
-        if (v.action == FEC_DELIVER && s->q.n < s->q.cap) {
+        fec_decoder_push(s->dec, ops->data(p) + off, plen, now, &c->sink, &v);
+        if (v.action == FEC_DELIVER && c->q.n < c->q.cap) {
             ops->adj(p, off + v.offset);
             ops->trim(p, ops->data_len(p) - v.length);
-            s->q.out[s->q.n++] = p;
+            c->q.out[c->q.n++] = p;
         } else {
             if (v.action == FEC_DELIVER)
-                s->gw.out_full++;
+                c->gw.out_full++;
             ops->free_bulk(&p, 1);
         }
     }
     fec_decoder_poll(s->dec, now);
-    return s->q.n;
+    return c->q.n;
 }
 
 /* End of run: give up every block still waiting for packets, so the sources
@@ -417,5 +417,5 @@ void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,
     if (fec)
         fec_decoder_get_stats(s->dec, fec);
     if (gw)
-        *gw = s->gw;
+        *gw = s->c.gw;
 }
