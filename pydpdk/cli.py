@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import signal
@@ -196,6 +197,7 @@ def _probability(text: str) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .backend import select as select_backend
     from .demo import DemoConfig, run_demo, sweep_link_loss
 
     cfg = DemoConfig(backend=args.backend, code=args.code, k=args.k, m=args.m, depth=args.depth,
@@ -213,12 +215,18 @@ def _demo(args: argparse.Namespace) -> int:
         if not args.json:
             print(_progress_line(snap), flush=True)
 
-    summary = run_demo(cfg, on_progress=progress)
-    if args.plot:
-        losses = [0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2]
-        points = sweep_link_loss(cfg, losses, seconds_each=max(0.5, cfg.duration / 10))
-        _plot(points, cfg, args.plot)
-        summary["plot"] = {"file": args.plot, "points": points}
+    with contextlib.ExitStack() as stack:
+        if select_backend(cfg.backend) == "dpdk":
+            # one EAL for every run of this command: DPDK cannot start it twice
+            from . import dpdk
+
+            stack.enter_context(dpdk.Eal(cfg.eal_args))
+        summary = run_demo(cfg, on_progress=progress)
+        if args.plot:
+            losses = [0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2]
+            points = sweep_link_loss(cfg, losses, seconds_each=max(0.5, cfg.duration / 10))
+            _plot(points, cfg, args.plot)
+            summary["plot"] = {"file": args.plot, "points": points}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -245,15 +253,19 @@ def _plot(points: list[dict[str, float]], cfg: Any, path: str) -> None:
 
     from .analysis import residual_loss_random
 
-    xs = [p["link_loss"] for p in points]
-    floor = [1.0 / max(p["offered"], 1) for p in points]
-    measured = [max(p["residual_loss"], f) for p, f in zip(points, floor)]
+    seen = [p for p in points if p["residual_loss"] > 0]
+    none_lost = [p for p in points if p["residual_loss"] == 0]
     grid = [x / 1000 for x in range(1, 251)]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.loglog(grid, grid, ":", color="grey", label="no FEC")
     ax.loglog(grid, [residual_loss_random(x, cfg.k, cfg.m) for x in grid], "-",
               label=f"predicted, {cfg.code.upper()}({cfg.k},{cfg.m}) binomial")
-    ax.loglog(xs, measured, "o", label="measured (pydpdk demo)")
+    ax.loglog([p["link_loss"] for p in seen], [p["residual_loss"] for p in seen], "o",
+              label="measured (pydpdk demo)")
+    if none_lost:   # nothing lost: the residual is below one packet in what was sent
+        ax.loglog([p["link_loss"] for p in none_lost],
+                  [1.0 / max(p["offered"], 1) for p in none_lost], "v", color="C1",
+                  fillstyle="none", label="measured: none lost (below 1/packets sent)")
     ax.set_xlabel("link loss")
     ax.set_ylabel("residual loss after FEC")
     ax.set_title("Residual loss against random link loss")

@@ -135,3 +135,17 @@ def test_fec_encode_gateway_over_dpdk_net_pcap(tmp_path):
     assert len(wire) == 600
     # the protected frame carries the original after 42 + 16 header bytes
     assert wire[0][58:] == frames[0]
+
+
+def test_demo_plot_draws_residual_against_link_loss(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "residual.png"
+    report = json_out(run_cli("demo", "--duration", "1", "--plot", str(png), "--json",
+                              timeout=300))
+    points = report["plot"]["points"]
+    assert len(points) == 8
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # more link loss, more residual loss; at 20 % link loss RS(10,3) loses some
+    assert points[-1]["residual_loss"] > points[0]["residual_loss"]
+    assert points[-1]["residual_loss"] == pytest.approx(points[-1]["predicted_residual_loss"],
+                                                         rel=0.3)
