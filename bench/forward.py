@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Forwarding benchmark: pydpdk against dpdk-testpmd, side by side in one run.
 
-    python bench/forward.py                 # defaults: ~2 minutes on 2 cores
-    python bench/forward.py --quick         # ~30 s smoke run
+    python bench/forward.py                 # defaults: about 90 s on 2 cores
+    python bench/forward.py --quick         # about 20 s smoke run
 
 Contenders, all forwarding between two ``net_null`` vdevs in both directions
 on one busy core (testpmd: one forwarding lcore plus its mostly idle main
 lcore; pydpdk: the calling thread):
 
-    testpmd   dpdk-testpmd --forward-mode=io (the reference)
+    testpmd   dpdk-testpmd --forward-mode=io (the reference), one interactive
+              process driven through a pty for every measurement
     native    pydpdk.dpdk.forward: the GIL-free C loop
     python    a Python loop calling rx_burst/tx_burst once per burst
     headers   as python, plus rewriting every packet's Ethernet MACs through
@@ -28,13 +29,13 @@ import argparse
 import json
 import os
 import platform
+import pty
 import re
+import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -50,49 +51,72 @@ MAIN_BURST = 32
 # contenders
 # --------------------------------------------------------------------------
 
-def run_testpmd(burst: int, seconds: float) -> float | None:
-    """testpmd io-forward on two net_null vdevs; Mpps from its own pps counters."""
-    if TESTPMD is None:
-        return None
-    period = 1
-    cmd = [
-        TESTPMD, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-telemetry",
-        f"--file-prefix=pydpdk-bench-testpmd{os.getpid()}", "--log-level=error",
-        "--vdev", "net_null0", "--vdev", "net_null1",
-        "--", "--forward-mode=io", f"--stats-period={period}", f"--burst={burst}",
-        "--nb-cores=1", "--total-num-mbufs=8192",
-    ]
-    # Startup (EAL init, PMD loading) is not measured: pps comes from the
-    # periods testpmd itself reports; the first non-zero (partial) one is dropped.
-    wanted = max(2, round(seconds / period)) + 1
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    stream = proc.stdout
-    assert stream is not None
-    reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(_testpmd_periods(lines)) >= wanted:
-                break
-            time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        reader.join(timeout=5)
-    periods = _testpmd_periods(lines)[1:]
-    if not periods:
-        raise RuntimeError("could not parse testpmd throughput:\n" + "".join(lines)[-2000:])
-    return statistics.median(periods) / 1e6
+class TestPmd:
+    """One interactive dpdk-testpmd (io forwarding between two net_null vdevs).
 
+    Kept running for the whole benchmark and driven through a pty: each
+    measurement is ``set burst N``, ``start``, sleep, ``stop``; the rate is the
+    TX-packets of testpmd's accumulated statistics over the wall-clock window
+    (startup and EAL init are never inside it).  While stopped, its forwarding
+    lcore sleeps, so it does not compete with the pydpdk runs.
+    """
 
-def _testpmd_periods(lines: list[str]) -> list[int]:
-    """Total Rx-pps of both ports per stats period, once forwarding has started."""
-    pps = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", "".join(list(lines)))]
-    periods = [pps[i] + pps[i + 1] for i in range(0, len(pps) - 1, 2)]
-    return [p for p in periods if p > 0]
+    PROMPT = b"testpmd> "
+
+    def __init__(self) -> None:
+        assert TESTPMD is not None
+        cmd = [
+            TESTPMD, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-telemetry",
+            f"--file-prefix=pydpdk-bench-testpmd{os.getpid()}", "--log-level=error",
+            "--vdev", "net_null0", "--vdev", "net_null1",
+            "--", "-i", "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=8192",
+        ]
+        self.command = " ".join(cmd)
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True)
+        os.close(slave)
+        self.fd = master
+        self.buffer = b""
+        self._read_until_prompt(timeout=60)
+
+    def _read_until_prompt(self, timeout: float = 30) -> str:
+        end = time.monotonic() + timeout
+        while self.PROMPT not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                raise RuntimeError("testpmd did not answer:\n" + self.buffer[-1000:].decode())
+            self.buffer += os.read(self.fd, 65536)
+        out, self.buffer = self.buffer.split(self.PROMPT, 1)
+        return out.decode(errors="replace")
+
+    def command_line(self, line: str) -> str:
+        os.write(self.fd, (line + "\n").encode())
+        return self._read_until_prompt()
+
+    def run(self, burst: int, seconds: float) -> float:
+        self.command_line(f"set burst {burst}")
+        self.command_line("start")
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        os.write(self.fd, b"stop\n")
+        t1 = time.perf_counter()
+        out = self._read_until_prompt()
+        match = re.search(r"Accumulated forward statistics for all ports.*?TX-packets:\s+(\d+)",
+                          out, re.S)
+        if match is None:
+            raise RuntimeError("could not parse testpmd statistics:\n" + out[-2000:])
+        return int(match.group(1)) / (t1 - t0) / 1e6
+
+    def close(self) -> None:
+        try:
+            os.write(self.fd, b"quit\n")
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            os.close(self.fd)
 
 
 def run_native(a, b, burst: int, seconds: float) -> float:
@@ -197,48 +221,53 @@ def main() -> int:
 
     contenders = {"native": run_native, "python": run_python, "headers": run_headers,
                   "gather": run_gather}
+    sweep_names = ["native", "python", "headers"]
+    testpmd = TestPmd() if use_testpmd else None
     results: dict = {"main": {}, "sweep": {}}
-    with dpdk.Eal(vdevs=["net_null0", "net_null1"], memory_mb=512) as eal:
-        results["eal_init_seconds"] = eal.init_seconds
-        with dpdk.Mempool(16383) as pool:
-            a = dpdk.Port("net_null0", pool)
-            b = dpdk.Port("net_null1", pool)
-            a.start()
-            b.start()
-            for fn in contenders.values():  # warm up
-                fn(a, b, MAIN_BURST, 0.1)
+    try:
+        with dpdk.Eal(vdevs=["net_null0", "net_null1"], memory_mb=512) as eal:
+            results["eal_init_seconds"] = eal.init_seconds
+            with dpdk.Mempool(16383) as pool:
+                a = dpdk.Port("net_null0", pool)
+                b = dpdk.Port("net_null1", pool)
+                a.start()
+                b.start()
 
-            runs: dict[str, list[float]] = {name: [] for name in contenders}
-            if use_testpmd:
-                runs = {"testpmd": [], **runs}
-            for r in range(args.repeats):
-                for name in runs:
+                def measure(name: str, burst: int, seconds: float) -> float:
                     if name == "testpmd":
-                        value = run_testpmd(MAIN_BURST, args.seconds) or 0.0
-                    else:
-                        value = contenders[name](a, b, MAIN_BURST, args.seconds)
-                    runs[name].append(value)
-                    print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
-                          file=sys.stderr)
-            results["main"] = {name: summarize(v) for name, v in runs.items()}
+                        assert testpmd is not None
+                        return testpmd.run(burst, seconds)
+                    return contenders[name](a, b, burst, seconds)
 
-            for burst in bursts:
-                sweep: dict[str, list[float]] = {"native": [], "python": [], "headers": []}
-                if use_testpmd:
-                    sweep = {"testpmd": [], **sweep}
+                names = (["testpmd"] if testpmd else []) + list(contenders)
+                for name in names:  # warm up
+                    measure(name, MAIN_BURST, 0.2)
+
+                runs: dict[str, list[float]] = {name: [] for name in names}
+                for r in range(args.repeats):
+                    for name in names:
+                        value = measure(name, MAIN_BURST, args.seconds)
+                        runs[name].append(value)
+                        print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
+                              file=sys.stderr)
+                results["main"] = {name: summarize(v) for name, v in runs.items()}
+
+                # Rounds go over every burst size, so slow phases of a shared
+                # machine spread over the whole curve instead of bending it.
+                snames = (["testpmd"] if testpmd else []) + sweep_names
+                sweep = {burst: {n: [] for n in snames} for burst in bursts}
                 for r in range(args.sweep_repeats):
-                    for name in sweep:
-                        if name == "testpmd":
-                            if r == 0:  # one testpmd run per burst size: 3+ s each
-                                sweep[name].append(run_testpmd(burst, args.sweep_seconds) or 0.0)
-                            continue
-                        sweep[name].append(contenders[name](a, b, burst, args.sweep_seconds))
-                results["sweep"][burst] = {n: summarize(v) for n, v in sweep.items() if v}
-                print(f"  burst {burst}: " + ", ".join(
-                    f"{n} {s['median']:.2f}" for n, s in results["sweep"][burst].items()),
-                    file=sys.stderr)
-            a.close()
-            b.close()
+                    for burst in bursts:
+                        for name in snames:
+                            sweep[burst][name].append(measure(name, burst, args.sweep_seconds))
+                    print(f"  sweep round {r + 1}/{args.sweep_repeats} done", file=sys.stderr)
+                results["sweep"] = {burst: {n: summarize(v) for n, v in row.items()}
+                                    for burst, row in sweep.items()}
+                a.close()
+                b.close()
+    finally:
+        if testpmd is not None:
+            testpmd.close()
 
     results["meta"] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -246,6 +275,7 @@ def main() -> int:
         "dpdk": dpdk._dpdk_eal.version(),
         "cpu": platform.processor() or platform.machine(),
         "cpus_online": os.cpu_count(),
+        "testpmd": testpmd.command if testpmd else None,
         "vdev": "net_null x2 (64-byte packets), both directions, one busy core each side",
         "main_burst": MAIN_BURST,
         "seconds_per_run": args.seconds,
