@@ -5,8 +5,9 @@
     python bench/forward.py --quick         # about 20 s smoke run
 
 Contenders, all forwarding between two ``net_null`` vdevs in both directions
-on one busy core (testpmd: one forwarding lcore plus its mostly idle main
-lcore; pydpdk: the calling thread):
+on one busy core, the same one (CPU 1 by default, see --cpu): testpmd's
+forwarding lcore, or pydpdk's calling thread.  testpmd's main lcore (CPU 0)
+only waits for commands.
 
     testpmd   dpdk-testpmd --forward-mode=io (the reference), one interactive
               process driven through a pty for every measurement
@@ -210,6 +211,9 @@ def main() -> int:
     ap.add_argument("--sweep-repeats", type=int, default=3)
     ap.add_argument("--bursts", default="1,2,4,8,16,32,64,128,256")
     ap.add_argument("--no-testpmd", action="store_true")
+    ap.add_argument("--cpu", type=int, default=1,
+                    help="CPU for the pydpdk side: the one testpmd's forwarding lcore uses "
+                         "(-l 0,1: lcore 1), so both share the same core's load; -1 = float")
     ap.add_argument("--quick", action="store_true", help="short smoke run")
     ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "forward.json"))
     args = ap.parse_args()
@@ -219,6 +223,10 @@ def main() -> int:
     bursts = [int(x) for x in args.bursts.split(",")]
     use_testpmd = TESTPMD is not None and not args.no_testpmd
 
+    if args.cpu >= 0:
+        # Same core as testpmd's forwarding lcore: on a shared 2-core machine a
+        # pinned peer and a floating contender would not see the same load.
+        os.sched_setaffinity(0, {args.cpu})
     contenders = {"native": run_native, "python": run_python, "headers": run_headers,
                   "gather": run_gather}
     sweep_names = ["native", "python", "headers"]
@@ -251,6 +259,11 @@ def main() -> int:
                         print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
                               file=sys.stderr)
                 results["main"] = {name: summarize(v) for name, v in runs.items()}
+                if "testpmd" in runs:
+                    # Ratio within each round (same machine state), then the median.
+                    for name, v in runs.items():
+                        results["main"][name]["ratio_per_round"] = summarize(
+                            [x / t for x, t in zip(v, runs["testpmd"])])
 
                 # Rounds go over every burst size, so slow phases of a shared
                 # machine spread over the whole curve instead of bending it.
@@ -263,6 +276,11 @@ def main() -> int:
                     print(f"  sweep round {r + 1}/{args.sweep_repeats} done", file=sys.stderr)
                 results["sweep"] = {burst: {n: summarize(v) for n, v in row.items()}
                                     for burst, row in sweep.items()}
+                if testpmd:
+                    for burst, row in sweep.items():
+                        for n, v in row.items():
+                            results["sweep"][burst][n]["ratio_per_round"] = summarize(
+                                [x / t for x, t in zip(v, row["testpmd"])])
                 a.close()
                 b.close()
     finally:
@@ -279,6 +297,7 @@ def main() -> int:
         "vdev": "net_null x2 (64-byte packets), both directions, one busy core each side",
         "main_burst": MAIN_BURST,
         "seconds_per_run": args.seconds,
+        "pydpdk_cpu": args.cpu if args.cpu >= 0 else "floating",
         "repeats": args.repeats,
     }
     out = Path(args.output)
@@ -294,12 +313,16 @@ def print_table(results: dict) -> None:
     ref = main.get("testpmd", {}).get("median")
     print(f"\nForwarding, 2x net_null, burst {MAIN_BURST} "
           f"(EAL init {results['eal_init_seconds']:.2f} s)")
-    print(f"{'contender':10s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} {'vs testpmd':>11s}")
+    print(f"{'contender':10s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} "
+          f"{'vs testpmd (per-round min-max)':>31s}")
     for name, s in main.items():
-        ratio = f"{s['median'] / ref:.2f}x" if ref else "-"
+        ratio = "-"
+        if ref and "ratio_per_round" in s:
+            rr = s["ratio_per_round"]
+            ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
         print(f"{name:10s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
-              f"{1e3 / s['median']:8.1f} {ratio:>11s}")
-    print("\nMpps vs burst size (median; ratio to testpmd in brackets)")
+              f"{1e3 / s['median']:8.1f} {ratio:>31s}")
+    print("\nMpps vs burst size (median; median per-round ratio to testpmd in brackets)")
     names = sorted({n for row in results["sweep"].values() for n in row},
                    key=["testpmd", "native", "python", "headers"].index)
     print(f"{'burst':>5s} " + " ".join(f"{n:>16s}" for n in names))
@@ -311,7 +334,9 @@ def print_table(results: dict) -> None:
                 cells.append(f"{'-':>16s}")
                 continue
             m = row[n]["median"]
-            rel = f" ({m / tp:.2f}x)" if tp and n != "testpmd" else ""
+            rel = ""
+            if tp and n != "testpmd" and "ratio_per_round" in row[n]:
+                rel = f" ({row[n]['ratio_per_round']['median']:.2f}x)"
             cells.append(f"{m:>8.2f}{rel:>8s}")
         print(f"{burst:>5} " + " ".join(cells))
 
