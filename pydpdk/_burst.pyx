@@ -203,6 +203,8 @@ cdef class Burst:
         return self.pkts
 
     cdef int check_movable(self) except -1:
+        if self.busy:
+            raise PacketStateError(errno.EBUSY, "the burst is being sent by another thread")
         if self.exports:
             raise BufferError(f"{self.exports} memoryview(s) of this burst's packets are "
                               "still alive; release them before sending or freeing")
@@ -370,6 +372,9 @@ cdef class Packet:
         raise TypeError("Packet objects come from indexing a Burst")
 
     cdef pd_pkt *handle(self) except NULL:
+        if self.burst is not None and self.burst.busy:
+            raise PacketStateError(errno.EBUSY, "the packet's burst is being sent by another "
+                                                "thread")
         if self.burst is None or self.generation != self.burst.generation \
                 or self.index >= self.burst.count:
             raise PacketStateError(errno.EBADF, "packet was sent or freed (its burst changed "
@@ -532,6 +537,7 @@ cdef class PortBase:
         self.n_tx_queues = 0
         self.started = False
         self.closed = False
+        self.busy = 0
 
     cdef int check_usable(self) except -1:
         if self.closed:
@@ -579,9 +585,11 @@ cdef class PortBase:
         self.check_usable()
         burst = Burst.empty(self.rx_pool)
         burst.ops = self.io.ops
+        self.busy += 1
         with nogil:
             got = self.io.rx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
                                    <uint16_t>max_packets)
+        self.busy -= 1
         burst.count = got
         return burst
 
@@ -602,9 +610,13 @@ cdef class PortBase:
             raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
                              f"on a port of another backend ({self.io.ops.name.decode()})")
         burst.check_movable()
+        burst.busy = True
+        self.busy += 1
         with nogil:
             sent = self.io.tx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
                                     <uint16_t>burst.count)
+        self.busy -= 1
+        burst.busy = False
         burst.consume_front(sent)
         return sent
 
@@ -615,9 +627,16 @@ cdef class PortBase:
             self._start()
             self.started = True
 
+    cdef int check_idle(self) except -1:
+        if self.busy:
+            raise PortError(errno.EBUSY, f"{self!r} is in use by another thread (a burst call "
+                                         "or a native loop); stop that first")
+        return 0
+
     def stop(self):
         if self.closed:
             raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_idle()
         if self.started:
             self._stop()
             self.started = False
@@ -626,6 +645,7 @@ cdef class PortBase:
         """Stop and release the port.  Idempotent."""
         if self.closed:
             return
+        self.check_idle()
         try:
             if self.started:
                 self._stop()

@@ -438,19 +438,27 @@ def forward(list links, int burst=32, max_packets=None, duration=None,
     if duration is not None and duration != float("inf"):
         cfg.deadline_tsc = rte_get_tsc_cycles() + <uint64_t>(duration * hz)
     stopped = None
-    while True:
-        with nogil:
-            rc = pd_fwd_run(&cfg, &ctr, NULL, slice_tsc)
-        if rc < 0:
-            raise _fail(rc, "forwarding loop failed")
-        if rc != PD_FWD_SLICE_DONE:
-            stopped = _STOP_REASONS.get(rc, "quit")
-            break
-        try:
-            PyErr_CheckSignals()
-        except KeyboardInterrupt:
-            stopped = "interrupt"
-            break
+    # Other threads may not stop or close these ports while the loop polls them.
+    busy = [port for link in links for port in (link[0], link[2])]
+    for port in busy:
+        (<Port>port).busy += 1
+    try:
+        while True:
+            with nogil:
+                rc = pd_fwd_run(&cfg, &ctr, NULL, slice_tsc)
+            if rc < 0:
+                raise _fail(rc, "forwarding loop failed")
+            if rc != PD_FWD_SLICE_DONE:
+                stopped = _STOP_REASONS.get(rc, "quit")
+                break
+            try:
+                PyErr_CheckSignals()
+            except KeyboardInterrupt:
+                stopped = "interrupt"
+                break
+    finally:
+        for port in busy:
+            (<Port>port).busy -= 1
     return {
         "rx_packets": ctr.rx_packets,
         "tx_packets": ctr.tx_packets,
