@@ -32,6 +32,7 @@ import os
 import platform
 import pty
 import re
+import resource
 import select
 import shutil
 import statistics
@@ -298,13 +299,17 @@ def main() -> int:
         "main_burst": MAIN_BURST,
         "seconds_per_run": args.seconds,
         "pydpdk_cpu": args.cpu if args.cpu >= 0 else "floating",
+        "mempool": "16383 mbufs x 2176 B data room",
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "repeats": args.repeats,
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print_table(results)
-    print(f"\nJSON: {out}")
+    print(f"\npeak RSS of the pydpdk side: {results['meta']['peak_rss_mib']} MiB "
+          f"({results['meta']['mempool']})")
+    print(f"JSON: {out}")
     return 0
 
 
