@@ -217,6 +217,8 @@ def main() -> int:
                          "(-l 0,1: lcore 1), so both share the same core's load; -1 = float")
     ap.add_argument("--quick", action="store_true", help="short smoke run")
     ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "forward.json"))
+    ap.add_argument("--plot", metavar="PNG",
+                    help="also draw Mpps against burst size (needs matplotlib)")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.repeats, args.sweep_seconds, args.sweep_repeats = 0.5, 2, 0.2, 1
@@ -307,6 +309,9 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print_table(results)
+    if args.plot:
+        plot_sweep(results, Path(args.plot))
+        print(f"plot: {args.plot}")
     print(f"\npeak RSS of the pydpdk side: {results['meta']['peak_rss_mib']} MiB "
           f"({results['meta']['mempool']})")
     print(f"JSON: {out}")
@@ -344,6 +349,35 @@ def print_table(results: dict) -> None:
                 rel = f" ({row[n]['ratio_per_round']['median']:.2f}x)"
             cells.append(f"{m:>8.2f}{rel:>8s}")
         print(f"{burst:>5} " + " ".join(cells))
+
+
+def plot_sweep(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bursts = sorted(results["sweep"])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    labels = {"testpmd": "dpdk-testpmd io", "native": "pydpdk native loop",
+              "python": "Python rx/tx per burst", "headers": "Python + numpy MAC rewrite"}
+    for name, label in labels.items():
+        rows = [results["sweep"][b].get(name) for b in bursts]
+        if not all(rows):
+            continue
+        med = [r["median"] for r in rows]
+        ax.plot(bursts, med, marker="o", label=label)
+        ax.fill_between(bursts, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.15)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(bursts, [str(b) for b in bursts])
+    ax.set_xlabel("burst size (packets)")
+    ax.set_ylabel("Mpps (median, band = min-max)")
+    ax.set_title("Forwarding between two net_null ports, one core")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":
