@@ -41,9 +41,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# numpy's OpenBLAS would start one spinning worker thread per CPU at import;
+# nothing here uses BLAS, and on 2 cores those threads steal from both sides.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from pydpdk import dpdk
+import numpy as np  # noqa: E402
+
+from pydpdk import dpdk  # noqa: E402
 
 TESTPMD = shutil.which("dpdk-testpmd")
 MAIN_BURST = 32

@@ -19,7 +19,9 @@ cdef class PacketPool:
 
 
 cdef class Burst:
-    cdef pd_pkt *pkts[PD_BURST_MAX]
+    # PD_BURST_MAX handle slots, the first `count` owned (recycled array: see
+    # Burst.empty; NULL only on a Burst made without a factory, then count is 0).
+    cdef pd_pkt **pkts
     cdef unsigned int count
     cdef const pd_pkt_ops *ops
     cdef PacketPool pool

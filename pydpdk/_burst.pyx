@@ -32,7 +32,7 @@ from cpython.buffer cimport (
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINVAL, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memmove, memset, strcmp
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
@@ -168,14 +168,39 @@ class HeaderArray(np.ndarray):
         return False
 
 
-# Bursts are created and dropped once per rx call: a small freelist saves a
-# malloc/free pair of this 2 KiB object on the per-burst path.
-@cython.freelist(8)
+# Handle arrays (PD_BURST_MAX slots) are recycled through a small stack
+# instead of living inside the Burst object: a Burst is created and dropped
+# per rx call, and a 2 KiB object would be zero-filled on every allocation.
+# Only touched with the GIL held.
+cdef pd_pkt **spare_arrays[64]
+cdef int n_spare_arrays = 0
+
+
+cdef inline pd_pkt **take_handle_array() noexcept:
+    global n_spare_arrays
+    if n_spare_arrays:
+        n_spare_arrays -= 1
+        return spare_arrays[n_spare_arrays]
+    return <pd_pkt **>malloc(PD_BURST_MAX * sizeof(pd_pkt *))
+
+
+cdef inline void give_handle_array(pd_pkt **array) noexcept:
+    global n_spare_arrays
+    if array == NULL:
+        return
+    if n_spare_arrays < 64:
+        spare_arrays[n_spare_arrays] = array
+        n_spare_arrays += 1
+    else:
+        free(array)
+
+
+@cython.freelist(16)
 cdef class Burst:
     """Up to BURST_MAX packets owned together; created by pools and ports."""
 
-    # No __cinit__: a new object is zero-filled (count 0, ops NULL, generation 0,
-    # no exports), and skipping the call matters on the per-burst path.
+    # No __cinit__: a new object is zero-filled (no handle array, count 0, ops
+    # NULL, generation 0, no exports); Burst.empty() gives it its array.
 
     def __init__(self):
         raise TypeError("Burst objects are created by pools and ports "
@@ -184,6 +209,9 @@ cdef class Burst:
     @staticmethod
     cdef Burst empty(PacketPool pool):
         cdef Burst burst = Burst.__new__(Burst)
+        burst.pkts = take_handle_array()
+        if burst.pkts == NULL:
+            raise MemoryError("cannot allocate a burst")
         burst.pool = pool
         burst.ops = pool.ops
         return burst
@@ -230,6 +258,9 @@ cdef class Burst:
         cdef unsigned int leaked = self.count
         if leaked:
             self.release_all()
+        give_handle_array(self.pkts)
+        self.pkts = NULL
+        if leaked:
             warnings.warn(f"Burst garbage-collected while owning {leaked} packet(s); "
                           "they were freed (call free() or send them)", ResourceWarning)
 
