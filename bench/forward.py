@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Forwarding benchmark: pydpdk against dpdk-testpmd, side by side in one run.
 
-    python bench/forward.py                 # defaults: ~2 minutes on 2 cores
-    python bench/forward.py --quick         # ~30 s smoke run
+    python bench/forward.py                 # defaults: about 90 s on 2 cores
+    python bench/forward.py --quick         # about 20 s smoke run
 
 Contenders, all forwarding between two ``net_null`` vdevs in both directions
-on one busy core (testpmd: one forwarding lcore plus its mostly idle main
-lcore; pydpdk: the calling thread):
+on one busy core, the same one (CPU 1 by default, see --cpu): testpmd's
+forwarding lcore, or pydpdk's calling thread.  testpmd's main lcore (CPU 0)
+only waits for commands.
 
-    testpmd   dpdk-testpmd --forward-mode=io (the reference)
+    testpmd   dpdk-testpmd --forward-mode=io (the reference), one interactive
+              process driven through a pty for every measurement
     native    pydpdk.dpdk.forward: the GIL-free C loop
     python    a Python loop calling rx_burst/tx_burst once per burst
     headers   as python, plus rewriting every packet's Ethernet MACs through
@@ -28,19 +30,24 @@ import argparse
 import json
 import os
 import platform
+import pty
 import re
+import resource
+import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
+# numpy's OpenBLAS would start one spinning worker thread per CPU at import;
+# nothing here uses BLAS, and on 2 cores those threads steal from both sides.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from pydpdk import dpdk
+import numpy as np  # noqa: E402
+
+from pydpdk import dpdk  # noqa: E402
 
 TESTPMD = shutil.which("dpdk-testpmd")
 MAIN_BURST = 32
@@ -50,49 +57,72 @@ MAIN_BURST = 32
 # contenders
 # --------------------------------------------------------------------------
 
-def run_testpmd(burst: int, seconds: float) -> float | None:
-    """testpmd io-forward on two net_null vdevs; Mpps from its own pps counters."""
-    if TESTPMD is None:
-        return None
-    period = 1
-    cmd = [
-        TESTPMD, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-telemetry",
-        f"--file-prefix=pydpdk-bench-testpmd{os.getpid()}", "--log-level=error",
-        "--vdev", "net_null0", "--vdev", "net_null1",
-        "--", "--forward-mode=io", f"--stats-period={period}", f"--burst={burst}",
-        "--nb-cores=1", "--total-num-mbufs=8192",
-    ]
-    # Startup (EAL init, PMD loading) is not measured: pps comes from the
-    # periods testpmd itself reports; the first non-zero (partial) one is dropped.
-    wanted = max(2, round(seconds / period)) + 1
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    stream = proc.stdout
-    assert stream is not None
-    reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len(_testpmd_periods(lines)) >= wanted:
-                break
-            time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        reader.join(timeout=5)
-    periods = _testpmd_periods(lines)[1:]
-    if not periods:
-        raise RuntimeError("could not parse testpmd throughput:\n" + "".join(lines)[-2000:])
-    return statistics.median(periods) / 1e6
+class TestPmd:
+    """One interactive dpdk-testpmd (io forwarding between two net_null vdevs).
 
+    Kept running for the whole benchmark and driven through a pty: each
+    measurement is ``set burst N``, ``start``, sleep, ``stop``; the rate is the
+    TX-packets of testpmd's accumulated statistics over the wall-clock window
+    (startup and EAL init are never inside it).  While stopped, its forwarding
+    lcore sleeps, so it does not compete with the pydpdk runs.
+    """
 
-def _testpmd_periods(lines: list[str]) -> list[int]:
-    """Total Rx-pps of both ports per stats period, once forwarding has started."""
-    pps = [int(x) for x in re.findall(r"Rx-pps:\s+(\d+)", "".join(list(lines)))]
-    periods = [pps[i] + pps[i + 1] for i in range(0, len(pps) - 1, 2)]
-    return [p for p in periods if p > 0]
+    PROMPT = b"testpmd> "
+
+    def __init__(self) -> None:
+        assert TESTPMD is not None
+        cmd = [
+            TESTPMD, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci", "--no-telemetry",
+            f"--file-prefix=pydpdk-bench-testpmd{os.getpid()}", "--log-level=error",
+            "--vdev", "net_null0", "--vdev", "net_null1",
+            "--", "-i", "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=8192",
+        ]
+        self.command = " ".join(cmd)
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
+                                     close_fds=True)
+        os.close(slave)
+        self.fd = master
+        self.buffer = b""
+        self._read_until_prompt(timeout=60)
+
+    def _read_until_prompt(self, timeout: float = 30) -> str:
+        end = time.monotonic() + timeout
+        while self.PROMPT not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                raise RuntimeError("testpmd did not answer:\n" + self.buffer[-1000:].decode())
+            self.buffer += os.read(self.fd, 65536)
+        out, self.buffer = self.buffer.split(self.PROMPT, 1)
+        return out.decode(errors="replace")
+
+    def command_line(self, line: str) -> str:
+        os.write(self.fd, (line + "\n").encode())
+        return self._read_until_prompt()
+
+    def run(self, burst: int, seconds: float) -> float:
+        self.command_line(f"set burst {burst}")
+        self.command_line("start")
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        os.write(self.fd, b"stop\n")
+        t1 = time.perf_counter()
+        out = self._read_until_prompt()
+        match = re.search(r"Accumulated forward statistics for all ports.*?TX-packets:\s+(\d+)",
+                          out, re.S)
+        if match is None:
+            raise RuntimeError("could not parse testpmd statistics:\n" + out[-2000:])
+        return int(match.group(1)) / (t1 - t0) / 1e6
+
+    def close(self) -> None:
+        try:
+            os.write(self.fd, b"quit\n")
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            os.close(self.fd)
 
 
 def run_native(a, b, burst: int, seconds: float) -> float:
@@ -186,8 +216,13 @@ def main() -> int:
     ap.add_argument("--sweep-repeats", type=int, default=3)
     ap.add_argument("--bursts", default="1,2,4,8,16,32,64,128,256")
     ap.add_argument("--no-testpmd", action="store_true")
+    ap.add_argument("--cpu", type=int, default=1,
+                    help="CPU for the pydpdk side: the one testpmd's forwarding lcore uses "
+                         "(-l 0,1: lcore 1), so both share the same core's load; -1 = float")
     ap.add_argument("--quick", action="store_true", help="short smoke run")
     ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "forward.json"))
+    ap.add_argument("--plot", metavar="PNG",
+                    help="also draw Mpps against burst size (needs matplotlib)")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.repeats, args.sweep_seconds, args.sweep_repeats = 0.5, 2, 0.2, 1
@@ -195,50 +230,69 @@ def main() -> int:
     bursts = [int(x) for x in args.bursts.split(",")]
     use_testpmd = TESTPMD is not None and not args.no_testpmd
 
+    if args.cpu >= 0:
+        # Same core as testpmd's forwarding lcore: on a shared 2-core machine a
+        # pinned peer and a floating contender would not see the same load.
+        os.sched_setaffinity(0, {args.cpu})
     contenders = {"native": run_native, "python": run_python, "headers": run_headers,
                   "gather": run_gather}
+    sweep_names = ["native", "python", "headers"]
+    testpmd = TestPmd() if use_testpmd else None
     results: dict = {"main": {}, "sweep": {}}
-    with dpdk.Eal(vdevs=["net_null0", "net_null1"], memory_mb=512) as eal:
-        results["eal_init_seconds"] = eal.init_seconds
-        with dpdk.Mempool(16383) as pool:
-            a = dpdk.Port("net_null0", pool)
-            b = dpdk.Port("net_null1", pool)
-            a.start()
-            b.start()
-            for fn in contenders.values():  # warm up
-                fn(a, b, MAIN_BURST, 0.1)
+    try:
+        with dpdk.Eal(vdevs=["net_null0", "net_null1"], memory_mb=512) as eal:
+            results["eal_init_seconds"] = eal.init_seconds
+            with dpdk.Mempool(16383) as pool:
+                a = dpdk.Port("net_null0", pool)
+                b = dpdk.Port("net_null1", pool)
+                a.start()
+                b.start()
 
-            runs: dict[str, list[float]] = {name: [] for name in contenders}
-            if use_testpmd:
-                runs = {"testpmd": [], **runs}
-            for r in range(args.repeats):
-                for name in runs:
+                def measure(name: str, burst: int, seconds: float) -> float:
                     if name == "testpmd":
-                        value = run_testpmd(MAIN_BURST, args.seconds) or 0.0
-                    else:
-                        value = contenders[name](a, b, MAIN_BURST, args.seconds)
-                    runs[name].append(value)
-                    print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
-                          file=sys.stderr)
-            results["main"] = {name: summarize(v) for name, v in runs.items()}
+                        assert testpmd is not None
+                        return testpmd.run(burst, seconds)
+                    return contenders[name](a, b, burst, seconds)
 
-            for burst in bursts:
-                sweep: dict[str, list[float]] = {"native": [], "python": [], "headers": []}
-                if use_testpmd:
-                    sweep = {"testpmd": [], **sweep}
+                names = (["testpmd"] if testpmd else []) + list(contenders)
+                for name in names:  # warm up
+                    measure(name, MAIN_BURST, 0.2)
+
+                runs: dict[str, list[float]] = {name: [] for name in names}
+                for r in range(args.repeats):
+                    for name in names:
+                        value = measure(name, MAIN_BURST, args.seconds)
+                        runs[name].append(value)
+                        print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
+                              file=sys.stderr)
+                results["main"] = {name: summarize(v) for name, v in runs.items()}
+                if "testpmd" in runs:
+                    # Ratio within each round (same machine state), then the median.
+                    for name, v in runs.items():
+                        results["main"][name]["ratio_per_round"] = summarize(
+                            [x / t for x, t in zip(v, runs["testpmd"])])
+
+                # Rounds go over every burst size, so slow phases of a shared
+                # machine spread over the whole curve instead of bending it.
+                snames = (["testpmd"] if testpmd else []) + sweep_names
+                sweep = {burst: {n: [] for n in snames} for burst in bursts}
                 for r in range(args.sweep_repeats):
-                    for name in sweep:
-                        if name == "testpmd":
-                            if r == 0:  # one testpmd run per burst size: 3+ s each
-                                sweep[name].append(run_testpmd(burst, args.sweep_seconds) or 0.0)
-                            continue
-                        sweep[name].append(contenders[name](a, b, burst, args.sweep_seconds))
-                results["sweep"][burst] = {n: summarize(v) for n, v in sweep.items() if v}
-                print(f"  burst {burst}: " + ", ".join(
-                    f"{n} {s['median']:.2f}" for n, s in results["sweep"][burst].items()),
-                    file=sys.stderr)
-            a.close()
-            b.close()
+                    for burst in bursts:
+                        for name in snames:
+                            sweep[burst][name].append(measure(name, burst, args.sweep_seconds))
+                    print(f"  sweep round {r + 1}/{args.sweep_repeats} done", file=sys.stderr)
+                results["sweep"] = {burst: {n: summarize(v) for n, v in row.items()}
+                                    for burst, row in sweep.items()}
+                if testpmd:
+                    for burst, row in sweep.items():
+                        for n, v in row.items():
+                            results["sweep"][burst][n]["ratio_per_round"] = summarize(
+                                [x / t for x, t in zip(v, row["testpmd"])])
+                a.close()
+                b.close()
+    finally:
+        if testpmd is not None:
+            testpmd.close()
 
     results["meta"] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -246,16 +300,25 @@ def main() -> int:
         "dpdk": dpdk._dpdk_eal.version(),
         "cpu": platform.processor() or platform.machine(),
         "cpus_online": os.cpu_count(),
+        "testpmd": testpmd.command if testpmd else None,
         "vdev": "net_null x2 (64-byte packets), both directions, one busy core each side",
         "main_burst": MAIN_BURST,
         "seconds_per_run": args.seconds,
+        "pydpdk_cpu": args.cpu if args.cpu >= 0 else "floating",
+        "mempool": "16383 mbufs x 2176 B data room",
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "repeats": args.repeats,
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print_table(results)
-    print(f"\nJSON: {out}")
+    if args.plot:
+        plot_sweep(results, Path(args.plot))
+        print(f"plot: {args.plot}")
+    print(f"\npeak RSS of the pydpdk side: {results['meta']['peak_rss_mib']} MiB "
+          f"({results['meta']['mempool']})")
+    print(f"JSON: {out}")
     return 0
 
 
@@ -264,12 +327,16 @@ def print_table(results: dict) -> None:
     ref = main.get("testpmd", {}).get("median")
     print(f"\nForwarding, 2x net_null, burst {MAIN_BURST} "
           f"(EAL init {results['eal_init_seconds']:.2f} s)")
-    print(f"{'contender':10s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} {'vs testpmd':>11s}")
+    print(f"{'contender':10s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} "
+          f"{'vs testpmd (per-round min-max)':>31s}")
     for name, s in main.items():
-        ratio = f"{s['median'] / ref:.2f}x" if ref else "-"
+        ratio = "-"
+        if ref and "ratio_per_round" in s:
+            rr = s["ratio_per_round"]
+            ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
         print(f"{name:10s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
-              f"{1e3 / s['median']:8.1f} {ratio:>11s}")
-    print("\nMpps vs burst size (median; ratio to testpmd in brackets)")
+              f"{1e3 / s['median']:8.1f} {ratio:>31s}")
+    print("\nMpps vs burst size (median; median per-round ratio to testpmd in brackets)")
     names = sorted({n for row in results["sweep"].values() for n in row},
                    key=["testpmd", "native", "python", "headers"].index)
     print(f"{'burst':>5s} " + " ".join(f"{n:>16s}" for n in names))
@@ -281,9 +348,40 @@ def print_table(results: dict) -> None:
                 cells.append(f"{'-':>16s}")
                 continue
             m = row[n]["median"]
-            rel = f" ({m / tp:.2f}x)" if tp and n != "testpmd" else ""
+            rel = ""
+            if tp and n != "testpmd" and "ratio_per_round" in row[n]:
+                rel = f" ({row[n]['ratio_per_round']['median']:.2f}x)"
             cells.append(f"{m:>8.2f}{rel:>8s}")
         print(f"{burst:>5} " + " ".join(cells))
+
+
+def plot_sweep(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bursts = sorted(results["sweep"])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    labels = {"testpmd": "dpdk-testpmd io", "native": "pydpdk native loop",
+              "python": "Python rx/tx per burst", "headers": "Python + numpy MAC rewrite"}
+    for name, label in labels.items():
+        rows = [results["sweep"][b].get(name) for b in bursts]
+        if not all(rows):
+            continue
+        med = [r["median"] for r in rows]
+        ax.plot(bursts, med, marker="o", label=label)
+        ax.fill_between(bursts, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.15)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(bursts, [str(b) for b in bursts])
+    ax.set_xlabel("burst size (packets)")
+    ax.set_ylabel("Mpps (median, band = min-max)")
+    ax.set_title("Forwarding between two net_null ports, one core")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":

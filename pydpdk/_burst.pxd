@@ -19,7 +19,9 @@ cdef class PacketPool:
 
 
 cdef class Burst:
-    cdef pd_pkt *pkts[PD_BURST_MAX]
+    # PD_BURST_MAX handle slots, the first `count` owned (recycled array: see
+    # Burst.empty; NULL only on a Burst made without a factory, then count is 0).
+    cdef pd_pkt **pkts
     cdef unsigned int count
     cdef const pd_pkt_ops *ops
     cdef PacketPool pool
@@ -28,6 +30,9 @@ cdef class Burst:
     cdef uint64_t generation
     # Live buffer exports (memoryviews) of this burst's packets.
     cdef Py_ssize_t exports
+    # True while a port sends it with the GIL released: another thread must
+    # not free, resize or view its packets meanwhile.
+    cdef bint busy
 
     @staticmethod
     cdef Burst empty(PacketPool pool)
@@ -65,7 +70,12 @@ cdef class PortBase:
     cdef uint16_t n_tx_queues
     cdef bint started
     cdef bint closed
+    # Calls using `io` without the GIL right now (rx/tx bursts, native loops):
+    # stop/close are refused while it is non-zero.  Native loops that poll
+    # `io` must increment it for their duration.
+    cdef int busy
 
     cdef int check_usable(self) except -1
     cdef int check_rx_queue(self, int queue) except -1
     cdef int check_tx_queue(self, int queue) except -1
+    cdef int check_idle(self) except -1

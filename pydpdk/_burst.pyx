@@ -18,6 +18,8 @@ port; they let the core (and code built on it) run with no backend at all.
 import errno
 import warnings
 
+cimport cython
+
 import numpy as np
 
 from cpython.buffer cimport (
@@ -30,7 +32,7 @@ from cpython.buffer cimport (
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EINVAL, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memmove, memset, strcmp
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
@@ -166,14 +168,39 @@ class HeaderArray(np.ndarray):
         return False
 
 
+# Handle arrays (PD_BURST_MAX slots) are recycled through a small stack
+# instead of living inside the Burst object: a Burst is created and dropped
+# per rx call, and a 2 KiB object would be zero-filled on every allocation.
+# Only touched with the GIL held.
+cdef pd_pkt **spare_arrays[64]
+cdef int n_spare_arrays = 0
+
+
+cdef inline pd_pkt **take_handle_array() noexcept:
+    global n_spare_arrays
+    if n_spare_arrays:
+        n_spare_arrays -= 1
+        return spare_arrays[n_spare_arrays]
+    return <pd_pkt **>malloc(PD_BURST_MAX * sizeof(pd_pkt *))
+
+
+cdef inline void give_handle_array(pd_pkt **array) noexcept:
+    global n_spare_arrays
+    if array == NULL:
+        return
+    if n_spare_arrays < 64:
+        spare_arrays[n_spare_arrays] = array
+        n_spare_arrays += 1
+    else:
+        free(array)
+
+
+@cython.freelist(16)
 cdef class Burst:
     """Up to BURST_MAX packets owned together; created by pools and ports."""
 
-    def __cinit__(self):
-        self.count = 0
-        self.ops = NULL
-        self.generation = 0
-        self.exports = 0
+    # No __cinit__: a new object is zero-filled (no handle array, count 0, ops
+    # NULL, generation 0, no exports); Burst.empty() gives it its array.
 
     def __init__(self):
         raise TypeError("Burst objects are created by pools and ports "
@@ -182,6 +209,9 @@ cdef class Burst:
     @staticmethod
     cdef Burst empty(PacketPool pool):
         cdef Burst burst = Burst.__new__(Burst)
+        burst.pkts = take_handle_array()
+        if burst.pkts == NULL:
+            raise MemoryError("cannot allocate a burst")
         burst.pool = pool
         burst.ops = pool.ops
         return burst
@@ -201,6 +231,8 @@ cdef class Burst:
         return self.pkts
 
     cdef int check_movable(self) except -1:
+        if self.busy:
+            raise PacketStateError(errno.EBUSY, "the burst is being sent by another thread")
         if self.exports:
             raise BufferError(f"{self.exports} memoryview(s) of this burst's packets are "
                               "still alive; release them before sending or freeing")
@@ -226,6 +258,9 @@ cdef class Burst:
         cdef unsigned int leaked = self.count
         if leaked:
             self.release_all()
+        give_handle_array(self.pkts)
+        self.pkts = NULL
+        if leaked:
             warnings.warn(f"Burst garbage-collected while owning {leaked} packet(s); "
                           "they were freed (call free() or send them)", ResourceWarning)
 
@@ -368,6 +403,9 @@ cdef class Packet:
         raise TypeError("Packet objects come from indexing a Burst")
 
     cdef pd_pkt *handle(self) except NULL:
+        if self.burst is not None and self.burst.busy:
+            raise PacketStateError(errno.EBUSY, "the packet's burst is being sent by another "
+                                                "thread")
         if self.burst is None or self.generation != self.burst.generation \
                 or self.index >= self.burst.count:
             raise PacketStateError(errno.EBADF, "packet was sent or freed (its burst changed "
@@ -530,6 +568,7 @@ cdef class PortBase:
         self.n_tx_queues = 0
         self.started = False
         self.closed = False
+        self.busy = 0
 
     cdef int check_usable(self) except -1:
         if self.closed:
@@ -577,9 +616,11 @@ cdef class PortBase:
         self.check_usable()
         burst = Burst.empty(self.rx_pool)
         burst.ops = self.io.ops
+        self.busy += 1
         with nogil:
             got = self.io.rx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
                                    <uint16_t>max_packets)
+        self.busy -= 1
         burst.count = got
         return burst
 
@@ -600,9 +641,13 @@ cdef class PortBase:
             raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
                              f"on a port of another backend ({self.io.ops.name.decode()})")
         burst.check_movable()
+        burst.busy = True
+        self.busy += 1
         with nogil:
             sent = self.io.tx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
                                     <uint16_t>burst.count)
+        self.busy -= 1
+        burst.busy = False
         burst.consume_front(sent)
         return sent
 
@@ -613,9 +658,16 @@ cdef class PortBase:
             self._start()
             self.started = True
 
+    cdef int check_idle(self) except -1:
+        if self.busy:
+            raise PortError(errno.EBUSY, f"{self!r} is in use by another thread (a burst call "
+                                         "or a native loop); stop that first")
+        return 0
+
     def stop(self):
         if self.closed:
             raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_idle()
         if self.started:
             self._stop()
             self.started = False
@@ -624,6 +676,7 @@ cdef class PortBase:
         """Stop and release the port.  Idempotent."""
         if self.closed:
             return
+        self.check_idle()
         try:
             if self.started:
                 self._stop()

@@ -165,26 +165,28 @@ cdef class Port(PortBase):
                 raise ValueError(f"mtu must be between {info.min_mtu} and {info.max_mtu}, "
                                  f"got {mtu}")
             conf.rxmode.mtu = mtu
-        self.port_id = pid
-        self.name = _dpdk_eal.port_name(pid)
+        # self.name stays None until the port is fully set up: a half-configured
+        # port is not "open" (no registry entry, nothing for __dealloc__ to close).
+        name = _dpdk_eal.port_name(pid)
+        socket = info.socket_id if info.socket_id >= 0 else 0
         rc = rte_eth_dev_configure(pid, rx_queues, tx_queues, &conf)
         if rc < 0:
-            raise _fail(rc, f"cannot configure port {self.name!r}")
+            raise _fail(rc, f"cannot configure port {name!r}")
         nb_rxd = rx_ring_size
         nb_txd = tx_ring_size
         rc = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd)
         if rc < 0:
-            raise _fail(rc, f"cannot fit ring sizes to port {self.name!r}")
+            raise _fail(rc, f"cannot fit ring sizes to port {name!r}")
         for q in range(rx_queues):
-            rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, info.socket_id if info.socket_id >= 0
-                                        else 0, NULL, pool.mp)
+            rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL, pool.mp)
             if rc < 0:
-                raise _fail(rc, f"cannot set up rx queue {q} of port {self.name!r}")
+                raise _fail(rc, f"cannot set up rx queue {q} of port {name!r}")
         for q in range(tx_queues):
-            rc = rte_eth_tx_queue_setup(pid, q, nb_txd, info.socket_id if info.socket_id >= 0
-                                        else 0, NULL)
+            rc = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL)
             if rc < 0:
-                raise _fail(rc, f"cannot set up tx queue {q} of port {self.name!r}")
+                raise _fail(rc, f"cannot set up tx queue {q} of port {name!r}")
+        self.port_id = pid
+        self.name = name
         self.rx_ring_size = nb_rxd
         self.tx_ring_size = nb_txd
         self.rss_hf = conf.rx_adv_conf.rss_conf.rss_hf
@@ -436,19 +438,27 @@ def forward(list links, int burst=32, max_packets=None, duration=None,
     if duration is not None and duration != float("inf"):
         cfg.deadline_tsc = rte_get_tsc_cycles() + <uint64_t>(duration * hz)
     stopped = None
-    while True:
-        with nogil:
-            rc = pd_fwd_run(&cfg, &ctr, NULL, slice_tsc)
-        if rc < 0:
-            raise _fail(rc, "forwarding loop failed")
-        if rc != PD_FWD_SLICE_DONE:
-            stopped = _STOP_REASONS.get(rc, "quit")
-            break
-        try:
-            PyErr_CheckSignals()
-        except KeyboardInterrupt:
-            stopped = "interrupt"
-            break
+    # Other threads may not stop or close these ports while the loop polls them.
+    busy = [port for link in links for port in (link[0], link[2])]
+    for port in busy:
+        (<Port>port).busy += 1
+    try:
+        while True:
+            with nogil:
+                rc = pd_fwd_run(&cfg, &ctr, NULL, slice_tsc)
+            if rc < 0:
+                raise _fail(rc, "forwarding loop failed")
+            if rc != PD_FWD_SLICE_DONE:
+                stopped = _STOP_REASONS.get(rc, "quit")
+                break
+            try:
+                PyErr_CheckSignals()
+            except KeyboardInterrupt:
+                stopped = "interrupt"
+                break
+    finally:
+        for port in busy:
+            (<Port>port).busy -= 1
     return {
         "rx_packets": ctr.rx_packets,
         "tx_packets": ctr.tx_packets,

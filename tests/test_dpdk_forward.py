@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 from conftest import (
@@ -176,3 +177,25 @@ def test_pcap_output_complete_when_the_program_just_exits(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "200"
     assert read_pcap_with_libpcap(tmp_path / "out.pcap") == frames
+
+
+def test_ports_in_a_running_loop_cannot_be_closed_from_another_thread(null_pair):
+    a, b = null_pair
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(
+        stats=dpdk.forward(a, b, duration=0.5)))
+    worker.start()
+    try:
+        for _ in range(1000):  # until the loop is forwarding
+            if a.stats()["ipackets"]:
+                break
+            time.sleep(0.001)
+        with pytest.raises(PortError, match="in use by another thread"):
+            b.close()
+        with pytest.raises(PortError, match="in use"):
+            a.stop()
+    finally:
+        worker.join()
+    assert result["stats"].stopped_by == "duration"
+    assert not b.is_closed
+    b.close()  # fine once the loop is over

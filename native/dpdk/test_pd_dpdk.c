@@ -135,12 +135,29 @@ static void test_log_capture(void)
     CHECK(strcmp(buf, "6789\n") == 0);
 }
 
+/* Argument checks that come before any EAL call. */
+static void test_argument_checks(void)
+{
+    uint16_t a, b;
+    char long_name[64];
+
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    CHECK(pd_dpdk_ring_pair(NULL, "b", 64, &a, &b) == -EINVAL);
+    CHECK(pd_dpdk_ring_pair("a", "a", 64, &a, &b) == -EINVAL);
+    CHECK(pd_dpdk_ring_pair("a", "b", 64, NULL, &b) == -EINVAL);
+    CHECK(pd_dpdk_ring_pair(long_name, "b", 64, &a, &b) == -ENAMETOOLONG);
+    CHECK(pd_dpdk_ring_pair_free(long_name, "b") == -EINVAL);
+    CHECK(pd_dpdk_get_dev_info(0, NULL) == -EINVAL);
+}
+
 int main(void)
 {
     test_mbuf_ops();
     test_port_io();
     test_fwd_validate();
     test_log_capture();
+    test_argument_checks();
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;
