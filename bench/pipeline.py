@@ -26,8 +26,11 @@ bench/results/pipeline.json and prints a table.  Timing never fails anything.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # no spinning BLAS threads
 
 sys.path.insert(0, str(Path(__file__).parent))
 

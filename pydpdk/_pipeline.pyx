@@ -809,7 +809,18 @@ cdef class Pipeline:
                     (<PyStage>st).error = None
         self.stop_flag = 0
         self.interrupt = None
+        self.hold_ports(True)
         return 0
+
+    cdef void hold_ports(self, bint hold) noexcept:
+        """Mark the ports this pipeline polls busy for the run: another thread
+        then cannot stop or close them under the native loop."""
+        cdef PortBase port
+        for src, _stages, snk in self.chains:
+            for element in (src, snk):
+                if isinstance(element, (PortSource, PortSink)):
+                    port = element.port
+                    port.busy += 1 if hold else -1
 
     cdef dict outcome(self, int rc, pd_run_result *res):
         """The run's result, or the exception that ended it."""
@@ -845,6 +856,7 @@ cdef class Pipeline:
                 rc = pd_pipeline_run(self.c_chains, self.n_chains, &o, &res)
         finally:
             self.running = False
+            self.hold_ports(False)
         return self.outcome(rc, &res)
 
     def _prepare_job(self, duration=None, packets=None, *, int idle_sleep_us=50,
@@ -868,6 +880,7 @@ cdef class Pipeline:
         if not self.job.done:
             self.job.done = 1
         self.running = False
+        self.hold_ports(False)
 
     def _job_done(self):
         return bool(pd_run_job_done(&self.job))
@@ -877,6 +890,7 @@ cdef class Pipeline:
         if not pd_run_job_done(&self.job):
             raise PydpdkError(errno.EBUSY, "the pipeline job is still running")
         self.running = False
+        self.hold_ports(False)
         return self.outcome(self.job.rc, &self.job.res)
 
 

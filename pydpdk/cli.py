@@ -10,6 +10,12 @@
 
 from __future__ import annotations
 
+import os
+
+# numpy's OpenBLAS starts worker threads that spin and steal the polling
+# core; this command never needs them (set before numpy is first imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import contextlib
 import json

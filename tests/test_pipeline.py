@@ -309,3 +309,19 @@ def test_bad_pipeline_arguments_raise(pool):
     Pipeline().add(gen, sink=sink)
     with pytest.raises(ValueError, match="already part of a pipeline"):
         Pipeline().add(Generator(pool, sizes=(64,)), sink=sink)
+
+
+def test_ports_in_a_running_pipeline_cannot_be_closed(pool):
+    port = LoopbackPort(pool, depth=1024)
+    port.start()
+    gen = Generator(pool, sizes=(128,), rate_pps=10000)
+    pipe = Pipeline().add(gen, sink=port).add(port, sink=Discard(pool))
+    pipe.start()
+    time.sleep(0.1)
+    try:
+        with pytest.raises(OSError, match="busy|in use"):
+            port.close()
+    finally:
+        pipe.stop()
+    port.close()                     # free again once the run is over
+    assert port.is_closed
