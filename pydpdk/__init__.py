@@ -22,8 +22,29 @@ from .errors import (
 
 __version__ = BUILD_INFO["version"]
 
+# Submodules and core classes on first use: ``import pydpdk`` stays cheap and
+# loads neither numpy nor DPDK's libraries until they are needed.
+_LAZY_MODULES = ("analysis", "backend", "demo", "dpdk", "fec", "gateway", "pipeline",
+                 "afpacket", "pcap")
+_LAZY_NAMES = {"Burst": "_burst", "Packet": "_burst", "PacketPool": "_burst",
+               "Pipeline": "pipeline"}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'pydpdk' has no attribute {name!r}")
+
 __all__ = [
     "BUILD_INFO",
+    "Burst",
+    "Packet",
+    "PacketPool",
+    "Pipeline",
     "BackendUnavailableError",
     "DpdkUnavailableError",
     "EalError",

@@ -34,3 +34,16 @@ def test_pydpdk_class_keeps_errno_and_library_text():
     assert isinstance(exc, PydpdkError) and isinstance(exc, OSError)
     assert exc.errno == errno.EINVAL
     assert "Invalid argument (EAL)" in str(exc)
+
+
+def test_package_import_is_cheap_and_names_load_on_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, pydpdk; assert 'numpy' not in sys.modules; "
+            "assert pydpdk.Pipeline.__name__ == 'Pipeline'; assert 'numpy' in sys.modules; "
+            "print(pydpdk.fec.default_kernel())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        pydpdk.nope  # noqa: B018
