@@ -100,6 +100,7 @@ class Pipeline(_NativePipeline):
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
+        self._finished = threading.Event()
         self._lcore: int | None = None
         self._result: dict[str, Any] | None = None
         self._error: BaseException | None = None
@@ -125,7 +126,7 @@ class Pipeline(_NativePipeline):
         on a Python thread.  Either way the GIL is released, so the caller
         stays responsive; ``stop()`` or ``join()`` collects the result.
         """
-        if self.running or (self._thread is not None and self._thread.is_alive()):
+        if self.running or (self._thread is not None and not self._finished.is_set()):
             raise RuntimeError("the pipeline is already running")
         self._result = None
         self._error = None
@@ -145,11 +146,17 @@ class Pipeline(_NativePipeline):
             self._lcore = lcore
             return
 
+        # Completion is signalled by the thread itself: a KeyboardInterrupt that
+        # lands inside Thread.join() can make a live thread look finished.
+        finished = self._finished = threading.Event()
+
         def body() -> None:
             try:
                 self._result = self.run(**run_kwargs)
             except BaseException as exc:  # handed to stop()/join()
                 self._error = exc
+            finally:
+                finished.set()
 
         self._thread = threading.Thread(target=body, name="pydpdk-pipeline", daemon=True)
         self._thread.start()
@@ -169,9 +176,9 @@ class Pipeline(_NativePipeline):
             return self._finish_job()
         if self._thread is None:
             raise RuntimeError("the pipeline was not started with start()")
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._finished.wait(timeout):
             return None
+        self._thread.join()
         if self._error is not None:
             error, self._error = self._error, None
             raise error

@@ -149,3 +149,21 @@ def test_demo_plot_draws_residual_against_link_loss(tmp_path):
     assert points[-1]["residual_loss"] > points[0]["residual_loss"]
     assert points[-1]["residual_loss"] == pytest.approx(points[-1]["predicted_residual_loss"],
                                                          rel=0.3)
+
+
+@pytest.mark.parametrize("which", BACKENDS)
+def test_sigterm_stops_the_demo_cleanly(which):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "pydpdk.cli", "demo", "--backend", which,
+                             "--duration", "60", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    report = json.loads(out[out.index("{"):])
+    assert report["interrupted"] is True
+    assert report["elapsed_s"] < 20
+    assert report["buffers_leaked"] == 0 and report["corrupted"] == 0

@@ -62,7 +62,7 @@ class Gateways:
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
-                p.communicate()
+            p.communicate()          # reaps it and closes its pipes
 
 
 def decoder(report: dict) -> dict:
