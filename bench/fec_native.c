@@ -24,15 +24,17 @@ int pd_fec_encode(const char *kname, int k, int m, int len, int nblocks,
     const fec_kernel *kern = kernel(kname);
     const uint8_t *src[MAXS];
     uint8_t *dst[MAXS];
-    if (kern == NULL)
+    uint8_t coef[MAXS * MAXS];
+    if (kern == NULL || fec_code_matrix(FEC_CODE_RS, k, m, coef) < 0)
         return -1;
+    /* generator computed once, as ISA-L's tables are */
     for (int it = 0; it < iters; it++)
         for (int b = 0; b < nblocks; b++) {
             for (int i = 0; i < k; i++)
                 src[i] = data + ((size_t)b * k + i) * len;
             for (int i = 0; i < m; i++)
                 dst[i] = parity + ((size_t)b * m + i) * len;
-            if (fec_encode_block(kern, FEC_CODE_RS, k, m, src, dst, len) < 0)
+            if (fec_encode_block_matrix(kern, coef, k, m, src, dst, len) < 0)
                 return -1;
         }
     return 0;

@@ -12,7 +12,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, ENOENT, ENOMEM
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
 from pydpdk._includes.fec cimport (
@@ -23,6 +23,7 @@ from pydpdk._includes.fec cimport (
     FEC_MAX_PAYLOAD,
     FEC_MAX_SYMBOLS,
     fec_code_check,
+    fec_code_matrix,
     fec_decode_block,
     fec_decoder,
     fec_decoder_blocks_in_flight,
@@ -34,7 +35,7 @@ from pydpdk._includes.fec cimport (
     fec_decoder_push,
     fec_decoder_stats,
     fec_decoder_symbols_free,
-    fec_encode_block,
+    fec_encode_block_matrix,
     fec_encoder,
     fec_encoder_add,
     fec_encoder_config,
@@ -233,6 +234,7 @@ cdef class BlockCodec:
 
     cdef const fec_kernel *kern
     cdef fec_matrix_cache *cache
+    cdef uint8_t *generator     # m x k coefficients, computed once
     cdef int code_id
     cdef readonly unsigned k
     cdef readonly unsigned m
@@ -245,6 +247,10 @@ cdef class BlockCodec:
         self.k = k
         self.m = m
         self.kern = _kernel(kernel)
+        self.generator = <uint8_t *>malloc(k * m)
+        if self.generator == NULL:
+            raise MemoryError()
+        fec_code_matrix(self.code_id, k, m, self.generator)
         if cache_size > 0:
             rc = fec_matrix_cache_create(cache_size, &self.cache)
             if rc < 0:
@@ -252,6 +258,7 @@ cdef class BlockCodec:
 
     def __dealloc__(self):
         fec_matrix_cache_destroy(self.cache)
+        free(self.generator)
 
     @property
     def kernel(self):
@@ -284,7 +291,8 @@ cdef class BlockCodec:
                     src[i] = &data[b, i, 0]
                 for i in range(self.m):
                     dst[i] = &parity[b, i, 0]
-                fec_encode_block(self.kern, self.code_id, self.k, self.m, src, dst, length)
+                fec_encode_block_matrix(self.kern, self.generator, self.k, self.m, src, dst,
+                                        length)
 
     def reconstruct_blocks(self, uint8_t[:, :, ::1] symbols not None,
                            const uint8_t[:, ::1] present not None, bint use_cache=True):

@@ -63,6 +63,31 @@ int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
     return 0;
 }
 
+int fec_code_matrix(int code, unsigned k, unsigned m, uint8_t *coef)
+{
+    if (fec_code_check(code, k, m) < 0 || coef == NULL)
+        return -EINVAL;
+    fec_init();
+    for (unsigned r = 0; r < m; r++)
+        for (unsigned c = 0; c < k; c++)
+            coef[r * k + c] = coef_of(code, m, r, c);
+    return 0;
+}
+
+int fec_encode_block_matrix(const fec_kernel *kern, const uint8_t *coef, unsigned k,
+                            unsigned m, const uint8_t *const *data, uint8_t *const *parity,
+                            size_t len)
+{
+    if (coef == NULL || data == NULL || parity == NULL || k == 0 || m == 0 ||
+        k + m > FEC_MAX_SYMBOLS)
+        return -EINVAL;
+    if (kern == NULL)
+        kern = fec_kernel_default();
+    if (len > 0)
+        kern->dotprod(parity, m, coef, data, k, len);
+    return 0;
+}
+
 /* ---- decode matrix cache ------------------------------------------------ */
 
 typedef struct cache_key {

@@ -116,6 +116,12 @@ void fec_matrix_cache_stats(const fec_matrix_cache *cache, uint64_t *hits, uint6
 /* Encode k data regions of len bytes into m parity regions. */
 int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
                      const uint8_t *const *data, uint8_t *const *parity, size_t len);
+/* The same with the m x k generator rows computed once by fec_code_matrix()
+ * (what a caller encoding many blocks of one shape keeps). */
+int fec_code_matrix(int code, unsigned k, unsigned m, uint8_t *coef);
+int fec_encode_block_matrix(const fec_kernel *kern, const uint8_t *coef, unsigned k,
+                            unsigned m, const uint8_t *const *data, uint8_t *const *parity,
+                            size_t len);
 
 /* Rebuild the missing source symbols of one block in place.
  * sym[0..k) are the sources, sym[k..k+m) the parity regions, all len bytes;
