@@ -29,12 +29,17 @@ install or run instead of failing.
 
 from __future__ import annotations
 
+import os
+
+# numpy's OpenBLAS thread pool spins on idle cores; on a 2-core box that
+# steals time from the codecs being timed.  Set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import ctypes
 import datetime
 import importlib
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -429,5 +434,4 @@ def print_cell(cell: dict, kernels: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

@@ -176,14 +176,22 @@ static int build_decode_matrix(int code, unsigned k, unsigned m, const uint8_t *
     if (rc < 0)
         return rc;
     const unsigned nrecv = k - e;
+    /* lost_b = sum_r inv[b][r] * (parity_r + sum_j coef(r, j) * s_j), in the
+     * log domain: the 64 KiB product table would thrash L1 here. */
+    uint8_t log_coef[MAX_DECODE_MATRIX];     /* e x nrecv, e * nrecv <= e * k */
+    for (unsigned r = 0; r < e; r++)
+        for (unsigned t = 0; t < nrecv; t++)
+            log_coef[r * nrecv + t] = fec_gf_log_table[coef_of(code, m, repair[r], recv[t])];
     for (unsigned b = 0; b < e; b++) {
         uint8_t *row = matrix + (size_t)b * k;
-        /* lost_b = sum_r inv[b][r] * (parity_r + sum_j coef(r, j) * s_j) */
-        for (unsigned t = 0; t < nrecv; t++) {
-            uint8_t v = 0;
-            for (unsigned r = 0; r < e; r++)
-                v ^= fec_gf_mul_table[inv[b * e + r]][coef_of(code, m, repair[r], recv[t])];
-            row[t] = v;
+        memset(row, 0, nrecv);
+        for (unsigned r = 0; r < e; r++) {
+            const uint8_t f = inv[b * e + r];
+            if (f == 0)
+                continue;
+            const unsigned lf = fec_gf_log_table[f];
+            for (unsigned t = 0; t < nrecv; t++)
+                row[t] ^= fec_gf_exp_table[lf + log_coef[r * nrecv + t]];
         }
         for (unsigned r = 0; r < e; r++)
             row[nrecv + r] = inv[b * e + r];
