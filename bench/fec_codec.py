@@ -319,6 +319,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only k=10 m=4 and 1400-byte packets")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--target", type=float, default=0.02, help="seconds per sample")
+    ap.add_argument("--part", choices=["all", "block", "stream"], default="all",
+                    help="block codec grid, streaming codec, or both (default)")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "fec_codec.json")
     args = ap.parse_args()
 
@@ -338,6 +340,8 @@ def main() -> None:
     sizes = [1400] if args.quick else SIZES
     rng = np.random.default_rng(12345)
     cells = []
+    if args.part == "stream":
+        shapes = []
     for k, m in shapes:
         for size in sizes:
             cell = bench_cell(dll, k, m, size, kernels, peers, args.repeats, args.target, rng)
@@ -347,8 +351,11 @@ def main() -> None:
     streams = []
     print("\nstreaming codec (Encoder/Decoder), RS, one loss per block on decode, "
           f"kernel {fec.default_kernel()}; GB/s of payload, ns per source packet:")
-    for k, m, size in ([(10, 4, 1400)] if args.quick else [(10, 4, 64), (10, 4, 1400),
-                                                          (20, 5, 1400), (10, 4, 9000)]):
+    stream_shapes = [(10, 4, 1400)] if args.quick else [(10, 4, 64), (10, 4, 1400),
+                                                       (20, 5, 1400), (10, 4, 9000)]
+    if args.part == "block":
+        stream_shapes = []
+    for k, m, size in stream_shapes:
         st = bench_stream(dll, k, m, size, args.repeats, args.target, rng)
         streams.append(st)
         parts = [f"{name} {f['gbps']:.2f} GB/s {f['ns_per_pkt']:.0f} ns"
