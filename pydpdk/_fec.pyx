@@ -187,6 +187,13 @@ cdef void arena_free(Arena *a) noexcept nogil:
     free(a.entries)
     a.data = NULL
     a.entries = NULL
+    a.used = a.cap = a.n = a.ncap = 0
+
+
+cdef void arena_reset(Arena *a) noexcept nogil:
+    """Empty the arena but keep its memory for the next batch (no page faults)."""
+    a.used = 0
+    a.n = 0
 
 
 cdef list arena_collect(Arena *a, Py_buffer *inputs):
@@ -339,6 +346,7 @@ cdef class StreamEncoder:
     """Owner of a native fec_encoder; see pydpdk.fec.Encoder."""
 
     cdef fec_encoder *enc
+    cdef Arena arena            # output of the last call, reused
     cdef readonly unsigned k
     cdef readonly unsigned m
     cdef readonly unsigned depth
@@ -369,10 +377,12 @@ cdef class StreamEncoder:
 
     def __dealloc__(self):
         fec_encoder_destroy(self.enc)
+        arena_free(&self.arena)
 
     def close(self):
         fec_encoder_destroy(self.enc)
         self.enc = NULL
+        arena_free(&self.arena)
 
     cdef int _check(self) except -1:
         if self.enc == NULL:
@@ -382,17 +392,15 @@ cdef class StreamEncoder:
     def _encode(self, list packets, uint64_t now):
         cdef Py_ssize_t n = 0, i
         cdef Py_buffer *bufs
-        cdef Arena arena
+        cdef Arena *arena = &self.arena
         cdef fec_sink sink
         cdef uint8_t hdr[FEC_HDR_LEN]
         cdef size_t at
         cdef int rc = 0
         self._check()
         bufs = acquire_all(packets, &n)
-        arena.data = NULL
-        arena.entries = NULL
-        arena.used = arena.cap = arena.n = arena.ncap = 0
-        sink.ctx = &arena
+        arena_reset(arena)
+        sink.ctx = arena
         sink.get = arena_get
         try:
             for i in range(n):
@@ -406,7 +414,7 @@ cdef class StreamEncoder:
                 for i in range(n):
                     # The source packet first, its header filled in after add()
                     # (add may grow the arena while emitting parity).
-                    if arena_get(&arena, FEC_HDR_LEN + <uint32_t>bufs[i].len) == NULL:
+                    if arena_get(arena, FEC_HDR_LEN + <uint32_t>bufs[i].len) == NULL:
                         rc = -ENOMEM
                         break
                     at = arena.used - FEC_HDR_LEN - <size_t>bufs[i].len
@@ -418,29 +426,23 @@ cdef class StreamEncoder:
                     memcpy(arena.data + at + FEC_HDR_LEN, bufs[i].buf, bufs[i].len)
             if rc < 0:
                 raise error_from_errno(rc, "FEC encode failed", FecError)
-            return arena_collect(&arena, bufs)
+            return arena_collect(arena, bufs)
         finally:
-            arena_free(&arena)
             release_all(bufs, n)
 
     def _poll(self, uint64_t now, bint flush):
-        cdef Arena arena
+        cdef Arena *arena = &self.arena
         cdef fec_sink sink
         self._check()
-        arena.data = NULL
-        arena.entries = NULL
-        arena.used = arena.cap = arena.n = arena.ncap = 0
-        sink.ctx = &arena
+        arena_reset(arena)
+        sink.ctx = arena
         sink.get = arena_get
-        try:
-            with nogil:
-                if flush:
-                    fec_encoder_flush(self.enc, &sink)
-                else:
-                    fec_encoder_poll(self.enc, now, &sink)
-            return arena_collect(&arena, NULL)
-        finally:
-            arena_free(&arena)
+        with nogil:
+            if flush:
+                fec_encoder_flush(self.enc, &sink)
+            else:
+                fec_encoder_poll(self.enc, now, &sink)
+        return arena_collect(arena, NULL)
 
     @property
     def stats(self):
@@ -456,6 +458,7 @@ cdef class StreamDecoder:
     """Owner of a native fec_decoder; see pydpdk.fec.Decoder."""
 
     cdef fec_decoder *dec
+    cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
 
@@ -486,10 +489,12 @@ cdef class StreamDecoder:
 
     def __dealloc__(self):
         fec_decoder_destroy(self.dec)
+        arena_free(&self.arena)
 
     def close(self):
         fec_decoder_destroy(self.dec)
         self.dec = NULL
+        arena_free(&self.arena)
 
     cdef int _check(self) except -1:
         if self.dec == NULL:
@@ -499,24 +504,22 @@ cdef class StreamDecoder:
     def _decode(self, list packets, uint64_t now):
         cdef Py_ssize_t n = 0, i
         cdef Py_buffer *bufs
-        cdef Arena arena
+        cdef Arena *arena = &self.arena
         cdef fec_sink sink
         cdef fec_verdict v
         cdef bint oom = False
         cdef size_t slot
         self._check()
         bufs = acquire_all(packets, &n)
-        arena.data = NULL
-        arena.entries = NULL
-        arena.used = arena.cap = arena.n = arena.ncap = 0
-        sink.ctx = &arena
+        arena_reset(arena)
+        sink.ctx = arena
         sink.get = arena_get
         try:
             with nogil:
                 for i in range(n):
                     # A slot for this packet ahead of what it lets us rebuild,
                     # so the output keeps arrival order.
-                    if not arena_reserve(&arena, 0):
+                    if not arena_reserve(arena, 0):
                         oom = True
                         break
                     slot = arena.n
@@ -532,9 +535,8 @@ cdef class StreamDecoder:
                         arena.entries[slot].length = v.length
             if oom:
                 raise MemoryError("no memory for the decoded packets")
-            return arena_collect(&arena, bufs)
+            return arena_collect(arena, bufs)
         finally:
-            arena_free(&arena)
             release_all(bufs, n)
 
     def _poll(self, uint64_t now):
