@@ -17,9 +17,12 @@
  *   encoder: for each source packet p
  *       n = fec_encoder_add(enc, data(p), data_len(p), now, hdr, &sink);
  *       memcpy(prepend(p, FEC_HDR_LEN), hdr, FEC_HDR_LEN);   -> send p
- *     sink.get(ctx, len) is called for each parity packet when a block
- *     closes; the stage allocates a pool packet, appends len bytes, returns
- *     its data pointer and queues the packet for tx.  Call
+ *     (hdr may also point straight into the packet's headroom: prepend
+ *     first, add(), and adj back if add() failed).  sink.get(ctx, len) is
+ *     called for each parity packet when a block closes; the stage allocates
+ *     a pool packet, appends len bytes, returns its data pointer and queues
+ *     the packet for tx after p (parity of a block is produced by the call
+ *     that adds its last packet, so it belongs after that packet).  Call
  *     fec_encoder_poll(enc, now, &sink) once per burst to close blocks whose
  *     deadline passed.  Source packets are never copied or held.
  *
