@@ -84,8 +84,9 @@ bench: build
 
 # Long deterministic fuzz run of the FEC wire decoder (ASan/UBSan build).
 FUZZ_ITERATIONS ?= 2000000
+FUZZ_SEED       ?= 1
 fuzz: build
-	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS)
+	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS) $(FUZZ_SEED)
 
 clean:
 	rm -rf build $(VENV) $(VENV)-nodpdk

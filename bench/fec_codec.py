@@ -13,7 +13,8 @@ For (k, m) in {(4,1),(8,2),(10,4),(20,5),(32,8)} and packet sizes {64, 512,
   one call per batch of blocks, default kernel);
 * Intel ISA-L 2.30 from Debian (ec_init_tables + ec_encode_data, same C
   loop shape; decode = invert the k x k survivor matrix per block, or once
-  for the repeated pattern);
+  for the repeated pattern); for encode also ec_encode_data_avx2, ISA-L's
+  AVX2 code, beside pydpdk's AVX2 kernel;
 * pyeclib (isa_l_rs_cauchy backend) and zfec, one Python call per block,
   as they are used.
 
@@ -29,12 +30,17 @@ install or run instead of failing.
 
 from __future__ import annotations
 
+import os
+
+# numpy's OpenBLAS thread pool spins on idle cores; on a 2-core box that
+# steals time from the codecs being timed.  Set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import ctypes
 import datetime
 import importlib
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -65,7 +71,7 @@ def build_native_helper() -> ctypes.CDLL:
     p, i = ctypes.c_void_p, ctypes.c_int
     dll.pd_fec_encode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i]
     dll.pd_fec_decode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i, i]
-    dll.isal_encode.argtypes = [i, i, i, i, p, p, i]
+    dll.isal_encode.argtypes = [i, i, i, i, p, p, i, i]
     dll.isal_decode.argtypes = [i, i, i, i, p, p, p, i, i]
     dll.pd_stream_encode.argtypes = [i, i, i, i, p, i]
     dll.pd_stream_decode.argtypes = [p, p, p, i, i, i]
@@ -195,8 +201,12 @@ def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
     # ISA-L, same loops in C
     iparity = np.zeros((nblocks, m, size), dtype=np.uint8)
     record("isal/encode",
-           lambda n: dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), n))
-    dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), 1)
+           lambda n: dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), n, 0))
+    if "avx2" in kernels:   # ISA-L's AVX2 code beside pydpdk's AVX2 kernel
+        scratch = np.zeros_like(iparity)
+        record("isal-avx2/encode",
+               lambda n: dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(scratch), n, 1))
+    dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), 1, 0)
     isym = np.concatenate([data, iparity], axis=1)
     for label, present, cached in (("decode_fresh", fresh, 0), ("decode_repeat", repeated, 1)):
         out = np.zeros((nblocks, m, size), dtype=np.uint8)
@@ -314,6 +324,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only k=10 m=4 and 1400-byte packets")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--target", type=float, default=0.02, help="seconds per sample")
+    ap.add_argument("--part", choices=["all", "block", "stream"], default="all",
+                    help="block codec grid, streaming codec, or both (default)")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "fec_codec.json")
     args = ap.parse_args()
 
@@ -333,6 +345,8 @@ def main() -> None:
     sizes = [1400] if args.quick else SIZES
     rng = np.random.default_rng(12345)
     cells = []
+    if args.part == "stream":
+        shapes = []
     for k, m in shapes:
         for size in sizes:
             cell = bench_cell(dll, k, m, size, kernels, peers, args.repeats, args.target, rng)
@@ -342,8 +356,11 @@ def main() -> None:
     streams = []
     print("\nstreaming codec (Encoder/Decoder), RS, one loss per block on decode, "
           f"kernel {fec.default_kernel()}; GB/s of payload, ns per source packet:")
-    for k, m, size in ([(10, 4, 1400)] if args.quick else [(10, 4, 64), (10, 4, 1400),
-                                                          (20, 5, 1400), (10, 4, 9000)]):
+    stream_shapes = [(10, 4, 1400)] if args.quick else [(10, 4, 64), (10, 4, 1400),
+                                                       (20, 5, 1400), (10, 4, 9000)]
+    if args.part == "block":
+        stream_shapes = []
+    for k, m, size in stream_shapes:
         st = bench_stream(dll, k, m, size, args.repeats, args.target, rng)
         streams.append(st)
         parts = [f"{name} {f['gbps']:.2f} GB/s {f['ns_per_pkt']:.0f} ns"
@@ -359,6 +376,7 @@ def main() -> None:
             "kernel": best,
             "encode_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/encode", "isal/encode")
                                for kern in kernels},
+            "avx2_encode_vs_isal_avx2": ratio(r, "pydpdk/avx2/encode", "isal-avx2/encode"),
             "decode_fresh_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/decode_fresh",
                                                  "isal/decode_fresh") for kern in kernels},
             "decode_repeat_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/decode_repeat",
@@ -412,7 +430,8 @@ def print_cell(cell: dict, kernels: list[str]) -> None:
           f"({cell['blocks_per_call']} blocks per call)")
     print(f"  {'codec':22s} {'encode GB/s':>18s} {'ns/pkt':>8s} {'dec fresh GB/s':>18s} "
           f"{'ns/pkt':>8s} {'dec repeat GB/s':>18s}")
-    names = [f"pydpdk/{k}" for k in kernels] + ["pydpdk/python", "isal", "pyeclib", "zfec"]
+    names = [f"pydpdk/{k}" for k in kernels] + ["pydpdk/python", "isal", "isal-avx2",
+                                                "pyeclib", "zfec"]
     for name in names:
         cols = []
         for op in ("encode", "decode_fresh", "decode_repeat"):
@@ -429,5 +448,4 @@ def print_cell(cell: dict, kernels: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()

@@ -24,15 +24,17 @@ int pd_fec_encode(const char *kname, int k, int m, int len, int nblocks,
     const fec_kernel *kern = kernel(kname);
     const uint8_t *src[MAXS];
     uint8_t *dst[MAXS];
-    if (kern == NULL)
+    uint8_t coef[MAXS * MAXS];
+    if (kern == NULL || fec_code_matrix(FEC_CODE_RS, k, m, coef) < 0)
         return -1;
+    /* generator computed once, as ISA-L's tables are */
     for (int it = 0; it < iters; it++)
         for (int b = 0; b < nblocks; b++) {
             for (int i = 0; i < k; i++)
                 src[i] = data + ((size_t)b * k + i) * len;
             for (int i = 0; i < m; i++)
                 dst[i] = parity + ((size_t)b * m + i) * len;
-            if (fec_encode_block(kern, FEC_CODE_RS, k, m, src, dst, len) < 0)
+            if (fec_encode_block_matrix(kern, coef, k, m, src, dst, len) < 0)
                 return -1;
         }
     return 0;
@@ -62,9 +64,13 @@ int pd_fec_decode(const char *kname, int k, int m, int len, int nblocks,
     return 0;
 }
 
+/* variant 0: ec_encode_data (ISA-L's own dispatch: AVX-512 on this CPU);
+ * variant 1: ec_encode_data_avx2, the peer of pydpdk's AVX2 kernel. */
 int isal_encode(int k, int m, int len, int nblocks, unsigned char *data,
-                unsigned char *parity, int iters)
+                unsigned char *parity, int iters, int variant)
 {
+    void (*encode)(int, int, int, unsigned char *, unsigned char **, unsigned char **) =
+        variant == 1 ? ec_encode_data_avx2 : ec_encode_data;
     unsigned char *a = malloc((size_t)(k + m) * k), *tbls = malloc((size_t)32 * k * m);
     unsigned char *src[MAXS], *dst[MAXS];
     if (a == NULL || tbls == NULL) {
@@ -80,7 +86,7 @@ int isal_encode(int k, int m, int len, int nblocks, unsigned char *data,
                 src[i] = data + ((size_t)b * k + i) * len;
             for (int i = 0; i < m; i++)
                 dst[i] = parity + ((size_t)b * m + i) * len;
-            ec_encode_data(len, k, m, tbls, src, dst);
+            encode(len, k, m, tbls, src, dst);
         }
     free(a);
     free(tbls);

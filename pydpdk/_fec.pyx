@@ -12,7 +12,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, ENOENT, ENOMEM
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
 from pydpdk._includes.fec cimport (
@@ -23,6 +23,7 @@ from pydpdk._includes.fec cimport (
     FEC_MAX_PAYLOAD,
     FEC_MAX_SYMBOLS,
     fec_code_check,
+    fec_code_matrix,
     fec_decode_block,
     fec_decoder,
     fec_decoder_blocks_in_flight,
@@ -34,7 +35,7 @@ from pydpdk._includes.fec cimport (
     fec_decoder_push,
     fec_decoder_stats,
     fec_decoder_symbols_free,
-    fec_encode_block,
+    fec_encode_block_matrix,
     fec_encoder,
     fec_encoder_add,
     fec_encoder_config,
@@ -186,6 +187,13 @@ cdef void arena_free(Arena *a) noexcept nogil:
     free(a.entries)
     a.data = NULL
     a.entries = NULL
+    a.used = a.cap = a.n = a.ncap = 0
+
+
+cdef void arena_reset(Arena *a) noexcept nogil:
+    """Empty the arena but keep its memory for the next batch (no page faults)."""
+    a.used = 0
+    a.n = 0
 
 
 cdef list arena_collect(Arena *a, Py_buffer *inputs):
@@ -233,6 +241,7 @@ cdef class BlockCodec:
 
     cdef const fec_kernel *kern
     cdef fec_matrix_cache *cache
+    cdef uint8_t *generator     # m x k coefficients, computed once
     cdef int code_id
     cdef readonly unsigned k
     cdef readonly unsigned m
@@ -245,6 +254,10 @@ cdef class BlockCodec:
         self.k = k
         self.m = m
         self.kern = _kernel(kernel)
+        self.generator = <uint8_t *>malloc(k * m)
+        if self.generator == NULL:
+            raise MemoryError()
+        fec_code_matrix(self.code_id, k, m, self.generator)
         if cache_size > 0:
             rc = fec_matrix_cache_create(cache_size, &self.cache)
             if rc < 0:
@@ -252,6 +265,7 @@ cdef class BlockCodec:
 
     def __dealloc__(self):
         fec_matrix_cache_destroy(self.cache)
+        free(self.generator)
 
     @property
     def kernel(self):
@@ -284,7 +298,8 @@ cdef class BlockCodec:
                     src[i] = &data[b, i, 0]
                 for i in range(self.m):
                     dst[i] = &parity[b, i, 0]
-                fec_encode_block(self.kern, self.code_id, self.k, self.m, src, dst, length)
+                fec_encode_block_matrix(self.kern, self.generator, self.k, self.m, src, dst,
+                                        length)
 
     def reconstruct_blocks(self, uint8_t[:, :, ::1] symbols not None,
                            const uint8_t[:, ::1] present not None, bint use_cache=True):
@@ -331,6 +346,7 @@ cdef class StreamEncoder:
     """Owner of a native fec_encoder; see pydpdk.fec.Encoder."""
 
     cdef fec_encoder *enc
+    cdef Arena arena            # output of the last call, reused
     cdef readonly unsigned k
     cdef readonly unsigned m
     cdef readonly unsigned depth
@@ -361,10 +377,12 @@ cdef class StreamEncoder:
 
     def __dealloc__(self):
         fec_encoder_destroy(self.enc)
+        arena_free(&self.arena)
 
     def close(self):
         fec_encoder_destroy(self.enc)
         self.enc = NULL
+        arena_free(&self.arena)
 
     cdef int _check(self) except -1:
         if self.enc == NULL:
@@ -374,17 +392,15 @@ cdef class StreamEncoder:
     def _encode(self, list packets, uint64_t now):
         cdef Py_ssize_t n = 0, i
         cdef Py_buffer *bufs
-        cdef Arena arena
+        cdef Arena *arena = &self.arena
         cdef fec_sink sink
         cdef uint8_t hdr[FEC_HDR_LEN]
         cdef size_t at
         cdef int rc = 0
         self._check()
         bufs = acquire_all(packets, &n)
-        arena.data = NULL
-        arena.entries = NULL
-        arena.used = arena.cap = arena.n = arena.ncap = 0
-        sink.ctx = &arena
+        arena_reset(arena)
+        sink.ctx = arena
         sink.get = arena_get
         try:
             for i in range(n):
@@ -398,7 +414,7 @@ cdef class StreamEncoder:
                 for i in range(n):
                     # The source packet first, its header filled in after add()
                     # (add may grow the arena while emitting parity).
-                    if arena_get(&arena, FEC_HDR_LEN + <uint32_t>bufs[i].len) == NULL:
+                    if arena_get(arena, FEC_HDR_LEN + <uint32_t>bufs[i].len) == NULL:
                         rc = -ENOMEM
                         break
                     at = arena.used - FEC_HDR_LEN - <size_t>bufs[i].len
@@ -410,29 +426,23 @@ cdef class StreamEncoder:
                     memcpy(arena.data + at + FEC_HDR_LEN, bufs[i].buf, bufs[i].len)
             if rc < 0:
                 raise error_from_errno(rc, "FEC encode failed", FecError)
-            return arena_collect(&arena, bufs)
+            return arena_collect(arena, bufs)
         finally:
-            arena_free(&arena)
             release_all(bufs, n)
 
     def _poll(self, uint64_t now, bint flush):
-        cdef Arena arena
+        cdef Arena *arena = &self.arena
         cdef fec_sink sink
         self._check()
-        arena.data = NULL
-        arena.entries = NULL
-        arena.used = arena.cap = arena.n = arena.ncap = 0
-        sink.ctx = &arena
+        arena_reset(arena)
+        sink.ctx = arena
         sink.get = arena_get
-        try:
-            with nogil:
-                if flush:
-                    fec_encoder_flush(self.enc, &sink)
-                else:
-                    fec_encoder_poll(self.enc, now, &sink)
-            return arena_collect(&arena, NULL)
-        finally:
-            arena_free(&arena)
+        with nogil:
+            if flush:
+                fec_encoder_flush(self.enc, &sink)
+            else:
+                fec_encoder_poll(self.enc, now, &sink)
+        return arena_collect(arena, NULL)
 
     @property
     def stats(self):
@@ -448,6 +458,7 @@ cdef class StreamDecoder:
     """Owner of a native fec_decoder; see pydpdk.fec.Decoder."""
 
     cdef fec_decoder *dec
+    cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
 
@@ -478,10 +489,12 @@ cdef class StreamDecoder:
 
     def __dealloc__(self):
         fec_decoder_destroy(self.dec)
+        arena_free(&self.arena)
 
     def close(self):
         fec_decoder_destroy(self.dec)
         self.dec = NULL
+        arena_free(&self.arena)
 
     cdef int _check(self) except -1:
         if self.dec == NULL:
@@ -491,24 +504,22 @@ cdef class StreamDecoder:
     def _decode(self, list packets, uint64_t now):
         cdef Py_ssize_t n = 0, i
         cdef Py_buffer *bufs
-        cdef Arena arena
+        cdef Arena *arena = &self.arena
         cdef fec_sink sink
         cdef fec_verdict v
         cdef bint oom = False
         cdef size_t slot
         self._check()
         bufs = acquire_all(packets, &n)
-        arena.data = NULL
-        arena.entries = NULL
-        arena.used = arena.cap = arena.n = arena.ncap = 0
-        sink.ctx = &arena
+        arena_reset(arena)
+        sink.ctx = arena
         sink.get = arena_get
         try:
             with nogil:
                 for i in range(n):
                     # A slot for this packet ahead of what it lets us rebuild,
                     # so the output keeps arrival order.
-                    if not arena_reserve(&arena, 0):
+                    if not arena_reserve(arena, 0):
                         oom = True
                         break
                     slot = arena.n
@@ -524,9 +535,8 @@ cdef class StreamDecoder:
                         arena.entries[slot].length = v.length
             if oom:
                 raise MemoryError("no memory for the decoded packets")
-            return arena_collect(&arena, bufs)
+            return arena_collect(arena, bufs)
         finally:
-            arena_free(&arena)
             release_all(bufs, n)
 
     def _poll(self, uint64_t now):

@@ -63,6 +63,31 @@ int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
     return 0;
 }
 
+int fec_code_matrix(int code, unsigned k, unsigned m, uint8_t *coef)
+{
+    if (fec_code_check(code, k, m) < 0 || coef == NULL)
+        return -EINVAL;
+    fec_init();
+    for (unsigned r = 0; r < m; r++)
+        for (unsigned c = 0; c < k; c++)
+            coef[r * k + c] = coef_of(code, m, r, c);
+    return 0;
+}
+
+int fec_encode_block_matrix(const fec_kernel *kern, const uint8_t *coef, unsigned k,
+                            unsigned m, const uint8_t *const *data, uint8_t *const *parity,
+                            size_t len)
+{
+    if (coef == NULL || data == NULL || parity == NULL || k == 0 || m == 0 ||
+        k + m > FEC_MAX_SYMBOLS)
+        return -EINVAL;
+    if (kern == NULL)
+        kern = fec_kernel_default();
+    if (len > 0)
+        kern->dotprod(parity, m, coef, data, k, len);
+    return 0;
+}
+
 /* ---- decode matrix cache ------------------------------------------------ */
 
 typedef struct cache_key {
@@ -135,29 +160,76 @@ static uint64_t key_hash(const cache_key *key)
     return h;
 }
 
+/* log of the product of (a XOR v[i]) over i < n, i != skip (mod 255). */
+static unsigned log_prod(unsigned a, const unsigned *v, unsigned n, unsigned skip)
+{
+    unsigned l = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (i != skip)
+            l += fec_gf_log_table[a ^ v[i]];
+    return l % 255;
+}
+
 /* Build the decode matrix: row b gives lost source lost[b] as a combination
  * of the k inputs (received sources in index order, then the chosen repairs).
- * Only the e x e part that mixes the lost sources is inverted. */
+ * Only the e x e part that mixes the lost sources is inverted:
+ *   lost_b = sum_r B[b][r] * (parity_r + sum_j C[r][j] * s_j),
+ * B the inverse of the Cauchy submatrix A[r][b] = 1 / (x_r + y_b).  For RS,
+ * B has a closed form (no elimination):
+ *   B[b][r] = prod_k (x_r + y_k) * prod_k (x_k + y_b)
+ *           / ((x_r + y_b) * prod_{k != r} (x_r + x_k) * prod_{k != b} (y_b + y_k)),
+ * computed in the log domain (the 64 KiB product table would thrash L1). */
 static int build_decode_matrix(int code, unsigned k, unsigned m, const uint8_t *lost,
                                unsigned e, const uint8_t *recv, const uint8_t *repair,
                                uint8_t *matrix)
 {
-    uint8_t sub[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
     uint8_t inv[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
-    for (unsigned r = 0; r < e; r++)
-        for (unsigned b = 0; b < e; b++)
-            sub[r * e + b] = coef_of(code, m, repair[r], lost[b]);
-    int rc = fec_gf_invert_matrix(sub, inv, e);
-    if (rc < 0)
-        return rc;
+    uint8_t log_b[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
+    uint8_t log_coef[MAX_DECODE_MATRIX];     /* e x nrecv, e * nrecv <= e * k */
+    unsigned x[FEC_MAX_SYMBOLS / 2 + 1], y[FEC_MAX_SYMBOLS / 2 + 1];
     const unsigned nrecv = k - e;
+
+    if (code == FEC_CODE_RS) {
+        for (unsigned r = 0; r < e; r++)
+            x[r] = repair[r];
+        for (unsigned b = 0; b < e; b++)
+            y[b] = m + lost[b];
+        unsigned lp[FEC_MAX_SYMBOLS / 2 + 1], lq[FEC_MAX_SYMBOLS / 2 + 1];
+        for (unsigned r = 0; r < e; r++)     /* prod_k (x_r + y_k) / prod_{k!=r} (x_r + x_k) */
+            lp[r] = (log_prod(x[r], y, e, e) + 255 - log_prod(x[r], x, e, r)) % 255;
+        for (unsigned b = 0; b < e; b++)     /* prod_k (x_k + y_b) / prod_{k!=b} (y_b + y_k) */
+            lq[b] = (log_prod(y[b], x, e, e) + 255 - log_prod(y[b], y, e, b)) % 255;
+        for (unsigned b = 0; b < e; b++)
+            for (unsigned r = 0; r < e; r++) {
+                const unsigned l = (lp[r] + lq[b] + 255 - fec_gf_log_table[x[r] ^ y[b]]) % 255;
+                log_b[b * e + r] = (uint8_t)l;
+                inv[b * e + r] = fec_gf_exp_table[l];
+            }
+        for (unsigned r = 0; r < e; r++)     /* log C[r][j] = -log(x_r + y_j) */
+            for (unsigned t = 0; t < nrecv; t++)
+                log_coef[r * nrecv + t] =
+                    (uint8_t)((255 - fec_gf_log_table[x[r] ^ (m + recv[t])]) % 255);
+    } else {
+        uint8_t sub[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
+        for (unsigned r = 0; r < e; r++)
+            for (unsigned b = 0; b < e; b++)
+                sub[r * e + b] = coef_of(code, m, repair[r], lost[b]);
+        int rc = fec_gf_invert_matrix(sub, inv, e);
+        if (rc < 0)
+            return rc;
+        for (unsigned i = 0; i < e * e; i++)
+            log_b[i] = fec_gf_log_table[inv[i]];   /* entries are nonzero */
+        for (unsigned r = 0; r < e; r++)
+            for (unsigned t = 0; t < nrecv; t++)
+                log_coef[r * nrecv + t] = fec_gf_log_table[coef_of(code, m, repair[r], recv[t])];
+    }
     for (unsigned b = 0; b < e; b++) {
         uint8_t *row = matrix + (size_t)b * k;
-        /* lost_b = sum_r inv[b][r] * (parity_r + sum_j coef(r, j) * s_j) */
+        const uint8_t *lb = &log_b[b * e];
         for (unsigned t = 0; t < nrecv; t++) {
             uint8_t v = 0;
             for (unsigned r = 0; r < e; r++)
-                v ^= fec_gf_mul_table[inv[b * e + r]][coef_of(code, m, repair[r], recv[t])];
+                v ^= fec_gf_exp_table[lb[r] + log_coef[r * nrecv + t]];
             row[t] = v;
         }
         for (unsigned r = 0; r < e; r++)

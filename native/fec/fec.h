@@ -17,9 +17,12 @@
  *   encoder: for each source packet p
  *       n = fec_encoder_add(enc, data(p), data_len(p), now, hdr, &sink);
  *       memcpy(prepend(p, FEC_HDR_LEN), hdr, FEC_HDR_LEN);   -> send p
- *     sink.get(ctx, len) is called for each parity packet when a block
- *     closes; the stage allocates a pool packet, appends len bytes, returns
- *     its data pointer and queues the packet for tx.  Call
+ *     (hdr may also point straight into the packet's headroom: prepend
+ *     first, add(), and adj back if add() failed).  sink.get(ctx, len) is
+ *     called for each parity packet when a block closes; the stage allocates
+ *     a pool packet, appends len bytes, returns its data pointer and queues
+ *     the packet for tx after p (parity of a block is produced by the call
+ *     that adds its last packet, so it belongs after that packet).  Call
  *     fec_encoder_poll(enc, now, &sink) once per burst to close blocks whose
  *     deadline passed.  Source packets are never copied or held.
  *
@@ -116,6 +119,12 @@ void fec_matrix_cache_stats(const fec_matrix_cache *cache, uint64_t *hits, uint6
 /* Encode k data regions of len bytes into m parity regions. */
 int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
                      const uint8_t *const *data, uint8_t *const *parity, size_t len);
+/* The same with the m x k generator rows computed once by fec_code_matrix()
+ * (what a caller encoding many blocks of one shape keeps). */
+int fec_code_matrix(int code, unsigned k, unsigned m, uint8_t *coef);
+int fec_encode_block_matrix(const fec_kernel *kern, const uint8_t *coef, unsigned k,
+                            unsigned m, const uint8_t *const *data, uint8_t *const *parity,
+                            size_t len);
 
 /* Rebuild the missing source symbols of one block in place.
  * sym[0..k) are the sources, sym[k..k+m) the parity regions, all len bytes;

@@ -12,6 +12,9 @@ extern uint8_t fec_gf_nibble_table[256][2][16];
 extern uint64_t fec_gf_affine_table[256];
 
 extern uint8_t fec_gf_inv_table[256];
+/* log base 2 (log[0] unused) and exp over 0..509, for small matrix work. */
+extern uint8_t fec_gf_log_table[256];
+extern uint8_t fec_gf_exp_table[512];
 
 extern const fec_kernel fec_kernel_scalar;
 extern const fec_kernel fec_kernel_avx2;

@@ -11,6 +11,8 @@ uint8_t fec_gf_mul_table[256][256];
 uint8_t fec_gf_nibble_table[256][2][16];
 uint64_t fec_gf_affine_table[256];
 uint8_t fec_gf_inv_table[256];
+uint8_t fec_gf_log_table[256];
+uint8_t fec_gf_exp_table[512];
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static const fec_kernel *default_kernel;
@@ -35,12 +37,18 @@ static void build_tables(void)
     for (unsigned a = 0; a < 256; a++)
         for (unsigned b = 0; b < 256; b++)
             fec_gf_mul_table[a][b] = gf_mul_slow((uint8_t)a, (uint8_t)b);
+    /* 2 generates the multiplicative group: exp/log tables (exp doubled so
+     * that exp[log a + log b] needs no reduction). */
+    unsigned x = 1;
+    for (unsigned i = 0; i < 255; i++) {
+        fec_gf_exp_table[i] = fec_gf_exp_table[i + 255] = (uint8_t)x;
+        fec_gf_log_table[x] = (uint8_t)i;
+        x = gf_mul_slow((uint8_t)x, 2);
+    }
+    fec_gf_exp_table[510] = fec_gf_exp_table[0];
+    fec_gf_exp_table[511] = fec_gf_exp_table[1];
     for (unsigned a = 1; a < 256; a++)
-        for (unsigned b = 1; b < 256; b++)
-            if (fec_gf_mul_table[a][b] == 1) {
-                fec_gf_inv_table[a] = (uint8_t)b;
-                break;
-            }
+        fec_gf_inv_table[a] = fec_gf_exp_table[(255 - fec_gf_log_table[a]) % 255];
     for (unsigned c = 0; c < 256; c++) {
         for (unsigned x = 0; x < 16; x++) {
             fec_gf_nibble_table[c][0][x] = fec_gf_mul_table[c][x];

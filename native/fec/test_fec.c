@@ -140,6 +140,17 @@ static void test_block_codes(void)
         for (unsigned r = 0; r < m; r++)
             parity[r] = orig + (k + r) * len;
         CHECK(fec_encode_block(NULL, code, k, m, data, parity, len) == 0);
+        {
+            uint8_t *gen = malloc((size_t)k * m), *again = malloc((size_t)m * len);
+            uint8_t *rows2[FEC_MAX_SYMBOLS];
+            for (unsigned r = 0; r < m; r++)
+                rows2[r] = again + (size_t)r * len;
+            CHECK(fec_code_matrix(code, k, m, gen) == 0);
+            CHECK(fec_encode_block_matrix(NULL, gen, k, m, data, rows2, len) == 0);
+            CHECK(memcmp(again, orig + (size_t)k * len, (size_t)m * len) == 0);
+            free(gen);
+            free(again);
+        }
         if (code == FEC_CODE_XOR) {
             for (size_t x = 0; x < len; x++) {
                 uint8_t v = 0;

@@ -30,6 +30,10 @@ cdef extern from "fec.h" nogil:
                                 uint64_t *misses)
     int fec_encode_block(const fec_kernel *kern, int code, unsigned k, unsigned m,
                          const uint8_t *const *data, uint8_t *const *parity, size_t len)
+    int fec_code_matrix(int code, unsigned k, unsigned m, uint8_t *coef)
+    int fec_encode_block_matrix(const fec_kernel *kern, const uint8_t *coef, unsigned k,
+                                unsigned m, const uint8_t *const *data,
+                                uint8_t *const *parity, size_t len)
     int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
                          unsigned k, unsigned m, uint8_t *const *sym,
                          const uint8_t *present, size_t len)
