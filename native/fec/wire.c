@@ -82,13 +82,42 @@ static const uint16_t crc16_two[256] = {
     0x9a68, 0xa959, 0xfc0a, 0xcf3b, 0x56ac, 0x659d, 0x30ce, 0x03ff,
 };
 
-static uint16_t header_check(const uint8_t *h)
+static uint16_t crc16_serial(const uint8_t *h, uint16_t crc)
 {
-    uint16_t crc = 0xFFFF;
     for (unsigned i = 0; i < FEC_HDR_LEN - 2; i += 2) {
         const uint16_t x = (uint16_t)(crc ^ ((h[i] << 8) | h[i + 1]));
         crc = (uint16_t)(crc16_two[x >> 8] ^ crc16_one[x & 0xff]);
     }
+    return crc;
+}
+
+/* The CRC is linear over GF(2): the check of a 14-byte header is the check
+ * of 14 zero bytes (the 0xFFFF initial value's share) XOR, for each byte,
+ * the zero-initialised CRC of a message holding just that byte at its place.
+ * Those shares are tabled once, so a header costs 14 independent lookups
+ * instead of a chain of dependent ones (it is on every packet's path). */
+static uint16_t crc16_at[FEC_HDR_LEN - 2][256];
+static uint16_t crc16_zeros;
+
+__attribute__((constructor)) static void crc16_position_tables(void)
+{
+    uint8_t msg[FEC_HDR_LEN - 2] = { 0 };
+
+    crc16_zeros = crc16_serial(msg, 0xFFFF);
+    for (unsigned pos = 0; pos < FEC_HDR_LEN - 2; pos++) {
+        for (unsigned b = 0; b < 256; b++) {
+            msg[pos] = (uint8_t)b;
+            crc16_at[pos][b] = crc16_serial(msg, 0);
+        }
+        msg[pos] = 0;
+    }
+}
+
+static uint16_t header_check(const uint8_t *h)
+{
+    uint16_t crc = crc16_zeros;
+    for (unsigned i = 0; i < FEC_HDR_LEN - 2; i++)
+        crc ^= crc16_at[i][h[i]];
     return crc;
 }
 
