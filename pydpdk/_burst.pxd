@@ -59,6 +59,7 @@ cdef class Packet:
 
     cdef pd_pkt *handle(self) except NULL
     cdef int check_resizable(self) except -1
+    cdef int grow(self, data, bint at_front) except -1
 
 
 cdef class PortBase:

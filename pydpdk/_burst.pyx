@@ -480,11 +480,12 @@ cdef class Packet:
         if n:
             memcpy(self.burst.ops.data(p) + offset, &src[0], n)
 
-    def prepend(self, data):
-        """Grow at the front by *data* (bytes-like) or by *data* zero bytes (int)."""
+    cdef int grow(self, data, bint at_front) except -1:
+        """Grow by *data* (bytes-like) or by *data* zero bytes (int)."""
         cdef pd_pkt *p = self.handle()
         cdef const uint8_t[::1] src
         cdef uint32_t n
+        cdef uint8_t *dst
         self.check_resizable()
         if isinstance(data, int):
             n = self._grow_size(data)
@@ -492,35 +493,29 @@ cdef class Packet:
         else:
             src = memoryview(data).cast("B")
             n = <uint32_t>src.shape[0]
-        cdef uint8_t *dst = self.burst.ops.prepend(p, n)
-        if dst == NULL:
-            raise ValueError(f"cannot prepend {n} bytes: headroom is "
-                             f"{self.burst.ops.headroom(p)}")
+        if at_front:
+            dst = self.burst.ops.prepend(p, n)
+            if dst == NULL:
+                raise ValueError(f"cannot prepend {n} bytes: headroom is "
+                                 f"{self.burst.ops.headroom(p)}")
+        else:
+            dst = self.burst.ops.append(p, n)
+            if dst == NULL:
+                raise ValueError(f"cannot append {n} bytes: tailroom is "
+                                 f"{self.burst.ops.tailroom(p)}")
         if src is None:
             memset(dst, 0, n)
         elif n:
             memcpy(dst, &src[0], n)
+        return 0
+
+    def prepend(self, data):
+        """Grow at the front by *data* (bytes-like) or by *data* zero bytes (int)."""
+        self.grow(data, True)
 
     def append(self, data):
         """Grow at the end by *data* (bytes-like) or by *data* zero bytes (int)."""
-        cdef pd_pkt *p = self.handle()
-        cdef const uint8_t[::1] src
-        cdef uint32_t n
-        self.check_resizable()
-        if isinstance(data, int):
-            n = self._grow_size(data)
-            src = None
-        else:
-            src = memoryview(data).cast("B")
-            n = <uint32_t>src.shape[0]
-        cdef uint8_t *dst = self.burst.ops.append(p, n)
-        if dst == NULL:
-            raise ValueError(f"cannot append {n} bytes: tailroom is "
-                             f"{self.burst.ops.tailroom(p)}")
-        if src is None:
-            memset(dst, 0, n)
-        elif n:
-            memcpy(dst, &src[0], n)
+        self.grow(data, False)
 
     def adj(self, Py_ssize_t n):
         """Remove *n* bytes at the front."""
