@@ -6,7 +6,6 @@
 
 #include "test_heap_pool.h"
 #include "impair.h"
-#include "memlink.h"
 #include "pipeline.h"
 #include "traffic.h"
 
@@ -183,48 +182,8 @@ static void test_crc32c_known_answer(void)
     CHECK(pd_crc32c(0, (const uint8_t *)"123456789", 9) == 0xe3069283u);
 }
 
-/* generator -> memlink -> (second chain) impair -> verify, in one loop */
-static void test_two_chains_over_a_memlink(void)
-{
-    struct heap_pool pool = { .capacity = 100000 };
-    pd_gen *g = make_gen(&pool, 30000);
-    int err;
-    pd_memlink *l = pd_memlink_create(512, &err);
-    pd_port_endpoint tx_ep = { .tx_retries = 0 }, rx_ep = { 0 };
-    pd_source gsrc, lsrc;
-    pd_sink lsnk, vsnk;
-    pd_chain a, b;
-    pd_chain *chains[2] = { &a, &b };
-    pd_verify *v = pd_verify_create(42, 7, &heap_ops, &err);
-    pd_run_opts o;
-    pd_run_result res;
-
-    CHECK(l != NULL);
-    pd_memlink_io(l, &tx_ep.io, &heap_ops, &pool);
-    rx_ep.io = tx_ep.io;
-    pd_gen_source(g, &gsrc);
-    pd_sink_from_port(&lsnk, &tx_ep);
-    pd_source_from_port(&lsrc, &rx_ep);
-    pd_verify_sink(v, &vsnk);
-    pd_chain_init(&a, &gsrc, &lsnk, &heap_ops, 64);
-    pd_chain_init(&b, &lsrc, &vsnk, &heap_ops, 64);
-    b.drain = 1;
-    pd_run_opts_default(&o);
-    o.max_packets = 0;
-    CHECK(pd_pipeline_run(chains, 2, &o, &res) == 0);
-    /* the generator chain ends first; the link chain is drained afterwards */
-    CHECK(pd_verify_counters_get(v)->valid + lsnk.c.drops == 30000);
-    CHECK(pd_memlink_count(l) == 0);
-    pd_memlink_destroy(l, &heap_ops);
-    pd_verify_destroy(v);
-    pd_gen_destroy(g);
-    CHECK(pool.out == 0);
-    CHECK(pd_memlink_create(0, &err) == NULL && err == -EINVAL);
-}
-
 int main(void)
 {
-    test_two_chains_over_a_memlink();
     test_crc32c_known_answer();
     test_clean_link();
     test_random_loss_is_counted_and_close_to_p();
