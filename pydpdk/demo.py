@@ -120,10 +120,11 @@ def _link(cfg: DemoConfig) -> Iterator[tuple[str, Any, Any, Any]]:
 
 def _eal_running() -> bool:
     from . import dpdk
+    from .errors import DpdkUnavailableError, EalStateError
 
     try:
         dpdk.Eal.current()
-    except Exception:
+    except (EalStateError, DpdkUnavailableError):
         return False
     return True
 
