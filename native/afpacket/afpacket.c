@@ -332,7 +332,6 @@ void pd_afp_close(pd_afp *afp)
 {
     if (afp == NULL)
         return;
-    afp->started = 0;
     if (atomic_fetch_sub(&afp->owners, 1) == 1)
         afp_release(afp);
 }
