@@ -13,11 +13,11 @@ import time
 import netns
 import pytest
 
-from pydpdk.errors import PortError
+from pydpdk.errors import PacketStateError, PoolError, PortError
 
 afpacket = pytest.importorskip("pydpdk.afpacket")
 try:
-    from pydpdk._native import AfPacketPort, BufferPool
+    from pydpdk._native import AfPacketPort, AfPacketRing, BufferPool
 except ImportError:  # pragma: no cover - non-Linux
     pytest.skip("the native AF_PACKET backend is not built here", allow_module_level=True)
 
@@ -359,11 +359,6 @@ def test_bad_port_configuration_is_a_value_error(veth, pool, kwargs, match):
 # --------------------------------------------------------------------------
 # Zero-copy receive: packets are views of the ring's frames
 # --------------------------------------------------------------------------
-
-from pydpdk._native import AfPacketRing  # noqa: E402
-
-from pydpdk.errors import PacketStateError, PoolError  # noqa: E402
-
 
 @pytest.fixture
 def zc_ports():
