@@ -604,7 +604,6 @@ static int zc_frame_init(afp_queue *q, struct tpacket3_hdr *h, uint32_t block)
         tag[1] = htons((uint16_t)h->hv1.tp_vlan_tci);
         vlan = 1;
     }
-    memset(f, 0, sizeof(*f));
     frame = (uint8_t *)h + off;
     if (vlan) {
         /* Put the tag the kernel moved to metadata back, in the headroom. */
