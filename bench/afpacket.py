@@ -7,7 +7,8 @@ Creates two network namespaces joined by a veth pair (removed at the end)
 and measures, for each frame size, in one run:
 
 * rx: frames/s received on one core by pydpdk's AfPacketPort (TPACKET_V3,
-  Python loop of rx_burst(256) + free), by a plain Python
+  Python loop of rx_burst(256) + free; copy mode "pydpdk" and zero-copy
+  mode "pydpdk-zc"), by a plain Python
   ``socket.recv_into`` loop, and by DPDK's net_af_packet PMD (dpdk-testpmd
   --forward-mode=rxonly), each while pydpdk's AfPacketPort sends
   as fast as it can from the other namespace;
@@ -106,11 +107,17 @@ def role_send_socket(ifname: str, size: int, seconds: float) -> dict:
     return {"packets": sent - (at_mark or 0), "window": now - mark}
 
 
-def role_recv_pydpdk(ifname: str, seconds: float) -> dict:
+def rx_port(ifname: str, zero_copy: bool, **ring: int):
+    """The receiving AfPacketPort: copy mode (own BufferPool) or zero copy."""
     from pydpdk._native import AfPacketPort, BufferPool
 
-    pool = BufferPool(capacity=4096, data_room=2048)
-    with AfPacketPort(ifname, pool) as port:
+    if zero_copy:
+        return AfPacketPort(ifname, zero_copy=True, **ring)
+    return AfPacketPort(ifname, BufferPool(capacity=4096, data_room=2048), **ring)
+
+
+def role_recv_pydpdk(ifname: str, seconds: float, zero_copy: bool = False) -> dict:
+    with rx_port(ifname, zero_copy) as port:
         port.start()
         print(json.dumps({"ready": True}), flush=True)
         if not port.wait(0, 10.0):
@@ -155,16 +162,13 @@ def role_recv_socket(ifname: str, seconds: float) -> dict:
     _, drops = struct.unpack("II", s.getsockopt(263, 6, 8))  # PACKET_STATISTICS
     return {"packets": got - (at_mark or 0), "window": now - mark, "drops": drops}
 
-def role_drain_pydpdk(ifname: str, count: int) -> dict:
+def role_drain_pydpdk(ifname: str, count: int, zero_copy: bool = False) -> dict:
     """Receive cost alone: wait (stdin line) until *count* frames sit in a
     large ring, then time draining them."""
-    from pydpdk._native import AfPacketPort, BufferPool
-
-    pool = BufferPool(capacity=4096, data_room=2048)
     # Long block timeout: blocks fill up instead of retiring every
     # millisecond half-empty, so the ring holds every frame.
-    with AfPacketPort(ifname, pool, block_size=1 << 20, block_count=96,
-                      block_timeout_ms=100) as port:
+    with rx_port(ifname, zero_copy, block_size=1 << 20, block_count=96,
+                 block_timeout_ms=100) as port:
         port.start()
         print(json.dumps({"ready": True}), flush=True)
         sys.stdin.readline()
@@ -210,9 +214,11 @@ ROLES = {
     "send-pydpdk": lambda a: role_send_pydpdk(a.ifname, a.size, a.duration, a.tx_mode,
                                               a.count),
     "drain-pydpdk": lambda a: role_drain_pydpdk(a.ifname, a.count),
+    "drain-pydpdk-zc": lambda a: role_drain_pydpdk(a.ifname, a.count, zero_copy=True),
     "drain-socket": lambda a: role_drain_socket(a.ifname, a.count),
     "send-socket": lambda a: role_send_socket(a.ifname, a.size, a.duration),
     "recv-pydpdk": lambda a: role_recv_pydpdk(a.ifname, a.duration),
+    "recv-pydpdk-zc": lambda a: role_recv_pydpdk(a.ifname, a.duration, zero_copy=True),
     "recv-socket": lambda a: role_recv_socket(a.ifname, a.duration),
 }
 
@@ -363,8 +369,8 @@ def measure_tx(veth: Veth, sender: str, size: int, duration: float) -> dict:
     return {"pps": (c1 - c0) / (t1 - t0), "sender_pps": res["packets"] / res["window"]}
 
 
-RX_PEERS = ["pydpdk", "socket", "testpmd"]
-DRAIN_PEERS = ["pydpdk", "socket"]
+RX_PEERS = ["pydpdk", "pydpdk-zc", "socket", "testpmd"]
+DRAIN_PEERS = ["pydpdk", "pydpdk-zc", "socket"]
 TX_PEERS = ["pydpdk-ring", "pydpdk-sendmmsg", "socket", "testpmd"]
 
 

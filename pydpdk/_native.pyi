@@ -1,10 +1,11 @@
-"""Type stubs for pydpdk._native (native BufferPool and AfPacketPort)."""
+"""Type stubs for pydpdk._native (native BufferPool, AfPacketPort, AfPacketRing)."""
 
 from pydpdk._burst import Burst, PacketPool, PortBase
 
 FANOUT_MODES: dict[str, int]
 TX_MODES: dict[str, int]
 MAX_QUEUES: int
+ZC_DEFAULT_HEADROOM: int
 
 class BufferPool(PacketPool):
     def __init__(
@@ -20,9 +21,19 @@ class BufferPool(PacketPool):
     def __enter__(self) -> BufferPool: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
+class AfPacketRing(PacketPool):
+    ifname: str
+    @property
+    def blocks_held(self) -> int: ...
+    @property
+    def headroom(self) -> int: ...
+    def alloc_burst(self, n: int, length: int = 0) -> Burst: ...
+    def burst_from_bytes(self, frames: object) -> Burst: ...
+
 class AfPacketPort(PortBase):
     ifname: str
     tx_mode: str
+    zero_copy: bool
     def __init__(
         self,
         ifname: str,
@@ -38,7 +49,14 @@ class AfPacketPort(PortBase):
         frame_size: int = 2048,
         tx_frames: int = 1024,
         block_timeout_ms: int = 1,
+        zero_copy: bool = False,
+        headroom: int | None = None,
     ) -> None: ...
+    @property
+    def ring(self) -> AfPacketRing | None: ...
+    @property
+    def pool(self) -> PacketPool: ...
+    def close(self) -> None: ...
     @property
     def mac(self) -> str: ...
     @property

@@ -1,21 +1,25 @@
 # cython: language_level=3
-"""Native (non-DPDK) backend core: BufferPool and AfPacketPort.
+"""Native (non-DPDK) backend core: BufferPool, AfPacketPort, AfPacketRing.
 
 BufferPool wraps native/buf (pd_buf packets with headroom).  AfPacketPort
 wraps native/afpacket: a TPACKET_V3 mmap rx ring and a tx ring (or
-sendmmsg) per queue, bound to an interface by name.  Both plug into the
-burst core (pydpdk._burst), so bursts, packets and the port methods are the
-same as on every other backend; rx/tx run without the GIL.
+sendmmsg) per queue, bound to an interface by name.  In zero-copy mode its
+packets are views of the ring's frames and AfPacketRing is their pool.  All
+plug into the burst core (pydpdk._burst), so bursts, packets and the port
+methods are the same as on every other backend; rx/tx run without the GIL.
 """
 
 import errno
 import warnings
 
+cimport cython
 from libc.stdint cimport uint16_t, uint32_t
+from libc.string cimport strcmp
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase
 from pydpdk._includes.afpacket cimport (
     PD_AFP_MAX_QUEUES,
+    PD_AFP_ZC_DEFAULT_HEADROOM,
     PD_AFP_TX_RING,
     PD_AFP_TX_SENDMMSG,
     pd_afp,
@@ -34,7 +38,13 @@ from pydpdk._includes.afpacket cimport (
     pd_afp_stats_get,
     pd_afp_stats_reset,
     pd_afp_stop,
+    pd_afp_tx_burst_ops,
     pd_afp_wait,
+    pd_afp_zc_blocks_held,
+    pd_afp_zc_capacity,
+    pd_afp_zc_headroom,
+    pd_afp_zc_held,
+    pd_afp_zc_ops,
 )
 from pydpdk._includes.buf cimport (
     pd_buf_ops,
@@ -47,12 +57,13 @@ from pydpdk._includes.buf cimport (
     pd_buf_pool_headroom,
 )
 
-from pydpdk.errors import PoolError, PortError, error_from_errno
+from pydpdk.errors import PacketStateError, PoolError, PortError, error_from_errno
 
 # Packet fanout modes (linux/if_packet.h PACKET_FANOUT_*), by name.
 FANOUT_MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "rnd": 4, "qm": 5}
 TX_MODES = {"ring": PD_AFP_TX_RING, "sendmmsg": PD_AFP_TX_SENDMMSG}
 MAX_QUEUES = PD_AFP_MAX_QUEUES
+ZC_DEFAULT_HEADROOM = PD_AFP_ZC_DEFAULT_HEADROOM
 
 
 cdef class BufferPool(PacketPool):
@@ -140,21 +151,116 @@ cdef class BufferPool(PacketPool):
         return f"<BufferPool {self.available}/{self.capacity} available>"
 
 
+cdef class AfPacketRing(PacketPool):
+    """The receive rings of a zero-copy AfPacketPort, as the pool of its packets.
+
+    ``port.rx_pool`` of an ``AfPacketPort(..., zero_copy=True)``.  Its packets
+    are frames inside the mapped ring blocks: ``in_use`` counts the frames the
+    application holds, ``blocks_held`` the ring blocks they keep from the
+    kernel.  ``capacity`` is the nominal frame count (block_size / frame_size
+    per block; small frames pack tighter).  Nothing can be allocated from it
+    (``alloc_burst`` raises PoolError): build new packets in a BufferPool.
+    """
+
+    cdef pd_afp *afp
+    cdef readonly str ifname
+
+    def __cinit__(self):
+        self.afp = NULL
+
+    def __init__(self):
+        raise TypeError("AfPacketRing objects are made by AfPacketPort(..., zero_copy=True)")
+
+    @staticmethod
+    cdef AfPacketRing attach(pd_afp *afp, str ifname):
+        cdef AfPacketRing ring = AfPacketRing.__new__(AfPacketRing)
+        ring.afp = afp
+        ring.ifname = ifname
+        ring.pool = afp
+        ring.ops = &pd_afp_zc_ops
+        return ring
+
+    cdef void detach(self) noexcept:
+        # The port is closing: its memory now lives only as long as packets
+        # still held (none after a clean close()).
+        self.afp = NULL
+        self.pool = NULL
+
+    @property
+    def capacity(self):
+        self.check_open()
+        return pd_afp_zc_capacity(self.afp)
+
+    @property
+    def in_use(self):
+        """Frames held by the application (0 once the port is closed)."""
+        return pd_afp_zc_held(self.afp) if self.afp != NULL else 0
+
+    @property
+    def available(self):
+        self.check_open()
+        return max(0, <long>pd_afp_zc_capacity(self.afp) - <long>pd_afp_zc_held(self.afp))
+
+    @property
+    def blocks_held(self):
+        """Ring blocks kept from the kernel by held frames (or being read)."""
+        return pd_afp_zc_blocks_held(self.afp) if self.afp != NULL else 0
+
+    @property
+    def headroom(self):
+        """Bytes reserved in front of every frame (at least; prepend goes there)."""
+        self.check_open()
+        return pd_afp_zc_headroom(self.afp)
+
+    def alloc_burst(self, Py_ssize_t n, length=0):
+        raise PoolError(errno.ENOBUFS, "a zero-copy AF_PACKET ring cannot allocate packets: "
+                                       "its frames come from the kernel; allocate new "
+                                       "packets from a BufferPool")
+
+    def burst_from_bytes(self, frames):
+        return self.alloc_burst(1)
+
+    def __repr__(self):
+        if self.afp == NULL:
+            return f"<AfPacketRing {self.ifname!r} closed>"
+        return (f"<AfPacketRing {self.ifname!r} {self.in_use} frame(s) held in "
+                f"{self.blocks_held} block(s)>")
+
+
 def _format_mac(const unsigned char *mac):
     return ":".join(f"{mac[i]:02x}" for i in range(6))
 
 
+@cython.no_gc_clear  # __dealloc__ needs rx_pool (to detach a zero-copy ring)
 cdef class AfPacketPort(PortBase):
     """A port over a Linux network interface through AF_PACKET (TPACKET_V3).
 
     ``AfPacketPort("eth0")`` binds to the interface by name.  Several
     *queues* share the interface's traffic through PACKET_FANOUT
     (*fanout* mode "hash" keeps each flow on one queue).  Needs CAP_NET_RAW.
+
+    Receive modes:
+
+    - copy (default): each frame is copied from the ring into a packet of
+      *pool* (a BufferPool); the ring block goes back to the kernel at once.
+    - ``zero_copy=True``: packets are views of the frames in the mapped ring
+      (no copy); *pool* must be None and ``rx_pool`` is an AfPacketRing.  A
+      ring block goes back to the kernel only when every packet taken from
+      it was freed or sent, so packets you hold hold their block; while
+      every block is held the kernel drops frames (``imissed`` in stats).
+      Each frame has *headroom* bytes (PACKET_RESERVE, default 128) in front
+      to prepend into; packets cannot grow at the end (no tailroom).  A
+      received VLAN tag is put back in front, as in copy mode.  ``close()``
+      is refused while zero-copy packets are held.
+
+    ``tx_burst`` sends packets of a BufferPool or zero-copy packets of any
+    AfPacketPort (forwarding), in either mode.
     """
 
     cdef pd_afp *afp
     cdef readonly str ifname
     cdef readonly str tx_mode
+    cdef readonly bint zero_copy
 
     def __cinit__(self):
         self.afp = NULL
@@ -163,7 +269,8 @@ cdef class AfPacketPort(PortBase):
                  str fanout="hash", bint promiscuous=True, bint qdisc_bypass=True,
                  str tx_mode="sendmmsg", unsigned int block_size=1 << 18,
                  unsigned int block_count=32, unsigned int frame_size=2048,
-                 unsigned int tx_frames=1024, unsigned int block_timeout_ms=1):
+                 unsigned int tx_frames=1024, unsigned int block_timeout_ms=1,
+                 bint zero_copy=False, headroom=None):
         cdef pd_afp_config cfg
         cdef bytes name
         cdef int rc
@@ -179,11 +286,26 @@ cdef class AfPacketPort(PortBase):
             raise ValueError(f"fanout must be one of {sorted(FANOUT_MODES)}, got {fanout!r}")
         if tx_mode not in TX_MODES:
             raise ValueError(f"tx_mode must be one of {sorted(TX_MODES)}, got {tx_mode!r}")
-        if pool is None:
+        if zero_copy:
+            if pool is not None:
+                raise ValueError("zero_copy=True receives into the ring itself: pass no pool "
+                                 "(build new packets in a BufferPool of your own)")
+            if headroom is None:
+                headroom = PD_AFP_ZC_DEFAULT_HEADROOM
+            # The reserve plus the ring header and a full-size frame must fit.
+            if not 0 <= headroom <= <long>frame_size - 1600:
+                raise ValueError(f"headroom must be between 0 and frame_size - 1600 = "
+                                 f"{<long>frame_size - 1600} with frame_size={frame_size}, "
+                                 f"got {headroom}")
+        elif headroom is not None:
+            raise ValueError("headroom is set by the BufferPool in copy mode; it applies "
+                             "only with zero_copy=True")
+        elif pool is None:
             pool = BufferPool(capacity=max(1024, 512 * queues), data_room=frame_size)
         elif not isinstance(pool, BufferPool):
             raise TypeError(f"AfPacketPort needs a BufferPool, got {type(pool).__name__}")
-        pool.check_open()
+        if pool is not None:
+            pool.check_open()
 
         pd_afp_config_init(&cfg, name)
         cfg.nb_queues = <uint16_t>queues
@@ -196,15 +318,29 @@ cdef class AfPacketPort(PortBase):
         cfg.tx_mode = TX_MODES[tx_mode]
         cfg.promiscuous = promiscuous
         cfg.qdisc_bypass = qdisc_bypass
-        rc = pd_afp_open(&self.afp, &cfg, (<BufferPool>pool).bp)
+        cfg.zero_copy = zero_copy
+        if zero_copy:
+            cfg.zc_headroom = headroom
+        rc = pd_afp_open(&self.afp, &cfg, (<BufferPool>pool).bp if pool is not None else NULL)
         if rc < 0:
             raise _open_error(rc, ifname)
         self.ifname = ifname
         self.tx_mode = tx_mode
-        self.rx_pool = pool
+        self.zero_copy = zero_copy
+        self.rx_pool = AfPacketRing.attach(self.afp, ifname) if zero_copy else pool
         pd_afp_port_io(self.afp, &self.io)
         self.n_rx_queues = <uint16_t>queues
         self.n_tx_queues = <uint16_t>queues
+
+    @property
+    def ring(self):
+        """The AfPacketRing of a zero-copy port (the pool of its packets); None in copy mode."""
+        return self.rx_pool if self.zero_copy else None
+
+    @property
+    def pool(self):
+        """The pool received packets belong to: the BufferPool, or the AfPacketRing."""
+        return self.rx_pool
 
     @property
     def mac(self):
@@ -256,7 +392,28 @@ cdef class AfPacketPort(PortBase):
         dropped and counted in ``oerrors``; the unsent tail stays in the
         burst.  Raises PortError when the interface has disappeared.
         """
-        cdef int sent = PortBase.tx_burst(self, burst, queue)
+        cdef uint16_t sent
+        self.check_tx_queue(queue)
+        self.check_usable()
+        if burst.count == 0:
+            return 0
+        # Copy-mode buffers and zero-copy frames (of any AF_PACKET port) are
+        # both sent by reading their data; compared by name: a static library
+        # linked into several extensions has one ops table in each.
+        if strcmp(burst.ops.name, pd_afp_zc_ops.name) != 0 \
+                and strcmp(burst.ops.name, pd_buf_ops.name) != 0:
+            raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
+                             "on an AF_PACKET port: it sends BufferPool packets and "
+                             "zero-copy AF_PACKET frames")
+        burst.check_movable()
+        burst.busy = True
+        self.busy += 1
+        with nogil:
+            sent = pd_afp_tx_burst_ops(self.afp, <uint16_t>queue, burst.pkts,
+                                       <uint16_t>burst.count, burst.ops)
+        self.busy -= 1
+        burst.busy = False
+        burst.consume_front(sent)
         if len(burst):
             self._raise_if_failed()
         return sent
@@ -292,10 +449,32 @@ cdef class AfPacketPort(PortBase):
         if self.afp != NULL:
             pd_afp_stop(self.afp)
 
-    def _close(self):
+    def close(self):
+        """Stop and release the port.  Idempotent.
+
+        Refused (PacketStateError, EBUSY) while zero-copy packets received
+        from it are still held: free or send them first.
+        """
+        cdef uint32_t held
+        if self.afp != NULL and self.zero_copy:
+            held = pd_afp_zc_held(self.afp)
+            if held:
+                raise PacketStateError(errno.EBUSY, f"cannot close {self!r}: {held} zero-copy "
+                                                    "packet(s) still hold ring blocks; free "
+                                                    "or send them first")
+        PortBase.close(self)
+
+    cdef void _release(self) noexcept:
+        if self.zero_copy and isinstance(self.rx_pool, AfPacketRing):
+            (<AfPacketRing>self.rx_pool).detach()
         if self.afp != NULL:
+            # With zero-copy packets still held (garbage collection only), the
+            # ring stays mapped until the last of them is freed.
             pd_afp_close(self.afp)
             self.afp = NULL
+
+    def _close(self):
+        self._release()
 
     def _stats(self):
         return self.queue_stats(-1)
@@ -332,13 +511,12 @@ cdef class AfPacketPort(PortBase):
 
     def __dealloc__(self):
         if self.afp != NULL:
-            pd_afp_close(self.afp)
-            self.afp = NULL
+            self._release()
             warnings.warn("AfPacketPort garbage-collected without close()", ResourceWarning)
 
     def __repr__(self):
         return (f"<AfPacketPort {self.ifname!r} queues={self.n_rx_queues} "
-                f"tx={self.tx_mode}>")
+                f"tx={self.tx_mode}{' zero-copy' if self.zero_copy else ''}>")
 
 
 def _open_error(int rc, str ifname):

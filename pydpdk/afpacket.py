@@ -11,17 +11,19 @@ Receive uses a TPACKET_V3 mmap ring; transmit one ``sendmmsg`` per burst
 (default: measured faster) or a mapped TX ring (``tx_mode="ring"``).  ``queues=N`` spreads the
 interface's traffic over N sockets with PACKET_FANOUT.  The port has the
 same methods as every pydpdk port (rx_burst, tx_burst, start, stop, close,
-stats, context manager).
+stats, context manager).  ``zero_copy=True`` receives without copying:
+packets are views of the ring's frames (pool: ``port.ring``, an
+AfPacketRing) and hold their ring block until freed or sent.
 """
 
 from __future__ import annotations
 
 from .errors import BackendUnavailableError
 
-__all__ = ["AfPacketPort", "BufferPool", "FANOUT_MODES", "TX_MODES"]
+__all__ = ["AfPacketPort", "AfPacketRing", "BufferPool", "FANOUT_MODES", "TX_MODES"]
 
 try:
-    from ._native import FANOUT_MODES, TX_MODES, AfPacketPort, BufferPool
+    from ._native import FANOUT_MODES, TX_MODES, AfPacketPort, AfPacketRing, BufferPool
 except ImportError as _exc:  # not Linux: the extension is not built
     _reason = str(_exc)
 

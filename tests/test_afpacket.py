@@ -13,11 +13,11 @@ import time
 import netns
 import pytest
 
-from pydpdk.errors import PortError
+from pydpdk.errors import PacketStateError, PoolError, PortError
 
 afpacket = pytest.importorskip("pydpdk.afpacket")
 try:
-    from pydpdk._native import AfPacketPort, BufferPool
+    from pydpdk._native import AfPacketPort, AfPacketRing, BufferPool
 except ImportError:  # pragma: no cover - non-Linux
     pytest.skip("the native AF_PACKET backend is not built here", allow_module_level=True)
 
@@ -354,3 +354,248 @@ def test_port_needs_a_native_pool(veth):
 def test_bad_port_configuration_is_a_value_error(veth, pool, kwargs, match):
     with netns.inside(veth.a), pytest.raises(ValueError, match=match):
         AfPacketPort(veth.if_a, pool, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# Zero-copy receive: packets are views of the ring's frames
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def zc_ports():
+    """Opens zero-copy ports; at the end nothing may still hold a ring frame."""
+    ports: list[AfPacketPort] = []
+
+    def open_zc(ns: str, ifname: str, **kwargs) -> AfPacketPort:
+        port = open_port(ns, ifname, None, zero_copy=True, **kwargs)
+        ports.append(port)
+        return port
+
+    yield open_zc
+    gc.collect()
+    for port in ports:
+        ring = port.ring
+        assert ring.in_use == 0, f"a test still holds zero-copy frames of {port!r}"
+        port.close()
+        assert ring.blocks_held == 0
+
+
+def sizes_frames(n: int = 200) -> list[bytes]:
+    return [test_frame(i, (60, 61, 64, 128, 577, 1000, 1499, 1514)[i % 8]) for i in range(n)]
+
+
+def test_zero_copy_frames_are_byte_identical(veth, pool, zc_ports):
+    frames = sizes_frames()
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = zc_ports(veth.b, veth.if_b)
+        assert rx.zero_copy and isinstance(rx.ring, AfPacketRing)
+        assert send_all(tx, pool, frames) == len(frames)
+        got = receive(rx, len(frames))
+        assert got == frames
+        st = rx.stats()
+        assert st["ipackets"] == len(frames) and st["imissed"] == 0 and st["ierrors"] == 0
+
+
+def test_zero_copy_packet_views_and_headers(veth, pool, zc_ports):
+    frames = [test_frame(i, 100 + i) for i in range(8)]
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = zc_ports(veth.b, veth.if_b)
+        assert send_all(tx, pool, frames) == 8
+        rx.wait(0, 1.0)
+        time.sleep(0.05)
+        burst = rx.rx_burst(0, 64)
+        try:
+            mine = [i for i, f in enumerate(burst.to_bytes_list()) if f in frames]
+            assert len(mine) == 8
+            assert burst.pool is rx.ring
+            assert rx.ring.in_use == len(burst) and rx.ring.blocks_held >= 1
+            pkt = burst[mine[0]]
+            with memoryview(pkt) as view:
+                assert bytes(view) == frames[0]
+                view[0] = 0x02  # writable, in the ring
+            assert pkt.bytes()[0] == 0x02
+            headers = burst.headers(14)
+            assert headers.shape == (len(burst), 14)
+            assert bytes(headers[mine[1]]) == frames[1][:14]
+        finally:
+            burst.free()
+        assert rx.ring.in_use == 0
+
+
+def test_zero_copy_restores_the_vlan_tag(veth, pool, zc_ports):
+    inner = test_frame(7, 100)
+    tagged = inner[:12] + b"\x81\x00\x00\x05" + inner[12:]
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = zc_ports(veth.b, veth.if_b)
+        assert send_all(tx, pool, [tagged]) == 1
+        assert receive(rx, 1, ethertype=0x8100) == [tagged]
+
+
+def test_held_packets_hold_their_blocks_until_freed(veth, pool, zc_ports):
+    # Two small blocks: hold packets of both and the kernel has nowhere to
+    # write; free them and reception goes on.
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = zc_ports(veth.b, veth.if_b, block_size=1 << 16, block_count=2,
+                      block_timeout_ms=10)
+        ring = rx.ring
+        held = []
+        seq = 0
+        try:
+            for _ in range(10):
+                frames = [test_frame(seq + i, 200) for i in range(10)]
+                seq += 10
+                assert send_all(tx, pool, frames) == 10
+                time.sleep(0.05)  # past the block timeout: the block is ours
+                burst = rx.rx_burst(0, 256)
+                if len(burst):
+                    held.append(burst)
+                if rx.stats()["imissed"] > 0:
+                    break
+            st = rx.stats()
+            assert st["imissed"] > 0, "the kernel never ran out of blocks"
+            assert ring.blocks_held == 2
+            assert ring.in_use == sum(len(b) for b in held)
+            assert len(rx.rx_burst(0, 256)) == 0  # nothing more: every block is held
+        finally:
+            for burst in held:
+                burst.free()
+        assert ring.in_use == 0
+        frames = [test_frame(10_000 + i, 200) for i in range(20)]
+        assert send_all(tx, pool, frames) == 20
+        assert receive(rx, 20) == frames
+
+
+def test_zero_copy_prepend_uses_reserved_headroom(veth, pool, zc_ports):
+    frame = test_frame(3, 300)
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = zc_ports(veth.b, veth.if_b, headroom=256)
+        assert rx.ring.headroom == 256
+        assert send_all(tx, pool, [frame]) == 1
+        rx.wait(0, 1.0)
+        time.sleep(0.05)
+        burst = rx.rx_burst(0, 16)
+        try:
+            pkt = next(p for p in burst if p.bytes() == frame)
+            assert pkt.headroom >= 256 and pkt.tailroom == 0
+            pkt.prepend(b"\xaa" * 256)
+            assert pkt.bytes() == b"\xaa" * 256 + frame
+            with pytest.raises(ValueError, match="cannot prepend .* headroom is"):
+                pkt.prepend(pkt.headroom + 1)
+            with pytest.raises(ValueError, match="cannot append 1 bytes: tailroom is 0"):
+                pkt.append(b"x")
+            pkt.adj(256)
+            pkt.trim(100)
+            assert pkt.bytes() == frame[:-100]
+        finally:
+            burst.free()
+
+
+@pytest.fixture
+def three_hops():
+    """a --veth-- m --veth-- b: m has two interfaces and no bridge."""
+    netns.require_netns()
+    with netns.netns("pda") as a, netns.netns("pdm") as m, netns.netns("pdb") as b:
+        netns.add_veth(a, "pdv0", m, "pdm0")
+        netns.add_veth(m, "pdm1", b, "pdv1")
+        yield a, m, b
+    assert not netns.leftover_namespaces()
+
+
+@pytest.mark.parametrize("tx_mode", ["ring", "sendmmsg"])
+def test_zero_copy_packets_forwarded_out_of_another_port(three_hops, pool, zc_ports, tx_mode):
+    a, m, b = three_hops
+    frames = sizes_frames(120)
+    with open_port(a, "pdv0", pool) as src, open_port(b, "pdv1", pool) as dst, \
+            open_port(m, "pdm1", pool, tx_mode=tx_mode) as out:
+        fwd = zc_ports(m, "pdm0")
+        assert send_all(src, pool, frames) == len(frames)
+        deadline = time.monotonic() + 3.0
+        forwarded = 0
+        while forwarded < len(frames) and time.monotonic() < deadline:
+            fwd.wait(0, 0.05)
+            burst = fwd.rx_burst(0, 64)
+            try:
+                while len(burst) and time.monotonic() < deadline:
+                    forwarded += out.tx_burst(burst)
+            finally:
+                burst.free()
+        assert fwd.ring.in_use == 0  # sent frames gave their blocks back
+        got = receive(dst, len(frames))
+        assert got == frames
+        assert out.stats()["opackets"] >= len(frames)
+
+
+def test_zero_copy_packets_sent_back_out_of_the_same_port(veth, pool, zc_ports):
+    frames = [test_frame(i, 500) for i in range(30)]
+    with open_port(veth.a, veth.if_a, pool) as peer:
+        port = zc_ports(veth.b, veth.if_b)
+        assert send_all(peer, pool, frames) == 30
+        deadline = time.monotonic() + 3.0
+        echoed = 0
+        while echoed < 30 and time.monotonic() < deadline:
+            port.wait(0, 0.05)
+            burst = port.rx_burst(0, 64)
+            try:
+                echoed += port.tx_burst(burst)
+            finally:
+                burst.free()
+        assert receive(peer, 30) == frames
+        assert port.ring.in_use == 0
+
+
+def test_close_with_zero_copy_packets_held_is_refused(veth, pool):
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = open_port(veth.b, veth.if_b, None, zero_copy=True)
+        ring = rx.ring
+        assert send_all(tx, pool, [test_frame(1, 100)]) == 1
+        rx.wait(0, 1.0)
+        time.sleep(0.05)
+        burst = rx.rx_burst(0, 16)
+        assert len(burst) >= 1
+        with pytest.raises(PacketStateError, match="still hold ring blocks") as info:
+            rx.close()
+        assert info.value.errno == errno.EBUSY
+        assert not rx.is_closed
+        burst.free()
+        rx.close()
+        assert rx.is_closed and ring.in_use == 0 and not ring.is_open
+
+
+def test_port_garbage_collected_with_packets_held_keeps_them_valid(veth, pool):
+    frame = test_frame(5, 700)
+    with open_port(veth.a, veth.if_a, pool) as tx:
+        rx = open_port(veth.b, veth.if_b, None, zero_copy=True)
+        assert send_all(tx, pool, [frame]) == 1
+        rx.wait(0, 1.0)
+        time.sleep(0.05)
+        burst = rx.rx_burst(0, 16)
+        with pytest.warns(ResourceWarning, match="without close"):
+            del rx
+            gc.collect()
+        # The ring stays mapped until the last packet goes.
+        assert frame in burst.to_bytes_list()
+        burst.free()
+
+
+def test_zero_copy_bad_configuration(veth, pool):
+    from pydpdk._burst import HeapPool
+
+    with netns.inside(veth.a):
+        with pytest.raises(ValueError, match="pass no pool"):
+            AfPacketPort(veth.if_a, pool, zero_copy=True)
+        with pytest.raises(ValueError, match="only with zero_copy=True"):
+            AfPacketPort(veth.if_a, pool, headroom=64)
+        with pytest.raises(ValueError, match="headroom must be between"):
+            AfPacketPort(veth.if_a, zero_copy=True, headroom=1000)
+        with pytest.raises(ValueError, match="headroom must be between"):
+            AfPacketPort(veth.if_a, zero_copy=True, headroom=-1)
+        port = AfPacketPort(veth.if_a, zero_copy=True)
+    with port:
+        port.start()
+        with pytest.raises(PoolError, match="cannot allocate"):
+            port.ring.alloc_burst(1)
+        heap = HeapPool(capacity=4)
+        burst = heap.alloc_burst(1, 60)
+        with pytest.raises(ValueError, match="cannot be sent on an AF_PACKET port"):
+            port.tx_burst(burst)
+        burst.free()
+        heap.close()

@@ -25,6 +25,7 @@
 #define TX_DATA_OFFSET (TPACKET3_HDRLEN - sizeof(struct sockaddr_ll))
 
 typedef struct afp_queue {
+    struct pd_afp *afp;
     int fd;
     uint8_t *map;
     size_t map_len;
@@ -37,6 +38,12 @@ typedef struct afp_queue {
     uint32_t tx_frame;
     uint32_t idle_polls;
     pd_afp_stats st;
+    /* zero copy: references per block (the reader's own while it reads the
+     * block, plus one per packet handed out; 0 = the kernel's or unread),
+     * frames held by the application, and blocks with references. */
+    atomic_uint *block_refs;
+    atomic_uint zc_held;
+    atomic_uint zc_blocks_held;
 } afp_queue;
 
 struct pd_afp {
@@ -49,8 +56,28 @@ struct pd_afp {
     pd_afp_config cfg;
     pd_buf_pool *pool;
     uint16_t nb_queues;
+    /* Owners (opener + retains) and zero-copy frames held across queues:
+     * memory is released when both are 0. */
+    atomic_uint owners;
+    atomic_uint zc_held_total;
     afp_queue q[PD_AFP_MAX_QUEUES];
 };
+
+/* A zero-copy packet handle is the address of its ring frame.  Once a
+ * block is ours, the kernel's tpacket3_hdr at the start of each frame has
+ * been read and is overwritten with this (the kernel rewrites it before it
+ * fills the block again); the bytes after it up to the frame data are
+ * headroom. */
+typedef struct zc_frame {
+    afp_queue *q;
+    uint32_t block;
+    uint32_t data_off;  /* from the frame start */
+    uint32_t data_len;
+    uint64_t timestamp_ns;
+} zc_frame;
+
+#define ZC_FRAME_HDR TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
+_Static_assert(sizeof(zc_frame) <= ZC_FRAME_HDR, "zc_frame must fit in the ring header");
 
 void pd_afp_config_init(pd_afp_config *cfg, const char *ifname)
 {
@@ -68,6 +95,8 @@ void pd_afp_config_init(pd_afp_config *cfg, const char *ifname)
     cfg->tx_mode = PD_AFP_TX_SENDMMSG;
     cfg->promiscuous = 1;
     cfg->qdisc_bypass = 1;
+    cfg->zero_copy = 0;
+    cfg->zc_headroom = PD_AFP_ZC_DEFAULT_HEADROOM;
 }
 
 static struct tpacket_block_desc *rx_block_at(const pd_afp *afp, const afp_queue *q,
@@ -101,6 +130,9 @@ static int validate_config(const pd_afp_config *c)
     if (c->tx_mode == PD_AFP_TX_RING &&
         (c->tx_frame_count == 0 || c->tx_frame_count > 65536))
         return -EINVAL;
+    /* The reserve must leave room for a full-size frame in frame_size. */
+    if (c->zero_copy && (uint64_t)c->zc_headroom + TPACKET3_HDRLEN + 16 + 1518 > c->frame_size)
+        return -EINVAL;
     return 0;
 }
 
@@ -112,6 +144,8 @@ static void queue_close(afp_queue *q)
     if (q->fd >= 0)
         close(q->fd);
     q->fd = -1;
+    free(q->block_refs);
+    q->block_refs = NULL;
 }
 
 static int queue_open(pd_afp *afp, afp_queue *q, int fanout_arg)
@@ -128,6 +162,15 @@ static int queue_open(pd_afp *afp, afp_queue *q, int fanout_arg)
         return -errno;
     if (setsockopt(q->fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) < 0)
         return -errno;
+    if (c->zero_copy) {
+        /* Headroom in front of every frame, for prepend in place. */
+        unsigned int reserve = c->zc_headroom;
+        if (setsockopt(q->fd, SOL_PACKET, PACKET_RESERVE, &reserve, sizeof(reserve)) < 0)
+            return -errno;
+        q->block_refs = calloc(c->block_count, sizeof(*q->block_refs));
+        if (q->block_refs == NULL)
+            return -ENOMEM;
+    }
 
     memset(&rx_req, 0, sizeof(rx_req));
     rx_req.tp_block_size = c->block_size;
@@ -224,7 +267,7 @@ int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool)
     int rc, fanout_arg = -1;
     uint16_t i;
 
-    if (out == NULL || cfg == NULL || pool == NULL)
+    if (out == NULL || cfg == NULL || (pool == NULL && !cfg->zero_copy))
         return -EINVAL;
     *out = NULL;
     rc = validate_config(cfg);
@@ -237,10 +280,13 @@ int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool)
     afp->cfg = *cfg;
     afp->pool = pool;
     afp->nb_queues = cfg->nb_queues;
+    atomic_init(&afp->owners, 1);
     memcpy(afp->ifname, cfg->ifname, strlen(cfg->ifname) + 1);
     afp->cfg.ifname = afp->ifname;
-    for (i = 0; i < PD_AFP_MAX_QUEUES; i++)
+    for (i = 0; i < PD_AFP_MAX_QUEUES; i++) {
         afp->q[i].fd = -1;
+        afp->q[i].afp = afp;
+    }
 
     afp->ifindex = (int)if_nametoindex(afp->ifname);
     if (afp->ifindex == 0) {
@@ -271,27 +317,52 @@ fail:
     return rc;
 }
 
-void pd_afp_close(pd_afp *afp)
+static void afp_release(pd_afp *afp)
 {
     uint16_t i;
 
-    if (afp == NULL)
-        return;
     for (i = 0; i < PD_AFP_MAX_QUEUES; i++)
         queue_close(&afp->q[i]);
     free(afp);
 }
 
-/* Hand every filled block back to the kernel unread. */
+/* Held frames count as one extra owner while there are any: whoever drops
+ * the last of (owners, held frames) releases the memory. */
+void pd_afp_close(pd_afp *afp)
+{
+    if (afp == NULL)
+        return;
+    if (atomic_fetch_sub(&afp->owners, 1) == 1)
+        afp_release(afp);
+}
+
+void pd_afp_retain(pd_afp *afp)
+{
+    atomic_fetch_add(&afp->owners, 1);
+}
+
+static void zc_block_unref(afp_queue *q, uint32_t block, unsigned int n);
+
+/* Hand every filled block back to the kernel unread (zero copy: except
+ * blocks the application holds packets of). */
 static void rx_discard(pd_afp *afp, afp_queue *q)
 {
     uint32_t n;
 
+    if (q->block_refs != NULL && q->rx_left > 0) {
+        /* Stopped in the middle of a block: drop the reader's reference. */
+        uint32_t block = q->rx_block;
+        q->rx_block = (q->rx_block + 1) % afp->cfg.block_count;
+        q->rx_left = 0;
+        zc_block_unref(q, block, 1);
+    }
     for (n = 0; n < afp->cfg.block_count; n++) {
         struct tpacket_block_desc *bd = rx_block_at(afp, q, q->rx_block);
         if (!(atomic_load_explicit((_Atomic uint32_t *)&bd->hdr.bh1.block_status,
                                    memory_order_acquire) & TP_STATUS_USER))
             break;
+        if (q->block_refs != NULL && atomic_load(&q->block_refs[q->rx_block]) != 0)
+            break; /* held by the application: the kernel gets it when freed */
         atomic_store_explicit((_Atomic uint32_t *)&bd->hdr.bh1.block_status,
                               TP_STATUS_KERNEL, memory_order_release);
         q->rx_block = (q->rx_block + 1) % afp->cfg.block_count;
@@ -493,6 +564,260 @@ static void rx_release_block(pd_afp *afp, afp_queue *q)
     q->rx_next = NULL;
 }
 
+/* ---- zero copy ---------------------------------------------------------- */
+
+static void zc_give_block(afp_queue *q, uint32_t block)
+{
+    struct tpacket_block_desc *bd = rx_block_at(q->afp, q, block);
+
+    atomic_store_explicit((_Atomic uint32_t *)&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
+                          memory_order_release);
+}
+
+/* Drop n references of a block; the last one gives it back to the kernel. */
+static void zc_block_unref(afp_queue *q, uint32_t block, unsigned int n)
+{
+    if (atomic_fetch_sub(&q->block_refs[block], n) == n) {
+        atomic_fetch_sub(&q->zc_blocks_held, 1);
+        zc_give_block(q, block);
+    }
+}
+
+/* Turn the kernel's frame header into a zc_frame; 0, or -1 to drop it. */
+static int zc_frame_init(afp_queue *q, struct tpacket3_hdr *h, uint32_t block)
+{
+    uint32_t off = h->tp_mac, len = h->tp_snaplen, status = h->tp_status;
+    uint64_t ts = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
+    uint16_t tag[2] = {0, 0};
+    zc_frame *f = (zc_frame *)h;
+    uint8_t *frame;
+    int vlan = 0;
+
+    if (h->tp_snaplen < h->tp_len || len < 14 || off < ZC_FRAME_HDR + 4) {
+        q->st.rx_malformed++;
+        return -1;
+    }
+    if (status & TP_STATUS_VLAN_VALID) {
+        uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid
+                                                              : ETH_P_8021Q;
+        tag[0] = htons(tpid);
+        tag[1] = htons((uint16_t)h->hv1.tp_vlan_tci);
+        vlan = 1;
+    }
+    frame = (uint8_t *)h + off;
+    if (vlan) {
+        /* Put the tag the kernel moved to metadata back, in the headroom. */
+        memmove(frame - 4, frame, 12);
+        memcpy(frame + 8, tag, 4);
+        off -= 4;
+        len += 4;
+        frame -= 4;
+    }
+    f->q = q;
+    f->block = block;
+    f->data_off = off;
+    f->data_len = len;
+    f->timestamp_ns = ts;
+    if (status & TP_STATUS_CSUMNOTREADY)
+        complete_l4_checksum(frame, len);
+    return 0;
+}
+
+static uint16_t rx_zero_copy(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
+{
+    uint16_t got = 0;
+    unsigned int taken = 0; /* packets of the current block, not yet counted */
+
+    while (got < n) {
+        struct tpacket3_hdr *h;
+
+        if (q->rx_left == 0) {
+            struct tpacket_block_desc *bd = rx_block_at(afp, q, q->rx_block);
+            uint32_t status = atomic_load_explicit(
+                (_Atomic uint32_t *)&bd->hdr.bh1.block_status, memory_order_acquire);
+            /* Still referenced: the application holds packets of it from the
+             * last lap round the ring (the kernel has not refilled it). */
+            if (!(status & TP_STATUS_USER) || atomic_load(&q->block_refs[q->rx_block]) != 0)
+                break;
+            q->rx_left = bd->hdr.bh1.num_pkts;
+            q->rx_next = (struct tpacket3_hdr *)((uint8_t *)bd +
+                                                 bd->hdr.bh1.offset_to_first_pkt);
+            if (q->rx_left == 0) {
+                rx_release_block(afp, q);
+                continue;
+            }
+            atomic_store(&q->block_refs[q->rx_block], 1); /* the reader's */
+            atomic_fetch_add(&q->zc_blocks_held, 1);
+        }
+        h = q->rx_next;
+        q->rx_next = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
+        q->rx_left--;
+        if (zc_frame_init(q, h, q->rx_block) == 0) {
+            zc_frame *f = (zc_frame *)h;
+            q->st.rx_packets++;
+            q->st.rx_bytes += f->data_len;
+            pkts[got++] = (pd_pkt *)h;
+            taken++;
+        }
+        if (q->rx_left == 0) {
+            /* Block read: the packets' references replace the reader's. */
+            uint32_t block = q->rx_block;
+            q->rx_block = (q->rx_block + 1) % afp->cfg.block_count;
+            q->rx_next = NULL;
+            if (taken)
+                atomic_fetch_add(&q->block_refs[block], taken);
+            taken = 0;
+            zc_block_unref(q, block, 1);
+        }
+    }
+    if (taken)
+        atomic_fetch_add(&q->block_refs[q->rx_block], taken);
+    if (got) {
+        atomic_fetch_add(&q->zc_held, got);
+        if (atomic_fetch_add(&afp->zc_held_total, got) == 0)
+            atomic_fetch_add(&afp->owners, 1); /* held frames keep the port's memory */
+    }
+    return got;
+}
+
+static int zc_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n)
+{
+    (void)pool;
+    (void)pkts;
+    (void)n;
+    return -ENOBUFS; /* frames come from the kernel only */
+}
+
+static void zc_free_bulk(pd_pkt **pkts, unsigned int n)
+{
+    unsigned int i = 0;
+
+    while (i < n) {
+        zc_frame *f = (zc_frame *)pkts[i];
+        afp_queue *q;
+        uint32_t block;
+        unsigned int run = 0;
+        pd_afp *afp;
+
+        /* A frame freed twice cannot be detected: once its block went back
+         * the kernel may have rewritten it.  The burst layer prevents it. */
+        if (f == NULL) {
+            i++;
+            continue;
+        }
+        /* One atomic per run of packets of the same block. */
+        q = f->q;
+        block = f->block;
+        while (i < n) {
+            f = (zc_frame *)pkts[i];
+            if (f == NULL || f->q != q || f->block != block)
+                break;
+            run++;
+            i++;
+        }
+        afp = q->afp;
+        atomic_fetch_sub(&q->zc_held, run);
+        zc_block_unref(q, block, run);
+        if (atomic_fetch_sub(&afp->zc_held_total, run) == run)
+            pd_afp_close(afp); /* the held frames' owner reference */
+    }
+}
+
+static uint8_t *zc_data(pd_pkt *p)
+{
+    zc_frame *f = (zc_frame *)p;
+    return (uint8_t *)f + f->data_off;
+}
+
+static uint32_t zc_data_len(const pd_pkt *p) { return ((const zc_frame *)p)->data_len; }
+
+static uint32_t zc_headroom(const pd_pkt *p)
+{
+    return ((const zc_frame *)p)->data_off - (uint32_t)ZC_FRAME_HDR;
+}
+
+static uint32_t zc_tailroom(const pd_pkt *p)
+{
+    (void)p;
+    return 0; /* the next frame of the block follows */
+}
+
+static uint8_t *zc_prepend(pd_pkt *p, uint32_t n)
+{
+    zc_frame *f = (zc_frame *)p;
+    if (n > zc_headroom(p))
+        return NULL;
+    f->data_off -= n;
+    f->data_len += n;
+    return zc_data(p);
+}
+
+static uint8_t *zc_adj(pd_pkt *p, uint32_t n)
+{
+    zc_frame *f = (zc_frame *)p;
+    if (n > f->data_len)
+        return NULL;
+    f->data_off += n;
+    f->data_len -= n;
+    return zc_data(p);
+}
+
+static uint8_t *zc_append(pd_pkt *p, uint32_t n)
+{
+    (void)p;
+    return n == 0 ? zc_data(p) + ((zc_frame *)p)->data_len : NULL;
+}
+
+static int zc_trim(pd_pkt *p, uint32_t n)
+{
+    zc_frame *f = (zc_frame *)p;
+    if (n > f->data_len)
+        return -EINVAL;
+    f->data_len -= n;
+    return 0;
+}
+
+const pd_pkt_ops pd_afp_zc_ops = {
+    .name = PD_AFP_ZC_OPS_NAME,
+    .alloc_bulk = zc_alloc_bulk,
+    .free_bulk = zc_free_bulk,
+    .data = zc_data,
+    .data_len = zc_data_len,
+    .headroom = zc_headroom,
+    .tailroom = zc_tailroom,
+    .prepend = zc_prepend,
+    .adj = zc_adj,
+    .append = zc_append,
+    .trim = zc_trim,
+};
+
+uint32_t pd_afp_zc_held(const pd_afp *afp)
+{
+    return atomic_load(&((pd_afp *)afp)->zc_held_total);
+}
+
+uint32_t pd_afp_zc_blocks_held(const pd_afp *afp)
+{
+    uint32_t total = 0;
+    uint16_t i;
+
+    for (i = 0; i < afp->nb_queues; i++)
+        total += atomic_load(&((pd_afp *)afp)->q[i].zc_blocks_held);
+    return total;
+}
+
+uint32_t pd_afp_zc_capacity(const pd_afp *afp)
+{
+    return (afp->cfg.block_size / afp->cfg.frame_size) * afp->cfg.block_count * afp->nb_queues;
+}
+
+uint32_t pd_afp_zc_headroom(const pd_afp *afp)
+{
+    return afp->cfg.zero_copy ? afp->cfg.zc_headroom : 0;
+}
+
+/* ---- copy mode ---------------------------------------------------------- */
+
 uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
     afp_queue *q;
@@ -502,6 +827,10 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
     if (queue >= afp->nb_queues || !afp->started || pd_afp_error(afp) < 0)
         return 0;
     q = &afp->q[queue];
+    if (afp->cfg.zero_copy) {
+        got = rx_zero_copy(afp, q, pkts, n);
+        goto out;
+    }
 
     while (got < n) {
         unsigned int want, i, filled;
@@ -563,7 +892,7 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
     }
     if (spare != NULL)
         pd_buf_free_bulk(&spare, 1);
-
+out:
     if (got == 0 && (++q->idle_polls & IDLE_CHECK_MASK) == 0) {
         int rc = queue_check(afp, q);
         if (rc < 0)
@@ -578,7 +907,8 @@ static int tx_fatal(int err)
     return err == ENXIO || err == ENODEV || err == EBADF;
 }
 
-static uint16_t tx_sendmmsg(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
+static uint16_t tx_sendmmsg(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n,
+                            const pd_pkt_ops *ops)
 {
     struct mmsghdr msgs[PD_BURST_MAX];
     struct iovec iov[PD_BURST_MAX];
@@ -587,9 +917,8 @@ static uint16_t tx_sendmmsg(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n
     if (n > PD_BURST_MAX)
         n = PD_BURST_MAX;
     for (i = 0; i < n; i++) {
-        pd_buf *b = (pd_buf *)pkts[i];
-        iov[i].iov_base = pd_buf_data(b);
-        iov[i].iov_len = b->data_len;
+        iov[i].iov_base = ops->data(pkts[i]);
+        iov[i].iov_len = ops->data_len(pkts[i]);
         memset(&msgs[i], 0, sizeof(msgs[i]));
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
@@ -617,11 +946,12 @@ static uint16_t tx_sendmmsg(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n
         q->st.tx_errors++;
         done++;
     }
-    pd_buf_free_bulk((pd_buf **)pkts, done);
+    ops->free_bulk(pkts, done);
     return done;
 }
 
-static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
+static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n,
+                        const pd_pkt_ops *ops)
 {
     /* Frame room, and what the device accepts: MTU + Ethernet + one VLAN tag. */
     uint32_t max_len = afp->cfg.frame_size - (uint32_t)TX_DATA_OFFSET;
@@ -631,7 +961,8 @@ static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
 
     while (done < n) {
         struct tpacket3_hdr *h = tx_frame_at(afp, q, q->tx_frame);
-        pd_buf *b = (pd_buf *)pkts[done];
+        pd_pkt *b = pkts[done];
+        uint32_t len = ops->data_len(b);
         uint32_t status = atomic_load_explicit((_Atomic uint32_t *)&h->tp_status,
                                                memory_order_acquire);
 
@@ -643,19 +974,19 @@ static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
         if (status != TP_STATUS_AVAILABLE)
             break; /* ring full */
         done++;
-        if (b->data_len > max_len || b->data_len < 14) {
+        if (len > max_len || len < 14) {
             q->st.tx_errors++;
             continue;
         }
-        memcpy((uint8_t *)h + TX_DATA_OFFSET, pd_buf_data(b), b->data_len);
-        h->tp_len = b->data_len;
-        h->tp_snaplen = b->data_len;
+        memcpy((uint8_t *)h + TX_DATA_OFFSET, ops->data(b), len);
+        h->tp_len = len;
+        h->tp_snaplen = len;
         h->tp_next_offset = 0;
         atomic_store_explicit((_Atomic uint32_t *)&h->tp_status, TP_STATUS_SEND_REQUEST,
                               memory_order_release);
         q->tx_frame = (q->tx_frame + 1) % afp->cfg.tx_frame_count;
         q->st.tx_packets++;
-        q->st.tx_bytes += b->data_len;
+        q->st.tx_bytes += len;
         queued++;
     }
     if (queued > 0) {
@@ -673,17 +1004,24 @@ static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n)
             break;
         }
     }
-    pd_buf_free_bulk((pd_buf **)pkts, done);
+    ops->free_bulk(pkts, done);
     return done;
 }
 
-uint16_t pd_afp_tx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
+uint16_t pd_afp_tx_burst_ops(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n,
+                             const pd_pkt_ops *ops)
 {
     if (queue >= afp->nb_queues || !afp->started || n == 0 || pd_afp_error(afp) < 0)
         return 0;
     if (afp->cfg.tx_mode == PD_AFP_TX_RING)
-        return tx_ring(afp, &afp->q[queue], pkts, n);
-    return tx_sendmmsg(afp, &afp->q[queue], pkts, n);
+        return tx_ring(afp, &afp->q[queue], pkts, n, ops);
+    return tx_sendmmsg(afp, &afp->q[queue], pkts, n, ops);
+}
+
+uint16_t pd_afp_tx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
+{
+    return pd_afp_tx_burst_ops(afp, queue, pkts, n,
+                               afp->cfg.zero_copy ? &pd_afp_zc_ops : &pd_buf_ops);
 }
 
 int pd_afp_wait(pd_afp *afp, uint16_t queue, int timeout_ms)
@@ -793,8 +1131,8 @@ static uint16_t io_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
 {
     io->ctx = afp;
-    io->ops = &pd_buf_ops;
-    io->pool = afp->pool;
+    io->ops = afp->cfg.zero_copy ? &pd_afp_zc_ops : &pd_buf_ops;
+    io->pool = afp->cfg.zero_copy ? (void *)afp : (void *)afp->pool;
     io->rx_burst = io_rx;
     io->tx_burst = io_tx;
 }

@@ -2,10 +2,22 @@
  * mapped TX ring or sendmmsg(), one socket per queue joined in a
  * PACKET_FANOUT group when there are several queues.
  *
- * Received frames are copied out of the ring into pd_buf packets: the ring
- * block goes back to the kernel at once, and the packet can be kept,
- * rewritten and grown (headroom) like an mbuf.  One copy of a frame costs
- * far less than the kernel's per-packet work, which is the limit here.
+ * Two receive modes:
+ * - copy (default): each frame is copied out of the ring into a pd_buf
+ *   packet; the ring block goes back to the kernel at once, and the packet
+ *   can be kept, rewritten and grown (headroom) like an mbuf.  One copy of a
+ *   frame costs far less than the kernel's per-packet work.
+ * - zero copy (cfg.zero_copy): packets are views of the frames inside the
+ *   mapped ring block (pd_afp_zc_ops).  A block goes back to the kernel only
+ *   once every packet taken from it was freed or sent (a per-block reference
+ *   count), so packets held by the application hold their block; when every
+ *   block is held the kernel drops frames (kernel_drops).  Each frame has
+ *   cfg.zc_headroom bytes reserved in front (PACKET_RESERVE) to prepend
+ *   into; there is no tailroom, and alloc_bulk is impossible (-ENOBUFS).
+ *   Freeing a zero-copy packet twice is undefined (its block may already be
+ *   the kernel's again); the Python burst layer makes that impossible.
+ *   The port's memory lives until pd_afp_close() was called AND the last
+ *   zero-copy packet was freed (pd_afp_retain() adds an owner).
  *
  * Functions return 0 or a negative errno; bursts return counts.  A queue
  * must be used by one thread at a time.  Nothing prints or exits.
@@ -42,7 +54,13 @@ typedef struct pd_afp_config {
     int tx_mode;               /* enum pd_afp_tx_mode */
     int promiscuous;           /* receive frames for any MAC address */
     int qdisc_bypass;          /* PACKET_QDISC_BYPASS: skip the tx qdisc */
+    int zero_copy;             /* rx packets are views of ring frames */
+    uint32_t zc_headroom;      /* zero copy: bytes reserved before each frame */
 } pd_afp_config;
+
+#define PD_AFP_ZC_DEFAULT_HEADROOM 128u
+/* Name of pd_afp_zc_ops (handles of zero-copy packets). */
+#define PD_AFP_ZC_OPS_NAME "afpacket-zc"
 
 typedef struct pd_afp_stats {
     uint64_t rx_packets, rx_bytes;
@@ -59,11 +77,16 @@ typedef struct pd_afp pd_afp;
 
 void pd_afp_config_init(pd_afp_config *cfg, const char *ifname);
 
-/* Open and bind the queues (not started).  `pool` is where rx allocates.
+/* Open and bind the queues (not started).  `pool` is where rx allocates
+ * (copy mode; NULL in zero-copy mode).
  * -EINVAL (bad config or name), -ENODEV (no such interface), -EPERM
  * (needs CAP_NET_RAW), -ENOMEM, or the errno of the failing call. */
 int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool);
+/* Drop one owner (the opener, or one pd_afp_retain()).  Sockets and ring
+ * are released when the last owner is gone and no zero-copy packet is held
+ * any more (the last pd_afp_zc_ops.free_bulk releases them then). */
 void pd_afp_close(pd_afp *afp);
+void pd_afp_retain(pd_afp *afp);
 
 /* Start discards what queued up while stopped; rx/tx do nothing when
  * stopped. */
@@ -74,6 +97,22 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
 /* Takes ownership of the first `returned` packets (sent, or counted in
  * tx_errors and freed); the caller keeps the rest. */
 uint16_t pd_afp_tx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n);
+/* The same for packets of any single-segment ops table (pd_buf_ops,
+ * pd_afp_zc_ops of this or another port): data is read through `ops` and
+ * sent packets are freed through it. */
+uint16_t pd_afp_tx_burst_ops(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n,
+                             const pd_pkt_ops *ops);
+
+/* Zero copy: frames currently held by the application (all queues), the
+ * blocks they hold, and the nominal frame capacity of the rings. */
+uint32_t pd_afp_zc_held(const pd_afp *afp);
+uint32_t pd_afp_zc_blocks_held(const pd_afp *afp);
+uint32_t pd_afp_zc_capacity(const pd_afp *afp);
+/* Headroom in front of a received zero-copy frame (PACKET_RESERVE plus
+ * what the ring layout leaves free). */
+uint32_t pd_afp_zc_headroom(const pd_afp *afp);
+
+extern const pd_pkt_ops pd_afp_zc_ops;
 
 /* Wait up to timeout_ms for a queue to have frames: 1 ready, 0 timeout,
  * negative errno (-ENODEV once the interface is gone). */

@@ -2,7 +2,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from pydpdk._includes.buf cimport pd_buf_pool
-from pydpdk._includes.pkt cimport pd_port_io
+from pydpdk._includes.pkt cimport pd_pkt, pd_pkt_ops, pd_port_io
 
 
 cdef extern from "afpacket.h" nogil:
@@ -10,6 +10,7 @@ cdef extern from "afpacket.h" nogil:
         PD_AFP_TX_RING
         PD_AFP_TX_SENDMMSG
         PD_AFP_MAX_QUEUES
+        PD_AFP_ZC_DEFAULT_HEADROOM
 
     ctypedef struct pd_afp_config:
         const char *ifname
@@ -23,6 +24,8 @@ cdef extern from "afpacket.h" nogil:
         int tx_mode
         int promiscuous
         int qdisc_bypass
+        int zero_copy
+        uint32_t zc_headroom
 
     ctypedef struct pd_afp_stats:
         uint64_t rx_packets, rx_bytes
@@ -40,6 +43,13 @@ cdef extern from "afpacket.h" nogil:
     void pd_afp_config_init(pd_afp_config *cfg, const char *ifname)
     int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool)
     void pd_afp_close(pd_afp *afp)
+    uint16_t pd_afp_tx_burst_ops(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n,
+                                 const pd_pkt_ops *ops)
+    uint32_t pd_afp_zc_held(const pd_afp *afp)
+    uint32_t pd_afp_zc_blocks_held(const pd_afp *afp)
+    uint32_t pd_afp_zc_capacity(const pd_afp *afp)
+    uint32_t pd_afp_zc_headroom(const pd_afp *afp)
+    const pd_pkt_ops pd_afp_zc_ops
     int pd_afp_start(pd_afp *afp)
     void pd_afp_stop(pd_afp *afp)
     int pd_afp_wait(pd_afp *afp, uint16_t queue, int timeout_ms)
