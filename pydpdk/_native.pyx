@@ -227,8 +227,9 @@ cdef class AfPacketRing(PacketPool):
                 f"{self.blocks_held} block(s)>")
 
 
-def _format_mac(const unsigned char *mac):
-    return ":".join(f"{mac[i]:02x}" for i in range(6))
+cdef str _format_mac(const unsigned char *mac):
+    # exactly 6 bytes: a MAC may contain 0x00, so it is no C string
+    return ":".join(f"{b:02x}" for b in mac[:6])
 
 
 @cython.no_gc_clear  # __dealloc__ needs rx_pool (to detach a zero-copy ring)

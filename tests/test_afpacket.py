@@ -599,3 +599,10 @@ def test_zero_copy_bad_configuration(veth, pool):
             port.tx_burst(burst)
         burst.free()
         heap.close()
+
+
+@pytest.mark.parametrize("mac", ["d2:00:e1:4c:53:f2", "02:00:00:00:00:01", "00:11:00:00:22:00"])
+def test_mac_with_zero_bytes_is_reported_whole(veth, pool, mac):
+    netns.ns_exec(veth.a, "ip", "link", "set", veth.if_a, "address", mac)
+    with open_port(veth.a, veth.if_a, pool) as port:
+        assert port.mac == mac
