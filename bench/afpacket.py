@@ -38,6 +38,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _stats import summarize  # noqa: E402
+
 WARMUP = 0.5
 ETH_P_ALL = 0x0003
 
@@ -374,9 +377,6 @@ DRAIN_PEERS = ["pydpdk", "pydpdk-zc", "socket"]
 TX_PEERS = ["pydpdk-ring", "pydpdk-sendmmsg", "socket", "testpmd"]
 
 
-def summarise(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "runs": values}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -401,8 +401,8 @@ def run(args: argparse.Namespace) -> dict:
                 for peer in peers:
                     row = {
                         "direction": direction, "size": size, "peer": peer,
-                        "pps": summarise([r["pps"] for r in runs[peer]]),
-                        "other_side_pps": summarise([r["sender_pps"] for r in runs[peer]]),
+                        "pps": summarize([r["pps"] for r in runs[peer]]),
+                        "other_side_pps": summarize([r["sender_pps"] for r in runs[peer]]),
                     }
                     if direction == "rx-drain":
                         row["received_of_queued"] = [(r["received"], r["queued"], r["drops"])

@@ -35,7 +35,6 @@ import re
 import resource
 import select
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -46,6 +45,9 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _stats import summarize  # noqa: E402
 
 from pydpdk import dpdk  # noqa: E402
 
@@ -203,9 +205,6 @@ def run_gather(a, b, burst: int, seconds: float) -> float:
 # driver
 # --------------------------------------------------------------------------
 
-def summarize(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "runs": values}
 
 
 def main() -> int:
