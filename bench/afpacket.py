@@ -11,13 +11,20 @@ and measures, for each frame size, in one run:
   mode "pydpdk-zc"), by a plain Python
   ``socket.recv_into`` loop, and by DPDK's net_af_packet PMD (dpdk-testpmd
   --forward-mode=rxonly), each while pydpdk's AfPacketPort sends
-  as fast as it can from the other namespace;
+  as fast as it can from the other namespace, every frame carried
+  --amplify times (an nftables ``dup`` on the sender's side), so that the
+  offered load is more than the slower receivers can take;
+* rx-rps: the same with the sender pinned to CPU 0, the receiver to CPU 1
+  and the kernel's receive processing steered (RPS) to CPU 1, where a NIC's
+  interrupt would put it, instead of running on the sender's core;
+* rx-drain: the receiver's own cost, draining frames queued beforehand;
 * tx: frames/s sent on one core by AfPacketPort (TX ring and sendmmsg), by
   a plain Python ``socket.send`` loop and by dpdk-testpmd txonly, counted
   by the peer interface's rx_packets (what really crossed the veth).
 
 Each measurement is a window of --duration seconds after a warm-up; the
-median of --repeat runs is reported with the min-max spread and ratios.
+median of --repeat runs is reported with the min-max spread and ratios,
+and with the share of the measured side's CPU time spent in the kernel.
 Results: a table on stdout and JSON in bench/results/afpacket.json.  A
 benchmark, not a test: it never fails on timing.
 """
@@ -52,11 +59,43 @@ def frame_bytes(size: int) -> bytes:
 
 # ---------------------------------------------------------------- roles ----
 # Each role runs in its own process inside a namespace (ip netns exec) and
-# prints one JSON line: packets counted in its measuring window, and the
-# window's length.
+# prints one JSON line: packets counted in its measuring window, the
+# window's length, and the CPU time the role spent in user space and in the
+# kernel during it (where the time goes says which side is the limit).
+
+class Window:
+    """A role's measuring window: it opens WARMUP seconds after creation and
+    lasts *seconds*; counts packets and the process's CPU time inside it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.now = time.perf_counter()
+        self.mark = self.now + WARMUP
+        self.end = self.mark + seconds
+        self.count = 0
+        self.at_mark: int | None = None
+        self.cpu_at_mark = os.times()
+
+    def open(self) -> bool:
+        return self.now < self.end
+
+    def add(self, packets: int) -> None:
+        self.count += packets
+        self.now = time.perf_counter()
+        if self.at_mark is None and self.now >= self.mark:
+            self.at_mark, self.mark, self.cpu_at_mark = self.count, self.now, os.times()
+
+    def stop(self) -> None:
+        self.now = time.perf_counter()
+
+    def result(self, **extra: object) -> dict:
+        cpu = os.times()
+        return {"packets": self.count - (self.at_mark or 0), "window": self.now - self.mark,
+                "user_s": cpu.user - self.cpu_at_mark.user,
+                "sys_s": cpu.system - self.cpu_at_mark.system, **extra}
+
 
 def role_send_pydpdk(ifname: str, size: int, seconds: float, tx_mode: str,
-                     count: int = 0) -> dict:
+                     count: int = 0, qdisc_bypass: bool = True) -> dict:
     from pydpdk._native import AfPacketPort, BufferPool
 
     pool = BufferPool(capacity=4096, data_room=2048)
@@ -64,28 +103,21 @@ def role_send_pydpdk(ifname: str, size: int, seconds: float, tx_mode: str,
     import numpy as np
 
     hdr = np.frombuffer(header, dtype=np.uint8)
-    with AfPacketPort(ifname, pool, tx_mode=tx_mode) as port:
+    with AfPacketPort(ifname, pool, tx_mode=tx_mode, qdisc_bypass=qdisc_bypass) as port:
         port.start()
         print(json.dumps({"ready": True}), flush=True)
-        sent = 0
         t0 = time.perf_counter()
-        mark = t0 + WARMUP
-        end = mark + seconds
-        at_mark = None
-        now = t0
-        while now < end and not (count and sent >= count):
-            burst = pool.alloc_burst(min(256, count - sent) if count else 256, size)
+        win = Window(seconds)
+        while win.open() and not (count and win.count >= count):
+            burst = pool.alloc_burst(min(256, count - win.count) if count else 256, size)
             with burst.headers(14) as h:
                 h[:] = hdr
-            sent += port.tx_burst(burst)
+            sent = port.tx_burst(burst)
             burst.free()
-            now = time.perf_counter()
-            if at_mark is None and now >= mark:
-                at_mark, mark = sent, now
-        if count:
-            return {"packets": sent, "window": now - t0}
-        return {"packets": sent - (at_mark or 0), "window": now - mark,
-                "stats": port.stats()}
+            win.add(sent)
+        if count:  # fill mode (rx-drain): every frame counts, warm-up included
+            return {"packets": win.count, "window": win.now - t0}
+        return win.result(stats=port.stats())
 
 
 def role_send_socket(ifname: str, size: int, seconds: float) -> dict:
@@ -93,21 +125,18 @@ def role_send_socket(ifname: str, size: int, seconds: float) -> dict:
     s.bind((ifname, 0))
     frame = frame_bytes(size)
     print(json.dumps({"ready": True}), flush=True)
-    sent = 0
-    t0 = time.perf_counter()
-    mark, end, at_mark, now = t0 + WARMUP, t0 + WARMUP + seconds, None, t0
+    win = Window(seconds)
     send = s.send
-    while now < end:
+    while win.open():
+        sent = 0
         for _ in range(256):
             try:
                 send(frame)
                 sent += 1
             except BlockingIOError:
                 pass
-        now = time.perf_counter()
-        if at_mark is None and now >= mark:
-            at_mark, mark = sent, now
-    return {"packets": sent - (at_mark or 0), "window": now - mark}
+        win.add(sent)
+    return win.result()
 
 
 def rx_port(ifname: str, zero_copy: bool, **ring: int):
@@ -125,19 +154,14 @@ def role_recv_pydpdk(ifname: str, seconds: float, zero_copy: bool = False) -> di
         print(json.dumps({"ready": True}), flush=True)
         if not port.wait(0, 10.0):
             return {"packets": 0, "window": 0.0, "error": "nothing received"}
-        got = 0
-        t0 = time.perf_counter()
-        mark, end, at_mark, now = t0 + WARMUP, t0 + WARMUP + seconds, None, t0
+        win = Window(seconds)
         rx = port.rx_burst
-        while now < end:
+        while win.open():
             burst = rx(0, 256)
-            got += len(burst)
+            n = len(burst)
             burst.free()
-            now = time.perf_counter()
-            if at_mark is None and now >= mark:
-                at_mark, mark = got, now
-        return {"packets": got - (at_mark or 0), "window": now - mark,
-                "drops": port.stats()["imissed"]}
+            win.add(n)
+        return win.result(drops=port.stats()["imissed"])
 
 
 def role_recv_socket(ifname: str, seconds: float) -> dict:
@@ -148,22 +172,17 @@ def role_recv_socket(ifname: str, seconds: float) -> dict:
     print(json.dumps({"ready": True}), flush=True)
     s.recv_into(buf)
     s.settimeout(0.5)
-    got = 1
-    t0 = time.perf_counter()
-    mark, end, at_mark, now = t0 + WARMUP, t0 + WARMUP + seconds, None, t0
+    win = Window(seconds)
     recv_into = s.recv_into
     try:
-        while now < end:
+        while win.open():
             for _ in range(256):
                 recv_into(buf)
-            got += 256
-            now = time.perf_counter()
-            if at_mark is None and now >= mark:
-                at_mark, mark = got, now
+            win.add(256)
     except TimeoutError:
-        now = time.perf_counter()
+        win.stop()
     _, drops = struct.unpack("II", s.getsockopt(263, 6, 8))  # PACKET_STATISTICS
-    return {"packets": got - (at_mark or 0), "window": now - mark, "drops": drops}
+    return win.result(drops=drops)
 
 def role_drain_pydpdk(ifname: str, count: int, zero_copy: bool = False) -> dict:
     """Receive cost alone: wait (stdin line) until *count* frames sit in a
@@ -215,7 +234,7 @@ def role_drain_socket(ifname: str, count: int) -> dict:
 
 ROLES = {
     "send-pydpdk": lambda a: role_send_pydpdk(a.ifname, a.size, a.duration, a.tx_mode,
-                                              a.count),
+                                              a.count, not a.through_egress_hook),
     "drain-pydpdk": lambda a: role_drain_pydpdk(a.ifname, a.count),
     "drain-pydpdk-zc": lambda a: role_drain_pydpdk(a.ifname, a.count, zero_copy=True),
     "drain-socket": lambda a: role_drain_socket(a.ifname, a.count),
@@ -250,6 +269,31 @@ class Veth:
         for ns, ifname in zip(self.ns, self.ifs):
             sh("ip", "-n", ns, "link", "set", ifname, "up")
 
+    def amplify(self, side: int, factor: int) -> None:
+        """Send *factor* copies of every frame leaving *side*: nftables
+        ``dup`` in a netdev egress chain (clones marked 2 pass untouched, so
+        copies are not copied again).  factor 1 removes the chain."""
+        ns, dev = self.ns[side], self.ifs[side]
+        sh("ip", "netns", "exec", ns, "nft", "delete table netdev pdbench_amplify",
+           check=False)
+        if factor <= 1:
+            return
+        cmds = ["add table netdev pdbench_amplify",
+                "add chain netdev pdbench_amplify out "
+                f'{{ type filter hook egress device "{dev}" priority 0 ; }}',
+                "add rule netdev pdbench_amplify out meta mark 2 accept"]
+        cmds += [f'add rule netdev pdbench_amplify out meta mark set 2 dup to "{dev}" '
+                 "meta mark set 0"] * (factor - 1)
+        for cmd in cmds:
+            sh("ip", "netns", "exec", ns, "nft", cmd)
+
+    def set_rps(self, side: int, cpu: int | None) -> None:
+        """Receive Packet Steering: run the kernel's receive processing for
+        frames arriving on *side* on *cpu* (None: where they were sent)."""
+        mask = 0 if cpu is None else 1 << cpu
+        sh("ip", "netns", "exec", self.ns[side], "sh", "-c",
+           f"echo {mask:x} > /sys/class/net/{self.ifs[side]}/queues/rx-0/rps_cpus")
+
     def rx_packets(self, side: int) -> int:
         return int(sh("ip", "netns", "exec", self.ns[side], "cat",
                       f"/sys/class/net/{self.ifs[side]}/statistics/rx_packets"))
@@ -260,10 +304,14 @@ class Veth:
 
 
 def start_role(ns: str, role: str, ifname: str, size: int, duration: float,
-               tx_mode: str = "sendmmsg", count: int = 0) -> subprocess.Popen:
-    cmd = ["ip", "netns", "exec", ns, sys.executable, str(Path(__file__).resolve()),
+               tx_mode: str = "sendmmsg", count: int = 0,
+               cpu: int | None = None, egress_hook: bool = False) -> subprocess.Popen:
+    pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
+    cmd = pin + ["ip", "netns", "exec", ns, sys.executable, str(Path(__file__).resolve()),
            "--role", role, "--ifname", ifname, "--size", str(size),
            "--duration", str(duration), "--tx-mode", tx_mode, "--count", str(count)]
+    if egress_hook:
+        cmd.append("--through-egress-hook")
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -281,7 +329,8 @@ def finish_role(proc: subprocess.Popen, timeout: float) -> dict:
 
 
 def testpmd(ns: str, ifname: str, mode: str, size: int, seconds: float) -> list[float]:
-    """Run dpdk-testpmd on net_af_packet for a while; its per-second pps samples."""
+    """Run dpdk-testpmd on net_af_packet for a while; its per-second pps samples.
+    Its forwarding lcore is CPU 1 (``-l 0,1``: CPU 0 only prints stats)."""
     exe = shutil.which("dpdk-testpmd")
     if exe is None:
         raise RuntimeError("dpdk-testpmd is not installed (Debian package dpdk)")
@@ -301,26 +350,53 @@ def testpmd(ns: str, ifname: str, mode: str, size: int, seconds: float) -> list[
     return samples
 
 
-def measure_rx(veth: Veth, receiver: str, size: int, duration: float) -> dict:
-    """Receiver rate on side b while pydpdk sends from side a."""
+def measure_rx(veth: Veth, receiver: str, size: int, args: argparse.Namespace,
+               rps: bool = False) -> dict:
+    """Receiver rate on side b while pydpdk sends from side a, each frame
+    sent --amplify times (see Veth.amplify) so that the sender offers more
+    than a plain Python receiver can take.
+
+    rps=False: the kernel delivers each frame into the receiving socket on
+    the sending core (veth), so the receiver's core only runs the receiver.
+    rps=True: sender pinned to CPU 0, receiver to CPU 1, and the kernel's
+    receive processing steered to CPU 1, the receiver's core, as a NIC's
+    interrupt and NAPI poll would put it."""
+    duration = args.duration
     total = WARMUP + duration
-    if receiver == "testpmd":
-        sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, total + 6.0)
-        samples = testpmd(veth.ns[1], veth.ifs[1], "rxonly", size, total + 3.0)
-        snd = finish_role(sender, 60)
-        # Skip start-up samples (EAL init, port coming up).
-        steady = [v for v in samples[1:] if v > 0] or [0.0]
-        rate = statistics.median(steady)
-        drops = None  # net_af_packet does not report ring drops
-    else:
-        recv = start_role(veth.ns[1], f"recv-{receiver}", veth.ifs[1], size, duration)
-        sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, total + 1.0)
-        res = finish_role(recv, 60)
-        snd = finish_role(sender, 60)
-        rate = res["packets"] / res["window"] if res["window"] else 0.0
-        drops = res["drops"]
-    sent_rate = snd["packets"] / snd["window"]
-    return {"pps": rate, "sender_pps": sent_rate, "drops": drops}
+    tx_cpu, rx_cpu = (0, 1) if rps else (None, None)
+    hook = args.amplify > 1  # dup lives in the egress hook, which QDISC_BYPASS skips
+    veth.set_rps(1, rx_cpu)
+    veth.amplify(0, args.amplify)
+    try:
+        if receiver == "testpmd":
+            sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, total + 6.0,
+                                cpu=tx_cpu, egress_hook=hook)
+            samples = testpmd(veth.ns[1], veth.ifs[1], "rxonly", size, total + 3.0)
+            snd = finish_role(sender, 60)
+            # Skip start-up samples (EAL init, port coming up).
+            steady = [v for v in samples[1:] if v > 0] or [0.0]
+            res = {"packets": statistics.median(steady), "window": 1.0,
+                   "drops": None}  # net_af_packet does not report ring drops
+        else:
+            recv = start_role(veth.ns[1], f"recv-{receiver}", veth.ifs[1], size, duration,
+                              cpu=rx_cpu)
+            sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, total + 1.0,
+                                cpu=tx_cpu, egress_hook=hook)
+            res = finish_role(recv, 60)
+            snd = finish_role(sender, 60)
+    finally:
+        veth.set_rps(1, None)
+        veth.amplify(0, 1)
+    rate = res["packets"] / res["window"] if res["window"] else 0.0
+    offered = snd["packets"] / snd["window"] * max(args.amplify, 1)
+    return {"pps": rate, "sender_pps": offered, "drops": res["drops"],
+            "kernel_share": kernel_share(res)}
+
+
+def kernel_share(res: dict) -> float | None:
+    """Fraction of a role's CPU time spent in the kernel (None if unknown)."""
+    busy = res.get("user_s", 0.0) + res.get("sys_s", 0.0)
+    return res["sys_s"] / busy if busy > 0 else None
 
 
 def drain_count(size: int) -> int:
@@ -328,11 +404,11 @@ def drain_count(size: int) -> int:
     return 150_000 if size <= 128 else 40_000
 
 
-def measure_drain(veth: Veth, receiver: str, size: int, duration: float) -> dict:
+def measure_drain(veth: Veth, receiver: str, size: int, args: argparse.Namespace) -> dict:
     """Receive cost on one core with the sender out of the way: frames are
     queued first (ring / socket buffer), then drained and timed."""
     count = drain_count(size)
-    recv = start_role(veth.ns[1], f"drain-{receiver}", veth.ifs[1], size, duration,
+    recv = start_role(veth.ns[1], f"drain-{receiver}", veth.ifs[1], size, args.duration,
                       count=count)
     sender = start_role(veth.ns[0], "send-pydpdk", veth.ifs[0], size, 60.0, count=count)
     snd = finish_role(sender, 120)
@@ -344,8 +420,9 @@ def measure_drain(veth: Veth, receiver: str, size: int, duration: float) -> dict
             "received": res["packets"], "queued": count, "drops": res["drops"]}
 
 
-def measure_tx(veth: Veth, sender: str, size: int, duration: float) -> dict:
+def measure_tx(veth: Veth, sender: str, size: int, args: argparse.Namespace) -> dict:
     """Frames/s crossing the veth (peer rx_packets) while side a sends."""
+    duration = args.duration
     total = WARMUP + duration
     if sender == "testpmd":
         import threading
@@ -369,14 +446,19 @@ def measure_tx(veth: Veth, sender: str, size: int, duration: float) -> dict:
     time.sleep(duration * 0.9)
     c1, t1 = veth.rx_packets(1), time.perf_counter()
     res = finish_role(proc, 60)
-    return {"pps": (c1 - c0) / (t1 - t0), "sender_pps": res["packets"] / res["window"]}
+    return {"pps": (c1 - c0) / (t1 - t0), "sender_pps": res["packets"] / res["window"],
+            "kernel_share": kernel_share(res)}
 
 
 RX_PEERS = ["pydpdk", "pydpdk-zc", "socket", "testpmd"]
 DRAIN_PEERS = ["pydpdk", "pydpdk-zc", "socket"]
 TX_PEERS = ["pydpdk-ring", "pydpdk-sendmmsg", "socket", "testpmd"]
-
-
+MEASUREMENTS = {  # direction: (contenders, measuring function)
+    "rx": (RX_PEERS, measure_rx),
+    "rx-rps": (RX_PEERS, lambda *a: measure_rx(*a, rps=True)),
+    "rx-drain": (DRAIN_PEERS, measure_drain),
+    "tx": (TX_PEERS, measure_tx),
+}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -385,19 +467,18 @@ def run(args: argparse.Namespace) -> dict:
     veth = Veth()
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "duration_s": args.duration, "repeat": args.repeat,
+                     "amplify": args.amplify,
                      "cores": os.cpu_count(), "kernel": os.uname().release, "rows": []}
     try:
         for size in args.sizes:
-            for direction, peers, fn in (("rx", RX_PEERS, measure_rx),
-                                         ("rx-drain", DRAIN_PEERS, measure_drain),
-                                         ("tx", TX_PEERS, measure_tx)):
+            for direction, (peers, fn) in MEASUREMENTS.items():
                 if direction not in args.only:
                     continue
                 runs: dict[str, list[dict]] = {p: [] for p in peers}
                 # Alternate peers within each repetition (noise hits all alike).
                 for _ in range(args.repeat):
                     for peer in peers:
-                        runs[peer].append(fn(veth, peer, size, args.duration))
+                        runs[peer].append(fn(veth, peer, size, args))
                 for peer in peers:
                     row = {
                         "direction": direction, "size": size, "peer": peer,
@@ -407,8 +488,12 @@ def run(args: argparse.Namespace) -> dict:
                     if direction == "rx-drain":
                         row["received_of_queued"] = [(r["received"], r["queued"], r["drops"])
                                                      for r in runs[peer]]
-                    if direction == "rx":
+                    if direction.startswith("rx") and direction != "rx-drain":
                         row["receiver_drops"] = [r["drops"] for r in runs[peer]]
+                    shares = [r["kernel_share"] for r in runs[peer]
+                              if r.get("kernel_share") is not None]
+                    if shares:
+                        row["kernel_share"] = statistics.median(shares)
                     results["rows"].append(row)
     finally:
         veth.close()
@@ -417,8 +502,8 @@ def run(args: argparse.Namespace) -> dict:
 
 def table(results: dict) -> str:
     lines = ["| dir | size | implementation | Mpps median (min-max) | other side Mpps "
-             "| vs pydpdk | limit |",
-             "|---|---|---|---|---|---|---|"]
+             "| vs pydpdk | limit | kernel share of CPU |",
+             "|---|---|---|---|---|---|---|---|"]
     base = {}
     for row in results["rows"]:
         if row["peer"] in ("pydpdk", "pydpdk-sendmmsg"):  # the defaults
@@ -427,7 +512,7 @@ def table(results: dict) -> str:
         p, o = row["pps"], row["other_side_pps"]["median"]
         ref = base.get((row["direction"], row["size"]))
         ratio = f"{ref / p['median']:.2f}x" if ref and p["median"] else "-"
-        if row["direction"] == "rx":
+        if row["direction"] in ("rx", "rx-rps"):
             # The receiver limits when the kernel had to drop for it.
             drops = row.get("receiver_drops") or []
             if drops and all(d is not None for d in drops):
@@ -438,19 +523,23 @@ def table(results: dict) -> str:
             limit = "receiver (alone)"
         else:
             limit = "sender"
+        share = f"{row['kernel_share']:.0%}" if "kernel_share" in row else "-"
         lines.append(f"| {row['direction']} | {row['size']} | {row['peer']} | "
                      f"{p['median'] / 1e6:.3f} ({p['min'] / 1e6:.3f}-{p['max'] / 1e6:.3f}) | "
-                     f"{o / 1e6:.3f} | {ratio} | {limit} |")
+                     f"{o / 1e6:.3f} | {ratio} | {limit} | {share} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=2.0)
+    ap.add_argument("--amplify", type=int, default=4,
+                    help="rx, rx-rps: the veth carries each frame the sender sends this many "
+                         "times (nftables dup on the sender's side; 1 = off)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sizes", default="64,1400")
-    ap.add_argument("--only", default="rx,rx-drain,tx",
-                    help="measurements to run (comma-separated: rx, rx-drain, tx)")
+    ap.add_argument("--only", default=",".join(MEASUREMENTS),
+                    help=f"measurements to run (comma-separated: {', '.join(MEASUREMENTS)})")
     ap.add_argument("--output", default=str(HERE / "results" / "afpacket.json"))
     ap.add_argument("--table", metavar="JSON", help="print the table of an earlier run")
     ap.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
@@ -458,6 +547,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help=argparse.SUPPRESS)
     ap.add_argument("--tx-mode", default="sendmmsg", help=argparse.SUPPRESS)
     ap.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--through-egress-hook", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role:
         print(json.dumps(ROLES[args.role](args)), flush=True)
@@ -467,6 +557,11 @@ def main() -> None:
         return
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.only = set(args.only.split(","))
+    if args.only - set(MEASUREMENTS):
+        ap.error(f"--only: unknown {sorted(args.only - set(MEASUREMENTS))}; "
+                 f"choose from {', '.join(MEASUREMENTS)}")
+    if "rx-rps" in args.only and (os.cpu_count() or 1) < 2:
+        ap.error("rx-rps needs 2 CPUs (sender on CPU 0, receiver on CPU 1)")
     results = run(args)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2))
