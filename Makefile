@@ -43,15 +43,31 @@ test-this-build: build
 	$(VPY) -m pytest
 
 # Install the system packages that are missing (nothing when all are there).
+# Optional ones that apt does not offer (DPDK, ISA-L on some releases) are
+# skipped with a note: the build then goes without them (-Ddpdk=auto finds
+# no DPDK and pydpdk uses its native AF_PACKET/pcap backends).
+OPTIONAL_PACKAGES = dpdk dpdk-dev libdpdk-dev libisal-dev
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing system packages:$$missing"; \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "no apt-get here: install the equivalents of$$missing yourself"; exit 0; \
+	  fi; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || exit 1; \
+	  wanted=""; for p in $$missing; do \
+	    case " $(OPTIONAL_PACKAGES) " in \
+	      *" $$p "*) if ! apt-cache show $$p >/dev/null 2>&1; then \
+	          echo "note: apt offers no $$p; building without it"; continue; fi;; \
+	    esac; \
+	    wanted="$$wanted $$p"; \
+	  done; \
+	  if [ -n "$$wanted" ]; then \
+	    echo "installing system packages:$$wanted"; \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$wanted; \
+	  fi; \
 	fi
 
 $(VENV)/bin/python:
