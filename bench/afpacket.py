@@ -384,6 +384,8 @@ def measure_rx(veth: Veth, receiver: str, size: int, args: argparse.Namespace,
                                 cpu=tx_cpu, egress_hook=hook)
             res = finish_role(recv, 60)
             snd = finish_role(sender, 60)
+            if "error" in res:
+                raise RuntimeError(f"rx with {receiver}: {res['error']}")
     finally:
         veth.set_rps(1, None)
         veth.amplify(0, 1)
