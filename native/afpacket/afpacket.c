@@ -9,13 +9,16 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <limits.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How many empty rx polls between checks that the interface still exists:
@@ -1024,34 +1027,73 @@ uint16_t pd_afp_tx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
                                afp->cfg.zero_copy ? &pd_afp_zc_ops : &pd_buf_ops);
 }
 
+/* Would rx_burst find a block to read?  (Frames left in the current one, or
+ * the next block is the application's and not still held from the last
+ * lap round the ring.) */
+static int rx_ready(pd_afp *afp, afp_queue *q)
+{
+    struct tpacket_block_desc *bd;
+
+    if (q->rx_left > 0)
+        return 1;
+    bd = rx_block_at(afp, q, q->rx_block);
+    if (!(atomic_load_explicit((_Atomic uint32_t *)&bd->hdr.bh1.block_status,
+                               memory_order_acquire) & TP_STATUS_USER))
+        return 0;
+    return q->block_refs == NULL || atomic_load(&q->block_refs[q->rx_block]) == 0;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int pd_afp_wait(pd_afp *afp, uint16_t queue, int timeout_ms)
 {
     afp_queue *q;
-    struct pollfd pfd;
+    int64_t deadline;
     int rc;
 
     if (queue >= afp->nb_queues)
         return -EINVAL;
-    rc = pd_afp_error(afp);
-    if (rc < 0)
-        return rc;
     q = &afp->q[queue];
-    if (q->rx_left > 0)
-        return 1;
-    pfd.fd = q->fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    rc = poll(&pfd, 1, timeout_ms);
-    if (rc < 0)
-        return errno == EINTR ? 0 : -errno;
-    if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
-        rc = queue_check(afp, q);
-        if (rc < 0) {
-            atomic_store(&afp->error, rc);
+    deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd pfd = {.fd = q->fd, .events = POLLIN, .revents = 0};
+        int64_t left;
+
+        rc = pd_afp_error(afp);
+        if (rc < 0)
             return rc;
+        if (rx_ready(afp, q))
+            return 1;
+        left = deadline == INT64_MAX ? -1 : deadline - monotonic_ms();
+        if (deadline != INT64_MAX && left <= 0)
+            return 0;
+        rc = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (rc < 0)
+            return errno == EINTR ? 0 : -errno;
+        if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) {
+            rc = queue_check(afp, q);
+            if (rc < 0) {
+                atomic_store(&afp->error, rc);
+                return rc;
+            }
+        }
+        if (rc == 0)
+            return 0;
+        /* The kernel calls the socket readable while the block before the
+         * one it fills is the application's.  With zero-copy packets held
+         * that stays true while the next block is still being filled, so
+         * poll() no longer sleeps: nap (1 ms) until the kernel retires it. */
+        if (!rx_ready(afp, q)) {
+            struct timespec pause = {0, 1000000L};
+            nanosleep(&pause, NULL);
         }
     }
-    return (pfd.revents & POLLIN) ? 1 : 0;
 }
 
 static void queue_pull_kernel_stats(afp_queue *q)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "afpacket.h"
 
@@ -154,6 +155,24 @@ static void test_zero_copy(pd_buf_pool *pool)
     }
     CHECK(pd_afp_zc_held(afp) == 4);
     CHECK(pd_afp_zc_blocks_held(afp) >= 1);
+    {
+        /* Held packets keep the socket "readable" for poll(); wait() must
+         * still sleep until a frame is really there, or time out. */
+        struct timespec t0, t1;
+        long ms;
+        int w;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        w = pd_afp_wait(afp, 0, 30);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (w == 1) { /* other traffic on lo: then there is something to read */
+            uint16_t n = pd_afp_rx_burst(afp, 0, rx, 32);
+            CHECK(n > 0);
+            pd_afp_zc_ops.free_bulk(rx, n);
+        } else {
+            CHECK(w == 0 && ms >= 25);
+        }
+    }
     for (int i = 0; i < 4; i++) {
         uint32_t len = pd_afp_zc_ops.data_len(mine[i]);
         uint8_t *d = pd_afp_zc_ops.data(mine[i]);
