@@ -163,15 +163,18 @@ def init(list args):
         argv[argc] = NULL
         capturing = pd_dpdk_log_capture_begin() == 0
         start = time.perf_counter()
-        with nogil:
-            rc = pd_dpdk_eal_init(argc, argv)
+        # The GIL stays held: while the EAL runs, stdout and stderr point at
+        # memory files (see pd_dpdk_eal_init), and other Python threads'
+        # output must not land there.
+        rc = pd_dpdk_eal_init(argc, argv)
         elapsed = time.perf_counter() - start
         reason = _log_tail() if capturing else ""
     finally:
         PyMem_Free(argv)
     if rc < 0:
         err = -rc
-        lines = [ln for ln in reason.splitlines() if ln.strip()]
+        # The EAL parses its arguments twice, so its complaints come twice.
+        lines = list(dict.fromkeys(ln for ln in reason.splitlines() if ln.strip()))
         detail = "; ".join(lines[-3:]) if lines else rte_strerror(err).decode()
         cls = EalStateError if err == errno.EALREADY else EalError
         raise error_from_errno(err, f"rte_eal_init({' '.join(args[1:])}) failed", cls, detail)

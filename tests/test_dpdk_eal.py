@@ -102,6 +102,10 @@ def test_invalid_eal_arguments_report_the_eal_reason():
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("ERR")][0]
     assert "rte_eal_init" in line and "--no-such-option" in line
     assert "Invalid 'command line' arguments" in line  # the EAL's own words
+    assert "unrecognized option '--no-such-option'" in line  # getopt's, from stderr
+    # The library printed nothing: no usage text, no getopt or FATAL lines.
+    assert proc.stdout.splitlines() == [line]
+    assert proc.stderr == ""
 
 
 @requires_dpdk

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -253,12 +255,71 @@ size_t pd_dpdk_log_capture_end(char *buf, size_t len)
     return copied;
 }
 
+/* Point fd at a fresh memory file; the saved original (or -1 on failure). */
+static int redirect_to_memfd(int fd, int *mem)
+{
+    int saved;
+
+    *mem = memfd_create("pydpdk-eal-init", MFD_CLOEXEC);
+    if (*mem < 0)
+        return -1;
+    saved = dup(fd);
+    if (saved < 0 || dup2(*mem, fd) < 0) {
+        if (saved >= 0)
+            close(saved);
+        close(*mem);
+        *mem = -1;
+        return -1;
+    }
+    return saved;
+}
+
+/* Put fd back and return what was written to it meanwhile (malloc'd, NUL
+ * terminated; NULL if nothing or on failure). */
+static char *restore_from_memfd(int fd, int saved, int mem)
+{
+    char *text = NULL;
+    off_t size;
+
+    if (saved < 0)
+        return NULL;
+    dup2(saved, fd);
+    close(saved);
+    size = lseek(mem, 0, SEEK_END);
+    if (size > 0 && (text = malloc((size_t)size + 1)) != NULL) {
+        ssize_t got = pread(mem, text, (size_t)size, 0);
+        text[got > 0 ? got : 0] = '\0';
+    }
+    close(mem);
+    return text;
+}
+
+/* rte_eal_init writes to stdout and stderr itself: its usage text, getopt's
+ * complaints and "FATAL" alerts.  A library must not print, so both go to
+ * memory files while it runs.  What it wrote to stderr says why it failed
+ * and joins the log capture (when one is active); the usage text is
+ * dropped, the caller's error names the arguments instead. */
 int pd_dpdk_eal_init(int argc, char **argv)
 {
-    int rc = rte_eal_init(argc, argv);
+    int mem_out, mem_err, saved_out, saved_err, rc, err;
+    char *out_text, *err_text;
 
+    fflush(stdout);
+    fflush(stderr);
+    saved_out = redirect_to_memfd(STDOUT_FILENO, &mem_out);
+    saved_err = redirect_to_memfd(STDERR_FILENO, &mem_err);
+    rc = rte_eal_init(argc, argv);
+    err = rte_errno;
+    fflush(stdout);
+    fflush(stderr);
+    out_text = restore_from_memfd(STDOUT_FILENO, saved_out, mem_out);
+    err_text = restore_from_memfd(STDERR_FILENO, saved_err, mem_err);
+    if (err_text != NULL && capture_stream != NULL)
+        fputs(err_text, capture_stream);
+    free(out_text);
+    free(err_text);
     if (rc < 0)
-        return rte_errno > 0 ? -rte_errno : -EINVAL;
+        return err > 0 ? -err : -EINVAL;
     return rc;
 }
 

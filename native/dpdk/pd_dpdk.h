@@ -88,7 +88,9 @@ int pd_fwd_run(const struct pd_fwd_config *cfg, struct pd_fwd_counters *counters
 int pd_dpdk_log_capture_begin(void);
 size_t pd_dpdk_log_capture_end(char *buf, size_t len);
 
-/* rte_eal_init that returns -rte_errno instead of -1. */
+/* rte_eal_init that returns -rte_errno instead of -1 and prints nothing:
+ * what the EAL writes to stderr meanwhile joins the log capture, its usage
+ * text on stdout is dropped. */
 int pd_dpdk_eal_init(int argc, char **argv);
 
 /* ---- version-dependent information ------------------------------------- */

@@ -1,12 +1,16 @@
-/* C unit tests of the DPDK shim that need no EAL: mbuf ops on a hand-built
- * mbuf, forwarding-config validation, log capture.  (The EAL-dependent parts
- * are tested from Python, where one EAL serves the whole session.) */
+/* C unit tests of the DPDK shim that need no running EAL: mbuf ops on a
+ * hand-built mbuf, forwarding-config validation, log capture, a refused
+ * EAL init.  (The EAL-dependent parts are tested from Python, where one EAL
+ * serves the whole session.) */
+#define _GNU_SOURCE
 #include "pd_dpdk.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <rte_log.h>
 #include <rte_mbuf.h>
@@ -135,6 +139,43 @@ static void test_log_capture(void)
     CHECK(strcmp(buf, "6789\n") == 0);
 }
 
+/* rte_eal_init's own printing (usage on stdout, getopt and FATAL lines on
+ * stderr) must not reach the process's stdout/stderr; the stderr part joins
+ * the log capture.  Bad arguments leave the EAL uninitialised. */
+static void test_eal_init_prints_nothing(void)
+{
+    char opt[] = "--no-such-option", prog[] = "test_pd_dpdk";
+    char *argv[] = {prog, opt, NULL};
+    char buf[1024];
+    int sink = memfd_create("test-sink", MFD_CLOEXEC);
+    int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+    int capture_rc, init_rc;
+
+    CHECK(sink >= 0 && saved_out >= 0 && saved_err >= 0);
+    if (sink < 0 || saved_out < 0 || saved_err < 0)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    dup2(sink, STDOUT_FILENO);
+    dup2(sink, STDERR_FILENO);
+    /* No CHECK until stderr is back: its messages would go to the sink. */
+    capture_rc = pd_dpdk_log_capture_begin();
+    init_rc = pd_dpdk_eal_init(2, argv);
+    pd_dpdk_log_capture_end(buf, sizeof(buf));
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, STDOUT_FILENO);
+    dup2(saved_err, STDERR_FILENO);
+    close(saved_out);
+    close(saved_err);
+    CHECK(capture_rc == 0);
+    CHECK(init_rc == -EINVAL);
+    CHECK(lseek(sink, 0, SEEK_END) == 0); /* nothing printed */
+    close(sink);
+    CHECK(strstr(buf, "unrecognized option '--no-such-option'") != NULL);
+    CHECK(strstr(buf, "Usage") == NULL);
+}
+
 /* Argument checks that come before any EAL call. */
 static void test_argument_checks(void)
 {
@@ -157,6 +198,7 @@ int main(void)
     test_port_io();
     test_fwd_validate();
     test_log_capture();
+    test_eal_init_prints_nothing();
     test_argument_checks();
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
