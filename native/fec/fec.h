@@ -68,7 +68,8 @@ typedef struct fec_kernel {
     void (*mad_rows)(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
                      const uint8_t *src, size_t len, int set);
     /* Matrix-vector product over regions: for r < rows,
-     * dst[r] = sum_c coef[r * cols + c] * src[c] (overwrites dst). */
+     * dst[r] = sum_c coef[r * cols + c] * src[c] (overwrites dst; no dst row
+     * may overlap a src region). */
     void (*dotprod)(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                     const uint8_t *const *src, unsigned cols, size_t len);
 } fec_kernel;

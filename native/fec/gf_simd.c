@@ -21,6 +21,14 @@ AVX2 static inline __m256i avx2_table(uint8_t c, int half)
         _mm_loadu_si128((const __m128i *)fec_gf_nibble_table[c][half]));
 }
 
+/* Loaded at offset t (1..31): 0xff in the last t bytes, 0 before them. */
+static const uint8_t avx2_tail_mask[64] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0,    0,    0,    0,    0,    0,    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
 #define AVX2_MAD_ROWS(N)                                                          \
     AVX2 static void avx2_mad_rows##N(uint8_t *const *dst, const uint8_t *coef,   \
                                       const uint8_t *src, size_t len, int set)    \
@@ -45,6 +53,25 @@ AVX2 static inline __m256i avx2_table(uint8_t c, int half)
                     p = _mm256_xor_si256(p, _mm256_loadu_si256((__m256i *)(d[r] + i))); \
                 _mm256_storeu_si256((__m256i *)(d[r] + i), p);                    \
             }                                                                     \
+        }                                                                         \
+        if (vec_len < len && len >= 32) {                                         \
+            /* Tail: the last 32 bytes, with the bytes already done masked \
+             * out (accumulating them twice would undo them). */ \
+            const size_t at = len - 32;                                           \
+            const __m256i keep = _mm256_loadu_si256(                              \
+                (const __m256i *)(avx2_tail_mask + (len - vec_len)));             \
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(src + at));    \
+            const __m256i lo = _mm256_and_si256(x, mask);                         \
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);   \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                const __m256i p = _mm256_xor_si256(_mm256_shuffle_epi8(tlo[r], lo), \
+                                                   _mm256_shuffle_epi8(thi[r], hi)); \
+                const __m256i old = _mm256_loadu_si256((__m256i *)(d[r] + at));   \
+                _mm256_storeu_si256((__m256i *)(d[r] + at),                       \
+                                    set ? _mm256_blendv_epi8(old, p, keep)        \
+                                        : _mm256_xor_si256(old, _mm256_and_si256(p, keep))); \
+            }                                                                     \
+            return;                                                               \
         }                                                                         \
         for (unsigned r = 0; r < (N); r++) {                                      \
             const uint8_t *t = fec_gf_mul_table[coef[r]];                         \
@@ -115,6 +142,14 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
             AVX2_DOT_BODY(N, 2);                                                  \
         for (; i + 32 <= len; i += 32)                                            \
             AVX2_DOT_BODY(N, 1);                                                  \
+        if (i < len && len >= 32) {                                               \
+            /* Tail: one more vector ending at len, overlapping bytes already \
+             * done; each output byte depends only on the inputs at its own \
+             * offset, so redoing them writes the same values again. */ \
+            i = len - 32;                                                         \
+            AVX2_DOT_BODY(N, 1);                                                  \
+            i = len;                                                              \
+        }                                                                         \
         for (unsigned r = 0; r < (N); r++) {                                      \
             uint8_t *d = dst[r0 + r];                                             \
             for (size_t t = i; t < len; t++) {                                    \
