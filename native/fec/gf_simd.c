@@ -3,8 +3,9 @@
  * The library is built with the baseline flags; only these functions carry
  * target attributes, and fec_init() calls them only after CPUID/XGETBV said
  * the CPU and OS support them.  Lengths that are not a multiple of the
- * vector width end with a scalar tail (AVX2) or masked loads/stores
- * (AVX-512), so every length and alignment gives the scalar result.
+ * vector width end with one overlapping vector (AVX2; a scalar loop only
+ * below 32 bytes) or masked loads/stores (AVX-512), so every length and
+ * alignment gives the scalar result.
  */
 #include <immintrin.h>
 
