@@ -90,10 +90,13 @@ build: venv
 	fi
 
 lint: venv
-	@$(VPY) -c "import ruff, cython_lint" 2>/dev/null || $(VPY) -m pip install -q ruff cython-lint mypy
+	@$(VPY) -c "import ruff, cython_lint, mypy" 2>/dev/null || \
+	  $(VPY) -m pip install -q ruff cython-lint "mypy>=1.18"
 	$(VENV)/bin/ruff check pydpdk tests bench examples
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint pydpdk
 	$(VENV)/bin/mypy pydpdk examples
+	$(VENV)/bin/mypy --strict examples
+	$(VPY) -m mypy.stubtest --ignore-disjoint-bases --allowlist stubtest-allowlist.txt pydpdk
 
 bench: build
 	$(VPY) bench/forward.py
