@@ -22,7 +22,7 @@ endif
 VPY   = $(VENV)/bin/python
 STAMP = $(VENV)/.pydpdk-$(DPDK).stamp
 
-.PHONY: all demo test test-this-build deps venv build lint bench fuzz clean
+.PHONY: all demo test test-this-build deps venv build lint docs bench fuzz clean
 
 all: build
 
@@ -97,6 +97,13 @@ lint: venv
 	$(VENV)/bin/mypy pydpdk examples
 	$(VENV)/bin/mypy --strict examples
 	$(VPY) -m mypy.stubtest --ignore-disjoint-bases --allowlist stubtest-allowlist.txt pydpdk
+
+# The API reference from the docstrings (Sphinx autodoc + numpydoc, MyST for
+# the Markdown pages), warnings as errors: build/docs/html/index.html.
+PY_DOC_DEPS = "sphinx>=7" "numpydoc>=1.6" "myst-parser>=2"
+docs: build
+	@$(VPY) -c "import sphinx, numpydoc, myst_parser" 2>/dev/null || $(VPY) -m pip install -q $(PY_DOC_DEPS)
+	$(VPY) -m sphinx -W --keep-going -n -q -b html docs build/docs/html
 
 bench: build
 	$(VPY) bench/forward.py

@@ -23,7 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import comb
 
-__all__ = ["GilbertElliott", "residual_loss_random", "residual_loss_gilbert_elliott"]
+__all__ = [
+    "GilbertElliott",
+    "interleaved_positions",
+    "residual_loss_gilbert_elliott",
+    "residual_loss_random",
+]
 
 
 def _check_code(k: int, m: int) -> None:
