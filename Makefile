@@ -13,14 +13,15 @@ BUILD_DIR   ?= build/dpdk-$(DPDK)
 APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
                tcpdump iproute2 nftables
-PY_BUILD_DEPS = "meson-python>=0.15" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
+PY_BUILD_DEPS = "meson-python>=0.18" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
 PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib
 ifeq ($(DPDK),disabled)
 APT_PACKAGES := $(filter-out dpdk dpdk-dev libdpdk-dev,$(APT_PACKAGES))
 endif
 
 VPY   = $(VENV)/bin/python
-STAMP = $(VENV)/.pydpdk-$(DPDK).stamp
+# (-t: the build has the C tests, -Dtests=true)
+STAMP = $(VENV)/.pydpdk-$(DPDK)-t.stamp
 
 .PHONY: all demo test test-this-build deps venv build lint docs bench fuzz clean
 
@@ -83,8 +84,10 @@ venv: deps $(VENV)/bin/python
 build: venv
 	@if [ ! -f $(STAMP) ] || [ ! -d $(BUILD_DIR) ]; then \
 	  rm -f $(VENV)/.pydpdk-*.stamp; \
+	  if [ -d $(BUILD_DIR) ]; then $(VENV)/bin/meson setup --reconfigure $(BUILD_DIR) >/dev/null; fi; \
 	  $(VPY) -m pip install -q --no-build-isolation --no-deps --editable . \
-	    -Cbuild-dir=$(BUILD_DIR) -Csetup-args=-Ddpdk=$(DPDK) && touch $(STAMP); \
+	    -Cbuild-dir=$(BUILD_DIR) -Csetup-args=-Ddpdk=$(DPDK) -Csetup-args=-Dtests=true \
+	    && touch $(STAMP); \
 	else \
 	  $(VENV)/bin/meson compile -C $(BUILD_DIR) >/dev/null; \
 	fi
