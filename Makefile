@@ -14,7 +14,7 @@ APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
                tcpdump iproute2 nftables
 PY_BUILD_DEPS = "meson-python>=0.18" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
-PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib
+PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib "mypy>=1.18"
 ifeq ($(DPDK),disabled)
 APT_PACKAGES := $(filter-out dpdk dpdk-dev libdpdk-dev,$(APT_PACKAGES))
 endif
@@ -76,7 +76,7 @@ $(VENV)/bin/python:
 	$(VPY) -m pip install -q --upgrade pip
 
 venv: deps $(VENV)/bin/python
-	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis, matplotlib" 2>/dev/null || \
+	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis, matplotlib, mypy" 2>/dev/null || \
 	  $(VPY) -m pip install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
 
 # Editable install: later imports rebuild what changed.  The stamp remembers
