@@ -11,7 +11,7 @@ import pydpdk
 
 project = "pydpdk"
 author = "the pydpdk authors"
-copyright = "the pydpdk authors"  # noqa: A001 (Sphinx's name)
+copyright = "the pydpdk authors"
 version = release = pydpdk.__version__
 
 extensions = [
@@ -59,8 +59,9 @@ nitpick_ignore_regex = [
      r"type|memoryview|None|Ellipsis|NoneType|BaseException|Exception|ValueError|"
      r"TypeError|OSError|RuntimeError|KeyError|IndexError|EOFError|"
      r"MemoryError|BufferError|TimeoutError|ProcessLookupError|NotImplementedError)"),
-    (r"py:(class|obj|data|func|meth|attr)", r"(typing|typing_extensions|collections\.abc|types|enum|"
-     r"dataclasses|pathlib|os|time|threading|contextlib|numpy|numpy\.typing|npt|np)\..*"),
+    (r"py:(class|obj|data|func|meth|attr)",
+     r"(typing|typing_extensions|collections\.abc|types|enum|dataclasses|pathlib|os|time|"
+     r"threading|contextlib|numpy|numpy\.typing|npt|np)\..*"),
     (r"py:(class|obj|data)", r"(Any|Self|Buffer|Iterable|Iterator|Sequence|Mapping|"
      r"Callable|Path|IntFlag|NDArray|ArrayLike|optional)"),
     # annotations Sphinx cannot split into references (quoted by postponed
