@@ -95,7 +95,7 @@ build: venv
 lint: venv
 	@$(VPY) -c "import ruff, cython_lint, mypy" 2>/dev/null || \
 	  $(VPY) -m pip install -q ruff cython-lint "mypy>=1.18"
-	$(VENV)/bin/ruff check pydpdk tests bench examples
+	$(VENV)/bin/ruff check pydpdk tests bench examples docs
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint pydpdk
 	$(VENV)/bin/mypy pydpdk examples
 	$(VENV)/bin/mypy --strict examples
