@@ -99,7 +99,9 @@ lint: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint pydpdk
 	$(VENV)/bin/mypy pydpdk examples
 	$(VENV)/bin/mypy --strict examples
-	$(VPY) -m mypy.stubtest --ignore-disjoint-bases --allowlist stubtest-allowlist.txt pydpdk
+	$(VPY) -m mypy.stubtest --ignore-disjoint-bases --allowlist stubtest-allowlist.txt \
+	  $$($(VPY) -c "import pydpdk; pydpdk.BUILD_INFO['dpdk'] or print( \
+	    '--allowlist stubtest-allowlist-nodpdk.txt --ignore-unused-allowlist')") pydpdk
 
 # The API reference from the docstrings (Sphinx autodoc + numpydoc, MyST for
 # the Markdown pages), warnings as errors: build/docs/html/index.html.
