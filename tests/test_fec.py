@@ -638,3 +638,24 @@ def test_session_table_full_of_forged_ids_leaves_the_live_one_alone():
     # the forged sessions' blocks went with them (their missing sources are
     # counted unrecoverable); the live session's blocks were never touched
     assert s["blocks_evicted"] == forged + 1 - 8
+
+
+def test_pipeline_fec_stages_take_session_settings():
+    from pydpdk._burst import HeapPool
+    from pydpdk.pipeline import FecDecodeStage, FecEncodeStage
+
+    pool = HeapPool(capacity=64)
+    try:
+        assert FecEncodeStage(pool, session_id=0x77).config["session_id"] == 0x77
+        a, b = FecEncodeStage(pool), FecEncodeStage(pool)
+        assert a.config["session_id"] != b.config["session_id"]
+        assert 0 < a.config["session_id"] < 2**32
+        with pytest.raises(ValueError, match="session_id"):
+            FecEncodeStage(pool, session_id=0)
+        with pytest.raises(ValueError, match="max_sessions"):
+            FecDecodeStage(pool, max_sessions=1)
+        counters = FecDecodeStage(pool, max_sessions=3).counters
+        assert {"unconfirmed", "resyncs", "control", "sessions_opened",
+                "sessions_evicted"} <= set(counters)
+    finally:
+        pool.close()

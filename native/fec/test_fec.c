@@ -713,7 +713,7 @@ static void test_restart(void)
 /* Four encoders' streams interleaved packet by packet, lossy: all delivered. */
 static void test_concurrent_sessions(void)
 {
-    static bigwire w[4], mix;
+    static bigwire w[4];
     static outcome o;
     memset(&o, 0, sizeof(o));
     for (unsigned t = 0; t < 4; t++) {
@@ -732,7 +732,6 @@ static void test_concurrent_sessions(void)
     CHECK(o.total == 8000 && o.bad == 0 && o.twice == 0);
     CHECK(st.sessions_opened == 4 && st.sessions_evicted == 0 && st.unrecoverable == 0);
     CHECK(fec_decoder_sessions(dec) == 4);
-    (void)mix;
     fec_decoder_destroy(dec);
 }
 
@@ -764,7 +763,6 @@ static void stray_case(uint64_t ahead, int new_session)
     sp_encode(enc, &w, 2, 0, 1100);
     fec_encoder_destroy(enc);
     fec_decoder *dec = sp_decoder(0);
-    unsigned at = 0;
     for (unsigned i = 0; i < w.n; i++) {
         if (!lossy_drop(i))
             sp_push(dec, &o, w.data[i], w.len[i]);
@@ -774,7 +772,6 @@ static void stray_case(uint64_t ahead, int new_session)
             const uint32_t len = forge(stray, w.data[i + 1], w.len[i + 1],
                                        new_session ? 0x0BAD0001 : h.session_id,
                                        (h.block_id + ahead) & FEC_BLOCK_ID_MASK);
-            at = o.total;
             const int action = sp_push(dec, &o, stray, len);
             if (new_session)
                 CHECK(action == FEC_DELIVER || action == FEC_CONSUMED);
@@ -782,7 +779,6 @@ static void stray_case(uint64_t ahead, int new_session)
                 CHECK(action == FEC_DROP_UNCONFIRMED || action == FEC_DROP_LATE);
         }
     }
-    (void)at;
     fec_decoder_stats st;
     fec_decoder_get_stats(dec, &st);
     unsigned genuine = 0;
