@@ -22,6 +22,7 @@ from pydpdk._includes.fec cimport (
     FEC_DELIVER,
     FEC_HDR_LEN,
     FEC_MAX_PAYLOAD,
+    FEC_MAX_SESSION_BLOCKS,
     FEC_MAX_SESSIONS,
     FEC_MAX_SYMBOLS,
     FEC_VERSION,
@@ -503,6 +504,10 @@ cdef class StreamDecoder:
         if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
             raise ValueError(
                 f"max_sessions must be 2..{FEC_MAX_SESSIONS} (got {max_sessions})")
+        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
+            raise ValueError(
+                f"max_sessions * max_blocks must be at most {FEC_MAX_SESSION_BLOCKS} "
+                f"(got {max_sessions} * {max_blocks})")
         cfg.max_sessions = max_sessions
         rc = fec_decoder_create(&cfg, &self.dec)
         if rc < 0:

@@ -26,6 +26,7 @@ from pydpdk._includes.fec cimport (
     FEC_CODE_XOR,
     FEC_DEFAULT_MAX_SESSIONS,
     FEC_HDR_LEN,
+    FEC_MAX_SESSION_BLOCKS,
     FEC_MAX_SESSIONS,
     fec_decoder_stats,
     fec_encoder_stats,
@@ -504,7 +505,11 @@ ENCAP_DEFAULTS = dict(encap="udp", src_mac="02:00:00:00:00:01", dst_mac="02:00:0
 
 
 cdef class FecEncodeStage(Stage):
-    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*."""
+    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*.
+
+    *session_id* is the wire session id (docs/fec-format.md), 1..2**32-1;
+    None draws a random one (reported as ``config["session_id"]``).
+    """
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
@@ -568,7 +573,11 @@ cdef class FecEncodeStage(Stage):
 
 
 cdef class FecDecodeStage(Stage):
-    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones."""
+    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones.
+
+    *max_sessions* (2..4096, max_sessions * max_blocks <= 2**20) sender
+    sessions are decoded side by side (docs/fec-format.md, "Sessions").
+    """
 
     cdef pd_fec_dec_stage *dec
 
@@ -595,6 +604,9 @@ cdef class FecDecodeStage(Stage):
         if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
             raise ValueError(f"max_sessions must be within 2..{FEC_MAX_SESSIONS}, "
                              f"got {max_sessions}")
+        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
+            raise ValueError(f"max_sessions * max_blocks must be at most "
+                             f"{FEC_MAX_SESSION_BLOCKS}, got {max_sessions} * {max_blocks}")
         cfg.fec.max_sessions = max_sessions
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:

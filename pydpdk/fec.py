@@ -177,7 +177,9 @@ class Decoder(_fec.StreamDecoder):
         timeout: seconds before an incomplete block is given up (None: never).
         cache_size: decode matrices kept, by loss pattern (LRU).
         kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
-        max_sessions: sessions side by side, 2..4096 (default 8).
+        max_sessions: sessions side by side, 2..4096 (default 8), with
+            max_sessions * max_blocks <= 2**20 (each session keeps a history
+            of 4 * max_blocks finished blocks, 48 bytes each).
 
     Raises:
         ValueError: a limit out of range.

@@ -534,6 +534,8 @@ def test_max_sessions_is_checked():
     for bad in (0, 1, 4097):
         with pytest.raises(ValueError, match="max_sessions"):
             fec.Decoder(max_sessions=bad)
+    with pytest.raises(ValueError, match=r"max_sessions \* max_blocks"):
+        fec.Decoder(max_sessions=4096, max_blocks=257)
 
 
 def test_restarted_encoder_is_decoded_at_once():

@@ -90,6 +90,9 @@ int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
     /* At least 2: a new session must always find a slot that is not live. */
     if (max_sessions < 2 || max_sessions > FEC_MAX_SESSIONS)
         return -EINVAL;
+    /* Each session keeps 4 * max_blocks history entries: bound the total. */
+    if ((uint64_t)max_sessions * cfg->max_blocks > FEC_MAX_SESSION_BLOCKS)
+        return -EINVAL;
     fec_init();
     fec_decoder *dec = calloc(1, sizeof(*dec));
     if (dec == NULL)

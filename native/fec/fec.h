@@ -285,6 +285,9 @@ uint32_t fec_encoder_max_repair_len(const fec_encoder *enc);
 #define FEC_CONFIRM_PACKETS 3
 #define FEC_DEFAULT_MAX_SESSIONS 8
 #define FEC_MAX_SESSIONS 4096
+/* max_sessions * max_blocks at most this (the per-session history of
+ * finished blocks is 4 * max_blocks entries of 48 bytes). */
+#define FEC_MAX_SESSION_BLOCKS (1u << 20)
 
 typedef struct fec_decoder_config {
     uint32_t max_payload;   /* larger packets are counted malformed */
@@ -296,7 +299,8 @@ typedef struct fec_decoder_config {
     unsigned cache_entries; /* decode matrix LRU size (0: no cache) */
     const fec_kernel *kernel;
     unsigned max_sessions;  /* sessions side by side, 2..FEC_MAX_SESSIONS;
-                               0: FEC_DEFAULT_MAX_SESSIONS */
+                               0: FEC_DEFAULT_MAX_SESSIONS; max_sessions *
+                               max_blocks <= FEC_MAX_SESSION_BLOCKS */
 } fec_decoder_config;
 
 typedef struct fec_decoder_stats {

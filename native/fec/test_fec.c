@@ -675,6 +675,13 @@ static void test_session_ids(void)
     CHECK(fec_decoder_create(&dc, &d) == -EINVAL);      /* needs room beside the live one */
     dc.max_sessions = FEC_MAX_SESSIONS + 1;
     CHECK(fec_decoder_create(&dc, &d) == -EINVAL);
+    dc.max_sessions = FEC_MAX_SESSIONS;                  /* memory bound */
+    dc.max_blocks = FEC_MAX_SESSION_BLOCKS / FEC_MAX_SESSIONS + 1;
+    CHECK(fec_decoder_create(&dc, &d) == -EINVAL);
+    dc.max_blocks = FEC_MAX_SESSION_BLOCKS / FEC_MAX_SESSIONS;
+    CHECK(fec_decoder_create(&dc, &d) == 0);
+    fec_decoder_destroy(d);
+    dc.max_blocks = 4;
     dc.max_sessions = 0;                                 /* default */
     CHECK(fec_decoder_create(&dc, &d) == 0);
     CHECK(fec_decoder_sessions(d) == 0 && fec_decoder_live_session(d) == 0);

@@ -17,6 +17,7 @@ cdef extern from "fec.h" nogil:
         FEC_FLAG_FEEDBACK
         FEC_DEFAULT_MAX_SESSIONS
         FEC_MAX_SESSIONS
+        FEC_MAX_SESSION_BLOCKS
         FEC_SESSION_CONFIRM
         FEC_CONFIRM_PACKETS
 
