@@ -29,6 +29,8 @@
  *   decoder: for each received packet p
  *       n = fec_decoder_push(dec, data(p), data_len(p), now, &sink, &v);
  *       v.action == FEC_DELIVER: adj(p, v.offset), trim to v.length, pass on
+ *       v.action == FEC_CONTROL: a control packet, for the feedback layer
+ *         (TLVs at [offset, offset+length)); free p if there is none
  *       otherwise: free p (it was a repair packet or a counted drop)
  *     rebuilt source packets are written through sink.get(ctx, len) as soon
  *     as they can be rebuilt (possibly during the push of a repair packet).
