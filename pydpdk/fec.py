@@ -155,7 +155,8 @@ class Decoder(_fec.StreamDecoder):
     used).  A session is confirmed after 4 packets taken into its state;
     the live session is the confirmed one that delivered most recently, and
     it is never replaced, nor are its blocks given up while other sessions
-    hold some.  Within a session, a block id more than ``2 * max_blocks``
+    hold some.  Until a session is confirmed its window follows the blocks
+    it opens; from then on, a block id more than ``2 * max_blocks``
     ahead of the newest is dropped (``unconfirmed``) unless 3 distinct
     packets in a row agree on that region; then the window moves
     (``resyncs``).  So one stray packet never stalls a stream.  Plain mode

@@ -594,6 +594,16 @@ def test_one_far_ahead_packet_never_stalls_the_stream(ahead):
     assert s["unrecoverable"] == 0 and dec.live_session == 0xABC
 
 
+@pytest.mark.parametrize("shift", [2**20, 2**48 - 5000])
+def test_stray_first_packet_of_a_session_does_not_fix_its_window(shift):
+    payloads = numbered(1100, tag=9)
+    wire = lossy(fec.Encoder(10, 4, session_id=0xF1).encode(payloads, now=0))
+    stray = rewrite_header(wire[5], block=header(wire[0])["block"] + shift)
+    dec = fec.Decoder()
+    assert set(dec.decode([stray] + wire, now=0)) == set(payloads)
+    assert dec.stats["late"] == 0 and dec.stats["unconfirmed"] == 0
+
+
 def test_far_ahead_ids_move_the_window_once_confirmed():
     # An outage of 200 blocks (more than 2 * max_blocks) in one session: the
     # first packets after it wait for confirmation, then the stream goes on;

@@ -532,15 +532,18 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
             return 0;
         }
         const int64_t ahead = S->have_newest ? id_diff(h.block_id, S->newest) : 0;
+        /* Until the session is confirmed its window just follows the
+         * blocks it opens: a stray first packet must not set it for good. */
+        const int settled = S->accepted >= FEC_SESSION_CONFIRM;
         /* Older than the finished history: it may be a duplicate we can no
          * longer recognise. */
-        if (ahead <= -(int64_t)dec->n_finished) {
+        if (settled && ahead <= -(int64_t)dec->n_finished) {
             dec->st.late++;
             verdict(v, FEC_DROP_LATE);
             return 0;
         }
         /* Far ahead: only confirmed traffic moves the window that far. */
-        if (ahead > dec->far_ahead && !confirm_far(dec, S, &h)) {
+        if (settled && ahead > dec->far_ahead && !confirm_far(dec, S, &h)) {
             dec->st.unconfirmed++;
             verdict(v, FEC_DROP_UNCONFIRMED);
             return 0;
@@ -556,7 +559,7 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
         b->m = h.m;
         dec->active[dec->n_active++] = b;
         S->n_blocks++;
-        if (!S->have_newest || id_diff(h.block_id, S->newest) > 0) {
+        if (!S->have_newest || !settled || id_diff(h.block_id, S->newest) > 0) {
             S->newest = h.block_id;
             S->have_newest = 1;
         }

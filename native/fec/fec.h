@@ -272,9 +272,12 @@ uint32_t fec_encoder_max_repair_len(const fec_encoder *enc);
  *   blocks of other sessions are given up before its own when the pools run
  *   short.  So a stray or forged packet with a new id (never confirmed)
  *   cannot displace it, nor can a table full of such ids.
- * - Within a session, a block id more than far_ahead = 2 * max_blocks
- *   blocks ahead of the newest one does not move the window by itself: it
- *   is dropped (counted unconfirmed) unless FEC_CONFIRM_PACKETS distinct
+ * - Until a session is confirmed, its window (newest block id) follows
+ *   each block it opens, and nothing is dropped as late or unconfirmed, so
+ *   a stray first packet cannot set it for good.
+ * - Within a confirmed session, a block id more than far_ahead =
+ *   2 * max_blocks blocks ahead of the newest one does not move the window
+ *   by itself: it is dropped (counted unconfirmed) unless FEC_CONFIRM_PACKETS distinct
  *   packets, each within far_ahead of the others, arrive in a row;
  *   the last of them moves the window (counted in resyncs) and is taken
  *   normally.  One stray packet never makes the genuine stream look late.

@@ -804,6 +804,41 @@ static void stray_case(uint64_t ahead, int new_session)
     fec_decoder_destroy(dec);
 }
 
+/* The first packet of a new session is a stray far from the stream (say a
+ * header bit error the CRC missed): the session's window follows the
+ * genuine packets after it, nothing genuine is late. */
+static void test_stray_first_packet_of_a_session(void)
+{
+    static bigwire w;
+    static outcome o;
+    static uint8_t stray[FEC_HDR_LEN + FEC_LEN_FIELD + SP_MAX];
+    for (int far_behind = 0; far_behind < 2; far_behind++) {
+        memset(&o, 0, sizeof(o));
+        w.n = 0;
+        fec_encoder *enc = sp_encoder(0x0F1257);
+        sp_encode(enc, &w, 6, 0, 1100);
+        fec_encoder_destroy(enc);
+        fec_decoder *dec = sp_decoder(0);
+        fec_hdr h;
+        CHECK(fec_hdr_parse(w.data[0], w.len[0], &h) == 0);
+        const uint64_t shift = far_behind ? FEC_BLOCK_ID_MASK - 5000 : UINT64_C(1) << 20;
+        const uint32_t len = forge(stray, w.data[5], w.len[5], h.session_id,
+                                   (h.block_id + shift) & FEC_BLOCK_ID_MASK);
+        sp_push(dec, &o, stray, len);
+        for (unsigned i = 0; i < w.n; i++)
+            if (!lossy_drop(i))
+                sp_push(dec, &o, w.data[i], w.len[i]);
+        fec_decoder_stats st;
+        fec_decoder_get_stats(dec, &st);
+        unsigned genuine = 0;
+        for (unsigned i = 0; i < 1100; i++)
+            genuine += o.got[6][i] >= 1;
+        CHECK(genuine == 1100 && o.bad == 0 && st.late == 0 && st.unconfirmed == 0);
+        CHECK(st.sessions_opened == 1 && fec_decoder_live_session(dec) == 0x0F1257);
+        fec_decoder_destroy(dec);
+    }
+}
+
 static void test_far_ahead_ids(void)
 {
     stray_case(UINT64_C(1) << 10, 0);
@@ -947,6 +982,7 @@ int main(void)
     test_restart();
     test_concurrent_sessions();
     test_far_ahead_ids();
+    test_stray_first_packet_of_a_session();
     test_session_table_full();
     test_control_packets();
     if (failures) {
