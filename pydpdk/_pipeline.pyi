@@ -90,6 +90,7 @@ class FecEncodeStage(Stage):
         deadline: float = 0.005,
         max_payload: int = 1518,
         kernel: str | None = None,
+        session_id: int | None = None,
         **encap: Any,
     ) -> None: ...
 
@@ -102,6 +103,7 @@ class FecDecodeStage(Stage):
         max_payload: int = 1518,
         cache_entries: int = 64,
         kernel: str | None = None,
+        max_sessions: int = 8,
         **encap: Any,
     ) -> None: ...
 
