@@ -3,34 +3,37 @@
 #include "pcapfile.h"
 
 #include <errno.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 struct pd_pcap {
     pd_pcap_config cfg;
     char *rx_path;
+    char *tx_path;
     pd_buf_pool *pool;
-    pcap_t *rx;
-    pcap_t *tx_dead;
-    pcap_dumper_t *dumper;
+    pd_cap_reader *rx;
+    pd_cap_writer *tx;
+    int tx_format;
     int started;
     int rx_done;
     int error;
     uint32_t passes_read;
     /* A record read but not yet due (timed replay, or no buffer). */
     int have_pending;
-    struct pcap_pkthdr *pending_hdr;
-    const uint8_t *pending_data;
+    pd_cap_record pending;
     /* Timed replay: file time base and clock base of the current pass. */
     int have_base;
     uint64_t base_file_ns;
     uint64_t base_clock_ns;
     pd_pcap_stats st;
-    char errtext[PCAP_ERRBUF_SIZE];
+    uint16_t n_info;
+    pd_pcap_rxinfo info[PD_BURST_MAX];
+    char errtext[320];
+    char droptext[320];
 };
 
 static void set_text(char *dst, size_t len, const char *text)
@@ -54,50 +57,35 @@ void pd_pcap_config_init(pd_pcap_config *cfg)
     cfg->passes = 1;
     cfg->snaplen = 65535;
     cfg->nanosecond = 1;
+    cfg->tx_link_type = 1;
 }
 
-/* Open `path` for reading as a capture; fills errbuf on failure. */
-static int open_reader(const char *path, pcap_t **out, char *errbuf)
+static int ends_with(const char *s, const char *suffix)
 {
-    struct stat sb;
-    FILE *fp;
-    pcap_t *pc;
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
 
-    *out = NULL;
-    if (stat(path, &sb) < 0) {
-        int err = errno;
-        snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: %s", path, strerror(err));
-        return -err;
+/* Open `path` for reading; fills errbuf on failure. */
+static int open_reader(const char *path, pd_cap_reader **out, char *errbuf, size_t errlen)
+{
+    int rc = pd_cap_reader_open(out, path);
+
+    if (rc == -EBADMSG)
+        snprintf(errbuf, errlen, "%s: %s", path, pd_cap_reader_error_text(*out));
+    else if (rc < 0)
+        snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));
+    if (rc < 0) {
+        pd_cap_reader_close(*out);
+        *out = NULL;
     }
-    if (S_ISDIR(sb.st_mode)) {
-        snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: is a directory", path);
-        return -EISDIR;
-    }
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        int err = errno;
-        snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: %s", path, strerror(err));
-        return -err;
-    }
-    pc = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-    if (pc == NULL) {
-        fclose(fp);
-        return -EBADMSG;
-    }
-    if (pcap_datalink(pc) != DLT_EN10MB) {
-        snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: link type %s, only Ethernet is supported",
-                 path, pcap_datalink_val_to_name(pcap_datalink(pc)));
-        pcap_close(pc);
-        return -EPROTONOSUPPORT;
-    }
-    *out = pc;
-    return 0;
+    return rc;
 }
 
 int pd_pcap_open(pd_pcap **out, const pd_pcap_config *cfg, pd_buf_pool *pool, char *errbuf,
                  size_t errlen)
 {
-    char pcap_err[PCAP_ERRBUF_SIZE] = "";
+    char err[320] = "";
     pd_pcap *p;
     int rc;
 
@@ -106,7 +94,9 @@ int pd_pcap_open(pd_pcap **out, const pd_pcap_config *cfg, pd_buf_pool *pool, ch
     *out = NULL;
     set_text(errbuf, errlen, "");
     if (!(cfg->replay_speed > 0) || cfg->snaplen < 64 || cfg->snaplen > 262144 ||
-        (cfg->rx_path == NULL && cfg->tx_path == NULL)) {
+        (cfg->rx_path == NULL && cfg->tx_path == NULL) ||
+        (cfg->tx_format != 0 && cfg->tx_format != PD_CAP_PCAP &&
+         cfg->tx_format != PD_CAP_PCAPNG)) {
         set_text(errbuf, errlen, "invalid configuration");
         return -EINVAL;
     }
@@ -123,62 +113,65 @@ int pd_pcap_open(pd_pcap **out, const pd_pcap_config *cfg, pd_buf_pool *pool, ch
             rc = -ENOMEM;
             goto fail;
         }
-        rc = open_reader(p->rx_path, &p->rx, pcap_err);
+        rc = open_reader(p->rx_path, &p->rx, err, sizeof(err));
         if (rc < 0)
             goto fail;
     }
     p->cfg.rx_path = p->rx_path;
     if (cfg->tx_path != NULL) {
-        FILE *fp;
+        pd_cap_iface ifc = {0};
 
-        p->tx_dead = pcap_open_dead_with_tstamp_precision(
-            DLT_EN10MB, (int)cfg->snaplen,
-            cfg->nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO);
-        if (p->tx_dead == NULL) {
+        p->tx_path = strdup(cfg->tx_path);
+        if (p->tx_path == NULL) {
             rc = -ENOMEM;
             goto fail;
         }
-        fp = fopen(cfg->tx_path, "wb");
-        if (fp == NULL) {
-            rc = -errno;
-            snprintf(pcap_err, sizeof(pcap_err), "%s: %s", cfg->tx_path, strerror(-rc));
-            goto fail;
-        }
-        p->dumper = pcap_dump_fopen(p->tx_dead, fp);
-        if (p->dumper == NULL) {
-            snprintf(pcap_err, sizeof(pcap_err), "%s", pcap_geterr(p->tx_dead));
-            fclose(fp);
-            rc = -EIO;
+        p->tx_format = cfg->tx_format;
+        if (p->tx_format == 0)
+            p->tx_format = ends_with(cfg->tx_path, ".pcapng") || ends_with(cfg->tx_path, ".ng")
+                               ? PD_CAP_PCAPNG
+                               : PD_CAP_PCAP;
+        ifc.link_type = cfg->tx_link_type;
+        ifc.snaplen = cfg->snaplen;
+        ifc.tsresol = cfg->nanosecond ? 9 : 6;
+        rc = pd_cap_writer_open(&p->tx, cfg->tx_path, p->tx_format, &ifc);
+        if (rc < 0) {
+            snprintf(err, sizeof(err), "%s: %s", cfg->tx_path, strerror(-rc));
             goto fail;
         }
     }
-    p->cfg.tx_path = NULL; /* not kept: only the open dumper is used */
+    p->cfg.tx_path = p->tx_path;
     *out = p;
     return 0;
 
 fail:
-    set_text(errbuf, errlen, pcap_err);
-    if (p->dumper != NULL)
-        pcap_dump_close(p->dumper);
-    if (p->tx_dead != NULL)
-        pcap_close(p->tx_dead);
-    if (p->rx != NULL)
-        pcap_close(p->rx);
+    set_text(errbuf, errlen, err);
+    pd_cap_reader_close(p->rx);
     free(p->rx_path);
+    free(p->tx_path);
     free(p);
     return rc;
 }
 
+static void tx_failed(pd_pcap *p, int rc)
+{
+    if (p->error == 0 || p->error == -EBADMSG) {
+        p->error = rc;
+        snprintf(p->errtext, sizeof(p->errtext), "writing %s failed: %s", p->tx_path,
+                 strerror(-rc));
+    }
+}
+
 int pd_pcap_flush(pd_pcap *p)
 {
-    if (p->dumper == NULL)
+    int rc;
+
+    if (p->tx == NULL)
         return 0;
-    if (pcap_dump_flush(p->dumper) != 0 || ferror(pcap_dump_file(p->dumper))) {
-        p->error = -EIO;
-        snprintf(p->errtext, sizeof(p->errtext), "writing the pcap file failed");
-        return -EIO;
-    }
-    return 0;
+    rc = pd_cap_writer_flush(p->tx);
+    if (rc < 0)
+        tx_failed(p, rc);
+    return rc;
 }
 
 int pd_pcap_close(pd_pcap *p)
@@ -187,15 +180,14 @@ int pd_pcap_close(pd_pcap *p)
 
     if (p == NULL)
         return 0;
-    if (p->dumper != NULL) {
-        rc = pd_pcap_flush(p);
-        pcap_dump_close(p->dumper);
+    if (p->tx != NULL) {
+        rc = pd_cap_writer_close(p->tx);
+        if (rc == 0 && p->error != 0 && p->error != -EBADMSG)
+            rc = p->error;
     }
-    if (p->tx_dead != NULL)
-        pcap_close(p->tx_dead);
-    if (p->rx != NULL)
-        pcap_close(p->rx);
+    pd_cap_reader_close(p->rx);
     free(p->rx_path);
+    free(p->tx_path);
     free(p);
     return rc;
 }
@@ -217,11 +209,19 @@ int pd_pcap_stop(pd_pcap *p)
 int pd_pcap_rx_done(const pd_pcap *p) { return p->rx_done; }
 int pd_pcap_error(const pd_pcap *p) { return p->error; }
 const char *pd_pcap_error_text(const pd_pcap *p) { return p->errtext; }
+const char *pd_pcap_drop_text(const pd_pcap *p) { return p->droptext; }
+int pd_pcap_tx_format(const pd_pcap *p) { return p->tx != NULL ? p->tx_format : 0; }
 
-static uint64_t record_ns(const struct pcap_pkthdr *h)
+const pd_pcap_rxinfo *pd_pcap_rx_info(const pd_pcap *p, uint16_t *n)
 {
-    /* Opened with nanosecond precision: tv_usec holds nanoseconds. */
-    return (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+    *n = p->n_info;
+    return p->info;
+}
+
+int pd_pcap_io_done(void *port_io)
+{
+    const pd_port_io *io = port_io;
+    return pd_pcap_rx_done(io->ctx);
 }
 
 /* Fetch the next record into the pending slot: 1, or 0 at the end. */
@@ -232,17 +232,17 @@ static int fetch_record(pd_pcap *p)
 
         if (p->rx_done)
             return 0;
-        rc = pcap_next_ex(p->rx, &p->pending_hdr, &p->pending_data);
+        rc = pd_cap_read(p->rx, &p->pending);
         if (rc == 1) {
             p->have_pending = 1;
             return 1;
         }
-        if (rc == PCAP_ERROR) {
+        if (rc < 0) {
             /* Cut-off or corrupt record: the rest of the file is unusable. */
             p->st.rx_malformed++;
-            p->error = -EBADMSG;
+            p->error = rc;
             snprintf(p->errtext, sizeof(p->errtext), "%s: %s", p->rx_path,
-                     pcap_geterr(p->rx));
+                     pd_cap_reader_error_text(p->rx));
             p->rx_done = 1;
             return 0;
         }
@@ -253,9 +253,9 @@ static int fetch_record(pd_pcap *p)
             p->rx_done = 1;
             return 0;
         }
-        pcap_close(p->rx);
+        pd_cap_reader_close(p->rx);
         p->rx = NULL;
-        rc = open_reader(p->rx_path, &p->rx, p->errtext);
+        rc = open_reader(p->rx_path, &p->rx, p->errtext, sizeof(p->errtext));
         if (rc < 0) {
             p->error = rc;
             p->rx_done = 1;
@@ -268,7 +268,7 @@ static int fetch_record(pd_pcap *p)
 /* Nanoseconds until the pending record is due (0 = now). */
 static uint64_t pending_delay(pd_pcap *p)
 {
-    uint64_t file_ns = record_ns(p->pending_hdr), now = now_ns(CLOCK_MONOTONIC), due;
+    uint64_t file_ns = p->pending.ts_ns, now = now_ns(CLOCK_MONOTONIC), due;
 
     if (!p->have_base) {
         p->have_base = 1;
@@ -298,23 +298,37 @@ uint16_t pd_pcap_rx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
     unsigned int have = 0, used = 0;
     uint16_t got = 0;
 
+    p->n_info = 0;
     if (queue != 0 || !p->started || p->rx == NULL)
         return 0;
     if (n > PD_BURST_MAX)
         n = PD_BURST_MAX;
 
     while (got < n) {
-        const struct pcap_pkthdr *h;
+        const pd_cap_record *r = &p->pending;
+        pd_pcap_rxinfo *inf;
         pd_buf *b;
 
         if (!p->have_pending && !fetch_record(p))
             break;
         if (p->cfg.replay_timing && pending_delay(p) > 0)
             break;
-        h = p->pending_hdr;
-        if (h->caplen < h->len || h->caplen < 14 ||
-            h->caplen > pd_buf_pool_data_room(p->pool)) {
+        if (r->caplen < r->orig_len && !p->cfg.deliver_snapped) {
             p->st.rx_malformed++;
+            p->st.rx_snapped++;
+            snprintf(p->droptext, sizeof(p->droptext),
+                     "%s: record %llu dropped: cut to %u of %u bytes by the snap length",
+                     p->rx_path, (unsigned long long)r->index, r->caplen, r->orig_len);
+            p->have_pending = 0;
+            continue;
+        }
+        if (r->caplen > pd_buf_pool_data_room(p->pool)) {
+            p->st.rx_malformed++;
+            p->st.rx_oversized++;
+            snprintf(p->droptext, sizeof(p->droptext),
+                     "%s: record %llu dropped: %u bytes do not fit a %u-byte buffer",
+                     p->rx_path, (unsigned long long)r->index, r->caplen,
+                     pd_buf_pool_data_room(p->pool));
             p->have_pending = 0;
             continue;
         }
@@ -334,32 +348,46 @@ uint16_t pd_pcap_rx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
             used = 0;
         }
         b = bufs[used++];
-        memcpy(pd_buf_data(b), p->pending_data, h->caplen);
-        b->data_len = h->caplen;
-        b->timestamp_ns = record_ns(h);
+        memcpy(pd_buf_data(b), r->data, r->caplen);
+        b->data_len = r->caplen;
+        b->timestamp_ns = r->ts_ns;
+        inf = &p->info[got];
+        inf->index = r->index;
+        inf->ts_raw = r->ts_raw;
+        inf->iface = r->iface;
+        inf->section = r->section;
+        inf->orig_len = r->orig_len;
+        inf->link_type = r->info.link_type;
+        inf->tsresol = r->info.tsresol;
         p->have_pending = 0;
         p->st.rx_packets++;
-        p->st.rx_bytes += h->caplen;
+        p->st.rx_bytes += r->caplen;
         pkts[got++] = (pd_pkt *)b;
     }
     if (used < have)
         pd_buf_free_bulk(bufs + used, have - used);
+    p->n_info = got;
     return got;
 }
 
-uint16_t pd_pcap_tx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
+uint16_t pd_pcap_tx_burst_info(pd_pcap *p, pd_pkt **pkts, uint16_t n, const uint32_t *ifaces,
+                               const uint32_t *orig_lens)
 {
     uint64_t wall = 0;
     uint16_t i;
 
-    if (queue != 0 || !p->started || p->dumper == NULL || p->error == -EIO)
+    if (!p->started || p->tx == NULL || (p->error != 0 && p->error != -EBADMSG))
         return 0;
     for (i = 0; i < n; i++) {
         pd_buf *b = (pd_buf *)pkts[i];
-        struct pcap_pkthdr h;
         uint64_t ts = b->timestamp_ns;
+        uint32_t iface = ifaces != NULL ? ifaces[i] : 0;
+        uint32_t orig = orig_lens != NULL ? orig_lens[i] : b->data_len;
+        int rc;
 
-        if (b->data_len > p->cfg.snaplen) {
+        if (orig < b->data_len)
+            orig = b->data_len;
+        if (b->data_len > p->cfg.snaplen || iface >= pd_cap_writer_n_ifaces(p->tx)) {
             p->st.tx_errors++;
             continue;
         }
@@ -368,22 +396,41 @@ uint16_t pd_pcap_tx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
                 wall = now_ns(CLOCK_REALTIME);
             ts = wall;
         }
-        h.ts.tv_sec = (time_t)(ts / 1000000000ull);
-        h.ts.tv_usec = (suseconds_t)(ts % 1000000000ull);
-        if (!p->cfg.nanosecond)
-            h.ts.tv_usec /= 1000;
-        h.caplen = b->data_len;
-        h.len = b->data_len;
-        pcap_dump((u_char *)p->dumper, &h, pd_buf_data(b));
+        rc = pd_cap_write(p->tx, iface, ts, pd_buf_data(b), b->data_len, orig);
+        if (rc < 0) {
+            /* This and the rest of the burst are lost: counted. */
+            tx_failed(p, rc);
+            p->st.tx_errors += (uint64_t)(n - i);
+            break;
+        }
         p->st.tx_packets++;
         p->st.tx_bytes += b->data_len;
     }
     pd_buf_free_bulk((pd_buf **)pkts, n);
-    if (ferror(pcap_dump_file(p->dumper))) {
-        p->error = -EIO;
-        snprintf(p->errtext, sizeof(p->errtext), "writing the pcap file failed");
-    }
     return n;
+}
+
+uint16_t pd_pcap_tx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
+{
+    if (queue != 0)
+        return 0;
+    return pd_pcap_tx_burst_info(p, pkts, n, NULL, NULL);
+}
+
+int pd_pcap_tx_add_iface(pd_pcap *p, uint16_t link_type, uint32_t snaplen, uint8_t tsresol)
+{
+    pd_cap_iface ifc = {0};
+    int rc;
+
+    if (p->tx == NULL)
+        return -EINVAL;
+    ifc.link_type = link_type;
+    ifc.snaplen = snaplen;
+    ifc.tsresol = tsresol;
+    rc = pd_cap_writer_add_iface(p->tx, &ifc);
+    if (rc < 0 && rc != -ENOTSUP && rc != -E2BIG)
+        tx_failed(p, rc);
+    return rc;
 }
 
 void pd_pcap_stats_get(const pd_pcap *p, pd_pcap_stats *out)
