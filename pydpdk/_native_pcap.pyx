@@ -1,51 +1,145 @@
 # cython: language_level=3
-"""Native pcap file port: PcapPort (libpcap; pcap and pcapng in, pcap out).
+"""Native capture files: PcapPort, CaptureReader, CaptureWriter.
 
-Built only when the 'pcap' feature found libpcap.  Like DPDK's net_pcap
-vdev (rx_pcap=, tx_pcap=) but over native BufferPool packets, with replay
-at the file's own timing and looping.
+pcap and pcapng in and out through pydpdk's own reader and writer
+(native/pcapfile/capfile.c), which keep every pcapng interface with its
+link type, snap length and timestamp resolution.  Built with the 'pcap'
+feature.  PcapPort is like DPDK's net_pcap vdev (rx_pcap=, tx_pcap=) but
+over native BufferPool packets, with replay at the file's own timing and
+looping.
 """
 
 import errno
 import os
 import warnings
+from collections import namedtuple
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
+from libc.string cimport strcmp
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase
 from pydpdk._includes.pcapfile cimport (
+    PD_CAP_PCAP,
+    PD_CAP_PCAPNG,
+    pd_cap_iface,
+    pd_cap_read,
+    pd_cap_reader,
+    pd_cap_reader_close,
+    pd_cap_reader_error_text,
+    pd_cap_reader_format,
+    pd_cap_reader_iface,
+    pd_cap_reader_n_ifaces,
+    pd_cap_reader_open,
+    pd_cap_record,
+    pd_cap_write,
+    pd_cap_write_raw,
+    pd_cap_writer,
+    pd_cap_writer_add_iface,
+    pd_cap_writer_close,
+    pd_cap_writer_flush,
+    pd_cap_writer_new_section,
+    pd_cap_writer_open,
     pd_pcap,
     pd_pcap_close,
     pd_pcap_config,
     pd_pcap_config_init,
+    pd_pcap_drop_text,
     pd_pcap_error,
     pd_pcap_error_text,
     pd_pcap_flush,
+    pd_pcap_io_done,
     pd_pcap_open,
     pd_pcap_port_io,
     pd_pcap_rx_done,
+    pd_pcap_rx_info,
     pd_pcap_rx_wait_ns,
     pd_pcap_start,
     pd_pcap_stats,
     pd_pcap_stats_get,
     pd_pcap_stats_reset,
     pd_pcap_stop,
+    pd_pcap_tx_add_iface,
+    pd_pcap_tx_burst_info,
+    pd_pcap_tx_format,
+    pd_pcap_rxinfo,
 )
 from pydpdk._native cimport BufferPool
 
 from pydpdk.errors import CaptureFileError, PortError, error_from_errno
 
+#: Link types (LINKTYPE_*, tcpdump.org/linktypes.html) that have a name here.
+LINK_TYPES = {1: "ethernet", 101: "raw", 113: "linux-sll", 276: "linux-sll2"}
+
+RecordInfo = namedtuple("RecordInfo", "index interface link_type orig_len ts_raw ts_resolution "
+                                      "section")
+RecordInfo.__doc__ = """What the file said about one delivered record.
+
+index: record number in the file, from 1 (tshark's frame.number); interface:
+interface number within its pcapng section (0 for pcap); link_type:
+LINKTYPE_* of that interface (1 Ethernet, 113 Linux SLL); orig_len: length
+on the wire (above len(data) when the snap length cut it); ts_raw: the
+timestamp in the interface's units; ts_resolution: pcapng if_tsresol (6:
+microseconds, 9: nanoseconds, bit 7 set: a power of 2); section: pcapng
+section number."""
+
+Record = namedtuple("Record", "data orig_len ts_ns ts_raw ts_resolution ts_offset interface "
+                              "link_type snaplen section index offset")
+Record.__doc__ = """One record of a capture file (CaptureReader).
+
+data: the captured bytes; orig_len: length on the wire; ts_ns: nanoseconds
+since the epoch (if_tsoffset applied; 0 for a pcapng simple packet block,
+which has no timestamp); ts_raw, ts_resolution, ts_offset: the timestamp as
+stored (units of if_tsresol), if_tsresol and if_tsoffset (seconds);
+interface, link_type, snaplen: the record's interface; section: pcapng
+section; index: record number from 1; offset: byte offset in the file."""
+
+
+def _format_code(fmt, path):
+    if fmt is None:
+        name = os.fsdecode(path).lower()
+        return PD_CAP_PCAPNG if name.endswith((".pcapng", ".ng")) else PD_CAP_PCAP
+    if fmt == "pcap":
+        return PD_CAP_PCAP
+    if fmt == "pcapng":
+        return PD_CAP_PCAPNG
+    raise ValueError(f"capture format must be 'pcap', 'pcapng' or None (by the file name), "
+                     f"got {fmt!r}")
+
+
+def _format_name(int code):
+    return {PD_CAP_PCAP: "pcap", PD_CAP_PCAPNG: "pcapng"}.get(code)
+
+
+def _check_resolution(int ts_resolution):
+    if not 0 <= ts_resolution <= 255:
+        raise ValueError(f"ts_resolution is a pcapng if_tsresol byte (0..255), got {ts_resolution}")
+    if (ts_resolution & 0x7F) > 19 and not ts_resolution & 0x80:
+        raise ValueError(f"ts_resolution 10^-{ts_resolution} s is finer than 64 bits can hold")
+
+
 
 cdef class PcapPort(PortBase):
     """A port whose rx reads a capture file and whose tx writes one.
 
-    *rx_path*: pcap or pcapng file to read (Ethernet link type).
-    *tx_path*: pcap file to write (created or truncated).
+    *rx_path*: pcap or pcapng file to read: every record of every interface
+    is delivered with its bytes and timestamp, whatever its link type (a
+    Linux-cooked record keeps its SLL header); :meth:`rx_info` tells, for
+    the last burst, each record's interface, link type and original length.
+    *tx_path*: capture to write (created or truncated), pcapng when
+    *format* is ``"pcapng"`` or, with *format* None, when the name ends in
+    ``.pcapng``; else classic pcap.  Its interface 0 has *link_type* and
+    *snaplen*, nanosecond timestamps unless *nanosecond* is False; more with
+    :meth:`add_tx_interface` (pcapng).
     *replay_timing*: release packets at the pace recorded in the file,
     *speed* times faster.  *passes*: how many times to read the file
     (0 = loop forever).  Records cut short by the capture's snap length are
-    counted in ``ierrors`` and dropped; a file that is cut off or corrupt
-    raises CaptureFileError once the good packets before it were delivered.
+    counted in ``ierrors`` (and ``rx_snapped``) and dropped unless
+    *deliver_snapped*; records larger than a pool buffer are counted in
+    ``ierrors`` (and ``rx_oversized``); :attr:`drop_reason` names the last
+    one.  A file that is cut off or corrupt raises CaptureFileError naming
+    the record, once the good packets before it were delivered.  A failed
+    write (full disk) raises the OSError of its errno from ``tx_burst``,
+    ``flush``, ``stop`` or ``close``.
     """
 
     cdef pd_pcap *pc
@@ -57,7 +151,8 @@ cdef class PcapPort(PortBase):
 
     def __init__(self, rx_path=None, tx_path=None, PacketPool pool=None, *,
                  bint replay_timing=False, double speed=1.0, unsigned int passes=1,
-                 unsigned int snaplen=65535, bint nanosecond=True):
+                 unsigned int snaplen=65535, bint nanosecond=True, format=None,
+                 unsigned int link_type=1, bint deliver_snapped=False):
         cdef pd_pcap_config cfg
         cdef char errbuf[512]
         cdef bytes rx_b = None, tx_b = None
@@ -70,6 +165,8 @@ cdef class PcapPort(PortBase):
             raise ValueError(f"speed must be > 0, got {speed}")
         if not 64 <= snaplen <= 262144:
             raise ValueError(f"snaplen must be between 64 and 262144, got {snaplen}")
+        if link_type > 0xFFFF:
+            raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
         if pool is None:
             pool = BufferPool(capacity=1024)
         elif not isinstance(pool, BufferPool):
@@ -83,11 +180,16 @@ cdef class PcapPort(PortBase):
         if tx_path is not None:
             tx_b = os.fsencode(tx_path)
             cfg.tx_path = tx_b
+            cfg.tx_format = _format_code(format, tx_path)
+        elif format is not None:
+            _format_code(format, "")
         cfg.replay_timing = replay_timing
         cfg.replay_speed = speed
         cfg.passes = passes
         cfg.snaplen = snaplen
         cfg.nanosecond = nanosecond
+        cfg.tx_link_type = <uint16_t>link_type
+        cfg.deliver_snapped = deliver_snapped
         errbuf[0] = 0
         rc = pd_pcap_open(&self.pc, &cfg, (<BufferPool>pool).bp, errbuf, sizeof(errbuf))
         if rc < 0:
@@ -114,7 +216,20 @@ cdef class PcapPort(PortBase):
         text = pd_pcap_error_text(self.pc).decode(errors="replace")
         if rc == -errno.EBADMSG:
             raise CaptureFileError(errno.EBADMSG, f"capture file is cut off or corrupt: {text}")
+        if text.startswith("writing "):
+            # "writing FILE failed: strerror": keep the errno (ENOSPC, EIO...)
+            raise PortError(-rc, text)
         raise error_from_errno(rc, text or "pcap port failed", PortError)
+
+    def check(self):
+        """Raise the error that ended rx or tx, if any (else return None).
+
+        CaptureFileError for a cut-off or corrupt input (naming the record),
+        PortError with the errno of a failed write (ENOSPC: disk full).  A
+        native pipeline does not raise these while it runs: call this after.
+        """
+        self._check_open()
+        self._raise_if_failed()
 
     @property
     def done(self):
@@ -137,13 +252,93 @@ cdef class PcapPort(PortBase):
             self._raise_if_failed()
         return burst
 
-    def tx_burst(self, Burst burst not None, int queue=0):
-        """Write every packet of *burst* to the tx file; returns the count taken."""
+    def tx_burst(self, Burst burst not None, int queue=0, *, interfaces=None, orig_lens=None):
+        """Write every packet of *burst* to the tx file; returns the count taken.
+
+        *interfaces*: per packet, the interface number to record (pcapng;
+        see :meth:`add_tx_interface`), default 0; *orig_lens*: per packet,
+        the length on the wire when larger than the packet (e.g. from
+        :meth:`rx_info`), default the packet's length.  Raises the OSError of
+        a failed write (ENOSPC on a full disk); packets it lost are counted
+        in ``oerrors``.
+        """
+        cdef uint32_t ifc[256]
+        cdef uint32_t ol[256]
+        cdef uint16_t sent
+        cdef unsigned int i, n
         if self.tx_path is None:
             raise PortError(errno.EOPNOTSUPP, f"{self!r} has no tx file (pass tx_path)")
-        cdef int sent = PortBase.tx_burst(self, burst, queue)
+        if interfaces is None and orig_lens is None:
+            sent = PortBase.tx_burst(self, burst, queue)
+            self._raise_if_failed()
+            return sent
+        self.check_tx_queue(queue)
+        self.check_usable()
+        n = burst.count
+        for name, values in (("interfaces", interfaces), ("orig_lens", orig_lens)):
+            if values is not None and len(values) != n:
+                raise ValueError(f"{name} has {len(values)} entries for {n} packets")
+        for i in range(n):
+            if interfaces is not None:
+                ifc[i] = interfaces[i]
+            if orig_lens is not None:
+                ol[i] = orig_lens[i]
+        if burst.ops != self.io.ops and strcmp(burst.ops.name, self.io.ops.name) != 0:
+            raise ValueError("the burst's packets cannot be sent on a port of another backend")
+        burst.check_movable()
+        sent = pd_pcap_tx_burst_info(self.pc, burst.pkts, <uint16_t>n,
+                                     ifc if interfaces is not None else NULL,
+                                     ol if orig_lens is not None else NULL)
+        burst.consume_front(sent)
         self._raise_if_failed()
         return sent
+
+    def rx_info(self):
+        """RecordInfo of each packet of the last ``rx_burst``, in order (list)."""
+        cdef uint16_t n = 0, i
+        cdef const pd_pcap_rxinfo *inf
+        self._check_open()
+        inf = pd_pcap_rx_info(self.pc, &n)
+        return [RecordInfo(inf[i].index, inf[i].iface, inf[i].link_type, inf[i].orig_len,
+                           inf[i].ts_raw, inf[i].tsresol, inf[i].section) for i in range(n)]
+
+    @property
+    def drop_reason(self):
+        """Why the latest dropped record was dropped, naming it ("" if none)."""
+        self._check_open()
+        return pd_pcap_drop_text(self.pc).decode(errors="replace")
+
+    @property
+    def tx_format(self):
+        """"pcap" or "pcapng" for the tx file; None without one."""
+        self._check_open()
+        return _format_name(pd_pcap_tx_format(self.pc))
+
+    def add_tx_interface(self, unsigned int link_type=1, unsigned int snaplen=262144,
+                         int ts_resolution=9):
+        """Add an interface to a pcapng tx file; returns its number.
+
+        *ts_resolution* is pcapng's if_tsresol (9: nanoseconds, 6:
+        microseconds).  PortError(EOPNOTSUPP) for a pcap tx file.
+        """
+        cdef int rc
+        self._check_open()
+        _check_resolution(ts_resolution)
+        if link_type > 0xFFFF:
+            raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
+        rc = pd_pcap_tx_add_iface(self.pc, <uint16_t>link_type, snaplen, <uint8_t>ts_resolution)
+        if rc == -errno.ENOTSUP:
+            raise PortError(errno.EOPNOTSUPP, f"{self.tx_path!r} is a pcap file: one interface "
+                                               "only (write .pcapng for several)")
+        if rc < 0:
+            self._raise_if_failed()
+            raise error_from_errno(rc, f"cannot add an interface to {self.tx_path!r}", PortError)
+        return rc
+
+    @property
+    def _rx_done_fn(self):
+        """Address of the C end-of-file test for a pipeline's port source."""
+        return <size_t>&pd_pcap_io_done
 
     def next_due(self):
         """Seconds until the next packet is due (0.0 now, None when done)."""
@@ -167,13 +362,25 @@ cdef class PcapPort(PortBase):
         if self.pc != NULL and pd_pcap_stop(self.pc) < 0:
             self._raise_if_failed()
 
+    def close(self):
+        """Stop (flush) and close; raises the first write error (e.g. ENOSPC).
+
+        The files are closed even when flushing fails."""
+        try:
+            PortBase.close(self)
+        finally:
+            if self.pc != NULL:
+                pd_pcap_close(self.pc)
+                self.pc = NULL
+
     def _close(self):
         cdef int rc
         if self.pc != NULL:
             rc = pd_pcap_close(self.pc)
             self.pc = NULL
             if rc < 0:
-                raise error_from_errno(rc, f"writing {self.tx_path!r} failed", PortError)
+                raise error_from_errno(rc, f"writing {os.fsdecode(self.tx_path)!r} failed",
+                                       PortError)
 
     def _stats(self):
         cdef pd_pcap_stats st
@@ -186,6 +393,8 @@ cdef class PcapPort(PortBase):
             "obytes": st.tx_bytes,
             "imissed": 0,
             "ierrors": st.rx_malformed,
+            "rx_snapped": st.rx_snapped,
+            "rx_oversized": st.rx_oversized,
             "oerrors": st.tx_errors,
             "rx_nombuf": st.rx_nombuf,
             "passes_done": st.passes_done,
@@ -207,9 +416,238 @@ cdef class PcapPort(PortBase):
 
 def _open_error(int rc, str text, rx_path, tx_path):
     path = rx_path if rx_path is not None and str(rx_path) in text else tx_path
-    if rc in (-errno.EBADMSG, -errno.EPROTONOSUPPORT):
+    if rc == -errno.EBADMSG:
         return CaptureFileError(-rc, f"cannot read {rx_path!r} as a pcap/pcapng capture: "
                                      f"{text}")
     if rc == -errno.EINVAL:
         return ValueError(f"invalid PcapPort configuration: {text}")
     return error_from_errno(rc, f"cannot open capture file {str(path)!r}")
+
+
+cdef class CaptureReader:
+    """Read every record of a pcap or pcapng file: ``for rec in CaptureReader(path)``.
+
+    Yields :class:`Record` tuples (bytes, lengths, timestamp as stored and in
+    ns, interface, link type, index, byte offset).  Raises FileNotFoundError
+    & co. on open, CaptureFileError (naming the record and byte offset) when
+    the file is not a capture or is cut off or corrupt: the records before
+    were yielded.  :attr:`format` is "pcap" or "pcapng".
+    """
+
+    cdef pd_cap_reader *r
+    cdef readonly object path
+    cdef readonly str format
+
+    def __cinit__(self):
+        self.r = NULL
+
+    def __init__(self, path):
+        cdef bytes p = os.fsencode(path)
+        cdef int rc
+        self.path = path
+        rc = pd_cap_reader_open(&self.r, p)
+        if rc == -errno.EBADMSG:
+            text = pd_cap_reader_error_text(self.r).decode(errors="replace")
+            pd_cap_reader_close(self.r)
+            self.r = NULL
+            raise CaptureFileError(errno.EBADMSG, f"{os.fsdecode(path)}: {text}")
+        if rc < 0:
+            self.r = NULL
+            raise OSError(-rc, f"cannot read capture file {os.fsdecode(path)!r}: "
+                               f"{os.strerror(-rc)}", os.fsdecode(path))
+        self.format = _format_name(pd_cap_reader_format(self.r))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef pd_cap_record rec
+        cdef int rc
+        if self.r == NULL:
+            raise StopIteration
+        rc = pd_cap_read(self.r, &rec)
+        if rc == 1:
+            return Record(rec.data[:rec.caplen], rec.orig_len, rec.ts_ns, rec.ts_raw,
+                          rec.info.tsresol, rec.info.tsoffset, rec.iface, rec.info.link_type,
+                          rec.info.snaplen, rec.section, rec.index, rec.offset)
+        if rc == 0:
+            raise StopIteration
+        text = pd_cap_reader_error_text(self.r).decode(errors="replace")
+        path = os.fsdecode(self.path)
+        if rc == -errno.EBADMSG:
+            raise CaptureFileError(errno.EBADMSG, f"{path}: cut off or corrupt: {text}")
+        raise error_from_errno(rc, f"reading {path!r} failed", CaptureFileError)
+
+    def interfaces(self):
+        """Interfaces of the current section so far, in order: a list of
+        (link_type, snaplen, ts_resolution, ts_offset) tuples."""
+        cdef const pd_cap_iface *ifc
+        cdef uint32_t i
+        out = []
+        if self.r == NULL:
+            return out
+        for i in range(pd_cap_reader_n_ifaces(self.r)):
+            ifc = pd_cap_reader_iface(self.r, i)
+            out.append((ifc.link_type, ifc.snaplen, ifc.tsresol, ifc.tsoffset))
+        return out
+
+    def close(self):
+        pd_cap_reader_close(self.r)
+        self.r = NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __dealloc__(self):
+        pd_cap_reader_close(self.r)
+
+
+cdef class CaptureWriter:
+    """Write records to a pcap or pcapng file (created or truncated).
+
+    *format*: "pcap", "pcapng", or None: pcapng when the name ends in
+    ``.pcapng``.  Interface 0 has *link_type*, *snaplen* and *ts_resolution*
+    (pcapng if_tsresol: 9 nanoseconds, 6 microseconds; pcap takes only
+    those two) and *ts_offset* (if_tsoffset seconds, pcapng only).  Write
+    errors raise the OSError of their errno (ENOSPC on a full disk), at the
+    write that hit them or at ``flush``/``close``.
+    """
+
+    cdef pd_cap_writer *w
+    cdef readonly object path
+    cdef readonly str format
+    cdef readonly int interfaces
+    cdef readonly int link_type
+
+    def __cinit__(self):
+        self.w = NULL
+
+    def __init__(self, path, format=None, *, unsigned int link_type=1,
+                 unsigned int snaplen=262144, int ts_resolution=9, long long ts_offset=0):
+        cdef pd_cap_iface ifc
+        cdef bytes p = os.fsencode(path)
+        cdef int code = _format_code(format, path), rc
+        _check_resolution(ts_resolution)
+        if link_type > 0xFFFF:
+            raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
+        if code == PD_CAP_PCAP and (ts_resolution not in (6, 9) or ts_offset != 0):
+            raise ValueError("a pcap file has microsecond or nanosecond timestamps "
+                             "(ts_resolution 6 or 9) and no offset: write pcapng for others")
+        ifc.link_type = <uint16_t>link_type
+        ifc.snaplen = snaplen
+        ifc.tsresol = <uint8_t>ts_resolution
+        ifc.tsoffset = ts_offset
+        self.path = path
+        rc = pd_cap_writer_open(&self.w, p, code, &ifc)
+        if rc < 0:
+            self.w = NULL
+            raise OSError(-rc, f"cannot write capture file {os.fsdecode(path)!r}: "
+                               f"{os.strerror(-rc)}", os.fsdecode(path))
+        self.format = _format_name(code)
+        self.interfaces = 1
+        self.link_type = link_type
+
+    cdef int _check(self) except -1:
+        if self.w == NULL:
+            raise ValueError(f"capture writer for {os.fsdecode(self.path)!r} is closed")
+        return 0
+
+    cdef int _raise(self, int rc) except -1:
+        if rc == -errno.EINVAL:
+            raise ValueError("unknown interface, or a captured length above orig_len")
+        if rc == -errno.EMSGSIZE:
+            raise ValueError("record larger than 16 MiB")
+        raise OSError(-rc, f"writing {os.fsdecode(self.path)!r} failed: {os.strerror(-rc)}",
+                      os.fsdecode(self.path))
+
+    def add_interface(self, unsigned int link_type=1, unsigned int snaplen=262144,
+                      int ts_resolution=9, long long ts_offset=0):
+        """Add a pcapng interface; returns its number (ValueError for pcap)."""
+        cdef pd_cap_iface ifc
+        cdef int rc
+        self._check()
+        _check_resolution(ts_resolution)
+        if self.format != "pcapng":
+            raise ValueError(f"{os.fsdecode(self.path)!r} is a pcap file: one interface only")
+        if link_type > 0xFFFF:
+            raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
+        ifc.link_type = <uint16_t>link_type
+        ifc.snaplen = snaplen
+        ifc.tsresol = <uint8_t>ts_resolution
+        ifc.tsoffset = ts_offset
+        rc = pd_cap_writer_add_iface(self.w, &ifc)
+        if rc < 0:
+            self._raise(rc)
+        self.interfaces += 1
+        return rc
+
+    def new_section(self, unsigned int link_type=1, unsigned int snaplen=262144,
+                    int ts_resolution=9, long long ts_offset=0):
+        """pcapng: start a new section whose interface 0 is the one given."""
+        cdef pd_cap_iface ifc
+        cdef int rc
+        self._check()
+        _check_resolution(ts_resolution)
+        if self.format != "pcapng":
+            raise ValueError(f"{os.fsdecode(self.path)!r} is a pcap file: one section only")
+        if link_type > 0xFFFF:
+            raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
+        ifc.link_type = <uint16_t>link_type
+        ifc.snaplen = snaplen
+        ifc.tsresol = <uint8_t>ts_resolution
+        ifc.tsoffset = ts_offset
+        rc = pd_cap_writer_new_section(self.w, &ifc)
+        if rc < 0:
+            self._raise(rc)
+        self.interfaces = 1
+
+    def write(self, data, ts_ns=None, *, int interface=0, orig_len=None, ts_raw=None):
+        """Write one record: *data* (bytes-like), *ts_ns* (ns since the epoch;
+        None: now) or *ts_raw* (in the interface's units, exact), *orig_len*
+        (default len(data))."""
+        cdef const uint8_t[::1] view = memoryview(data).cast("B")
+        cdef uint32_t caplen = <uint32_t>view.shape[0]
+        cdef uint32_t orig = caplen if orig_len is None else orig_len
+        cdef int rc
+        cdef const uint8_t *ptr = &view[0] if caplen > 0 else NULL
+        self._check()
+        if interface < 0:
+            raise ValueError(f"interface must be >= 0, got {interface}")
+        if ts_raw is not None:
+            rc = pd_cap_write_raw(self.w, interface, ts_raw, ptr, caplen, orig)
+        else:
+            if ts_ns is None:
+                import time
+                ts_ns = time.time_ns()
+            rc = pd_cap_write(self.w, interface, ts_ns, ptr, caplen, orig)
+        if rc < 0:
+            self._raise(rc)
+
+    def flush(self):
+        self._check()
+        rc = pd_cap_writer_flush(self.w)
+        if rc < 0:
+            self._raise(rc)
+
+    def close(self):
+        """Flush and close; raises the first write error (e.g. ENOSPC)."""
+        cdef int rc
+        if self.w != NULL:
+            rc = pd_cap_writer_close(self.w)
+            self.w = NULL
+            if rc < 0:
+                self._raise(rc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __dealloc__(self):
+        if self.w != NULL:
+            pd_cap_writer_close(self.w)
+            self.w = NULL

@@ -203,6 +203,11 @@ cdef class PortSource(Source):
         self.name = f"rx:{port!r}:{queue}"
         self.ep.queue = <uint16_t>queue
         pd_source_from_port(&self.src, &self.ep)
+        # A port that can end (a capture file) says so through a C function
+        # of its pd_port_io, the endpoint's first member: the run then ends.
+        done_fn = getattr(port, "_rx_done_fn", None)
+        if done_fn is not None:
+            self.src.done = <int (*)(void *) noexcept nogil><size_t>done_fn
 
     cdef int refresh(self) except -1:
         # The port's I/O functions are valid only while it is started.

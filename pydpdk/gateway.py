@@ -98,12 +98,9 @@ class _PortOpener:
 
             return AfPacketPort(rest, self.pool)
         from .pcap import PcapPort
+        from .portspec import parse_pcap_spec, pcap_port_kwargs
 
-        opts = _parse_kv(rest)
-        unknown = set(opts) - {"rx", "tx"}
-        if unknown or not opts:
-            raise ValueError(f"pcap port spec is pcap:rx=FILE,tx=FILE, got pcap:{rest}")
-        return PcapPort(opts.get("rx"), opts.get("tx"), self.pool)
+        return PcapPort(pool=self.pool, **pcap_port_kwargs(parse_pcap_spec(rest)))
 
     def _open_dpdk(self, spec: str) -> Any:
         from . import dpdk
@@ -124,7 +121,9 @@ class _PortOpener:
 @contextlib.contextmanager
 def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """(backend, pool, {role: port}) for the config's port specs; closes them after."""
-    chosen = _backend.select(cfg.backend)
+    from .portspec import backend_for
+
+    chosen = _backend.select(backend_for(cfg.ports.values(), cfg.backend, cfg.eal_args))
     with contextlib.ExitStack() as stack:
         eal = None
         pool: PacketPool
@@ -189,5 +188,8 @@ def run_gateway(cfg: GatewayConfig,
         port_stats = {role: port.stats() for role, port in ports.items()}
         del pipe, enc, dec
         leaked = pool.in_use
+        for port in ports.values():      # a cut-off input, a full disk: raised here
+            if hasattr(port, "check"):
+                port.check()
     return {"backend": chosen, "mode": cfg.mode, "interrupted": interrupted, **result,
             "counters": counters, "ports": port_stats, "buffers_leaked": leaked}

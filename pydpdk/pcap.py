@@ -1,35 +1,164 @@
-"""Native pcap file port: read pcap/pcapng captures, write pcap, without DPDK.
+"""Capture files without DPDK: a pcap/pcapng port, a reader and a writer.
 
 >>> from pydpdk.pcap import PcapPort
->>> with PcapPort(rx_path="in.pcapng", tx_path="out.pcap") as port:
+>>> with PcapPort(rx_path="in.pcapng", tx_path="out.pcapng") as port:
 ...     port.start()
 ...     while not port.done:
 ...         burst = port.rx_burst()
+...         info = port.rx_info()          # interface, link type, orig_len...
 ...         port.tx_burst(burst)
 
 ``replay_timing=True`` releases packets at the pace recorded in the file
 (``speed`` times faster); ``passes=N`` reads the file N times (0: forever).
-Built when libpcap was found (meson feature ``pcap``); otherwise importing
-this module works but using :class:`PcapPort` or ``BufferPool`` raises
-:class:`~pydpdk.errors.BackendUnavailableError` saying how to get it.
+The output is pcapng when its name ends in ``.pcapng`` (or ``format=
+"pcapng"``), classic pcap otherwise.
+
+:class:`CaptureReader` yields every record of a file (:class:`Record`:
+bytes, lengths, timestamp as stored and in ns, interface, link type);
+:class:`CaptureWriter` writes them, with any number of pcapng interfaces;
+:func:`copy_capture` copies a file record by record, interfaces,
+resolutions and timestamps kept exactly.  pcapng files whose interfaces
+differ in link type or snap length, which libpcap refuses, are read fully:
+the reader is pydpdk's own (``native/pcapfile/capfile.c``).
+
+Built with the meson feature ``pcap``; otherwise importing this module works
+but using its classes raises :class:`~pydpdk.errors.BackendUnavailableError`
+saying how to get them.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from .errors import BackendUnavailableError
 
-__all__ = ["BufferPool", "PcapPort"]
+__all__ = [
+    "LINK_TYPES",
+    "BufferPool",
+    "CaptureReader",
+    "CaptureWriter",
+    "PcapPort",
+    "Record",
+    "RecordInfo",
+    "copy_capture",
+    "read_frames",
+]
 
 try:
     from ._native import BufferPool
-    from ._native_pcap import PcapPort
-except ImportError as _exc:  # built without libpcap
+    from ._native_pcap import (
+        LINK_TYPES,
+        CaptureReader,
+        CaptureWriter,
+        PcapPort,
+        Record,
+        RecordInfo,
+    )
+except ImportError as _exc:  # built without the pcap feature
     _reason = str(_exc)
 
     def __getattr__(name: str) -> object:
         if name in __all__:
             raise BackendUnavailableError(
-                "the pcap file backend is not built here (needs libpcap: install "
-                f"libpcap-dev and rebuild with -Dpcap=enabled): {_reason}"
+                "the pcap file backend is not built here (rebuild with -Dpcap=enabled; "
+                f"it needs libpcap-dev): {_reason}"
             )
         raise AttributeError(name)
+
+
+def read_frames(path: str | os.PathLike[str]) -> list[bytes]:
+    """Every record's bytes, in order.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, IsADirectoryError
+        When the file cannot be opened.
+    CaptureFileError
+        When it is not a capture, or a record is cut off or corrupt (the
+        message names the record and its byte offset) or was cut by the
+        snap length (its bytes would not be the frame's).
+    """
+    from .errors import CaptureFileError
+
+    out = []
+    with CaptureReader(path) as reader:
+        for rec in reader:
+            if len(rec.data) < rec.orig_len:
+                raise CaptureFileError(
+                    0, f"{os.fsdecode(path)}: record {rec.index} holds {len(rec.data)} of "
+                       f"its {rec.orig_len} bytes (cut by the snap length)")
+            out.append(rec.data)
+    return out
+
+
+def copy_capture(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                 format: str | None = None) -> int:
+    """Copy every record of *src* into *dst*; returns the record count.
+
+    *dst* is pcapng when *format* is "pcapng" or, with None, when its name
+    ends in ``.pcapng``.  Into pcapng, every interface of every section is
+    kept with its link type, snap length, resolution and offset (sections
+    too), and timestamps are copied as stored; a simple packet block, which
+    has none, becomes an enhanced one with timestamp 0.  Into pcap, the input must have one
+    link type (ValueError otherwise) and timestamps become nanoseconds.
+
+    Raises as :class:`CaptureReader` and :class:`CaptureWriter` do.
+    """
+    with CaptureReader(src) as reader:
+        writer: Any = None
+        # (section, interface in the input) -> interface in the output
+        ifaces: dict[tuple[int, int], int] = {}
+        section = 0
+        count = 0
+        try:
+            for rec in reader:
+                key = (rec.section, rec.interface)
+                if key not in ifaces:
+                    # Every interface of the section up to this one, in order,
+                    # so that interface numbers stay those of the input.
+                    defined = reader.interfaces()
+                    for i in range(rec.interface + 1):
+                        if (rec.section, i) in ifaces:
+                            continue
+                        link, snap, resol, offset = defined[i]
+                        if writer is None:
+                            writer = _open_like(dst, format, link, snap, resol, offset)
+                            ifaces[(rec.section, i)] = 0
+                            section = rec.section
+                        elif writer.format == "pcapng" and rec.section != section:
+                            writer.new_section(link, snap, resol, offset)
+                            ifaces[(rec.section, i)] = 0
+                            section = rec.section
+                        elif writer.format == "pcapng":
+                            ifaces[(rec.section, i)] = writer.add_interface(link, snap, resol,
+                                                                            offset)
+                        elif link != writer.link_type:
+                            raise ValueError(
+                                f"{os.fsdecode(src)} has link types {writer.link_type} and "
+                                f"{link}: a pcap file holds one (write pcapng)")
+                        else:
+                            ifaces[(rec.section, i)] = 0
+                if writer.format == "pcapng":
+                    writer.write(rec.data, interface=ifaces[key], orig_len=rec.orig_len,
+                                 ts_raw=rec.ts_raw)
+                else:
+                    writer.write(rec.data, rec.ts_ns, orig_len=rec.orig_len)
+                count += 1
+            if writer is None:  # an empty capture: an empty file of the format
+                writer = CaptureWriter(dst, format)
+        finally:
+            if writer is not None:
+                writer.close()
+    return count
+
+
+def _open_like(dst: str | os.PathLike[str], format: str | None, link: int, snap: int,
+               resol: int, offset: int) -> Any:
+    """A writer whose interface 0 is the given one."""
+    ng = format == "pcapng" if format is not None else \
+        os.fsdecode(dst).lower().endswith((".pcapng", ".ng"))
+    if ng:
+        return CaptureWriter(dst, format, link_type=link, snaplen=snap, ts_resolution=resol,
+                             ts_offset=offset)
+    return CaptureWriter(dst, format, link_type=link, snaplen=snap or 262144)

@@ -207,8 +207,9 @@ def test_tx_into_missing_directory(tmp_path, pool):
 def test_garbage_file_is_capture_file_error(tmp_path, pool, content):
     path = tmp_path / "bad.pcap"
     path.write_bytes(content)
-    with pytest.raises(CaptureFileError, match="pcap/pcapng"):
+    with pytest.raises(CaptureFileError, match="pcap/pcapng") as err:
         PcapPort(rx_path=path, pool=pool)
+    assert "bad.pcap" in str(err.value)
 
 
 def test_cut_off_file_delivers_good_packets_then_raises(tmp_path, pool):
@@ -221,8 +222,10 @@ def test_cut_off_file_delivers_good_packets_then_raises(tmp_path, pool):
         burst = port.rx_burst(max_packets=32)
         assert burst.to_bytes_list() == FRAMES[:9]
         burst.free()
-        with pytest.raises(CaptureFileError, match="cut off or corrupt"):
+        with pytest.raises(CaptureFileError, match="cut off or corrupt") as err:
             port.rx_burst()
+        # The message names the file and the record, as tshark numbers them.
+        assert "cut.pcap" in str(err.value) and "record 10" in str(err.value)
         assert port.stats()["ierrors"] == 1
         assert port.done
 
@@ -239,16 +242,31 @@ def test_truncated_records_are_counted_and_dropped(tmp_path, pool):
         whole = [f for f in FRAMES[:10] if len(f) <= 100]
         assert got == whole
         assert port.stats()["ierrors"] == 10 - len(whole)
+        assert port.stats()["rx_snapped"] == 10 - len(whole)
+        assert "snap length" in port.drop_reason and "record" in port.drop_reason
+    # Or delivered as they are, with their original length.
+    with PcapPort(rx_path=small, pool=pool, deliver_snapped=True) as port:
+        port.start()
+        burst = port.rx_burst()
+        assert burst.to_bytes_list() == [f[:100] for f in FRAMES[:10]]
+        assert [i.orig_len for i in port.rx_info()] == [len(f) for f in FRAMES[:10]]
+        burst.free()
 
 
-def test_non_ethernet_capture_is_refused(tmp_path, pool):
-    # A raw-IP (linktype 101) capture: the port deals in Ethernet frames.
+def test_non_ethernet_records_are_delivered_with_their_link_type(tmp_path, pool):
+    # A raw-IP (linktype 101) capture: delivered as it is; rx_info says how to read it.
     path = tmp_path / "rawip.pcap"
     header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
-    record = struct.pack("<IIII", 0, 0, 20, 20) + bytes(20)
+    record = struct.pack("<IIII", 7, 8, 20, 20) + bytes(range(20))
     path.write_bytes(header + record)
-    with pytest.raises(CaptureFileError, match="only Ethernet"):
-        PcapPort(rx_path=path, pool=pool)
+    with PcapPort(rx_path=path, pool=pool) as port:
+        port.start()
+        burst = port.rx_burst()
+        assert burst.to_bytes_list() == [bytes(range(20))]
+        (info,) = port.rx_info()
+        assert (info.link_type, info.interface, info.orig_len, info.index) == (101, 0, 20, 1)
+        assert info.ts_raw == 7_000_008 and info.ts_resolution == 6
+        burst.free()
 
 
 def test_unreadable_file_as_unprivileged_user(tmp_path):

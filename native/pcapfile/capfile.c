@@ -567,6 +567,34 @@ static int write_idb(pd_cap_writer *w, const pd_cap_iface *ifc)
     return wput(w, blk, len);
 }
 
+static int write_shb(pd_cap_writer *w)
+{
+    uint8_t shb[28];
+    uint32_t v = NG_SHB, len = 28, bom = NG_BOM;
+    uint16_t ver[2] = {1, 0};
+    uint64_t seclen = UINT64_MAX;
+
+    memcpy(shb, &v, 4);
+    memcpy(shb + 4, &len, 4);
+    memcpy(shb + 8, &bom, 4);
+    memcpy(shb + 12, ver, 4);
+    memcpy(shb + 16, &seclen, 8);
+    memcpy(shb + 24, &len, 4);
+    return wput(w, shb, sizeof(shb));
+}
+
+int pd_cap_writer_new_section(pd_cap_writer *w, const pd_cap_iface *first)
+{
+    int rc;
+
+    if (w->format != PD_CAP_PCAPNG)
+        return -ENOTSUP;
+    if ((rc = write_shb(w)) < 0 || (rc = write_idb(w, first)) < 0)
+        return rc;
+    w->n_ifaces = 0;
+    return w_add(w, first) < 0 ? -ENOMEM : 0;
+}
+
 int pd_cap_writer_open(pd_cap_writer **out, const char *path, int format,
                        const pd_cap_iface *first)
 {
@@ -602,17 +630,7 @@ int pd_cap_writer_open(pd_cap_writer **out, const char *path, int format,
         }
         rc = wput(w, h, sizeof(h));
     } else {
-        uint8_t shb[28];
-        uint32_t v = NG_SHB, len = 28, bom = NG_BOM;
-        uint16_t ver[2] = {1, 0};
-        uint64_t seclen = UINT64_MAX;
-        memcpy(shb, &v, 4);
-        memcpy(shb + 4, &len, 4);
-        memcpy(shb + 8, &bom, 4);
-        memcpy(shb + 12, ver, 4);
-        memcpy(shb + 16, &seclen, 8);
-        memcpy(shb + 24, &len, 4);
-        rc = wput(w, shb, sizeof(shb));
+        rc = write_shb(w);
         if (rc == 0)
             rc = write_idb(w, first);
     }

@@ -89,6 +89,9 @@ int pd_cap_writer_open(pd_cap_writer **out, const char *path, int format,
 /* pcapng only: the new interface's number, or -ENOTSUP for pcap, -ENOSPC... */
 int pd_cap_writer_add_iface(pd_cap_writer *w, const pd_cap_iface *iface);
 uint32_t pd_cap_writer_n_ifaces(const pd_cap_writer *w);
+/* pcapng only: start a new section whose interface 0 is `first` (the
+ * interfaces of the previous section can no longer be written to). */
+int pd_cap_writer_new_section(pd_cap_writer *w, const pd_cap_iface *first);
 /* Write one record, timestamp in the interface's units (raw) or in ns.
  * -EINVAL for an unknown interface or caplen > orig_len, -EMSGSIZE for
  * caplen above PD_CAP_MAX_RECORD, else -errno of the failed write. */

@@ -23,6 +23,7 @@ cdef extern from "stage.h" nogil:
     ctypedef struct pd_source:
         const char *name
         void *ctx
+        int (*done)(void *ctx) noexcept nogil
         pd_counters c
 
     ctypedef struct pd_sink:
