@@ -70,11 +70,11 @@ from pydpdk.errors import CaptureFileError, PortError, error_from_errno
 #: Link types (LINKTYPE_*, tcpdump.org/linktypes.html) that have a name here.
 LINK_TYPES = {1: "ethernet", 101: "raw", 113: "linux-sll", 276: "linux-sll2"}
 
-RecordInfo = namedtuple("RecordInfo", "index interface link_type orig_len ts_raw ts_resolution "
+RecordInfo = namedtuple("RecordInfo", "number interface link_type orig_len ts_raw ts_resolution "
                                       "section")
 RecordInfo.__doc__ = """What the file said about one delivered record.
 
-index: record number in the file, from 1 (tshark's frame.number); interface:
+number: record number in the file, from 1 (tshark's frame.number); interface:
 interface number within its pcapng section (0 for pcap); link_type:
 LINKTYPE_* of that interface (1 Ethernet, 113 Linux SLL); orig_len: length
 on the wire (above len(data) when the snap length cut it); ts_raw: the
@@ -83,7 +83,7 @@ microseconds, 9: nanoseconds, bit 7 set: a power of 2); section: pcapng
 section number."""
 
 Record = namedtuple("Record", "data orig_len ts_ns ts_raw ts_resolution ts_offset interface "
-                              "link_type snaplen section index offset")
+                              "link_type snaplen section number offset")
 Record.__doc__ = """One record of a capture file (CaptureReader).
 
 data: the captured bytes; orig_len: length on the wire; ts_ns: nanoseconds
@@ -91,7 +91,7 @@ since the epoch (if_tsoffset applied; 0 for a pcapng simple packet block,
 which has no timestamp); ts_raw, ts_resolution, ts_offset: the timestamp as
 stored (units of if_tsresol), if_tsresol and if_tsoffset (seconds);
 interface, link_type, snaplen: the record's interface; section: pcapng
-section; index: record number from 1; offset: byte offset in the file."""
+section; number: record number from 1 (tshark's frame.number); offset: byte offset in the file."""
 
 
 def _format_code(fmt, path):
@@ -115,7 +115,6 @@ def _check_resolution(int ts_resolution):
         raise ValueError(f"ts_resolution is a pcapng if_tsresol byte (0..255), got {ts_resolution}")
     if (ts_resolution & 0x7F) > 19 and not ts_resolution & 0x80:
         raise ValueError(f"ts_resolution 10^-{ts_resolution} s is finer than 64 bits can hold")
-
 
 
 cdef class PcapPort(PortBase):
@@ -328,8 +327,9 @@ cdef class PcapPort(PortBase):
             raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
         rc = pd_pcap_tx_add_iface(self.pc, <uint16_t>link_type, snaplen, <uint8_t>ts_resolution)
         if rc == -errno.ENOTSUP:
-            raise PortError(errno.EOPNOTSUPP, f"{self.tx_path!r} is a pcap file: one interface "
-                                               "only (write .pcapng for several)")
+            raise PortError(errno.EOPNOTSUPP,
+                            f"{self.tx_path!r} is a pcap file: one interface only "
+                            "(write .pcapng for several)")
         if rc < 0:
             self._raise_if_failed()
             raise error_from_errno(rc, f"cannot add an interface to {self.tx_path!r}", PortError)
@@ -428,7 +428,7 @@ cdef class CaptureReader:
     """Read every record of a pcap or pcapng file: ``for rec in CaptureReader(path)``.
 
     Yields :class:`Record` tuples (bytes, lengths, timestamp as stored and in
-    ns, interface, link type, index, byte offset).  Raises FileNotFoundError
+    ns, interface, link type, record number, byte offset).  Raises FileNotFoundError
     & co. on open, CaptureFileError (naming the record and byte offset) when
     the file is not a capture or is cut off or corrupt: the records before
     were yielded.  :attr:`format` is "pcap" or "pcapng".
@@ -469,7 +469,7 @@ cdef class CaptureReader:
         if rc == 1:
             return Record(rec.data[:rec.caplen], rec.orig_len, rec.ts_ns, rec.ts_raw,
                           rec.info.tsresol, rec.info.tsoffset, rec.iface, rec.info.link_type,
-                          rec.info.snaplen, rec.section, rec.index, rec.offset)
+                          rec.info.snaplen, rec.section, rec.number, rec.offset)
         if rc == 0:
             raise StopIteration
         text = pd_cap_reader_error_text(self.r).decode(errors="replace")

@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "fec":
         try:
             return _fec(argv[1:])
-        except (PydpdkError, ValueError) as exc:
+        except (PydpdkError, ValueError, OSError) as exc:
             print(f"pydpdk fec: {exc}", file=sys.stderr)
             return 1
 
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--packets must be > 0")
     try:
         return int(args.func(args))
-    except (PydpdkError, ValueError) as exc:
+    except (PydpdkError, ValueError, OSError) as exc:
         print(f"pydpdk {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

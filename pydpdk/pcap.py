@@ -86,7 +86,7 @@ def read_frames(path: str | os.PathLike[str]) -> list[bytes]:
         for rec in reader:
             if len(rec.data) < rec.orig_len:
                 raise CaptureFileError(
-                    0, f"{os.fsdecode(path)}: record {rec.index} holds {len(rec.data)} of "
+                    0, f"{os.fsdecode(path)}: record {rec.number} holds {len(rec.data)} of "
                        f"its {rec.orig_len} bytes (cut by the snap length)")
             out.append(rec.data)
     return out

@@ -34,6 +34,7 @@ pcapng files whose interfaces differ in link type or snap length.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["NATIVE_KINDS", "backend_for", "is_native", "parse_pcap_spec"]
 
@@ -90,7 +91,7 @@ def parse_pcap_spec(rest: str) -> dict[str, str]:
     return opts
 
 
-def pcap_port_kwargs(opts: dict[str, str]) -> dict[str, object]:
+def pcap_port_kwargs(opts: dict[str, str]) -> dict[str, Any]:
     """PcapPort keyword arguments for :func:`parse_pcap_spec`'s options."""
     return {
         "rx_path": opts.get("rx"),

@@ -264,7 +264,7 @@ def test_non_ethernet_records_are_delivered_with_their_link_type(tmp_path, pool)
         burst = port.rx_burst()
         assert burst.to_bytes_list() == [bytes(range(20))]
         (info,) = port.rx_info()
-        assert (info.link_type, info.interface, info.orig_len, info.index) == (101, 0, 20, 1)
+        assert (info.link_type, info.interface, info.orig_len, info.number) == (101, 0, 20, 1)
         assert info.ts_raw == 7_000_008 and info.ts_resolution == 6
         burst.free()
 

@@ -223,7 +223,7 @@ def test_every_block_resolution_and_byte_order_agrees_with_tshark(tmp_path, big_
     assert [r.link_type for r in recs] == [1, 113, 1, 101, 1, 1]
     assert [r.ts_resolution for r in recs] == [6, 9, 0x80 | 20, 3, 6, 9]
     assert [r.section for r in recs] == [0, 0, 0, 0, 0, 1]
-    assert [r.index for r in recs] == [1, 2, 3, 4, 5, 6]
+    assert [r.number for r in recs] == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.mark.parametrize("big_endian", [False, True])

@@ -172,6 +172,8 @@ static uint64_t add_offset(uint64_t ns, int64_t off_s)
     return x > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)x;
 }
 
+static int read_pcapng_block(pd_cap_reader *r, pd_cap_record *rec);
+
 static int open_common(pd_cap_reader *r)
 {
     uint8_t h[24];
@@ -182,8 +184,13 @@ static int open_common(pd_cap_reader *r)
         return fail(r, -EBADMSG, "not a pcap or pcapng file: %zu bytes", got);
     memcpy(&magic, h, 4);
     if (magic == NG_SHB) {
+        pd_cap_record unused;
+        int rc;
+
         r->format = PD_CAP_PCAPNG;
-        return 0; /* the section header is read as the first block */
+        /* Check the section header now: a bad one is not a pcapng file. */
+        rc = read_pcapng_block(r, &unused);
+        return rc < 0 ? rc : 0;
     }
     if (magic == PCAP_MAGIC_US || magic == PCAP_MAGIC_NS)
         r->swap = 0;
