@@ -469,7 +469,7 @@ cdef class CaptureReader:
         if rc == 1:
             return Record(rec.data[:rec.caplen], rec.orig_len, rec.ts_ns, rec.ts_raw,
                           rec.info.tsresol, rec.info.tsoffset, rec.iface, rec.info.link_type,
-                          rec.info.snaplen, rec.section, rec.number, rec.offset)
+                          rec.info.snaplen, rec.section, rec.index, rec.offset)
         if rc == 0:
             raise StopIteration
         text = pd_cap_reader_error_text(self.r).decode(errors="replace")
