@@ -131,14 +131,17 @@ def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
             from . import dpdk
 
             eal = stack.enter_context(dpdk.Eal(cfg.eal_args))
-            pool = dpdk.Mempool(16383, cache_size=256)
+            # Room for the largest protected frame plus its FEC encapsulation,
+            # so jumbo frames arrive in one mbuf (never cut to 2048 bytes).
+            pool = dpdk.Mempool(16383, cache_size=256,
+                                data_room=max(2048, cfg.max_payload + 256) + 128)
         else:
             if cfg.eal_args:
                 raise ValueError("EAL arguments given but the backend is 'native' (no DPDK): "
                                  f"{' '.join(cfg.eal_args)}")
             from ._native import BufferPool
 
-            pool = BufferPool(16384)
+            pool = BufferPool(16384, data_room=max(2048, cfg.max_payload + 256))
         stack.callback(pool.close)
         opener = _PortOpener(chosen, pool, eal)
         stack.callback(opener.close)

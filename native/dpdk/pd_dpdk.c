@@ -104,10 +104,55 @@ const pd_pkt_ops pd_mbuf_ops = {
 
 /* ---- pd_port_io over ethdev ---------------------------------------------- */
 
+/* Chained packets that could not be made one segment, per port. */
+static uint64_t rx_chain_drops[RTE_MAX_ETHPORTS];
+
+uint64_t pd_dpdk_rx_chain_drops(uint16_t port_id)
+{
+    return port_id < RTE_MAX_ETHPORTS ? __atomic_load_n(&rx_chain_drops[port_id],
+                                                        __ATOMIC_RELAXED)
+                                      : 0;
+}
+
+void pd_dpdk_rx_chain_drops_reset(uint16_t port_id)
+{
+    if (port_id < RTE_MAX_ETHPORTS)
+        __atomic_store_n(&rx_chain_drops[port_id], 0, __ATOMIC_RELAXED);
+}
+
+uint16_t pd_dpdk_rx_linearize(uint16_t port_id, struct rte_mbuf **pkts, uint16_t n)
+{
+    uint16_t out = 0, dropped = 0;
+
+    for (uint16_t i = 0; i < n; i++) {
+        struct rte_mbuf *m = pkts[i];
+
+        /* Everything downstream (views, FEC, pipelines) reads one segment:
+         * a chain (net_pcap for frames above the mbuf's room, scattered rx)
+         * is copied into its first segment when it has the room, else
+         * dropped and counted, never seen truncated. */
+        if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) != 0) {
+            rte_pktmbuf_free(m);
+            dropped++;
+            continue;
+        }
+        pkts[out++] = m;
+    }
+    if (dropped > 0 && port_id < RTE_MAX_ETHPORTS)
+        __atomic_fetch_add(&rx_chain_drops[port_id], dropped, __ATOMIC_RELAXED);
+    return out;
+}
+
 /* The context is the port id itself: no allocation, nothing to free. */
 static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
-    return rte_eth_rx_burst((uint16_t)(uintptr_t)ctx, queue, (struct rte_mbuf **)pkts, n);
+    uint16_t port = (uint16_t)(uintptr_t)ctx;
+    uint16_t got = rte_eth_rx_burst(port, queue, (struct rte_mbuf **)pkts, n);
+
+    for (uint16_t i = 0; i < got; i++)
+        if (((struct rte_mbuf *)pkts[i])->nb_segs > 1)
+            return pd_dpdk_rx_linearize(port, (struct rte_mbuf **)pkts, got);
+    return got;
 }
 
 static uint16_t ethdev_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
