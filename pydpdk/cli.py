@@ -21,7 +21,6 @@ import contextlib
 import json
 import shlex
 import signal
-import struct
 import sys
 import tempfile
 import time
@@ -31,53 +30,7 @@ from typing import Any
 from . import __version__
 from ._build_info import BUILD_INFO
 from .errors import PydpdkError
-
-_PCAP_MAGIC = 0xA1B2C3D4
-_LINKTYPE_ETHERNET = 1
-
-
-def make_frames(count: int, size: int) -> list[bytes]:
-    """Distinct Ethernet/IPv4/UDP frames of *size* bytes (payload carries the index)."""
-    if size < 42 + 4:
-        raise ValueError(f"frame size must be at least 46 bytes, got {size}")
-    frames = []
-    payload_len = size - 42
-    for i in range(count):
-        payload = (i.to_bytes(4, "big") * (payload_len // 4 + 1))[:payload_len]
-        udp = struct.pack("!HHHH", 40000 + i % 1000, 40999, 8 + payload_len, 0) + payload
-        ip = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
-            bytes([10, 0, 0, 1]), bytes([10, 0, 1, 1 + i % 250]),
-        )
-        eth = bytes.fromhex("020000000002" "020000000001" "0800")  # dst, src, IPv4
-        frames.append(eth + ip + udp)
-    return frames
-
-
-def write_pcap(path: Path, frames: list[bytes]) -> None:
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", _PCAP_MAGIC, 2, 4, 0, 0, 65535, _LINKTYPE_ETHERNET))
-        now = int(time.time())
-        for i, frame in enumerate(frames):
-            f.write(struct.pack("<IIII", now, i % 1_000_000, len(frame), len(frame)))
-            f.write(frame)
-
-
-def read_pcap(path: Path) -> list[bytes]:
-    data = Path(path).read_bytes()
-    if len(data) < 24:
-        raise ValueError(f"{path}: not a pcap file (too short)")
-    magic = struct.unpack_from("<I", data)[0]
-    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-    if struct.unpack_from(endian + "I", data)[0] not in (0xA1B2C3D4, 0xA1B23C4D):
-        raise ValueError(f"{path}: not a pcap file (magic {magic:#x})")
-    frames, offset = [], 24
-    while offset + 16 <= len(data):
-        caplen = struct.unpack_from(endian + "IIII", data, offset)[2]
-        offset += 16
-        frames.append(data[offset:offset + caplen])
-        offset += caplen
-    return frames
+from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
 
 
 def _pcap_forward(args: argparse.Namespace) -> int:
