@@ -29,6 +29,7 @@ from typing import Any
 
 from . import __version__
 from ._build_info import BUILD_INFO
+from .cli_args import configure_logging, harden, progress_wanted
 from .errors import PydpdkError
 from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
 
@@ -171,8 +172,8 @@ def _demo(args: argparse.Namespace) -> int:
               f"-> lossy link -> FEC decode -> verifier, for {cfg.duration:g} s")
 
     def progress(snap: dict[str, Any]) -> None:
-        if not args.json:
-            print(_progress_line(snap), flush=True)
+        if progress_wanted(args):
+            print(_progress_line(snap), file=sys.stderr, flush=True)
 
     with contextlib.ExitStack() as stack:
         if select_backend(cfg.backend) == "dpdk":
@@ -282,7 +283,7 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                    help="sleep this long when idle (default 50 us)")
     p.add_argument("--stats-interval", type=float, default=1.0)
     p.add_argument("--json", action="store_true", help="print the final counters as JSON")
-    return p
+    return harden(p, progress=True)
 
 
 def _fec(argv: list[str]) -> int:
@@ -305,6 +306,8 @@ def _fec(argv: list[str]) -> int:
     else:
         eal_args, app_args = [], rest
     args = _fec_parser(mode).parse_args(app_args)
+    configure_logging(args)
+    show_progress = progress_wanted(args)
     ports = ({"local": args.local, "peer": args.peer} if mode == "tunnel"
              else {"in": args.inp, "out": args.out})
     encap = dict(encap=args.encap, src_mac=args.src_mac, dst_mac=args.dst_mac,
@@ -321,7 +324,7 @@ def _fec(argv: list[str]) -> int:
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
-        if args.json:
+        if not show_progress:
             return
         now = time.monotonic()
         dt = max(now - last["t"], 1e-9)
@@ -340,7 +343,9 @@ def _fec(argv: list[str]) -> int:
 
     report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval)
     if args.json:
-        print(json.dumps(report, indent=2, default=str))
+        from .cli_json import fec_document
+
+        print(json.dumps(fec_document(report, ports), indent=2))
     else:
         print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
               f"{report.get('elapsed_s', 0):.1f} s, stopped by "
@@ -476,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
 
+    for sub_parser in (demo, fwd, info):
+        harden(sub_parser, progress=sub_parser is demo)
     args = parser.parse_args(argv)
+    configure_logging(args)
     if getattr(args, "packets", 1) <= 0:
         parser.error("--packets must be > 0")
     try:

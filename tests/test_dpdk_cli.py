@@ -39,8 +39,8 @@ def test_demo_forwards_the_pcap_and_reports(tmp_path):
 @requires_dpdk
 def test_demo_reports_bad_arguments():
     proc = run_cli("pcap-forward", "--packets", "10", "--burst", "0")
-    assert proc.returncode == 1
-    assert "burst must be between 1 and 256" in proc.stderr
+    assert proc.returncode == 2
+    assert "argument --burst: expected a burst size in 1..256, got 0" in proc.stderr
     proc = run_cli("pcap-forward", "--eal=--no-such-flag")
     assert proc.returncode == 1 and "rte_eal_init" in proc.stderr
 

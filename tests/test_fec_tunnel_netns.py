@@ -66,7 +66,7 @@ class Gateways:
 
 
 def decoder(report: dict) -> dict:
-    return next(c for name, c in report["counters"].items() if name.endswith("fec-decode"))
+    return next(c for name, c in report["stages"].items() if name.endswith("fec-decode"))
 
 
 @pytest.fixture
