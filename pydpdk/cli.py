@@ -17,9 +17,11 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
+import atexit
 import contextlib
 import json
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,6 +44,8 @@ def _pcap_forward(args: argparse.Namespace) -> int:
         print("Install dpdk, dpdk-dev and libdpdk-dev, then rebuild (make build).", file=sys.stderr)
         return 2
     workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="pydpdk-demo-"))
+    if not args.dir:  # nothing left in /tmp unless --dir asks for the files
+        atexit.register(shutil.rmtree, workdir, True)
     workdir.mkdir(parents=True, exist_ok=True)
     src, dst = workdir / "in.pcap", workdir / "out.pcap"
     frames = make_frames(args.packets, args.size)

@@ -127,3 +127,17 @@ def test_validators_directly():
     with pytest.raises(Exception, match="in 1..5"):
         check("6")
     assert cli_args.finite(0, lo_open=True)("1.5") == 1.5
+
+
+def test_pcap_forward_leaves_nothing_in_tmp(tmp_path):
+    from pydpdk import dpdk
+
+    if not dpdk.AVAILABLE:
+        pytest.skip("pydpdk built without DPDK")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    proc = subprocess.run([sys.executable, "-m", "pydpdk", "pcap-forward", "--packets", "50"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp.iterdir()) == []

@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 
+import netns as nn
 import pytest
 
 from pydpdk import portspec
-
-import netns as nn
 
 try:
     from pydpdk.pcap import CaptureReader
