@@ -104,7 +104,7 @@ def main() -> int:
     ap.add_argument("--ipv4-only", action="store_true", help="drop frames that are not IPv4")
     args = ap.parse_args()
     if args.input is None:
-        from pydpdk.cli import make_frames, write_pcap
+        from pydpdk.frames import make_frames, write_pcap
 
         tmp = Path(tempfile.mkdtemp(prefix="pydpdk-rewrite-"))
         args.input, args.output = tmp / "in.pcap", tmp / "out.pcap"
