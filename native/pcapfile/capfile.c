@@ -235,6 +235,8 @@ int pd_cap_reader_open(pd_cap_reader **out, const char *path)
         free(r);
         return rc;
     }
+    /* Large reads: two small freads a record stay in the buffer. */
+    setvbuf(r->fp, NULL, _IOFBF, 1u << 18);
     rc = open_common(r);
     *out = r;
     return rc;
