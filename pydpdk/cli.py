@@ -327,7 +327,13 @@ def _fec(argv: list[str]) -> int:
                         eal_args=eal_args)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
+    from .cli_json import IntervalRecorder, fec_document
+
+    intervals = IntervalRecorder(mode)
+
     def progress(counters: dict[str, dict[str, int]]) -> None:
+        if args.json:
+            intervals.add(counters)
         if not show_progress:
             return
         now = time.monotonic()
@@ -347,9 +353,7 @@ def _fec(argv: list[str]) -> int:
 
     report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval)
     if args.json:
-        from .cli_json import fec_document
-
-        print(json.dumps(fec_document(report, ports), indent=2))
+        print(json.dumps(fec_document(report, ports, intervals.records), indent=2))
     else:
         print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
               f"{report.get('elapsed_s', 0):.1f} s, stopped by "

@@ -11,9 +11,10 @@ the version, renames or removals bump it.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
-__all__ = ["FEC_SCHEMA", "fec_document", "stage_key"]
+__all__ = ["FEC_SCHEMA", "IntervalRecorder", "fec_document", "stage_key"]
 
 #: Name and version of the ``pydpdk fec --json`` document.
 FEC_SCHEMA = "pydpdk.fec/1"
@@ -41,11 +42,39 @@ def stage_key(name: str, mode: str) -> str:
     return f"chain{chain}.{direction}.{role}" + (f".q{queue}" if queue else "")
 
 
-def fec_document(report: dict[str, Any], ports: dict[str, str]) -> dict[str, Any]:
+class IntervalRecorder:
+    """Interval records like iperf3's ``-J``: one per progress tick.
+
+    Each record: ``{"elapsed_s": seconds since the start, "stages": {key:
+    {"packets_in", "packets_out", "drops"}}}`` with the counts of that
+    interval (not cumulative).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.records: list[dict[str, Any]] = []
+        self._start = time.monotonic()
+        self._last: dict[str, dict[str, int]] = {}
+
+    def add(self, counters: dict[str, dict[str, Any]]) -> None:
+        stages: dict[str, dict[str, int]] = {}
+        for name, c in counters.items():
+            key = stage_key(name, self.mode)
+            prev = self._last.get(key, {})
+            now = {k: int(c.get(k, 0)) for k in ("packets_in", "packets_out", "drops")}
+            stages[key] = {k: v - prev.get(k, 0) for k, v in now.items()}
+            self._last[key] = now
+        self.records.append({"elapsed_s": round(time.monotonic() - self._start, 6),
+                             "stages": stages})
+
+
+def fec_document(report: dict[str, Any], ports: dict[str, str],
+                 intervals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The ``--json`` document of a gateway run.
 
     *report* is :func:`pydpdk.gateway.run_gateway`'s result, *ports* the
-    port specs by role.  Every value is a number, a string, a bool or None.
+    port specs by role, *intervals* :class:`IntervalRecorder` records.
+    Every value is a number, a string, a bool or None.
     """
     mode = str(report.get("mode"))
     doc: dict[str, Any] = {
@@ -60,6 +89,7 @@ def fec_document(report: dict[str, Any], ports: dict[str, str]) -> dict[str, Any
                   for role, spec in ports.items()},
         "stages": {stage_key(name, mode): _plain(counters)
                    for name, counters in report.get("counters", {}).items()},
+        "intervals": list(intervals or []),
     }
     return doc
 

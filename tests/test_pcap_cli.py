@@ -132,3 +132,29 @@ def test_capture_reader_errors_are_typed(tmp_path):
     bad.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x00" * 8)
     with pytest.raises(CaptureFileError, match="bad.pcapng"):
         CaptureReader(bad)
+
+
+def test_json_document_has_a_schema_and_stable_keys(tmp_path):
+    import json
+
+    src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    with CaptureWriter(src) as w:
+        for i in range(12):
+            w.write(frame(i), 1_700_000_000_000_000_000 + i * 100_000_000)
+    proc = pydpdk("fec", "encode", "--", "--in", f"pcap:rx={src},timing=1", "--out",
+                  f"pcap:tx={dst}", "-k", "4", "-m", "1", "--json", "--stats-interval", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "pydpdk.fec/1" and doc["stopped_by"] == "sources-done"
+    assert set(doc["ports"]) == {"in", "out"}
+    assert doc["ports"]["in"]["spec"] == f"pcap:rx={src},timing=1"
+    assert set(doc["stages"]) == {"chain0.rx.in", "chain0.fec-encode", "chain0.tx.out"}
+    assert doc["stages"]["chain0.fec-encode"]["packets_in"] == 12
+    # interval records: per-interval counts that add up to the totals
+    assert len(doc["intervals"]) >= 2
+    total = sum(r["stages"].get("chain0.rx.in", {}).get("packets_out", 0)
+                for r in doc["intervals"])
+    assert total <= 12
+    text = json.dumps({k: v for k, v in doc.items() if k != "ports"})
+    assert "<" not in text and str(tmp_path) not in text   # no reprs, no paths in keys
+    assert "t=" not in proc.stderr and proc.stderr.strip() == ""   # no progress with --json
