@@ -31,7 +31,7 @@ from typing import Any
 
 from . import __version__
 from ._build_info import BUILD_INFO
-from .cli_args import configure_logging, harden, progress_wanted
+from .cli_args import configure_logging, harden, progress_wanted, remove_dpdk_runtime_dir
 from .errors import PydpdkError
 from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
 
@@ -426,6 +426,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    atexit.register(remove_dpdk_runtime_dir)  # no empty /var/run/dpdk/pydpdk<pid> left
     # SIGTERM stops a run as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     if argv and argv[0] == "fec":

@@ -33,6 +33,7 @@ __all__ = [
     "MIN_STATS_INTERVAL",
     "RULES",
     "configure_logging",
+    "remove_dpdk_runtime_dir",
     "directory",
     "finite",
     "harden",
@@ -278,3 +279,20 @@ def progress_wanted(args: argparse.Namespace) -> bool:
     if chosen is not None:
         return bool(chosen)
     return sys.stderr.isatty()
+
+
+def remove_dpdk_runtime_dir(pid: int | None = None) -> None:
+    """Remove the EAL runtime directory of this process's default file prefix.
+
+    :class:`pydpdk.dpdk.Eal` uses ``--file-prefix=pydpdk<pid>``; DPDK leaves
+    ``/var/run/dpdk/pydpdk<pid>`` (or under ``$XDG_RUNTIME_DIR`` / ``/tmp``
+    when not root) behind after ``rte_eal_cleanup``.  The command line calls
+    this at exit so that nothing is left unless the user chose a prefix.
+    """
+    import shutil
+
+    name = f"pydpdk{os.getpid() if pid is None else pid}"
+    bases = ["/var/run/dpdk", os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk"),
+             "/tmp/dpdk"]
+    for base in bases:
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)

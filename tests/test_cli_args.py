@@ -141,3 +141,18 @@ def test_pcap_forward_leaves_nothing_in_tmp(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert list(tmp.iterdir()) == []
+
+
+def test_dpdk_runs_leave_no_runtime_directory(tmp_path):
+    from pydpdk import dpdk
+
+    if not dpdk.AVAILABLE:
+        pytest.skip("pydpdk built without DPDK")
+    proc = subprocess.Popen([sys.executable, "-m", "pydpdk", "pcap-forward", "--packets", "20",
+                             "--dir", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    base = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
+        os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    assert not os.path.exists(os.path.join(base, f"pydpdk{proc.pid}"))
