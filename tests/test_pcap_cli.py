@@ -158,3 +158,20 @@ def test_json_document_has_a_schema_and_stable_keys(tmp_path):
     text = json.dumps({k: v for k, v in doc.items() if k != "ports"})
     assert "<" not in text and str(tmp_path) not in text   # no reprs, no paths in keys
     assert "t=" not in proc.stderr and proc.stderr.strip() == ""   # no progress with --json
+
+
+def test_loop_and_timed_replay_from_the_spec(tmp_path):
+    import time
+
+    src, dst = tmp_path / "in.pcap", tmp_path / "out.pcap"
+    with CaptureWriter(src) as w:
+        for i in range(5):
+            w.write(frame(i), 1_700_000_000_000_000_000 + i * 200_000_000)   # 0.8 s in all
+    start = time.monotonic()
+    proc = pydpdk("fec", "encode", "--", "--in", f"pcap:rx={src},loop=3,timing=1,speed=2",
+                  "--out", f"pcap:tx={dst}", "-k", "5", "-m", "1", "--deadline-ms", "0")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert "sources-done" in proc.stdout
+    assert len(list(CaptureReader(dst))) == 15 + 3      # 3 passes of 5, one parity each
+    assert elapsed >= 3 * 0.8 / 2 * 0.9                 # paced at twice the file's speed
