@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capfile_testlib.h"
 #include "pcapfile.h"
 
 static int failures;
@@ -288,6 +289,98 @@ static void test_bad_files(pd_buf_pool *pool)
     CHECK(pd_pcap_open(&p, &cfg, pool, err, sizeof(err)) == -EINVAL);
 }
 
+/* Several interfaces and link types: every record delivered with its
+ * interface; the snapped one dropped and named; pcapng out with interfaces. */
+static void test_interfaces_and_pcapng_out(pd_buf_pool *pool)
+{
+    static tbuf t;
+    pd_pcap_config cfg;
+    pd_pcap *p, *o;
+    pd_pkt *pkts[32];
+    const pd_pcap_rxinfo *inf;
+    pd_pcap_stats st;
+    uint32_t ifaces[32];
+    uint16_t n, ni;
+    FILE *f;
+
+    t_rich_pcapng(&t, 1);
+    f = fopen(path_of("rich.pcapng"), "wb");
+    CHECK(f != NULL && fwrite(t.data, 1, t.len, f) == t.len);
+    fclose(f);
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("rich.pcapng");
+    CHECK(pd_pcap_open(&p, &cfg, pool, NULL, 0) == 0);
+    CHECK(pd_pcap_start(p) == 0);
+    n = pd_pcap_rx_burst(p, 0, pkts, 32);
+    CHECK(n == 5); /* 6 records, the snapped one dropped */
+    inf = pd_pcap_rx_info(p, &ni);
+    CHECK(ni == n);
+    CHECK(inf[0].iface == 0 && inf[0].link_type == 1 && inf[0].index == 1);
+    CHECK(inf[1].iface == 2 && inf[1].index == 3 && inf[1].tsresol == (0x80 | 20));
+    CHECK(inf[3].iface == 1 && inf[3].link_type == 113); /* the OPB */
+    CHECK(inf[4].section == 1);
+    CHECK(strstr(pd_pcap_drop_text(p), "record 2") != NULL);
+    pd_pcap_stats_get(p, &st);
+    CHECK(st.rx_snapped == 1 && st.rx_malformed == 1 && st.rx_packets == 5);
+    CHECK(pd_pcap_rx_burst(p, 0, pkts + n, 4) == 0);
+    {
+        /* the pipeline's done(): the port io is the endpoint's first member */
+        pd_port_io io;
+        pd_pcap_port_io(p, &io);
+        CHECK(pd_pcap_io_done(&io) == 1);
+    }
+
+    pd_pcap_config_init(&cfg);
+    cfg.tx_path = path_of("out.pcapng");
+    CHECK(pd_pcap_open(&o, &cfg, pool, NULL, 0) == 0);
+    CHECK(pd_pcap_tx_format(o) == PD_CAP_PCAPNG);
+    CHECK(pd_pcap_start(o) == 0);
+    CHECK(pd_pcap_tx_add_iface(o, 113, 200, 6) == 1);
+    for (uint16_t i = 0; i < n; i++)
+        ifaces[i] = inf[i].link_type == 113 ? 1 : 0;
+    CHECK(pd_pcap_tx_burst_info(o, pkts, n, ifaces, NULL) == n);
+    CHECK(pd_pcap_close(o) == 0);
+    CHECK(pd_pcap_close(p) == 0);
+    {
+        pd_cap_reader *r;
+        pd_cap_record rec;
+        int recs = 0, sll = 0;
+        CHECK(pd_cap_reader_open(&r, path_of("out.pcapng")) == 0);
+        while (pd_cap_read(r, &rec) == 1) {
+            recs++;
+            sll += rec.info.link_type == 113 && rec.iface == 1;
+        }
+        CHECK(recs == 5 && sll == 2); /* the OPB and the second section's record */
+        pd_cap_reader_close(r);
+    }
+
+    /* A full device: the write error is kept, later bursts take nothing. */
+    pd_pcap_config_init(&cfg);
+    cfg.tx_path = "/dev/full";
+    if (pd_pcap_open(&o, &cfg, pool, NULL, 0) == 0) {
+        pd_buf *b[8];
+        int rc = 0;
+        CHECK(pd_pcap_start(o) == 0);
+        for (int round = 0; round < 200 && rc == 0; round++) {
+            CHECK(pd_buf_alloc_bulk(pool, b, 8) == 0);
+            for (int i = 0; i < 8; i++)
+                fill(b[i], 1500, (uint8_t)i);
+            CHECK(pd_pcap_tx_burst(o, 0, (pd_pkt **)b, 8) == 8);
+            rc = pd_pcap_error(o);
+        }
+        if (rc == 0)
+            rc = pd_pcap_flush(o);
+        CHECK(pd_pcap_error(o) == -ENOSPC);
+        CHECK(strstr(pd_pcap_error_text(o), "/dev/full") != NULL);
+        CHECK(pd_buf_alloc_bulk(pool, b, 1) == 0);
+        CHECK(pd_pcap_tx_burst(o, 0, (pd_pkt **)b, 1) == 0); /* refused, caller keeps it */
+        pd_buf_free_bulk(b, 1);
+        pd_pcap_stats_get(o, &st);
+        CHECK(st.tx_errors > 0);
+        CHECK(pd_pcap_close(o) == -ENOSPC);
+    }
+}
+
 int main(void)
 {
     pd_buf_pool *pool;
@@ -303,6 +396,7 @@ int main(void)
     test_timed_replay(pool);
     test_pcapng_read(pool);
     test_bad_files(pool);
+    test_interfaces_and_pcapng_out(pool);
     CHECK(pd_buf_pool_avail(pool) == pd_buf_pool_count(pool));
     CHECK(pd_buf_pool_free(pool, 0) == 0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
