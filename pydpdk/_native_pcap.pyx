@@ -369,7 +369,8 @@ cdef class PcapPort(PortBase):
         try:
             PortBase.close(self)
         finally:
-            if self.pc != NULL:
+            # Only once the base class let the close go ahead (not busy).
+            if self.closed and self.pc != NULL:
                 pd_pcap_close(self.pc)
                 self.pc = NULL
 
