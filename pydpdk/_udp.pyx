@@ -202,7 +202,10 @@ cdef class UdpPort(PortBase):
         else:
             bhost, bport = bind
         if bhost:
-            bfam, bip, bport, bscope = _resolve(bhost, int(bport), pfam)
+            try:       # a name with addresses of both families: the peer's
+                bfam, bip, bport, bscope = _resolve(bhost, int(bport), pfam)
+            except PortError:
+                bfam, bip, bport, bscope = _resolve(bhost, int(bport))
         else:
             bfam, bscope = pfam, 0
             bip = "0.0.0.0" if pfam == socket.AF_INET else "::"
