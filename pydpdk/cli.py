@@ -319,9 +319,13 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--bind", help="local ADDR:PORT of a udp: port (default: any address, "
                    "the peer's port)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
-    for opt, default in (("--src-mac", "02:00:00:00:00:01"), ("--dst-mac", "02:00:00:00:00:02"),
-                         ("--src-ip", "192.0.2.1"), ("--dst-ip", "192.0.2.2")):
-        p.add_argument(opt, default=default)
+    # Left out: the stages' defaults; with --encap udp on a raw port, a --dst-ip
+    # without --dst-mac resolves the next hop's MAC (and --src-ip/--src-mac
+    # default to the interface's).
+    for opt in ("--src-mac", "--dst-mac", "--src-ip", "--dst-ip"):
+        p.add_argument(opt, default=None)
+    p.add_argument("--next-hop", help="--encap udp on a DPDK port: the IPv4 gateway towards "
+                   "--dst-ip to ARP for (default: the peer is on the link)")
     p.add_argument("--src-port", type=int, default=4790)
     p.add_argument("--dst-port", type=int, default=4790)
     p.add_argument("--ethertype", type=lambda x: int(x, 0), default=0x88B5)
@@ -383,7 +387,7 @@ def _fec(argv: list[str]) -> int:
                         duration=args.duration, packets=args.packets,
                         busy_poll=args.busy_poll, idle_sleep_us=args.idle_sleep_us,
                         backend=None if args.backend == "auto" else args.backend,
-                        eal_args=eal_args)
+                        eal_args=eal_args, next_hop=args.next_hop)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
@@ -413,6 +417,10 @@ def _fec(argv: list[str]) -> int:
         print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
               f"{report.get('elapsed_s', 0):.1f} s, stopped by "
               f"{'Ctrl-C' if report['interrupted'] else report.get('stopped_by')}")
+        if "next_hop" in report:
+            h = report["next_hop"]
+            print(f"  next hop towards {h['peer']}: {h['next_hop']} "
+                  f"{'(route gateway) ' if h['via_gateway'] else ''}is {h['mac']}")
         for name, c in report["counters"].items():
             if name.startswith("udp."):
                 print(f"  {name}: {_udp_line(c)}")

@@ -56,6 +56,8 @@ class GatewayConfig:
     idle_sleep_us: int = 50
     backend: str | None = None
     eal_args: list[str] = field(default_factory=list)
+    next_hop: str | None = None           # --encap udp on a DPDK port: the route's gateway
+    resolved: dict[str, Any] = field(default_factory=dict)   # next hop found at start
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -193,10 +195,37 @@ def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
         yield chosen, pool, ports
 
 
+def _wire_encap(cfg: GatewayConfig, pool: Any, wire: Any) -> dict[str, Any]:
+    """The stages' encapsulation options for the port facing the peer.
+
+    A UdpPort takes bare FEC packets ("none").  ``--encap udp`` on a raw port
+    with a peer address (dst_ip) but no dst_mac resolves the next hop's MAC
+    (pydpdk.nexthop; cfg.resolved says what was found); options left None
+    take the stages' defaults.
+    """
+    encap = {k: v for k, v in cfg.encap.items() if v is not None}
+    if is_udp_port(wire):
+        return dict(encap, encap="none")
+    if encap.get("encap", "udp") == "udp" and "dst_ip" in encap and "dst_mac" not in encap:
+        from .nexthop import resolve_for_port
+
+        hop = resolve_for_port(wire, pool, encap["dst_ip"], encap.get("src_ip"),
+                               encap.get("src_mac"), gateway=cfg.next_hop)
+        encap["dst_mac"] = hop.mac
+        if hop.src_ip:
+            encap.setdefault("src_ip", hop.src_ip)
+        with contextlib.suppress(Exception):
+            encap.setdefault("src_mac", wire.mac)
+        cfg.resolved = {"peer": hop.peer, "next_hop": hop.address, "mac": hop.mac,
+                        "via_gateway": hop.gateway is not None, "interface": hop.ifname,
+                        "src_ip": encap.get("src_ip"), "src_mac": encap.get("src_mac")}
+    return encap
+
+
 def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
     wire = ports.get("peer") or (ports["out"] if cfg.mode == "encode" else ports["in"])
-    encap = dict(cfg.encap, encap="none") if is_udp_port(wire) else cfg.encap
+    encap = _wire_encap(cfg, pool, wire)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
                     max_payload=cfg.max_payload, **encap)
     dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
@@ -237,6 +266,8 @@ def run_gateway(cfg: GatewayConfig,
         port_stats = {role: port.stats() for role, port in ports.items()}
         del pipe, enc, dec
         leaked = pool.in_use
+    if cfg.resolved:
+        result = dict(result, next_hop=cfg.resolved)
     return {"backend": chosen, "mode": cfg.mode, "interrupted": interrupted, **result,
             "counters": counters, "ports": port_stats, "buffers_leaked": leaked}
 

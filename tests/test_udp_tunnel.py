@@ -394,3 +394,54 @@ def test_nat_rebinding_is_followed():
     assert len(before - seqs) <= 2 and len(after - seqs) <= 2
     assert u["rx_unknown_source"] > 0 or u["peer_changes"] >= 1
     assert len({d for d in back if d.startswith(b"late")}) >= 48
+
+
+def _mac(ns: str, ifname: str) -> str:
+    return json.loads(netns.ns_exec(ns, "ip", "-j", "link", "show", ifname))[0]["address"]
+
+
+def test_raw_ports_resolve_the_next_hop_across_a_router():
+    """--encap udp on AF_PACKET WAN ports, peers in different subnets, no MAC
+    given: each gateway finds the router's MAC from the kernel's route and
+    neighbour tables (resolving it first: the namespaces are fresh)."""
+    with two_sites() as sites, contextlib.ExitStack() as stack:
+        for ns in (sites.gw_a, sites.gw_b):
+            assert "lladdr" not in netns.ns_exec(ns, "ip", "neigh", "show", "dev", "wan")
+            # the tunnel's packets are the raw port's, not the kernel's to answer
+            netns.ns_exec_stdin(ns, "table inet pdutun {\n  chain local_in {\n"
+                                    "    type filter hook input priority 0;\n"
+                                    f"    udp dport {PORT} drop\n  }}\n}}\n",
+                                "nft", "-f", "-")
+        gws = []
+        for ns, peer in ((sites.gw_a, sites.wan_b), (sites.gw_b, sites.wan_a)):
+            cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "pydpdk.cli", "fec",
+                   "tunnel", "--", "--backend", "native", "--local", "afpacket:lan",
+                   "--peer", "afpacket:wan", "--encap", "udp", "--dst-ip", peer,
+                   "-k", "8", "-m", "4", "--deadline-ms", "2", "--json"]
+            gws.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True))
+            stack.callback(gws[-1].kill)
+        ip_a, ip_b = sites.host_ip
+        a = udp_socket(sites.host_a, ip_a, 6300)
+        b = udp_socket(sites.host_b, ip_b, 6301)
+        with a, b:
+            reach(a, b, (ip_b, 6301))
+            for i in range(200):
+                a.sendto(b"a%06d" % i, (ip_b, 6301))
+                b.sendto(b"b%06d" % i, (ip_a, 6300))
+            time.sleep(1.0)
+            got_b, got_a = drain(b), drain(a)
+        reports = []
+        for p in gws:
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=30)
+            assert p.returncode == 0, err
+            reports.append(json.loads(out[out.index("{"):]))
+        router_macs = _mac(sites.router, "r1"), _mac(sites.router, "r2")
+    assert len({d for d in got_b if d.startswith(b"a")}) == 200
+    assert len({d for d in got_a if d.startswith(b"b")}) == 200
+    ra, rb = reports
+    assert ra["next_hop"]["next_hop"] == "10.81.1.1" and ra["next_hop"]["via_gateway"]
+    assert rb["next_hop"]["next_hop"] == "10.81.2.1"
+    assert (ra["next_hop"]["mac"], rb["next_hop"]["mac"]) == router_macs
+    assert ra["next_hop"]["src_ip"] == sites.wan_a
