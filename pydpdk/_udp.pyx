@@ -11,7 +11,7 @@ import socket
 import struct
 import warnings
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from pydpdk._burst cimport PacketPool, PortBase

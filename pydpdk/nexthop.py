@@ -97,7 +97,7 @@ def _netlink(payload: bytes, msg_type: int, flags: int) -> list[tuple[int, bytes
         seq = int(time.monotonic_ns() & 0x7FFFFFFF)
         s.send(struct.pack("=IHHII", 16 + len(payload), msg_type, flags | _NLM_F_REQUEST,
                            seq, 0) + payload)
-        out = []
+        out: list[tuple[int, bytes]] = []
         while True:
             data = s.recv(1 << 16)
             offset = 0
