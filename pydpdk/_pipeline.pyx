@@ -447,7 +447,8 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
     elif encap in ("none", "udp-socket"):
         e.kind = PD_ENCAP_NONE      # a UdpPort carries the FEC packet as its payload
     else:
-        raise ValueError(f"encapsulation must be 'udp', 'ether' or 'none', got {encap!r}")
+        raise ValueError(f"encapsulation must be 'udp' or 'ether' ('none': bare FEC packets for "
+                         f"a UdpPort), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
     e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))
