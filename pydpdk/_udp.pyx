@@ -165,8 +165,11 @@ cdef class UdpPort(PortBase):
     session id seen from the old address); other datagrams from unknown
     addresses are dropped and counted (``rx_unknown_source``).  With
     *dont_fragment* the kernel refuses datagrams over the path MTU
-    (counted ``tx_oversize``); without (default) it fragments them.
-    *rcvbuf*/*sndbuf*: socket buffer bytes.
+    (counted ``tx_oversize``); without (default) it fragments them.  With
+    *gso* (default), runs of equal-length packets in a tx burst leave in one
+    UDP GSO send (``UDP_SEGMENT``; counted ``tx_gso_sends``), falling back to
+    ``sendmmsg`` where the kernel refuses.  *rcvbuf*/*sndbuf*: socket
+    buffer bytes.
 
     Raises PortError (EADDRINUSE, EADDRNOTAVAIL, ...) when the socket cannot
     be bound, ValueError for malformed addresses or options.  Source:
@@ -182,7 +185,7 @@ cdef class UdpPort(PortBase):
 
     def __init__(self, peer not None, PacketPool pool=None, *, bind=None, keepalive=1.0,
                  dead_after=5.0, bint follow_peer=True, bint dont_fragment=False,
-                 int rcvbuf=4 << 20, int sndbuf=4 << 20):
+                 bint gso=True, int rcvbuf=4 << 20, int sndbuf=4 << 20):
         cdef pd_udp_config cfg
         cdef int rc
         if self.u != NULL:
@@ -229,6 +232,7 @@ cdef class UdpPort(PortBase):
         cfg.dead_ns = dead_ns
         cfg.follow_peer = follow_peer
         cfg.dont_fragment = dont_fragment
+        cfg.gso = gso
         cfg.rcvbuf = rcvbuf
         cfg.sndbuf = sndbuf
         rc = pd_udp_open(&self.u, &cfg, pool.ops, pool.pool)
@@ -332,6 +336,7 @@ cdef class UdpPort(PortBase):
             "kernel_drops": st.kernel_drops,
             "tx_oversize": st.tx_oversize,
             "tx_unreachable": st.tx_unreachable,
+            "tx_gso_sends": st.tx_gso_sends,
             "keepalives_tx": st.keepalives_tx,
             "keepalives_rx": st.keepalives_rx,
             "keepalive_errors": st.keepalive_errors,

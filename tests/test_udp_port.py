@@ -295,3 +295,30 @@ def test_gateway_udp_spec(pool):
         open_udp_spec("127.0.0.1:4790,colour=blue", pool)
     with pytest.raises(ValueError, match="0 or 1"):
         open_udp_spec("127.0.0.1:4790,df=yes", pool)
+
+
+def test_gso_runs_and_the_fallback_for_datagrams_over_the_mtu(pool):
+    """Equal-length runs leave as one UDP GSO send each; a run over the
+    1500-byte MTU is refused by the kernel and goes plain (fragmented)."""
+    netns.require_netns()
+    with netns.veth_pair() as pair:
+        netns.ns_exec(pair.a, "ip", "addr", "add", "10.96.0.1/24", "dev", pair.if_a)
+        netns.ns_exec(pair.b, "ip", "addr", "add", "10.96.0.2/24", "dev", pair.if_b)
+        with netns.inside(pair.a):
+            a = UdpPort("10.96.0.2:4790", pool, bind="10.96.0.1:4790", keepalive=None,
+                        dead_after=None)
+        with netns.inside(pair.b):
+            b = UdpPort("10.96.0.1:4790", pool, bind="10.96.0.2:4790", keepalive=None,
+                        dead_after=None)
+        with a, b:
+            a.start()
+            b.start()
+            data = [bytes([i]) * 1600 for i in range(4)] + [bytes([9 + i]) * 1000
+                                                           for i in range(6)]
+            for _ in range(2):        # the second burst knows the big run will not go
+                burst = pool.burst_from_bytes(data)
+                assert a.tx_burst(burst) == len(data)
+                assert receive(b, len(data)) == data
+            st = a.stats()
+    assert st["opackets"] == 20 and st["oerrors"] == 0
+    assert st["tx_gso_sends"] == 2          # the two 1000-byte runs

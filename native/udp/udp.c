@@ -17,6 +17,14 @@
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
 #endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define PD_UDP_GSO_MAX_SEGS 64u       /* the kernel's UDP_MAX_SEGMENTS */
+#define PD_UDP_GSO_MAX_BYTES 60000u   /* payload of one GSO send, under 64 KiB */
 
 static const uint8_t ka_magic[4] = { 'P', 'D', 'K', 'A' };
 
@@ -47,6 +55,8 @@ struct pd_udp {
     _Atomic uint64_t last_rx_ns;      /* 0: never */
     _Atomic int state;
     uint32_t ovfl_now, ovfl_base;     /* SO_RXQ_OVFL: cumulative drops */
+
+    uint32_t gso_bad_size;            /* tx: GSO refused for runs this long (0: none) */
 
     /* keepalive timer: rx and tx threads may both tick */
     _Atomic uint64_t last_ka_ns;
@@ -183,6 +193,7 @@ void pd_udp_config_init(pd_udp_config *cfg)
     cfg->sndbuf = 4 << 20;
     cfg->dont_fragment = 0;
     cfg->follow_peer = 1;
+    cfg->gso = 1;
 }
 
 static int set_buffer(int fd, int force_opt, int opt, int bytes)
@@ -288,6 +299,7 @@ int pd_udp_start(pd_udp *u)
     /* what queued while stopped is stale */
     while (recv(u->fd, scratch, sizeof(scratch), MSG_DONTWAIT | MSG_TRUNC) >= 0)
         ;
+    u->gso_bad_size = 0;      /* routes and MTUs may have changed */
     u->started = 1;
     return 0;
 }
@@ -510,6 +522,60 @@ static void count_tx_error(pd_udp *u, int err)
         u->st.tx_unreachable++;
 }
 
+/* End of the run of datagrams from `from` that one UDP GSO send can carry:
+ * equal lengths (the last may be shorter), at most UDP_MAX_SEGMENTS and
+ * 64 KiB of payload. */
+static unsigned int gso_run(const pd_udp *u, unsigned int from, unsigned int n)
+{
+    size_t seg = u->tx.iov[from].iov_len, total = seg;
+    unsigned int j = from + 1;
+
+    while (j < n && j - from < PD_UDP_GSO_MAX_SEGS) {
+        size_t len = u->tx.iov[j].iov_len;
+        if (len > seg || len == 0 || total + len > PD_UDP_GSO_MAX_BYTES)
+            break;
+        total += len;
+        j++;
+        if (len < seg)
+            break;                       /* a shorter one ends the run */
+    }
+    return j;
+}
+
+/* One sendmsg() with UDP_SEGMENT for datagrams [from, to): 0 sent, or the
+ * errno (nothing sent). */
+static int send_gso(pd_udp *u, struct sockaddr_storage *peer, socklen_t plen,
+                    unsigned int from, unsigned int to)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctrl;
+    struct msghdr mh;
+    struct cmsghdr *c;
+    uint16_t seg = (uint16_t)u->tx.iov[from].iov_len;
+
+    memset(&mh, 0, sizeof(mh));
+    memset(&ctrl, 0, sizeof(ctrl));
+    mh.msg_name = peer;
+    mh.msg_namelen = plen;
+    mh.msg_iov = &u->tx.iov[from];
+    mh.msg_iovlen = to - from;
+    mh.msg_control = ctrl.buf;
+    mh.msg_controllen = sizeof(ctrl.buf);
+    c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+    return sendmsg(u->fd, &mh, MSG_DONTWAIT) >= 0 ? 0 : errno;
+}
+
+static int would_block(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR;
+}
+
 uint16_t pd_udp_tx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
     struct sockaddr_storage peer;
@@ -535,8 +601,34 @@ uint16_t pd_udp_tx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
         mh->msg_iovlen = 1;
     }
     while (done < n) {
-        int r = sendmmsg(u->fd, u->tx.msg + done, n - done, MSG_DONTWAIT);
+        unsigned int end = n, run;
+        int r;
 
+        if (u->cfg.gso) {
+            /* Runs of equal-length datagrams leave in one GSO send (measured
+             * ~4x less CPU per datagram than sendmmsg); sizes the path cannot
+             * take whole (over the MTU: the kernel says EINVAL) go plain. */
+            run = gso_run(u, done, n);
+            if (run - done >= 2 && (u->gso_bad_size == 0 ||
+                                    u->tx.iov[done].iov_len < u->gso_bad_size)) {
+                int err = send_gso(u, &peer, plen, done, run);
+                if (err == 0) {
+                    for (unsigned int i = done; i < run; i++)
+                        bytes += u->tx.iov[i].iov_len;
+                    sent += run - done;
+                    done = run;
+                    u->st.tx_gso_sends++;
+                    continue;
+                }
+                if (would_block(err))
+                    break;
+                if (err == EINVAL || err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP)
+                    u->gso_bad_size = (uint32_t)u->tx.iov[done].iov_len;
+                /* other errors: the plain path below counts them per datagram */
+            }
+            end = run;
+        }
+        r = sendmmsg(u->fd, u->tx.msg + done, end - done, MSG_DONTWAIT);
         if (r > 0) {
             for (int i = 0; i < r; i++)
                 bytes += u->tx.iov[done + (unsigned int)i].iov_len;
@@ -544,7 +636,7 @@ uint16_t pd_udp_tx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
             done += (unsigned int)r;
             continue;
         }
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS || errno == EINTR)
+        if (would_block(errno))
             break;                       /* buffer full: the caller keeps the rest */
         count_tx_error(u, errno);        /* this datagram is refused: drop, go on */
         done++;

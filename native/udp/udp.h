@@ -22,6 +22,13 @@
  * Without authentication (plain mode) an on-path attacker who reads the ids
  * can still redirect the stream: that is what the secure mode is for.
  *
+ * Transmit: runs of equal-length datagrams (the last may be shorter) leave
+ * in one sendmsg() with UDP_SEGMENT (cfg.gso): the kernel segments them,
+ * measured ~4x less CPU per datagram than sendmmsg() over veth with
+ * software segmentation.  Runs the path cannot take whole (a datagram over
+ * the MTU, to be fragmented) are refused by the kernel (EINVAL); from then
+ * on runs of that length go with sendmmsg(), as do single datagrams.
+ *
  * Keepalive wire format (12 bytes, never a valid FEC packet: FEC packets
  * start with their version, 1 or 2):
  *   0  4  magic "PDKA"
@@ -66,6 +73,8 @@ typedef struct pd_udp_config {
     int dont_fragment;        /* 1: DF set, path-MTU discovery (oversize: tx_oversize);
                                  0: the kernel fragments datagrams over the path MTU */
     int follow_peer;          /* follow a peer's proven address change */
+    int gso;                  /* send runs of equal-length datagrams with UDP GSO
+                                 (UDP_SEGMENT, Linux >= 4.18); falls back by itself */
     uint32_t instance_id;     /* keepalive id (0: random) */
 } pd_udp_config;
 
@@ -79,6 +88,7 @@ typedef struct pd_udp_stats {
     uint64_t tx_errors;       /* datagrams the kernel refused (freed), all reasons */
     uint64_t tx_oversize;     /*   of which EMSGSIZE: over the path MTU with DF */
     uint64_t tx_unreachable;  /*   of which no route / network or host unreachable */
+    uint64_t tx_gso_sends;    /* sendmsg() calls that carried a GSO run */
     uint64_t keepalives_tx, keepalives_rx;
     uint64_t keepalive_errors; /* keepalives the kernel refused */
     uint64_t peer_changes;    /* proven address changes followed */
@@ -89,7 +99,7 @@ typedef struct pd_udp_stats {
 
 typedef struct pd_udp pd_udp;
 
-/* Defaults: keepalive 1 s, dead after 5 s, follow the peer, DF off,
+/* Defaults: keepalive 1 s, dead after 5 s, follow the peer, DF off, GSO on,
  * 4 MiB buffers.  Addresses must be filled in. */
 void pd_udp_config_init(pd_udp_config *cfg);
 

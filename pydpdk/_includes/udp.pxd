@@ -28,6 +28,7 @@ cdef extern from "udp.h" nogil:
         int rcvbuf, sndbuf
         int dont_fragment
         int follow_peer
+        int gso
         uint32_t instance_id
 
     ctypedef struct pd_udp_stats:
@@ -40,6 +41,7 @@ cdef extern from "udp.h" nogil:
         uint64_t tx_errors
         uint64_t tx_oversize
         uint64_t tx_unreachable
+        uint64_t tx_gso_sends
         uint64_t keepalives_tx, keepalives_rx
         uint64_t keepalive_errors
         uint64_t peer_changes
