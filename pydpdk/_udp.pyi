@@ -23,7 +23,7 @@ class UdpPort(PortBase):
         dead_after: float | None = 5.0,
         follow_peer: bool = True,
         dont_fragment: bool = False,
-        gso: bool = True,
+        gso: bool = False,
         rcvbuf: int = 4194304,
         sndbuf: int = 4194304,
     ) -> None: ...

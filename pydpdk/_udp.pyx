@@ -166,10 +166,13 @@ cdef class UdpPort(PortBase):
     addresses are dropped and counted (``rx_unknown_source``).  With
     *dont_fragment* the kernel refuses datagrams over the path MTU
     (counted ``tx_oversize``); without (default) it fragments them.  With
-    *gso* (default), runs of equal-length packets in a tx burst leave in one
+    *gso*, runs of equal-length packets in a tx burst leave in one
     UDP GSO send (``UDP_SEGMENT``; counted ``tx_gso_sends``), falling back to
-    ``sendmmsg`` where the kernel refuses.  *rcvbuf*/*sndbuf*: socket
-    buffer bytes.
+    ``sendmmsg`` where the kernel refuses: ~3x less CPU per datagram, but
+    a run stays one packet until a device segments it, so a virtual hop or
+    qdisc that drops it loses the whole run at once (consecutive packets
+    FEC cannot rebuild); off by default.  *rcvbuf*/*sndbuf*: socket buffer
+    bytes.
 
     Raises PortError (EADDRINUSE, EADDRNOTAVAIL, ...) when the socket cannot
     be bound, ValueError for malformed addresses or options.  Source:
@@ -185,7 +188,7 @@ cdef class UdpPort(PortBase):
 
     def __init__(self, peer not None, PacketPool pool=None, *, bind=None, keepalive=1.0,
                  dead_after=5.0, bint follow_peer=True, bint dont_fragment=False,
-                 bint gso=True, int rcvbuf=4 << 20, int sndbuf=4 << 20):
+                 bint gso=False, int rcvbuf=4 << 20, int sndbuf=4 << 20):
         cdef pd_udp_config cfg
         cdef int rc
         if self.u != NULL:

@@ -295,6 +295,11 @@ def test_gateway_udp_spec(pool):
         open_udp_spec("127.0.0.1:4790,colour=blue", pool)
     with pytest.raises(ValueError, match="0 or 1"):
         open_udp_spec("127.0.0.1:4790,df=yes", pool)
+    with open_udp_spec("127.0.0.1:4790,bind=127.0.0.1:0,gso=1", pool) as gso_port:
+        gso_port.start()
+        burst = pool.burst_from_bytes([b"x" * 100] * 4)
+        assert gso_port.tx_burst(burst) == 4
+        assert gso_port.stats()["tx_gso_sends"] == 1
 
 
 def test_gso_runs_and_the_fallback_for_datagrams_over_the_mtu(pool):
@@ -306,7 +311,7 @@ def test_gso_runs_and_the_fallback_for_datagrams_over_the_mtu(pool):
         netns.ns_exec(pair.b, "ip", "addr", "add", "10.96.0.2/24", "dev", pair.if_b)
         with netns.inside(pair.a):
             a = UdpPort("10.96.0.2:4790", pool, bind="10.96.0.1:4790", keepalive=None,
-                        dead_after=None)
+                        dead_after=None, gso=True)
         with netns.inside(pair.b):
             b = UdpPort("10.96.0.1:4790", pool, bind="10.96.0.2:4790", keepalive=None,
                         dead_after=None)

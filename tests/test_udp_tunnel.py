@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,7 +58,7 @@ def _sysctl(ns: str, key: str, value: str) -> None:
 
 
 @contextlib.contextmanager
-def two_sites(family: int = socket.AF_INET) -> Iterator[Sites]:
+def two_sites(family: int = socket.AF_INET, wan_uso: bool = True) -> Iterator[Sites]:
     """Five namespaces: two end hosts, two gateways, a router between two WAN subnets."""
     with contextlib.ExitStack() as stack:
         ha, ga, rt, gb, hb = (stack.enter_context(netns.netns(p))
@@ -70,6 +71,11 @@ def two_sites(family: int = socket.AF_INET) -> Iterator[Sites]:
         # other tunnel tests do; the WAN is the kernel's business here.
         for ns, ifname in ((ha, "eth0"), (ga, "lan"), (gb, "lan"), (hb, "eth0")):
             netns.set_offloads(ns, ifname, tso="off", gso="off", gro="off")
+        if not wan_uso:
+            # the gateways' WAN devices segment UDP GSO sends in software, as
+            # a NIC without UDP segmentation offload does
+            for ns in (ga, gb):
+                netns.set_offloads(ns, "wan", **{"tx-udp-segmentation": "off"})
         for ns, ip in ((ha, "10.77.0.1"), (hb, "10.77.0.2")):
             _ip("-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
         if family == socket.AF_INET:
@@ -131,9 +137,11 @@ class Gateway:
 
     def __init__(self, ns: str, peer: str, bind: str, *extra: str, k: int = 8,
                  m: int = 4) -> None:
+        opts = ",keepalive=0.25,dead=1.5" + (",gso=1" if "--gso" in extra else "")
+        extra = tuple(x for x in extra if x != "--gso")
         cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "pydpdk.cli", "fec", "tunnel",
                "--", "--backend", "native", "--local", "afpacket:lan",
-               "--peer", f"udp:{peer},keepalive=0.25,dead=1.5", "--bind", bind,
+               "--peer", f"udp:{peer}{opts}", "--bind", bind,
                "-k", str(k), "-m", str(m), "--deadline-ms", "2", "--stats-interval", "0.25",
                *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -274,11 +282,16 @@ def _needs_root() -> None:
     netns.require_nft()
 
 
-@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])
-def test_two_sites_over_a_routed_lossy_wan(family):
+@pytest.mark.parametrize("family,gso", [(socket.AF_INET, False), (socket.AF_INET6, False),
+                                        (socket.AF_INET, True)],
+                         ids=["ipv4", "ipv6", "ipv4-gso"])
+def test_two_sites_over_a_routed_lossy_wan(family, gso):
+    if gso and shutil.which("ethtool") is None:
+        pytest.skip("ethtool (make deps) is needed to emulate a NIC without UDP GSO offload")
     payload = os.urandom(1 << 20)
-    with two_sites(family) as sites, forward_loss(sites.router, LOSS_PER_MILLE) as table, \
-            tunnel(sites) as (gw_a, gw_b):
+    with two_sites(family, wan_uso=not gso) as sites, \
+            forward_loss(sites.router, LOSS_PER_MILLE) as table, \
+            tunnel(sites, *(["--gso"] if gso else [])) as (gw_a, gw_b):
         seqs_a, seqs_b = udp_round(sites, 1000, 6000)
         received = tcp_transfer(sites, payload, 7000)
         dropped = nft_dropped(sites.router, table)
@@ -294,6 +307,7 @@ def test_two_sites_over_a_routed_lossy_wan(family):
         assert u["rx_unknown_source"] == 0 and u["peer_changes"] == 0
         assert r["buffers_leaked"] == 0
         assert r["ports"]["peer"]["ipackets"] > 1000
+        assert (u["tx_gso_sends"] > 0) == gso
 
 
 def test_dead_peer_is_reported():

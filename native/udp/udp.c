@@ -193,7 +193,7 @@ void pd_udp_config_init(pd_udp_config *cfg)
     cfg->sndbuf = 4 << 20;
     cfg->dont_fragment = 0;
     cfg->follow_peer = 1;
-    cfg->gso = 1;
+    cfg->gso = 0;
 }
 
 static int set_buffer(int fd, int force_opt, int opt, int bytes)
@@ -606,7 +606,7 @@ uint16_t pd_udp_tx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
 
         if (u->cfg.gso) {
             /* Runs of equal-length datagrams leave in one GSO send (measured
-             * ~4x less CPU per datagram than sendmmsg); sizes the path cannot
+             * ~3x less CPU per datagram than sendmmsg); sizes the path cannot
              * take whole (over the MTU: the kernel says EINVAL) go plain. */
             run = gso_run(u, done, n);
             if (run - done >= 2 && (u->gso_bad_size == 0 ||

@@ -22,12 +22,15 @@
  * Without authentication (plain mode) an on-path attacker who reads the ids
  * can still redirect the stream: that is what the secure mode is for.
  *
- * Transmit: runs of equal-length datagrams (the last may be shorter) leave
- * in one sendmsg() with UDP_SEGMENT (cfg.gso): the kernel segments them,
- * measured ~4x less CPU per datagram than sendmmsg() over veth with
- * software segmentation.  Runs the path cannot take whole (a datagram over
- * the MTU, to be fragmented) are refused by the kernel (EINVAL); from then
- * on runs of that length go with sendmmsg(), as do single datagrams.
+ * Transmit with cfg.gso: runs of equal-length datagrams (the last may be
+ * shorter) leave in one sendmsg() with UDP_SEGMENT and the kernel segments
+ * them: ~3x less CPU per datagram than sendmmsg() over veth with software
+ * segmentation.  Runs the path cannot take whole (a datagram over the MTU,
+ * to be fragmented) are refused by the kernel (EINVAL); from then on runs
+ * of that length go with sendmmsg(), as do single datagrams.  Off by
+ * default: a run stays one packet until a device segments it, and a
+ * device that passes it on whole (veth, virtio, a bridge) or a qdisc that
+ * drops it drops the whole run, consecutive packets FEC cannot rebuild.
  *
  * Keepalive wire format (12 bytes, never a valid FEC packet: FEC packets
  * start with their version, 1 or 2):
@@ -74,7 +77,7 @@ typedef struct pd_udp_config {
                                  0: the kernel fragments datagrams over the path MTU */
     int follow_peer;          /* follow a peer's proven address change */
     int gso;                  /* send runs of equal-length datagrams with UDP GSO
-                                 (UDP_SEGMENT, Linux >= 4.18); falls back by itself */
+                                 (UDP_SEGMENT, Linux >= 4.18; see above) */
     uint32_t instance_id;     /* keepalive id (0: random) */
 } pd_udp_config;
 
@@ -99,7 +102,7 @@ typedef struct pd_udp_stats {
 
 typedef struct pd_udp pd_udp;
 
-/* Defaults: keepalive 1 s, dead after 5 s, follow the peer, DF off, GSO on,
+/* Defaults: keepalive 1 s, dead after 5 s, follow the peer, DF off, GSO off,
  * 4 MiB buffers.  Addresses must be filled in. */
 void pd_udp_config_init(pd_udp_config *cfg);
 
