@@ -24,6 +24,7 @@ class UdpPort(PortBase):
         follow_peer: bool = True,
         dont_fragment: bool = False,
         gso: bool = False,
+        gro: bool = False,
         rcvbuf: int = 4194304,
         sndbuf: int = 4194304,
     ) -> None: ...

@@ -18,7 +18,8 @@ A ``udp:`` port carries each FEC packet as one datagram's payload (the
 stages facing it use encapsulation "none"); options after commas:
 ``bind=ADDR:PORT`` (default: any address, the peer's port), ``keepalive=S``,
 ``dead=S`` (seconds), ``df=1`` (don't fragment), ``follow=0`` (never follow
-a peer's address change), ``gso=1`` (UDP GSO sends, see pydpdk.udp).
+a peer's address change), ``gso=1``/``gro=1`` (UDP GSO sends, GRO receive;
+see pydpdk.udp).
 IPv6: ``udp:[2001:db8::2]:4790``.
 """
 
@@ -85,10 +86,12 @@ def open_udp_spec(rest: str, pool: Any) -> Any:
 
     peer, _, opts_text = rest.partition(",")
     opts = _parse_kv(opts_text)
-    unknown = set(opts) - {"bind", "keepalive", "dead", "df", "follow", "gso"}
+    unknown = set(opts) - {"bind", "keepalive", "dead", "df", "follow", "gso",
+                          "gro"}
     if unknown or not peer:
         raise ValueError("udp port spec is udp:HOST:PORT[,bind=ADDR:PORT][,keepalive=S]"
-                         f"[,dead=S][,df=0|1][,follow=0|1][,gso=0|1], got udp:{rest}")
+                         "[,dead=S][,df=0|1][,follow=0|1][,gso=0|1][,gro=0|1], "
+                         f"got udp:{rest}")
     kwargs: dict[str, Any] = {}
     if "bind" in opts:
         kwargs["bind"] = opts["bind"]
@@ -96,7 +99,8 @@ def open_udp_spec(rest: str, pool: Any) -> Any:
         kwargs["keepalive"] = float(opts["keepalive"])
     if "dead" in opts:
         kwargs["dead_after"] = float(opts["dead"])
-    for key, arg in (("df", "dont_fragment"), ("follow", "follow_peer"), ("gso", "gso")):
+    for key, arg in (("df", "dont_fragment"), ("follow", "follow_peer"), ("gso", "gso"),
+                     ("gro", "gro")):
         if key in opts:
             if opts[key] not in ("0", "1"):
                 raise ValueError(f"udp port option {key} is 0 or 1, got {opts[key]!r}")

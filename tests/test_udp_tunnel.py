@@ -137,7 +137,7 @@ class Gateway:
 
     def __init__(self, ns: str, peer: str, bind: str, *extra: str, k: int = 8,
                  m: int = 4, dpdk: bool = False) -> None:
-        opts = ",keepalive=0.25,dead=1.5" + (",gso=1" if "--gso" in extra else "")
+        opts = ",keepalive=0.25,dead=1.5" + (",gso=1,gro=1" if "--gso" in extra else "")
         extra = tuple(x for x in extra if x != "--gso")
         # the DPDK backend: the LAN through DPDK's af_packet PMD, mbufs everywhere
         backend = (["--vdev", "net_af_packet0,iface=lan", "--", "--backend", "dpdk",

@@ -371,7 +371,7 @@ static void test_tx_backpressure(struct heap_pool *hp)
 }
 
 /* Equal-length runs leave as GSO sends and arrive as separate datagrams. */
-static void test_gso(struct heap_pool *hp, int gso)
+static void test_gso(struct heap_pool *hp, int gso, int gro)
 {
     static const uint32_t lens[10] = { 500, 500, 500, 500, 500, 500, 300, 700, 700, 700 };
     pd_udp_config ca, cb;
@@ -382,6 +382,7 @@ static void test_gso(struct heap_pool *hp, int gso)
 
     pd_udp_config_init(&cb);
     cb.keepalive_ns = 0;
+    cb.gro = gro;
     v4(&cb.local, &cb.local_len, "127.0.0.1", 0);
     v4(&cb.peer, &cb.peer_len, "127.0.0.1", 9);
     CHECK(pd_udp_open(&b, &cb, &heap_ops, hp) == 0);
@@ -421,6 +422,9 @@ static void test_gso(struct heap_pool *hp, int gso)
         CHECK(d[0] == (uint8_t)(17 * i) && d[lens[i] - 1] == (uint8_t)(17 * i + lens[i] - 1));
     }
     heap_ops.free_bulk(rx, n);
+    pd_udp_stats_get(b, &st);
+    CHECK(st.rx_packets == 10 && st.rx_malformed == 0);
+    CHECK(st.rx_coalesced == (gso && gro ? 10u : 0u));
     pd_udp_stats_get(a, &st);
     CHECK(st.tx_packets == 10 && st.tx_errors == 0);
     CHECK(st.tx_gso_sends == (gso ? 2u : 0u));
@@ -439,8 +443,10 @@ int main(void)
     test_pair(&hp, AF_INET);
     test_pair(&hp, AF_INET6);
     test_tx_backpressure(&hp);
-    test_gso(&hp, 1);
-    test_gso(&hp, 0);
+    test_gso(&hp, 1, 0);
+    test_gso(&hp, 0, 0);
+    test_gso(&hp, 1, 1);     /* coalesced on loopback, split by the port */
+    test_gso(&hp, 0, 1);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -23,6 +23,9 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 #define PD_UDP_GSO_MAX_SEGS 64u       /* the kernel's UDP_MAX_SEGMENTS */
 #define PD_UDP_GSO_MAX_BYTES 60000u   /* payload of one GSO send, under 64 KiB */
 
@@ -34,8 +37,26 @@ typedef struct io_arrays {
     struct iovec iov[PD_BURST_MAX];
 } io_arrays;
 
+/* GRO receive state: scratch buffers and where the next datagram starts. */
+#define PD_UDP_GRO_BUFS 8
+#define PD_UDP_GRO_BUF_SIZE 65536
+typedef struct pd_gro {
+    uint8_t *buf;                     /* PD_UDP_GRO_BUFS * PD_UDP_GRO_BUF_SIZE */
+    struct mmsghdr msg[PD_UDP_GRO_BUFS];
+    struct iovec iov[PD_UDP_GRO_BUFS];
+    struct sockaddr_storage names[PD_UDP_GRO_BUFS];
+    union {
+        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } ctrl[PD_UDP_GRO_BUFS];
+    uint32_t seg[PD_UDP_GRO_BUFS];    /* segment size of each message */
+    unsigned int count, cur;          /* messages held, the one being split */
+    uint32_t off;                     /* offset of the next datagram in it */
+} pd_gro;
+
 struct pd_udp {
     int fd;
+    pd_gro *gro;                      /* non-NULL: UDP_GRO receive */
     int started;
     const pd_pkt_ops *ops;
     void *pool;
@@ -271,7 +292,19 @@ int pd_udp_open(pd_udp **out, const pd_udp_config *cfg, const pd_pkt_ops *ops, v
         rc = -errno;
     if (rc == 0 && bind(u->fd, (const struct sockaddr *)&cfg->local, sa_len(family)) != 0)
         rc = -errno;
+    if (rc == 0 && cfg->gro) {
+        u->gro = calloc(1, sizeof(*u->gro));
+        if (u->gro)
+            u->gro->buf = malloc((size_t)PD_UDP_GRO_BUFS * PD_UDP_GRO_BUF_SIZE);
+        if (!u->gro || !u->gro->buf)
+            rc = -ENOMEM;
+        else if (setsockopt(u->fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one)) != 0)
+            rc = -errno;
+    }
     if (rc != 0) {
+        if (u->gro)
+            free(u->gro->buf);
+        free(u->gro);
         close(u->fd);
         free(u);
         return rc;
@@ -287,6 +320,9 @@ void pd_udp_close(pd_udp *u)
         return;
     if (u->fd >= 0)
         close(u->fd);
+    if (u->gro)
+        free(u->gro->buf);
+    free(u->gro);
     free(u);
 }
 
@@ -300,6 +336,8 @@ int pd_udp_start(pd_udp *u)
     while (recv(u->fd, scratch, sizeof(scratch), MSG_DONTWAIT | MSG_TRUNC) >= 0)
         ;
     u->gso_bad_size = 0;      /* routes and MTUs may have changed */
+    if (u->gro)
+        u->gro->count = u->gro->cur = 0;
     u->started = 1;
     return 0;
 }
@@ -423,6 +461,129 @@ static unsigned int alloc_some(pd_udp *u, pd_pkt **pkts, unsigned int n)
     return 0;
 }
 
+/* One received datagram from `from`: 1 to deliver it, 0 when it was consumed
+ * (keepalive) or dropped (counted). */
+static int classify(pd_udp *u, const struct sockaddr_storage *from, const uint8_t *d,
+                    uint32_t len, uint64_t now)
+{
+    if (len == 0) {
+        u->st.rx_malformed++;
+        return 0;
+    }
+    if (!sa_equal(from, &u->peer)) {
+        if (!proves_peer(u, d, len)) {
+            u->st.rx_unknown_source++;
+            return 0;
+        }
+        peer_lock(u);
+        u->peer = *from;
+        u->peer_len = sa_len(u->peer.ss_family);
+        peer_unlock(u);
+        u->st.peer_changes++;
+    }
+    if (is_keepalive(d, len)) {
+        uint32_t id;
+        if (parse_keepalive(d, len, &id)) {
+            u->peer_instance = id;
+            u->st.keepalives_rx++;
+            heard_from_peer(u, now);
+        } else {
+            u->st.rx_malformed++;
+        }
+        return 0;
+    }
+    heard_from_peer(u, now);
+    note_session(u, d, len);
+    u->st.rx_packets++;
+    u->st.rx_bytes += len;
+    return 1;
+}
+
+/* GRO receive: coalesced datagrams land in big scratch buffers and are
+ * copied out one per packet; what does not fit this burst waits for the next. */
+static uint16_t rx_gro(pd_udp *u, pd_pkt **pkts, uint16_t n, uint64_t now)
+{
+    pd_gro *g = u->gro;
+    unsigned int out = 0;
+
+    while (out < n) {
+        const uint8_t *base, *d;
+        uint32_t len, l;
+
+        if (g->cur >= g->count) {
+            int r;
+            for (unsigned int i = 0; i < PD_UDP_GRO_BUFS; i++) {
+                struct msghdr *mh = &g->msg[i].msg_hdr;
+                g->iov[i].iov_base = g->buf + (size_t)i * PD_UDP_GRO_BUF_SIZE;
+                g->iov[i].iov_len = PD_UDP_GRO_BUF_SIZE;
+                mh->msg_name = &g->names[i];
+                mh->msg_namelen = sizeof(g->names[i]);
+                mh->msg_iov = &g->iov[i];
+                mh->msg_iovlen = 1;
+                mh->msg_control = g->ctrl[i].buf;
+                mh->msg_controllen = sizeof(g->ctrl[i].buf);
+                mh->msg_flags = 0;
+            }
+            r = recvmmsg(u->fd, g->msg, PD_UDP_GRO_BUFS, MSG_DONTWAIT, NULL);
+            if (r <= 0)
+                break;
+            g->count = (unsigned int)r;
+            g->cur = 0;
+            g->off = 0;
+            for (int i = 0; i < r; i++) {
+                struct msghdr *mh = &g->msg[i].msg_hdr;
+                g->seg[i] = g->msg[i].msg_len;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                        int seg;
+                        memcpy(&seg, CMSG_DATA(c), sizeof(seg));
+                        if (seg > 0)
+                            g->seg[i] = (uint32_t)seg;
+                    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                        memcpy(&u->ovfl_now, CMSG_DATA(c), sizeof(u->ovfl_now));
+                    }
+                }
+                if (g->seg[i] < g->msg[i].msg_len)
+                    u->st.rx_coalesced += (g->msg[i].msg_len + g->seg[i] - 1) / g->seg[i];
+                if (mh->msg_flags & MSG_TRUNC) {      /* cannot happen below 64 KiB */
+                    u->st.rx_malformed++;
+                    g->msg[i].msg_len = 0;
+                }
+            }
+        }
+        len = g->msg[g->cur].msg_len;
+        if (g->off >= len || g->seg[g->cur] == 0) {
+            if (len == 0 && g->off == 0 && !(g->msg[g->cur].msg_hdr.msg_flags & MSG_TRUNC))
+                u->st.rx_malformed++;            /* an empty datagram */
+            g->cur++;
+            g->off = 0;
+            continue;
+        }
+        base = g->iov[g->cur].iov_base;
+        d = base + g->off;
+        l = len - g->off < g->seg[g->cur] ? len - g->off : g->seg[g->cur];
+        g->off += l;
+        if (!classify(u, &g->names[g->cur], d, l, now))
+            continue;
+        if (u->ops->alloc_bulk(u->pool, &pkts[out], 1) != 0) {
+            u->st.rx_nombuf++;                   /* this one is lost: counted */
+            u->st.rx_packets--;
+            u->st.rx_bytes -= l;
+            break;
+        }
+        if (u->ops->tailroom(pkts[out]) < l) {
+            u->st.rx_malformed++;
+            u->st.rx_packets--;
+            u->st.rx_bytes -= l;
+            u->ops->free_bulk(&pkts[out], 1);
+            continue;
+        }
+        memcpy(u->ops->append(pkts[out], l), d, l);
+        out++;
+    }
+    return (uint16_t)out;
+}
+
 uint16_t pd_udp_rx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
     pd_pkt *got[PD_BURST_MAX];
@@ -436,6 +597,8 @@ uint16_t pd_udp_rx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
     tick(u, now);
     if (n > PD_BURST_MAX)
         n = PD_BURST_MAX;
+    if (u->gro)
+        return rx_gro(u, pkts, n, now);
     have = alloc_some(u, got, n);
     if (!have) {
         u->st.rx_nombuf++;
@@ -462,47 +625,19 @@ uint16_t pd_udp_rx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
         struct msghdr *mh = &u->rx.msg[i].msg_hdr;
         pd_pkt *p = got[i];
         uint32_t room = (uint32_t)u->rx.iov[i].iov_len, len = u->rx.msg[i].msg_len;
-        const uint8_t *d = u->rx.iov[i].iov_base;
-        int from_peer;
 
         note_ovfl(u, mh);
         u->ops->trim(p, room - (len < room ? len : room));
         got[i] = NULL;
-        if ((mh->msg_flags & MSG_TRUNC) || len == 0) {
+        if (mh->msg_flags & MSG_TRUNC) {
             u->st.rx_malformed++;
             u->ops->free_bulk(&p, 1);
             continue;
         }
-        from_peer = sa_equal(&u->rx_names[i], &u->peer);
-        if (!from_peer) {
-            if (!proves_peer(u, d, len)) {
-                u->st.rx_unknown_source++;
-                u->ops->free_bulk(&p, 1);
-                continue;
-            }
-            peer_lock(u);
-            u->peer = u->rx_names[i];
-            u->peer_len = sa_len(u->peer.ss_family);
-            peer_unlock(u);
-            u->st.peer_changes++;
-        }
-        if (is_keepalive(d, len)) {
-            uint32_t id;
-            if (parse_keepalive(d, len, &id)) {
-                u->peer_instance = id;
-                u->st.keepalives_rx++;
-                heard_from_peer(u, now);
-            } else {
-                u->st.rx_malformed++;
-            }
+        if (classify(u, &u->rx_names[i], u->rx.iov[i].iov_base, len, now))
+            pkts[out++] = p;
+        else
             u->ops->free_bulk(&p, 1);
-            continue;
-        }
-        heard_from_peer(u, now);
-        note_session(u, d, len);
-        u->st.rx_packets++;
-        u->st.rx_bytes += len;
-        pkts[out++] = p;
     }
     /* buffers recvmmsg did not fill go back */
     for (unsigned int i = (unsigned int)r; i < have; i++)

@@ -32,6 +32,13 @@
  * device that passes it on whole (veth, virtio, a bridge) or a qdisc that
  * drops it drops the whole run, consecutive packets FEC cannot rebuild.
  *
+ * Receive with cfg.gro: the kernel hands datagrams that arrived coalesced
+ * (a GSO sender over veth/virtio, a NIC doing GRO) over as one buffer; the
+ * port splits it, one copy per datagram into pool packets (512 KiB of
+ * scratch buffers per port).  Measured 142 ns of receiver CPU per datagram
+ * against 549 with recvmmsg() when the datagrams arrive coalesced; without
+ * coalescing it only adds the copy.  Off by default.
+ *
  * Keepalive wire format (12 bytes, never a valid FEC packet: FEC packets
  * start with their version, 1 or 2):
  *   0  4  magic "PDKA"
@@ -78,6 +85,7 @@ typedef struct pd_udp_config {
     int follow_peer;          /* follow a peer's proven address change */
     int gso;                  /* send runs of equal-length datagrams with UDP GSO
                                  (UDP_SEGMENT, Linux >= 4.18; see above) */
+    int gro;                  /* receive with UDP_GRO (Linux >= 5.0; see above) */
     uint32_t instance_id;     /* keepalive id (0: random) */
 } pd_udp_config;
 
@@ -88,6 +96,7 @@ typedef struct pd_udp_stats {
     uint64_t rx_malformed;    /* empty, truncated (larger than a buffer) or bad keepalive */
     uint64_t rx_unknown_source; /* from an address not (proven to be) the peer's */
     uint64_t kernel_drops;    /* socket receive buffer overflows (SO_RXQ_OVFL) */
+    uint64_t rx_coalesced;    /* datagrams that arrived coalesced (gro) */
     uint64_t tx_errors;       /* datagrams the kernel refused (freed), all reasons */
     uint64_t tx_oversize;     /*   of which EMSGSIZE: over the path MTU with DF */
     uint64_t tx_unreachable;  /*   of which no route / network or host unreachable */

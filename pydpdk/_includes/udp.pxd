@@ -29,6 +29,7 @@ cdef extern from "udp.h" nogil:
         int dont_fragment
         int follow_peer
         int gso
+        int gro
         uint32_t instance_id
 
     ctypedef struct pd_udp_stats:
@@ -38,6 +39,7 @@ cdef extern from "udp.h" nogil:
         uint64_t rx_malformed
         uint64_t rx_unknown_source
         uint64_t kernel_drops
+        uint64_t rx_coalesced
         uint64_t tx_errors
         uint64_t tx_oversize
         uint64_t tx_unreachable
