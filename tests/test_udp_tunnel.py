@@ -428,9 +428,9 @@ def test_nat_rebinding_is_followed():
     assert u["peer_changes"] >= 1, u
     assert u["peer"] == f"{nat_ip}:20001"
     # before the switch everything arrived; after it, everything sent once the
-    # new address was proven (a keepalive period, 0.25 s, later) arrived
+    # new address was proven (a keepalive period, 0.25 s, later; 1.5 s of slack) arrived
     before = {s for s, t in sent_at.items() if t < switched - 0.1}
-    after = {s for s, t in sent_at.items() if t > switched + 1.0}
+    after = {s for s, t in sent_at.items() if t > switched + 1.5}
     assert before and after
     assert len(before - seqs) <= 2 and len(after - seqs) <= 2
     assert u["rx_unknown_source"] > 0 or u["peer_changes"] >= 1
