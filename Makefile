@@ -12,7 +12,7 @@ VENV        ?= .venv
 BUILD_DIR   ?= build/dpdk-$(DPDK)
 APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
-               tcpdump iproute2 nftables
+               tcpdump iproute2 nftables ethtool
 PY_BUILD_DEPS = "meson-python>=0.18" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
 PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib "mypy>=1.18"
 ifeq ($(DPDK),disabled)

@@ -36,6 +36,7 @@ from pydpdk._includes.fec cimport (
 )
 from pydpdk._includes.gateway cimport (
     PD_ENCAP_ETHER,
+    PD_ENCAP_NONE,
     PD_ENCAP_UDP,
     PD_ETHERTYPE_FEC,
     pd_encap_cfg,
@@ -448,8 +449,11 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         e.kind = PD_ENCAP_UDP
     elif encap in ("ether", "l2"):
         e.kind = PD_ENCAP_ETHER
+    elif encap in ("none", "udp-socket"):
+        e.kind = PD_ENCAP_NONE      # a UdpPort carries the FEC packet as its payload
     else:
-        raise ValueError(f"encapsulation must be 'udp' or 'ether', got {encap!r}")
+        raise ValueError(f"encapsulation must be 'udp' or 'ether' ('none': bare FEC packets for "
+                         f"a UdpPort), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
     e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))

@@ -297,7 +297,9 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                       "from --peer are decoded towards --local.",
         }[mode],
         epilog="Ports: a DPDK port id or device name, DPDK devargs "
-               "(net_pcap0,rx_pcap=a.pcap), afpacket:IFNAME or pcap:rx=FILE,tx=FILE.",
+               "(net_pcap0,rx_pcap=a.pcap), afpacket:IFNAME, pcap:rx=FILE,tx=FILE or "
+               "udp:HOST:PORT (the peer gateway over the kernel's UDP stack; "
+               "[V6ADDR]:PORT for IPv6).",
     )
     if mode == "tunnel":
         p.add_argument("--local", required=True, help="port facing the local site")
@@ -314,10 +316,16 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                    help="close a partial block after this long (0: never)")
     p.add_argument("--decoder-timeout-ms", type=float, default=50.0)
     p.add_argument("--max-payload", type=int, default=1518, help="largest frame protected")
+    p.add_argument("--bind", help="local ADDR:PORT of a udp: port (default: any address, "
+                   "the peer's port)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
-    for opt, default in (("--src-mac", "02:00:00:00:00:01"), ("--dst-mac", "02:00:00:00:00:02"),
-                         ("--src-ip", "192.0.2.1"), ("--dst-ip", "192.0.2.2")):
-        p.add_argument(opt, default=default)
+    # Left out: the stages' defaults; with --encap udp on a raw port, a --dst-ip
+    # without --dst-mac resolves the next hop's MAC (and --src-ip/--src-mac
+    # default to the interface's).
+    for opt in ("--src-mac", "--dst-mac", "--src-ip", "--dst-ip"):
+        p.add_argument(opt, default=None)
+    p.add_argument("--next-hop", help="--encap udp on a DPDK port: the IPv4 gateway towards "
+                   "--dst-ip to ARP for (default: the peer is on the link)")
     p.add_argument("--src-port", type=int, default=4790)
     p.add_argument("--dst-port", type=int, default=4790)
     p.add_argument("--ethertype", type=lambda x: int(x, 0), default=0x88B5)
@@ -330,6 +338,14 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--stats-interval", type=float, default=1.0)
     p.add_argument("--json", action="store_true", help="print the final counters as JSON")
     return p
+
+
+def _udp_line(c: dict[str, Any]) -> str:
+    """One line on a UDP peer port: state, address, what it dropped."""
+    return (f"peer {c['peer_state']} {c['peer']} (dead {c['dead_events']}x, moved "
+            f"{c['peer_changes']}x) keepalives {c['keepalives_tx']:,}/{c['keepalives_rx']:,} "
+            f"unknown-source {c['rx_unknown_source']:,} malformed {c['rx_malformed']:,} "
+            f"kernel-drops {c['kernel_drops']:,} tx-errors {c['oerrors']:,}")
 
 
 def _fec(argv: list[str]) -> int:
@@ -354,6 +370,13 @@ def _fec(argv: list[str]) -> int:
     args = _fec_parser(mode).parse_args(app_args)
     ports = ({"local": args.local, "peer": args.peer} if mode == "tunnel"
              else {"in": args.inp, "out": args.out})
+    if args.bind:
+        udp_roles = [r for r, spec in ports.items() if spec.startswith("udp:")]
+        if not udp_roles:
+            print(f"pydpdk fec {mode}: --bind needs a udp:HOST:PORT port", file=sys.stderr)
+            return 2
+        for role in udp_roles:
+            ports[role] += f",bind={args.bind}"
     encap = dict(encap=args.encap, src_mac=args.src_mac, dst_mac=args.dst_mac,
                  src_ip=args.src_ip, dst_ip=args.dst_ip, src_port=args.src_port,
                  dst_port=args.dst_port, ethertype=args.ethertype)
@@ -364,7 +387,7 @@ def _fec(argv: list[str]) -> int:
                         duration=args.duration, packets=args.packets,
                         busy_poll=args.busy_poll, idle_sleep_us=args.idle_sleep_us,
                         backend=None if args.backend == "auto" else args.backend,
-                        eal_args=eal_args)
+                        eal_args=eal_args, next_hop=args.next_hop)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
@@ -382,6 +405,8 @@ def _fec(argv: list[str]) -> int:
                          f"malformed {c['malformed']:,} foreign {c['foreign']:,}")
                 parts.append(f"{name.split('.')[-1]} {c['packets_in']:,} pkts "
                              f"({rate:.3f} Mpps) {extra}")
+            elif name.startswith("udp."):
+                parts.append(_udp_line(c))
         last["t"], last["counts"] = now, counters
         print("  " + " | ".join(parts), file=sys.stderr, flush=True)
 
@@ -392,7 +417,14 @@ def _fec(argv: list[str]) -> int:
         print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
               f"{report.get('elapsed_s', 0):.1f} s, stopped by "
               f"{'Ctrl-C' if report['interrupted'] else report.get('stopped_by')}")
+        if "next_hop" in report:
+            h = report["next_hop"]
+            print(f"  next hop towards {h['peer']}: {h['next_hop']} "
+                  f"{'(route gateway) ' if h['via_gateway'] else ''}is {h['mac']}")
         for name, c in report["counters"].items():
+            if name.startswith("udp."):
+                print(f"  {name}: {_udp_line(c)}")
+                continue
             keys = [k for k in ("packets_in", "packets_out", "drops", "repair_packets",
                                 "recovered", "unrecoverable", "malformed", "foreign",
                                 "duplicate", "late") if k in c]

@@ -22,6 +22,8 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg)
         return cfg->dst_port ? PD_ENCAP_UDP_LEN : 0;
     case PD_ENCAP_ETHER:
         return PD_ENCAP_ETHER_LEN;
+    case PD_ENCAP_NONE:
+        return 0;
     default:
         return 0;
     }
@@ -44,6 +46,8 @@ static int encap_init(encap *e, const pd_encap_cfg *cfg)
     memset(e, 0, sizeof(*e));
     e->cfg = *cfg;
     e->len = pd_encap_len(cfg);
+    if (cfg->kind == PD_ENCAP_NONE)
+        return 0;
     if (!e->len)
         return -EINVAL;
     if (cfg->kind == PD_ENCAP_ETHER && e->cfg.ethertype == 0)
@@ -76,6 +80,8 @@ static int encap_init(encap *e, const pd_encap_cfg *cfg)
 /* Write the outer header in front of `payload_len` bytes of FEC packet. */
 static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len)
 {
+    if (!e->len)
+        return;
     memcpy(dst, e->tmpl, e->len);
     if (e->cfg.kind == PD_ENCAP_UDP) {
         uint16_t ip_len = (uint16_t)(20 + 8 + payload_len);
@@ -92,6 +98,11 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
     uint32_t l3 = 14, ihl, ip_len, udp_len;
     uint16_t et;
 
+    if (e->cfg.kind == PD_ENCAP_NONE) {
+        *off = 0;
+        *plen = len;
+        return 0;
+    }
     if (len < 14)
         return -1;
     et = get16(f + 12);

@@ -19,7 +19,9 @@
 extern "C" {
 #endif
 
-enum pd_encap_kind { PD_ENCAP_UDP = 1, PD_ENCAP_ETHER = 2 };
+/* PD_ENCAP_NONE: the packet is the FEC packet itself, for ports that carry
+ * it as a datagram payload (the UDP socket port: the kernel adds the headers). */
+enum pd_encap_kind { PD_ENCAP_UDP = 1, PD_ENCAP_ETHER = 2, PD_ENCAP_NONE = 3 };
 
 #define PD_ENCAP_UDP_LEN (14 + 20 + 8)
 #define PD_ENCAP_ETHER_LEN 14

@@ -15,6 +15,7 @@ cdef extern from "gateway.h" nogil:
     enum pd_encap_kind:
         PD_ENCAP_UDP
         PD_ENCAP_ETHER
+        PD_ENCAP_NONE
 
     enum:
         PD_ENCAP_UDP_LEN

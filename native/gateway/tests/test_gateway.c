@@ -122,6 +122,12 @@ static void test_up_to_m_losses_per_block_lose_nothing(void)
     r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_ETHER, 10000, &link);
     CHECK(r.v.valid == 10000 && r.ds.recovered == 4000 && r.v.corrupted == 0);
     CHECK(r.pool_out == 0);
+
+    /* no outer header (the UDP socket port): the same */
+    pt4.pos = 0;
+    r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_NONE, 10000, &link);
+    CHECK(r.v.valid == 10000 && r.ds.recovered == 4000 && r.v.corrupted == 0);
+    CHECK(r.dg.foreign == 0 && r.pool_out == 0);
 }
 
 static void test_xor_parity_rebuilds_one_per_block(void)
