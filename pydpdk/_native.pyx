@@ -31,6 +31,7 @@ from pydpdk._includes.afpacket cimport (
     pd_afp_ifindex,
     pd_afp_mac,
     pd_afp_mtu,
+    pd_afp_vnet_hdr,
     pd_afp_open,
     pd_afp_port_io,
     pd_afp_start,
@@ -359,6 +360,14 @@ cdef class AfPacketPort(PortBase):
         self._check_open()
         return pd_afp_ifindex(self.afp)
 
+    @property
+    def vnet_hdr(self):
+        """True when the sockets use PACKET_VNET_HDR: GSO/GRO super-frames are
+        segmented into wire-sized frames (copy mode) and partial checksums
+        completed."""
+        self._check_open()
+        return bool(pd_afp_vnet_hdr(self.afp))
+
     cdef int _check_open(self) except -1:
         if self.afp == NULL:
             raise PortError(errno.EBADF, f"{self!r} is closed")
@@ -498,12 +507,16 @@ cdef class AfPacketPort(PortBase):
             "ibytes": st.rx_bytes,
             "obytes": st.tx_bytes,
             "imissed": st.kernel_drops,
-            "ierrors": st.rx_malformed,
+            "ierrors": st.rx_malformed + st.rx_gso_failed + st.rx_oversize,
             "oerrors": st.tx_errors,
             "rx_nombuf": st.rx_nombuf,
             "kernel_packets": st.kernel_packets,
             "kernel_drops": st.kernel_drops,
             "ring_freezes": st.ring_freezes,
+            "rx_gso_frames": st.rx_gso_frames,
+            "rx_gso_segments": st.rx_gso_segments,
+            "rx_gso_failed": st.rx_gso_failed,
+            "rx_oversize": st.rx_oversize,
         }
 
     def reset_stats(self):
