@@ -1,5 +1,7 @@
 """Type stubs for pydpdk._native (native BufferPool, AfPacketPort, AfPacketRing)."""
 
+from typing import Any
+
 from pydpdk._burst import Burst, PacketPool, PortBase
 
 FANOUT_MODES: dict[str, int]
@@ -71,3 +73,5 @@ class AfPacketPort(PortBase):
     def check(self) -> None: ...
     def queue_stats(self, queue: int = -1) -> dict[str, int]: ...
     def reset_stats(self) -> None: ...
+
+def interface_info(ifname: str) -> dict[str, Any]: ...

@@ -58,6 +58,18 @@ from pydpdk._includes.buf cimport (
     pd_buf_pool_headroom,
 )
 
+from pydpdk._includes.net cimport (
+    PD_NET_OFF_GRO,
+    PD_NET_OFF_GSO,
+    PD_NET_OFF_LRO,
+    PD_NET_OFF_RXCSUM,
+    PD_NET_OFF_TSO,
+    PD_NET_OFF_TSO6,
+    PD_NET_OFF_TXCSUM,
+    PD_NET_OFF_USO,
+    pd_net_ifinfo,
+    pd_net_ifinfo_get,
+)
 from pydpdk.errors import PacketStateError, PoolError, PortError, error_from_errno
 
 # Packet fanout modes (linux/if_packet.h PACKET_FANOUT_*), by name.
@@ -531,6 +543,32 @@ cdef class AfPacketPort(PortBase):
     def __repr__(self):
         return (f"<AfPacketPort {self.ifname!r} queues={self.n_rx_queues} "
                 f"tx={self.tx_mode}{' zero-copy' if self.zero_copy else ''}>")
+
+
+_OFFLOAD_NAMES = (
+    ("tso", PD_NET_OFF_TSO), ("tso6", PD_NET_OFF_TSO6), ("gso", PD_NET_OFF_GSO),
+    ("gro", PD_NET_OFF_GRO), ("lro", PD_NET_OFF_LRO), ("tx_csum", PD_NET_OFF_TXCSUM),
+    ("rx_csum", PD_NET_OFF_RXCSUM), ("uso", PD_NET_OFF_USO),
+)
+
+
+def interface_info(str ifname not None):
+    """MTU and offload state of a network interface of this namespace, read
+    with the ethtool ioctl (SIOCETHTOOL ETHTOOL_GFEATURES, no external tool):
+    ``{"mtu": 1500, "offloads": {"tso": True, "gro": False, ...}}`` (only
+    the features the driver reports).  PortError (ENODEV) for no such
+    interface."""
+    cdef pd_net_ifinfo info
+    cdef bytes name = ifname.encode()
+    cdef int rc
+    if not name or len(name) > 15:
+        raise ValueError(f"{ifname!r} is not a valid interface name (1 to 15 bytes)")
+    rc = pd_net_ifinfo_get(name, &info)
+    if rc < 0:
+        raise error_from_errno(rc, f"cannot read interface {ifname}", PortError)
+    return {"mtu": info.mtu,
+            "offloads": {n: bool(info.offloads & bit) for n, bit in _OFFLOAD_NAMES
+                         if info.known & bit}}
 
 
 def _open_error(int rc, str ifname):

@@ -314,6 +314,18 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                    help="close a partial block after this long (0: never)")
     p.add_argument("--decoder-timeout-ms", type=float, default=50.0)
     p.add_argument("--max-payload", type=int, default=1518, help="largest frame protected")
+    p.add_argument("--wan-mtu", type=int, default=None,
+                   help="IP MTU of the WAN side (default: the WAN port's MTU); LAN frames "
+                        "that do not fit after the encapsulation are handled by policy")
+    p.add_argument("--no-mss-clamp", action="store_true",
+                   help="leave the MSS of TCP SYNs alone")
+    p.add_argument("--no-icmp", action="store_true",
+                   help="drop oversize DF/IPv6 packets without ICMP too big (counted)")
+    p.add_argument("--no-fragment", action="store_true",
+                   help="drop oversize IPv4 packets without DF instead of fragmenting")
+    p.add_argument("--icmp-source", action="append", default=[], metavar="ADDR",
+                   help="source address of ICMP too big (IPv4 and/or IPv6; default: the "
+                        "original destination)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
     for opt, default in (("--src-mac", "02:00:00:00:00:01"), ("--dst-mac", "02:00:00:00:00:02"),
                          ("--src-ip", "192.0.2.1"), ("--dst-ip", "192.0.2.2")):
@@ -364,7 +376,9 @@ def _fec(argv: list[str]) -> int:
                         duration=args.duration, packets=args.packets,
                         busy_poll=args.busy_poll, idle_sleep_us=args.idle_sleep_us,
                         backend=None if args.backend == "auto" else args.backend,
-                        eal_args=eal_args)
+                        eal_args=eal_args, wan_mtu=args.wan_mtu,
+                        clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
+                        fragment=not args.no_fragment, icmp_source=args.icmp_source)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
@@ -385,7 +399,16 @@ def _fec(argv: list[str]) -> int:
         last["t"], last["counts"] = now, counters
         print("  " + " | ".join(parts), file=sys.stderr, flush=True)
 
-    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval)
+    def started(plan: dict[str, Any]) -> None:
+        for role, i in plan["interfaces"].items():
+            offl = " ".join(f"{k}:{'on' if v else 'off'}" for k, v in i["offloads"].items())
+            print(f"  {role} {i['ifname']}: mtu {i['mtu']}, {offl or 'offloads unknown'}; "
+                  f"{i['plan']}", file=sys.stderr, flush=True)
+        if plan["mtu"]:
+            print(f"  MTU: {plan['mtu']['policy']}", file=sys.stderr, flush=True)
+
+    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
+                         on_start=started)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -395,7 +418,9 @@ def _fec(argv: list[str]) -> int:
         for name, c in report["counters"].items():
             keys = [k for k in ("packets_in", "packets_out", "drops", "repair_packets",
                                 "recovered", "unrecoverable", "malformed", "foreign",
-                                "duplicate", "late") if k in c]
+                                "duplicate", "late", "too_big", "mss_clamped",
+                                "icmp_too_big", "fragmented", "mtu_dropped",
+                                "reply_dropped", "ecn_dropped") if k in c]
             print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
     return 0
 

@@ -49,6 +49,12 @@ class GatewayConfig:
     idle_sleep_us: int = 50
     backend: str | None = None
     eal_args: list[str] = field(default_factory=list)
+    # MTU policy (FecEncodeStage): wan_mtu None = the WAN port's MTU
+    wan_mtu: int | None = None
+    clamp_mss: bool = True
+    icmp: bool = True
+    fragment: bool = True
+    icmp_source: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -147,10 +153,69 @@ def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
         yield chosen, pool, ports
 
 
+def _wan_mtu(cfg: GatewayConfig, ports: dict[str, Any]) -> int:
+    """The IP MTU of the WAN side: --wan-mtu, else the WAN port's MTU (0: unknown,
+    e.g. a pcap file port: no MTU policy)."""
+    if cfg.wan_mtu is not None:
+        return cfg.wan_mtu
+    wan = ports.get("peer" if cfg.mode == "tunnel" else "out")
+    try:
+        return int(getattr(wan, "mtu", 0) or 0)
+    except Exception:                      # a port that cannot say
+        return 0
+
+
+def interfaces_report(ports: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per port role: interface name, MTU and offload state (ethtool ioctl) of
+    the AF_PACKET ports, and what the gateway does about them."""
+    out: dict[str, dict[str, Any]] = {}
+    for role, port in ports.items():
+        ifname = getattr(port, "ifname", None)
+        if not isinstance(ifname, str):
+            continue
+        try:
+            from ._native import interface_info
+
+            info = interface_info(ifname)
+        except (ImportError, OSError):
+            continue
+        vnet = bool(getattr(port, "vnet_hdr", False))
+        on = [k for k in ("tso", "tso6", "gso", "gro", "lro", "uso") if info["offloads"].get(k)]
+        if on and vnet:
+            plan = f"{'/'.join(on)} super-frames are segmented by the gateway"
+        elif on:
+            plan = f"{'/'.join(on)} on and no vnet header: super-frames are counted as oversize"
+        else:
+            plan = "no segmentation offload on: frames arrive wire-sized"
+        out[role] = dict(info, ifname=ifname, vnet_hdr=vnet, plan=plan)
+    return out
+
+
+def mtu_report(enc: FecEncodeStage | None) -> dict[str, Any]:
+    """What the encoder does with frames that do not fit the WAN."""
+    if enc is None:
+        return {}
+    c = enc.config
+    if not c.get("wan_mtu"):
+        return {"wan_mtu": 0, "policy": f"no WAN MTU known: frames over "
+                                        f"{c['max_payload']} bytes are dropped (too_big)"}
+    parts = [f"LAN frames up to {c['max_frame']} bytes (IP MTU {c['ip_mtu']}) cross whole"]
+    if c["mss"]:
+        parts.append(f"TCP MSS clamped to {c['mss']} (IPv4) / {c['mss'] - 20} (IPv6)")
+    parts.append("IPv4 DF and IPv6: ICMP too big to the sender" if c["icmp"]
+                 else "IPv4 DF and IPv6: dropped (counted)")
+    parts.append("IPv4 without DF: fragmented" if c["fragment"]
+                 else "IPv4 without DF: dropped (counted)")
+    return {"wan_mtu": c["wan_mtu"], "max_frame": c["max_frame"], "ip_mtu": c["ip_mtu"],
+            "mss": c["mss"], "overhead_bytes": c["overhead_bytes"], "policy": "; ".join(parts)}
+
+
 def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
-                    max_payload=cfg.max_payload, **cfg.encap)
+                    max_payload=cfg.max_payload, wan_mtu=_wan_mtu(cfg, ports),
+                    clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
+                    icmp_source=cfg.icmp_source or None, **cfg.encap)
     dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **cfg.encap)
     pipe = Pipeline()
     enc = dec = None
@@ -163,6 +228,7 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
     else:
         enc = FecEncodeStage(pool, **enc_args)
         dec = FecDecodeStage(pool, **dec_args)
+        dec.send_replies_of(enc)           # ICMP too big goes back to the LAN
         pipe.add(ports["local"], enc, sink=ports["peer"], burst=cfg.burst)
         pipe.add(ports["peer"], dec, sink=ports["local"], burst=cfg.burst)
     return pipe, enc, dec
@@ -170,11 +236,16 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
 
 def run_gateway(cfg: GatewayConfig,
                 on_progress: Callable[[dict[str, Any]], None] | None = None,
-                progress_interval: float = 1.0) -> dict[str, Any]:
-    """Run a gateway until its duration/packet count or Ctrl-C; returns the counters."""
+                progress_interval: float = 1.0,
+                on_start: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run a gateway until its duration/packet count or Ctrl-C; returns the counters.
+    *on_start* gets the interfaces' MTU/offload state and the MTU policy first."""
     cfg.validate()
     with open_ports(cfg) as (chosen, pool, ports):
         pipe, enc, dec = build_gateway(cfg, pool, ports)
+        plan = {"interfaces": interfaces_report(ports), "mtu": mtu_report(enc)}
+        if on_start is not None:
+            on_start(plan)
         pipe.start(duration=cfg.duration, packets=cfg.packets, busy_poll=cfg.busy_poll,
                    idle_sleep_us=cfg.idle_sleep_us)
         interrupted = False
@@ -190,4 +261,4 @@ def run_gateway(cfg: GatewayConfig,
         del pipe, enc, dec
         leaked = pool.in_use
     return {"backend": chosen, "mode": cfg.mode, "interrupted": interrupted, **result,
-            "counters": counters, "ports": port_stats, "buffers_leaked": leaked}
+            "counters": counters, "ports": port_stats, "buffers_leaked": leaked, **plan}

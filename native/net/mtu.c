@@ -18,16 +18,21 @@
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
-int pd_net_clamp_mss(uint8_t *f, uint32_t len, uint16_t mss)
+int pd_net_clamp_mss(uint8_t *f, uint32_t len, uint32_t max_frame)
 {
     pd_net_hdrs h;
     uint8_t *tcp;
     uint32_t i;
+    uint16_t mss;
 
     if (pd_net_parse(f, len, &h) != 0)
         return -EINVAL;
     if (h.ip_version == 0 || h.l4_proto != 6 || h.fragment || h.l4_len < 20)
         return 0;
+    if (max_frame < h.l2_len + h.l3_len + 20 + 8)
+        return -EINVAL;
+    mss = (uint16_t)(max_frame - h.l2_len - h.l3_len - 20 > 0xffff
+                         ? 0xffff : max_frame - h.l2_len - h.l3_len - 20);
     tcp = f + h.l2_len + h.l3_len;
     if (!(tcp[13] & 0x02))          /* SYN (and SYN-ACK) only */
         return 0;

@@ -104,10 +104,13 @@ int pd_net_gso_segment(const uint8_t *f, uint32_t len, const pd_vnet_hdr *v,
 
 /* ---- edge-device MTU handling -------------------------------------------- */
 
-/* Lower the MSS option of a TCP SYN (IPv4 or IPv6) to at most `mss`, fixing
- * the TCP checksum incrementally.  1 when changed, 0 when nothing to do (not
- * a SYN, no MSS option, already small enough), -EINVAL malformed. */
-int pd_net_clamp_mss(uint8_t *f, uint32_t len, uint16_t mss);
+/* Lower the MSS option of a TCP SYN or SYN-ACK (IPv4 or IPv6) so a full
+ * segment (20-byte TCP header) fits a frame of `max_frame` bytes with this
+ * frame's L2 and IP headers (1514 -> 1460 over IPv4, 1440 over IPv6),
+ * fixing the TCP checksum incrementally (RFC 1624).  1 when changed, 0
+ * when nothing to do (not a SYN, no MSS option, already small enough),
+ * -EINVAL malformed or max_frame too small. */
+int pd_net_clamp_mss(uint8_t *f, uint32_t len, uint32_t max_frame);
 
 /* Build the ICMP reply that tells the sender of frame `f` that its packet
  * does not fit a path of `mtu` bytes of IP: ICMPv4 type 3 code 4 (RFC 1191)

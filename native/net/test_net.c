@@ -259,10 +259,15 @@ static void test_mss_clamp(void)
         t[20] = 2; t[21] = 4; wr16(t + 22, 1460);
         CHECK(pd_net_fill_l4_csum(f, len) == 0);
         CHECK(l4_valid(f, len));
-        CHECK(pd_net_clamp_mss(f, len, 1400) == 1);
-        CHECK(rd16(t + 22) == 1400);
+        CHECK(pd_net_clamp_mss(f, len, 1454) == 1);
+        CHECK(rd16(t + 22) == (v6 ? 1380 : 1400));
         CHECK(l4_valid(f, len));
-        CHECK(pd_net_clamp_mss(f, len, 1440) == 0);   /* already smaller */
+        CHECK(pd_net_clamp_mss(f, len, 1494) == 0);   /* already smaller */
+        CHECK(rd16(t + 22) == (v6 ? 1380 : 1400));
+        t[13] = 0x12;                                 /* SYN-ACK too */
+        pd_net_fill_l4_csum(f, len);
+        CHECK(pd_net_clamp_mss(f, len, 1354) == 1);
+        CHECK(l4_valid(f, len));
         t[13] = 0x10;                                 /* not a SYN */
         CHECK(pd_net_clamp_mss(f, len, 1000) == 0);
     }
