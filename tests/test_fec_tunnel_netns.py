@@ -33,13 +33,14 @@ LOSS_PER_MILLE = 50
 class Gateways:
     """One ``pydpdk fec tunnel`` process per gateway namespace."""
 
-    def __init__(self, topo: netns.GatewayTopology, k: int, m: int) -> None:
+    def __init__(self, topo: netns.GatewayTopology, k: int, m: int,
+                 extra: tuple[str, ...] = ()) -> None:
         self.procs = []
         for gw in (topo.gw_a, topo.gw_b):
             cmd = ["ip", "netns", "exec", gw, sys.executable, "-m", "pydpdk.cli", "fec",
                    "tunnel", "--", "--backend", "native", "--local", "afpacket:lan",
                    "--peer", "afpacket:wan", "--encap", "ether", "-k", str(k), "-m", str(m),
-                   "--deadline-ms", "2", "--json"]
+                   "--deadline-ms", "2", "--json", *extra]
             self.procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                                stderr=subprocess.PIPE, text=True))
         time.sleep(2.0)                    # interpreter start, sockets bound
@@ -47,14 +48,17 @@ class Gateways:
             assert p.poll() is None, p.communicate()[1]
 
     def stop(self) -> list[dict]:
-        """SIGTERM both (a clean stop, as Ctrl-C); their final JSON reports."""
+        """SIGTERM both (a clean stop, as Ctrl-C); their final JSON reports
+        (stderr, the start report and progress lines, in ``self.stderr``)."""
         reports = []
+        self.stderr = []
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
             out, err = p.communicate(timeout=30)
             assert p.returncode == 0, err
+            self.stderr.append(err)
             reports.append(json.loads(out[out.index("{"):]))
         return reports
 
