@@ -525,6 +525,7 @@ cdef class AfPacketPort(PortBase):
             "kernel_packets": st.kernel_packets,
             "kernel_drops": st.kernel_drops,
             "ring_freezes": st.ring_freezes,
+            "rx_malformed": st.rx_malformed,
             "rx_gso_frames": st.rx_gso_frames,
             "rx_gso_segments": st.rx_gso_segments,
             "rx_gso_failed": st.rx_gso_failed,

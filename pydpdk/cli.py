@@ -407,8 +407,19 @@ def _fec(argv: list[str]) -> int:
         if plan["mtu"]:
             print(f"  MTU: {plan['mtu']['policy']}", file=sys.stderr, flush=True)
 
+    missed: dict[str, int] = {}
+
+    def ports_progress(stats: dict[str, dict[str, int]]) -> None:
+        # A receive ring that overflows says so while it happens (also with --json).
+        for role, st in stats.items():
+            n = int(st.get("imissed", 0))
+            if n > missed.get(role, 0):
+                print(f"  ring overflow: {role} port lost {n - missed.get(role, 0):,} frames "
+                      f"(receive ring full; {n:,} in all)", file=sys.stderr, flush=True)
+            missed[role] = n
+
     report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
-                         on_start=started)
+                         on_start=started, on_ports=ports_progress)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -422,6 +433,14 @@ def _fec(argv: list[str]) -> int:
                                 "icmp_too_big", "fragmented", "mtu_dropped",
                                 "reply_dropped", "ecn_dropped") if k in c]
             print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+        drops = report["drops"]
+        print(f"  frames not carried: {drops['total']:,}")
+        for role, dirs in drops["ports"].items():
+            st = report["ports"][role]
+            rx = ", ".join(f"{k} {v:,}" for k, v in dirs["rx"].items() if v) or "none lost"
+            tx = ", ".join(f"{k} {v:,}" for k, v in dirs["tx"].items() if v) or "none lost"
+            print(f"  port {role}: rx {st.get('ipackets', 0):,} ({rx}); "
+                  f"tx {st.get('opackets', 0):,} ({tx})")
     return 0
 
 

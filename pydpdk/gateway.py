@@ -210,6 +210,39 @@ def mtu_report(enc: FecEncodeStage | None) -> dict[str, Any]:
             "mss": c["mss"], "overhead_bytes": c["overhead_bytes"], "policy": "; ".join(parts)}
 
 
+# Why a port lost frames, by direction: report key <- port stats key.  Ports
+# without the detail (DPDK) report their ierrors as "errors".
+_RX_DETAIL = (("malformed", "rx_malformed"), ("oversize", "rx_oversize"),
+              ("segmentation_failed", "rx_gso_failed"))
+# Why a stage dropped frames (stage counters).
+_STAGE_DROPS = ("too_big", "mtu_dropped", "icmp_too_big", "no_headroom", "out_full",
+                "foreign", "ecn_dropped", "reply_dropped")
+
+
+def drop_report(counters: dict[str, dict[str, int]],
+                port_stats: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Every frame the gateway could not carry, by reason: per port and
+    direction (ring_overflow = frames the kernel or NIC dropped because the
+    receive ring was full, malformed, oversize, segmentation_failed,
+    tx_errors), per stage (MTU policy: too_big, icmp_too_big, mtu_dropped;
+    foreign frames, ...) and per pipeline element (drops: e.g. frames a sink
+    port refused)."""
+    ports: dict[str, dict[str, dict[str, int]]] = {}
+    for role, st in port_stats.items():
+        rx = {"ring_overflow": int(st.get("imissed", 0))}
+        if "rx_malformed" in st:
+            rx.update((name, int(st[key])) for name, key in _RX_DETAIL)
+        else:
+            rx["errors"] = int(st.get("ierrors", 0))
+        ports[role] = {"rx": rx, "tx": {"tx_errors": int(st.get("oerrors", 0))}}
+    stages = {name: {k: int(c[k]) for k in _STAGE_DROPS if k in c}
+              for name, c in counters.items() if any(k in c for k in _STAGE_DROPS)}
+    sinks = {name: int(c.get("drops", 0)) for name, c in counters.items() if "drops" in c}
+    total = (sum(v for p in ports.values() for d in p.values() for v in d.values()) +
+             sum(v for c in stages.values() for v in c.values()) + sum(sinks.values()))
+    return {"total": total, "ports": ports, "stages": stages, "elements": sinks}
+
+
 def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
@@ -237,9 +270,13 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
 def run_gateway(cfg: GatewayConfig,
                 on_progress: Callable[[dict[str, Any]], None] | None = None,
                 progress_interval: float = 1.0,
-                on_start: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                on_start: Callable[[dict[str, Any]], None] | None = None,
+                on_ports: Callable[[dict[str, dict[str, int]]], None] | None = None
+                ) -> dict[str, Any]:
     """Run a gateway until its duration/packet count or Ctrl-C; returns the counters.
-    *on_start* gets the interfaces' MTU/offload state and the MTU policy first."""
+    *on_start* gets the interfaces' MTU/offload state and the MTU policy first;
+    *on_ports* the ports' counters at each progress interval (ring overflows
+    show there while they happen)."""
     cfg.validate()
     with open_ports(cfg) as (chosen, pool, ports):
         pipe, enc, dec = build_gateway(cfg, pool, ports)
@@ -253,6 +290,8 @@ def run_gateway(cfg: GatewayConfig,
             while pipe.join(timeout=progress_interval) is None:
                 if on_progress is not None:
                     on_progress(pipe.counters())
+                if on_ports is not None:
+                    on_ports({role: port.stats() for role, port in ports.items()})
         except KeyboardInterrupt:
             interrupted = True
         result = pipe.stop() or {}
@@ -261,4 +300,5 @@ def run_gateway(cfg: GatewayConfig,
         del pipe, enc, dec
         leaked = pool.in_use
     return {"backend": chosen, "mode": cfg.mode, "interrupted": interrupted, **result,
-            "counters": counters, "ports": port_stats, "buffers_leaked": leaked, **plan}
+            "counters": counters, "ports": port_stats, "buffers_leaked": leaked,
+            "drops": drop_report(counters, port_stats), **plan}
