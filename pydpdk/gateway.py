@@ -234,6 +234,7 @@ def drop_report(counters: dict[str, dict[str, int]],
             rx.update((name, int(st[key])) for name, key in _RX_DETAIL)
         else:
             rx["errors"] = int(st.get("ierrors", 0))
+            rx["oversize"] = int(st.get("rx_chain_dropped", 0))
         ports[role] = {"rx": rx, "tx": {"tx_errors": int(st.get("oerrors", 0))}}
     stages = {name: {k: int(c[k]) for k in _STAGE_DROPS if k in c}
               for name, c in counters.items() if any(k in c for k in _STAGE_DROPS)}
