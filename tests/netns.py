@@ -218,6 +218,7 @@ class GatewayTopology:
     host_b: str
     ifaces: dict[str, dict[str, str]] = field(default_factory=dict)
     host_ip: dict[str, str] = field(default_factory=dict)
+    host_ip6: dict[str, str] = field(default_factory=dict)
     link_in_a: str = "la"
     link_in_b: str = "lb"
 
@@ -227,11 +228,14 @@ class GatewayTopology:
 
 
 @contextlib.contextmanager
-def gateway_topology(mtu: int = 1500, link_mtu: int | None = None) -> Iterator[GatewayTopology]:
+def gateway_topology(mtu: int = 1500, link_mtu: int | None = None,
+                     ipv6: bool = False) -> Iterator[GatewayTopology]:
     """End host - gateway - link - gateway - end host, as five namespaces.
 
     The gateway-to-link veths may have a larger MTU (*link_mtu*) to carry
-    encapsulated frames.  Everything is deleted on exit.
+    encapsulated frames.  With *ipv6* the end hosts also get IPv6 addresses
+    (``host_ip6``; fd77::1 and fd77::2, no duplicate address detection).
+    Everything is deleted on exit.
     """
     with contextlib.ExitStack() as stack:
         ha, ga, link, gb, hb = (stack.enter_context(netns(p))
@@ -254,6 +258,12 @@ def gateway_topology(mtu: int = 1500, link_mtu: int | None = None) -> Iterator[G
         topo.host_ip = {ha: "10.77.0.1", hb: "10.77.0.2"}
         for ns, ip in topo.host_ip.items():
             _run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
+        if ipv6:
+            topo.host_ip6 = {ha: "fd77::1", hb: "fd77::2"}
+            for ns, ip in topo.host_ip6.items():
+                for key in ("all", "default", "eth0"):
+                    ns_exec(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=0")
+                _run("ip", "-n", ns, "addr", "add", f"{ip}/64", "dev", "eth0", "nodad")
         yield topo
 
 

@@ -270,3 +270,75 @@ def test_segments_seen_by_the_receiver_are_valid_tshark(wan1500, tmp_path):
     assert full >= 0.9 * len(segs)
     lan_a = reports[0]["ports"]["local"]
     assert lan_a["rx_gso_segments"] > lan_a["rx_gso_frames"] > 0
+
+
+@pytest.fixture
+def wan1500_v6():
+    netns.require_netns()
+    netns.require_nft()
+    with netns.gateway_topology(mtu=1500, ipv6=True) as topo, \
+            contextlib.ExitStack() as stack:
+        for ifname in (topo.link_in_a, topo.link_in_b):
+            stack.enter_context(netns.random_loss(topo.link, ifname, LOSS_PER_MILLE))
+        gws = Gateways(topo, k=8, m=4)
+        try:
+            yield topo, gws
+        finally:
+            gws.kill()
+    assert not netns.leftover_namespaces()
+
+
+def test_ipv6_tcp_stream_and_packet_too_big(wan1500_v6):
+    """IPv6: TSO6 super-frames segmented, the SYN's MSS clamped (IPv6 value),
+    and a full-size UDP datagram answered with ICMPv6 packet too big, after
+    which the sender's kernel fragments and the datagrams arrive."""
+    topo, gws = wan1500_v6
+    ip6_a, ip6_b = topo.host_ip6[topo.host_a], topo.host_ip6[topo.host_b]
+    payload = bytes(range(241)) * 4000
+    with netns.inside(topo.host_b):
+        server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        ub = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    with netns.inside(topo.host_a):
+        client = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        ua = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    server.bind((ip6_b, 7300))
+    server.listen(1)
+    server.settimeout(60)
+    received = bytearray()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(60)
+            while chunk := conn.recv(65536):
+                received.extend(chunk)
+
+    t = threading.Thread(target=serve)
+    t.start()
+    with client:
+        client.settimeout(60)
+        client.connect((ip6_b, 7300))          # neighbour discovery crosses first
+        client.sendall(payload)
+    t.join(90)
+    server.close()
+    ub.bind((ip6_b, 7301))
+    ub.setblocking(False)
+    n, size = 200, 1452                       # 1500-byte IPv6 packets
+    got: list[bytes] = []
+    with ua, ub:
+        for i in range(n):
+            ua.sendto(b"%06d" % i + b"6" * (size - 6), (ip6_b, 7301))
+            time.sleep(0.002)
+            got += drain(ub)
+        time.sleep(1.0)
+        got += drain(ub)
+    reports = gws.stop()
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+    enc_a = encoder(reports[0])
+    assert enc_a["mss_clamped"] >= 1 and encoder(reports[1])["mss_clamped"] >= 1
+    assert enc_a["icmp_too_big"] >= 1 and enc_a["reply_dropped"] == 0
+    seqs = {int(d[:6]) for d in got}
+    assert all(len(d) == size for d in got)
+    assert all(i in seqs for i in range(20, n))
+    lan_a = reports[0]["ports"]["local"]
+    assert lan_a["rx_gso_frames"] > 0 and lan_a["rx_gso_failed"] == 0
