@@ -53,6 +53,7 @@ class AfPacketPort(PortBase):
         block_timeout_ms: int = 1,
         zero_copy: bool = False,
         headroom: int | None = None,
+        vnet_hdr: bool = True,
     ) -> None: ...
     @property
     def ring(self) -> AfPacketRing | None: ...

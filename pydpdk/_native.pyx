@@ -269,6 +269,12 @@ cdef class AfPacketPort(PortBase):
 
     ``tx_burst`` sends packets of a BufferPool or zero-copy packets of any
     AfPacketPort (forwarding), in either mode.
+
+    ``vnet_hdr=True`` (default) opens the sockets with PACKET_VNET_HDR: GSO/GRO
+    super-frames (the host's default TSO/GSO/GRO offloads) are cut into
+    wire-sized frames in copy mode (counted: ``rx_gso_frames``,
+    ``rx_gso_segments``, ``rx_gso_failed``; zero copy drops them, counted)
+    and partial checksums are completed from the kernel's description.
     """
 
     cdef pd_afp *afp
@@ -284,7 +290,7 @@ cdef class AfPacketPort(PortBase):
                  str tx_mode="sendmmsg", unsigned int block_size=1 << 18,
                  unsigned int block_count=32, unsigned int frame_size=2048,
                  unsigned int tx_frames=1024, unsigned int block_timeout_ms=1,
-                 bint zero_copy=False, headroom=None):
+                 bint zero_copy=False, headroom=None, bint vnet_hdr=True):
         cdef pd_afp_config cfg
         cdef bytes name
         cdef int rc
@@ -333,6 +339,7 @@ cdef class AfPacketPort(PortBase):
         cfg.promiscuous = promiscuous
         cfg.qdisc_bypass = qdisc_bypass
         cfg.zero_copy = zero_copy
+        cfg.vnet_hdr = vnet_hdr
         if zero_copy:
             cfg.zc_headroom = headroom
         rc = pd_afp_open(&self.afp, &cfg, (<BufferPool>pool).bp if pool is not None else NULL)
