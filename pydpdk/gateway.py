@@ -28,6 +28,11 @@ from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
 __all__ = ["GatewayConfig", "open_ports", "build_gateway", "run_gateway"]
 
 MODES = ("encode", "decode", "tunnel")
+# Receive ring of a gateway's AF_PACKET port: 128 blocks of 256 KiB = 32 MiB,
+# ~28k full-size frames: 280 ms of 100k frames/s, so a gateway core that is
+# scheduled out for a while (shared cores) catches up instead of losing
+# frames.  The port's own default (8 MiB) suits interactive use.
+GATEWAY_RX_BLOCKS = 128
 
 
 @dataclass
@@ -102,7 +107,7 @@ class _PortOpener:
         if kind == "afpacket":
             from .afpacket import AfPacketPort
 
-            return AfPacketPort(rest, self.pool)
+            return AfPacketPort(rest, self.pool, block_count=GATEWAY_RX_BLOCKS)
         from .pcap import PcapPort
 
         opts = _parse_kv(rest)

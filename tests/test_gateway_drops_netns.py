@@ -56,7 +56,7 @@ def test_ring_overflow_is_counted_and_totals_reconcile(tunnel):
     a = udp_socket(topo.host_a, ip_a, 6400)
     b = udp_socket(topo.host_b, ip_b, 6401)
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
-    n = 40000
+    n = 80000                                   # ~90 MB: more than the 32 MiB ring
     got = 0
     with a, b:
         deadline = time.monotonic() + 10

@@ -328,6 +328,9 @@ pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
     rc = common_init(&s->c, &cfg->encap, ops, pool, s, enc_parity_buffer);
     if (rc == 0 && cfg->mtu.wan_mtu) {
         s->max_frame = pd_gateway_max_frame(&cfg->encap, cfg->mtu.wan_mtu);
+        /* A jumbo WAN is still bounded by what the codec protects. */
+        if (s->max_frame > s->max_payload)
+            s->max_frame = s->max_payload;
         if (s->max_frame < 14 + 68)   /* not even a minimal IPv4 packet fits */
             rc = -EINVAL;
     }

@@ -49,7 +49,8 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg);
  * dropped as too_big). */
 typedef struct pd_mtu_cfg {
     uint32_t wan_mtu;         /* largest IP packet (or Ethernet payload with
-                                 PD_ENCAP_ETHER) the WAN carries; 0: no policy */
+                                 PD_ENCAP_ETHER) the WAN carries; 0: no policy.
+                                 The frame limit is also at most max_payload. */
     int clamp_mss;            /* lower the MSS of TCP SYNs to what fits */
     int no_icmp;              /* drop oversize DF/IPv6 frames without ICMP */
     int no_fragment;          /* drop oversize IPv4 frames without DF too */
