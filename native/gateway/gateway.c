@@ -36,13 +36,6 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
 static int encap_init(encap *e, const pd_encap_cfg *cfg)
 {
     uint8_t *t = e->tmpl;
@@ -94,7 +87,7 @@ static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len, int 
             otos = (uint8_t)((e->cfg.dscp ? otos : (tos & 0xfc)) | (tos & 3));
         dst[15] = otos;
         put16(dst + 16, ip_len);
-        put16(dst + 24, (uint16_t)~fold(e->ip_sum + ip_len + otos));
+        put16(dst + 24, pd_csum_fold(e->ip_sum + ip_len + otos));
         put16(dst + 38, (uint16_t)(8 + payload_len));
     }
 }
