@@ -321,6 +321,7 @@ def test_ipv6_tcp_stream_and_packet_too_big(wan1500_v6):
         client.sendall(payload)
     t.join(90)
     server.close()
+    ua.bind((ip6_a, 7302))
     ub.bind((ip6_b, 7301))
     ub.setblocking(False)
     n, size = 200, 1452                       # 1500-byte IPv6 packets
