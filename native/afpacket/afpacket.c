@@ -546,7 +546,8 @@ static int rx_gso_frame(pd_afp *afp, afp_queue *q, const struct tpacket3_hdr *h,
         return 0;
     }
     n = pd_net_gso_count(frame, len, v);
-    if (n <= 0 || n > PD_AFP_GSO_MAX_SEGS) {
+    /* More segments than the pool could ever hold would stall the ring. */
+    if (n <= 0 || n > PD_AFP_GSO_MAX_SEGS || (uint32_t)n > pd_buf_pool_count(afp->pool)) {
         q->st.rx_gso_failed++;
         return 0;
     }
@@ -919,6 +920,8 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
             pd_buf *b;
             if (cache_n == 0) {
                 unsigned int want = (unsigned int)(n - got);
+                if (want > PD_BURST_MAX)
+                    want = PD_BURST_MAX;
                 if (want > q->rx_left)
                     want = q->rx_left;
                 if (pd_buf_alloc_bulk(afp->pool, cache, want) < 0) {
