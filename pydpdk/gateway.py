@@ -177,6 +177,12 @@ def interfaces_report(ports: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for role, port in ports.items():
         ifname = getattr(port, "ifname", None)
         if not isinstance(ifname, str):
+            if hasattr(port, "xstats"):            # a DPDK ethdev port
+                with contextlib.suppress(Exception):
+                    out[role] = {"ifname": str(getattr(port, "name", role)),
+                                 "mtu": int(port.mtu), "offloads": {}, "vnet_hdr": False,
+                                 "plan": "frames in more than one mbuf are made one or "
+                                         "dropped and counted (rx_chain_dropped)"}
             continue
         try:
             from ._native import interface_info
