@@ -202,8 +202,9 @@ def interfaces_report(ports: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def mtu_report(enc: FecEncodeStage | None) -> dict[str, Any]:
-    """What the encoder does with frames that do not fit the WAN."""
+def mtu_report(enc: FecEncodeStage | None, replies: bool = True) -> dict[str, Any]:
+    """What the encoder does with frames that do not fit the WAN (*replies*:
+    a decoder sends its ICMP messages back to the LAN, as in a tunnel)."""
     if enc is None:
         return {}
     c = enc.config
@@ -213,7 +214,7 @@ def mtu_report(enc: FecEncodeStage | None) -> dict[str, Any]:
     parts = [f"LAN frames up to {c['max_frame']} bytes (IP MTU {c['ip_mtu']}) cross whole"]
     if c["mss"]:
         parts.append(f"TCP MSS clamped to {c['mss']} (IPv4) / {c['mss'] - 20} (IPv6)")
-    parts.append("IPv4 DF and IPv6: ICMP too big to the sender" if c["icmp"]
+    parts.append("IPv4 DF and IPv6: ICMP too big to the sender" if c["icmp"] and replies
                  else "IPv4 DF and IPv6: dropped (counted)")
     parts.append("IPv4 without DF: fragmented" if c["fragment"]
                  else "IPv4 without DF: dropped (counted)")
@@ -292,7 +293,8 @@ def run_gateway(cfg: GatewayConfig,
     cfg.validate()
     with open_ports(cfg) as (chosen, pool, ports):
         pipe, enc, dec = build_gateway(cfg, pool, ports)
-        plan = {"interfaces": interfaces_report(ports), "mtu": mtu_report(enc)}
+        plan = {"interfaces": interfaces_report(ports),
+                "mtu": mtu_report(enc, replies=dec is not None)}
         if on_start is not None:
             on_start(plan)
         pipe.start(duration=cfg.duration, packets=cfg.packets, busy_poll=cfg.busy_poll,
