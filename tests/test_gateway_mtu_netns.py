@@ -197,77 +197,97 @@ def test_iperf3_tcp_through_the_lossy_1500_wan(wan1500):
     assert encoder(reports[0])["mss_clamped"] >= 1
 
 
-def test_segments_seen_by_the_receiver_are_valid_tshark(wan1500, tmp_path):
-    """host_a's TSO super-frames, segmented by gateway a and carried across,
-    reach host_b as frames a kernel with offloads off would have sent:
-    wire-sized, checksums right (tshark verifies them), consecutive
-    sequence numbers, full-MSS payloads."""
-    topo, gws, _ = wan1500
-    ip_a, ip_b = topo.host_ip[topo.host_a], topo.host_ip[topo.host_b]
-    pcap = tmp_path / "host_b.pcap"
-    cap = subprocess.Popen(["ip", "netns", "exec", topo.host_b, "tshark", "-q", "-i", "eth0",
-                            "-w", str(pcap), "-f", "tcp port 7200"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while not pcap.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)                     # dumpcap is capturing once the file exists
-        time.sleep(0.5)
-        payload = bytes(range(256)) * 2048       # 512 KiB
-        with netns.inside(topo.host_b):
-            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.bind((ip_b, 7200))
-        server.listen(1)
-        server.settimeout(60)
-        received = bytearray()
+def _tcp_stream(topo: netns.GatewayTopology, port: int, payload: bytes) -> bytes:
+    """Send *payload* from host_a to host_b over TCP; what host_b received."""
+    ip_b = topo.host_ip[topo.host_b]
+    with netns.inside(topo.host_b):
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind((ip_b, port))
+    server.listen(1)
+    server.settimeout(60)
+    received = bytearray()
 
-        def serve() -> None:
-            conn, _ = server.accept()
-            with conn:
-                while chunk := conn.recv(65536):
-                    received.extend(chunk)
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                received.extend(chunk)
 
-        t = threading.Thread(target=serve)
-        t.start()
-        with netns.inside(topo.host_a):
-            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        with client:
-            client.settimeout(60)
-            client.connect((ip_b, 7200))
-            client.sendall(payload)
-        t.join(90)
-        server.close()
-        time.sleep(1.0)
-    finally:
-        cap.terminate()
-        cap.wait(timeout=30)
-    reports = gws.stop()
-    assert received == payload
-    mss = reports[0]["mtu"]["mss"]
+    t = threading.Thread(target=serve)
+    t.start()
+    with netns.inside(topo.host_a):
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with client:
+        client.settimeout(60)
+        client.connect((ip_b, port))
+        client.sendall(payload)
+    t.join(90)
+    server.close()
+    return bytes(received)
+
+
+def _segments(pcap, ip_a: str, port: int) -> dict[int, tuple[int, int]]:
+    """Data segments host_a sent to *port*, as host_b received them (tshark):
+    {sequence number: (payload length, TCP flags)}; asserts each one is
+    wire-sized with good IPv4 and TCP checksums."""
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-o", "ip.check_checksum:TRUE",
          "-o", "tcp.check_checksum:TRUE", "-o", "tcp.relative_sequence_numbers:FALSE",
-         "-Y", f"ip.src == {ip_a} && tcp.len > 0", "-T", "fields", "-E", "separator=,",
+         "-Y", f"ip.src == {ip_a} && tcp.dstport == {port} && tcp.len > 0",
+         "-T", "fields", "-E", "separator=,",
          "-e", "frame.len", "-e", "tcp.len", "-e", "tcp.seq", "-e", "tcp.flags",
          "-e", "ip.checksum.status", "-e", "tcp.checksum.status"],
         capture_output=True, text=True, timeout=120, check=True).stdout
-    rows = [line.split(",") for line in out.splitlines() if line]
-    assert len(rows) >= len(payload) // mss
     segs = {}
-    for frame_len, tcp_len, seq, flags, ip_ok, tcp_ok in rows:
+    for line in filter(None, out.splitlines()):
+        frame_len, tcp_len, seq, flags, ip_ok, tcp_ok = line.split(",")
         assert int(frame_len) <= 1514
         assert ip_ok == "1" and tcp_ok == "1", (ip_ok, tcp_ok)   # 1: good
-        assert int(tcp_len) <= mss
         segs[int(seq)] = (int(tcp_len), int(flags, 16))
     # consecutive sequence numbers (retransmissions repeat a start, never overlap)
     starts = sorted(segs)
     for s0, s1 in zip(starts, starts[1:]):
         assert s0 + segs[s0][0] == s1
-    # as without TSO: full segments (the clamped MSS less the timestamp option)
-    largest = max(n for n, _ in segs.values())
-    assert mss - 40 <= largest <= mss
-    full = sum(1 for n, _ in segs.values() if n == largest)
-    assert full >= 0.9 * len(segs)
+    return segs
+
+
+def test_segments_match_what_the_kernel_sends_with_offloads_off(wan1500, tmp_path):
+    """host_a's TSO super-frames, segmented by gateway a and carried across,
+    reach host_b as the frames host_a's kernel sends itself once TSO/GSO are
+    off (checked with tshark): wire-sized, checksums right, consecutive
+    sequence numbers, the same full segment size, FIN/PSH where the kernel
+    puts them."""
+    topo, gws, _ = wan1500
+    ip_a = topo.host_ip[topo.host_a]
+    pcap = tmp_path / "host_b.pcap"
+    cap = subprocess.Popen(["ip", "netns", "exec", topo.host_b, "tshark", "-q", "-i", "eth0",
+                            "-w", str(pcap), "-f", "tcp portrange 7200-7201"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    payload = bytes(range(256)) * 2048       # 512 KiB
+    try:
+        deadline = time.monotonic() + 20
+        while not pcap.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)                     # dumpcap is capturing once the file exists
+        time.sleep(0.5)
+        assert _tcp_stream(topo, 7200, payload) == payload
+        netns.set_offloads(topo.host_a, "eth0", tso="off", gso="off")
+        assert _tcp_stream(topo, 7201, payload) == payload
+        time.sleep(1.0)
+    finally:
+        cap.terminate()
+        cap.wait(timeout=30)
+    reports = gws.stop()
+    mss = reports[0]["mtu"]["mss"]
+    ours, kernel = _segments(pcap, ip_a, 7200), _segments(pcap, ip_a, 7201)
+    for segs in (ours, kernel):
+        assert len(segs) >= len(payload) // mss
+        largest = max(n for n, _ in segs.values())
+        assert mss - 40 <= largest <= mss       # the clamped MSS less TCP options
+        assert sum(1 for n, _ in segs.values() if n == largest) >= 0.9 * len(segs)
+        # FIN only on the stream's last segment
+        last = max(segs)
+        assert all(not (f & 0x01) for s, (_, f) in segs.items() if s != last)
+    assert max(n for n, _ in ours.values()) == max(n for n, _ in kernel.values())
     lan_a = reports[0]["ports"]["local"]
     assert lan_a["rx_gso_segments"] > lan_a["rx_gso_frames"] > 0
 
