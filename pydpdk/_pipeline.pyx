@@ -598,7 +598,7 @@ cdef class FecEncodeStage(Stage):
                  no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full,
                  mss_clamped=g.mss_clamped, icmp_too_big=g.icmp_too_big,
                  mtu_dropped=g.mtu_dropped, fragmented=g.fragmented, fragments=g.fragments,
-                 reply_dropped=g.reply_dropped)
+                 reply_dropped=g.reply_dropped, icmp_limited=g.icmp_limited)
         return d
 
 

@@ -226,9 +226,10 @@ def mtu_report(enc: FecEncodeStage | None, replies: bool = True) -> dict[str, An
 # without the detail (DPDK) report their ierrors as "errors".
 _RX_DETAIL = (("malformed", "rx_malformed"), ("oversize", "rx_oversize"),
               ("segmentation_failed", "rx_gso_failed"))
-# Why a stage dropped frames (stage counters).
+# Why a stage dropped frames (stage counters; each frame counted once:
+# reply_dropped and icmp_limited are details of mtu_dropped).
 _STAGE_DROPS = ("too_big", "mtu_dropped", "icmp_too_big", "no_headroom", "out_full",
-                "foreign", "ecn_dropped", "reply_dropped")
+                "foreign", "ecn_dropped")
 
 
 def drop_report(counters: dict[str, dict[str, int]],

@@ -274,7 +274,29 @@ struct pd_fec_enc_stage {
     uint32_t max_frame;       /* largest LAN frame that fits; 0: no MTU policy */
     atomic_int paired;        /* a decoder sends the replies */
     reply_ring replies;
+    /* ICMP token bucket, as routers limit theirs (Linux: 1000/s) */
+    double icmp_tokens;
+    uint64_t icmp_last_ns;
 };
+
+#define ICMP_RATE_PER_S 1000.0
+#define ICMP_BURST 50.0
+
+/* One ICMP message allowed now?  A flood of oversize packets must not be
+ * answered packet for packet. */
+static int icmp_allowed(pd_fec_enc_stage *s, uint64_t now)
+{
+    if (now > s->icmp_last_ns) {
+        s->icmp_tokens += (double)(now - s->icmp_last_ns) * (ICMP_RATE_PER_S / 1e9);
+        if (s->icmp_tokens > ICMP_BURST)
+            s->icmp_tokens = ICMP_BURST;
+        s->icmp_last_ns = now;
+    }
+    if (s->icmp_tokens < 1.0)
+        return 0;
+    s->icmp_tokens -= 1.0;
+    return 1;
+}
 
 /* Bytes the WAN must carry on top of a LAN frame: outer header beyond the
  * WAN's own Ethernet header, FEC header, and the repair packets' length
@@ -317,6 +339,7 @@ pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
         goto fail;
     s->max_payload = cfg->fec.max_payload;
     s->mtu = cfg->mtu;
+    s->icmp_tokens = ICMP_BURST;
     atomic_flag_clear(&s->replies.lock);
     rc = common_init(&s->c, &cfg->encap, ops, pool, s, enc_parity_buffer);
     if (rc == 0 && cfg->mtu.wan_mtu) {
@@ -493,6 +516,18 @@ static void enc_oversize(pd_fec_enc_stage *s, pd_pkt *p, uint64_t now)
     if (h.ip_version == 4 && !h.df && !s->mtu.no_fragment) {
         if (enc_fragment(s, p, &h, now) == 0)
             return;
+        s->c.gw.mtu_dropped++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (!s->mtu.no_icmp && !atomic_load_explicit(&s->paired, memory_order_acquire)) {
+        s->c.gw.reply_dropped++;         /* one-way gateway: no way back */
+        s->c.gw.mtu_dropped++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (!s->mtu.no_icmp && !icmp_allowed(s, now)) {
+        s->c.gw.icmp_limited++;
         s->c.gw.mtu_dropped++;
         ops->free_bulk(&p, 1);
         return;

@@ -85,6 +85,8 @@ typedef struct pd_gateway_counters {
     uint64_t fragmented;      /* IPv4 frames without DF cut into fragments */
     uint64_t fragments;       /* fragments made of them (encoded as frames) */
     uint64_t reply_dropped;   /* ICMP replies lost (no path back, full, no buffer) */
+    uint64_t icmp_limited;    /* oversize frames not answered: ICMP rate limit
+                                 (also in mtu_dropped) */
     /* ECN (decoder, UDP outer header, RFC 6040) */
     uint64_t ecn_marked;      /* inner ECT frames set to CE from a CE outer */
     uint64_t ecn_dropped;     /* inner Not-ECT frames under a CE outer: dropped */

@@ -55,7 +55,7 @@ cdef extern from "gateway.h" nogil:
     ctypedef struct pd_gateway_counters:
         uint64_t foreign, no_headroom, too_big, out_full
         uint64_t mss_clamped, icmp_too_big, mtu_dropped, fragmented, fragments
-        uint64_t reply_dropped, ecn_marked, ecn_dropped
+        uint64_t reply_dropped, ecn_marked, ecn_dropped, icmp_limited
 
     ctypedef struct pd_fec_enc_stage:
         pass

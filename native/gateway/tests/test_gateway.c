@@ -277,6 +277,16 @@ static void test_mtu_policy(void)
     pd_fec_enc_stage_stats(enc, NULL, &g);
     CHECK(g.icmp_too_big == 1);
 
+    /* a flood of DF packets: the first ICMP_BURST answered, the rest limited */
+    for (int i = 0; i < 100; i++) {
+        in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+        n = se.process(se.ctx, in, 1, out, 64, 3);
+        n = sd.process(sd.ctx, in, 0, out, 64, 3);
+        heap_ops.free_bulk(out, n);
+    }
+    pd_fec_enc_stage_stats(enc, NULL, &g);
+    CHECK(g.icmp_too_big == 50 && g.icmp_limited == 51 && g.mtu_dropped == 52);
+
     /* no DF: two fragments, each protected */
     in[0] = frame_pkt(&pool, 1514, 17, 0, 0, 0x0800);
     n = se.process(se.ctx, in, 1, out, 64, 4);
