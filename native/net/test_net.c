@@ -250,6 +250,52 @@ static void test_udp_gso(void)
     }
 }
 
+/* UFO over IPv6: fragment headers inserted, one identification, offsets in
+ * 8-byte units, the reassembled datagram is the original with a valid sum. */
+static void test_ufo_ipv6(void)
+{
+    static uint8_t f[8192], seg[8][2048], re[8192];
+    uint8_t *out[8];
+    uint32_t out_len[8], pl = 3000, total = 0;
+    uint8_t *ip = f + 14, *u = ip + 40;
+    pd_vnet_hdr v = {PD_VNET_F_NEEDS_CSUM, PD_GSO_UDP, 0, 1448, 0, 0};
+    int n;
+
+    for (int i = 0; i < 8; i++)
+        out[i] = seg[i];
+    memset(f, 0, 14 + 48 + pl);
+    wr16(f + 12, 0x86dd);
+    ip[0] = 0x60;
+    wr16(ip + 4, (uint16_t)(8 + pl));
+    ip[6] = 17;
+    ip[7] = 64;
+    ip[8] = 0xfd; ip[23] = 1;
+    ip[24] = 0xfd; ip[39] = 2;
+    wr16(u, 5000);
+    wr16(u + 2, 6000);
+    wr16(u + 4, (uint16_t)(8 + pl));
+    for (uint32_t i = 0; i < pl; i++)
+        u[8 + i] = (uint8_t)(i * 5);
+    n = pd_net_gso_segment(f, 14 + 48 + pl, &v, out, 2048, out_len, 8, 0xabcdef);
+    CHECK(n == 3);
+    for (int i = 0; i < n; i++) {
+        uint8_t *o = out[i] + 14, *fh = o + 40;
+        uint16_t off = rd16(fh + 2);
+        CHECK(o[6] == 44 && fh[0] == 17);
+        CHECK(rd32(fh + 4) == 0xabcdef);
+        CHECK(((off & 1) != 0) == (i < n - 1));
+        CHECK(out_len[i] == 14 + 40u + rd16(o + 4));
+        memcpy(re + (off & 0xfff8), fh + 8, rd16(o + 4) - 8u);
+        total += rd16(o + 4) - 8u;
+    }
+    CHECK(total == 8 + pl);
+    {
+        uint32_t s = pd_csum_pseudo(ip, 6, 17, 8 + pl);
+        CHECK(pd_csum_fold(pd_csum_add(s, re, 8 + pl)) == 0);
+        CHECK(memcmp(re + 8, u + 8, pl) == 0);
+    }
+}
+
 static void test_mss_clamp(void)
 {
     static uint8_t f[2048];
@@ -444,6 +490,7 @@ int main(void)
     test_tcp_gso(0);
     test_tcp_gso(1);
     test_udp_gso();
+    test_ufo_ipv6();
     test_mss_clamp();
     test_icmp_too_big();
     test_fragment();
