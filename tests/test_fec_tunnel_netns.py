@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import select
 import signal
 import socket
 import subprocess
@@ -43,9 +45,25 @@ class Gateways:
                    "--deadline-ms", "2", "--json", *extra]
             self.procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                                stderr=subprocess.PIPE, text=True))
-        time.sleep(2.0)                    # interpreter start, sockets bound
-        for p in self.procs:
-            assert p.poll() is None, p.communicate()[1]
+        self.early = ["" for _ in self.procs]
+        # bound and running once each has printed its start report (MTU policy)
+        for i in range(len(self.procs)):
+            self.wait_for(i, "MTU:", timeout=60)
+
+    def wait_for(self, i: int, text: str, timeout: float) -> None:
+        """Read gateway *i*'s stderr until *text* appears (kept for stop())."""
+        p = self.procs[i]
+        assert p.stderr is not None
+        fd = p.stderr.fileno()
+        deadline = time.monotonic() + timeout
+        while text not in self.early[i]:
+            left = deadline - time.monotonic()
+            assert left > 0 and p.poll() is None, (p.poll(), self.early[i])
+            if select.select([fd], [], [], min(left, 0.5))[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    time.sleep(0.05)
+                self.early[i] += chunk.decode(errors="replace")
 
     def stop(self) -> list[dict]:
         """SIGTERM both (a clean stop, as Ctrl-C); their final JSON reports
@@ -57,6 +75,7 @@ class Gateways:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
             out, err = p.communicate(timeout=30)
+            err = self.early[len(self.stderr)] + err
             assert p.returncode == 0, err
             self.stderr.append(err)
             reports.append(json.loads(out[out.index("{"):]))
