@@ -1,6 +1,6 @@
 """Type stubs for pydpdk._pipeline (native pipeline elements and loop)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy.typing as npt
@@ -91,6 +91,11 @@ class FecEncodeStage(Stage):
         max_payload: int = 1518,
         kernel: str | None = None,
         session_id: int | None = None,
+        wan_mtu: int = 0,
+        clamp_mss: bool = True,
+        icmp: bool = True,
+        fragment: bool = True,
+        icmp_source: str | Sequence[str] | None = None,
         **encap: Any,
     ) -> None: ...
 
@@ -106,6 +111,7 @@ class FecDecodeStage(Stage):
         max_sessions: int = 8,
         **encap: Any,
     ) -> None: ...
+    def send_replies_of(self, enc: FecEncodeStage | None) -> None: ...
 
 class PyStage(Stage):
     fn: Callable[[Burst], npt.ArrayLike | None]

@@ -52,7 +52,9 @@ from pydpdk._includes.gateway cimport (
     pd_fec_enc_stage_cfg,
     pd_fec_enc_stage_create,
     pd_fec_enc_stage_destroy,
+    pd_fec_enc_stage_mtu,
     pd_fec_enc_stage_stats,
+    pd_fec_stage_pair,
     pd_gateway_counters,
 )
 from pydpdk._includes.impair cimport (
@@ -513,6 +515,21 @@ cdef class FecEncodeStage(Stage):
 
     *session_id* is the wire session id (docs/fec-format.md), 1..2**32-1;
     None draws a random one (reported as ``config["session_id"]``).
+
+    MTU policy (an edge device's): with *wan_mtu* (bytes of IP packet the
+    WAN carries, e.g. the WAN interface's MTU; 0 = no policy, frames over
+    *max_payload* are dropped as ``too_big``) the stage subtracts its own
+    overhead (outer header, FEC header, repair length field) and handles
+    LAN frames that no longer fit: TCP SYN/SYN-ACK MSS lowered (*clamp_mss*),
+    IPv4 with DF and IPv6 answered with ICMP "fragmentation needed" (RFC
+    1191) / "packet too big" (RFC 4443) towards the sender (*icmp*; sent
+    through the paired FecDecodeStage, sourced from *icmp_source* — an IPv4
+    and/or IPv6 address, or a list of both — else from the original
+    destination), IPv4 without DF fragmented (*fragment*).  Everything is
+    counted: ``mss_clamped``, ``icmp_too_big``, ``fragmented``/``fragments``,
+    ``mtu_dropped``, ``reply_dropped``.  ``config`` says what applies
+    (``max_frame``, ``ip_mtu``, ``mss``).  ValueError when *wan_mtu* leaves
+    no room for a minimal IPv4 packet.
     """
 
     cdef pd_fec_enc_stage *enc
@@ -520,13 +537,33 @@ cdef class FecEncodeStage(Stage):
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
-                 unsigned int max_payload=1518, kernel=None, session_id=None, **encap):
+                 unsigned int max_payload=1518, kernel=None, session_id=None,
+                 unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
+                 bint fragment=True, icmp_source=None, **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
         cdef uint32_t sid = 0
+        cdef uint32_t max_frame = 0, ip_mtu = 0, mss4 = 0
         pool.check_open()
         memset(&cfg, 0, sizeof(cfg))
         opts = fill_encap(&cfg.encap, encap)
+        if wan_mtu:
+            if wan_mtu > 65535:
+                raise ValueError(f"wan_mtu must be within 0..65535, got {wan_mtu}")
+            cfg.mtu.wan_mtu = wan_mtu
+            cfg.mtu.clamp_mss = clamp_mss
+            cfg.mtu.no_icmp = not icmp
+            cfg.mtu.no_fragment = not fragment
+            sources = ([] if icmp_source is None else [icmp_source]
+                       if isinstance(icmp_source, str) else list(icmp_source))
+            for text in sources:
+                addr = ipaddress.ip_address(text)
+                if addr.version == 4:
+                    cfg.mtu.has_src4 = 1
+                    memcpy(cfg.mtu.src4, <char *>addr.packed, 4)
+                else:
+                    cfg.mtu.has_src6 = 1
+                    memcpy(cfg.mtu.src6, <char *>addr.packed, 16)
         cfg.fec.code = parse_code(code, k, m)
         if not 1 <= depth <= 64:
             raise ValueError(f"interleaving depth must be within 1..64, got {depth}")
@@ -552,12 +589,21 @@ cdef class FecEncodeStage(Stage):
         cfg.fec.session_id = sid
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
+            if err == -errno.EINVAL and wan_mtu:
+                raise ValueError(f"wan_mtu {wan_mtu} leaves no room for a LAN frame after "
+                                 f"{pd_encap_len(&cfg.encap) + FEC_HDR_LEN} bytes of "
+                                 "encapsulation")
             raise_errno(err, "cannot create the FEC encoder stage")
         self.pool = pool
         self.name = "fec-encode"
+        pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
                            max_payload=max_payload, session_id=sid,
-                           overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN)
+                           overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN,
+                           wan_mtu=wan_mtu, max_frame=max_frame, ip_mtu=ip_mtu,
+                           mss=mss4, icmp=bool(wan_mtu and icmp),
+                           fragment=bool(wan_mtu and fragment),
+                           icmp_source=icmp_source)
         pd_fec_enc_stage_bind(self.enc, &self.st)
 
     def __dealloc__(self):
@@ -572,7 +618,10 @@ cdef class FecEncodeStage(Stage):
         d.update(source_packets=s.source_packets, source_bytes=s.source_bytes,
                  repair_packets=s.repair_packets, repair_bytes=s.repair_bytes,
                  blocks=s.blocks, blocks_partial=s.blocks_partial, no_buffer=s.no_buffer,
-                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full)
+                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full,
+                 mss_clamped=g.mss_clamped, icmp_too_big=g.icmp_too_big,
+                 mtu_dropped=g.mtu_dropped, fragmented=g.fragmented, fragments=g.fragments,
+                 reply_dropped=g.reply_dropped, icmp_limited=g.icmp_limited)
         return d
 
 
@@ -584,6 +633,7 @@ cdef class FecDecodeStage(Stage):
     """
 
     cdef pd_fec_dec_stage *dec
+    cdef object replies_of
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
@@ -619,6 +669,13 @@ cdef class FecDecodeStage(Stage):
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
 
+    def send_replies_of(self, FecEncodeStage enc):
+        """Send *enc*'s ICMP replies (MTU policy) on this stage's output: in a
+        tunnel the decoder's output goes towards the LAN the encoder reads
+        from.  None unpairs."""
+        pd_fec_stage_pair(enc.enc if enc is not None else NULL, self.dec)
+        self.replies_of = enc              # keeps the encoder alive while paired
+
     def __dealloc__(self):
         pd_fec_dec_stage_destroy(self.dec)
 
@@ -634,7 +691,8 @@ cdef class FecDecodeStage(Stage):
                  blocks_evicted=s.blocks_evicted, blocks_expired=s.blocks_expired,
                  unconfirmed=s.unconfirmed, resyncs=s.resyncs, control=s.control,
                  sessions_opened=s.sessions_opened, sessions_evicted=s.sessions_evicted,
-                 foreign=g.foreign, out_full=g.out_full)
+                 foreign=g.foreign, out_full=g.out_full, ecn_marked=g.ecn_marked,
+                 ecn_dropped=g.ecn_dropped)
         return d
 
 

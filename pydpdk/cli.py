@@ -318,6 +318,18 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--max-payload", type=int, default=1518, help="largest frame protected")
     p.add_argument("--bind", help="local ADDR:PORT of a udp: port (default: any address, "
                    "the peer's port)")
+    p.add_argument("--wan-mtu", type=int, default=None,
+                   help="IP MTU of the WAN side (default: the WAN port's MTU); LAN frames "
+                        "that do not fit after the encapsulation are handled by policy")
+    p.add_argument("--no-mss-clamp", action="store_true",
+                   help="leave the MSS of TCP SYNs alone")
+    p.add_argument("--no-icmp", action="store_true",
+                   help="drop oversize DF/IPv6 packets without ICMP too big (counted)")
+    p.add_argument("--no-fragment", action="store_true",
+                   help="drop oversize IPv4 packets without DF instead of fragmenting")
+    p.add_argument("--icmp-source", action="append", default=[], metavar="ADDR",
+                   help="source address of ICMP too big (IPv4 and/or IPv6; default: the "
+                        "original destination)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
     # Left out: the stages' defaults; with --encap udp on a raw port, a --dst-ip
     # without --dst-mac resolves the next hop's MAC (and --src-ip/--src-mac
@@ -387,7 +399,9 @@ def _fec(argv: list[str]) -> int:
                         duration=args.duration, packets=args.packets,
                         busy_poll=args.busy_poll, idle_sleep_us=args.idle_sleep_us,
                         backend=None if args.backend == "auto" else args.backend,
-                        eal_args=eal_args, next_hop=args.next_hop)
+                        eal_args=eal_args, next_hop=args.next_hop, wan_mtu=args.wan_mtu,
+                        clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
+                        fragment=not args.no_fragment, icmp_source=args.icmp_source)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
@@ -410,7 +424,40 @@ def _fec(argv: list[str]) -> int:
         last["t"], last["counts"] = now, counters
         print("  " + " | ".join(parts), file=sys.stderr, flush=True)
 
-    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval)
+    def started(plan: dict[str, Any]) -> None:
+        for role, i in plan["interfaces"].items():
+            offl = " ".join(f"{k}:{'on' if v else 'off'}" for k, v in i["offloads"].items())
+            print(f"  {role} {i['ifname']}: mtu {i['mtu']}, {offl or 'offloads unknown'}; "
+                  f"{i['plan']}", file=sys.stderr, flush=True)
+        if plan["mtu"]:
+            print(f"  MTU: {plan['mtu']['policy']}", file=sys.stderr, flush=True)
+
+    missed: dict[str, int] = {}
+    lost: dict[tuple[str, str, str], int] = {}
+
+    def ports_progress(stats: dict[str, dict[str, int]]) -> None:
+        # A receive ring that overflows says so while it happens (also with
+        # --json); so does any other reason a port loses frames.
+        from .gateway import drop_report
+
+        for role, st in stats.items():
+            n = int(st.get("imissed", 0))
+            if n > missed.get(role, 0):
+                print(f"  ring overflow: {role} port lost {n - missed.get(role, 0):,} frames "
+                      f"(receive ring full; {n:,} in all)", file=sys.stderr, flush=True)
+            missed[role] = n
+        for role, dirs in drop_report({}, stats)["ports"].items():
+            for direction, reasons in dirs.items():
+                for reason, count in reasons.items():
+                    key = (role, direction, reason)
+                    if reason != "ring_overflow" and count > lost.get(key, 0):
+                        print(f"  drops: {role} port {direction} {reason} "
+                              f"+{count - lost.get(key, 0):,} ({count:,} in all)",
+                              file=sys.stderr, flush=True)
+                    lost[key] = count
+
+    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
+                         on_start=started, on_ports=ports_progress)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -427,8 +474,18 @@ def _fec(argv: list[str]) -> int:
                 continue
             keys = [k for k in ("packets_in", "packets_out", "drops", "repair_packets",
                                 "recovered", "unrecoverable", "malformed", "foreign",
-                                "duplicate", "late") if k in c]
+                                "duplicate", "late", "too_big", "mss_clamped",
+                                "icmp_too_big", "fragmented", "mtu_dropped",
+                                "reply_dropped", "ecn_dropped") if k in c]
             print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+        drops = report["drops"]
+        print(f"  frames not carried: {drops['total']:,}")
+        for role, dirs in drops["ports"].items():
+            st = report["ports"][role]
+            rx = ", ".join(f"{k} {v:,}" for k, v in dirs["rx"].items() if v) or "none lost"
+            tx = ", ".join(f"{k} {v:,}" for k, v in dirs["tx"].items() if v) or "none lost"
+            print(f"  port {role}: rx {st.get('ipackets', 0):,} ({rx}); "
+                  f"tx {st.get('opackets', 0):,} ({tx})")
     return 0
 
 
