@@ -59,6 +59,8 @@ from pydpdk._includes.fec cimport (
     fec_verdict,
 )
 
+from pydpdk._telemetry cimport Registration, register_fec_decoder, register_fec_encoder
+
 import errno as _errno
 
 from pydpdk.errors import FecError, error_from_errno
@@ -352,6 +354,7 @@ cdef class StreamEncoder:
     cdef readonly unsigned depth
     cdef readonly uint32_t max_payload
     cdef readonly str code
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
                   long max_payload=2048, timeout=None,
@@ -374,12 +377,17 @@ cdef class StreamEncoder:
             raise error_from_errno(rc, "cannot create FEC encoder", FecError)
         self.k, self.m, self.depth, self.code = k, m, depth, code
         self.max_payload = max_payload
+        self.telemetry = register_fec_encoder(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         fec_encoder_destroy(self.enc)
         arena_free(&self.arena)
 
     def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
         fec_encoder_destroy(self.enc)
         self.enc = NULL
         arena_free(&self.arena)
@@ -461,6 +469,7 @@ cdef class StreamDecoder:
     cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __cinit__(self, *, long max_payload=2048, long max_blocks=64,
                   max_symbols=None, timeout=0.1, unsigned cache_size=64,
@@ -486,12 +495,17 @@ cdef class StreamDecoder:
             raise error_from_errno(rc, "cannot create FEC decoder", FecError)
         self.max_payload = max_payload
         self.max_symbols = max_symbols
+        self.telemetry = register_fec_decoder(self.dec, "decoder")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         fec_decoder_destroy(self.dec)
         arena_free(&self.arena)
 
     def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
         fec_decoder_destroy(self.dec)
         self.dec = NULL
         arena_free(&self.arena)

@@ -107,6 +107,14 @@ from pydpdk._includes.traffic cimport (
     pd_verify_sink,
 )
 
+# telemetry: counters registered for DPDK's /pydpdk endpoints (docs/telemetry.md)
+from pydpdk._telemetry cimport (
+    Registration,
+    register_fec_dec_stage,
+    register_fec_enc_stage,
+    register_pipeline,
+)
+
 from pydpdk.errors import PydpdkError, error_from_errno
 
 STOP_REASONS = {
@@ -504,6 +512,7 @@ cdef class FecEncodeStage(Stage):
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
@@ -534,8 +543,11 @@ cdef class FecEncodeStage(Stage):
                            max_payload=max_payload,
                            overhead_bytes=pd_encap_len(&cfg.encap) + 16)
         pd_fec_enc_stage_bind(self.enc, &self.st)
+        self.telemetry = register_fec_enc_stage(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_enc_stage_destroy(self.enc)
 
     @property
@@ -555,6 +567,7 @@ cdef class FecDecodeStage(Stage):
     """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones."""
 
     cdef pd_fec_dec_stage *dec
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
@@ -581,8 +594,11 @@ cdef class FecDecodeStage(Stage):
         self.pool = pool
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
+        self.telemetry = register_fec_dec_stage(self.dec, "decoder")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_dec_stage_destroy(self.dec)
 
     @property
@@ -704,14 +720,18 @@ cdef class Pipeline:
     cdef object interrupt
     cdef readonly bint running
     cdef pd_run_job job
+    cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
 
     def __cinit__(self):
         self.chains = []
         self.c_chains = NULL
         self.n_chains = 0
+        self.telemetry = register_pipeline("pipeline", <const int *>&self.running)
 
     def __dealloc__(self):
         cdef unsigned int i
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the chains go
         # A job still running on another thread uses the chains: stop it first.
         if self.running and self.job.chains != NULL and not pd_run_job_done(&self.job):
             self.stop_flag = 1
@@ -765,6 +785,8 @@ cdef class Pipeline:
         self.c_chains[self.n_chains] = c
         self.n_chains += 1
         self.chains.append((source, stages, sink))
+        self.telemetry.add_chain(c, [source.name] + [st.name for st in stages] + [sink.name],
+                                 [getattr(st, "telemetry", None) for st in stages])
 
     @property
     def elements(self):

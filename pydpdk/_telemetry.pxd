@@ -2,7 +2,8 @@
 # The process's counter registry, shared by the extensions that register
 # native counters (pipelines, FEC codecs) and the one that serves them to
 # DPDK telemetry (_dpdk_eal).
-from pydpdk._includes.stats cimport pd_stats_registry
+# No C header is included from here, so that cimporting this needs no
+# include path: registry() is a pd_stats_registry * (native/telemetry/stats.h).
 
 
 cdef class Registration:
@@ -14,7 +15,7 @@ cdef class Registration:
     cdef int add_chain(self, const void *chain, list names, list refs) except -1
 
 
-cdef pd_stats_registry *registry() noexcept nogil
+cdef void *registry() noexcept nogil
 cdef Registration register_pipeline(str name, const int *running)
 cdef Registration register_fec_encoder(const void *enc, str name)
 cdef Registration register_fec_decoder(const void *dec, str name)

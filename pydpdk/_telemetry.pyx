@@ -14,26 +14,28 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset, strncpy
 
 from pydpdk._includes.pipeline cimport pd_chain
+from pydpdk._includes.stats_fill cimport (
+    PD_STATS_VIEW_CHAINS,
+    PD_STATS_VIEW_ELEMENTS,
+    pd_stats_chain_view,
+    pd_stats_fill_fec_dec_stage,
+    pd_stats_fill_fec_decoder,
+    pd_stats_fill_fec_enc_stage,
+    pd_stats_fill_fec_encoder,
+    pd_stats_fill_pipeline,
+    pd_stats_pipeline,
+)
 from pydpdk._includes.stats cimport (
     PD_STATS_FEC_DECODER,
     PD_STATS_FEC_ENCODER,
     PD_STATS_KINDS,
     PD_STATS_NAME_LEN,
     PD_STATS_PIPELINE,
-    PD_STATS_VIEW_CHAINS,
-    PD_STATS_VIEW_ELEMENTS,
     pd_stats_add,
-    pd_stats_chain_view,
-    pd_stats_fill_fec_dec_stage,
-    pd_stats_fill_fec_decoder,
-    pd_stats_fill_fec_enc_stage,
-    pd_stats_fill_fec_encoder,
     pd_stats_fill_fn,
-    pd_stats_fill_pipeline,
     pd_stats_kind_name,
     pd_stats_list,
     pd_stats_locked,
-    pd_stats_pipeline,
     pd_stats_registry,
     pd_stats_registry_init,
     pd_stats_remove,
@@ -50,8 +52,8 @@ if pd_stats_registry_init(&_registry) != 0:
 KINDS = {pd_stats_kind_name(k).decode(): k for k in range(PD_STATS_KINDS)}
 
 
-cdef pd_stats_registry *registry() noexcept nogil:
-    return &_registry
+cdef void *registry() noexcept nogil:
+    return <void *>&_registry
 
 
 cdef struct ChainAppend:
