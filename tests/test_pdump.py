@@ -166,8 +166,10 @@ def test_dumpcap_captures_a_running_pipeline_port(hugepages, tmp_path):
         assert f"{COUNT}/0" in "".join(out.lines)      # received/dropped on the interface
 
         # tcpdump reads the pcapng: every frame is the generator's UDP frame.
-        text = subprocess.run([TCPDUMP, "-nn", "-r", str(pcapng)], capture_output=True,
-                              text=True, timeout=120, check=True).stdout.splitlines()
+        read = subprocess.run([TCPDUMP, "-nn", "-r", str(pcapng)], capture_output=True,
+                              text=True, timeout=120)
+        assert read.returncode == 0, read.stderr
+        text = read.stdout.splitlines()
         assert len(text) == COUNT
         assert all("IP 10.0.0.1.12345 > 10.0.0.2.12346: UDP" in ln for ln in text), text[:3]
         # Byte for byte: the primary's verifier checks each frame's CRC and sequence.

@@ -230,3 +230,18 @@ def test_ids_are_never_reused():
     b = fec.Encoder(k=2, m=1)
     assert _telemetry.ids("fec_encoder")[-1] > first
     b.close()
+
+
+@requires_tool
+def test_pydpdk_info_shows_socket_and_endpoints():
+    out = subprocess.run([sys.executable, "-m", "pydpdk.cli", "info", "--eal=--telemetry"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if ln.strip().startswith("telemetry:"))
+    assert "dpdk_telemetry.v2" in line and "dpdk-telemetry.py -f pydpdk" in line
+    assert "/pydpdk/pipeline " in out.stdout and "/pydpdk/fec/decoder" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "pydpdk.cli", "info", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    tel = json.loads(out.stdout)["dpdk"]["telemetry"]
+    assert tel["enabled"] is False and tel["socket"] is None
+    assert "/pydpdk/pipelines" in tel["commands"]
