@@ -2,6 +2,8 @@ from typing import Any
 
 import numpy as np
 
+from ._telemetry import Registration
+
 HEADER_LEN: int
 MAX_SYMBOLS: int
 MAX_PAYLOAD: int
@@ -32,6 +34,8 @@ class StreamEncoder:
     depth: int
     max_payload: int
     code: str
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self, k: int, m: int, *, code: str = "rs", depth: int = 1,
         max_payload: int = 2048, timeout: float | None = None,
@@ -46,6 +50,8 @@ class StreamEncoder:
 class StreamDecoder:
     max_payload: int
     max_symbols: int
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self, *, max_payload: int = 2048, max_blocks: int = 64,
         max_symbols: int | None = None, timeout: float | None = 0.1,

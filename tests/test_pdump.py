@@ -151,8 +151,8 @@ def test_dumpcap_captures_a_running_pipeline_port(hugepages, tmp_path):
         ready = json.loads(line)
         assert ready["step"] == "ready" and ready["info"] is True
         # stdbuf: its "Capturing on" line must arrive while it runs, not at exit.
-        dumpcap = subprocess.Popen(["stdbuf", "-oL", "-eL", DUMPCAP, f"--file-prefix={prefix}", "-i", ready["port"],
-                                    "-w", str(pcapng), "-c", str(COUNT)],
+        dumpcap = subprocess.Popen(["stdbuf", "-oL", "-eL", DUMPCAP, f"--file-prefix={prefix}",
+                                    "-i", ready["port"], "-w", str(pcapng), "-c", str(COUNT)],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out = Lines(dumpcap.stdout)
         out.wait_for("Capturing on", dumpcap, timeout=120)

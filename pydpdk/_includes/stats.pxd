@@ -39,4 +39,3 @@ cdef extern from "stats.h" nogil:
     void pd_stats_locked(pd_stats_registry *reg, void (*fn)(void *arg) noexcept nogil,
                          void *arg)
     const char *pd_stats_kind_name(int kind)
-

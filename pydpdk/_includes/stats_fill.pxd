@@ -3,6 +3,8 @@ from libc.stdint cimport uint32_t
 
 from pydpdk._includes.pipeline cimport PD_CHAIN_MAX_STAGES, pd_chain
 from pydpdk._includes.stats cimport pd_stats_snap
+
+
 cdef extern from "fill.h" nogil:
     enum:
         PD_STATS_VIEW_CHAINS
