@@ -9,6 +9,8 @@ without the GIL.  :func:`snapshot` gives the same data in-process.  The
 endpoints and their keys are described in docs/telemetry.md.
 """
 
+import os
+
 from libc.stdint cimport uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset, strncpy
@@ -37,6 +39,7 @@ from pydpdk._includes.stats cimport (
     pd_stats_list,
     pd_stats_locked,
     pd_stats_registry,
+    pd_stats_registry_after_fork,
     pd_stats_registry_init,
     pd_stats_remove,
     pd_stats_snap,
@@ -48,6 +51,14 @@ from pydpdk.errors import PydpdkError, error_from_errno
 cdef pd_stats_registry _registry
 if pd_stats_registry_init(&_registry) != 0:
     raise PydpdkError("cannot initialise the telemetry registry")
+
+
+
+def _after_fork_in_child():
+    pd_stats_registry_after_fork(&_registry)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 KINDS = {pd_stats_kind_name(k).decode(): k for k in range(PD_STATS_KINDS)}
 

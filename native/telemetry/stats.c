@@ -87,6 +87,12 @@ void pd_stats_registry_fini(pd_stats_registry *reg)
     pthread_mutex_destroy(&reg->lock);
 }
 
+void pd_stats_registry_after_fork(pd_stats_registry *reg)
+{
+    if (reg)
+        pthread_mutex_init(&reg->lock, NULL);
+}
+
 int pd_stats_add(pd_stats_registry *reg, int kind, const char *name, const void *obj,
                  pd_stats_fill_fn fill, uint32_t *id)
 {

@@ -81,6 +81,9 @@ typedef struct pd_stats_registry {
 int pd_stats_registry_init(pd_stats_registry *reg);
 /* Only when no other thread can use it any more. */
 void pd_stats_registry_fini(pd_stats_registry *reg);
+/* In a forked child: the lock may have been held by a thread that does not
+ * exist there (a telemetry request in the parent); make it usable again. */
+void pd_stats_registry_after_fork(pd_stats_registry *reg);
 
 /* Register obj; *id receives its id.  -EINVAL (bad kind, NULL obj or fill),
  * -ENOMEM. */

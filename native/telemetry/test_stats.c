@@ -87,6 +87,10 @@ static void test_registry(void)
     CHECK(pd_stats_add(&reg, PD_STATS_PIPELINE, "a2", &a, fill_obj, &ia) == 0);
     CHECK(ia == 2);                                /* never reused */
     CHECK(pd_stats_list(&reg, PD_STATS_PIPELINE, ids, 4) == 2 && ids[0] == 1 && ids[1] == 2);
+    /* A child forked while another thread held the lock gets it usable. */
+    pthread_mutex_lock(&reg.lock);
+    pd_stats_registry_after_fork(&reg);
+    CHECK(pd_stats_remove(&reg, PD_STATS_PIPELINE, ia) == 0);
     pd_stats_registry_fini(&reg);
 }
 

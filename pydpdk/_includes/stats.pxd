@@ -31,6 +31,7 @@ cdef extern from "stats.h" nogil:
         pass
 
     int pd_stats_registry_init(pd_stats_registry *reg)
+    void pd_stats_registry_after_fork(pd_stats_registry *reg)
     int pd_stats_add(pd_stats_registry *reg, int kind, const char *name, const void *obj,
                      pd_stats_fill_fn fill, uint32_t *id)
     int pd_stats_remove(pd_stats_registry *reg, int kind, uint32_t id)
