@@ -786,7 +786,8 @@ cdef class Pipeline:
         self.n_chains += 1
         self.chains.append((source, stages, sink))
         self.telemetry.add_chain(c, [source.name] + [st.name for st in stages] + [sink.name],
-                                 [getattr(st, "telemetry", None) for st in stages])
+                                 [getattr(st, "telemetry", None) for st in stages],
+                                 [source, sink] + stages)
 
     @property
     def elements(self):

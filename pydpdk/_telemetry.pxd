@@ -11,8 +11,10 @@ cdef class Registration:
     cdef int kind
     cdef bint active
     cdef void *view
+    cdef list keep
     cpdef close(self)
-    cdef int add_chain(self, const void *chain, list names, list refs) except -1
+    cdef int add_chain(self, const void *chain, list names, list refs,
+                       list elements) except -1
 
 
 cdef void *registry() noexcept nogil

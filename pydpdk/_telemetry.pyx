@@ -11,6 +11,7 @@ endpoints and their keys are described in docs/telemetry.md.
 
 import os
 
+cimport cython
 from libc.stdint cimport uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset, strncpy
@@ -80,6 +81,7 @@ cdef void _append_chain(void *arg) noexcept nogil:
     a.view.chains_total += 1
 
 
+@cython.no_gc_clear   # keep: the elements must outlive the unregistration
 cdef class Registration:
     """One registered counter set: ``kind`` and ``id`` name its endpoint
     (``/pydpdk/pipeline,<id>``, ``/pydpdk/fec/encoder,<id>``, ...).
@@ -105,14 +107,19 @@ cdef class Registration:
             self.active = False
         free(self.view)
         self.view = NULL
+        self.keep = None
 
     def snapshot(self):
         """The counters as the telemetry endpoint shows them (dict)."""
         return snapshot(self.kind, self.id)
 
-    cdef int add_chain(self, const void *chain, list names, list refs) except -1:
+    cdef int add_chain(self, const void *chain, list names, list refs,
+                       list elements) except -1:
         """Show one more chain of a pipeline: *names* of source, stages and
-        sink; *refs* the Registration (or None) of each stage."""
+        sink; *refs* the Registration (or None) of each stage; *elements*
+        the objects whose native structs the chain points to, kept alive
+        until after this registration is removed (a garbage collector
+        breaking a cycle may free a pipeline's elements before the pipeline)."""
         cdef pd_stats_chain_view cv
         cdef ChainAppend arg
         cdef Registration ref
@@ -133,12 +140,17 @@ cdef class Registration:
                 if ref.active:
                     cv.ref_kind[i] = ref.kind
                     cv.ref_id[i] = ref.id
+        if self.keep is None:
+            self.keep = []
+        self.keep.append(elements)
         arg.view = <pd_stats_pipeline *>self.view
         arg.chain = &cv
         pd_stats_locked(&_registry, _append_chain, &arg)
         return 0
 
     def __dealloc__(self):
+        # Runs before `keep` is released: unregistered first, then the
+        # elements may go.
         if self.active:
             pd_stats_remove(&_registry, self.kind, self.id)
         free(self.view)

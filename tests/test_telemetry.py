@@ -245,3 +245,22 @@ def test_pydpdk_info_shows_socket_and_endpoints():
     tel = json.loads(out.stdout)["dpdk"]["telemetry"]
     assert tel["enabled"] is False and tel["socket"] is None
     assert "/pydpdk/pipelines" in tel["commands"]
+
+
+@pytest.mark.skipif(not dpdk.AVAILABLE, reason="pydpdk built without DPDK")
+def test_pipeline_in_a_reference_cycle_unregisters_before_its_elements_go(mempool):
+    from pydpdk._pipeline import Discard, Generator, Pipeline, PyStage
+
+    seen = []
+    pipe = Pipeline()
+    # A Python stage refers back to its pipeline: a cycle only the collector frees.
+    pipe.add_chain(Generator(mempool, count=50), [PyStage(lambda b: seen.append(len(b)))],
+                   Discard(mempool))
+    pid = pipe.telemetry.id
+    pipe.run(duration=30)
+    shown = _telemetry.snapshot("pipeline", pid)
+    assert shown["chain0/stage0/name"] == "<lambda>" and shown["chain0/sink/packets_in"] == 50
+    assert sum(seen) == 50
+    del pipe
+    gc.collect()
+    assert pid not in _telemetry.ids("pipeline")
