@@ -54,13 +54,11 @@ if pd_stats_registry_init(&_registry) != 0:
     raise PydpdkError("cannot initialise the telemetry registry")
 
 
-
 def _after_fork_in_child():
     pd_stats_registry_after_fork(&_registry)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
 KINDS = {pd_stats_kind_name(k).decode(): k for k in range(PD_STATS_KINDS)}
 
 
