@@ -13,16 +13,17 @@ BUILD_DIR   ?= build/dpdk-$(DPDK)
 APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
                tcpdump iproute2 nftables
-PY_BUILD_DEPS = "meson-python>=0.15" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
-PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib
+PY_BUILD_DEPS = "meson-python>=0.18" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
+PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib "mypy>=1.18"
 ifeq ($(DPDK),disabled)
 APT_PACKAGES := $(filter-out dpdk dpdk-dev libdpdk-dev,$(APT_PACKAGES))
 endif
 
 VPY   = $(VENV)/bin/python
-STAMP = $(VENV)/.pydpdk-$(DPDK).stamp
+# (-t: the build has the C tests, -Dtests=true)
+STAMP = $(VENV)/.pydpdk-$(DPDK)-t.stamp
 
-.PHONY: all demo test test-this-build deps venv build lint bench fuzz clean
+.PHONY: all demo test test-this-build deps venv build lint docs bench fuzz clean
 
 all: build
 
@@ -75,7 +76,7 @@ $(VENV)/bin/python:
 	$(VPY) -m pip install -q --upgrade pip
 
 venv: deps $(VENV)/bin/python
-	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis, matplotlib" 2>/dev/null || \
+	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis, matplotlib, mypy" 2>/dev/null || \
 	  $(VPY) -m pip install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
 
 # Editable install: later imports rebuild what changed.  The stamp remembers
@@ -83,26 +84,41 @@ venv: deps $(VENV)/bin/python
 build: venv
 	@if [ ! -f $(STAMP) ] || [ ! -d $(BUILD_DIR) ]; then \
 	  rm -f $(VENV)/.pydpdk-*.stamp; \
+	  if [ -d $(BUILD_DIR) ]; then $(VENV)/bin/meson setup --reconfigure $(BUILD_DIR) >/dev/null; fi; \
 	  $(VPY) -m pip install -q --no-build-isolation --no-deps --editable . \
-	    -Cbuild-dir=$(BUILD_DIR) -Csetup-args=-Ddpdk=$(DPDK) && touch $(STAMP); \
+	    -Cbuild-dir=$(BUILD_DIR) -Csetup-args=-Ddpdk=$(DPDK) -Csetup-args=-Dtests=true \
+	    && touch $(STAMP); \
 	else \
 	  $(VENV)/bin/meson compile -C $(BUILD_DIR) >/dev/null; \
 	fi
 
 lint: venv
-	@$(VPY) -c "import ruff, cython_lint" 2>/dev/null || $(VPY) -m pip install -q ruff cython-lint mypy
-	$(VENV)/bin/ruff check pydpdk tests bench examples
+	@$(VPY) -c "import ruff, cython_lint, mypy" 2>/dev/null || \
+	  $(VPY) -m pip install -q ruff cython-lint "mypy>=1.18"
+	$(VENV)/bin/ruff check pydpdk tests bench examples docs
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cython-lint pydpdk
 	$(VENV)/bin/mypy pydpdk examples
+	$(VENV)/bin/mypy --strict examples
+	$(VPY) -m mypy.stubtest --ignore-disjoint-bases --allowlist stubtest-allowlist.txt \
+	  $$($(VPY) -c "import pydpdk; pydpdk.BUILD_INFO['dpdk'] or print( \
+	    '--allowlist stubtest-allowlist-nodpdk.txt --ignore-unused-allowlist')") pydpdk
+
+# The API reference from the docstrings (Sphinx autodoc + numpydoc, MyST for
+# the Markdown pages), warnings as errors: build/docs/html/index.html.
+PY_DOC_DEPS = "sphinx>=7" "numpydoc>=1.6" "myst-parser>=2"
+docs: build
+	@$(VPY) -c "import sphinx, numpydoc, myst_parser" 2>/dev/null || $(VPY) -m pip install -q $(PY_DOC_DEPS)
+	$(VPY) -m sphinx -W --keep-going -n -q -b html docs build/docs/html
 
 bench: build
 	$(VPY) bench/forward.py
 
-# Long deterministic fuzz run of the FEC wire decoder (ASan/UBSan build).
-FUZZ_ITERATIONS ?= 2000000
+# Long deterministic fuzz run of the FEC wire decoder (ASan/UBSan build);
+# FUZZ_ITERATIONS counts packets (10^7 take ~20 s); fails if a path is never reached.
+FUZZ_ITERATIONS ?= 10000000
 FUZZ_SEED       ?= 1
 fuzz: build
-	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS) $(FUZZ_SEED)
+	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS) $(FUZZ_SEED) --check-paths
 
 clean:
 	rm -rf build $(VENV) $(VENV)-nodpdk

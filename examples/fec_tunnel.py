@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Iterator
 
-from pydpdk import backend
+from pydpdk import PacketPool, PortBase, backend
 from pydpdk.pipeline import (
     FecDecodeStage,
     FecEncodeStage,
@@ -31,9 +32,12 @@ from pydpdk.pipeline import (
     Verifier,
 )
 
+# one end of a link: (the port it receives on, the port it sends on)
+End = tuple[PortBase, PortBase]
+
 
 @contextlib.contextmanager
-def links(n: int):
+def links(n: int) -> Iterator[tuple[PacketPool, list[tuple[End, End]]]]:
     """(pool, [link, ...]): each link has two ends, each end an (rx port, tx port)."""
     if backend.select() == "dpdk":
         from pydpdk import dpdk

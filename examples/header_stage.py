@@ -16,15 +16,16 @@ import argparse
 import sys
 
 import numpy as np
+import numpy.typing as npt
 
-from pydpdk import backend
+from pydpdk import Burst, backend
 from pydpdk._burst import PacketPool
 from pydpdk.pipeline import Discard, Generator, Pipeline, PyStage
 
 TEMPLATE_TTL = 2       # frames start with TTL 2: after two hops they expire
 
 
-def route(burst):
+def route(burst: Burst) -> npt.NDArray[np.bool_]:
     with burst.headers(34) as h:
         ttl = h[:, 22].astype(np.int32)
         alive = ttl > 1

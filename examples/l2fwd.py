@@ -48,7 +48,8 @@ def mac_bytes(mac: str) -> np.ndarray:
     return np.frombuffer(bytes.fromhex(mac.replace(":", "")), dtype=np.uint8)
 
 
-def python_loop(pairs: list[tuple[dpdk.Port, dpdk.Port]], burst: int, seconds: float) -> dict:
+def python_loop(pairs: list[tuple[dpdk.Port, dpdk.Port]], burst: int, seconds: float,
+                ) -> dict[str, int]:
     # Per tx port: destination MAC 02:00:00:00:00:<port id>, source = its MAC.
     rewrite = {id(tx): (mac_bytes(f"02:00:00:00:00:{tx.port_id:02x}"), mac_bytes(tx.mac))
                for _, tx in pairs}

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from pydpdk import backend
+from pydpdk import Burst, backend
 from pydpdk._burst import PacketPool, PortBase
 from pydpdk.pipeline import Pipeline
 
@@ -36,10 +37,11 @@ def count_frames(path: Path) -> int:
     return n
 
 
-def rewriter(dst_mac: bytes | None, ttl: int | None, ipv4_only: bool):
+def rewriter(dst_mac: bytes | None, ttl: int | None, ipv4_only: bool,
+             ) -> Callable[[Burst], npt.NDArray[np.bool_] | None]:
     mac = np.frombuffer(dst_mac, dtype=np.uint8) if dst_mac else None
 
-    def rewrite(burst):
+    def rewrite(burst: Burst) -> npt.NDArray[np.bool_] | None:
         with burst.headers(34) as h:                 # Ethernet + IPv4 without options
             is_ipv4 = (h[:, 12] == 0x08) & (h[:, 13] == 0x00) & ((h[:, 14] >> 4) == 4)
             if mac is not None:
@@ -74,7 +76,7 @@ def open_ports(src: Path, dst: Path) -> tuple[PortBase, Callable[[], None]]:
         name = eal.add_vdev(f"net_pcap_rw0,rx_pcap={src},tx_pcap={dst}")
         port = dpdk.Port(name, pool)
 
-        def close():
+        def close() -> None:
             port.close()
             eal.remove_vdev(name)
             pool.close()
@@ -86,7 +88,7 @@ def open_ports(src: Path, dst: Path) -> tuple[PortBase, Callable[[], None]]:
         pool = BufferPool(8192)
         port = PcapPort(src, dst, pool)
 
-        def close():
+        def close() -> None:
             port.close()
             pool.close()
     port.start()

@@ -27,7 +27,7 @@ __version__ = BUILD_INFO["version"]
 _LAZY_MODULES = ("analysis", "backend", "demo", "dpdk", "fec", "gateway", "pipeline",
                  "afpacket", "pcap")
 _LAZY_NAMES = {"Burst": "_burst", "Packet": "_burst", "PacketPool": "_burst",
-               "Pipeline": "pipeline"}
+               "PortBase": "_burst", "Pipeline": "pipeline"}
 
 
 def __getattr__(name: str) -> object:
@@ -44,6 +44,7 @@ __all__ = [
     "Burst",
     "Packet",
     "PacketPool",
+    "PortBase",
     "Pipeline",
     "BackendUnavailableError",
     "DpdkUnavailableError",

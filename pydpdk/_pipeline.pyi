@@ -16,8 +16,6 @@ ENCAP_DEFAULTS: dict[str, Any]
 class Element:
     @property
     def name(self) -> str: ...
-    @property
-    def counters(self) -> dict[str, int]: ...
     def _attach(self) -> None: ...
 
 class Source(Element):
@@ -95,6 +93,7 @@ class FecEncodeStage(Stage):
         deadline: float = 0.005,
         max_payload: int = 1518,
         kernel: str | None = None,
+        session_id: int | None = None,
         **encap: Any,
     ) -> None: ...
 
@@ -109,6 +108,7 @@ class FecDecodeStage(Stage):
         max_payload: int = 1518,
         cache_entries: int = 64,
         kernel: str | None = None,
+        max_sessions: int = 8,
         **encap: Any,
     ) -> None: ...
 

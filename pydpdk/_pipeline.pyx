@@ -24,10 +24,15 @@ from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
     FEC_CODE_RS,
     FEC_CODE_XOR,
+    FEC_DEFAULT_MAX_SESSIONS,
+    FEC_HDR_LEN,
+    FEC_MAX_SESSION_BLOCKS,
+    FEC_MAX_SESSIONS,
     fec_decoder_stats,
     fec_encoder_stats,
     fec_kernel,
     fec_kernel_by_name,
+    fec_random_session_id,
 )
 from pydpdk._includes.gateway cimport (
     PD_ENCAP_ETHER,
@@ -508,7 +513,11 @@ ENCAP_DEFAULTS = dict(encap="udp", src_mac="02:00:00:00:00:01", dst_mac="02:00:0
 
 
 cdef class FecEncodeStage(Stage):
-    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*."""
+    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*.
+
+    *session_id* is the wire session id (docs/fec-format.md), 1..2**32-1;
+    None draws a random one (reported as ``config["session_id"]``).
+    """
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
@@ -516,9 +525,10 @@ cdef class FecEncodeStage(Stage):
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
-                 unsigned int max_payload=1518, kernel=None, **encap):
+                 unsigned int max_payload=1518, kernel=None, session_id=None, **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
+        cdef uint32_t sid = 0
         pool.check_open()
         memset(&cfg, 0, sizeof(cfg))
         opts = fill_encap(&cfg.encap, encap)
@@ -534,14 +544,25 @@ cdef class FecEncodeStage(Stage):
         cfg.fec.max_payload = max_payload
         cfg.fec.timeout = <uint64_t>(deadline * 1e9)
         cfg.fec.kernel = pick_kernel(kernel)
+        # The wire session id (docs/fec-format.md): random per stage unless
+        # given (e.g. one per queue); drawn here so config can report it.
+        if session_id is None:
+            err = fec_random_session_id(&sid)
+            if err < 0:
+                raise_errno(err, "cannot draw a random FEC session id")
+        elif not 1 <= session_id <= 0xFFFFFFFF:
+            raise ValueError(f"session_id must be 1..2**32-1 or None, got {session_id!r}")
+        else:
+            sid = session_id
+        cfg.fec.session_id = sid
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
             raise_errno(err, "cannot create the FEC encoder stage")
         self.pool = pool
         self.name = "fec-encode"
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
-                           max_payload=max_payload,
-                           overhead_bytes=pd_encap_len(&cfg.encap) + 16)
+                           max_payload=max_payload, session_id=sid,
+                           overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN)
         pd_fec_enc_stage_bind(self.enc, &self.st)
         self.telemetry = register_fec_enc_stage(self.enc, f"{code}({k},{m})")
 
@@ -564,14 +585,19 @@ cdef class FecEncodeStage(Stage):
 
 
 cdef class FecDecodeStage(Stage):
-    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones."""
+    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones.
+
+    *max_sessions* (2..4096, max_sessions * max_blocks <= 2**20) sender
+    sessions are decoded side by side (docs/fec-format.md, "Sessions").
+    """
 
     cdef pd_fec_dec_stage *dec
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
-                 unsigned int cache_entries=64, kernel=None, **encap):
+                 unsigned int cache_entries=64, kernel=None,
+                 unsigned int max_sessions=FEC_DEFAULT_MAX_SESSIONS, **encap):
         cdef pd_fec_dec_stage_cfg cfg
         cdef int err = 0
         pool.check_open()
@@ -588,6 +614,13 @@ cdef class FecDecodeStage(Stage):
         cfg.fec.timeout = <uint64_t>(timeout * 1e9)
         cfg.fec.cache_entries = cache_entries
         cfg.fec.kernel = pick_kernel(kernel)
+        if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
+            raise ValueError(f"max_sessions must be within 2..{FEC_MAX_SESSIONS}, "
+                             f"got {max_sessions}")
+        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
+            raise ValueError(f"max_sessions * max_blocks must be at most "
+                             f"{FEC_MAX_SESSION_BLOCKS}, got {max_sessions} * {max_blocks}")
+        cfg.fec.max_sessions = max_sessions
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:
             raise_errno(err, "cannot create the FEC decoder stage")
@@ -611,6 +644,8 @@ cdef class FecDecodeStage(Stage):
                  unrecoverable=s.unrecoverable, duplicate=s.duplicate, late=s.late,
                  malformed=s.malformed, repair_unused=s.repair_unused, no_buffer=s.no_buffer,
                  blocks_evicted=s.blocks_evicted, blocks_expired=s.blocks_expired,
+                 unconfirmed=s.unconfirmed, resyncs=s.resyncs, control=s.control,
+                 sessions_opened=s.sessions_opened, sessions_evicted=s.sessions_evicted,
                  foreign=g.foreign, out_full=g.out_full)
         return d
 

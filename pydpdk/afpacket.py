@@ -14,6 +14,10 @@ same methods as every pydpdk port (rx_burst, tx_burst, start, stop, close,
 stats, context manager).  ``zero_copy=True`` receives without copying:
 packets are views of the ring's frames (pool: ``port.ring``, an
 AfPacketRing) and hold their ring block until freed or sent.
+
+Where the extension is not built (not Linux), importing this module works
+but using any of its names raises :class:`~pydpdk.errors.BackendUnavailableError`
+with the reason.  The classes are documented below.
 """
 
 from __future__ import annotations

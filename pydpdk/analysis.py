@@ -23,7 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import comb
 
-__all__ = ["GilbertElliott", "residual_loss_random", "residual_loss_gilbert_elliott"]
+__all__ = [
+    "GilbertElliott",
+    "interleaved_positions",
+    "residual_loss_gilbert_elliott",
+    "residual_loss_random",
+]
 
 
 def _check_code(k: int, m: int) -> None:
@@ -32,7 +37,30 @@ def _check_code(k: int, m: int) -> None:
 
 
 def residual_loss_random(p: float, k: int, m: int) -> float:
-    """Probability that a source packet is lost for good under independent loss *p*."""
+    """Probability that a source packet is lost for good under independent loss.
+
+    A source packet is lost for good when it is lost and at least *m* of the
+    other ``k + m - 1`` packets of its block are lost too (binomial tail).
+
+    Parameters
+    ----------
+    p : float
+        Loss probability of every packet on the link, independently, in [0, 1].
+    k : int
+        Source packets per block, >= 1.
+    m : int
+        Parity packets per block, >= 0, with ``k + m <= 255``.
+
+    Returns
+    -------
+    float
+        The residual loss probability per source packet, in [0, p].
+
+    Raises
+    ------
+    ValueError
+        When *p* is outside [0, 1] or (k, m) is not a valid code.
+    """
     _check_code(k, m)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"loss probability must be within [0, 1], got {p}")
@@ -45,7 +73,31 @@ def residual_loss_random(p: float, k: int, m: int) -> float:
 
 @dataclass(frozen=True)
 class GilbertElliott:
-    """Two-state burst-loss model (see the module docstring)."""
+    """Two-state burst-loss model (see the module docstring).
+
+    The chain advances once per packet on the link, then the packet is lost
+    with its state's loss probability; *random_loss* adds independent loss on
+    top in both states, as pydpdk's :class:`~pydpdk.pipeline.Impairment` does.
+
+    Parameters
+    ----------
+    p : float
+        Probability of the good -> bad transition per packet, in [0, 1].
+    r : float
+        Probability of the bad -> good transition per packet, in [0, 1].
+    loss_good : float, default 0
+        Loss probability of a packet in the good state, in [0, 1].
+    loss_bad : float, default 1
+        Loss probability of a packet in the bad state, in [0, 1].
+    random_loss : float, default 0
+        Independent loss added in both states, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When a probability is outside [0, 1], or *p* and *r* are both 0 (no
+        stationary distribution).
+    """
 
     p: float                 # P(good -> bad) per packet
     r: float                 # P(bad -> good) per packet
@@ -63,20 +115,41 @@ class GilbertElliott:
 
     @property
     def stationary_bad(self) -> float:
+        """Stationary probability of the bad state, ``p / (p + r)``."""
         return self.p / (self.p + self.r)
 
     def state_loss(self) -> tuple[float, float]:
+        """Loss probability in each state with *random_loss* included.
+
+        Returns
+        -------
+        tuple of float
+            ``(good, bad)``, each in [0, 1].
+        """
         keep = 1.0 - self.random_loss
         return (1.0 - keep * (1.0 - self.loss_good), 1.0 - keep * (1.0 - self.loss_bad))
 
     @property
     def mean_loss(self) -> float:
+        """Long-run fraction of packets lost, in [0, 1]."""
         lg, lb = self.state_loss()
         pi_b = self.stationary_bad
         return (1.0 - pi_b) * lg + pi_b * lb
 
     def transition(self, steps: int = 1) -> list[list[float]]:
-        """Transition matrix [[gg, gb], [bg, bb]] after *steps* packets."""
+        """Transition matrix of the chain over *steps* packets.
+
+        Parameters
+        ----------
+        steps : int, default 1
+            Number of packets, >= 0 (0 gives the identity).
+
+        Returns
+        -------
+        list of list of float
+            The 2 x 2 matrix ``[[gg, gb], [bg, bb]]``: row = state now,
+            column = state *steps* packets later; rows sum to 1.
+        """
         lam = 1.0 - self.p - self.r          # second eigenvalue
         pi_b = self.stationary_bad
         pi_g = 1.0 - pi_b
@@ -95,6 +168,26 @@ def interleaved_positions(k: int, m: int, depth: int = 1) -> list[list[int]]:
     source passed, so the lanes close one after another and each has its own
     pattern.  This replays that order and returns, for every lane in steady
     state, the relative positions of its k sources then m parity packets.
+
+    Parameters
+    ----------
+    k : int
+        Source packets per block, >= 1.
+    m : int
+        Parity packets per block, >= 0, with ``k + m <= 255``.
+    depth : int, default 1
+        Interleaving depth (blocks open at once), >= 1.
+
+    Returns
+    -------
+    list of list of int
+        *depth* lists (one per lane) of ``k + m`` increasing wire positions,
+        in packets, relative to the lane's first source (position 0).
+
+    Raises
+    ------
+    ValueError
+        When (k, m) is not a valid code or *depth* < 1.
     """
     _check_code(k, m)
     if depth < 1:
@@ -123,12 +216,37 @@ def residual_loss_gilbert_elliott(
 ) -> float:
     """Mean probability that a source packet is lost for good under *model*.
 
-    *positions* are the wire positions of a block's k + m packets (sources
-    first); by default the lanes of pydpdk's encoder with depth *interleave*,
-    averaged.
     Exact for the model: a forward pass over the block keeps, per chain state,
     the distribution of the number of losses so far (capped at m + 1) and
-    whether the source packet under study was lost.
+    whether the source packet under study was lost.  The block starts in the
+    chain's stationary distribution.
+
+    Parameters
+    ----------
+    model : GilbertElliott
+        The link's loss model.
+    k : int
+        Source packets per block, >= 1.
+    m : int
+        Parity packets per block, >= 0, with ``k + m <= 255``.
+    interleave : int, default 1
+        Interleaving depth of pydpdk's encoder, >= 1; used when *positions*
+        is None: the result is averaged over the lanes of
+        :func:`interleaved_positions`.
+    positions : list of int, optional
+        Wire positions (in packets) of one block's ``k + m`` packets, sources
+        first, strictly increasing.
+
+    Returns
+    -------
+    float
+        The residual loss probability per source packet, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When (k, m) is not a valid code, *interleave* < 1, or *positions* is
+        not ``k + m`` increasing positions.
     """
     _check_code(k, m)
     if positions is None:

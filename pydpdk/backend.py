@@ -27,7 +27,9 @@ from .errors import BackendUnavailableError, DpdkUnavailableError
 
 __all__ = ["BACKENDS", "ENV_VAR", "available", "current", "describe", "select"]
 
+#: The backends, in order of preference for the automatic choice.
 BACKENDS = ("dpdk", "native")
+#: The environment variable that chooses the backend when no argument does.
 ENV_VAR = "PYDPDK_BACKEND"
 
 # Module that must import for each backend to be usable.
@@ -51,7 +53,17 @@ def _unavailable_reason(name: str) -> str | None:
 
 
 def available() -> dict[str, str | None]:
-    """Every backend mapped to None (usable) or the reason it is not."""
+    """Which backends can run here.
+
+    Importing a backend's module is part of the check (the DPDK extensions
+    load DPDK's shared libraries), so this may import ``pydpdk.dpdk``.
+
+    Returns
+    -------
+    dict of str to (str or None)
+        Every name of :data:`BACKENDS` mapped to None when it can be used,
+        else the reason it cannot (one sentence).
+    """
     return {name: _unavailable_reason(name) for name in BACKENDS}
 
 
@@ -89,18 +101,64 @@ def _choose(backend: str | None) -> tuple[str, str]:
 
 
 def select(backend: str | None = None) -> str:
-    """The backend to use: *backend* ('dpdk', 'native', 'auto'), else $PYDPDK_BACKEND,
-    else automatic.  Raises BackendUnavailableError when the requested one cannot run."""
+    """The backend to use.
+
+    First match wins: *backend*, else ``$PYDPDK_BACKEND``, else automatic
+    (the first of :data:`BACKENDS` that can run here).
+
+    Parameters
+    ----------
+    backend : str, optional
+        ``"dpdk"``, ``"native"`` or ``"auto"`` (case and surrounding blanks
+        ignored); None defers to the environment.
+
+    Returns
+    -------
+    str
+        ``"dpdk"`` or ``"native"``.
+
+    Raises
+    ------
+    ValueError
+        When the argument or ``$PYDPDK_BACKEND`` names no backend.
+    DpdkUnavailableError
+        When ``dpdk`` was asked for but this build or machine cannot run it.
+    BackendUnavailableError
+        When ``native`` was asked for but cannot run, or ``auto`` finds no
+        backend at all.
+    """
     return _choose(backend)[0]
 
 
 def current() -> str:
-    """The backend in use for this process (argument-free :func:`select`)."""
+    """The backend in use for this process: :func:`select` without argument.
+
+    Returns
+    -------
+    str
+        ``"dpdk"`` or ``"native"``.
+
+    Raises
+    ------
+    ValueError, BackendUnavailableError, DpdkUnavailableError
+        As :func:`select`.
+    """
     return select(None)
 
 
 def describe() -> dict[str, Any]:
-    """What ``pydpdk info`` prints about backends."""
+    """What ``pydpdk info`` prints about backends; never raises for a bad choice.
+
+    Returns
+    -------
+    dict
+        ``available`` (as :func:`available`), ``env`` (the raw value of
+        ``$PYDPDK_BACKEND`` or None), ``selected`` and ``chosen_by``
+        (``"argument"``, ``"environment"`` or ``"automatic"``; both None
+        with an ``error`` string when no backend can be selected), and
+        ``native_ports``: which native port kinds (``afpacket``, ``pcap``)
+        this build has.
+    """
     info: dict[str, Any] = {"available": available(), "env": os.environ.get(ENV_VAR)}
     try:
         info["selected"], info["chosen_by"] = _choose(None)

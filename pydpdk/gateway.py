@@ -6,12 +6,12 @@ and sent to the local side, so any two-way traffic (TCP, ARP, ...) crosses it.
 
 Ports are named by *specs*, the same on every backend where it makes sense:
 
-============================  ============================================
-``0``, ``net_pcap0``           DPDK port by id or device name
-``net_pcap0,rx_pcap=a.pcap``   DPDK vdev hotplugged with these devargs
-``afpacket:veth0``             native AF_PACKET port on an interface
-``pcap:rx=in.pcap,tx=out.pcap``  native pcap file port (either side optional)
-============================  ============================================
+===============================  ============================================
+``0``, ``net_pcap0``              DPDK port by id or device name
+``net_pcap0,rx_pcap=a.pcap``      DPDK vdev hotplugged with these devargs
+``afpacket:veth0``                native AF_PACKET port on an interface
+``pcap:rx=in.pcap,tx=out.pcap``   native pcap file port (either side optional)
+===============================  ============================================
 """
 
 from __future__ import annotations

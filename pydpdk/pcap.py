@@ -9,7 +9,9 @@
 
 ``replay_timing=True`` releases packets at the pace recorded in the file
 (``speed`` times faster); ``passes=N`` reads the file N times (0: forever).
-Built when libpcap was found (meson feature ``pcap``).
+Built when libpcap was found (meson feature ``pcap``); otherwise importing
+this module works but using :class:`PcapPort` or ``BufferPool`` raises
+:class:`~pydpdk.errors.BackendUnavailableError` saying how to get it.
 """
 
 from __future__ import annotations

@@ -194,7 +194,8 @@ class Pipeline(_NativePipeline):
         second element of the same name in a chain); safe while running."""
         out: dict[str, dict[str, int]] = {}
         for i, (src, stages, snk) in enumerate(self.elements):
-            for element in [src, *stages, snk]:
+            chain: list[Source | Stage | Sink] = [src, *stages, snk]
+            for element in chain:
                 key = base = f"chain{i}.{element.name}"
                 n = 1
                 while key in out:

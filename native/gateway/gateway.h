@@ -2,7 +2,7 @@
  * them on the other, over pd_pkt handles of any backend.
  *
  * On the wire every protected frame, and every parity packet, travels as
- *   outer header | FEC header (16 bytes, docs/fec-format.md) | payload
+ *   outer header | FEC header (FEC_HDR_LEN bytes, docs/fec-format.md) | payload
  * where the outer header is either Ethernet/IPv4/UDP (crosses IP networks)
  * or Ethernet with a dedicated EtherType (L2 links).  The payload of a source
  * packet is the original frame, byte for byte; the decoder strips the outer

@@ -80,6 +80,11 @@ static void put_dec(pd_stats_snap *out, const fec_decoder_stats *s)
     pd_stats_put_u64(out, "no_buffer", s->no_buffer);
     pd_stats_put_u64(out, "blocks_evicted", s->blocks_evicted);
     pd_stats_put_u64(out, "blocks_expired", s->blocks_expired);
+    pd_stats_put_u64(out, "unconfirmed", s->unconfirmed);
+    pd_stats_put_u64(out, "resyncs", s->resyncs);
+    pd_stats_put_u64(out, "control", s->control);
+    pd_stats_put_u64(out, "sessions_opened", s->sessions_opened);
+    pd_stats_put_u64(out, "sessions_evicted", s->sessions_evicted);
 }
 
 void pd_stats_fill_fec_encoder(const void *obj, pd_stats_snap *out)
@@ -87,6 +92,7 @@ void pd_stats_fill_fec_encoder(const void *obj, pd_stats_snap *out)
     fec_encoder_stats s;
     fec_encoder_get_stats(obj, &s);
     pd_stats_put_str(out, "kind", "stream");
+    pd_stats_put_u64(out, "session_id", fec_encoder_session_id(obj));
     put_enc(out, &s);
 }
 
@@ -97,6 +103,7 @@ void pd_stats_fill_fec_decoder(const void *obj, pd_stats_snap *out)
     pd_stats_put_str(out, "kind", "stream");
     put_dec(out, &s);
     pd_stats_put_u64(out, "blocks_in_flight", fec_decoder_blocks_in_flight(obj));
+    pd_stats_put_u64(out, "sessions", fec_decoder_sessions(obj));
 }
 
 void pd_stats_fill_fec_enc_stage(const void *obj, pd_stats_snap *out)
