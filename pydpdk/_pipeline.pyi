@@ -6,6 +6,7 @@ from typing import Any
 import numpy.typing as npt
 
 from ._burst import Burst, PacketPool, PortBase
+from ._telemetry import Registration
 
 STOP_REASONS: dict[int, str]
 DEFAULT_TEMPLATE: bytes
@@ -80,6 +81,8 @@ class Impairment(Stage):
 
 class FecEncodeStage(Stage):
     config: dict[str, Any]
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
@@ -100,6 +103,8 @@ class FecEncodeStage(Stage):
     ) -> None: ...
 
 class FecDecodeStage(Stage):
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
@@ -123,6 +128,8 @@ class PyStage(Stage):
 class Pipeline:
     @property
     def running(self) -> bool: ...
+    @property
+    def telemetry(self) -> Registration: ...
     @property
     def elements(self) -> list[tuple[Source, list[Stage], Sink]]: ...
     def add_chain(self, source: Source, stages: Iterable[Stage], sink: Sink,

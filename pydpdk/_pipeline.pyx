@@ -115,6 +115,14 @@ from pydpdk._includes.traffic cimport (
     pd_verify_sink,
 )
 
+# telemetry: counters registered for DPDK's /pydpdk endpoints (docs/telemetry.md)
+from pydpdk._telemetry cimport (
+    Registration,
+    register_fec_dec_stage,
+    register_fec_enc_stage,
+    register_pipeline,
+)
+
 from pydpdk.errors import PydpdkError, error_from_errno
 
 STOP_REASONS = {
@@ -534,6 +542,7 @@ cdef class FecEncodeStage(Stage):
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
@@ -605,8 +614,11 @@ cdef class FecEncodeStage(Stage):
                            fragment=bool(wan_mtu and fragment),
                            icmp_source=icmp_source)
         pd_fec_enc_stage_bind(self.enc, &self.st)
+        self.telemetry = register_fec_enc_stage(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_enc_stage_destroy(self.enc)
 
     @property
@@ -634,6 +646,7 @@ cdef class FecDecodeStage(Stage):
 
     cdef pd_fec_dec_stage *dec
     cdef object replies_of
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
@@ -668,6 +681,7 @@ cdef class FecDecodeStage(Stage):
         self.pool = pool
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
+        self.telemetry = register_fec_dec_stage(self.dec, "decoder")
 
     def send_replies_of(self, FecEncodeStage enc):
         """Send *enc*'s ICMP replies (MTU policy) on this stage's output: in a
@@ -677,6 +691,8 @@ cdef class FecDecodeStage(Stage):
         self.replies_of = enc              # keeps the encoder alive while paired
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_dec_stage_destroy(self.dec)
 
     @property
@@ -801,14 +817,18 @@ cdef class Pipeline:
     cdef object interrupt
     cdef readonly bint running
     cdef pd_run_job job
+    cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
 
     def __cinit__(self):
         self.chains = []
         self.c_chains = NULL
         self.n_chains = 0
+        self.telemetry = register_pipeline("pipeline", <const int *>&self.running)
 
     def __dealloc__(self):
         cdef unsigned int i
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the chains go
         # A job still running on another thread uses the chains: stop it first.
         if self.running and self.job.chains != NULL and not pd_run_job_done(&self.job):
             self.stop_flag = 1
@@ -862,6 +882,9 @@ cdef class Pipeline:
         self.c_chains[self.n_chains] = c
         self.n_chains += 1
         self.chains.append((source, stages, sink))
+        self.telemetry.add_chain(c, [source.name] + [st.name for st in stages] + [sink.name],
+                                 [getattr(st, "telemetry", None) for st in stages],
+                                 [source, sink] + stages)
 
     @property
     def elements(self):

@@ -503,6 +503,21 @@ def _cpu_features() -> list[str]:
     return [f for f in wanted if f in flags]
 
 
+def _print_telemetry(tel: dict[str, Any] | None) -> None:
+    """The telemetry lines of `pydpdk info` (docs/telemetry.md)."""
+    if tel is None:
+        return
+    if tel["enabled"]:
+        print(f"  telemetry: {tel['socket']} (dpdk-telemetry.py -f {tel['file_prefix']})")
+    else:
+        print("  telemetry: off in this EAL (on with --eal=--telemetry, or "
+              "Eal(telemetry=True) in a program)")
+    if tel["error"]:
+        print(f"    {tel['error']}")
+    if tel["commands"]:
+        print(f"    pydpdk endpoints: {' '.join(tel['commands'])}")
+
+
 def _info(args: argparse.Namespace) -> int:
     from . import backend, dpdk, fec
 
@@ -537,6 +552,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  NUMA sockets: {d['sockets']}")
         ports = d["ports"] or "none (add virtual devices with --eal=--vdev=net_null0)"
         print(f"  ports: {ports}")
+        _print_telemetry(d.get("telemetry"))
     elif not dpdk.AVAILABLE:
         print("DPDK: not built into this installation")
     return 0
