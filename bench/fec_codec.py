@@ -9,14 +9,24 @@ For (k, m) in {(4,1),(8,2),(10,4),(20,5),(32,8)} and packet sizes {64, 512,
 * pydpdk native (a C loop over blocks, per kernel: scalar, avx2, gfni):
   encode, decode with a fresh loss pattern per block (decode matrix built
   every block), decode with one repeated pattern (matrix cache);
-* pydpdk through the Python batch API (BlockCodec.encode / reconstruct,
-  one call per batch of blocks, default kernel);
-* Intel ISA-L 2.30 from Debian (ec_init_tables + ec_encode_data, same C
-  loop shape; decode = invert the k x k survivor matrix per block, or once
-  for the repeated pattern); for encode also ec_encode_data_avx2, ISA-L's
-  AVX2 code, beside pydpdk's AVX2 kernel;
-* pyeclib (isa_l_rs_cauchy backend) and zfec, one Python call per block,
-  as they are used.
+* pydpdk through the Python API (BlockCodec.encode / reconstruct), default
+  kernel: one call per batch of blocks ("python") and one call per block
+  ("python-1", the granularity the peers' APIs allow);
+* Intel ISA-L, the same C loop shape (ec_init_tables + ec_encode_data;
+  decode = invert the k x k survivor matrix per block, or once for the
+  repeated pattern), in two builds:
+  - "isal-upstream": upstream ISA-L built from a source checkout by
+    `bench/build_isal.sh SRC_DIR` (needs nasm) into bench/peers/isa-l
+    (git-ignored; --isal-lib to point elsewhere).  Its dispatch runs the
+    AVX-512 + GFNI kernels on a CPU that has them.  Skipped with a note when
+    it has not been built.  The version is read from the library
+    (isal_get_version_str);
+  - "isal-debian": Debian's libisal 2.30 (AVX-512 PSHUFB kernels, no GFNI),
+    version from dpkg;
+  for encode also ec_encode_data_avx2 (ISA-L's AVX2 PSHUFB code, the peer
+  of pydpdk's AVX2 kernel) and, upstream, ec_encode_data_avx2_gfni;
+* pyeclib (isa_l_rs_cauchy backend) and zfec, one Python call per block:
+  their APIs take one block (stripe) per call, so they cannot be batched.
 
 Every decode loses m data packets (min(m, k)).  Figures: GB/s of data (k x
 packet size per block), ns per data packet, median of --repeats samples with
@@ -56,26 +66,69 @@ SIZES = [64, 512, 1400, 9000]
 FEC_SOURCES = ["gf.c", "gf_simd.c", "codec.c", "wire.c", "encoder.c", "decoder.c"]
 
 
+def _compile(out: Path, sources: list[Path], args: list[str]) -> None:
+    """cc -O3 -shared unless out is newer than every source."""
+    if not out.exists() or any(s.stat().st_mtime > out.stat().st_mtime for s in sources):
+        cmd = ["cc", "-O3", "-std=gnu11", "-shared", "-fPIC", "-DNDEBUG",
+               *map(str, sources), "-o", str(out), *args]
+        subprocess.run(cmd, check=True)
+
+
 def build_native_helper() -> ctypes.CDLL:
-    """Compile bench/fec_native.c with native/fec (release flags) against ISA-L."""
+    """Compile bench/fec_native.c with native/fec (release flags)."""
     out_dir = ROOT / "build" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / "libfecbench.so"
     sources = [ROOT / "bench" / "fec_native.c"] + [ROOT / "native" / "fec" / s for s in FEC_SOURCES]
-    if not lib.exists() or any(s.stat().st_mtime > lib.stat().st_mtime for s in sources):
-        cmd = ["cc", "-O3", "-std=gnu11", "-shared", "-fPIC", "-DNDEBUG",
-               "-I", str(ROOT / "native" / "fec"), *map(str, sources),
-               "-o", str(lib), "-lisal", "-lpthread"]
-        subprocess.run(cmd, check=True)
+    _compile(lib, sources, ["-I", str(ROOT / "native" / "fec"), "-lpthread"])
     dll = ctypes.CDLL(str(lib))
     p, i = ctypes.c_void_p, ctypes.c_int
     dll.pd_fec_encode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i]
     dll.pd_fec_decode.argtypes = [ctypes.c_char_p, i, i, i, i, p, p, i, i]
-    dll.isal_encode.argtypes = [i, i, i, i, p, p, i, i]
-    dll.isal_decode.argtypes = [i, i, i, i, p, p, p, i, i]
     dll.pd_stream_encode.argtypes = [i, i, i, i, p, i]
     dll.pd_stream_decode.argtypes = [p, p, p, i, i, i]
     return dll
+
+
+def _isal_dll(lib: Path) -> ctypes.CDLL:
+    dll = ctypes.CDLL(str(lib))
+    p, i = ctypes.c_void_p, ctypes.c_int
+    dll.isal_encode.argtypes = [i, i, i, i, p, p, i, i, p]
+    dll.isal_decode.argtypes = [i, i, i, i, p, p, p, i, i]
+    dll.isal_peer_version.restype = ctypes.c_char_p
+    return dll
+
+
+def build_isal_debian() -> tuple[ctypes.CDLL | None, str]:
+    """bench/fec_isal.c against Debian's libisal: (dll, version) or (None, why)."""
+    if not Path("/usr/include/isa-l/erasure_code.h").exists():
+        return None, "Debian libisal-dev not installed (make deps installs it)"
+    lib = ROOT / "build" / "bench" / "libfecbench_isal_debian.so"
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    _compile(lib, [ROOT / "bench" / "fec_isal.c"], ["-I", "/usr/include/isa-l", "-lisal"])
+    proc = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libisal2"],
+                          capture_output=True, text=True)
+    version = proc.stdout.strip() if proc.returncode == 0 else "unknown"
+    return _isal_dll(lib), f"{version} (Debian libisal2)"
+
+
+def build_isal_upstream(peer: Path) -> tuple[ctypes.CDLL | None, str]:
+    """bench/fec_isal.c against the ISA-L that bench/build_isal.sh built into
+    peer (a directory with include/ and lib/libisal_pic.a, or the archive
+    itself).  Its symbols stay inside the helper (-Bsymbolic, archive symbols
+    not exported), so Debian's libisal.so.2 can be loaded beside it."""
+    archive = peer if peer.is_file() else peer / "lib" / "libisal_pic.a"
+    include = archive.parent.parent / "include"
+    if not archive.exists() or not (include / "erasure_code.h").exists():
+        return None, (f"no upstream ISA-L at {peer}: run bench/build_isal.sh SRC_DIR "
+                      "with an ISA-L source checkout (needs nasm)")
+    lib = ROOT / "build" / "bench" / "libfecbench_isal_upstream.so"
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    _compile(lib, [ROOT / "bench" / "fec_isal.c", archive],
+             ["-DISAL_UPSTREAM", "-I", str(include), "-Wl,--exclude-libs,ALL",
+              "-Wl,-Bsymbolic"])
+    dll = _isal_dll(lib)
+    return dll, dll.isal_peer_version().decode()
 
 
 def ensure_peer(module: str, requirement: str) -> object | None:
@@ -146,7 +199,8 @@ def ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
 
-def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
+def bench_cell(dll, isal_peers, k, m, size, kernels, peers, repeats, target, rng,
+               native_only=False) -> dict:
     from pydpdk import fec
 
     nblocks = max(2, min(256, (512 * 1024) // (k * size)))
@@ -183,44 +237,63 @@ def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
                        kb, k, m, size, nblocks, ptr(sym), ptr(present), n, cached),
                    lambda sym=sym: np.array_equal(sym[:, :k], data))
 
-    # pydpdk through the Python batch API
-    codec = fec.BlockCodec(k, m)
-    parity = np.empty((nblocks, m, size), dtype=np.uint8)
-    record("pydpdk/python/encode", lambda n: [codec.encode(data, out=parity) for _ in range(n)])
-    codec.encode(data, out=parity)
-    symbols = np.concatenate([data, parity], axis=1)
-    for label, present, cached in (("decode_fresh", fresh, False),
-                                   ("decode_repeat", repeated, True)):
-        sym = symbols.copy()
-        sym[present == 0] = 0
-        record(f"pydpdk/python/{label}",
-               lambda n, sym=sym, present=present, cached=cached: [
-                   codec.reconstruct(sym, present, use_cache=cached) for _ in range(n)],
-               lambda sym=sym: np.array_equal(sym[:, :k], data))
+    if not native_only:
+        # pydpdk through the Python batch API: one call per batch of blocks,
+        # and (python-1) one call per block, as the peers below are called
+        codec = fec.BlockCodec(k, m)
+        parity = np.empty((nblocks, m, size), dtype=np.uint8)
+        record("pydpdk/python/encode",
+               lambda n: [codec.encode(data, out=parity) for _ in range(n)])
+        record("pydpdk/python-1/encode",
+               lambda n: [codec.encode(data[b], out=parity[b])
+                          for _ in range(n) for b in range(nblocks)])
+        codec.encode(data, out=parity)
+        symbols = np.concatenate([data, parity], axis=1)
+        for label, present, cached in (("decode_fresh", fresh, False),
+                                       ("decode_repeat", repeated, True)):
+            sym = symbols.copy()
+            sym[present == 0] = 0
+            record(f"pydpdk/python/{label}",
+                   lambda n, sym=sym, present=present, cached=cached: [
+                       codec.reconstruct(sym, present, use_cache=cached) for _ in range(n)],
+                   lambda sym=sym: np.array_equal(sym[:, :k], data))
+            record(f"pydpdk/python-1/{label}",
+                   lambda n, sym=sym, present=present, cached=cached: [
+                       codec.reconstruct(sym[b], present[b], use_cache=cached)
+                       for _ in range(n) for b in range(nblocks)],
+                   lambda sym=sym: np.array_equal(sym[:, :k], data))
 
-    # ISA-L, same loops in C
-    iparity = np.zeros((nblocks, m, size), dtype=np.uint8)
-    record("isal/encode",
-           lambda n: dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), n, 0))
-    if "avx2" in kernels:   # ISA-L's AVX2 code beside pydpdk's AVX2 kernel
-        scratch = np.zeros_like(iparity)
-        record("isal-avx2/encode",
-               lambda n: dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(scratch), n, 1))
-    dll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), 1, 0)
-    isym = np.concatenate([data, iparity], axis=1)
-    for label, present, cached in (("decode_fresh", fresh, 0), ("decode_repeat", repeated, 1)):
-        out = np.zeros((nblocks, m, size), dtype=np.uint8)
-        record(f"isal/{label}",
-               lambda n, present=present, cached=cached, out=out: dll.isal_decode(
-                   k, m, size, nblocks, ptr(isym), ptr(present), ptr(out), n, cached))
-        lost0 = np.flatnonzero(present[0][:k] == 0)
-        checks[f"isal/{label}"] = (
-            lambda present=present, cached=cached, out=out, lost0=lost0:
-            dll.isal_decode(k, m, size, nblocks, ptr(isym), ptr(present), ptr(out), 1, cached)
-            == 0 and np.array_equal(out[0, : len(lost0)], data[0, lost0]))
+    # ISA-L (Debian's and upstream's), same loops in C
+    for label, idll in isal_peers.items():
+        iparity = np.zeros((nblocks, m, size), dtype=np.uint8)
+        variants = {"encode": 0}
+        if "avx2" in kernels:   # ISA-L's AVX2 code beside pydpdk's AVX2 kernel
+            variants["avx2/encode"] = 1
+            if label == "isal-upstream":
+                variants["avx2gfni/encode"] = 2
+        for op, variant in variants.items():
+            scratch = np.zeros_like(iparity)
+            record(f"{label}/{op}",
+                   lambda n, idll=idll, scratch=scratch, variant=variant: idll.isal_encode(
+                       k, m, size, nblocks, ptr(data), ptr(scratch), n, variant, None))
+        idll.isal_encode(k, m, size, nblocks, ptr(data), ptr(iparity), 1, 0, None)
+        isym = np.concatenate([data, iparity], axis=1)
+        for op, present, cached in (("decode_fresh", fresh, 0), ("decode_repeat", repeated, 1)):
+            out = np.zeros((nblocks, m, size), dtype=np.uint8)
+            record(f"{label}/{op}",
+                   lambda n, idll=idll, isym=isym, present=present, cached=cached, out=out:
+                   idll.isal_decode(k, m, size, nblocks, ptr(isym), ptr(present), ptr(out),
+                                    n, cached))
+            lost0 = np.flatnonzero(present[0][:k] == 0)
+            checks[f"{label}/{op}"] = (
+                lambda idll=idll, isym=isym, present=present, cached=cached, out=out,
+                lost0=lost0:
+                idll.isal_decode(k, m, size, nblocks, ptr(isym), ptr(present), ptr(out), 1,
+                                 cached) == 0
+                and np.array_equal(out[0, : len(lost0)], data[0, lost0]))
 
     # pyeclib: one call per block on the concatenated data
-    pyeclib = peers.get("pyeclib")
+    pyeclib = None if native_only else peers.get("pyeclib")
     if pyeclib is not None:
         try:
             drv = pyeclib.ECDriver(k=k, m=m, ec_type="isa_l_rs_cauchy")
@@ -234,7 +307,7 @@ def bench_cell(dll, k, m, size, kernels, peers, repeats, target, rng) -> dict:
         except Exception as exc:  # a peer that fails is reported, not fatal
             cell.setdefault("errors", {})["pyeclib"] = repr(exc)
 
-    zfec = peers.get("zfec")
+    zfec = None if native_only else peers.get("zfec")
     if zfec is not None:
         enc = zfec.Encoder(k, k + m)
         dec = zfec.Decoder(k, k + m)
@@ -313,6 +386,16 @@ def bench_stream(dll, k, m, size, repeats, target, rng) -> dict:
     return out
 
 
+# How each codec is called; written to the JSON and printed under the table.
+PEER_BATCHING = {
+    "pydpdk native, ISA-L": "C loop over all blocks of a cell (no Python call inside)",
+    "pydpdk/python": "one BlockCodec call per batch of all blocks of a cell",
+    "pydpdk/python-1": "one BlockCodec call per block (the peers' granularity)",
+    "pyeclib": "one ECDriver.encode/decode call per block: its API takes one stripe",
+    "zfec": "one Encoder.encode/Decoder.decode call per block: its API takes one block",
+}
+
+
 def ratio(res: dict, a: str, b: str) -> float | None:
     if a in res and b in res:
         return res[a]["gbps"] / res[b]["gbps"]
@@ -327,19 +410,34 @@ def main() -> None:
     ap.add_argument("--part", choices=["all", "block", "stream"], default="all",
                     help="block codec grid, streaming codec, or both (default)")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "fec_codec.json")
+    ap.add_argument("--isal-lib", type=Path, default=ROOT / "bench" / "peers" / "isa-l",
+                    help="upstream ISA-L built by bench/build_isal.sh (its output directory "
+                         "or lib/libisal_pic.a); default bench/peers/isa-l")
+    ap.add_argument("--native-only", action="store_true",
+                    help="only the C loops (pydpdk kernels and ISA-L), no Python-level codecs")
     args = ap.parse_args()
 
     from pydpdk import fec
 
     dll = build_native_helper()
     kernels = fec.available_kernels()
-    peers = {"pyeclib": None, "zfec": None}
-    mod = ensure_peer("pyeclib.ec_iface", "pyeclib")
-    peers["pyeclib"] = mod
-    peers["zfec"] = ensure_peer("zfec", "zfec")
-    for name, value in peers.items():
-        if value is None:
-            print(f"peer {name}: NOT AVAILABLE (could not be installed or imported)")
+    isal_peers: dict = {}
+    isal_versions: dict = {}
+    for label, (idll, note) in (("isal-upstream", build_isal_upstream(args.isal_lib)),
+                                ("isal-debian", build_isal_debian())):
+        isal_versions[label] = note if idll is not None else None
+        if idll is None:
+            print(f"peer {label}: SKIPPED: {note}")
+        else:
+            isal_peers[label] = idll
+            print(f"peer {label}: ISA-L {note}")
+    peers: dict = {"pyeclib": None, "zfec": None}
+    if not args.native_only:
+        peers["pyeclib"] = ensure_peer("pyeclib.ec_iface", "pyeclib")
+        peers["zfec"] = ensure_peer("zfec", "zfec")
+        for name, value in peers.items():
+            if value is None:
+                print(f"peer {name}: NOT AVAILABLE (could not be installed or imported)")
 
     shapes = [(10, 4)] if args.quick else SHAPES
     sizes = [1400] if args.quick else SIZES
@@ -349,7 +447,8 @@ def main() -> None:
         shapes = []
     for k, m in shapes:
         for size in sizes:
-            cell = bench_cell(dll, k, m, size, kernels, peers, args.repeats, args.target, rng)
+            cell = bench_cell(dll, isal_peers, k, m, size, kernels, peers, args.repeats,
+                              args.target, rng, args.native_only)
             cells.append(cell)
             print_cell(cell, kernels)
 
@@ -358,7 +457,7 @@ def main() -> None:
           f"kernel {fec.default_kernel()}; GB/s of payload, ns per source packet:")
     stream_shapes = [(10, 4, 1400)] if args.quick else [(10, 4, 64), (10, 4, 1400),
                                                        (20, 5, 1400), (10, 4, 9000)]
-    if args.part == "block":
+    if args.part == "block" or args.native_only:
         stream_shapes = []
     for k, m, size in stream_shapes:
         st = bench_stream(dll, k, m, size, args.repeats, args.target, rng)
@@ -372,15 +471,18 @@ def main() -> None:
     if target is not None:
         r = target["results"]
         best = fec.default_kernel()
-        summary = {
-            "kernel": best,
-            "encode_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/encode", "isal/encode")
-                               for kern in kernels},
-            "avx2_encode_vs_isal_avx2": ratio(r, "pydpdk/avx2/encode", "isal-avx2/encode"),
-            "decode_fresh_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/decode_fresh",
-                                                 "isal/decode_fresh") for kern in kernels},
-            "decode_repeat_vs_isal": {kern: ratio(r, f"pydpdk/{kern}/decode_repeat",
-                                                  "isal/decode_repeat") for kern in kernels},
+        summary = {"kernel": best}
+        for peer in ("isal-upstream", "isal-debian"):
+            if peer not in isal_peers:
+                continue
+            for op in ("encode", "decode_fresh", "decode_repeat"):
+                summary[f"{op}_vs_{peer}"] = {
+                    kern: ratio(r, f"pydpdk/{kern}/{op}", f"{peer}/{op}") for kern in kernels}
+            summary[f"avx2_encode_vs_{peer}_avx2"] = ratio(
+                r, "pydpdk/avx2/encode", f"{peer}/avx2/encode")
+        summary["avx2_encode_vs_isal-upstream_avx2gfni"] = ratio(
+            r, "pydpdk/avx2/encode", "isal-upstream/avx2gfni/encode")
+        summary.update({
             "python_vs_native_encode": ratio(r, "pydpdk/python/encode", f"pydpdk/{best}/encode"),
             "python_vs_native_decode_fresh": ratio(r, "pydpdk/python/decode_fresh",
                                                    f"pydpdk/{best}/decode_fresh"),
@@ -389,7 +491,14 @@ def main() -> None:
                                               "pyeclib/decode_fresh"),
             "python_vs_zfec_encode": ratio(r, "pydpdk/python/encode", "zfec/encode"),
             "python_vs_zfec_decode": ratio(r, "pydpdk/python/decode_fresh", "zfec/decode_fresh"),
-        }
+            # the same granularity as the peers: one Python call per block
+            "python1_vs_pyeclib_encode": ratio(r, "pydpdk/python-1/encode", "pyeclib/encode"),
+            "python1_vs_pyeclib_decode": ratio(r, "pydpdk/python-1/decode_fresh",
+                                               "pyeclib/decode_fresh"),
+            "python1_vs_zfec_encode": ratio(r, "pydpdk/python-1/encode", "zfec/encode"),
+            "python1_vs_zfec_decode": ratio(r, "pydpdk/python-1/decode_fresh",
+                                            "zfec/decode_fresh"),
+        })
         print("\nk=10 m=4 1400 B ratios (GB/s of this / GB/s of that, medians):")
         for key, value in summary.items():
             if isinstance(value, dict):
@@ -403,8 +512,9 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpu": cpu_name(), "cores_used": 1, "python": platform.python_version()},
         "kernels": kernels,
-        "peers": {name: (getattr(mod, "__version__", "yes") if mod else None)
-                  for name, mod in peers.items()},
+        "peers": {**{name: (getattr(mod, "__version__", "yes") if mod else None)
+                     for name, mod in peers.items()}, **isal_versions},
+        "peer_batching": PEER_BATCHING,
         "cells": cells,
         "stream": streams,
         "summary_k10_m4_1400": summary,
@@ -430,8 +540,9 @@ def print_cell(cell: dict, kernels: list[str]) -> None:
           f"({cell['blocks_per_call']} blocks per call)")
     print(f"  {'codec':22s} {'encode GB/s':>18s} {'ns/pkt':>8s} {'dec fresh GB/s':>18s} "
           f"{'ns/pkt':>8s} {'dec repeat GB/s':>18s}")
-    names = [f"pydpdk/{k}" for k in kernels] + ["pydpdk/python", "isal", "isal-avx2",
-                                                "pyeclib", "zfec"]
+    names = [f"pydpdk/{k}" for k in kernels] + [
+        "pydpdk/python", "pydpdk/python-1", "isal-upstream", "isal-upstream/avx2",
+        "isal-upstream/avx2gfni", "isal-debian", "isal-debian/avx2", "pyeclib", "zfec"]
     for name in names:
         cols = []
         for op in ("encode", "decode_fresh", "decode_repeat"):

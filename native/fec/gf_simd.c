@@ -249,49 +249,92 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
     }
 }
 
-/* dst[r0 .. r0+N) over bytes [i, i + 64*W) (the last chunk masked by m).
- * N and W are compile-time constants at every call site, so the
- * accumulators live in registers; each matrix broadcast serves W chunks. */
+/* dst[r0 .. r0+N) over bytes [i, i + 64*W), N parity rows per pass over the
+ * sources (the shape of ISA-L's gf_Nvect_dot_prod): each source vector is
+ * loaded once for all N rows, and each matrix broadcast serves W chunks.
+ * Two products are folded into an accumulator by one three-way XOR
+ * (VPTERNLOGQ 0x96), so the XORs cost half an instruction per multiply.
+ * The chunk w == W-1 is loaded and stored under the mask mw (all ones except
+ * in the tail call); masked-off bytes are neither read nor written. */
+#define GFNI_LOAD(p, w, W) \
+    ((w) == (W) - 1 ? _mm512_maskz_loadu_epi8(mw, (p) + 64 * (w)) \
+                    : _mm512_loadu_si512((p) + 64 * (w)))
 #define GFNI_DOT_BODY(N, W)                                                       \
     do {                                                                          \
         __m512i acc[N][W];                                                        \
-        for (unsigned r = 0; r < (N); r++)                                        \
-            for (unsigned w = 0; w < (W); w++)                                    \
-                acc[r][w] = _mm512_setzero_si512();                               \
-        for (unsigned c = 0; c < cols; c++) {                                     \
+        {                                                                         \
+            const uint8_t *s0 = src[0] + i;                                       \
             __m512i x[W];                                                         \
             for (unsigned w = 0; w < (W); w++)                                    \
-                x[w] = (W) == 1 ? _mm512_maskz_loadu_epi8(m, src[c] + i)          \
-                                : _mm512_loadu_si512(src[c] + i + 64 * w);        \
+                x[w] = GFNI_LOAD(s0, w, W);                                          \
             for (unsigned r = 0; r < (N); r++) {                                  \
-                const __m512i mat = _mm512_set1_epi64(                            \
-                    (long long)fec_gf_affine_table[coef[(r0 + r) * cols + c]]);   \
+                const __m512i mat = _mm512_set1_epi64((long long)mats[0][r]);     \
+                for (unsigned w = 0; w < (W); w++)                                \
+                    acc[r][w] = gfni_mul(x[w], mat);                              \
+            }                                                                     \
+        }                                                                         \
+        unsigned c = 1;                                                           \
+        for (; c + 2 <= cols; c += 2) {                                           \
+            const uint8_t *s0 = src[c] + i, *s1 = src[c + 1] + i;                 \
+            __m512i x0[W], x1[W];                                                 \
+            for (unsigned w = 0; w < (W); w++) {                                  \
+                x0[w] = GFNI_LOAD(s0, w, W);                                         \
+                x1[w] = GFNI_LOAD(s1, w, W);                                         \
+            }                                                                     \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                const __m512i m0 = _mm512_set1_epi64((long long)mats[c][r]);      \
+                const __m512i m1 = _mm512_set1_epi64((long long)mats[c + 1][r]);  \
+                for (unsigned w = 0; w < (W); w++)                                \
+                    acc[r][w] = _mm512_ternarylogic_epi64(                        \
+                        acc[r][w], gfni_mul(x0[w], m0), gfni_mul(x1[w], m1), 0x96); \
+            }                                                                     \
+        }                                                                         \
+        if (c < cols) {                                                           \
+            const uint8_t *s0 = src[c] + i;                                       \
+            __m512i x[W];                                                         \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                x[w] = GFNI_LOAD(s0, w, W);                                          \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                const __m512i mat = _mm512_set1_epi64((long long)mats[c][r]);     \
                 for (unsigned w = 0; w < (W); w++)                                \
                     acc[r][w] = _mm512_xor_si512(acc[r][w], gfni_mul(x[w], mat)); \
             }                                                                     \
         }                                                                         \
         for (unsigned r = 0; r < (N); r++)                                        \
             for (unsigned w = 0; w < (W); w++) {                                  \
-                if ((W) == 1)                                                     \
-                    _mm512_mask_storeu_epi8(dst[r0 + r] + i, m, acc[r][w]);       \
+                if (w == (W) - 1)                                                 \
+                    _mm512_mask_storeu_epi8(d[r] + i + 64 * w, mw, acc[r][w]);    \
                 else                                                              \
-                    _mm512_storeu_si512(dst[r0 + r] + i + 64 * w, acc[r][w]);     \
+                    _mm512_storeu_si512(d[r] + i + 64 * w, acc[r][w]);            \
             }                                                                     \
     } while (0)
 
+/* The N x cols affine matrices are looked up once per call (not once per
+ * chunk), laid out source-major so that one pass reads them in order. */
 #define GFNI_DOT_ROWS(N)                                                          \
     GFNI static void gfni_dot_rows##N(uint8_t *const *dst, unsigned r0,           \
                                       const uint8_t *coef,                        \
                                       const uint8_t *const *src, unsigned cols,   \
                                       size_t len)                                 \
     {                                                                             \
+        uint64_t mats[FEC_MAX_SYMBOLS][N];                                        \
+        uint8_t *d[N];                                                            \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            d[r] = dst[r0 + r];                                                   \
+            const uint8_t *row = coef + (size_t)(r0 + r) * cols;                  \
+            for (unsigned c = 0; c < cols; c++)                                   \
+                mats[c][r] = fec_gf_affine_table[row[c]];                         \
+        }                                                                         \
         size_t i = 0;                                                             \
-        __mmask64 m = ~(__mmask64)0;                                              \
+        __mmask64 mw = ~(__mmask64)0;                                             \
         for (; i + 128 <= len; i += 128)                                          \
-            GFNI_DOT_BODY(N, 2);                                                  \
-        for (; i < len; i += 64) {                                                \
-            m = len - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (len - i)) - 1); \
-            GFNI_DOT_BODY(N, 1);                                                  \
+            GFNI_DOT_BODY(N, 2);                                                        \
+        if (len - i > 64) {                                                       \
+            mw = ~(__mmask64)0 >> (128 - (len - i));                              \
+            GFNI_DOT_BODY(N, 2);                                                        \
+        } else if (i < len) {                                                     \
+            mw = ~(__mmask64)0 >> (64 - (len - i));                               \
+            GFNI_DOT_BODY(N, 1);                                                        \
         }                                                                         \
     }
 
