@@ -100,6 +100,10 @@ typedef struct cache_entry {
     uint64_t last_used;      /* 0: empty */
     uint8_t lost;            /* rows of matrix */
     uint8_t *matrix;         /* lost x k */
+    /* Symbol index of each of the k inputs (received sources in index
+     * order, then the repairs used) and of each lost source. */
+    uint8_t in_idx[FEC_MAX_SYMBOLS];
+    uint8_t out_idx[FEC_MAX_SYMBOLS / 2 + 1];
 } cache_entry;
 
 struct fec_matrix_cache {
@@ -108,6 +112,12 @@ struct fec_matrix_cache {
     uint64_t hits, misses;
     cache_entry *entries;    /* sets * CACHE_WAYS */
     uint8_t *storage;
+    /* The entry the previous call used and its present[] bytes as given:
+     * a block with the same bytes (the common case, a steady loss pattern)
+     * skips the key, the hash and the set search. */
+    cache_entry *last;
+    uint8_t last_code, last_k, last_m;
+    uint8_t last_present[FEC_MAX_SYMBOLS];
 };
 
 int fec_matrix_cache_create(unsigned entries, fec_matrix_cache **out)
@@ -252,6 +262,20 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
         return -EINVAL;
     if (kern == NULL)
         kern = fec_kernel_default();
+    if (cache != NULL && cache->last != NULL && cache->last_code == code &&
+        cache->last_k == k && cache->last_m == m &&
+        memcmp(cache->last_present, present, k + m) == 0) {
+        cache_entry *hit = cache->last;
+        cache->hits++;
+        hit->last_used = ++cache->clock;
+        for (unsigned t = 0; t < k; t++)
+            inputs[t] = sym[hit->in_idx[t]];
+        for (unsigned b = 0; b < hit->lost; b++)
+            outputs[b] = sym[hit->out_idx[b]];
+        if (len > 0)
+            kern->dotprod(outputs, hit->lost, hit->matrix, inputs, k, len);
+        return hit->lost;
+    }
     for (unsigned i = 0; i < k; i++) {
         if (present[i])
             recv[nrecv++] = (uint8_t)i;
@@ -268,7 +292,7 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
     /* e <= m and e <= k, so e <= 127: the lost part is small. */
 
     const uint8_t *matrix = NULL;
-    cache_entry *slot = NULL;
+    cache_entry *slot = NULL, *hit = NULL;
     cache_key key;
     if (cache != NULL) {
         memset(&key, 0, sizeof(key));
@@ -284,6 +308,7 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
             if (set[w].last_used != 0 && memcmp(&set[w].key, &key, sizeof(key)) == 0) {
                 set[w].last_used = cache->clock;
                 matrix = set[w].matrix;
+                hit = &set[w];
                 cache->hits++;
                 break;
             }
@@ -305,8 +330,22 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
             slot->key = key;
             slot->lost = (uint8_t)e;
             slot->last_used = cache->clock;
+            for (unsigned t = 0; t < nrecv; t++)
+                slot->in_idx[t] = recv[t];
+            for (unsigned r = 0; r < e; r++)
+                slot->in_idx[nrecv + r] = (uint8_t)(k + repair[r]);
+            for (unsigned b = 0; b < e; b++)
+                slot->out_idx[b] = lost[b];
+            hit = slot;
         }
         matrix = dest;
+    }
+    if (hit != NULL) {
+        cache->last = hit;
+        cache->last_code = (uint8_t)code;
+        cache->last_k = (uint8_t)k;
+        cache->last_m = (uint8_t)m;
+        memcpy(cache->last_present, present, k + m);
     }
 
     for (unsigned t = 0; t < nrecv; t++)

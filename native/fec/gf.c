@@ -103,31 +103,41 @@ static const fec_kernel *const all_kernels[] = {
 };
 static const char *const kernel_names[] = {"scalar", "avx2", "gfni", NULL};
 
+/* CPUID traps to the hypervisor in a virtual machine (microseconds each),
+ * so the answers are taken once, at init. */
+static int have_avx2, have_gfni;
+
+static int runs_here(const fec_kernel *k)
+{
+    return k == &fec_kernel_scalar || (k == &fec_kernel_avx2 && have_avx2) ||
+           (k == &fec_kernel_gfni && have_gfni);
+}
+
 int fec_kernel_supported(const char *name)
 {
     if (name == NULL)
         return 0;
-    if (strcmp(name, "scalar") == 0)
-        return 1;
-    if (strcmp(name, "avx2") == 0)
-        return cpu_has_avx2();
-    if (strcmp(name, "gfni") == 0)
-        return cpu_has_gfni_avx512();
+    fec_init();
+    for (size_t i = 0; i < sizeof(all_kernels) / sizeof(all_kernels[0]); i++)
+        if (strcmp(all_kernels[i]->name, name) == 0)
+            return runs_here(all_kernels[i]);
     return 0;
 }
 
 static void init_once_fn(void)
 {
     build_tables();
+    have_avx2 = cpu_has_avx2();
+    have_gfni = cpu_has_gfni_avx512();
     const fec_kernel *best = &fec_kernel_scalar;
-    if (cpu_has_gfni_avx512())
+    if (have_gfni)
         best = &fec_kernel_gfni;
-    else if (cpu_has_avx2())
+    else if (have_avx2)
         best = &fec_kernel_avx2;
     const char *forced = getenv("PYDPDK_FEC_KERNEL");
-    if (forced != NULL && fec_kernel_supported(forced)) {
+    if (forced != NULL) {
         for (size_t i = 0; i < sizeof(all_kernels) / sizeof(all_kernels[0]); i++)
-            if (strcmp(all_kernels[i]->name, forced) == 0)
+            if (strcmp(all_kernels[i]->name, forced) == 0 && runs_here(all_kernels[i]))
                 best = all_kernels[i];
     }
     default_kernel = best;

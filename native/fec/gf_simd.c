@@ -101,7 +101,8 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
 }
 
 /* Same shape as the GFNI version below: N rows x W 32-byte chunks of
- * accumulators in registers, N and W constant at each call site. */
+ * accumulators in registers, N and W constant at each call site; the split
+ * tables of the N x cols coefficients are found once per call (tab). */
 #define AVX2_DOT_BODY(N, W)                                                       \
     do {                                                                          \
         __m256i acc[N][W];                                                        \
@@ -109,15 +110,19 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
             for (unsigned w = 0; w < (W); w++)                                    \
                 acc[r][w] = _mm256_setzero_si256();                               \
         for (unsigned c = 0; c < cols; c++) {                                     \
+            const uint8_t *s = src[c] + i;                                        \
             __m256i lo[W], hi[W];                                                 \
             for (unsigned w = 0; w < (W); w++) {                                  \
-                __m256i x = _mm256_loadu_si256((const __m256i *)(src[c] + i + 32 * w)); \
+                __m256i x = _mm256_loadu_si256((const __m256i *)(s + 32 * w));    \
                 lo[w] = _mm256_and_si256(x, mask);                                \
                 hi[w] = _mm256_and_si256(_mm256_srli_epi64(x, 4), mask);          \
             }                                                                     \
             for (unsigned r = 0; r < (N); r++) {                                  \
-                const uint8_t k = coef[(r0 + r) * cols + c];                      \
-                const __m256i tlo = avx2_table(k, 0), thi = avx2_table(k, 1);     \
+                const uint8_t *t = tab[c][r];                                     \
+                const __m256i tlo = _mm256_broadcastsi128_si256(                  \
+                    _mm_loadu_si128((const __m128i *)t));                         \
+                const __m256i thi = _mm256_broadcastsi128_si256(                  \
+                    _mm_loadu_si128((const __m128i *)(t + 16)));                  \
                 for (unsigned w = 0; w < (W); w++)                                \
                     acc[r][w] = _mm256_xor_si256(                                 \
                         acc[r][w], _mm256_xor_si256(_mm256_shuffle_epi8(tlo, lo[w]), \
@@ -126,7 +131,7 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
         }                                                                         \
         for (unsigned r = 0; r < (N); r++)                                        \
             for (unsigned w = 0; w < (W); w++)                                    \
-                _mm256_storeu_si256((__m256i *)(dst[r0 + r] + i + 32 * w), acc[r][w]); \
+                _mm256_storeu_si256((__m256i *)(d[r] + i + 32 * w), acc[r][w]);  \
     } while (0)
 
 #define AVX2_DOT_ROWS(N)                                                          \
@@ -136,6 +141,14 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
                                       size_t len)                                 \
     {                                                                             \
         const __m256i mask = _mm256_set1_epi8(0x0f);                              \
+        const uint8_t *tab[FEC_MAX_SYMBOLS][N];                                   \
+        uint8_t *d[N];                                                            \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            d[r] = dst[r0 + r];                                                   \
+            const uint8_t *row = coef + (size_t)(r0 + r) * cols;                  \
+            for (unsigned c = 0; c < cols; c++)                                   \
+                tab[c][r] = fec_gf_nibble_table[row[c]][0];                       \
+        }                                                                         \
         size_t i = 0;                                                             \
         /* Two chunks per pass share each table load; with 4 rows a few \
          * values spill, which still measured faster than one chunk. */ \
@@ -152,12 +165,11 @@ AVX2 static void avx2_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
             i = len;                                                              \
         }                                                                         \
         for (unsigned r = 0; r < (N); r++) {                                      \
-            uint8_t *d = dst[r0 + r];                                             \
             for (size_t t = i; t < len; t++) {                                    \
                 uint8_t v = 0;                                                    \
                 for (unsigned c = 0; c < cols; c++)                               \
                     v ^= fec_gf_mul_table[coef[(r0 + r) * cols + c]][src[c][t]];  \
-                d[t] = v;                                                         \
+                d[r][t] = v;                                                      \
             }                                                                     \
         }                                                                         \
     }
