@@ -182,6 +182,10 @@ AVX2_DOT_ROWS(4)
 AVX2 static void avx2_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
 {
+    if (cols > FEC_MAX_SYMBOLS) {   /* the per-call tables hold one code's columns */
+        fec_kernel_scalar.dotprod(dst, rows, coef, src, cols, len);
+        return;
+    }
     unsigned r0 = 0;
     for (; r0 + 4 <= rows; r0 += 4)
         avx2_dot_rows4(dst, r0, coef, src, cols, len);
@@ -358,6 +362,10 @@ GFNI_DOT_ROWS(4)
 GFNI static void gfni_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
 {
+    if (cols > FEC_MAX_SYMBOLS) {   /* the per-call tables hold one code's columns */
+        fec_kernel_scalar.dotprod(dst, rows, coef, src, cols, len);
+        return;
+    }
     unsigned r0 = 0;
     for (; r0 + 4 <= rows; r0 += 4)
         gfni_dot_rows4(dst, r0, coef, src, cols, len);
