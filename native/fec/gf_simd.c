@@ -358,6 +358,8 @@ GFNI_DOT_ROWS(1)
 GFNI_DOT_ROWS(2)
 GFNI_DOT_ROWS(3)
 GFNI_DOT_ROWS(4)
+GFNI_DOT_ROWS(5)
+GFNI_DOT_ROWS(6)
 
 GFNI static void gfni_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
@@ -366,10 +368,14 @@ GFNI static void gfni_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t 
         fec_kernel_scalar.dotprod(dst, rows, coef, src, cols, len);
         return;
     }
+    /* Up to 6 rows per pass over the sources (accumulators for 6 rows x 2
+     * chunks still fit the 32 registers). */
     unsigned r0 = 0;
-    for (; r0 + 4 <= rows; r0 += 4)
-        gfni_dot_rows4(dst, r0, coef, src, cols, len);
+    for (; r0 + 6 <= rows; r0 += 6)
+        gfni_dot_rows6(dst, r0, coef, src, cols, len);
     switch (rows - r0) {
+    case 5: gfni_dot_rows5(dst, r0, coef, src, cols, len); break;
+    case 4: gfni_dot_rows4(dst, r0, coef, src, cols, len); break;
     case 3: gfni_dot_rows3(dst, r0, coef, src, cols, len); break;
     case 2: gfni_dot_rows2(dst, r0, coef, src, cols, len); break;
     case 1: gfni_dot_rows1(dst, r0, coef, src, cols, len); break;
