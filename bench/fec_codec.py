@@ -169,6 +169,7 @@ def measure_interleaved(runs: dict, repeats: int, target: float) -> dict:
     samples: dict = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
+            run(1)   # untimed pass: caches hold this codec's buffers, not the previous one's
             t0 = time.perf_counter()
             run(iters[name])
             samples[name].append((time.perf_counter() - t0) / iters[name])
