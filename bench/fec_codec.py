@@ -6,7 +6,8 @@ One command:  .venv/bin/python bench/fec_codec.py  [--quick] [--json PATH]
 For (k, m) in {(4,1),(8,2),(10,4),(20,5),(32,8)} and packet sizes {64, 512,
 1400, 9000} it measures, on identical inputs in the same run:
 
-* pydpdk native (a C loop over blocks, per kernel: scalar, avx2, gfni):
+* pydpdk native (a C loop over blocks, per kernel: scalar, avx2,
+  avx2gfni, gfni):
   encode, decode with a fresh loss pattern per block (decode matrix built
   every block), decode with one repeated pattern (matrix cache);
 * pydpdk through the Python API (BlockCodec.encode / reconstruct), default
@@ -24,7 +25,8 @@ For (k, m) in {(4,1),(8,2),(10,4),(20,5),(32,8)} and packet sizes {64, 512,
   - "isal-debian": Debian's libisal 2.30 (AVX-512 PSHUFB kernels, no GFNI),
     version from dpkg;
   for encode also ec_encode_data_avx2 (ISA-L's AVX2 PSHUFB code, the peer
-  of pydpdk's AVX2 kernel) and, upstream, ec_encode_data_avx2_gfni;
+  of pydpdk's avx2 kernel) and, upstream, ec_encode_data_avx2_gfni (the
+  peer of pydpdk's avx2gfni kernel);
 * pyeclib (isa_l_rs_cauchy backend) and zfec, one Python call per block:
   their APIs take one block (stripe) per call, so they cannot be batched.
 
@@ -129,6 +131,40 @@ def build_isal_upstream(peer: Path) -> tuple[ctypes.CDLL | None, str]:
               "-Wl,-Bsymbolic"])
     dll = _isal_dll(lib)
     return dll, dll.isal_peer_version().decode()
+
+
+def measure_bound() -> dict | None:
+    """Run bench/fec_bound.c (3 times, best of each figure): instruction
+    throughputs per ns, and the clock, of this CPU."""
+    exe = ROOT / "build" / "bench" / "fec_bound"
+    src = ROOT / "bench" / "fec_bound.c"
+    try:
+        if not exe.exists() or src.stat().st_mtime > exe.stat().st_mtime:
+            subprocess.run(["cc", "-O2", str(src), "-o", str(exe)], check=True)
+        runs = [json.loads(subprocess.run([str(exe)], check=True, capture_output=True,
+                                          text=True).stdout) for _ in range(3)]
+    except (OSError, subprocess.CalledProcessError, json.JSONDecodeError) as exc:
+        print(f"compute bound: not measured ({exc})")
+        return None
+    return {key: max(r[key] for r in runs) for key in runs[0]}
+
+
+def kernel_bounds(bound: dict, m: int) -> dict:
+    """GB/s of data each kernel could reach at RS(k, m) if nothing but its
+    arithmetic counted: every data byte is multiplied by m coefficients
+    (decode of e = m lost sources: by e), and
+      gfni:     one 512-bit VGF2P8AFFINEQB per 64 bytes per row (the XORs,
+                one VPTERNLOGQ per two products, run on other ports);
+      avx2gfni: one 256-bit VGF2P8AFFINEQB per 32 bytes per row;
+      avx2:     two VPSHUFB per 32 bytes per row, bounded by the shuffle
+                ports and by all 4m+3 vector ops per 32 bytes (2m shuffles,
+                2m XORs, 3 for the nibble split) on the vector ALUs."""
+    alu = bound["ternlog512_per_ns"]           # any-port vector op rate
+    return {
+        "gfni": 64 * bound["affine512_per_ns"] / m,
+        "avx2gfni": 32 * bound["affine256_per_ns"] / m,
+        "avx2": min(32 * bound["pshufb256_per_ns"] / (2 * m), 32 * alu / (4 * m + 3)),
+    }
 
 
 def ensure_peer(module: str, requirement: str) -> object | None:
@@ -270,8 +306,8 @@ def bench_cell(dll, isal_peers, k, m, size, kernels, peers, repeats, target, rng
         variants = {"encode": 0}
         if "avx2" in kernels:   # ISA-L's AVX2 code beside pydpdk's AVX2 kernel
             variants["avx2/encode"] = 1
-            if label == "isal-upstream":
-                variants["avx2gfni/encode"] = 2
+        if "avx2gfni" in kernels and label == "isal-upstream":
+            variants["avx2gfni/encode"] = 2
         for op, variant in variants.items():
             scratch = np.zeros_like(iparity)
             record(f"{label}/{op}",
@@ -440,6 +476,11 @@ def main() -> None:
             if value is None:
                 print(f"peer {name}: NOT AVAILABLE (could not be installed or imported)")
 
+    bound = measure_bound()
+    if bound is not None:
+        print("CPU throughput (best of 3 x 41 tries): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in bound.items()))
+
     shapes = [(10, 4)] if args.quick else SHAPES
     sizes = [1400] if args.quick else SIZES
     rng = np.random.default_rng(12345)
@@ -481,8 +522,8 @@ def main() -> None:
                     kern: ratio(r, f"pydpdk/{kern}/{op}", f"{peer}/{op}") for kern in kernels}
             summary[f"avx2_encode_vs_{peer}_avx2"] = ratio(
                 r, "pydpdk/avx2/encode", f"{peer}/avx2/encode")
-        summary["avx2_encode_vs_isal-upstream_avx2gfni"] = ratio(
-            r, "pydpdk/avx2/encode", "isal-upstream/avx2gfni/encode")
+        summary["avx2gfni_encode_vs_isal-upstream_avx2gfni"] = ratio(
+            r, "pydpdk/avx2gfni/encode", "isal-upstream/avx2gfni/encode")
         summary.update({
             "python_vs_native_encode": ratio(r, "pydpdk/python/encode", f"pydpdk/{best}/encode"),
             "python_vs_native_decode_fresh": ratio(r, "pydpdk/python/decode_fresh",
@@ -500,13 +541,27 @@ def main() -> None:
             "python1_vs_zfec_decode": ratio(r, "pydpdk/python-1/decode_fresh",
                                             "zfec/decode_fresh"),
         })
+        if bound is not None:
+            kb = kernel_bounds(bound, 4)
+            summary["compute_bound_gbps"] = kb
+            summary["fraction_of_bound"] = {
+                f"{kern}/{op}": r[f"pydpdk/{kern}/{op}"]["gbps"] / kb[kern]
+                for kern in kb for op in ("encode", "decode_repeat")
+                if f"pydpdk/{kern}/{op}" in r}
         print("\nk=10 m=4 1400 B ratios (GB/s of this / GB/s of that, medians):")
         for key, value in summary.items():
+            if key in ("compute_bound_gbps", "fraction_of_bound"):
+                continue
             if isinstance(value, dict):
                 text = ", ".join(f"{kk} {v:.2f}x" for kk, v in value.items() if v is not None)
                 print(f"  {key:32s} {text}")
             elif isinstance(value, float):
                 print(f"  {key:32s} {value:.2f}x")
+        if "compute_bound_gbps" in summary:
+            print("  compute bound GB/s (RS 10+4): " + ", ".join(
+                f"{k} {v:.0f}" for k, v in summary["compute_bound_gbps"].items()))
+            print("  fraction of that bound reached: " + ", ".join(
+                f"{k} {v:.0%}" for k, v in summary["fraction_of_bound"].items()))
     result = {
         "benchmark": "fec_codec",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -516,6 +571,7 @@ def main() -> None:
         "peers": {**{name: (getattr(mod, "__version__", "yes") if mod else None)
                      for name, mod in peers.items()}, **isal_versions},
         "peer_batching": PEER_BATCHING,
+        "cpu_bound": bound,
         "cells": cells,
         "stream": streams,
         "summary_k10_m4_1400": summary,

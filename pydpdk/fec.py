@@ -14,7 +14,7 @@ released:
 * :class:`BlockCodec` - the plain block code: k equal-length data symbols to
   m parity symbols, and back.
 * :func:`available_kernels`, :func:`default_kernel` - which SIMD kernels this
-  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|gfni`` overrides the default at
+  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|avx2gfni|gfni`` overrides the default at
   start-up; each codec object also takes ``kernel=``.
 
 Time: ``now`` arguments are integers in nanoseconds of any monotonic clock
@@ -89,7 +89,7 @@ class Encoder(_fec.StreamEncoder):
         max_payload: largest payload accepted, in bytes.
         timeout: seconds after which an unfinished block is closed (None: never).
         first_block_id: block id of the first block (48 bits, wraps).
-        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
+        kernel: ``"scalar"``, ``"avx2"``, ``"avx2gfni"``, ``"gfni"`` or None (default).
     """
 
 
@@ -128,7 +128,7 @@ class Decoder(_fec.StreamDecoder):
         max_symbols: stored copies (default max(255, 32 * max_blocks)).
         timeout: seconds before an incomplete block is given up (None: never).
         cache_size: decode matrices kept, by loss pattern (LRU).
-        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
+        kernel: ``"scalar"``, ``"avx2"``, ``"avx2gfni"``, ``"gfni"`` or None (default).
     """
 
 

@@ -182,7 +182,7 @@ AVX2_DOT_ROWS(4)
 AVX2 static void avx2_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
 {
-    if (cols > FEC_MAX_SYMBOLS) {   /* the per-call tables hold one code's columns */
+    if (cols == 0 || cols > FEC_MAX_SYMBOLS) {   /* tables hold one code's columns */
         fec_kernel_scalar.dotprod(dst, rows, coef, src, cols, len);
         return;
     }
@@ -364,7 +364,7 @@ GFNI_DOT_ROWS(6)
 GFNI static void gfni_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
                               const uint8_t *const *src, unsigned cols, size_t len)
 {
-    if (cols > FEC_MAX_SYMBOLS) {   /* the per-call tables hold one code's columns */
+    if (cols == 0 || cols > FEC_MAX_SYMBOLS) {   /* tables hold one code's columns */
         fec_kernel_scalar.dotprod(dst, rows, coef, src, cols, len);
         return;
     }
@@ -387,4 +387,166 @@ const fec_kernel fec_kernel_gfni = {
     .name = "gfni",
     .mad_rows = gfni_mad_rows,
     .dotprod = gfni_dotprod,
+};
+
+/* ---- AVX2 + GFNI (256-bit) ---------------------------------------------- */
+
+/* For CPUs with GFNI but without AVX-512 (and a peer of ISA-L's
+ * ec_encode_data_avx2_gfni): one GF2P8AFFINEQB per 32-byte multiply instead
+ * of two PSHUFB plus the nibble split.  No masks and no three-way XOR in
+ * AVX2, so tails are done as in the AVX2 kernel: dotprod recomputes the
+ * last 32 bytes, mad_rows masks the bytes already done with a blend. */
+#define G256 __attribute__((target("avx2,gfni")))
+
+G256 static inline __m256i g256_mul(__m256i x, __m256i matrix)
+{
+    return _mm256_gf2p8affine_epi64_epi8(x, matrix, 0);
+}
+
+#define G256_MAD_ROWS(N)                                                          \
+    G256 static void g256_mad_rows##N(uint8_t *const *dst, const uint8_t *coef,   \
+                                      const uint8_t *src, size_t len, int set)    \
+    {                                                                             \
+        const size_t vec_len = len & ~(size_t)31;                                 \
+        __m256i mat[N];                                                           \
+        uint8_t *d[N];                                                            \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            mat[r] = _mm256_set1_epi64x((long long)fec_gf_affine_table[coef[r]]); \
+            d[r] = dst[r];                                                        \
+        }                                                                         \
+        for (size_t i = 0; i < vec_len; i += 32) {                                \
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(src + i));     \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                __m256i p = g256_mul(x, mat[r]);                                  \
+                if (!set)                                                         \
+                    p = _mm256_xor_si256(p, _mm256_loadu_si256((__m256i *)(d[r] + i))); \
+                _mm256_storeu_si256((__m256i *)(d[r] + i), p);                    \
+            }                                                                     \
+        }                                                                         \
+        if (vec_len < len && len >= 32) {                                         \
+            const size_t at = len - 32;                                           \
+            const __m256i keep = _mm256_loadu_si256(                              \
+                (const __m256i *)(avx2_tail_mask + (len - vec_len)));             \
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(src + at));    \
+            for (unsigned r = 0; r < (N); r++) {                                  \
+                const __m256i p = g256_mul(x, mat[r]);                            \
+                const __m256i old = _mm256_loadu_si256((__m256i *)(d[r] + at));   \
+                _mm256_storeu_si256((__m256i *)(d[r] + at),                       \
+                                    set ? _mm256_blendv_epi8(old, p, keep)        \
+                                        : _mm256_xor_si256(old, _mm256_and_si256(p, keep))); \
+            }                                                                     \
+            return;                                                               \
+        }                                                                         \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            const uint8_t *t = fec_gf_mul_table[coef[r]];                         \
+            for (size_t i = vec_len; i < len; i++)                                \
+                d[r][i] = (uint8_t)((set ? 0 : d[r][i]) ^ t[src[i]]);             \
+        }                                                                         \
+    }
+
+G256_MAD_ROWS(1)
+G256_MAD_ROWS(2)
+G256_MAD_ROWS(3)
+G256_MAD_ROWS(4)
+
+G256 static void g256_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigned rows,
+                               const uint8_t *src, size_t len, int set)
+{
+    unsigned r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4)
+        g256_mad_rows4(dst + r0, coef + r0, src, len, set);
+    switch (rows - r0) {
+    case 3: g256_mad_rows3(dst + r0, coef + r0, src, len, set); break;
+    case 2: g256_mad_rows2(dst + r0, coef + r0, src, len, set); break;
+    case 1: g256_mad_rows1(dst + r0, coef + r0, src, len, set); break;
+    default: break;
+    }
+}
+
+/* N rows x W 32-byte chunks of accumulators (16 registers: N * W <= 8);
+ * source 0 initialises them. */
+#define G256_DOT_SRC(N, W, c, OP)                                                 \
+    do {                                                                          \
+        const uint8_t *s = src[c] + i;                                            \
+        __m256i x[W];                                                             \
+        for (unsigned w = 0; w < (W); w++)                                        \
+            x[w] = _mm256_loadu_si256((const __m256i *)(s + 32 * w));             \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            const __m256i mat = _mm256_set1_epi64x((long long)mats[c][r]);        \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                acc[r][w] = OP(acc[r][w], g256_mul(x[w], mat));                   \
+        }                                                                         \
+    } while (0)
+#define G256_SECOND(a, b) (b)
+#define G256_DOT_BODY(N, W)                                                       \
+    do {                                                                          \
+        __m256i acc[N][W];                                                        \
+        G256_DOT_SRC(N, W, 0, G256_SECOND);                                       \
+        for (unsigned c = 1; c < cols; c++)                                       \
+            G256_DOT_SRC(N, W, c, _mm256_xor_si256);                              \
+        for (unsigned r = 0; r < (N); r++)                                        \
+            for (unsigned w = 0; w < (W); w++)                                    \
+                _mm256_storeu_si256((__m256i *)(d[r] + i + 32 * w), acc[r][w]);  \
+    } while (0)
+
+#define G256_DOT_ROWS(N)                                                          \
+    G256 static void g256_dot_rows##N(uint8_t *const *dst, unsigned r0,           \
+                                      const uint8_t *coef,                        \
+                                      const uint8_t *const *src, unsigned cols,   \
+                                      size_t len)                                 \
+    {                                                                             \
+        uint64_t mats[FEC_MAX_SYMBOLS][N];                                        \
+        uint8_t *d[N];                                                            \
+        for (unsigned r = 0; r < (N); r++) {                                      \
+            d[r] = dst[r0 + r];                                                   \
+            const uint8_t *row = coef + (size_t)(r0 + r) * cols;                  \
+            for (unsigned c = 0; c < cols; c++)                                   \
+                mats[c][r] = fec_gf_affine_table[row[c]];                         \
+        }                                                                         \
+        size_t i = 0;                                                             \
+        for (; i + 64 <= len; i += 64)                                            \
+            G256_DOT_BODY(N, 2);                                                  \
+        for (; i + 32 <= len; i += 32)                                            \
+            G256_DOT_BODY(N, 1);                                                  \
+        if (i < len && len >= 32) {   /* overlapping last vector, see AVX2 */     \
+            i = len - 32;                                                         \
+            G256_DOT_BODY(N, 1);                                                  \
+            i = len;                                                              \
+        }                                                                         \
+        for (unsigned r = 0; r < (N); r++)                                        \
+            for (size_t t = i; t < len; t++) {                                    \
+                uint8_t v = 0;                                                    \
+                for (unsigned c = 0; c < cols; c++)                               \
+                    v ^= fec_gf_mul_table[coef[(r0 + r) * cols + c]][src[c][t]];  \
+                d[r][t] = v;                                                      \
+            }                                                                     \
+    }
+
+G256_DOT_ROWS(1)
+G256_DOT_ROWS(2)
+G256_DOT_ROWS(3)
+G256_DOT_ROWS(4)
+
+G256 static void g256_dotprod(uint8_t *const *dst, unsigned rows, const uint8_t *coef,
+                              const uint8_t *const *src, unsigned cols, size_t len)
+{
+    if (cols == 0 || cols > FEC_MAX_SYMBOLS) {   /* tables hold one code's columns */
+        fec_kernel_scalar.dotprod(dst, rows, coef, src, cols, len);
+        return;
+    }
+    unsigned r0 = 0;
+    for (; r0 + 4 <= rows; r0 += 4)
+        g256_dot_rows4(dst, r0, coef, src, cols, len);
+    switch (rows - r0) {
+    case 3: g256_dot_rows3(dst, r0, coef, src, cols, len); break;
+    case 2: g256_dot_rows2(dst, r0, coef, src, cols, len); break;
+    case 1: g256_dot_rows1(dst, r0, coef, src, cols, len); break;
+    default: break;
+    }
+}
+
+const fec_kernel fec_kernel_avx2_gfni = {
+    .name = "avx2gfni",
+    .mad_rows = g256_mad_rows,
+    .dotprod = g256_dotprod,
 };
