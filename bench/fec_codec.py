@@ -209,7 +209,7 @@ def measure_interleaved(runs: dict, repeats: int, target: float) -> dict:
             t0 = time.perf_counter()
             run(iters[name])
             samples[name].append((time.perf_counter() - t0) / iters[name])
-    return {name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+    return {name: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": v}
             for name, v in samples.items()}
 
 
@@ -220,6 +220,7 @@ def figures(seconds: dict, data_bytes: int, packets: int) -> dict:
         "gbps_min": data_bytes / seconds["max"] / 1e9,
         "gbps_max": data_bytes / seconds["min"] / 1e9,
         "ns_per_pkt": med / packets * 1e9,
+        "seconds_per_pass": seconds["runs"],   # one per round, rounds in order
     }
 
 
@@ -434,8 +435,19 @@ PEER_BATCHING = {
 
 
 def ratio(res: dict, a: str, b: str) -> float | None:
+    """Speed of a over b: the median over rounds of the ratio within each
+    round (a and b ran back to back), which load that changes between rounds
+    disturbs less than a ratio of medians.  ratio_spread() gives its range."""
     if a in res and b in res:
-        return res[a]["gbps"] / res[b]["gbps"]
+        return statistics.median(tb / ta for ta, tb in zip(res[a]["seconds_per_pass"],
+                                                           res[b]["seconds_per_pass"]))
+    return None
+
+
+def ratio_spread(res: dict, a: str, b: str) -> list[float] | None:
+    if a in res and b in res:
+        r = [tb / ta for ta, tb in zip(res[a]["seconds_per_pass"], res[b]["seconds_per_pass"])]
+        return [min(r), max(r)]
     return None
 
 
@@ -548,9 +560,35 @@ def main() -> None:
                 f"{kern}/{op}": r[f"pydpdk/{kern}/{op}"]["gbps"] / kb[kern]
                 for kern in kb for op in ("encode", "decode_repeat")
                 if f"pydpdk/{kern}/{op}" in r}
+        targets = [
+            ("gfni encode / ISA-L upstream", "pydpdk/gfni/encode", "isal-upstream/encode"),
+            ("gfni decode repeat / ISA-L upstream", "pydpdk/gfni/decode_repeat",
+             "isal-upstream/decode_repeat"),
+            ("gfni decode fresh / ISA-L upstream", "pydpdk/gfni/decode_fresh",
+             "isal-upstream/decode_fresh"),
+            ("avx2 encode / ISA-L upstream avx2", "pydpdk/avx2/encode",
+             "isal-upstream/avx2/encode"),
+            ("avx2 encode / ISA-L Debian avx2", "pydpdk/avx2/encode", "isal-debian/avx2/encode"),
+            ("avx2gfni encode / ISA-L upstream avx2gfni", "pydpdk/avx2gfni/encode",
+             "isal-upstream/avx2gfni/encode"),
+            ("gfni encode / ISA-L Debian", "pydpdk/gfni/encode", "isal-debian/encode"),
+            ("gfni decode repeat / ISA-L Debian", "pydpdk/gfni/decode_repeat",
+             "isal-debian/decode_repeat"),
+            ("gfni decode fresh / ISA-L Debian", "pydpdk/gfni/decode_fresh",
+             "isal-debian/decode_fresh"),
+        ]
+        summary["targets"] = {}
+        print("\nk=10 m=4 1400 B targets (median of the per-round ratios [min-max]):")
+        for name, a, b in targets:
+            value, spread = ratio(r, a, b), ratio_spread(r, a, b)
+            if value is None or spread is None:
+                print(f"  {name:44s} not measured")
+                continue
+            summary["targets"][name] = {"ratio": value, "min": spread[0], "max": spread[1]}
+            print(f"  {name:44s} {value:.2f}x [{spread[0]:.2f}-{spread[1]:.2f}]")
         print("\nk=10 m=4 1400 B ratios (GB/s of this / GB/s of that, medians):")
         for key, value in summary.items():
-            if key in ("compute_bound_gbps", "fraction_of_bound"):
+            if key in ("compute_bound_gbps", "fraction_of_bound", "targets"):
                 continue
             if isinstance(value, dict):
                 text = ", ".join(f"{kk} {v:.2f}x" for kk, v in value.items() if v is not None)
