@@ -445,9 +445,11 @@ def ratio(res: dict, a: str, b: str) -> float | None:
 
 
 def ratio_spread(res: dict, a: str, b: str) -> list[float] | None:
+    """[min, 25th percentile, 75th percentile, max] of the per-round ratios."""
     if a in res and b in res:
         r = [tb / ta for ta, tb in zip(res[a]["seconds_per_pass"], res[b]["seconds_per_pass"])]
-        return [min(r), max(r)]
+        q = statistics.quantiles(r, n=4) if len(r) >= 2 else [r[0]] * 3
+        return [min(r), q[0], q[2], max(r)]
     return None
 
 
@@ -578,14 +580,17 @@ def main() -> None:
              "isal-debian/decode_fresh"),
         ]
         summary["targets"] = {}
-        print("\nk=10 m=4 1400 B targets (median of the per-round ratios [min-max]):")
+        print("\nk=10 m=4 1400 B targets (median of the per-round ratios, their quartiles "
+              "and range):")
         for name, a, b in targets:
             value, spread = ratio(r, a, b), ratio_spread(r, a, b)
             if value is None or spread is None:
                 print(f"  {name:44s} not measured")
                 continue
-            summary["targets"][name] = {"ratio": value, "min": spread[0], "max": spread[1]}
-            print(f"  {name:44s} {value:.2f}x [{spread[0]:.2f}-{spread[1]:.2f}]")
+            summary["targets"][name] = {"ratio": value, "min": spread[0], "p25": spread[1],
+                                        "p75": spread[2], "max": spread[3]}
+            print(f"  {name:44s} {value:.2f}x  quartiles {spread[1]:.2f}-{spread[2]:.2f}"
+                  f"  range {spread[0]:.2f}-{spread[3]:.2f}")
         print("\nk=10 m=4 1400 B ratios (GB/s of this / GB/s of that, medians):")
         for key, value in summary.items():
             if key in ("compute_bound_gbps", "fraction_of_bound", "targets"):
