@@ -275,7 +275,7 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
 #define GFNI_LOAD(p, w, W) \
     ((w) == (W) - 1 ? _mm512_maskz_loadu_epi8(mw, (p) + 64 * (w)) \
                     : _mm512_loadu_si512((p) + 64 * (w)))
-#define GFNI_DOT_BODY(N, W)                                                       \
+#define GFNI_DOT_BODY(N, W, MAT)                                                       \
     do {                                                                          \
         __m512i acc[N][W];                                                        \
         {                                                                         \
@@ -284,7 +284,7 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
             for (unsigned w = 0; w < (W); w++)                                    \
                 x[w] = GFNI_LOAD(s0, w, W);                                          \
             for (unsigned r = 0; r < (N); r++) {                                  \
-                const __m512i mat = _mm512_set1_epi64((long long)mats[0][r]);     \
+                const __m512i mat = _mm512_set1_epi64((long long)MAT(0, r));     \
                 for (unsigned w = 0; w < (W); w++)                                \
                     acc[r][w] = gfni_mul(x[w], mat);                              \
             }                                                                     \
@@ -298,8 +298,8 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
                 x1[w] = GFNI_LOAD(s1, w, W);                                         \
             }                                                                     \
             for (unsigned r = 0; r < (N); r++) {                                  \
-                const __m512i m0 = _mm512_set1_epi64((long long)mats[c][r]);      \
-                const __m512i m1 = _mm512_set1_epi64((long long)mats[c + 1][r]);  \
+                const __m512i m0 = _mm512_set1_epi64((long long)MAT(c, r));      \
+                const __m512i m1 = _mm512_set1_epi64((long long)MAT(c + 1, r));  \
                 for (unsigned w = 0; w < (W); w++)                                \
                     acc[r][w] = _mm512_ternarylogic_epi64(                        \
                         acc[r][w], gfni_mul(x0[w], m0), gfni_mul(x1[w], m1), 0x96); \
@@ -311,7 +311,7 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
             for (unsigned w = 0; w < (W); w++)                                    \
                 x[w] = GFNI_LOAD(s0, w, W);                                          \
             for (unsigned r = 0; r < (N); r++) {                                  \
-                const __m512i mat = _mm512_set1_epi64((long long)mats[c][r]);     \
+                const __m512i mat = _mm512_set1_epi64((long long)MAT(c, r));     \
                 for (unsigned w = 0; w < (W); w++)                                \
                     acc[r][w] = _mm512_xor_si512(acc[r][w], gfni_mul(x[w], mat)); \
             }                                                                     \
@@ -326,31 +326,49 @@ GFNI static void gfni_mad_rows(uint8_t *const *dst, const uint8_t *coef, unsigne
     } while (0)
 
 /* The N x cols affine matrices are looked up once per call (not once per
- * chunk), laid out source-major so that one pass reads them in order. */
+ * chunk), laid out source-major so that one pass reads them in order;
+ * packets of up to 128 bytes (one pass) look them up where they are used,
+ * which saves the copy. */
+#define GFNI_MAT_TAB(c, r) mats[c][r]
+#define GFNI_MAT_DIRECT(c, r) fec_gf_affine_table[coef[(size_t)(r0 + (r)) * cols + (c)]]
 #define GFNI_DOT_ROWS(N)                                                          \
     GFNI static void gfni_dot_rows##N(uint8_t *const *dst, unsigned r0,           \
                                       const uint8_t *coef,                        \
                                       const uint8_t *const *src, unsigned cols,   \
                                       size_t len)                                 \
     {                                                                             \
-        uint64_t mats[FEC_MAX_SYMBOLS][N];                                        \
         uint8_t *d[N];                                                            \
-        for (unsigned r = 0; r < (N); r++) {                                      \
+        for (unsigned r = 0; r < (N); r++)                                        \
             d[r] = dst[r0 + r];                                                   \
+        size_t i = 0;                                                             \
+        __mmask64 mw;                                                             \
+        if (len == 0)                                                             \
+            return;                                                               \
+        if (len <= 64) {                                                          \
+            mw = ~(__mmask64)0 >> (64 - len);                                     \
+            GFNI_DOT_BODY(N, 1, GFNI_MAT_DIRECT);                                 \
+            return;                                                               \
+        }                                                                         \
+        if (len <= 128) {                                                         \
+            mw = ~(__mmask64)0 >> (128 - len);                                    \
+            GFNI_DOT_BODY(N, 2, GFNI_MAT_DIRECT);                                 \
+            return;                                                               \
+        }                                                                         \
+        uint64_t mats[FEC_MAX_SYMBOLS][N];                                        \
+        for (unsigned r = 0; r < (N); r++) {                                      \
             const uint8_t *row = coef + (size_t)(r0 + r) * cols;                  \
             for (unsigned c = 0; c < cols; c++)                                   \
                 mats[c][r] = fec_gf_affine_table[row[c]];                         \
         }                                                                         \
-        size_t i = 0;                                                             \
-        __mmask64 mw = ~(__mmask64)0;                                             \
+        mw = ~(__mmask64)0;                                                       \
         for (; i + 128 <= len; i += 128)                                          \
-            GFNI_DOT_BODY(N, 2);                                                        \
+            GFNI_DOT_BODY(N, 2, GFNI_MAT_TAB);                                    \
         if (len - i > 64) {                                                       \
             mw = ~(__mmask64)0 >> (128 - (len - i));                              \
-            GFNI_DOT_BODY(N, 2);                                                        \
+            GFNI_DOT_BODY(N, 2, GFNI_MAT_TAB);                                    \
         } else if (i < len) {                                                     \
             mw = ~(__mmask64)0 >> (64 - (len - i));                               \
-            GFNI_DOT_BODY(N, 1);                                                        \
+            GFNI_DOT_BODY(N, 1, GFNI_MAT_TAB);                                    \
         }                                                                         \
     }
 
