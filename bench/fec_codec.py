@@ -30,12 +30,16 @@ For (k, m) in {(4,1),(8,2),(10,4),(20,5),(32,8)} and packet sizes {64, 512,
 * pyeclib (isa_l_rs_cauchy backend) and zfec, one Python call per block:
   their APIs take one block (stripe) per call, so they cannot be batched.
 
-Every decode loses m data packets (min(m, k)).  Figures: GB/s of data (k x
-packet size per block), ns per data packet, median of --repeats samples with
-the min-max spread.  One core (single-threaded); timings on a shared machine
-are noisy, the side-by-side ratios are the result.  Not a test: nothing
-fails on timing.  Writes a table to stdout and JSON (default
-bench/results/fec_codec.json).  Installs pyeclib and zfec into the running
+Every decode loses m data packets (min(m, k)).  Rounds are interleaved:
+in each of --repeats rounds every codec of a cell runs an untimed pass and
+then one sample of about --target seconds.  Figures: GB/s of data (k x
+packet size per block), ns per data packet, median over the rounds with the
+min-max spread; target ratios are the median of the per-round ratios with
+their quartiles.  On a loaded machine use short samples and many rounds
+(the BENCHMARKS.md runs: --repeats 61 --target 0.0002).  The CPU's
+instruction rates (bench/fec_bound.c) give each kernel's compute bound.
+One core (single-threaded).  Not a test: nothing fails on timing.  Writes
+a table to stdout and JSON (default bench/results/fec_codec.json).  Installs pyeclib and zfec into the running
 environment with pip when they are missing, and reports a peer it could not
 install or run instead of failing.
 """
