@@ -39,9 +39,10 @@ their quartiles.  On a loaded machine use short samples and many rounds
 (the BENCHMARKS.md runs: --repeats 61 --target 0.0002).  The CPU's
 instruction rates (bench/fec_bound.c) give each kernel's compute bound.
 One core (single-threaded).  Not a test: nothing fails on timing.  Writes
-a table to stdout and JSON (default bench/results/fec_codec.json).  Installs pyeclib and zfec into the running
-environment with pip when they are missing, and reports a peer it could not
-install or run instead of failing.
+a table to stdout and JSON (default bench/results/fec_codec.json).
+Installs pyeclib and zfec into the running environment with pip when they
+are missing, and reports a peer it could not install or run instead of
+failing.
 """
 
 from __future__ import annotations
