@@ -23,7 +23,8 @@ def _record_early(signum: int, frame: object) -> None:
 # on them once it can stop cleanly (no KeyboardInterrupt traceback from an
 # import).  Merely importing this module changes nothing.
 _early_signals: list[int] = []
-if os.path.basename(sys.argv[0] if sys.argv else "") in ("pydpdk", "cli.py"):
+_AS_COMMAND = os.path.basename(sys.argv[0] if sys.argv else "") in ("pydpdk", "cli.py")
+if _AS_COMMAND:
     for _signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_signum, _record_early)
 
@@ -539,6 +540,11 @@ def _run_stoppable(name: str, fn: Any) -> int:
             if status == 0:
                 _stderr(f"pydpdk {name}: stopped by {sig.name}")
                 status = 128 + sig.signum
+    if _AS_COMMAND:
+        # Done: a late signal must not kill the interpreter's own shutdown
+        # (which restores the default actions) and turn the status into "killed".
+        for signum in _signals.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
     return status
 
 
