@@ -175,15 +175,18 @@ def test_double_ctrl_c_on_a_busy_dpdk_gateway(mode, gap):
     proc = subprocess.Popen(cli("fec", mode, "--vdev=net_null0", "--vdev=net_null1", "--",
                                 *ports, "--stats-interval", "0.2"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    errs = Lines(proc.stderr)
-    errs.wait_for("fec-encode")                  # progress: traffic is flowing
-    proc.send_signal(signal.SIGINT)
-    time.sleep(gap)
-    proc.send_signal(signal.SIGINT)
-    with proc.stdout:
-        out = proc.stdout.read()
-    proc.wait(timeout=60)
-    err = errs.rest()
+    outs, errs = Lines(proc.stdout), Lines(proc.stderr)
+    try:
+        errs.wait_for("fec-encode")              # progress: traffic is flowing
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out, err = outs.rest(), errs.rest()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "not ready" not in err
     # a leak would be reported here (and exit 1)
@@ -221,7 +224,7 @@ def test_link_down_is_reported_and_the_tunnel_goes_on(which, gateway_ns):
     proc = subprocess.Popen(tunnel_cmd(which, gateway_ns), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        errs = Lines(proc.stderr)
+        outs, errs = Lines(proc.stdout), Lines(proc.stderr)
         errs.wait_for("fec-encode")
         netns._run("ip", "-n", gateway_ns, "link", "set", "wanp", "down")   # carrier lost
         errs.wait_for("link of the peer port", timeout=10)
@@ -230,16 +233,15 @@ def test_link_down_is_reported_and_the_tunnel_goes_on(which, gateway_ns):
         errs.wait_for("is up", timeout=10)
         assert proc.poll() is None             # link down is not fatal
         proc.send_signal(signal.SIGTERM)
-        with proc.stdout:
-            proc.stdout.read()
         proc.wait(timeout=30)
-        err = errs.rest()
-        assert proc.returncode == 143, err
-        assert "Traceback" not in err
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+    err = errs.rest()
+    outs.rest()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("which", BACKENDS)
@@ -247,19 +249,17 @@ def test_deleted_interface_stops_the_tunnel_with_an_error(which, gateway_ns):
     proc = subprocess.Popen(tunnel_cmd(which, gateway_ns), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        errs = Lines(proc.stderr)
+        outs, errs = Lines(proc.stdout), Lines(proc.stderr)
         errs.wait_for("fec-encode")
         netns._run("ip", "-n", gateway_ns, "link", "del", "lan")
         deleted = time.monotonic()
-        with proc.stdout:
-            out = proc.stdout.read()
         proc.wait(timeout=30)
         took = time.monotonic() - deleted
-        err = errs.rest()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+    out, err = outs.rest(), errs.rest()
     assert proc.returncode == 1, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
