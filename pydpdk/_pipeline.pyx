@@ -138,9 +138,11 @@ cdef dict counters_dict(pd_counters *c):
 
 
 cdef dict health_dict(int health, uint64_t changes):
-    # The port's state as the run loop last saw it (see pd_port_io.status).
-    state = "up" if health == 0 else "down" if health == -errno.ENETDOWN else "failed"
-    return {"link": state, "link_changes": changes}
+    # The port's state as the run loop last saw it (see pd_port_io.status):
+    # link_up 1/0, link_errno ENETDOWN while down or the errno it failed
+    # with (0 when up), link_changes counts transitions.
+    return {"link_up": int(health == 0), "link_errno": -health,
+            "link_changes": changes}
 
 
 cdef int raise_errno(int rc, str what) except -1:

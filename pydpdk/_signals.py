@@ -99,8 +99,8 @@ def deferred() -> Iterator[Deferral]:
                 saved[signum] = signal.signal(signum, record._handler)
         yield record
     finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
+        for restored, handler in saved.items():
+            signal.signal(restored, handler)
         _active = None
         if record.signum is not None and not record.consumed:
             original = saved.get(record.signum)

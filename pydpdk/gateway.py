@@ -17,6 +17,7 @@ Ports are named by *specs*, the same on every backend where it makes sense:
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,7 +206,9 @@ def _link_states(pipe: Pipeline, ports: dict[str, Any]) -> dict[str, str]:
         for element in (src, snk):
             role = roles.get(id(getattr(element, "port", None)))
             if role is not None:
-                state = element.counters["link"]
+                c = element.counters
+                state = ("up" if c["link_up"] else
+                         "down" if c["link_errno"] == errno.ENETDOWN else "failed")
                 if states.get(role, "up") == "up":
                     states[role] = state
     return states

@@ -127,8 +127,9 @@ class Pipeline(_NativePipeline):
     A port that fails while the loop runs (interface deleted, device
     removed) stops the run within about 100 ms: ``run()``/``join()`` raise
     ``PortError`` (``.result`` holds the run's result).  A link that goes
-    down is not a failure: the port's counters show ``link`` ("up",
-    "down") and ``link_changes``, and traffic resumes when it comes back.
+    down is not a failure: the port's counters show ``link_up`` (1/0),
+    ``link_errno`` (ENETDOWN while down) and ``link_changes``, and traffic
+    resumes when it comes back.
 
     Not thread-safe: control a pipeline (add, start, stop, join) from one
     thread; ``request_stop()`` and ``counters()`` may be called from any.

@@ -23,10 +23,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import netns
 import pytest
 from conftest import requires_dpdk
-
-import netns
 
 SEED = int(os.environ.get("PYDPDK_SIGNAL_SEED", random.randrange(1 << 30)))
 

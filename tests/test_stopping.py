@@ -17,10 +17,10 @@ import sys
 import threading
 import time
 
+import netns
 import pytest
 from conftest import requires_dpdk
 
-import netns
 from pydpdk import backend
 
 BACKENDS = [b for b, why in backend.available().items() if why is None]
@@ -266,3 +266,35 @@ def test_deleted_interface_stops_the_tunnel_with_an_error(which, gateway_ns):
     assert last.startswith("pydpdk fec tunnel:") and "is gone" in last, err
     assert "stopped by port fault" in out
     assert took < 10                           # noticed within ~100 ms; teardown included
+
+
+def test_pipeline_run_raises_port_error_when_its_interface_is_deleted():
+    pytest.importorskip("pydpdk._native", reason="no native AF_PACKET backend")
+    import errno
+
+    from pydpdk._native import BufferPool
+    from pydpdk.afpacket import AfPacketPort
+    from pydpdk.errors import PortError
+    from pydpdk.pipeline import Discard, FecEncodeStage, Pipeline
+
+    netns.require_netns()
+    pool = BufferPool(4096)
+    with netns.veth_pair() as veth:
+        with netns.inside(veth.b):
+            port = AfPacketPort(veth.if_b, pool)
+        with port:
+            port.start()
+            pipe = Pipeline().add(port, FecEncodeStage(pool, k=4, m=2), sink=Discard(pool))
+            timer = threading.Timer(0.3, netns.ns_exec, (veth.a, "ip", "link", "del", veth.if_a))
+            timer.start()
+            started = time.monotonic()
+            with pytest.raises(PortError, match="is gone") as info:
+                pipe.run(duration=30)
+            timer.join()
+            assert time.monotonic() - started < 10
+            assert info.value.errno == errno.ENODEV
+            assert info.value.result["stopped_by"] == "port-fault"
+            rx = pipe.counters()["chain0." + pipe.elements[0][0].name]
+            assert rx["link_up"] == 0 and rx["link_errno"] == errno.ENODEV
+    assert pool.in_use == 0
+    pool.close()
