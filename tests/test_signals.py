@@ -27,6 +27,8 @@ import netns
 import pytest
 from conftest import requires_dpdk
 
+from pydpdk import backend
+
 SEED = int(os.environ.get("PYDPDK_SIGNAL_SEED", random.randrange(1 << 30)))
 
 # The console script in an installed pydpdk imports pydpdk.cli at once, and
@@ -139,16 +141,8 @@ def storm(make_cmd, n: int, horizon: float, salt: str) -> None:
             check(run, rc, out, err)
 
 
-DEMO_BACKENDS = ["native"] + (["dpdk"] if os.environ.get("PYDPDK_NO_DPDK") is None else [])
-
-
-@pytest.mark.parametrize("which", DEMO_BACKENDS)
+@pytest.mark.parametrize("which", [b for b, why in backend.available().items() if why is None])
 def test_demo_survives_signals_at_any_moment(which):
-    if which == "dpdk":
-        from pydpdk import dpdk
-
-        if not dpdk.AVAILABLE:
-            pytest.skip("pydpdk built without DPDK")
     storm(lambda i: command("demo", "--backend", which, "--duration", "2.5", "--json"),
           n=8, horizon=2.0, salt=f"demo-{which}")
 
