@@ -48,7 +48,8 @@ import site
 site.main()
 sys.argv[0] = "pydpdk"
 import pydpdk.cli as cli
-cli._early_signals[:0] = early
+if hasattr(cli, "_early_signals"):
+    cli._early_signals[:0] = early
 sys.exit(cli.main(sys.argv[1:]))
 """
 
