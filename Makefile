@@ -12,7 +12,7 @@ VENV        ?= .venv
 BUILD_DIR   ?= build/dpdk-$(DPDK)
 APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
-               tcpdump tshark iproute2 nftables
+               tcpdump iproute2 nftables ethtool iperf3 tshark
 PY_BUILD_DEPS = "meson-python>=0.18" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
 PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib "mypy>=1.18"
 ifeq ($(DPDK),disabled)
@@ -67,6 +67,9 @@ deps:
 	  done; \
 	  if [ -n "$$wanted" ]; then \
 	    echo "installing system packages:$$wanted"; \
+	    printf '%s\n' "wireshark-common wireshark-common/install-setuid boolean false" \
+	      "iperf3 iperf3/start_daemon boolean false" | \
+	      $$SUDO debconf-set-selections 2>/dev/null || true; \
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$wanted; \
 	  fi; \
 	fi

@@ -28,8 +28,7 @@ from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_dev_info,
     pd_dpdk_get_dev_info,
     pd_dpdk_port_io,
-    pd_dpdk_rx_chain_drops,
-    pd_dpdk_rx_chain_drops_reset,
+    pd_dpdk_rx_chain_stats,
     pd_fwd_config,
     pd_fwd_counters,
     pd_fwd_run,
@@ -195,7 +194,6 @@ cdef class Port(PortBase):
         self.pool = pool
         self.rx_pool = pool
         pd_dpdk_port_io(&self.io, pid, pool.mp)
-        pd_dpdk_rx_chain_drops_reset(pid)
         # The pool's ops table: bursts from it and from rx share one pointer.
         self.io.ops = pool.ops
         self.n_rx_queues = rx_queues
@@ -338,15 +336,18 @@ cdef class Port(PortBase):
         return self.info()["driver"]
 
     def _stats(self):
+        """ethdev counters, plus the frames of more than one mbuf that rx made one
+        (``rx_linearized``) or dropped as too large (``rx_chain_dropped``)."""
         cdef rte_eth_stats st
+        cdef uint64_t linearized = 0, chain_dropped = 0
         rc = rte_eth_stats_get(self.port_id, &st)
         if rc < 0:
             raise _fail(rc, f"cannot read stats of {self.name!r}")
+        pd_dpdk_rx_chain_stats(self.port_id, &linearized, &chain_dropped)
         return {"ipackets": st.ipackets, "opackets": st.opackets, "ibytes": st.ibytes,
                 "obytes": st.obytes, "imissed": st.imissed, "ierrors": st.ierrors,
                 "oerrors": st.oerrors, "rx_nombuf": st.rx_nombuf,
-                # chains too long for one mbuf of the pool: dropped, never short
-                "rx_chain_dropped": pd_dpdk_rx_chain_drops(self.port_id)}
+                "rx_linearized": linearized, "rx_chain_dropped": chain_dropped}
 
     def xstats(self):
         """Extended statistics: {name: value}."""
@@ -383,7 +384,6 @@ cdef class Port(PortBase):
         rc = rte_eth_stats_reset(self.port_id)
         if rc < 0:
             raise _fail(rc, f"cannot reset stats of {self.name!r}")
-        pd_dpdk_rx_chain_drops_reset(self.port_id)
         rc = rte_eth_xstats_reset(self.port_id)
         if rc < 0 and rc != -errno.ENOTSUP:
             raise _fail(rc, f"cannot reset xstats of {self.name!r}")

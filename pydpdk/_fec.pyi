@@ -2,6 +2,8 @@ from typing import Any
 
 import numpy as np
 
+from ._telemetry import Registration
+
 HEADER_LEN: int
 VERSION: int
 DEFAULT_MAX_SESSIONS: int
@@ -37,6 +39,8 @@ class StreamEncoder:
     code: str
     @property
     def session_id(self) -> int: ...
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self, k: int, m: int, *, code: str = "rs", depth: int = 1,
         max_payload: int = 2048, timeout: float | None = None,
@@ -54,6 +58,8 @@ class StreamDecoder:
     max_symbols: int
     @property
     def max_sessions(self) -> int: ...
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self, *, max_payload: int = 2048, max_blocks: int = 64,
         max_symbols: int | None = None, timeout: float | None = 0.1,

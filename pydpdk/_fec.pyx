@@ -66,6 +66,8 @@ from pydpdk._includes.fec cimport (
     fec_verdict,
 )
 
+from pydpdk._telemetry cimport Registration, register_fec_decoder, register_fec_encoder
+
 import errno as _errno
 
 from pydpdk.errors import FecError, error_from_errno
@@ -363,6 +365,7 @@ cdef class StreamEncoder:
     cdef readonly uint32_t max_payload
     cdef readonly str code
     cdef readonly uint32_t session_id
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
                   long max_payload=2048, timeout=None,
@@ -393,12 +396,17 @@ cdef class StreamEncoder:
         self.k, self.m, self.depth, self.code = k, m, depth, code
         self.max_payload = max_payload
         self.session_id = fec_encoder_session_id(self.enc)
+        self.telemetry = register_fec_encoder(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         fec_encoder_destroy(self.enc)
         arena_free(&self.arena)
 
     def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
         fec_encoder_destroy(self.enc)
         self.enc = NULL
         arena_free(&self.arena)
@@ -481,6 +489,7 @@ cdef class StreamDecoder:
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
     cdef readonly unsigned max_sessions
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __cinit__(self, *, long max_payload=2048, long max_blocks=64,
                   max_symbols=None, timeout=0.1, unsigned cache_size=64,
@@ -515,12 +524,17 @@ cdef class StreamDecoder:
         self.max_payload = max_payload
         self.max_symbols = max_symbols
         self.max_sessions = max_sessions
+        self.telemetry = register_fec_decoder(self.dec, "decoder")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         fec_decoder_destroy(self.dec)
         arena_free(&self.arena)
 
     def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
         fec_decoder_destroy(self.dec)
         self.dec = NULL
         arena_free(&self.arena)

@@ -1,11 +1,12 @@
 """Type stubs for pydpdk._pipeline (native pipeline elements and loop)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy.typing as npt
 
 from ._burst import Burst, PacketPool, PortBase
+from ._telemetry import Registration
 
 STOP_REASONS: dict[int, str]
 DEFAULT_TEMPLATE: bytes
@@ -80,6 +81,8 @@ class Impairment(Stage):
 
 class FecEncodeStage(Stage):
     config: dict[str, Any]
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
@@ -91,10 +94,17 @@ class FecEncodeStage(Stage):
         max_payload: int = 1518,
         kernel: str | None = None,
         session_id: int | None = None,
+        wan_mtu: int = 0,
+        clamp_mss: bool = True,
+        icmp: bool = True,
+        fragment: bool = True,
+        icmp_source: str | Sequence[str] | None = None,
         **encap: Any,
     ) -> None: ...
 
 class FecDecodeStage(Stage):
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
@@ -106,6 +116,7 @@ class FecDecodeStage(Stage):
         max_sessions: int = 8,
         **encap: Any,
     ) -> None: ...
+    def send_replies_of(self, enc: FecEncodeStage | None) -> None: ...
 
 class PyStage(Stage):
     fn: Callable[[Burst], npt.ArrayLike | None]
@@ -117,6 +128,8 @@ class PyStage(Stage):
 class Pipeline:
     @property
     def running(self) -> bool: ...
+    @property
+    def telemetry(self) -> Registration: ...
     @property
     def elements(self) -> list[tuple[Source, list[Stage], Sink]]: ...
     def add_chain(self, source: Source, stages: Iterable[Stage], sink: Sink,
@@ -143,6 +156,8 @@ class Pipeline:
         busy_poll: bool = False,
         drain: float = 0.2,
     ) -> Any: ...
+    def _run_job(self) -> None: ...
+    def _wait_job(self, timeout: float = -1.0) -> bool: ...
     def _abort_job(self) -> None: ...
     def _job_done(self) -> bool: ...
     def _finish_job(self) -> dict[str, Any]: ...

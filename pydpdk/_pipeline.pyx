@@ -36,6 +36,7 @@ from pydpdk._includes.fec cimport (
 )
 from pydpdk._includes.gateway cimport (
     PD_ENCAP_ETHER,
+    PD_ENCAP_NONE,
     PD_ENCAP_UDP,
     PD_ETHERTYPE_FEC,
     pd_encap_cfg,
@@ -51,7 +52,9 @@ from pydpdk._includes.gateway cimport (
     pd_fec_enc_stage_cfg,
     pd_fec_enc_stage_create,
     pd_fec_enc_stage_destroy,
+    pd_fec_enc_stage_mtu,
     pd_fec_enc_stage_stats,
+    pd_fec_stage_pair,
     pd_gateway_counters,
 )
 from pydpdk._includes.impair cimport (
@@ -67,6 +70,7 @@ from pydpdk._includes.pipeline cimport (
     PD_CHAIN_MAX_STAGES,
     PD_STOP_CHECK,
     PD_STOP_DURATION,
+    PD_STOP_FAULT,
     PD_STOP_FLAG,
     PD_STOP_PACKETS,
     PD_STOP_SOURCES_DONE,
@@ -112,7 +116,15 @@ from pydpdk._includes.traffic cimport (
     pd_verify_sink,
 )
 
-from pydpdk.errors import PydpdkError, error_from_errno
+# telemetry: counters registered for DPDK's /pydpdk endpoints (docs/telemetry.md)
+from pydpdk._telemetry cimport (
+    Registration,
+    register_fec_dec_stage,
+    register_fec_enc_stage,
+    register_pipeline,
+)
+
+from pydpdk.errors import PortError, PydpdkError, error_from_errno
 
 STOP_REASONS = {
     PD_STOP_PACKETS: "packets",
@@ -120,6 +132,7 @@ STOP_REASONS = {
     PD_STOP_SOURCES_DONE: "sources-done",
     PD_STOP_CHECK: "interrupted",
     PD_STOP_FLAG: "stopped",
+    PD_STOP_FAULT: "port-fault",
 }
 
 # Ethernet/IPv4/UDP headers used by Generator when no template is given:
@@ -138,6 +151,14 @@ cdef dict counters_dict(pd_counters *c):
         "packets_out": c.pkts_out, "bytes_out": c.bytes_out,
         "drops": c.drops, "bursts": c.calls, "time_ns": c.ns,
     }
+
+
+cdef dict health_dict(int health, uint64_t changes):
+    # The port's state as the run loop last saw it (see pd_port_io.status):
+    # link_up 1/0, link_errno ENETDOWN while down or the errno it failed
+    # with (0 when up), link_changes counts transitions.
+    return {"link_up": int(health == 0), "link_errno": -health,
+            "link_changes": changes}
 
 
 cdef int raise_errno(int rc, str what) except -1:
@@ -215,6 +236,12 @@ cdef class PortSource(Source):
         self.ep.io = self.port.io
         return 0
 
+    @property
+    def counters(self):
+        d = counters_dict(&self.src.c)
+        d.update(health_dict(self.src.health, self.src.health_changes))
+        return d
+
 
 cdef class PortSink(Sink):
     """Send to one tx queue of a port; a full ring is retried, then dropped and counted."""
@@ -239,6 +266,12 @@ cdef class PortSink(Sink):
         (<PortBase>self.port).check_usable()
         self.ep.io = self.port.io
         return 0
+
+    @property
+    def counters(self):
+        d = counters_dict(&self.snk.c)
+        d.update(health_dict(self.snk.health, self.snk.health_changes))
+        return d
 
 
 cdef class Discard(Sink):
@@ -453,8 +486,11 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         e.kind = PD_ENCAP_UDP
     elif encap in ("ether", "l2"):
         e.kind = PD_ENCAP_ETHER
+    elif encap in ("none", "udp-socket"):
+        e.kind = PD_ENCAP_NONE      # a UdpPort carries the FEC packet as its payload
     else:
-        raise ValueError(f"encapsulation must be 'udp' or 'ether', got {encap!r}")
+        raise ValueError(f"encapsulation must be 'udp' or 'ether' ('none': bare FEC packets for "
+                         f"a UdpPort), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
     e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))
@@ -514,20 +550,56 @@ cdef class FecEncodeStage(Stage):
 
     *session_id* is the wire session id (docs/fec-format.md), 1..2**32-1;
     None draws a random one (reported as ``config["session_id"]``).
+
+    MTU policy (an edge device's): with *wan_mtu* (bytes of IP packet the
+    WAN carries, e.g. the WAN interface's MTU; 0 = no policy, frames over
+    *max_payload* are dropped as ``too_big``) the stage subtracts its own
+    overhead (outer header, FEC header, repair length field) and handles
+    LAN frames that no longer fit: TCP SYN/SYN-ACK MSS lowered (*clamp_mss*),
+    IPv4 with DF and IPv6 answered with ICMP "fragmentation needed" (RFC
+    1191) / "packet too big" (RFC 4443) towards the sender (*icmp*; sent
+    through the paired FecDecodeStage, sourced from *icmp_source* — an IPv4
+    and/or IPv6 address, or a list of both — else from the original
+    destination), IPv4 without DF fragmented (*fragment*).  Everything is
+    counted: ``mss_clamped``, ``icmp_too_big``, ``fragmented``/``fragments``,
+    ``mtu_dropped``, ``reply_dropped``.  ``config`` says what applies
+    (``max_frame``, ``ip_mtu``, ``mss``).  ValueError when *wan_mtu* leaves
+    no room for a minimal IPv4 packet.
     """
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
-                 unsigned int max_payload=1518, kernel=None, session_id=None, **encap):
+                 unsigned int max_payload=1518, kernel=None, session_id=None,
+                 unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
+                 bint fragment=True, icmp_source=None, **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
         cdef uint32_t sid = 0
+        cdef uint32_t max_frame = 0, ip_mtu = 0, mss4 = 0
         pool.check_open()
         memset(&cfg, 0, sizeof(cfg))
         opts = fill_encap(&cfg.encap, encap)
+        if wan_mtu:
+            if wan_mtu > 65535:
+                raise ValueError(f"wan_mtu must be within 0..65535, got {wan_mtu}")
+            cfg.mtu.wan_mtu = wan_mtu
+            cfg.mtu.clamp_mss = clamp_mss
+            cfg.mtu.no_icmp = not icmp
+            cfg.mtu.no_fragment = not fragment
+            sources = ([] if icmp_source is None else [icmp_source]
+                       if isinstance(icmp_source, str) else list(icmp_source))
+            for text in sources:
+                addr = ipaddress.ip_address(text)
+                if addr.version == 4:
+                    cfg.mtu.has_src4 = 1
+                    memcpy(cfg.mtu.src4, <char *>addr.packed, 4)
+                else:
+                    cfg.mtu.has_src6 = 1
+                    memcpy(cfg.mtu.src6, <char *>addr.packed, 16)
         cfg.fec.code = parse_code(code, k, m)
         if not 1 <= depth <= 64:
             raise ValueError(f"interleaving depth must be within 1..64, got {depth}")
@@ -553,15 +625,27 @@ cdef class FecEncodeStage(Stage):
         cfg.fec.session_id = sid
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
+            if err == -errno.EINVAL and wan_mtu:
+                raise ValueError(f"wan_mtu {wan_mtu} leaves no room for a LAN frame after "
+                                 f"{pd_encap_len(&cfg.encap) + FEC_HDR_LEN} bytes of "
+                                 "encapsulation")
             raise_errno(err, "cannot create the FEC encoder stage")
         self.pool = pool
         self.name = "fec-encode"
+        pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
                            max_payload=max_payload, session_id=sid,
-                           overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN)
+                           overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN,
+                           wan_mtu=wan_mtu, max_frame=max_frame, ip_mtu=ip_mtu,
+                           mss=mss4, icmp=bool(wan_mtu and icmp),
+                           fragment=bool(wan_mtu and fragment),
+                           icmp_source=icmp_source)
         pd_fec_enc_stage_bind(self.enc, &self.st)
+        self.telemetry = register_fec_enc_stage(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_enc_stage_destroy(self.enc)
 
     @property
@@ -573,7 +657,10 @@ cdef class FecEncodeStage(Stage):
         d.update(source_packets=s.source_packets, source_bytes=s.source_bytes,
                  repair_packets=s.repair_packets, repair_bytes=s.repair_bytes,
                  blocks=s.blocks, blocks_partial=s.blocks_partial, no_buffer=s.no_buffer,
-                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full)
+                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full,
+                 mss_clamped=g.mss_clamped, icmp_too_big=g.icmp_too_big,
+                 mtu_dropped=g.mtu_dropped, fragmented=g.fragmented, fragments=g.fragments,
+                 reply_dropped=g.reply_dropped, icmp_limited=g.icmp_limited)
         return d
 
 
@@ -585,6 +672,8 @@ cdef class FecDecodeStage(Stage):
     """
 
     cdef pd_fec_dec_stage *dec
+    cdef object replies_of
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
@@ -619,8 +708,18 @@ cdef class FecDecodeStage(Stage):
         self.pool = pool
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
+        self.telemetry = register_fec_dec_stage(self.dec, "decoder")
+
+    def send_replies_of(self, FecEncodeStage enc):
+        """Send *enc*'s ICMP replies (MTU policy) on this stage's output: in a
+        tunnel the decoder's output goes towards the LAN the encoder reads
+        from.  None unpairs."""
+        pd_fec_stage_pair(enc.enc if enc is not None else NULL, self.dec)
+        self.replies_of = enc              # keeps the encoder alive while paired
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_dec_stage_destroy(self.dec)
 
     @property
@@ -635,7 +734,8 @@ cdef class FecDecodeStage(Stage):
                  blocks_evicted=s.blocks_evicted, blocks_expired=s.blocks_expired,
                  unconfirmed=s.unconfirmed, resyncs=s.resyncs, control=s.control,
                  sessions_opened=s.sessions_opened, sessions_evicted=s.sessions_evicted,
-                 foreign=g.foreign, out_full=g.out_full)
+                 foreign=g.foreign, out_full=g.out_full, ecn_marked=g.ecn_marked,
+                 ecn_dropped=g.ecn_dropped)
         return d
 
 
@@ -744,14 +844,18 @@ cdef class Pipeline:
     cdef object interrupt
     cdef readonly bint running
     cdef pd_run_job job
+    cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
 
     def __cinit__(self):
         self.chains = []
         self.c_chains = NULL
         self.n_chains = 0
+        self.telemetry = register_pipeline("pipeline", <const int *>&self.running)
 
     def __dealloc__(self):
         cdef unsigned int i
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the chains go
         # A job still running on another thread uses the chains: stop it first.
         if self.running and self.job.chains != NULL and not pd_run_job_done(&self.job):
             self.stop_flag = 1
@@ -805,6 +909,9 @@ cdef class Pipeline:
         self.c_chains[self.n_chains] = c
         self.n_chains += 1
         self.chains.append((source, stages, sink))
+        self.telemetry.add_chain(c, [source.name] + [st.name for st in stages] + [sink.name],
+                                 [getattr(st, "telemetry", None) for st in stages],
+                                 [source, sink] + stages)
 
     @property
     def elements(self):
@@ -866,13 +973,7 @@ cdef class Pipeline:
         """The run's result, or the exception that ended it."""
         if rc != 0:
             raise_errno(rc, "pipeline run failed")
-        for _src, stages, _snk in self.chains:
-            for st in stages:
-                if isinstance(st, PyStage) and (<PyStage>st).error is not None:
-                    raise (<PyStage>st).error
-        if self.interrupt is not None:
-            raise self.interrupt
-        return {
+        result = {
             "packets": res.packets,
             "elapsed_s": res.elapsed_ns / 1e9,
             "rounds": res.rounds,
@@ -880,6 +981,33 @@ cdef class Pipeline:
             "sleeps": res.sleeps,
             "stopped_by": STOP_REASONS.get(res.reason, "unknown"),
         }
+        for _src, stages, _snk in self.chains:
+            for st in stages:
+                if isinstance(st, PyStage) and (<PyStage>st).error is not None:
+                    raise (<PyStage>st).error
+        if res.reason == PD_STOP_FAULT:
+            raise self.fault_error(res, result)
+        if self.interrupt is not None:
+            raise self.interrupt
+        return result
+
+    cdef object fault_error(self, pd_run_result *res, dict result):
+        """PortError for the source or sink whose port failed; the run's
+        result (counters are still readable on the elements) is its .result."""
+        src, _stages, snk = self.chains[res.fault_chain]
+        element = snk if res.fault_in_sink else src
+        port = element.port
+        where = getattr(port, "ifname", None)
+        name = f"interface {where!r}" if where else repr(port)
+        if res.fault == -errno.ENODEV:
+            text = (f"{name} is gone (device removed or interface deleted); the pipeline "
+                    f"stopped")
+        else:
+            text = f"{name} failed; the pipeline stopped"
+        exc = error_from_errno(res.fault, text, PortError)
+        exc.result = result
+        exc.port = port
+        return exc
 
     def run(self, duration=None, packets=None, *, int idle_sleep_us=50, int idle_rounds=256,
             bint busy_poll=False, double drain=0.2):
@@ -915,12 +1043,61 @@ cdef class Pipeline:
         PyCapsule_SetContext(capsule, <void *>pd_run_job_main)
         return capsule
 
+    def _run_job(self):
+        """Run the prepared job on the calling thread (a background thread's
+        body); returns when the loop has ended."""
+        with nogil:
+            pd_run_job_main(&self.job)
+
+    cdef void release_job(self) noexcept:
+        # The loop has ended (job.done): the ports are free again.
+        if self.running:
+            self.running = False
+            self.hold_ports(False)
+
+    def _wait_job(self, double timeout=-1.0):
+        """Wait up to *timeout* seconds (< 0: no limit) for the prepared job
+        to end; True once it has (the pipeline is then no longer running).
+
+        Signals are checked every 20 ms.  If a handler raises (Ctrl-C), the
+        loop is stopped and waited for *before* the exception propagates,
+        so whatever the caller tears down next is no longer in use.
+        """
+        cdef uint64_t start = pd_clock_ns()
+        cdef uint64_t limit = <uint64_t>(timeout * 1e9) if timeout >= 0 else 0
+        cdef uint64_t slice_end
+        cdef bint unlimited = timeout < 0
+        if not self.running:
+            return True
+        while True:
+            with nogil:
+                slice_end = pd_clock_ns() + 20000000
+                while not pd_run_job_done(&self.job):
+                    if pd_clock_ns() >= slice_end:
+                        break
+                    if not unlimited and pd_clock_ns() - start >= limit:
+                        break
+                    usleep(500)
+            if pd_run_job_done(&self.job):
+                self.release_job()
+                return True
+            if not unlimited and pd_clock_ns() - start >= limit:
+                return False
+            try:
+                PyErr_CheckSignals()
+            except BaseException:
+                self.stop_flag = 1
+                with nogil:
+                    while not pd_run_job_done(&self.job):
+                        usleep(500)
+                self.release_job()
+                raise
+
     def _abort_job(self):
         """Forget a job that could not be launched."""
         if not self.job.done:
             self.job.done = 1
-        self.running = False
-        self.hold_ports(False)
+        self.release_job()
 
     def _job_done(self):
         return bool(pd_run_job_done(&self.job))
@@ -929,8 +1106,7 @@ cdef class Pipeline:
         """The result of a finished job (call once its thread has returned)."""
         if not pd_run_job_done(&self.job):
             raise PydpdkError(errno.EBUSY, "the pipeline job is still running")
-        self.running = False
-        self.hold_ports(False)
+        self.release_job()
         return self.outcome(self.job.rc, &self.job.res)
 
 

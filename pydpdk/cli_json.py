@@ -1,11 +1,12 @@
 """The ``--json`` documents of ``pydpdk fec``: a versioned schema with stable keys.
 
 Keys never embed Python reprs or file paths: ports are keyed by their role
-(``in``, ``out``, ``local``, ``peer``) and carry their spec as a value;
+(``in``, ``out``, ``local``, ``peer``; their specs are in ``port_specs``);
 pipeline stages are keyed ``chain<N>.<stage>`` where a port stage is
 ``rx.<role>`` / ``tx.<role>`` (``chain0.rx.in``, ``chain0.fec-encode``,
-``chain0.tx.out``).  The schema is documented in docs/cli.md; additions keep
-the version, renames or removals bump it.
+``chain0.tx.out``), UDP peer ports ``udp.<role>``.  The schema is
+documented in docs/cli.md; additions keep the version, renames or removals
+bump it.
 """
 
 from __future__ import annotations
@@ -73,24 +74,19 @@ def fec_document(report: dict[str, Any], ports: dict[str, str],
     """The ``--json`` document of a gateway run.
 
     *report* is :func:`pydpdk.gateway.run_gateway`'s result, *ports* the
-    port specs by role, *intervals* :class:`IntervalRecorder` records.
-    Every value is a number, a string, a bool or None.
+    port specs by role, *intervals* :class:`IntervalRecorder` records.  The
+    report's fields are kept (``ports`` stays {role: counters}); ``schema``,
+    ``port_specs`` and ``intervals`` are added, and ``counters`` is keyed by
+    :func:`stage_key`.
     """
     mode = str(report.get("mode"))
-    doc: dict[str, Any] = {
-        "schema": FEC_SCHEMA,
-        "mode": mode,
-        "backend": report.get("backend"),
-        "stopped_by": "interrupt" if report.get("interrupted") else report.get("stopped_by"),
-        "elapsed_s": report.get("elapsed_s"),
-        "packets": report.get("packets"),
-        "buffers_leaked": report.get("buffers_leaked"),
-        "ports": {role: {"spec": spec, "stats": _plain(report.get("ports", {}).get(role, {}))}
-                  for role, spec in ports.items()},
-        "stages": {stage_key(name, mode): _plain(counters)
-                   for name, counters in report.get("counters", {}).items()},
-        "intervals": list(intervals or []),
-    }
+    doc: dict[str, Any] = {"schema": FEC_SCHEMA}
+    doc.update(report)
+    doc["port_specs"] = dict(ports)
+    doc["counters"] = {stage_key(name, mode): _plain(counters)
+                       for name, counters in report.get("counters", {}).items()}
+    doc["ports"] = {role: _plain(st) for role, st in report.get("ports", {}).items()}
+    doc["intervals"] = list(intervals or [])
     return doc
 
 

@@ -18,7 +18,7 @@ released:
 * :class:`BlockCodec` - the plain block code: k equal-length data symbols to
   m parity symbols, and back.
 * :func:`available_kernels`, :func:`default_kernel` - which SIMD kernels this
-  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|gfni`` overrides the default at
+  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|avx2gfni|gfni`` overrides the default at
   start-up; each codec object also takes ``kernel=``.
 
 Time: ``now`` arguments are integers in nanoseconds of any monotonic clock
@@ -98,24 +98,26 @@ class Encoder(_fec.StreamEncoder):
     (``getrandom(2)``) for each new encoder unless given, so a decoder tells
     a restarted sender's stream from the old one and uses it at once.
 
-    Args:
-        k, m: data and parity packets per block (k + m <= 255).
-        code: ``"rs"`` (Reed-Solomon, any m) or ``"xor"`` (m = 1).
-        depth: interleaving depth D.
-        max_payload: largest payload accepted, in bytes.
-        timeout: seconds after which an unfinished block is closed (None: never).
-        first_block_id: block id of the first block (48 bits, wraps).
-        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
-        session_id: the 32-bit session id, 1..2**32-1, or None for a random
-            one (the normal case; give one for tests, or to run one encoder
-            per queue with ids of your choosing).  Read back with the
-            read-only :attr:`session_id`.
-
-    Raises:
-        ValueError: bad code parameters, depth, max_payload, timeout or
-            session_id.
-        FecError: the kernel cannot run here, or no random session id could
-            be had (errno from ``getrandom``).
+    Parameters
+    ----------
+    k, m : int
+        Data and parity packets per block (k + m <= 255).
+    code : str
+        ``"rs"`` (Reed-Solomon, Cauchy; any m) or ``"xor"`` (m = 1).
+    depth : int
+        Interleaving depth D (blocks open at once).
+    max_payload : int
+        Largest payload accepted, bytes.
+    timeout : float or None
+        Seconds after which an unfinished block is closed (None: never).
+    first_block_id : int
+        Block id of the first block (48 bits, wraps).
+    kernel : str or None
+        ``"scalar"``, ``"avx2"``, ``"avx2gfni"``, ``"gfni"`` or None (the best this CPU runs).
+    session_id : int or None
+        The 32-bit session id, 1..2**32-1, or None for a random one (the
+        normal case; give one for tests, or to run one encoder per queue
+        with ids of your choosing).  Read back with :attr:`session_id`.
     """
 
 
@@ -171,20 +173,31 @@ class Decoder(_fec.StreamDecoder):
     packets: counted and dropped here, their content is for a feedback
     layer), ``sessions_opened``, ``sessions_evicted``.
 
-    Args:
-        max_payload: largest payload accepted, in bytes (larger: malformed).
-        max_blocks: blocks in flight.
-        max_symbols: stored copies (default max(255, 32 * max_blocks)).
-        timeout: seconds before an incomplete block is given up (None: never).
-        cache_size: decode matrices kept, by loss pattern (LRU).
-        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
-        max_sessions: sessions side by side, 2..4096 (default 8), with
-            max_sessions * max_blocks <= 2**20 (each session keeps a history
-            of 4 * max_blocks finished blocks, 48 bytes each).
+    Parameters
+    ----------
+    max_payload : int
+        Largest payload accepted, bytes (larger packets count as malformed).
+    max_blocks : int
+        Blocks in flight.
+    max_symbols : int or None
+        Stored symbol copies (default max(255, 32 * max_blocks)).
+    timeout : float or None
+        Seconds before an incomplete block is given up (None: never).
+    cache_size : int
+        Decode matrices kept, by loss pattern (LRU).
+    kernel : str or None
+        ``"scalar"``, ``"avx2"``, ``"avx2gfni"``, ``"gfni"`` or None (the best this CPU runs).
+    max_sessions : int
+        Sessions decoded side by side, 2..4096 (default 8), with
+        max_sessions * max_blocks <= 2**20 (each session keeps a history of
+        4 * max_blocks finished blocks, 48 bytes each).
 
-    Raises:
-        ValueError: a limit out of range.
-        FecError: the kernel cannot run here, or no memory.
+    Raises
+    ------
+    ValueError
+        A limit out of range.
+    FecError
+        The kernel cannot run here, or no memory.
     """
 
 

@@ -10,6 +10,8 @@ A port spec is one of:
 ``NAME,key=value,...``
     DPDK devargs: a vdev hot-plugged for the run (``net_pcap0,rx_pcap=a.pcap``,
     ``net_af_packet0,iface=eth1``, ``net_ring0``...).  DPDK only.
+``udp:HOST:PORT``
+    a UDP socket towards a peer gateway: runs with either backend.
 ``0``, ``0000:03:00.0``, ``net_null0``
     A DPDK port id or device name (DPDK only); without DPDK a bare name is
     an interface (``afpacket:NAME``).
@@ -40,6 +42,14 @@ __all__ = ["NATIVE_KINDS", "backend_for", "is_native", "parse_pcap_spec"]
 
 #: Spec prefixes served by the native backend.
 NATIVE_KINDS = ("afpacket", "pcap")
+#: Spec prefixes that work on any backend (a socket: packets are copied).
+ANY_BACKEND_KINDS = ("udp",)
+
+
+def is_any_backend(spec: str) -> bool:
+    """True for ``udp:...`` specs, which run with either backend."""
+    kind, sep, _ = spec.partition(":")
+    return bool(sep) and kind in ANY_BACKEND_KINDS
 
 
 def is_native(spec: str) -> bool:
@@ -118,7 +128,7 @@ def backend_for(specs: Iterable[str], requested: str | None, eal_args: Iterable[
         or EAL arguments come with native specs only; the message says what
         to write instead.
     """
-    specs = list(specs)
+    specs = [s for s in specs if not is_any_backend(s)]
     native = [s for s in specs if is_native(s)]
     if not native:
         return requested

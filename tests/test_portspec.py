@@ -26,6 +26,10 @@ def test_backend_for_specs():
     assert portspec.backend_for(["afpacket:x"], "native") == "native"
     assert portspec.backend_for(["0", "net_null0"], None) is None
     assert portspec.backend_for(["0"], "dpdk") == "dpdk"
+    # udp: runs with either backend
+    assert portspec.backend_for(["afpacket:x", "udp:192.0.2.1:4790"], None) == "native"
+    assert portspec.backend_for(["net_null0", "udp:192.0.2.1:4790"], None) is None
+    assert portspec.backend_for(["udp:192.0.2.1:4790"], "dpdk") == "dpdk"
     with pytest.raises(ValueError, match="cannot share a run"):
         portspec.backend_for(["afpacket:x", "net_null0"], None)
     with pytest.raises(ValueError, match="--backend dpdk cannot open afpacket:x"):

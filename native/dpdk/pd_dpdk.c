@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -104,60 +107,87 @@ const pd_pkt_ops pd_mbuf_ops = {
 
 /* ---- pd_port_io over ethdev ---------------------------------------------- */
 
-/* Chained packets that could not be made one segment, per port. */
-static uint64_t rx_chain_drops[RTE_MAX_ETHPORTS];
+/* Frames in more than one mbuf (scattered rx, LRO): pd_pkt_ops see the
+ * first segment only, so a chain is made one segment when its first mbuf
+ * has the room (rte_pktmbuf_linearize), else dropped and counted - never
+ * passed on truncated.  Per port, any queue's thread. */
+static uint64_t rx_linearized[RTE_MAX_ETHPORTS];
+static uint64_t rx_chain_dropped[RTE_MAX_ETHPORTS];
 
-uint64_t pd_dpdk_rx_chain_drops(uint16_t port_id)
+void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped)
 {
-    return port_id < RTE_MAX_ETHPORTS ? __atomic_load_n(&rx_chain_drops[port_id],
-                                                        __ATOMIC_RELAXED)
-                                      : 0;
+    uint16_t p = port_id < RTE_MAX_ETHPORTS ? port_id : 0;
+    *linearized = __atomic_load_n(&rx_linearized[p], __ATOMIC_RELAXED);
+    *dropped = __atomic_load_n(&rx_chain_dropped[p], __ATOMIC_RELAXED);
 }
 
-void pd_dpdk_rx_chain_drops_reset(uint16_t port_id)
+/* 1 when the kernel interface is up with carrier, 0 when not, -1 unknown. */
+static int pd_dpdk_ifup(const char *name)
 {
-    if (port_id < RTE_MAX_ETHPORTS)
-        __atomic_store_n(&rx_chain_drops[port_id], 0, __ATOMIC_RELAXED);
-}
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rc;
 
-uint16_t pd_dpdk_rx_linearize(uint16_t port_id, struct rte_mbuf **pkts, uint16_t n)
-{
-    uint16_t out = 0, dropped = 0;
-
-    for (uint16_t i = 0; i < n; i++) {
-        struct rte_mbuf *m = pkts[i];
-
-        /* Everything downstream (views, FEC, pipelines) reads one segment:
-         * a chain (net_pcap for frames above the mbuf's room, scattered rx)
-         * is copied into its first segment when it has the room, else
-         * dropped and counted, never seen truncated. */
-        if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) != 0) {
-            rte_pktmbuf_free(m);
-            dropped++;
-            continue;
-        }
-        pkts[out++] = m;
-    }
-    if (dropped > 0 && port_id < RTE_MAX_ETHPORTS)
-        __atomic_fetch_add(&rx_chain_drops[port_id], dropped, __ATOMIC_RELAXED);
-    return out;
+    if (fd < 0)
+        return -1;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    close(fd);
+    if (rc < 0)
+        return -1;
+    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING) ? 1 : 0;
 }
 
 /* The context is the port id itself: no allocation, nothing to free. */
 static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
-    uint16_t port = (uint16_t)(uintptr_t)ctx;
-    uint16_t got = rte_eth_rx_burst(port, queue, (struct rte_mbuf **)pkts, n);
+    uint16_t port = (uint16_t)(uintptr_t)ctx, keep = 0;
+    struct rte_mbuf **m = (struct rte_mbuf **)pkts;
+    uint16_t got = rte_eth_rx_burst(port, queue, m, n);
 
-    for (uint16_t i = 0; i < got; i++)
-        if (((struct rte_mbuf *)pkts[i])->nb_segs > 1)
-            return pd_dpdk_rx_linearize(port, (struct rte_mbuf **)pkts, got);
-    return got;
+    for (uint16_t i = 0; i < got; i++) {
+        if (likely(m[i]->nb_segs == 1)) {
+            m[keep++] = m[i];
+        } else if (rte_pktmbuf_linearize(m[i]) == 0) {
+            __atomic_fetch_add(&rx_linearized[port % RTE_MAX_ETHPORTS], 1, __ATOMIC_RELAXED);
+            m[keep++] = m[i];
+        } else {
+            rte_pktmbuf_free(m[i]);
+            __atomic_fetch_add(&rx_chain_dropped[port % RTE_MAX_ETHPORTS], 1,
+                               __ATOMIC_RELAXED);
+        }
+    }
+    return keep;
 }
 
 static uint16_t ethdev_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
     return rte_eth_tx_burst((uint16_t)(uintptr_t)ctx, queue, (struct rte_mbuf **)pkts, n);
+}
+
+/* Health for native loops.  A hot-unplugged port is no longer valid; a
+ * port over a kernel interface (net_af_packet, net_af_xdp, net_tap: its
+ * dev_info names the ifindex) fails when that interface is deleted, which
+ * such PMDs do not notice themselves; link down is reported as -ENETDOWN. */
+static int ethdev_status(void *ctx)
+{
+    uint16_t port_id = (uint16_t)(uintptr_t)ctx;
+    struct rte_eth_dev_info info;
+    struct rte_eth_link link;
+    char name[IF_NAMESIZE];
+
+    if (!rte_eth_dev_is_valid_port(port_id))
+        return -ENODEV;
+    if (rte_eth_dev_info_get(port_id, &info) == 0 && info.if_index != 0) {
+        if (if_indextoname(info.if_index, name) == NULL)
+            return errno == ENXIO || errno == ENODEV ? -ENODEV : 0;
+        if (pd_dpdk_ifup(name) == 0)
+            return -ENETDOWN;
+    }
+    if (rte_eth_link_get_nowait(port_id, &link) == 0 && link.link_status == RTE_ETH_LINK_DOWN)
+        return -ENETDOWN;
+    return 0;
 }
 
 int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp)
@@ -169,6 +199,7 @@ int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp)
     io->pool = mp;
     io->rx_burst = ethdev_rx;
     io->tx_burst = ethdev_tx;
+    io->status = ethdev_status;
     return 0;
 }
 

@@ -34,17 +34,9 @@ extern const pd_pkt_ops pd_mbuf_ops;
 /* Fill *io with rx/tx over ethdev port_id (queue numbers pass through);
  * rx allocates from mp (the pool given to the rx queues).  -EINVAL on NULL. */
 int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp);
-
-/* Packets larger than one mbuf arrive as chains (net_pcap, scattered rx).
- * The port io's rx makes each chain one segment (rte_pktmbuf_linearize,
- * when the first segment has the room), else frees it and counts it here:
- * a packet is never delivered short.  Give the pool a data room for the
- * largest frame (Mempool(data_room=...)) to receive jumbo frames.
- * pd_dpdk_rx_linearize does it on an array: returns the packets kept,
- * compacted in order. */
-uint16_t pd_dpdk_rx_linearize(uint16_t port_id, struct rte_mbuf **pkts, uint16_t n);
-uint64_t pd_dpdk_rx_chain_drops(uint16_t port_id);
-void pd_dpdk_rx_chain_drops_reset(uint16_t port_id);
+/* Multi-segment frames the rx of pd_dpdk_port_io made one segment, and
+ * those too large for one mbuf it dropped (counted, never truncated). */
+void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped);
 
 /* ---- forwarding loop ---------------------------------------------------- */
 

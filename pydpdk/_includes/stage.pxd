@@ -24,11 +24,15 @@ cdef extern from "stage.h" nogil:
         const char *name
         void *ctx
         int (*done)(void *ctx) noexcept nogil
+        int health
+        uint64_t health_changes
         pd_counters c
 
     ctypedef struct pd_sink:
         const char *name
         void *ctx
+        int health
+        uint64_t health_changes
         pd_counters c
 
     ctypedef struct pd_port_endpoint:
