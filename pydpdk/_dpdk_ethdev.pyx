@@ -29,6 +29,7 @@ from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_get_dev_info,
     pd_dpdk_port_io,
     pd_dpdk_rx_chain_stats,
+    pd_dpdk_rx_chain_stats_reset,
     pd_fwd_config,
     pd_fwd_counters,
     pd_fwd_run,
@@ -194,6 +195,7 @@ cdef class Port(PortBase):
         self.pool = pool
         self.rx_pool = pool
         pd_dpdk_port_io(&self.io, pid, pool.mp)
+        pd_dpdk_rx_chain_stats_reset(pid)   # a reused port id starts from 0
         # The pool's ops table: bursts from it and from rx share one pointer.
         self.io.ops = pool.ops
         self.n_rx_queues = rx_queues
@@ -384,6 +386,7 @@ cdef class Port(PortBase):
         rc = rte_eth_stats_reset(self.port_id)
         if rc < 0:
             raise _fail(rc, f"cannot reset stats of {self.name!r}")
+        pd_dpdk_rx_chain_stats_reset(self.port_id)
         rc = rte_eth_xstats_reset(self.port_id)
         if rc < 0 and rc != -errno.ENOTSUP:
             raise _fail(rc, f"cannot reset xstats of {self.name!r}")

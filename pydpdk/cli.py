@@ -384,7 +384,7 @@ def _fec(argv: list[str]) -> int:
                         fragment=not args.no_fragment, icmp_source=args.icmp_source)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
-    from .cli_json import IntervalRecorder, fec_document
+    from .cli_json import IntervalRecorder, fec_document, stage_key
 
     intervals = IntervalRecorder(mode)
 
@@ -472,7 +472,7 @@ def _fec(argv: list[str]) -> int:
                                 "duplicate", "late", "too_big", "mss_clamped",
                                 "icmp_too_big", "fragmented", "mtu_dropped",
                                 "reply_dropped", "ecn_dropped") if k in c]
-            print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+            print(f"  {stage_key(name, mode)}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
         drops = report["drops"]
         print(f"  frames not carried: {drops['total']:,}")
         for role, dirs in drops["ports"].items():

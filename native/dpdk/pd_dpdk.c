@@ -121,6 +121,13 @@ void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dr
     *dropped = __atomic_load_n(&rx_chain_dropped[p], __ATOMIC_RELAXED);
 }
 
+void pd_dpdk_rx_chain_stats_reset(uint16_t port_id)
+{
+    uint16_t p = port_id < RTE_MAX_ETHPORTS ? port_id : 0;
+    __atomic_store_n(&rx_linearized[p], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&rx_chain_dropped[p], 0, __ATOMIC_RELAXED);
+}
+
 /* 1 when the kernel interface is up with carrier, 0 when not, -1 unknown. */
 static int pd_dpdk_ifup(const char *name)
 {

@@ -37,6 +37,8 @@ int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp);
 /* Multi-segment frames the rx of pd_dpdk_port_io made one segment, and
  * those too large for one mbuf it dropped (counted, never truncated). */
 void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped);
+/* Zero them: a port id is reused by the next device (vdev hot-plug). */
+void pd_dpdk_rx_chain_stats_reset(uint16_t port_id);
 
 /* ---- forwarding loop ---------------------------------------------------- */
 

@@ -9,6 +9,7 @@ cdef extern from "pd_dpdk.h" nogil:
     const pd_pkt_ops pd_mbuf_ops
     int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, rte_mempool *mp)
     void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped)
+    void pd_dpdk_rx_chain_stats_reset(uint16_t port_id)
 
     enum:
         PD_FWD_MAX_LINKS
