@@ -42,7 +42,7 @@ def stage(report: dict, suffix: str) -> dict:
 def tunnel():
     netns.require_netns()
     with netns.gateway_topology(link_mtu=1600) as topo, contextlib.ExitStack():
-        gws = Gateways(topo, k=8, m=4, extra=("--stats-interval", "0.2"))
+        gws = Gateways(topo, k=8, m=4, extra=("--stats-interval", "0.2", "--progress"))
         try:
             yield topo, gws
         finally:

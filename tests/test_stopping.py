@@ -173,7 +173,7 @@ def test_stop_right_after_start_is_not_lost():
 def test_double_ctrl_c_on_a_busy_dpdk_gateway(mode, gap):
     ports = ["--local", "0", "--peer", "1"] if mode == "tunnel" else ["--in", "0", "--out", "1"]
     proc = subprocess.Popen(cli("fec", mode, "--vdev=net_null0", "--vdev=net_null1", "--",
-                                *ports, "--stats-interval", "0.2"),
+                                *ports, "--stats-interval", "0.2", "--progress"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outs, errs = Lines(proc.stdout), Lines(proc.stderr)
     try:
@@ -214,9 +214,9 @@ def tunnel_cmd(which: str, ns: str) -> list[str]:
     if which == "dpdk":
         return cli("fec", "tunnel", "--vdev=net_af_packet0,iface=lan",
                    "--vdev=net_af_packet1,iface=wan", "--", "--backend", "dpdk",
-                   "--local", "0", "--peer", "1", "--stats-interval", "0.2", ns=ns)
+                   "--local", "0", "--peer", "1", "--stats-interval", "0.2", "--progress", ns=ns)
     return cli("fec", "tunnel", "--", "--backend", "native", "--local", "afpacket:lan",
-               "--peer", "afpacket:wan", "--stats-interval", "0.2", ns=ns)
+               "--peer", "afpacket:wan", "--stats-interval", "0.2", "--progress", ns=ns)
 
 
 @pytest.mark.parametrize("which", BACKENDS)

@@ -146,7 +146,7 @@ class Gateway:
         cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "pydpdk.cli", "fec", "tunnel",
                *backend,
                "--peer", f"udp:{peer}{opts}", "--bind", bind,
-               "-k", str(k), "-m", str(m), "--deadline-ms", "2", "--stats-interval", "0.25",
+               "-k", str(k), "-m", str(m), "--deadline-ms", "2", "--stats-interval", "0.25", "--progress",
                *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
