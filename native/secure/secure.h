@@ -186,6 +186,20 @@ void pd_sec_stage_bind(pd_sec_stage *st, pd_stage *out);
 uint64_t pd_sec_stage_foreign(const pd_sec_stage *st);
 uint64_t pd_sec_stage_no_room(const pd_sec_stage *st);
 
+/* --- measurement (bench/secure.py) ------------------------------------------ */
+
+typedef struct pd_sec_bench_result {
+    uint64_t packets;
+    uint64_t seal_ns, open_ns;   /* total time sealing / opening genuine packets */
+    uint64_t forged_ns;          /* total time dropping forged copies (bad tag) */
+    uint64_t flood_packets, flood_ns, flood_derivations;   /* made-up sessions */
+} pd_sec_bench_result;
+
+/* Seal, open and drop forged copies of `packets` inner packets of inner_len
+ * bytes, in batches of 256, on the calling thread: 0 or -errno. */
+int pd_sec_bench(int aead, int impl, uint32_t inner_len, uint64_t packets,
+                 pd_sec_bench_result *res);
+
 #ifdef __cplusplus
 }
 #endif
