@@ -41,15 +41,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from ._pipeline import ExternalStage
 from .errors import PydpdkError
 
+_IMPORT_ERROR: ImportError | None = None
 try:
     from . import _secure
-except ImportError as exc:  # built without libcrypto
+except ImportError as _exc:  # built without libcrypto
     _secure = None  # type: ignore[assignment]
-    _IMPORT_ERROR: ImportError | None = exc
-else:
-    _IMPORT_ERROR = None
+    _IMPORT_ERROR = _exc
 
 __all__ = [
     "AVAILABLE",
@@ -237,7 +237,7 @@ class KeyFile:
         return kf
 
 
-KeysLike = Union[KeyFile, str, os.PathLike, Iterable[tuple[int, bytes]]]
+KeysLike = Union[KeyFile, str, "os.PathLike[str]", Iterable[tuple[int, bytes]]]
 
 
 def _keyfile(keys: KeysLike) -> KeyFile:
@@ -275,13 +275,7 @@ def _outer(encap: dict[str, Any]) -> tuple[str, int, int]:
             int(encap.get("ethertype") or 0x88B5))
 
 
-if _secure is not None:
-    from ._pipeline import ExternalStage as _StageBase
-else:  # pragma: no cover - only without libcrypto
-    _StageBase = object
-
-
-class SealStage(_StageBase):  # type: ignore[misc,valid-type]
+class SealStage(ExternalStage):
     """Pipeline stage after the FEC encoder: seals each FEC packet in place.
 
     *pool*: the chain's packet pool.  *keys*: KeyFile, key file path or
@@ -323,7 +317,7 @@ class SealStage(_StageBase):  # type: ignore[misc,valid-type]
         return d
 
 
-class OpenStage(_StageBase):  # type: ignore[misc,valid-type]
+class OpenStage(ExternalStage):
     """Pipeline stage before the FEC decoder: verifies, drops and decrypts.
 
     Accepts every key of *keys*.  Per packet: clear-header checks, key id,

@@ -5,11 +5,8 @@ native stages around the real FEC gateway stages in a pipeline."""
 
 from __future__ import annotations
 
-import os
 import random
 import stat
-import struct
-import threading
 import time
 
 import pytest
