@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -416,3 +417,14 @@ def test_stage_reload_under_traffic(pool, tmp_path):
     assert c["opened"] == seal.counters["sealed"] and c["sessions"] == 2
     assert sum(c[k] for k in secure._secure.VERDICTS[1:]) == 0
     assert ver.counters["corrupted"] == 0 and ver.counters["valid"] >= 4000
+
+
+def test_info_names_the_crypto_library_and_cpu_path(capsys):
+    from pydpdk.cli import main
+    assert main(["info", "--no-eal"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "secure mode crypto" in ln)
+    assert "OpenSSL 3" in line
+    if secure._secure.available("aes-256-gcm", "ipsec-mb"):
+        assert "ipsec-mb" in line and "AES-256-GCM path" in line
+    if "vaes" in Path("/proc/cpuinfo").read_text() and "ipsec-mb 1" in line:
+        assert "vaes" in line
