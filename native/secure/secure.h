@@ -199,6 +199,10 @@ typedef struct pd_sec_bench_result {
  * bytes, in batches of 256, on the calling thread: 0 or -errno. */
 int pd_sec_bench(int aead, int impl, uint32_t inner_len, uint64_t packets,
                  pd_sec_bench_result *res);
+/* AES-256-GCM sealing of `packets` buffers of len bytes through ipsec-mb's
+ * job API and through its direct API (total CPU ns each): 0, -ENOTSUP. */
+int pd_sec_bench_imb_jobs(uint32_t len, uint64_t packets, uint64_t *job_ns,
+                          uint64_t *direct_ns);
 
 #ifdef __cplusplus
 }

@@ -103,3 +103,5 @@ cdef extern from "secure.h" nogil:
 
     int pd_sec_bench(int aead, int impl, uint32_t inner_len, uint64_t packets,
                      pd_sec_bench_result *res)
+    int pd_sec_bench_imb_jobs(uint32_t len, uint64_t packets, uint64_t *job_ns,
+                              uint64_t *direct_ns)
