@@ -428,3 +428,69 @@ def test_info_names_the_crypto_library_and_cpu_path(capsys):
         assert "ipsec-mb" in line and "AES-256-GCM path" in line
     if "vaes" in Path("/proc/cpuinfo").read_text() and "ipsec-mb 1" in line:
         assert "vaes" in line
+
+
+def test_stage_flood_interleaved_with_genuine_frames(tmp_path):
+    """Sealed tunnel frames, each followed by three forgeries (made-up session,
+    flipped bit, replay of an earlier frame), read back from a pcap file
+    through the open stage and the FEC decoder: every genuine frame is
+    delivered, every forgery is dropped and counted before the decoder."""
+    pytest.importorskip("pydpdk._native_pcap")
+    from pydpdk._native import BufferPool
+    from pydpdk._native_pcap import PcapPort
+    from pydpdk.cli import write_pcap
+    from pydpdk.pipeline import (
+        Discard,
+        FecDecodeStage,
+        FecEncodeStage,
+        Generator,
+        Pipeline,
+        PortSource,
+        PyStage,
+        Verifier,
+    )
+    bpool = BufferPool(capacity=4096, data_room=2048)
+    try:
+        gen = Generator(bpool, sizes=(64, 512, 1400), count=2000)
+        enc = FecEncodeStage(bpool, k=10, m=4, deadline=0)
+        outer = {k: enc.config[k] for k in ("encap", "dst_port", "ethertype")}
+        seal = secure.SealStage(bpool, [(1, K1)], session_id=0x5EC1, **outer)
+        wire: list[bytes] = []
+
+        def capture(burst):
+            wire.extend(p.bytes() for p in burst)
+
+        Pipeline().add(gen, enc, seal, PyStage(capture), sink=Discard(bpool)).run()
+        rng = random.Random(11)
+        frames = []
+        for i, w in enumerate(wire):
+            frames.append(w)
+            for kind in range(3):
+                b = bytearray(rng.choice(wire[:i + 1]))
+                if kind == 0:
+                    b[42 + 4:42 + 8] = rng.randbytes(4)
+                    b[42 + 8] = 0x7F
+                elif kind == 1:
+                    b[rng.randrange(42, len(b))] ^= 1 << rng.randrange(8)
+                frames.append(bytes(b))
+        path = tmp_path / "flood.pcap"
+        write_pcap(path, frames)
+        port = PcapPort(rx_path=str(path), pool=bpool)
+        port.start()
+        try:
+            opn = secure.OpenStage(bpool, [(1, K1)], check_inner=False, **outer)
+            dec = FecDecodeStage(bpool)
+            ver = Verifier(bpool, marker_offset=gen.marker_offset)
+            Pipeline().add(PortSource(port), opn, dec, sink=ver).run(
+                duration=300, packets=len(frames))
+        finally:
+            port.close()
+        v, c = ver.counters, opn.counters
+        assert v["valid"] == 2000 and v["corrupted"] == 0 and v["duplicates"] == 0
+        assert c["packets_in"] == len(frames) == 4 * len(wire)
+        assert c["opened"] == len(wire) and dec.counters["received"] == len(wire)
+        drops = sum(c[k] for k in secure._secure.VERDICTS[1:])
+        assert drops == 3 * len(wire)
+        assert min(c["bad_tag"], c["replayed"], c["rate_limited"]) > 0
+    finally:
+        bpool.close()
