@@ -7,7 +7,7 @@ encrypted, and a 16-byte tag.  The AEAD (RFC 5116) is AES-256-GCM (NIST SP
 800-38D; Intel ipsec-mb with AES-NI/VAES/AVX-512 when built in, else OpenSSL)
 or ChaCha20-Poly1305 (RFC 8439, OpenSSL); per-session keys are derived with
 HKDF-SHA256 (RFC 5869) from a master key of the key file; an RFC 4303 §3.4.3
-sliding window (:data:`WINDOW` packets per session) drops replays; an
+sliding window (``WINDOW`` = 2048 packets per session) drops replays; an
 authenticated epoch, newer than the last one accepted for that key id and
 remembered in a state file, stops a recorded old session from being replayed
 after a restart.  Nothing unauthenticated reaches the FEC decoder: the open
