@@ -494,3 +494,58 @@ def test_stage_flood_interleaved_with_genuine_frames(tmp_path):
         assert min(c["bad_tag"], c["replayed"], c["rate_limited"]) > 0
     finally:
         bpool.close()
+
+
+def test_stage_recorded_session_replayed_after_restart(tmp_path):
+    """A whole recorded tunnel session (pcap) is delivered once; replayed into
+    a restarted receiver with the same key file (and its state file beside
+    it), nothing reaches the FEC decoder: every frame is stale_epoch."""
+    pytest.importorskip("pydpdk._native_pcap")
+    from pydpdk._native import BufferPool
+    from pydpdk._native_pcap import PcapPort
+    from pydpdk.cli import write_pcap
+    from pydpdk.pipeline import (
+        Discard,
+        FecDecodeStage,
+        FecEncodeStage,
+        Generator,
+        Pipeline,
+        PortSource,
+        PyStage,
+        Verifier,
+    )
+    key = tmp_path / "gw.key"
+    secure.KeyFile.generate(key)
+    bpool = BufferPool(capacity=4096, data_room=2048)
+    try:
+        gen = Generator(bpool, sizes=(300,), count=500)
+        enc = FecEncodeStage(bpool, k=10, m=2, deadline=0)
+        outer = {k: enc.config[k] for k in ("encap", "dst_port", "ethertype")}
+        seal = secure.SealStage(bpool, key, session_id=0x5EC2, **outer)
+        wire: list[bytes] = []
+        Pipeline().add(gen, enc, seal, PyStage(lambda b: wire.extend(p.bytes() for p in b)),
+                       sink=Discard(bpool)).run()
+        path = tmp_path / "session.pcap"
+        write_pcap(path, wire)
+
+        def receive():
+            port = PcapPort(rx_path=str(path), pool=bpool)
+            port.start()
+            try:
+                opn = secure.OpenStage(bpool, key, check_inner=False, **outer)  # state beside key
+                dec = FecDecodeStage(bpool)
+                ver = Verifier(bpool, marker_offset=gen.marker_offset)
+                Pipeline().add(PortSource(port), opn, dec, sink=ver).run(
+                    duration=300, packets=len(wire))
+            finally:
+                port.close()
+            return opn.counters, dec.counters, ver.counters
+
+        c, d, v = receive()
+        assert v["valid"] == 500 and c["opened"] == len(wire)
+        assert secure.state_path_for(key).exists()
+        c, d, v = receive()                                # restart, same recording
+        assert v["received"] == 0 and d["received"] == 0
+        assert c["opened"] == 0 and c["stale_epoch"] == len(wire)
+    finally:
+        bpool.close()
