@@ -129,14 +129,25 @@ const char *pd_sec_info(void)
 
 /* --- HKDF ------------------------------------------------------------------ */
 
+/* Fetched once: a fetch is a provider lookup by name, slower than the
+ * derivation itself.  EVP_KDF objects are shareable between threads. */
+static EVP_KDF *hkdf_alg;
+static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
+
+static void hkdf_setup(void)
+{
+    hkdf_alg = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int pd_sec_hkdf(const uint8_t *ikm, uint32_t ikm_len, const uint8_t *salt, uint32_t salt_len,
                 const uint8_t *info, uint32_t info_len, uint8_t *out, uint32_t out_len)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_CTX *kctx;
     OSSL_PARAM p[5];
     int rc = -EIO;
 
+    pthread_once(&hkdf_once, hkdf_setup);
+    kctx = hkdf_alg ? EVP_KDF_CTX_new(hkdf_alg) : NULL;
     if (kctx) {
         p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
         p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
@@ -147,7 +158,6 @@ int pd_sec_hkdf(const uint8_t *ikm, uint32_t ikm_len, const uint8_t *salt, uint3
             rc = 0;
     }
     EVP_KDF_CTX_free(kctx);
-    EVP_KDF_free(kdf);
     return rc;
 }
 
