@@ -25,7 +25,7 @@ __version__ = BUILD_INFO["version"]
 # Submodules and core classes on first use: ``import pydpdk`` stays cheap and
 # loads neither numpy nor DPDK's libraries until they are needed.
 _LAZY_MODULES = ("analysis", "backend", "demo", "dpdk", "fec", "gateway", "pipeline",
-                 "afpacket", "pcap")
+                 "afpacket", "pcap", "udp", "nexthop")
 _LAZY_NAMES = {"Burst": "_burst", "Packet": "_burst", "PacketPool": "_burst",
                "PortBase": "_burst", "Pipeline": "pipeline"}
 

@@ -27,7 +27,7 @@ from pydpdk._includes.pd_dpdk cimport (
 )
 from pydpdk._includes.rte_dev cimport rte_dev_probe, rte_eal_hotplug_remove
 from pydpdk._includes.rte_eal cimport rte_eal_cleanup, rte_eal_has_hugepages, rte_eal_has_pci
-from pydpdk._includes.rte_errno cimport rte_strerror
+from pydpdk._includes.rte_errno cimport rte_errno, rte_strerror
 from pydpdk._includes.rte_ethdev cimport (
     RTE_MAX_ETHPORTS,
     rte_eth_dev_count_avail,
@@ -46,6 +46,17 @@ from pydpdk._includes.rte_lcore cimport (
     rte_socket_id_by_idx,
 )
 from pydpdk._includes.rte_version cimport rte_version
+
+# telemetry and pdump (see the section at the end of this file)
+from pydpdk._includes.pd_telemetry cimport (
+    pd_telemetry_commands,
+    pd_telemetry_help,
+    pd_telemetry_register,
+    rte_eal_get_runtime_dir,
+)
+from pydpdk._includes.stats cimport pd_stats_registry
+from pydpdk._includes.rte_pdump cimport rte_pdump_init, rte_pdump_uninit
+from pydpdk._telemetry cimport registry as _telemetry_registry
 
 from pydpdk.errors import EalError, EalStateError, PortError, error_from_errno
 
@@ -182,6 +193,7 @@ def init(list args):
     _owner_pid = os.getpid()
     _args = tuple(args)
     _init_seconds = elapsed
+    _telemetry_start()
     return elapsed
 
 
@@ -217,6 +229,7 @@ def cleanup():
         rte_eal_hotplug_remove(b"vdev", name.encode())
     _vdevs.clear()
     _state = CLEANED_UP
+    _pdump_stop()
     if problems:
         # Packets are still out of a pool: unmapping DPDK memory now would
         # turn their later release into a crash, so the EAL stays mapped.
@@ -366,4 +379,77 @@ def info():
         "lcores": lcores(),
         "sockets": sockets(),
         "ports": {p: port_name(p) for p in port_ids()},
+        "telemetry": telemetry_info(),
+        "pdump": _pdump_on,
     }
+
+
+# --------------------------------------------------------------------------
+# DPDK telemetry (/pydpdk endpoints) and librte_pdump (docs/telemetry.md)
+# --------------------------------------------------------------------------
+
+cdef int _telemetry_rc = 1      # 1: not registered yet, else pd_telemetry_register's result
+cdef bint _pdump_on = False
+
+
+cdef void _telemetry_start() noexcept:
+    # The commands read the process's counter registry (pydpdk._telemetry);
+    # they are served only when the EAL runs its telemetry thread.
+    global _telemetry_rc
+    if _telemetry_rc == 1:
+        _telemetry_rc = pd_telemetry_register(<pd_stats_registry *>_telemetry_registry())
+
+
+def telemetry_commands():
+    """The /pydpdk telemetry commands: list of (command, help)."""
+    cdef int i = 0
+    out = []
+    while pd_telemetry_commands[i] != NULL:
+        out.append((pd_telemetry_commands[i].decode(), pd_telemetry_help[i].decode()))
+        i += 1
+    return out
+
+
+def telemetry_info():
+    """Telemetry state of the running EAL: ``enabled`` (its socket exists),
+    ``socket`` (path), ``file_prefix`` (for ``dpdk-telemetry.py -f``),
+    ``commands`` (/pydpdk ones) and ``error`` (why they are missing, or None)."""
+    require_eal()
+    path = os.path.join(rte_eal_get_runtime_dir().decode(), "dpdk_telemetry.v2")
+    prefix = None
+    for arg in _args:
+        if arg.startswith("--file-prefix="):
+            prefix = arg.split("=", 1)[1]
+    error = None
+    if _telemetry_rc < 0:
+        error = f"registering the /pydpdk commands failed: {os.strerror(-_telemetry_rc)}"
+    enabled = "--no-telemetry" not in _args and os.path.exists(path)
+    return {"enabled": enabled, "socket": path if enabled else None, "file_prefix": prefix,
+            "commands": [c for c, _ in telemetry_commands()] if _telemetry_rc == 0 else [],
+            "error": error}
+
+
+def pdump_init():
+    """rte_pdump_init(): let dpdk-pdump / dpdk-dumpcap (secondary processes)
+    capture this process's ports.  EalError when DPDK refuses (e.g. no
+    shared memory: the EAL must run with hugepages and shared config)."""
+    global _pdump_on
+    require_eal()
+    if _pdump_on:
+        return
+    if rte_pdump_init() < 0:
+        raise error_from_errno(rte_errno_value(), "rte_pdump_init failed", EalError,
+                               "packet capture needs the EAL with hugepages and shared "
+                               "config (Eal(hugepages=True))")
+    _pdump_on = True
+
+
+cdef int rte_errno_value() noexcept:
+    return rte_errno or errno.EIO
+
+
+cdef void _pdump_stop() noexcept:
+    global _pdump_on
+    if _pdump_on:
+        rte_pdump_uninit()
+        _pdump_on = False

@@ -28,6 +28,7 @@ from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_dev_info,
     pd_dpdk_get_dev_info,
     pd_dpdk_port_io,
+    pd_dpdk_rx_chain_stats,
     pd_fwd_config,
     pd_fwd_counters,
     pd_fwd_run,
@@ -335,13 +336,18 @@ cdef class Port(PortBase):
         return self.info()["driver"]
 
     def _stats(self):
+        """ethdev counters, plus the frames of more than one mbuf that rx made one
+        (``rx_linearized``) or dropped as too large (``rx_chain_dropped``)."""
         cdef rte_eth_stats st
+        cdef uint64_t linearized = 0, chain_dropped = 0
         rc = rte_eth_stats_get(self.port_id, &st)
         if rc < 0:
             raise _fail(rc, f"cannot read stats of {self.name!r}")
+        pd_dpdk_rx_chain_stats(self.port_id, &linearized, &chain_dropped)
         return {"ipackets": st.ipackets, "opackets": st.opackets, "ibytes": st.ibytes,
                 "obytes": st.obytes, "imissed": st.imissed, "ierrors": st.ierrors,
-                "oerrors": st.oerrors, "rx_nombuf": st.rx_nombuf}
+                "oerrors": st.oerrors, "rx_nombuf": st.rx_nombuf,
+                "rx_linearized": linearized, "rx_chain_dropped": chain_dropped}
 
     def xstats(self):
         """Extended statistics: {name: value}."""

@@ -2,7 +2,12 @@ from typing import Any
 
 import numpy as np
 
+from ._telemetry import Registration
+
 HEADER_LEN: int
+VERSION: int
+DEFAULT_MAX_SESSIONS: int
+MAX_SESSIONS: int
 MAX_SYMBOLS: int
 MAX_PAYLOAD: int
 
@@ -32,10 +37,15 @@ class StreamEncoder:
     depth: int
     max_payload: int
     code: str
+    @property
+    def session_id(self) -> int: ...
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self, k: int, m: int, *, code: str = "rs", depth: int = 1,
         max_payload: int = 2048, timeout: float | None = None,
         first_block_id: int = 0, kernel: str | None = None,
+        session_id: int | None = None,
     ) -> None: ...
     def close(self) -> None: ...
     def _encode(self, packets: list[Any], now: int) -> list[bytes]: ...
@@ -46,10 +56,14 @@ class StreamEncoder:
 class StreamDecoder:
     max_payload: int
     max_symbols: int
+    @property
+    def max_sessions(self) -> int: ...
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self, *, max_payload: int = 2048, max_blocks: int = 64,
         max_symbols: int | None = None, timeout: float | None = 0.1,
-        cache_size: int = 64, kernel: str | None = None,
+        cache_size: int = 64, kernel: str | None = None, max_sessions: int = 8,
     ) -> None: ...
     def close(self) -> None: ...
     def _decode(self, packets: list[Any], now: int) -> list[bytes]: ...
@@ -60,3 +74,7 @@ class StreamDecoder:
     def blocks_in_flight(self) -> int: ...
     @property
     def symbols_free(self) -> int: ...
+    @property
+    def sessions(self) -> int: ...
+    @property
+    def live_session(self) -> int | None: ...

@@ -18,10 +18,14 @@ from libc.string cimport memcpy
 from pydpdk._includes.fec cimport (
     FEC_CODE_RS,
     FEC_CODE_XOR,
+    FEC_DEFAULT_MAX_SESSIONS,
     FEC_DELIVER,
     FEC_HDR_LEN,
     FEC_MAX_PAYLOAD,
+    FEC_MAX_SESSION_BLOCKS,
+    FEC_MAX_SESSIONS,
     FEC_MAX_SYMBOLS,
+    FEC_VERSION,
     fec_code_check,
     fec_code_matrix,
     fec_decode_block,
@@ -31,8 +35,10 @@ from pydpdk._includes.fec cimport (
     fec_decoder_create,
     fec_decoder_destroy,
     fec_decoder_get_stats,
+    fec_decoder_live_session,
     fec_decoder_poll,
     fec_decoder_push,
+    fec_decoder_sessions,
     fec_decoder_stats,
     fec_decoder_symbols_free,
     fec_encode_block_matrix,
@@ -44,6 +50,7 @@ from pydpdk._includes.fec cimport (
     fec_encoder_flush,
     fec_encoder_get_stats,
     fec_encoder_poll,
+    fec_encoder_session_id,
     fec_encoder_stats,
     fec_init,
     fec_kernel,
@@ -59,6 +66,8 @@ from pydpdk._includes.fec cimport (
     fec_verdict,
 )
 
+from pydpdk._telemetry cimport Registration, register_fec_decoder, register_fec_encoder
+
 import errno as _errno
 
 from pydpdk.errors import FecError, error_from_errno
@@ -66,6 +75,9 @@ from pydpdk.errors import FecError, error_from_errno
 fec_init()
 
 HEADER_LEN = FEC_HDR_LEN
+VERSION = FEC_VERSION
+DEFAULT_MAX_SESSIONS = FEC_DEFAULT_MAX_SESSIONS
+MAX_SESSIONS = FEC_MAX_SESSIONS
 MAX_SYMBOLS = FEC_MAX_SYMBOLS
 MAX_PAYLOAD = FEC_MAX_PAYLOAD
 _CODES = {"rs": FEC_CODE_RS, "xor": FEC_CODE_XOR}
@@ -352,10 +364,12 @@ cdef class StreamEncoder:
     cdef readonly unsigned depth
     cdef readonly uint32_t max_payload
     cdef readonly str code
+    cdef readonly uint32_t session_id
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
                   long max_payload=2048, timeout=None,
-                  uint64_t first_block_id=0, kernel=None):
+                  uint64_t first_block_id=0, kernel=None, session_id=None):
         cdef fec_encoder_config cfg
         cfg.code = _code(code, k, m)
         if depth < 1 or depth > 1024:
@@ -369,17 +383,30 @@ cdef class StreamEncoder:
         cfg.timeout = _timeout_ns(timeout)
         cfg.first_block_id = first_block_id
         cfg.kernel = _kernel(kernel)
+        cfg.flags = 0
+        if session_id is None:
+            cfg.session_id = 0          # the codec draws one with getrandom()
+        elif not 1 <= session_id <= 0xFFFFFFFF:
+            raise ValueError(f"session_id must be 1..2**32-1 or None (got {session_id!r})")
+        else:
+            cfg.session_id = session_id
         rc = fec_encoder_create(&cfg, &self.enc)
         if rc < 0:
             raise error_from_errno(rc, "cannot create FEC encoder", FecError)
         self.k, self.m, self.depth, self.code = k, m, depth, code
         self.max_payload = max_payload
+        self.session_id = fec_encoder_session_id(self.enc)
+        self.telemetry = register_fec_encoder(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         fec_encoder_destroy(self.enc)
         arena_free(&self.arena)
 
     def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
         fec_encoder_destroy(self.enc)
         self.enc = NULL
         arena_free(&self.arena)
@@ -461,10 +488,12 @@ cdef class StreamDecoder:
     cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
+    cdef readonly unsigned max_sessions
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __cinit__(self, *, long max_payload=2048, long max_blocks=64,
                   max_symbols=None, timeout=0.1, unsigned cache_size=64,
-                  kernel=None):
+                  kernel=None, long max_sessions=FEC_DEFAULT_MAX_SESSIONS):
         cdef fec_decoder_config cfg
         if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
             raise ValueError(f"max_payload must be 1..{FEC_MAX_PAYLOAD} (got {max_payload})")
@@ -481,17 +510,31 @@ cdef class StreamDecoder:
         cfg.timeout = _timeout_ns(timeout)
         cfg.cache_entries = cache_size
         cfg.kernel = _kernel(kernel)
+        if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
+            raise ValueError(
+                f"max_sessions must be 2..{FEC_MAX_SESSIONS} (got {max_sessions})")
+        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
+            raise ValueError(
+                f"max_sessions * max_blocks must be at most {FEC_MAX_SESSION_BLOCKS} "
+                f"(got {max_sessions} * {max_blocks})")
+        cfg.max_sessions = max_sessions
         rc = fec_decoder_create(&cfg, &self.dec)
         if rc < 0:
             raise error_from_errno(rc, "cannot create FEC decoder", FecError)
         self.max_payload = max_payload
         self.max_symbols = max_symbols
+        self.max_sessions = max_sessions
+        self.telemetry = register_fec_decoder(self.dec, "decoder")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         fec_decoder_destroy(self.dec)
         arena_free(&self.arena)
 
     def close(self):
+        if self.telemetry is not None:
+            self.telemetry.close()
         fec_decoder_destroy(self.dec)
         self.dec = NULL
         arena_free(&self.arena)
@@ -559,3 +602,16 @@ cdef class StreamDecoder:
     def symbols_free(self):
         self._check()
         return fec_decoder_symbols_free(self.dec)
+
+    @property
+    def sessions(self):
+        """Sessions in the table now (at most max_sessions)."""
+        self._check()
+        return fec_decoder_sessions(self.dec)
+
+    @property
+    def live_session(self):
+        """Session id of the live session (see Decoder), or None before one is confirmed."""
+        self._check()
+        live = fec_decoder_live_session(self.dec)
+        return live if live else None

@@ -31,6 +31,7 @@ from pydpdk._includes.afpacket cimport (
     pd_afp_ifindex,
     pd_afp_mac,
     pd_afp_mtu,
+    pd_afp_vnet_hdr,
     pd_afp_open,
     pd_afp_port_io,
     pd_afp_start,
@@ -57,6 +58,18 @@ from pydpdk._includes.buf cimport (
     pd_buf_pool_headroom,
 )
 
+from pydpdk._includes.net cimport (
+    PD_NET_OFF_GRO,
+    PD_NET_OFF_GSO,
+    PD_NET_OFF_LRO,
+    PD_NET_OFF_RXCSUM,
+    PD_NET_OFF_TSO,
+    PD_NET_OFF_TSO6,
+    PD_NET_OFF_TXCSUM,
+    PD_NET_OFF_USO,
+    pd_net_ifinfo,
+    pd_net_ifinfo_get,
+)
 from pydpdk.errors import PacketStateError, PoolError, PortError, error_from_errno
 
 # Packet fanout modes (linux/if_packet.h PACKET_FANOUT_*), by name.
@@ -256,6 +269,12 @@ cdef class AfPacketPort(PortBase):
 
     ``tx_burst`` sends packets of a BufferPool or zero-copy packets of any
     AfPacketPort (forwarding), in either mode.
+
+    ``vnet_hdr=True`` (default) opens the sockets with PACKET_VNET_HDR: GSO/GRO
+    super-frames (the host's default TSO/GSO/GRO offloads) are cut into
+    wire-sized frames in copy mode (counted: ``rx_gso_frames``,
+    ``rx_gso_segments``, ``rx_gso_failed``; zero copy drops them, counted)
+    and partial checksums are completed from the kernel's description.
     """
 
     cdef pd_afp *afp
@@ -271,7 +290,7 @@ cdef class AfPacketPort(PortBase):
                  str tx_mode="sendmmsg", unsigned int block_size=1 << 18,
                  unsigned int block_count=32, unsigned int frame_size=2048,
                  unsigned int tx_frames=1024, unsigned int block_timeout_ms=1,
-                 bint zero_copy=False, headroom=None):
+                 bint zero_copy=False, headroom=None, bint vnet_hdr=True):
         cdef pd_afp_config cfg
         cdef bytes name
         cdef int rc
@@ -320,6 +339,7 @@ cdef class AfPacketPort(PortBase):
         cfg.promiscuous = promiscuous
         cfg.qdisc_bypass = qdisc_bypass
         cfg.zero_copy = zero_copy
+        cfg.vnet_hdr = vnet_hdr
         if zero_copy:
             cfg.zc_headroom = headroom
         rc = pd_afp_open(&self.afp, &cfg, (<BufferPool>pool).bp if pool is not None else NULL)
@@ -358,6 +378,14 @@ cdef class AfPacketPort(PortBase):
     def ifindex(self):
         self._check_open()
         return pd_afp_ifindex(self.afp)
+
+    @property
+    def vnet_hdr(self):
+        """True when the sockets use PACKET_VNET_HDR: GSO/GRO super-frames are
+        segmented into wire-sized frames (copy mode) and partial checksums
+        completed."""
+        self._check_open()
+        return bool(pd_afp_vnet_hdr(self.afp))
 
     cdef int _check_open(self) except -1:
         if self.afp == NULL:
@@ -498,12 +526,17 @@ cdef class AfPacketPort(PortBase):
             "ibytes": st.rx_bytes,
             "obytes": st.tx_bytes,
             "imissed": st.kernel_drops,
-            "ierrors": st.rx_malformed,
+            "ierrors": st.rx_malformed + st.rx_gso_failed + st.rx_oversize,
             "oerrors": st.tx_errors,
             "rx_nombuf": st.rx_nombuf,
             "kernel_packets": st.kernel_packets,
             "kernel_drops": st.kernel_drops,
             "ring_freezes": st.ring_freezes,
+            "rx_malformed": st.rx_malformed,
+            "rx_gso_frames": st.rx_gso_frames,
+            "rx_gso_segments": st.rx_gso_segments,
+            "rx_gso_failed": st.rx_gso_failed,
+            "rx_oversize": st.rx_oversize,
         }
 
     def reset_stats(self):
@@ -518,6 +551,32 @@ cdef class AfPacketPort(PortBase):
     def __repr__(self):
         return (f"<AfPacketPort {self.ifname!r} queues={self.n_rx_queues} "
                 f"tx={self.tx_mode}{' zero-copy' if self.zero_copy else ''}>")
+
+
+_OFFLOAD_NAMES = (
+    ("tso", PD_NET_OFF_TSO), ("tso6", PD_NET_OFF_TSO6), ("gso", PD_NET_OFF_GSO),
+    ("gro", PD_NET_OFF_GRO), ("lro", PD_NET_OFF_LRO), ("tx_csum", PD_NET_OFF_TXCSUM),
+    ("rx_csum", PD_NET_OFF_RXCSUM), ("uso", PD_NET_OFF_USO),
+)
+
+
+def interface_info(str ifname not None):
+    """MTU and offload state of a network interface of this namespace, read
+    with the ethtool ioctl (SIOCETHTOOL ETHTOOL_GFEATURES, no external tool):
+    ``{"mtu": 1500, "offloads": {"tso": True, "gro": False, ...}}`` (only
+    the features the driver reports).  PortError (ENODEV) for no such
+    interface."""
+    cdef pd_net_ifinfo info
+    cdef bytes name = ifname.encode()
+    cdef int rc
+    if not name or len(name) > 15:
+        raise ValueError(f"{ifname!r} is not a valid interface name (1 to 15 bytes)")
+    rc = pd_net_ifinfo_get(name, &info)
+    if rc < 0:
+        raise error_from_errno(rc, f"cannot read interface {ifname}", PortError)
+    return {"mtu": info.mtu,
+            "offloads": {n: bool(info.offloads & bit) for n, bit in _OFFLOAD_NAMES
+                         if info.known & bit}}
 
 
 def _open_error(int rc, str ifname):

@@ -1,11 +1,12 @@
 """Type stubs for pydpdk._pipeline (native pipeline elements and loop)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy.typing as npt
 
 from ._burst import Burst, PacketPool, PortBase
+from ._telemetry import Registration
 
 STOP_REASONS: dict[int, str]
 DEFAULT_TEMPLATE: bytes
@@ -80,6 +81,8 @@ class Impairment(Stage):
 
 class FecEncodeStage(Stage):
     config: dict[str, Any]
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
@@ -90,10 +93,18 @@ class FecEncodeStage(Stage):
         deadline: float = 0.005,
         max_payload: int = 1518,
         kernel: str | None = None,
+        session_id: int | None = None,
+        wan_mtu: int = 0,
+        clamp_mss: bool = True,
+        icmp: bool = True,
+        fragment: bool = True,
+        icmp_source: str | Sequence[str] | None = None,
         **encap: Any,
     ) -> None: ...
 
 class FecDecodeStage(Stage):
+    @property
+    def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
@@ -102,8 +113,10 @@ class FecDecodeStage(Stage):
         max_payload: int = 1518,
         cache_entries: int = 64,
         kernel: str | None = None,
+        max_sessions: int = 8,
         **encap: Any,
     ) -> None: ...
+    def send_replies_of(self, enc: FecEncodeStage | None) -> None: ...
 
 class PyStage(Stage):
     fn: Callable[[Burst], npt.ArrayLike | None]
@@ -120,6 +133,8 @@ class ExternalStage(Stage):
 class Pipeline:
     @property
     def running(self) -> bool: ...
+    @property
+    def telemetry(self) -> Registration: ...
     @property
     def elements(self) -> list[tuple[Source, list[Stage], Sink]]: ...
     def add_chain(self, source: Source, stages: Iterable[Stage], sink: Sink,

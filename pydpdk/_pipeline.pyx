@@ -24,13 +24,19 @@ from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
     FEC_CODE_RS,
     FEC_CODE_XOR,
+    FEC_DEFAULT_MAX_SESSIONS,
+    FEC_HDR_LEN,
+    FEC_MAX_SESSION_BLOCKS,
+    FEC_MAX_SESSIONS,
     fec_decoder_stats,
     fec_encoder_stats,
     fec_kernel,
     fec_kernel_by_name,
+    fec_random_session_id,
 )
 from pydpdk._includes.gateway cimport (
     PD_ENCAP_ETHER,
+    PD_ENCAP_NONE,
     PD_ENCAP_UDP,
     PD_ETHERTYPE_FEC,
     pd_encap_cfg,
@@ -46,7 +52,9 @@ from pydpdk._includes.gateway cimport (
     pd_fec_enc_stage_cfg,
     pd_fec_enc_stage_create,
     pd_fec_enc_stage_destroy,
+    pd_fec_enc_stage_mtu,
     pd_fec_enc_stage_stats,
+    pd_fec_stage_pair,
     pd_gateway_counters,
 )
 from pydpdk._includes.impair cimport (
@@ -105,6 +113,14 @@ from pydpdk._includes.traffic cimport (
     pd_verify_destroy,
     pd_verify_frame,
     pd_verify_sink,
+)
+
+# telemetry: counters registered for DPDK's /pydpdk endpoints (docs/telemetry.md)
+from pydpdk._telemetry cimport (
+    Registration,
+    register_fec_dec_stage,
+    register_fec_enc_stage,
+    register_pipeline,
 )
 
 from pydpdk.errors import PydpdkError, error_from_errno
@@ -443,8 +459,11 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         e.kind = PD_ENCAP_UDP
     elif encap in ("ether", "l2"):
         e.kind = PD_ENCAP_ETHER
+    elif encap in ("none", "udp-socket"):
+        e.kind = PD_ENCAP_NONE      # a UdpPort carries the FEC packet as its payload
     else:
-        raise ValueError(f"encapsulation must be 'udp' or 'ether', got {encap!r}")
+        raise ValueError(f"encapsulation must be 'udp' or 'ether' ('none': bare FEC packets for "
+                         f"a UdpPort), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
     e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))
@@ -500,19 +519,60 @@ ENCAP_DEFAULTS = dict(encap="udp", src_mac="02:00:00:00:00:01", dst_mac="02:00:0
 
 
 cdef class FecEncodeStage(Stage):
-    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*."""
+    """Protect frames: FEC header + encapsulation on each, parity packets from *pool*.
+
+    *session_id* is the wire session id (docs/fec-format.md), 1..2**32-1;
+    None draws a random one (reported as ``config["session_id"]``).
+
+    MTU policy (an edge device's): with *wan_mtu* (bytes of IP packet the
+    WAN carries, e.g. the WAN interface's MTU; 0 = no policy, frames over
+    *max_payload* are dropped as ``too_big``) the stage subtracts its own
+    overhead (outer header, FEC header, repair length field) and handles
+    LAN frames that no longer fit: TCP SYN/SYN-ACK MSS lowered (*clamp_mss*),
+    IPv4 with DF and IPv6 answered with ICMP "fragmentation needed" (RFC
+    1191) / "packet too big" (RFC 4443) towards the sender (*icmp*; sent
+    through the paired FecDecodeStage, sourced from *icmp_source* — an IPv4
+    and/or IPv6 address, or a list of both — else from the original
+    destination), IPv4 without DF fragmented (*fragment*).  Everything is
+    counted: ``mss_clamped``, ``icmp_too_big``, ``fragmented``/``fragments``,
+    ``mtu_dropped``, ``reply_dropped``.  ``config`` says what applies
+    (``max_frame``, ``ip_mtu``, ``mss``).  ValueError when *wan_mtu* leaves
+    no room for a minimal IPv4 packet.
+    """
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
+    cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
-                 unsigned int max_payload=1518, kernel=None, **encap):
+                 unsigned int max_payload=1518, kernel=None, session_id=None,
+                 unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
+                 bint fragment=True, icmp_source=None, **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
+        cdef uint32_t sid = 0
+        cdef uint32_t max_frame = 0, ip_mtu = 0, mss4 = 0
         pool.check_open()
         memset(&cfg, 0, sizeof(cfg))
         opts = fill_encap(&cfg.encap, encap)
+        if wan_mtu:
+            if wan_mtu > 65535:
+                raise ValueError(f"wan_mtu must be within 0..65535, got {wan_mtu}")
+            cfg.mtu.wan_mtu = wan_mtu
+            cfg.mtu.clamp_mss = clamp_mss
+            cfg.mtu.no_icmp = not icmp
+            cfg.mtu.no_fragment = not fragment
+            sources = ([] if icmp_source is None else [icmp_source]
+                       if isinstance(icmp_source, str) else list(icmp_source))
+            for text in sources:
+                addr = ipaddress.ip_address(text)
+                if addr.version == 4:
+                    cfg.mtu.has_src4 = 1
+                    memcpy(cfg.mtu.src4, <char *>addr.packed, 4)
+                else:
+                    cfg.mtu.has_src6 = 1
+                    memcpy(cfg.mtu.src6, <char *>addr.packed, 16)
         cfg.fec.code = parse_code(code, k, m)
         if not 1 <= depth <= 64:
             raise ValueError(f"interleaving depth must be within 1..64, got {depth}")
@@ -525,17 +585,40 @@ cdef class FecEncodeStage(Stage):
         cfg.fec.max_payload = max_payload
         cfg.fec.timeout = <uint64_t>(deadline * 1e9)
         cfg.fec.kernel = pick_kernel(kernel)
+        # The wire session id (docs/fec-format.md): random per stage unless
+        # given (e.g. one per queue); drawn here so config can report it.
+        if session_id is None:
+            err = fec_random_session_id(&sid)
+            if err < 0:
+                raise_errno(err, "cannot draw a random FEC session id")
+        elif not 1 <= session_id <= 0xFFFFFFFF:
+            raise ValueError(f"session_id must be 1..2**32-1 or None, got {session_id!r}")
+        else:
+            sid = session_id
+        cfg.fec.session_id = sid
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
+            if err == -errno.EINVAL and wan_mtu:
+                raise ValueError(f"wan_mtu {wan_mtu} leaves no room for a LAN frame after "
+                                 f"{pd_encap_len(&cfg.encap) + FEC_HDR_LEN} bytes of "
+                                 "encapsulation")
             raise_errno(err, "cannot create the FEC encoder stage")
         self.pool = pool
         self.name = "fec-encode"
+        pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
-                           max_payload=max_payload,
-                           overhead_bytes=pd_encap_len(&cfg.encap) + 16)
+                           max_payload=max_payload, session_id=sid,
+                           overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN,
+                           wan_mtu=wan_mtu, max_frame=max_frame, ip_mtu=ip_mtu,
+                           mss=mss4, icmp=bool(wan_mtu and icmp),
+                           fragment=bool(wan_mtu and fragment),
+                           icmp_source=icmp_source)
         pd_fec_enc_stage_bind(self.enc, &self.st)
+        self.telemetry = register_fec_enc_stage(self.enc, f"{code}({k},{m})")
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_enc_stage_destroy(self.enc)
 
     @property
@@ -547,18 +630,28 @@ cdef class FecEncodeStage(Stage):
         d.update(source_packets=s.source_packets, source_bytes=s.source_bytes,
                  repair_packets=s.repair_packets, repair_bytes=s.repair_bytes,
                  blocks=s.blocks, blocks_partial=s.blocks_partial, no_buffer=s.no_buffer,
-                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full)
+                 no_headroom=g.no_headroom, too_big=g.too_big, out_full=g.out_full,
+                 mss_clamped=g.mss_clamped, icmp_too_big=g.icmp_too_big,
+                 mtu_dropped=g.mtu_dropped, fragmented=g.fragmented, fragments=g.fragments,
+                 reply_dropped=g.reply_dropped, icmp_limited=g.icmp_limited)
         return d
 
 
 cdef class FecDecodeStage(Stage):
-    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones."""
+    """Rebuild frames: strip encapsulation, hand originals on at once, rebuild lost ones.
+
+    *max_sessions* (2..4096, max_sessions * max_blocks <= 2**20) sender
+    sessions are decoded side by side (docs/fec-format.md, "Sessions").
+    """
 
     cdef pd_fec_dec_stage *dec
+    cdef object replies_of
+    cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
-                 unsigned int cache_entries=64, kernel=None, **encap):
+                 unsigned int cache_entries=64, kernel=None,
+                 unsigned int max_sessions=FEC_DEFAULT_MAX_SESSIONS, **encap):
         cdef pd_fec_dec_stage_cfg cfg
         cdef int err = 0
         pool.check_open()
@@ -575,14 +668,31 @@ cdef class FecDecodeStage(Stage):
         cfg.fec.timeout = <uint64_t>(timeout * 1e9)
         cfg.fec.cache_entries = cache_entries
         cfg.fec.kernel = pick_kernel(kernel)
+        if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
+            raise ValueError(f"max_sessions must be within 2..{FEC_MAX_SESSIONS}, "
+                             f"got {max_sessions}")
+        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
+            raise ValueError(f"max_sessions * max_blocks must be at most "
+                             f"{FEC_MAX_SESSION_BLOCKS}, got {max_sessions} * {max_blocks}")
+        cfg.fec.max_sessions = max_sessions
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:
             raise_errno(err, "cannot create the FEC decoder stage")
         self.pool = pool
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
+        self.telemetry = register_fec_dec_stage(self.dec, "decoder")
+
+    def send_replies_of(self, FecEncodeStage enc):
+        """Send *enc*'s ICMP replies (MTU policy) on this stage's output: in a
+        tunnel the decoder's output goes towards the LAN the encoder reads
+        from.  None unpairs."""
+        pd_fec_stage_pair(enc.enc if enc is not None else NULL, self.dec)
+        self.replies_of = enc              # keeps the encoder alive while paired
 
     def __dealloc__(self):
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the counters go
         pd_fec_dec_stage_destroy(self.dec)
 
     @property
@@ -595,7 +705,10 @@ cdef class FecDecodeStage(Stage):
                  unrecoverable=s.unrecoverable, duplicate=s.duplicate, late=s.late,
                  malformed=s.malformed, repair_unused=s.repair_unused, no_buffer=s.no_buffer,
                  blocks_evicted=s.blocks_evicted, blocks_expired=s.blocks_expired,
-                 foreign=g.foreign, out_full=g.out_full)
+                 unconfirmed=s.unconfirmed, resyncs=s.resyncs, control=s.control,
+                 sessions_opened=s.sessions_opened, sessions_evicted=s.sessions_evicted,
+                 foreign=g.foreign, out_full=g.out_full, ecn_marked=g.ecn_marked,
+                 ecn_dropped=g.ecn_dropped)
         return d
 
 
@@ -732,14 +845,18 @@ cdef class Pipeline:
     cdef object interrupt
     cdef readonly bint running
     cdef pd_run_job job
+    cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
 
     def __cinit__(self):
         self.chains = []
         self.c_chains = NULL
         self.n_chains = 0
+        self.telemetry = register_pipeline("pipeline", <const int *>&self.running)
 
     def __dealloc__(self):
         cdef unsigned int i
+        if self.telemetry is not None:
+            self.telemetry.close()     # before the chains go
         # A job still running on another thread uses the chains: stop it first.
         if self.running and self.job.chains != NULL and not pd_run_job_done(&self.job):
             self.stop_flag = 1
@@ -793,6 +910,9 @@ cdef class Pipeline:
         self.c_chains[self.n_chains] = c
         self.n_chains += 1
         self.chains.append((source, stages, sink))
+        self.telemetry.add_chain(c, [source.name] + [st.name for st in stages] + [sink.name],
+                                 [getattr(st, "telemetry", None) for st in stages],
+                                 [source, sink] + stages)
 
     @property
     def elements(self):

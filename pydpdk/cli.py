@@ -298,7 +298,9 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                       "from --peer are decoded towards --local.",
         }[mode],
         epilog="Ports: a DPDK port id or device name, DPDK devargs "
-               "(net_pcap0,rx_pcap=a.pcap), afpacket:IFNAME or pcap:rx=FILE,tx=FILE.",
+               "(net_pcap0,rx_pcap=a.pcap), afpacket:IFNAME, pcap:rx=FILE,tx=FILE or "
+               "udp:HOST:PORT (the peer gateway over the kernel's UDP stack; "
+               "[V6ADDR]:PORT for IPv6).",
     )
     if mode == "tunnel":
         p.add_argument("--local", required=True, help="port facing the local site")
@@ -315,10 +317,28 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                    help="close a partial block after this long (0: never)")
     p.add_argument("--decoder-timeout-ms", type=float, default=50.0)
     p.add_argument("--max-payload", type=int, default=1518, help="largest frame protected")
+    p.add_argument("--bind", help="local ADDR:PORT of a udp: port (default: any address, "
+                   "the peer's port)")
+    p.add_argument("--wan-mtu", type=int, default=None,
+                   help="IP MTU of the WAN side (default: the WAN port's MTU); LAN frames "
+                        "that do not fit after the encapsulation are handled by policy")
+    p.add_argument("--no-mss-clamp", action="store_true",
+                   help="leave the MSS of TCP SYNs alone")
+    p.add_argument("--no-icmp", action="store_true",
+                   help="drop oversize DF/IPv6 packets without ICMP too big (counted)")
+    p.add_argument("--no-fragment", action="store_true",
+                   help="drop oversize IPv4 packets without DF instead of fragmenting")
+    p.add_argument("--icmp-source", action="append", default=[], metavar="ADDR",
+                   help="source address of ICMP too big (IPv4 and/or IPv6; default: the "
+                        "original destination)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
-    for opt, default in (("--src-mac", "02:00:00:00:00:01"), ("--dst-mac", "02:00:00:00:00:02"),
-                         ("--src-ip", "192.0.2.1"), ("--dst-ip", "192.0.2.2")):
-        p.add_argument(opt, default=default)
+    # Left out: the stages' defaults; with --encap udp on a raw port, a --dst-ip
+    # without --dst-mac resolves the next hop's MAC (and --src-ip/--src-mac
+    # default to the interface's).
+    for opt in ("--src-mac", "--dst-mac", "--src-ip", "--dst-ip"):
+        p.add_argument(opt, default=None)
+    p.add_argument("--next-hop", help="--encap udp on a DPDK port: the IPv4 gateway towards "
+                   "--dst-ip to ARP for (default: the peer is on the link)")
     p.add_argument("--src-port", type=int, default=4790)
     p.add_argument("--dst-port", type=int, default=4790)
     p.add_argument("--ethertype", type=lambda x: int(x, 0), default=0x88B5)
@@ -331,6 +351,14 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--stats-interval", type=float, default=1.0)
     p.add_argument("--json", action="store_true", help="print the final counters as JSON")
     return p
+
+
+def _udp_line(c: dict[str, Any]) -> str:
+    """One line on a UDP peer port: state, address, what it dropped."""
+    return (f"peer {c['peer_state']} {c['peer']} (dead {c['dead_events']}x, moved "
+            f"{c['peer_changes']}x) keepalives {c['keepalives_tx']:,}/{c['keepalives_rx']:,} "
+            f"unknown-source {c['rx_unknown_source']:,} malformed {c['rx_malformed']:,} "
+            f"kernel-drops {c['kernel_drops']:,} tx-errors {c['oerrors']:,}")
 
 
 def _fec(argv: list[str]) -> int:
@@ -355,6 +383,13 @@ def _fec(argv: list[str]) -> int:
     args = _fec_parser(mode).parse_args(app_args)
     ports = ({"local": args.local, "peer": args.peer} if mode == "tunnel"
              else {"in": args.inp, "out": args.out})
+    if args.bind:
+        udp_roles = [r for r, spec in ports.items() if spec.startswith("udp:")]
+        if not udp_roles:
+            print(f"pydpdk fec {mode}: --bind needs a udp:HOST:PORT port", file=sys.stderr)
+            return 2
+        for role in udp_roles:
+            ports[role] += f",bind={args.bind}"
     encap = dict(encap=args.encap, src_mac=args.src_mac, dst_mac=args.dst_mac,
                  src_ip=args.src_ip, dst_ip=args.dst_ip, src_port=args.src_port,
                  dst_port=args.dst_port, ethertype=args.ethertype)
@@ -365,7 +400,9 @@ def _fec(argv: list[str]) -> int:
                         duration=args.duration, packets=args.packets,
                         busy_poll=args.busy_poll, idle_sleep_us=args.idle_sleep_us,
                         backend=None if args.backend == "auto" else args.backend,
-                        eal_args=eal_args)
+                        eal_args=eal_args, next_hop=args.next_hop, wan_mtu=args.wan_mtu,
+                        clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
+                        fragment=not args.no_fragment, icmp_source=args.icmp_source)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
@@ -383,21 +420,73 @@ def _fec(argv: list[str]) -> int:
                          f"malformed {c['malformed']:,} foreign {c['foreign']:,}")
                 parts.append(f"{name.split('.')[-1]} {c['packets_in']:,} pkts "
                              f"({rate:.3f} Mpps) {extra}")
+            elif name.startswith("udp."):
+                parts.append(_udp_line(c))
         last["t"], last["counts"] = now, counters
         print("  " + " | ".join(parts), file=sys.stderr, flush=True)
 
-    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval)
+    def started(plan: dict[str, Any]) -> None:
+        for role, i in plan["interfaces"].items():
+            offl = " ".join(f"{k}:{'on' if v else 'off'}" for k, v in i["offloads"].items())
+            print(f"  {role} {i['ifname']}: mtu {i['mtu']}, {offl or 'offloads unknown'}; "
+                  f"{i['plan']}", file=sys.stderr, flush=True)
+        if plan["mtu"]:
+            print(f"  MTU: {plan['mtu']['policy']}", file=sys.stderr, flush=True)
+
+    missed: dict[str, int] = {}
+    lost: dict[tuple[str, str, str], int] = {}
+
+    def ports_progress(stats: dict[str, dict[str, int]]) -> None:
+        # A receive ring that overflows says so while it happens (also with
+        # --json); so does any other reason a port loses frames.
+        from .gateway import drop_report
+
+        for role, st in stats.items():
+            n = int(st.get("imissed", 0))
+            if n > missed.get(role, 0):
+                print(f"  ring overflow: {role} port lost {n - missed.get(role, 0):,} frames "
+                      f"(receive ring full; {n:,} in all)", file=sys.stderr, flush=True)
+            missed[role] = n
+        for role, dirs in drop_report({}, stats)["ports"].items():
+            for direction, reasons in dirs.items():
+                for reason, count in reasons.items():
+                    key = (role, direction, reason)
+                    if reason != "ring_overflow" and count > lost.get(key, 0):
+                        print(f"  drops: {role} port {direction} {reason} "
+                              f"+{count - lost.get(key, 0):,} ({count:,} in all)",
+                              file=sys.stderr, flush=True)
+                    lost[key] = count
+
+    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
+                         on_start=started, on_ports=ports_progress)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
               f"{report.get('elapsed_s', 0):.1f} s, stopped by "
               f"{'Ctrl-C' if report['interrupted'] else report.get('stopped_by')}")
+        if "next_hop" in report:
+            h = report["next_hop"]
+            print(f"  next hop towards {h['peer']}: {h['next_hop']} "
+                  f"{'(route gateway) ' if h['via_gateway'] else ''}is {h['mac']}")
         for name, c in report["counters"].items():
+            if name.startswith("udp."):
+                print(f"  {name}: {_udp_line(c)}")
+                continue
             keys = [k for k in ("packets_in", "packets_out", "drops", "repair_packets",
                                 "recovered", "unrecoverable", "malformed", "foreign",
-                                "duplicate", "late") if k in c]
+                                "duplicate", "late", "too_big", "mss_clamped",
+                                "icmp_too_big", "fragmented", "mtu_dropped",
+                                "reply_dropped", "ecn_dropped") if k in c]
             print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+        drops = report["drops"]
+        print(f"  frames not carried: {drops['total']:,}")
+        for role, dirs in drops["ports"].items():
+            st = report["ports"][role]
+            rx = ", ".join(f"{k} {v:,}" for k, v in dirs["rx"].items() if v) or "none lost"
+            tx = ", ".join(f"{k} {v:,}" for k, v in dirs["tx"].items() if v) or "none lost"
+            print(f"  port {role}: rx {st.get('ipackets', 0):,} ({rx}); "
+                  f"tx {st.get('opackets', 0):,} ({tx})")
     return 0
 
 
@@ -413,6 +502,21 @@ def _cpu_features() -> list[str]:
     except (OSError, StopIteration):
         return []
     return [f for f in wanted if f in flags]
+
+
+def _print_telemetry(tel: dict[str, Any] | None) -> None:
+    """The telemetry lines of `pydpdk info` (docs/telemetry.md)."""
+    if tel is None:
+        return
+    if tel["enabled"]:
+        print(f"  telemetry: {tel['socket']} (dpdk-telemetry.py -f {tel['file_prefix']})")
+    else:
+        print("  telemetry: off in this EAL (on with --eal=--telemetry, or "
+              "Eal(telemetry=True) in a program)")
+    if tel["error"]:
+        print(f"    {tel['error']}")
+    if tel["commands"]:
+        print(f"    pydpdk endpoints: {' '.join(tel['commands'])}")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -451,6 +555,7 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  NUMA sockets: {d['sockets']}")
         ports = d["ports"] or "none (add virtual devices with --eal=--vdev=net_null0)"
         print(f"  ports: {ports}")
+        _print_telemetry(d.get("telemetry"))
     elif not dpdk.AVAILABLE:
         print("DPDK: not built into this installation")
     return 0

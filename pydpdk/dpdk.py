@@ -111,6 +111,12 @@ class Eal:
 
     *args* are raw EAL arguments (a list, or a string split like a shell
     would); keywords add the usual ones unless *args* already has them.
+
+    Observability (docs/telemetry.md): ``telemetry=True`` keeps DPDK's
+    telemetry socket, where ``dpdk-telemetry.py -f <file_prefix>`` sees the
+    ``/pydpdk/...`` counters of pipelines and FEC codecs; ``pdump=True``
+    (needs ``hugepages=True``) calls ``rte_pdump_init()`` so that
+    ``dpdk-dumpcap``/``dpdk-pdump`` can capture this process's ports.
     """
 
     _current: Eal | None = None
@@ -127,6 +133,7 @@ class Eal:
         vdevs: Iterable[str] = (),
         lcores: str | None = None,
         telemetry: bool = False,
+        pdump: bool = False,
     ) -> None:
         _require_dpdk()
         raw = shlex.split(args) if isinstance(args, str) else list(args or ())
@@ -157,7 +164,16 @@ class Eal:
         argv += [f"--vdev={v}" for v in vdevs]
         argv += raw
         self.argv: list[str] = argv
+        if pdump and not hugepages:
+            raise ValueError("pdump=True needs hugepages=True: the capturing process "
+                             "(dpdk-dumpcap, dpdk-pdump) maps this process's hugepage memory")
         self.init_seconds: float = _dpdk_eal.init(argv)
+        if pdump:  # docs/telemetry.md: capture from a secondary process
+            try:
+                _dpdk_eal.pdump_init()
+            except BaseException:
+                _dpdk_eal.cleanup()
+                raise
         Eal._current = self
 
     @classmethod
@@ -207,6 +223,12 @@ class Eal:
 
     def info(self) -> dict[str, Any]:
         return _dpdk_eal.info()
+
+    def telemetry(self) -> dict[str, Any]:
+        """DPDK telemetry of this process: ``enabled``, ``socket`` (path),
+        ``file_prefix`` (``dpdk-telemetry.py -f``), ``commands`` (the
+        ``/pydpdk`` ones, docs/telemetry.md) and ``error`` (or None)."""
+        return _dpdk_eal.telemetry_info()
 
     def close(self) -> None:
         """Stop and close ports, free pools, remove added vdevs, rte_eal_cleanup.

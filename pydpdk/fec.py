@@ -5,12 +5,16 @@ GF(2^8) kernels chosen at run time) and all running their loops with the GIL
 released:
 
 * :class:`Encoder` / :class:`Decoder` - the streaming packet codec.  The
-  encoder turns payloads into wire packets (a 16-byte header + the payload,
-  never delayed) and adds parity packets whenever a block closes; the decoder
-  takes wire packets in any order and returns the payloads, rebuilding lost
-  ones as soon as enough packets of their block arrived.  The wire format is
-  self-describing (``docs/fec-format.md``): the decoder needs no settings
-  from the encoder.
+  encoder turns payloads into wire packets (a :data:`HEADER_LEN`-byte header
+  + the payload, never delayed) and adds parity packets whenever a block
+  closes; the decoder takes wire packets in any order and returns the
+  payloads, rebuilding lost ones as soon as enough packets of their block
+  arrived.  The wire format (version 2) is self-describing
+  (``docs/fec-format.md``): the decoder needs no settings from the encoder.
+  Every encoder has a session id (random at each start), and the decoder
+  keeps state per session, so a restarted encoder is decoded at once.
+  Plain mode trusts the link: the header check catches corruption, not
+  forgery.
 * :class:`BlockCodec` - the plain block code: k equal-length data symbols to
   m parity symbols, and back.
 * :func:`available_kernels`, :func:`default_kernel` - which SIMD kernels this
@@ -37,7 +41,9 @@ from . import _fec
 from .errors import FecError
 
 __all__ = [
+    "DEFAULT_MAX_SESSIONS",
     "HEADER_LEN",
+    "VERSION",
     "BlockCodec",
     "Decoder",
     "Encoder",
@@ -47,7 +53,13 @@ __all__ = [
 ]
 
 HEADER_LEN: int = _fec.HEADER_LEN
-"""Bytes of FEC header in front of every wire packet."""
+"""Bytes of FEC header in front of every wire packet (20 in version 2)."""
+
+VERSION: int = _fec.VERSION
+"""Wire format version written and accepted (docs/fec-format.md)."""
+
+DEFAULT_MAX_SESSIONS: int = _fec.DEFAULT_MAX_SESSIONS
+"""Sessions a :class:`Decoder` keeps side by side unless told otherwise."""
 
 BytesLike = Union[bytes, bytearray, memoryview, np.ndarray]
 
@@ -82,14 +94,30 @@ class Encoder(_fec.StreamEncoder):
     D blocks are open at once and packets are dealt round-robin, so a burst
     of up to D consecutive losses costs each block one packet.
 
-    Args:
-        k, m: data and parity packets per block (k + m <= 255).
-        code: ``"rs"`` (Reed-Solomon, any m) or ``"xor"`` (m = 1).
-        depth: interleaving depth D.
-        max_payload: largest payload accepted, in bytes.
-        timeout: seconds after which an unfinished block is closed (None: never).
-        first_block_id: block id of the first block (48 bits, wraps).
-        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
+    Every packet carries the encoder's :attr:`session_id`, drawn at random
+    (``getrandom(2)``) for each new encoder unless given, so a decoder tells
+    a restarted sender's stream from the old one and uses it at once.
+
+    Parameters
+    ----------
+    k, m : int
+        Data and parity packets per block (k + m <= 255).
+    code : str
+        ``"rs"`` (Reed-Solomon, Cauchy; any m) or ``"xor"`` (m = 1).
+    depth : int
+        Interleaving depth D (blocks open at once).
+    max_payload : int
+        Largest payload accepted, bytes.
+    timeout : float or None
+        Seconds after which an unfinished block is closed (None: never).
+    first_block_id : int
+        Block id of the first block (48 bits, wraps).
+    kernel : str or None
+        ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (the best this CPU runs).
+    session_id : int or None
+        The 32-bit session id, 1..2**32-1, or None for a random one (the
+        normal case; give one for tests, or to run one encoder per queue
+        with ids of your choosing).  Read back with :attr:`session_id`.
     """
 
 
@@ -122,13 +150,54 @@ class Decoder(_fec.StreamDecoder):
     in flight (the oldest is given up first) and *max_symbols* stored packet
     copies; a block is given up *timeout* seconds after its first packet.
 
-    Args:
-        max_payload: largest payload accepted, in bytes (larger: malformed).
-        max_blocks: blocks in flight.
-        max_symbols: stored copies (default max(255, 32 * max_blocks)).
-        timeout: seconds before an incomplete block is given up (None: never).
-        cache_size: decode matrices kept, by loss pattern (LRU).
-        kernel: ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (default).
+    Sessions: state is kept per encoder session id, up to *max_sessions*
+    side by side (memory for all of them is allocated up front).  A new id
+    gets a session at once; when the table is full it replaces a session
+    that is not *live* (unconfirmed ones first, then the least recently
+    used).  A session is confirmed after 4 packets taken into its state;
+    the live session is the confirmed one that delivered most recently, and
+    it is never replaced, nor are its blocks given up while other sessions
+    hold some.  Until a session is confirmed its window follows the blocks
+    it opens; from then on, a block id more than ``2 * max_blocks``
+    ahead of the newest is dropped (``unconfirmed``) unless 3 distinct
+    packets in a row agree on that region; then the window moves
+    (``resyncs``).  So one stray packet never stalls a stream.  Plain mode
+    trusts the link: a forger who knows the live session id can still
+    disturb it (see docs/fec-format.md).
+
+    :attr:`stats` is a dict of packet counts: ``received``, ``delivered``,
+    ``recovered``, ``unrecoverable``, ``duplicate``, ``late``,
+    ``malformed``, ``repair_unused``, ``no_buffer``, ``blocks_evicted``,
+    ``blocks_expired``, ``unconfirmed`` (dropped: far ahead, not confirmed),
+    ``resyncs`` (window moves after confirmation), ``control`` (control
+    packets: counted and dropped here, their content is for a feedback
+    layer), ``sessions_opened``, ``sessions_evicted``.
+
+    Parameters
+    ----------
+    max_payload : int
+        Largest payload accepted, bytes (larger packets count as malformed).
+    max_blocks : int
+        Blocks in flight.
+    max_symbols : int or None
+        Stored symbol copies (default max(255, 32 * max_blocks)).
+    timeout : float or None
+        Seconds before an incomplete block is given up (None: never).
+    cache_size : int
+        Decode matrices kept, by loss pattern (LRU).
+    kernel : str or None
+        ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (the best this CPU runs).
+    max_sessions : int
+        Sessions decoded side by side, 2..4096 (default 8), with
+        max_sessions * max_blocks <= 2**20 (each session keeps a history of
+        4 * max_blocks finished blocks, 48 bytes each).
+
+    Raises
+    ------
+    ValueError
+        A limit out of range.
+    FecError
+        The kernel cannot run here, or no memory.
     """
 
 

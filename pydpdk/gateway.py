@@ -11,12 +11,22 @@ Ports are named by *specs*, the same on every backend where it makes sense:
 ``net_pcap0,rx_pcap=a.pcap``      DPDK vdev hotplugged with these devargs
 ``afpacket:veth0``                native AF_PACKET port on an interface
 ``pcap:rx=in.pcap,tx=out.pcap``   native pcap file port (either side optional)
+``udp:HOST:PORT[,bind=A:P]``      UDP socket towards a peer gateway (any backend)
 ===============================  ============================================
+
+A ``udp:`` port carries each FEC packet as one datagram's payload (the
+stages facing it use encapsulation "none"); options after commas:
+``bind=ADDR:PORT`` (default: any address, the peer's port), ``keepalive=S``,
+``dead=S`` (seconds), ``df=1`` (don't fragment), ``follow=0`` (never follow
+a peer's address change), ``gso=1``/``gro=1`` (UDP GSO sends, GRO receive;
+see pydpdk.udp).
+IPv6: ``udp:[2001:db8::2]:4790``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +38,11 @@ from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
 __all__ = ["GatewayConfig", "open_ports", "build_gateway", "run_gateway"]
 
 MODES = ("encode", "decode", "tunnel")
+# Receive ring of a gateway's AF_PACKET port: 128 blocks of 256 KiB = 32 MiB,
+# ~28k full-size frames: 280 ms of 100k frames/s, so a gateway core that is
+# scheduled out for a while (shared cores) catches up instead of losing
+# frames.  The port's own default (8 MiB) suits interactive use.
+GATEWAY_RX_BLOCKS = 128
 
 
 @dataclass
@@ -49,6 +64,14 @@ class GatewayConfig:
     idle_sleep_us: int = 50
     backend: str | None = None
     eal_args: list[str] = field(default_factory=list)
+    next_hop: str | None = None           # --encap udp on a DPDK port: the route's gateway
+    resolved: dict[str, Any] = field(default_factory=dict)   # next hop found at start
+    # MTU policy (FecEncodeStage): wan_mtu None = the WAN port's MTU
+    wan_mtu: int | None = None
+    clamp_mss: bool = True
+    icmp: bool = True
+    fragment: bool = True
+    icmp_source: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -69,6 +92,46 @@ def _parse_kv(text: str) -> dict[str, str]:
     return out
 
 
+def open_udp_spec(rest: str, pool: Any) -> Any:
+    """A UdpPort from the part of a ``udp:`` spec after the colon."""
+    from .udp import UdpPort
+
+    peer, _, opts_text = rest.partition(",")
+    opts = _parse_kv(opts_text)
+    unknown = set(opts) - {"bind", "keepalive", "dead", "df", "follow", "gso",
+                          "gro"}
+    if unknown or not peer:
+        raise ValueError("udp port spec is udp:HOST:PORT[,bind=ADDR:PORT][,keepalive=S]"
+                         "[,dead=S][,df=0|1][,follow=0|1][,gso=0|1][,gro=0|1], "
+                         f"got udp:{rest}")
+    kwargs: dict[str, Any] = {}
+    if "bind" in opts:
+        kwargs["bind"] = opts["bind"]
+    if "keepalive" in opts:
+        kwargs["keepalive"] = float(opts["keepalive"])
+    if "dead" in opts:
+        kwargs["dead_after"] = float(opts["dead"])
+    for key, arg in (("df", "dont_fragment"), ("follow", "follow_peer"), ("gso", "gso"),
+                     ("gro", "gro")):
+        if key in opts:
+            if opts[key] not in ("0", "1"):
+                raise ValueError(f"udp port option {key} is 0 or 1, got {opts[key]!r}")
+            kwargs[arg] = opts[key] == "1"
+    return UdpPort(peer, pool, **kwargs)
+
+
+def is_udp_port(port: Any) -> bool:
+    """True for a UdpPort (its packets are bare FEC packets: encapsulation "none")."""
+    try:
+        from .udp import UdpPort
+    except ImportError:
+        return False
+    try:
+        return isinstance(port, UdpPort)
+    except Exception:       # the extension is not built here
+        return False
+
+
 class _PortOpener:
     """Opens port specs on one backend and closes everything it opened."""
 
@@ -81,7 +144,9 @@ class _PortOpener:
         if spec in self.ports:             # in == out: one port both ways
             return self.ports[spec]
         kind, sep, rest = spec.partition(":")
-        if sep and kind in ("afpacket", "pcap"):
+        if sep and kind == "udp":
+            port = open_udp_spec(rest, self.pool)
+        elif sep and kind in ("afpacket", "pcap"):
             port = self._open_native(kind, rest)
         elif self.backend == "dpdk":
             port = self._open_dpdk(spec)
@@ -96,7 +161,7 @@ class _PortOpener:
         if kind == "afpacket":
             from .afpacket import AfPacketPort
 
-            return AfPacketPort(rest, self.pool)
+            return AfPacketPort(rest, self.pool, block_count=GATEWAY_RX_BLOCKS)
         from .pcap import PcapPort
 
         opts = _parse_kv(rest)
@@ -147,11 +212,163 @@ def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
         yield chosen, pool, ports
 
 
+def _wire_encap(cfg: GatewayConfig, pool: Any, wire: Any) -> dict[str, Any]:
+    """The stages' encapsulation options for the port facing the peer.
+
+    A UdpPort takes bare FEC packets ("none").  ``--encap udp`` on a raw port
+    with a peer address (dst_ip) but no dst_mac resolves the next hop's MAC
+    (pydpdk.nexthop; cfg.resolved says what was found); options left None
+    take the stages' defaults.
+    """
+    encap = {k: v for k, v in cfg.encap.items() if v is not None}
+    if is_udp_port(wire):
+        return dict(encap, encap="none")
+    if encap.get("encap", "udp") == "udp" and "dst_ip" in encap and "dst_mac" not in encap:
+        from .nexthop import resolve_for_port
+
+        hop = resolve_for_port(wire, pool, encap["dst_ip"], encap.get("src_ip"),
+                               encap.get("src_mac"), gateway=cfg.next_hop)
+        encap["dst_mac"] = hop.mac
+        if hop.src_ip:
+            encap.setdefault("src_ip", hop.src_ip)
+        with contextlib.suppress(Exception):
+            encap.setdefault("src_mac", wire.mac)
+        cfg.resolved = {"peer": hop.peer, "next_hop": hop.address, "mac": hop.mac,
+                        "via_gateway": hop.gateway is not None, "interface": hop.ifname,
+                        "src_ip": encap.get("src_ip"), "src_mac": encap.get("src_mac")}
+    return encap
+def _wan_mtu(cfg: GatewayConfig, ports: dict[str, Any]) -> int:
+    """The IP MTU of the WAN side: --wan-mtu, else the WAN port's MTU (0: unknown,
+    e.g. a pcap file port: no MTU policy)."""
+    wan = ports.get("peer" if cfg.mode == "tunnel" else "out")
+    if is_udp_port(wan):
+        return _udp_payload_mtu(cfg, wan)
+    if cfg.wan_mtu is not None:
+        return cfg.wan_mtu
+    try:
+        return int(getattr(wan, "mtu", 0) or 0)
+    except Exception:                      # a port that cannot say
+        return 0
+
+
+def _udp_payload_mtu(cfg: GatewayConfig, port: Any) -> int:
+    """Datagram payload a UDP transport carries unfragmented: --wan-mtu (an IP
+    MTU), else the kernel's path MTU towards the peer (IP_MTU of a connected
+    socket), less the IP and UDP headers; 0 when unknown (no MTU policy: the
+    kernel fragments larger datagrams unless df=1)."""
+    v6 = port.family == socket.AF_INET6
+    ip_mtu = cfg.wan_mtu
+    if ip_mtu is None:
+        try:
+            with socket.socket(port.family, socket.SOCK_DGRAM) as probe:
+                probe.connect(port.peer)
+                ip_mtu = probe.getsockopt(socket.IPPROTO_IPV6 if v6 else socket.IPPROTO_IP,
+                                          _IPV6_MTU if v6 else _IP_MTU)
+        except OSError:
+            return 0
+    overhead = (40 if v6 else 20) + 8
+    return ip_mtu - overhead if ip_mtu > overhead else 0
+
+
+_IP_MTU, _IPV6_MTU = 14, 24      # linux/in.h, linux/in6.h getsockopt names
+
+
+def interfaces_report(ports: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per port role: interface name, MTU and offload state (ethtool ioctl) of
+    the AF_PACKET ports, and what the gateway does about them."""
+    out: dict[str, dict[str, Any]] = {}
+    for role, port in ports.items():
+        ifname = getattr(port, "ifname", None)
+        if not isinstance(ifname, str):
+            if hasattr(port, "xstats"):            # a DPDK ethdev port
+                with contextlib.suppress(Exception):
+                    out[role] = {"ifname": str(getattr(port, "name", role)),
+                                 "mtu": int(port.mtu), "offloads": {}, "vnet_hdr": False,
+                                 "plan": "frames in more than one mbuf are made one or "
+                                         "dropped and counted (rx_chain_dropped)"}
+            continue
+        try:
+            from ._native import interface_info
+
+            info = interface_info(ifname)
+        except (ImportError, OSError):
+            continue
+        vnet = bool(getattr(port, "vnet_hdr", False))
+        on = [k for k in ("tso", "tso6", "gso", "gro", "lro", "uso") if info["offloads"].get(k)]
+        if on and vnet:
+            plan = f"{'/'.join(on)} super-frames are segmented by the gateway"
+        elif on:
+            plan = f"{'/'.join(on)} on and no vnet header: super-frames are counted as oversize"
+        else:
+            plan = "no segmentation offload on: frames arrive wire-sized"
+        out[role] = dict(info, ifname=ifname, vnet_hdr=vnet, plan=plan)
+    return out
+
+
+def mtu_report(enc: FecEncodeStage | None, replies: bool = True) -> dict[str, Any]:
+    """What the encoder does with frames that do not fit the WAN (*replies*:
+    a decoder sends its ICMP messages back to the LAN, as in a tunnel)."""
+    if enc is None:
+        return {}
+    c = enc.config
+    if not c.get("wan_mtu"):
+        return {"wan_mtu": 0, "policy": f"no WAN MTU known: frames over "
+                                        f"{c['max_payload']} bytes are dropped (too_big)"}
+    parts = [f"LAN frames up to {c['max_frame']} bytes (IP MTU {c['ip_mtu']}) cross whole"]
+    if c["mss"]:
+        parts.append(f"TCP MSS clamped to {c['mss']} (IPv4) / {c['mss'] - 20} (IPv6)")
+    parts.append("IPv4 DF and IPv6: ICMP too big to the sender" if c["icmp"] and replies
+                 else "IPv4 DF and IPv6: dropped (counted)")
+    parts.append("IPv4 without DF: fragmented" if c["fragment"]
+                 else "IPv4 without DF: dropped (counted)")
+    return {"wan_mtu": c["wan_mtu"], "max_frame": c["max_frame"], "ip_mtu": c["ip_mtu"],
+            "mss": c["mss"], "overhead_bytes": c["overhead_bytes"], "policy": "; ".join(parts)}
+
+
+# Why a port lost frames, by direction: report key <- port stats key.  Ports
+# without the detail (DPDK) report their ierrors as "errors".
+_RX_DETAIL = (("malformed", "rx_malformed"), ("oversize", "rx_oversize"),
+              ("segmentation_failed", "rx_gso_failed"))
+# Why a stage dropped frames (stage counters; each frame counted once:
+# reply_dropped and icmp_limited are details of mtu_dropped).
+_STAGE_DROPS = ("too_big", "mtu_dropped", "icmp_too_big", "no_headroom", "out_full",
+                "foreign", "ecn_dropped")
+
+
+def drop_report(counters: dict[str, dict[str, int]],
+                port_stats: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Every frame the gateway could not carry, by reason: per port and
+    direction (ring_overflow = frames the kernel or NIC dropped because the
+    receive ring was full, malformed, oversize, segmentation_failed,
+    tx_errors), per stage (MTU policy: too_big, icmp_too_big, mtu_dropped;
+    foreign frames, ...) and per pipeline element (drops: e.g. frames a sink
+    port refused)."""
+    ports: dict[str, dict[str, dict[str, int]]] = {}
+    for role, st in port_stats.items():
+        rx = {"ring_overflow": int(st.get("imissed", 0))}
+        if "rx_malformed" in st:
+            rx.update((name, int(st[key])) for name, key in _RX_DETAIL)
+        else:
+            rx["errors"] = int(st.get("ierrors", 0))
+            rx["oversize"] = int(st.get("rx_chain_dropped", 0))
+        ports[role] = {"rx": rx, "tx": {"tx_errors": int(st.get("oerrors", 0))}}
+    stages = {name: {k: int(c[k]) for k in _STAGE_DROPS if k in c}
+              for name, c in counters.items() if any(k in c for k in _STAGE_DROPS)}
+    sinks = {name: int(c.get("drops", 0)) for name, c in counters.items() if "drops" in c}
+    total = (sum(v for p in ports.values() for d in p.values() for v in d.values()) +
+             sum(v for c in stages.values() for v in c.values()) + sum(sinks.values()))
+    return {"total": total, "ports": ports, "stages": stages, "elements": sinks}
+
+
 def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
+    wire = ports.get("peer") or (ports["out"] if cfg.mode == "encode" else ports["in"])
+    encap = _wire_encap(cfg, pool, wire)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
-                    max_payload=cfg.max_payload, **cfg.encap)
-    dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **cfg.encap)
+                    max_payload=cfg.max_payload, wan_mtu=_wan_mtu(cfg, ports),
+                    clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
+                    icmp_source=cfg.icmp_source or None, **encap)
+    dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
     pipe = Pipeline()
     enc = dec = None
     if cfg.mode == "encode":
@@ -163,6 +380,7 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
     else:
         enc = FecEncodeStage(pool, **enc_args)
         dec = FecDecodeStage(pool, **dec_args)
+        dec.send_replies_of(enc)           # ICMP too big goes back to the LAN
         pipe.add(ports["local"], enc, sink=ports["peer"], burst=cfg.burst)
         pipe.add(ports["peer"], dec, sink=ports["local"], burst=cfg.burst)
     return pipe, enc, dec
@@ -170,24 +388,47 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
 
 def run_gateway(cfg: GatewayConfig,
                 on_progress: Callable[[dict[str, Any]], None] | None = None,
-                progress_interval: float = 1.0) -> dict[str, Any]:
-    """Run a gateway until its duration/packet count or Ctrl-C; returns the counters."""
+                progress_interval: float = 1.0,
+                on_start: Callable[[dict[str, Any]], None] | None = None,
+                on_ports: Callable[[dict[str, dict[str, int]]], None] | None = None
+                ) -> dict[str, Any]:
+    """Run a gateway until its duration/packet count or Ctrl-C; returns the counters.
+    *on_start* gets the interfaces' MTU/offload state and the MTU policy first;
+    *on_ports* the ports' counters at each progress interval (ring overflows
+    show there while they happen)."""
     cfg.validate()
     with open_ports(cfg) as (chosen, pool, ports):
         pipe, enc, dec = build_gateway(cfg, pool, ports)
+        plan = {"interfaces": interfaces_report(ports),
+                "mtu": mtu_report(enc, replies=dec is not None)}
+        if on_start is not None:
+            on_start(plan)
         pipe.start(duration=cfg.duration, packets=cfg.packets, busy_poll=cfg.busy_poll,
                    idle_sleep_us=cfg.idle_sleep_us)
         interrupted = False
         try:
             while pipe.join(timeout=progress_interval) is None:
                 if on_progress is not None:
-                    on_progress(pipe.counters())
+                    on_progress(_with_udp_ports(pipe.counters(), ports))
+                if on_ports is not None:
+                    on_ports({role: port.stats() for role, port in ports.items()})
         except KeyboardInterrupt:
             interrupted = True
         result = pipe.stop() or {}
-        counters = pipe.counters()
+        counters = _with_udp_ports(pipe.counters(), ports)
         port_stats = {role: port.stats() for role, port in ports.items()}
         del pipe, enc, dec
         leaked = pool.in_use
+    if cfg.resolved:
+        result = dict(result, next_hop=cfg.resolved)
     return {"backend": chosen, "mode": cfg.mode, "interrupted": interrupted, **result,
-            "counters": counters, "ports": port_stats, "buffers_leaked": leaked}
+            "counters": counters, "ports": port_stats, "buffers_leaked": leaked,
+            "drops": drop_report(counters, port_stats), **plan}
+
+
+def _with_udp_ports(counters: dict[str, Any], ports: dict[str, Any]) -> dict[str, Any]:
+    """Counters plus ``"udp.<role>"`` (peer state, keepalives, drops) per UDP port."""
+    for role, port in ports.items():
+        if is_udp_port(port) and not port.is_closed:
+            counters[f"udp.{role}"] = port.stats()
+    return counters

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from conftest import read_pcap_with_libpcap, requires_dpdk, udp_frames, write_pcap
 
-from pydpdk import backend
+from pydpdk import backend, fec
 
 
 def run_cli(*args, timeout=120, env=None):
@@ -133,8 +133,8 @@ def test_fec_encode_gateway_over_dpdk_net_pcap(tmp_path):
     assert report["backend"] == "dpdk" and report["buffers_leaked"] == 0
     wire = read_pcap_with_libpcap(tmp_path / "enc.pcap")
     assert len(wire) == 600
-    # the protected frame carries the original after 42 + 16 header bytes
-    assert wire[0][58:] == frames[0]
+    # the protected frame carries the original after 42 + FEC header bytes
+    assert wire[0][42 + fec.HEADER_LEN:] == frames[0]
 
 
 def test_demo_plot_draws_residual_against_link_loss(tmp_path):

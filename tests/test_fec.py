@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,14 +31,17 @@ def header(pkt: bytes) -> dict:
     """Decode the documented wire header (docs/fec-format.md) independently of the C code."""
     return {
         "version": pkt[0],
-        "repair": bool(pkt[1] & 0x80),
+        "repair": (pkt[1] >> 4) & 3 == 1,
+        "kind": (pkt[1] >> 4) & 3,
         "code": pkt[1] & 0x0F,
         "k": pkt[2],
         "m": pkt[3],
         "index": pkt[4],
+        "flags": pkt[5],
         "block": int.from_bytes(pkt[6:12], "big"),
-        "length": int.from_bytes(pkt[12:14], "big"),
-        "check": int.from_bytes(pkt[14:16], "big"),
+        "session": int.from_bytes(pkt[12:16], "big"),
+        "length": int.from_bytes(pkt[16:18], "big"),
+        "check": int.from_bytes(pkt[18:20], "big"),
     }
 
 
@@ -54,18 +58,31 @@ def crc16_ccitt(data: bytes) -> int:
 def rewrite_header(pkt: bytes, **fields: int) -> bytes:
     """The packet with header fields changed and a valid header check."""
     b = bytearray(pkt)
-    offsets = {"version": 0, "k": 2, "m": 3, "index": 4}
+    offsets = {"version": 0, "type": 1, "k": 2, "m": 3, "index": 4, "flags": 5}
     for name, value in fields.items():
-        if name == "type":
-            b[1] = value
-        elif name == "block":
-            b[6:12] = value.to_bytes(6, "big")
+        if name == "block":
+            b[6:12] = (value % 2**48).to_bytes(6, "big")
+        elif name == "session":
+            b[12:16] = value.to_bytes(4, "big")
         elif name == "length":
-            b[12:14] = value.to_bytes(2, "big")
+            b[16:18] = value.to_bytes(2, "big")
         else:
             b[offsets[name]] = value
-    b[14:16] = crc16_ccitt(bytes(b[:14])).to_bytes(2, "big")
+    b[18:20] = crc16_ccitt(bytes(b[:18])).to_bytes(2, "big")
     return bytes(b)
+
+
+def control_packet(session: int, seq: int, msg_type: int, tlvs: bytes) -> bytes:
+    """A control packet built from the documented layout (kind 2, code/k/m 0)."""
+    hdr = bytearray(20)
+    hdr[0] = 2
+    hdr[1] = 0x20
+    hdr[4] = msg_type
+    hdr[6:12] = seq.to_bytes(6, "big")
+    hdr[12:16] = session.to_bytes(4, "big")
+    hdr[16:18] = len(tlvs).to_bytes(2, "big")
+    hdr[18:20] = crc16_ccitt(bytes(hdr[:18])).to_bytes(2, "big")
+    return bytes(hdr) + tlvs
 
 
 # ---- kernels and the block codec ---------------------------------------
@@ -195,9 +212,9 @@ def test_wrong_shapes_raise_value_error():
 
 # ---- streaming encoder / decoder ----------------------------------------
 
-def encode_stream(payloads, k, m, depth=1, code="rs", first_block_id=0):
+def encode_stream(payloads, k, m, depth=1, code="rs", first_block_id=0, session_id=None):
     enc = fec.Encoder(k, m, code=code, depth=depth, max_payload=2000,
-                      first_block_id=first_block_id)
+                      first_block_id=first_block_id, session_id=session_id)
     wire = enc.encode(payloads, now=0) + enc.flush()
     return enc, wire
 
@@ -208,10 +225,15 @@ def block_of(pkt):
 
 
 def test_wire_header_matches_the_documented_layout():
-    enc, wire = encode_stream([b"x" * 10, b"y" * 30, b"z" * 5], k=2, m=2, first_block_id=7)
+    enc, wire = encode_stream([b"x" * 10, b"y" * 30, b"z" * 5], k=2, m=2, first_block_id=7,
+                              session_id=0xDEADBEEF)
+    assert fec.HEADER_LEN == 20 and fec.VERSION == 2
     h = header(wire[0])
-    assert h == {"version": 1, "repair": False, "code": 2, "k": 2, "m": 2, "index": 0,
-                 "block": 7, "length": 10, "check": crc16_ccitt(wire[0][:14])}
+    assert h == {"version": 2, "repair": False, "kind": 0, "code": 2, "k": 2, "m": 2,
+                 "index": 0, "flags": 0, "block": 7, "session": 0xDEADBEEF, "length": 10,
+                 "check": crc16_ccitt(wire[0][:18])}
+    assert {header(p)["session"] for p in wire} == {0xDEADBEEF}
+    assert {header(p)["kind"] for p in wire} == {0, 1}
     assert wire[0][fec.HEADER_LEN:] == b"x" * 10
     repair = [header(p) for p in wire if header(p)["repair"]]
     # block 7: two sources, parity as long as the longest (30) + 2 length bytes
@@ -222,15 +244,44 @@ def test_wire_header_matches_the_documented_layout():
     assert enc.stats["blocks_partial"] == 1
 
 
+DOC_VECTOR = [  # the worked example of docs/fec-format.md, byte for byte
+    "02 02 02 01 00 00 00 01 02 03 04 05 0a 0b 0c 0d 00 05 10 cf 68 65 6c 6c 6f",
+    "02 02 02 01 01 00 00 01 02 03 04 05 0a 0b 0c 0d 00 07 4b ec 46 45 43 21 21 21 21",
+    "02 12 02 01 02 00 00 01 02 03 04 05 0a 0b 0c 0d 00 07 d8 4e 00 88 4b c9 c3 f2 f1 9e 9e",
+]
+
+
+def doc_example_lines() -> list[str]:
+    """The hex lines of the example in docs/fec-format.md (after their label)."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "fec-format.md").read_text()
+    section = doc.split("## Example", 1)[1]
+    block = section.split("```", 2)[1]
+    return [" ".join(line.split(":", 1)[1].split()) for line in block.strip().splitlines()
+            if ":" in line]
+
+
 def test_header_check_is_crc16_ccitt_false_and_doc_example_holds():
     assert crc16_ccitt(b"123456789") == 0x29B1
-    enc = fec.Encoder(2, 1, first_block_id=0x0102030405)
+    enc = fec.Encoder(2, 1, first_block_id=0x0102030405, session_id=0x0A0B0C0D)
     wire = enc.encode([b"hello", b"FEC!!!!"], now=0)
-    assert [p.hex(" ") for p in wire] == [  # as printed in docs/fec-format.md
-        "01 02 02 01 00 00 00 01 02 03 04 05 00 05 2a 39 68 65 6c 6c 6f",
-        "01 02 02 01 01 00 00 01 02 03 04 05 00 07 65 3e 46 45 43 21 21 21 21",
-        "01 82 02 01 02 00 00 01 02 03 04 05 00 07 61 51 00 88 4b c9 c3 f2 f1 9e 9e",
-    ]
+    assert [p.hex(" ") for p in wire] == DOC_VECTOR
+    assert doc_example_lines()[:3] == DOC_VECTOR
+    # and the decoder takes the documented bytes: both sources from the repair
+    assert fec.Decoder().decode([bytes.fromhex(DOC_VECTOR[1]), bytes.fromhex(DOC_VECTOR[2])],
+                                now=0) == [b"FEC!!!!", b"hello"]
+
+
+def test_doc_control_packet_example_is_handed_out_not_delivered():
+    pkt = control_packet(0x0A0B0C0D, 1, 1, bytes.fromhex("01 02 00 10"))
+    assert pkt.hex(" ") == doc_example_lines()[3]
+    dec = fec.Decoder()
+    assert dec.decode([pkt], now=0) == []
+    assert dec.stats["control"] == 1 and dec.stats["malformed"] == 0
+    assert dec.sessions == 0 and dec.blocks_in_flight == 0
+    # a control packet whose code, k or m is not 0, or that is cut short, is malformed
+    bad = [rewrite_header(pkt, type=0x22), rewrite_header(pkt, k=1), pkt[:-1]]
+    assert dec.decode(bad, now=0) == []
+    assert dec.stats["malformed"] == 3 and dec.stats["control"] == 1
 
 
 payload_lists = st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=40)
@@ -390,13 +441,18 @@ def test_bad_wire_packets_are_counted_and_dropped():
     src, rep = wire[0], wire[4]
     bad = {
         "empty": b"",
-        "truncated header": src[:10],
+        "truncated header": src[:19],
         "truncated payload": src[:-1],
         "garbage": bytes(random.Random(5).randbytes(80)),
-        "bad check": src[:14] + bytes([src[14] ^ 1]) + src[15:],
-        "unknown version": rewrite_header(src, version=2),
+        "bad check": src[:18] + bytes([src[18] ^ 1]) + src[19:],
+        "version 1": rewrite_header(src, version=1),
+        "unknown version": rewrite_header(src, version=3),
         "unknown code": rewrite_header(src, type=0x07),
-        "reserved bits": rewrite_header(src, type=0x42),
+        "code 3 (RLC, reserved)": rewrite_header(src, type=0x03),
+        "kind 3 (secure envelope, not plain)": rewrite_header(src, type=0x32),
+        "reserved type bits": rewrite_header(src, type=0x42),
+        "reserved flags": rewrite_header(src, flags=0x02),
+        "session id 0": rewrite_header(src, session=0),
         "source index >= k": rewrite_header(src, index=4),
         "repair index >= k+m": rewrite_header(rep, index=6),
         "k = 0": rewrite_header(src, k=0),
@@ -444,3 +500,174 @@ def test_random_bytes_never_crash_or_deliver(garbage):
     dec = fec.Decoder()
     assert dec.decode(garbage, now=0) == []
     assert dec.stats["malformed"] == len(garbage)
+
+
+# ---- sessions, restarts, stray packets (wire format v2) --------------------
+
+def numbered(n: int, start: int = 0, tag: int = 0) -> list[bytes]:
+    """n distinct payloads, 12..200 bytes, each saying which it is."""
+    return [(tag << 24 | i).to_bytes(4, "big") * (3 + (i * 7) % 48)
+            for i in range(start, start + n)]
+
+
+def lossy(wire: list[bytes], period: int = 14, lost: tuple[int, ...] = (3, 9)) -> list[bytes]:
+    """Drop packets at fixed positions: 2 of every 14 (recoverable with RS(10, 4))."""
+    return [p for i, p in enumerate(wire) if i % period not in lost]
+
+
+def test_session_id_random_per_encoder_settable_and_read_only():
+    a, b = fec.Encoder(4, 2), fec.Encoder(4, 2)
+    assert a.session_id != b.session_id and 0 < a.session_id < 2**32
+    assert fec.Encoder(4, 2, session_id=7).session_id == 7
+    with pytest.raises(AttributeError):
+        a.session_id = 5  # type: ignore[misc]
+    for bad in (0, 2**32, -1):
+        with pytest.raises(ValueError, match="session_id"):
+            fec.Encoder(4, 2, session_id=bad)
+    wire = fec.Encoder(4, 2, session_id=0x01020304).encode([b"abc"], now=0)
+    assert wire[0][12:16] == bytes([1, 2, 3, 4])
+
+
+def test_max_sessions_is_checked():
+    assert fec.Decoder().max_sessions == fec.DEFAULT_MAX_SESSIONS == 8
+    assert fec.Decoder(max_sessions=2).max_sessions == 2
+    for bad in (0, 1, 4097):
+        with pytest.raises(ValueError, match="max_sessions"):
+            fec.Decoder(max_sessions=bad)
+    with pytest.raises(ValueError, match=r"max_sessions \* max_blocks"):
+        fec.Decoder(max_sessions=4096, max_blocks=257)
+
+
+def test_restarted_encoder_is_decoded_at_once():
+    # Issue 9's handed case: after 2000 blocks of one Encoder(), a fresh
+    # Encoder() starts again at block 0; version 1 delivered 0 of its 5000.
+    dec = fec.Decoder()
+    first = numbered(20000, tag=1)
+    assert sorted(dec.decode(lossy(fec.Encoder(10, 4).encode(first, now=0)), now=0)) == \
+        sorted(first)
+    second = numbered(5000, tag=2)
+    restarted = fec.Encoder(10, 4)
+    out = dec.decode(lossy(restarted.encode(second, now=0) + restarted.flush()), now=0)
+    assert sorted(out) == sorted(second)
+    assert dec.stats["late"] == 0 and dec.stats["sessions_opened"] == 2
+    assert dec.live_session == restarted.session_id
+
+
+def test_restart_mid_block_loses_at_most_what_was_in_flight():
+    # 3000 payloads, the encoder dies with a block half full (its parity is
+    # never sent), a new one sends 3000 more: only the lost packets of the
+    # unfinished block can be missing, and here none were lost.
+    one = fec.Encoder(10, 4)
+    wire = one.encode(numbered(3005, tag=3), now=0)          # 5 in an open block
+    two = fec.Encoder(10, 4)
+    wire += two.encode(numbered(3000, tag=4), now=0) + two.flush()
+    dec = fec.Decoder()
+    assert sorted(dec.decode(wire, now=0)) == sorted(numbered(3005, tag=3) +
+                                                       numbered(3000, tag=4))
+
+
+def test_four_interleaved_sessions_all_delivered():
+    streams = [fec.Encoder(10, 4, session_id=100 + t).encode(numbered(1500, tag=t), now=0)
+               for t in range(4)]
+    mixed = [s[i] for i in range(len(streams[0])) for s in streams
+             if (i + streams.index(s)) % 14 not in (3, 9)]
+    dec = fec.Decoder()
+    out = dec.decode(mixed, now=0)
+    assert sorted(out) == sorted(sum((numbered(1500, tag=t) for t in range(4)), []))
+    assert dec.sessions == 4 and dec.stats["sessions_evicted"] == 0
+
+
+@pytest.mark.parametrize("ahead", [2**10, 2**20, 2**47])
+def test_one_far_ahead_packet_never_stalls_the_stream(ahead):
+    # Issue 11's handed case: one packet with a block id far ahead of the
+    # newest in a live stream of 1100 payloads.  Version 1 delivered 113 of
+    # 1100 (2^20 ahead) and lost 40 % of the following traffic (2^10 ahead).
+    payloads = numbered(1100, tag=5)
+    wire = lossy(fec.Encoder(10, 4, session_id=0xABC).encode(payloads, now=0))
+    h = header(wire[300])
+    stray = rewrite_header(wire[301], block=h["block"] + ahead)
+    dec = fec.Decoder()
+    out = dec.decode(wire[:300] + [stray] + wire[300:], now=0)
+    assert sorted(out) == sorted(payloads)
+    s = dec.stats
+    assert s["unconfirmed"] + s["late"] == 1 and s["resyncs"] == 0
+    assert s["unrecoverable"] == 0 and dec.live_session == 0xABC
+
+
+@pytest.mark.parametrize("shift", [2**20, 2**48 - 5000])
+def test_stray_first_packet_of_a_session_does_not_fix_its_window(shift):
+    payloads = numbered(1100, tag=9)
+    wire = lossy(fec.Encoder(10, 4, session_id=0xF1).encode(payloads, now=0))
+    stray = rewrite_header(wire[5], block=header(wire[0])["block"] + shift)
+    dec = fec.Decoder()
+    assert set(dec.decode([stray] + wire, now=0)) == set(payloads)
+    assert dec.stats["late"] == 0 and dec.stats["unconfirmed"] == 0
+
+
+def test_far_ahead_ids_move_the_window_once_confirmed():
+    # An outage of 200 blocks (more than 2 * max_blocks) in one session: the
+    # first packets after it wait for confirmation, then the stream goes on;
+    # the held-back packets are rebuilt from their block's repair packets.
+    payloads = numbered(5000, tag=6)
+    wire = fec.Encoder(10, 4).encode(payloads, now=0)
+    dec = fec.Decoder(max_blocks=64)
+    out = dec.decode(wire[:14 * 50] + wire[14 * 250:], now=0)
+    assert sorted(out) == sorted(payloads[:500] + payloads[2500:])
+    assert dec.stats["resyncs"] == 1 and dec.stats["unconfirmed"] == 2
+    assert dec.stats["late"] == 0
+
+
+def test_stray_packet_with_a_new_session_id_leaves_the_live_one_alone():
+    payloads = numbered(1100, tag=7)
+    wire = lossy(fec.Encoder(10, 4, session_id=0x11).encode(payloads, now=0))
+    stray = rewrite_header(wire[500], session=0x22, block=2**40)
+    dec = fec.Decoder()
+    out = dec.decode(wire[:400] + [stray] + wire[400:], now=0)
+    assert sorted(set(out)) == sorted(payloads)    # the stray is a copy of a real one
+    assert dec.stats["sessions_opened"] == 2 and dec.live_session == 0x11
+    assert dec.stats["unrecoverable"] == 0
+
+
+def test_session_table_full_of_forged_ids_leaves_the_live_one_alone():
+    payloads = numbered(3000, tag=8)
+    wire = lossy(fec.Encoder(10, 4, session_id=0x1234).encode(payloads, now=0))
+    rng = random.Random(3)
+    received = []
+    forged = 0
+    for i, pkt in enumerate(wire):
+        received.append(pkt)
+        if i >= 20 and i % 50 == 0:      # bursts of 3x the table size
+            for _ in range(24):
+                forged += 1
+                received.append(rewrite_header(pkt, session=0xF0000000 + forged,
+                                               block=rng.getrandbits(48)))
+    dec = fec.Decoder()
+    out = dec.decode(received, now=0)
+    assert set(out) == set(payloads)
+    s = dec.stats
+    assert s["sessions_opened"] == forged + 1 and s["sessions_evicted"] == forged + 1 - 8
+    assert dec.sessions == 8 and dec.live_session == 0x1234
+    # the forged sessions' blocks went with them (their missing sources are
+    # counted unrecoverable); the live session's blocks were never touched
+    assert s["blocks_evicted"] == forged + 1 - 8
+
+
+def test_pipeline_fec_stages_take_session_settings():
+    from pydpdk._burst import HeapPool
+    from pydpdk.pipeline import FecDecodeStage, FecEncodeStage
+
+    pool = HeapPool(capacity=64)
+    try:
+        assert FecEncodeStage(pool, session_id=0x77).config["session_id"] == 0x77
+        a, b = FecEncodeStage(pool), FecEncodeStage(pool)
+        assert a.config["session_id"] != b.config["session_id"]
+        assert 0 < a.config["session_id"] < 2**32
+        with pytest.raises(ValueError, match="session_id"):
+            FecEncodeStage(pool, session_id=0)
+        with pytest.raises(ValueError, match="max_sessions"):
+            FecDecodeStage(pool, max_sessions=1)
+        counters = FecDecodeStage(pool, max_sessions=3).counters
+        assert {"unconfirmed", "resyncs", "control", "sessions_opened",
+                "sessions_evicted"} <= set(counters)
+    finally:
+        pool.close()

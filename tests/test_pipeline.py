@@ -16,6 +16,7 @@ import pytest
 
 from pydpdk._burst import HeapPool, LoopbackPort
 from pydpdk.analysis import residual_loss_random
+from pydpdk.fec import HEADER_LEN as HDR
 from pydpdk.pipeline import (
     Discard,
     FecDecodeStage,
@@ -135,7 +136,8 @@ def test_foreign_and_malformed_input_is_counted_and_dropped(pool):
         with burst.headers(64) as h:
             n = len(h)
             idx = np.arange(n)
-            h[idx % 7 == 3, 42:58] = rng.integers(0, 256, size=(int((idx % 7 == 3).sum()), 16))
+            h[idx % 7 == 3, 42:42 + HDR] = rng.integers(
+                0, 256, size=(int((idx % 7 == 3).sum()), HDR))
             h[idx % 11 == 5, 12:14] = (0x86, 0xDD)
         return None
 

@@ -1,6 +1,7 @@
 /* Native AF_PACKET port: see afpacket.h. */
 #define _GNU_SOURCE
 #include "afpacket.h"
+#include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +48,9 @@ typedef struct afp_queue {
     atomic_uint *block_refs;
     atomic_uint zc_held;
     atomic_uint zc_blocks_held;
+    /* Segments of a super-frame not yet handed out (copy mode). */
+    uint32_t stash_head, stash_n;
+    pd_buf *stash[PD_AFP_GSO_MAX_SEGS];
 } afp_queue;
 
 struct pd_afp {
@@ -55,6 +59,7 @@ struct pd_afp {
     int mtu;
     uint8_t mac[6];
     int started;
+    int vnet;                   /* PACKET_VNET_HDR in use */
     atomic_int error;
     pd_afp_config cfg;
     pd_buf_pool *pool;
@@ -100,6 +105,7 @@ void pd_afp_config_init(pd_afp_config *cfg, const char *ifname)
     cfg->qdisc_bypass = 1;
     cfg->zero_copy = 0;
     cfg->zc_headroom = PD_AFP_ZC_DEFAULT_HEADROOM;
+    cfg->vnet_hdr = 1;
 }
 
 static struct tpacket_block_desc *rx_block_at(const pd_afp *afp, const afp_queue *q,
@@ -149,6 +155,9 @@ static void queue_close(afp_queue *q)
     q->fd = -1;
     free(q->block_refs);
     q->block_refs = NULL;
+    if (q->stash_n)
+        pd_buf_free_bulk(q->stash + q->stash_head, q->stash_n);
+    q->stash_n = q->stash_head = 0;
 }
 
 static int queue_open(pd_afp *afp, afp_queue *q, int fanout_arg)
@@ -165,6 +174,16 @@ static int queue_open(pd_afp *afp, afp_queue *q, int fanout_arg)
         return -errno;
     if (setsockopt(q->fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) < 0)
         return -errno;
+    /* Super-frames come with the kernel's description (gso_size, partial
+     * checksum offsets): set before the ring exists.  The first queue
+     * decides; a kernel that refuses it leaves the port without. */
+    if (afp->vnet) {
+        if (setsockopt(q->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0) {
+            if (q != &afp->q[0])
+                return -errno;
+            afp->vnet = 0;
+        }
+    }
     if (c->zero_copy) {
         /* Headroom in front of every frame, for prepend in place. */
         unsigned int reserve = c->zc_headroom;
@@ -286,6 +305,7 @@ int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool)
     atomic_init(&afp->owners, 1);
     memcpy(afp->ifname, cfg->ifname, strlen(cfg->ifname) + 1);
     afp->cfg.ifname = afp->ifname;
+    afp->vnet = cfg->vnet_hdr != 0;
     for (i = 0; i < PD_AFP_MAX_QUEUES; i++) {
         afp->q[i].fd = -1;
         afp->q[i].afp = afp;
@@ -352,6 +372,9 @@ static void rx_discard(pd_afp *afp, afp_queue *q)
 {
     uint32_t n;
 
+    if (q->stash_n)
+        pd_buf_free_bulk(q->stash + q->stash_head, q->stash_n);
+    q->stash_n = q->stash_head = 0;
     if (q->block_refs != NULL && q->rx_left > 0) {
         /* Stopped in the middle of a block: drop the reader's reference. */
         uint32_t block = q->rx_block;
@@ -433,97 +456,44 @@ int pd_afp_check(pd_afp *afp)
     return rc;
 }
 
-/* Ones'-complement sum of `len` bytes (network order words). */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
+/* The kernel's description of a received frame (PACKET_VNET_HDR): the
+ * virtio_net_hdr just in front of the frame, host byte order. */
+static void vnet_read(const struct tpacket3_hdr *h, pd_vnet_hdr *v)
 {
-    while (len > 1) {
-        sum += (uint32_t)p[0] << 8 | p[1];
-        p += 2;
-        len -= 2;
-    }
-    if (len)
-        sum += (uint32_t)p[0] << 8;
-    return sum;
-}
+    const uint8_t *p = (const uint8_t *)h + h->tp_mac - PD_VNET_HDR_LEN;
 
-static uint16_t csum_fold(uint32_t sum)
-{
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
+    v->flags = p[0];
+    v->gso_type = p[1];
+    memcpy(&v->hdr_len, p + 2, 2);
+    memcpy(&v->gso_size, p + 4, 2);
+    memcpy(&v->csum_start, p + 6, 2);
+    memcpy(&v->csum_offset, p + 8, 2);
 }
 
 /* Frames sent by this host are captured before the NIC would fill in the
- * TCP/UDP checksum (TP_STATUS_CSUMNOTREADY, e.g. on the peer of a veth):
- * compute it, so the packet is valid wherever it is sent next.  Frames we
- * cannot parse are left as they are. */
-static void complete_l4_checksum(uint8_t *frame, uint32_t len)
+ * TCP/UDP checksum (CHECKSUM_PARTIAL, e.g. on the peer of a veth): complete
+ * it, so the frame is valid wherever it is sent next.  With a vnet header
+ * the kernel says where the checksum goes; without, the frame is parsed.
+ * `shift`: bytes inserted in front of the L3 header (a VLAN tag put back). */
+static void complete_checksum(uint8_t *frame, uint32_t len, uint32_t status,
+                              const pd_vnet_hdr *v, uint32_t shift)
 {
-    uint32_t off = 12, l4, l4_len, sum = 0;
-    uint16_t type;
-    uint8_t proto;
-    uint8_t *ck;
-
-    if (len < 14)
-        return;
-    type = (uint16_t)(frame[off] << 8 | frame[off + 1]);
-    while ((type == ETH_P_8021Q || type == ETH_P_8021AD) && off + 6 <= len) {
-        off += 4;
-        type = (uint16_t)(frame[off] << 8 | frame[off + 1]);
-    }
-    off += 2;
-    if (type == ETH_P_IP) {
-        uint32_t ihl, total;
-        if (off + 20 > len || (frame[off] >> 4) != 4)
-            return;
-        ihl = (uint32_t)(frame[off] & 0x0f) * 4;
-        total = (uint32_t)(frame[off + 2] << 8 | frame[off + 3]);
-        if (ihl < 20 || total < ihl || off + total > len)
-            return;
-        if ((frame[off + 6] & 0x3f) != 0 || frame[off + 7] != 0)
-            return; /* fragment: no whole L4 segment here */
-        proto = frame[off + 9];
-        l4 = off + ihl;
-        l4_len = total - ihl;
-        sum = csum_add(sum, frame + off + 12, 8); /* addresses */
-    } else if (type == ETH_P_IPV6) {
-        if (off + 40 > len || (frame[off] >> 4) != 6)
-            return;
-        proto = frame[off + 6]; /* no extension headers */
-        l4 = off + 40;
-        l4_len = (uint32_t)(frame[off + 4] << 8 | frame[off + 5]);
-        if (l4 + l4_len > len)
-            return;
-        sum = csum_add(sum, frame + off + 8, 32);
-    } else {
-        return;
-    }
-    if (proto == IPPROTO_TCP && l4_len >= 20)
-        ck = frame + l4 + 16;
-    else if (proto == IPPROTO_UDP && l4_len >= 8)
-        ck = frame + l4 + 6;
-    else
-        return;
-    sum += proto;
-    sum += l4_len;
-    ck[0] = ck[1] = 0;
-    sum = csum_add(sum, frame + l4, l4_len);
-    {
-        uint16_t c = csum_fold(sum);
-        if (c == 0 && proto == IPPROTO_UDP)
-            c = 0xffff; /* 0 means "no checksum" in UDP */
-        ck[0] = (uint8_t)(c >> 8);
-        ck[1] = (uint8_t)c;
-    }
+    if (v != NULL && (v->flags & PD_VNET_F_NEEDS_CSUM))
+        (void)pd_net_csum_partial_complete(frame, len, v->csum_start + shift, v->csum_offset);
+    else if (v == NULL && (status & TP_STATUS_CSUMNOTREADY))
+        (void)pd_net_fill_l4_csum(frame, len);
 }
 
 /* Copy one ring frame into buffer `b`; 0, or -1 when it must be dropped. */
-static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b)
+static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b,
+                         const pd_vnet_hdr *v)
 {
     const uint8_t *frame = (const uint8_t *)h + h->tp_mac;
     uint32_t len = h->tp_snaplen;
     uint32_t room = b->room - b->data_off;
     uint8_t *dst = pd_buf_data(b);
+
+    uint32_t shift = 0;
 
     if (h->tp_snaplen < h->tp_len || len < 14) {
         q->st.rx_malformed++;
@@ -536,24 +506,92 @@ static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b)
                                                                     : ETH_P_8021Q;
         uint16_t tag[2] = {htons(tpid), htons((uint16_t)h->hv1.tp_vlan_tci)};
         if (len + 4 > room) {
-            q->st.rx_malformed++;
+            q->st.rx_oversize++;
             return -1;
         }
+        shift = 4;
         memcpy(dst, frame, 12);
         memcpy(dst + 12, tag, 4);
         memcpy(dst + 16, frame + 12, len - 12);
         len += 4;
     } else {
         if (len > room) {
-            q->st.rx_malformed++;
+            q->st.rx_oversize++;
             return -1;
         }
         memcpy(dst, frame, len);
     }
     b->data_len = len;
     b->timestamp_ns = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
-    if (h->tp_status & TP_STATUS_CSUMNOTREADY)
-        complete_l4_checksum(dst, len);
+    complete_checksum(dst, len, h->tp_status, v, shift);
+    return 0;
+}
+
+/* Segment a super-frame into fresh buffers, parked in the queue's stash
+ * (empty on entry) until rx hands them out.  0 when done (or dropped and
+ * counted), 1 when the pool is short (the frame stays in the ring). */
+static int rx_gso_frame(pd_afp *afp, afp_queue *q, const struct tpacket3_hdr *h,
+                        const pd_vnet_hdr *v)
+{
+    const uint8_t *frame = (const uint8_t *)h + h->tp_mac;
+    uint32_t len = h->tp_snaplen, room, shift = 0;
+    uint8_t *out[PD_AFP_GSO_MAX_SEGS];
+    uint32_t out_len[PD_AFP_GSO_MAX_SEGS];
+    uint64_t ts = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
+    uint16_t tag[2] = {0, 0};
+    int n, rc;
+
+    if (h->tp_snaplen < h->tp_len) {
+        q->st.rx_malformed++;
+        return 0;
+    }
+    n = pd_net_gso_count(frame, len, v);
+    /* More segments than the pool could ever hold would stall the ring. */
+    if (n <= 0 || n > PD_AFP_GSO_MAX_SEGS || (uint32_t)n > pd_buf_pool_count(afp->pool)) {
+        q->st.rx_gso_failed++;
+        return 0;
+    }
+    if (pd_buf_alloc_bulk(afp->pool, q->stash, (unsigned int)n) < 0) {
+        q->st.rx_nombuf++;
+        return 1;
+    }
+    if (h->tp_status & TP_STATUS_VLAN_VALID) {
+        uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid
+                                                                    : ETH_P_8021Q;
+        tag[0] = htons(tpid);
+        tag[1] = htons((uint16_t)h->hv1.tp_vlan_tci);
+        shift = 4;
+    }
+    room = q->stash[0]->room - q->stash[0]->data_off - shift;
+    for (int i = 0; i < n; i++)
+        out[i] = pd_buf_data(q->stash[i]) + shift;
+    rc = pd_net_gso_segment(frame, len, v, out, room, out_len, (uint32_t)n,
+                            (uint32_t)(q->st.rx_gso_frames + 1));
+    if (rc != n) {
+        pd_buf_free_bulk(q->stash, (unsigned int)n);
+        if (rc == -ENOSPC)
+            q->st.rx_oversize++;
+        else
+            q->st.rx_gso_failed++;
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        pd_buf *b = q->stash[i];
+        uint8_t *d = pd_buf_data(b);
+        if (shift) {
+            /* The tag the kernel moved to metadata goes back after the MACs. */
+            memmove(d, d + 4, 12);
+            memcpy(d + 12, tag, 4);
+        }
+        b->data_len = out_len[i] + shift;
+        b->timestamp_ns = ts;
+        q->st.rx_packets++;
+        q->st.rx_bytes += b->data_len;
+    }
+    q->st.rx_gso_frames++;
+    q->st.rx_gso_segments += (uint64_t)n;
+    q->stash_head = 0;
+    q->stash_n = (uint32_t)n;
     return 0;
 }
 
@@ -593,12 +631,21 @@ static int zc_frame_init(afp_queue *q, struct tpacket3_hdr *h, uint32_t block)
     uint64_t ts = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
     uint16_t tag[2] = {0, 0};
     zc_frame *f = (zc_frame *)h;
+    pd_vnet_hdr v = {0};
     uint8_t *frame;
     int vlan = 0;
 
     if (h->tp_snaplen < h->tp_len || len < 14 || off < ZC_FRAME_HDR + 4) {
         q->st.rx_malformed++;
         return -1;
+    }
+    if (q->afp->vnet) {
+        vnet_read(h, &v);
+        if (v.gso_type != PD_GSO_NONE) {
+            /* No buffers to segment into in zero-copy mode: counted. */
+            q->st.rx_gso_failed++;
+            return -1;
+        }
     }
     if (status & TP_STATUS_VLAN_VALID) {
         uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid
@@ -621,8 +668,7 @@ static int zc_frame_init(afp_queue *q, struct tpacket3_hdr *h, uint32_t block)
     f->data_off = off;
     f->data_len = len;
     f->timestamp_ns = ts;
-    if (status & TP_STATUS_CSUMNOTREADY)
-        complete_l4_checksum(frame, len);
+    complete_checksum(frame, len, status, q->afp->vnet ? &v : NULL, vlan ? 4 : 0);
     return 0;
 }
 
@@ -825,7 +871,9 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
     afp_queue *q;
     uint16_t got = 0;
-    pd_buf *spare = NULL;
+    /* Buffers allocated in bulk, taken one per plain frame. */
+    pd_buf *cache[PD_BURST_MAX];
+    unsigned int cache_n = 0;
 
     if (queue >= afp->nb_queues || !afp->started || pd_afp_error(afp) < 0)
         return 0;
@@ -836,8 +884,18 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
     }
 
     while (got < n) {
-        unsigned int want, i, filled;
+        struct tpacket3_hdr *h;
+        pd_vnet_hdr v = {0};
 
+        if (q->stash_n > 0) {
+            /* Segments of the last super-frame first, in order. */
+            uint32_t take = q->stash_n < (uint32_t)(n - got) ? q->stash_n : (uint32_t)(n - got);
+            memcpy(pkts + got, q->stash + q->stash_head, take * sizeof(pd_buf *));
+            got = (uint16_t)(got + take);
+            q->stash_head += take;
+            q->stash_n -= take;
+            continue;
+        }
         if (q->rx_left == 0) {
             struct tpacket_block_desc *bd = rx_block_at(afp, q, q->rx_block);
             uint32_t status = atomic_load_explicit(
@@ -852,49 +910,46 @@ uint16_t pd_afp_rx_burst(pd_afp *afp, uint16_t queue, pd_pkt **pkts, uint16_t n)
                 continue;
             }
         }
-
-        want = (unsigned int)(n - got) < q->rx_left ? (unsigned int)(n - got) : q->rx_left;
-        if (spare != NULL) {
-            pkts[got] = (pd_pkt *)spare;
-            spare = NULL;
-            if (want > 1 && pd_buf_alloc_bulk(afp->pool, (pd_buf **)pkts + got + 1,
-                                              want - 1) < 0)
-                want = 1;
-        } else if (pd_buf_alloc_bulk(afp->pool, (pd_buf **)pkts + got, want) < 0) {
-            /* Pool short: take what is there; frames wait in the ring. */
-            uint32_t avail = pd_buf_pool_avail(afp->pool);
-            want = avail < want ? avail : want;
-            if (want == 0 || pd_buf_alloc_bulk(afp->pool, (pd_buf **)pkts + got, want) < 0) {
-                q->st.rx_nombuf++;
-                break;
+        h = q->rx_next;
+        if (afp->vnet)
+            vnet_read(h, &v);
+        if (afp->vnet && v.gso_type != PD_GSO_NONE) {
+            if (rx_gso_frame(afp, q, h, &v) != 0)
+                break;                 /* pool short: the frame waits */
+        } else {
+            pd_buf *b;
+            if (cache_n == 0) {
+                unsigned int want = (unsigned int)(n - got);
+                if (want > PD_BURST_MAX)
+                    want = PD_BURST_MAX;
+                if (want > q->rx_left)
+                    want = q->rx_left;
+                if (pd_buf_alloc_bulk(afp->pool, cache, want) < 0) {
+                    /* Pool short: take what is there; frames wait in the ring. */
+                    uint32_t avail = pd_buf_pool_avail(afp->pool);
+                    want = avail < want ? avail : want;
+                    if (want == 0 || pd_buf_alloc_bulk(afp->pool, cache, want) < 0) {
+                        q->st.rx_nombuf++;
+                        break;
+                    }
+                }
+                cache_n = want;
             }
-        }
-
-        filled = 0;
-        for (i = 0; i < want; i++) {
-            struct tpacket3_hdr *h = q->rx_next;
-            pd_buf *b = (pd_buf *)pkts[got + filled];
-
-            if (rx_copy_frame(q, h, b) == 0) {
+            b = cache[--cache_n];
+            if (rx_copy_frame(q, h, b, afp->vnet ? &v : NULL) == 0) {
                 q->st.rx_packets++;
                 q->st.rx_bytes += b->data_len;
-                filled++;
+                pkts[got++] = (pd_pkt *)b;
+            } else {
+                cache[cache_n++] = b;
             }
-            q->rx_next = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
-            q->rx_left--;
         }
-        /* Buffers of dropped frames: keep one for reuse, free the rest. */
-        if (filled < want) {
-            spare = (pd_buf *)pkts[got + filled];
-            if (want - filled > 1)
-                pd_buf_free_bulk((pd_buf **)pkts + got + filled + 1, want - filled - 1);
-        }
-        got += filled;
-        if (q->rx_left == 0)
+        q->rx_next = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
+        if (--q->rx_left == 0)
             rx_release_block(afp, q);
     }
-    if (spare != NULL)
-        pd_buf_free_bulk(&spare, 1);
+    if (cache_n)
+        pd_buf_free_bulk(cache, cache_n);
 out:
     if (got == 0 && (++q->idle_polls & IDLE_CHECK_MASK) == 0) {
         int rc = queue_check(afp, q);
@@ -913,25 +968,34 @@ static int tx_fatal(int err)
 static uint16_t tx_sendmmsg(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n,
                             const pd_pkt_ops *ops)
 {
+    /* With PACKET_VNET_HDR every frame sent starts with one: all zero
+     * says "a plain frame, checksums done". */
+    static uint8_t no_vnet[PD_VNET_HDR_LEN];
     struct mmsghdr msgs[PD_BURST_MAX];
-    struct iovec iov[PD_BURST_MAX];
+    struct iovec iov[2 * PD_BURST_MAX];
     uint16_t done = 0, i;
+    unsigned int k = afp->vnet ? 2 : 1;
 
     if (n > PD_BURST_MAX)
         n = PD_BURST_MAX;
     for (i = 0; i < n; i++) {
-        iov[i].iov_base = ops->data(pkts[i]);
-        iov[i].iov_len = ops->data_len(pkts[i]);
+        struct iovec *v = &iov[k * i];
+        if (k == 2) {
+            v->iov_base = no_vnet;
+            v->iov_len = PD_VNET_HDR_LEN;
+        }
+        v[k - 1].iov_base = ops->data(pkts[i]);
+        v[k - 1].iov_len = ops->data_len(pkts[i]);
         memset(&msgs[i], 0, sizeof(msgs[i]));
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_iov = v;
+        msgs[i].msg_hdr.msg_iovlen = k;
     }
     while (done < n) {
         int rc = sendmmsg(q->fd, msgs + done, n - done, MSG_DONTWAIT);
         if (rc > 0) {
             for (i = done; i < done + rc; i++) {
                 q->st.tx_packets++;
-                q->st.tx_bytes += iov[i].iov_len;
+                q->st.tx_bytes += iov[k * i + k - 1].iov_len;
             }
             done += (uint16_t)rc;
             continue;
@@ -957,7 +1021,8 @@ static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n,
                         const pd_pkt_ops *ops)
 {
     /* Frame room, and what the device accepts: MTU + Ethernet + one VLAN tag. */
-    uint32_t max_len = afp->cfg.frame_size - (uint32_t)TX_DATA_OFFSET;
+    uint32_t vh = afp->vnet ? PD_VNET_HDR_LEN : 0;
+    uint32_t max_len = afp->cfg.frame_size - (uint32_t)TX_DATA_OFFSET - vh;
     if (afp->mtu > 0 && (uint32_t)afp->mtu + 18u < max_len)
         max_len = (uint32_t)afp->mtu + 18u;
     uint16_t done = 0, queued = 0;
@@ -981,9 +1046,11 @@ static uint16_t tx_ring(pd_afp *afp, afp_queue *q, pd_pkt **pkts, uint16_t n,
             q->st.tx_errors++;
             continue;
         }
-        memcpy((uint8_t *)h + TX_DATA_OFFSET, ops->data(b), len);
-        h->tp_len = len;
-        h->tp_snaplen = len;
+        /* A vnet header (all zero: plain frame) leads the data when in use. */
+        memset((uint8_t *)h + TX_DATA_OFFSET, 0, vh);
+        memcpy((uint8_t *)h + TX_DATA_OFFSET + vh, ops->data(b), len);
+        h->tp_len = len + vh;
+        h->tp_snaplen = len + vh;
         h->tp_next_offset = 0;
         atomic_store_explicit((_Atomic uint32_t *)&h->tp_status, TP_STATUS_SEND_REQUEST,
                               memory_order_release);
@@ -1122,6 +1189,10 @@ static void stats_add(pd_afp_stats *dst, const pd_afp_stats *s)
     dst->kernel_packets += s->kernel_packets;
     dst->kernel_drops += s->kernel_drops;
     dst->ring_freezes += s->ring_freezes;
+    dst->rx_gso_frames += s->rx_gso_frames;
+    dst->rx_gso_segments += s->rx_gso_segments;
+    dst->rx_gso_failed += s->rx_gso_failed;
+    dst->rx_oversize += s->rx_oversize;
 }
 
 int pd_afp_stats_get(pd_afp *afp, int queue, pd_afp_stats *out)
@@ -1153,6 +1224,7 @@ void pd_afp_stats_reset(pd_afp *afp)
 int pd_afp_ifindex(const pd_afp *afp) { return afp->ifindex; }
 uint16_t pd_afp_nb_queues(const pd_afp *afp) { return afp->nb_queues; }
 int pd_afp_mtu(const pd_afp *afp) { return afp->mtu; }
+int pd_afp_vnet_hdr(const pd_afp *afp) { return afp->vnet; }
 const uint8_t *pd_afp_mac(const pd_afp *afp) { return afp->mac; }
 
 int pd_afp_fd(const pd_afp *afp, uint16_t queue)

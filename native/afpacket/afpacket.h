@@ -56,6 +56,11 @@ typedef struct pd_afp_config {
     int qdisc_bypass;          /* PACKET_QDISC_BYPASS: skip the tx qdisc */
     int zero_copy;             /* rx packets are views of ring frames */
     uint32_t zc_headroom;      /* zero copy: bytes reserved before each frame */
+    int vnet_hdr;              /* PACKET_VNET_HDR (default 1): GSO/GRO super-frames
+                                  are segmented into wire-sized frames (copy mode;
+                                  zero copy counts them in rx_gso_failed) and
+                                  partial checksums completed; off if the kernel
+                                  refuses it */
 } pd_afp_config;
 
 #define PD_AFP_ZC_DEFAULT_HEADROOM 128u
@@ -71,7 +76,15 @@ typedef struct pd_afp_stats {
     uint64_t kernel_packets;   /* frames the kernel handed to the rings */
     uint64_t kernel_drops;     /* frames lost because a ring was full */
     uint64_t ring_freezes;     /* times a ring was full (queue frozen) */
+    uint64_t rx_gso_frames;    /* super-frames received (GSO/GRO, vnet header) */
+    uint64_t rx_gso_segments;  /* wire-sized frames made of them (in rx_packets) */
+    uint64_t rx_gso_failed;    /* super-frames dropped: unsupported, malformed,
+                                  or zero copy */
+    uint64_t rx_oversize;      /* frames larger than a buffer, dropped */
 } pd_afp_stats;
+
+/* Most segments one super-frame may become (64 KiB at an MSS of 64). */
+#define PD_AFP_GSO_MAX_SEGS 1024
 
 typedef struct pd_afp pd_afp;
 
@@ -131,6 +144,8 @@ void pd_afp_stats_reset(pd_afp *afp);
 int pd_afp_ifindex(const pd_afp *afp);
 uint16_t pd_afp_nb_queues(const pd_afp *afp);
 int pd_afp_mtu(const pd_afp *afp);
+/* 1 when the sockets use PACKET_VNET_HDR (super-frames are segmented). */
+int pd_afp_vnet_hdr(const pd_afp *afp);
 const uint8_t *pd_afp_mac(const pd_afp *afp);
 int pd_afp_fd(const pd_afp *afp, uint16_t queue);
 

@@ -104,10 +104,40 @@ const pd_pkt_ops pd_mbuf_ops = {
 
 /* ---- pd_port_io over ethdev ---------------------------------------------- */
 
+/* Frames in more than one mbuf (scattered rx, LRO): pd_pkt_ops see the
+ * first segment only, so a chain is made one segment when its first mbuf
+ * has the room (rte_pktmbuf_linearize), else dropped and counted - never
+ * passed on truncated.  Per port, any queue's thread. */
+static uint64_t rx_linearized[RTE_MAX_ETHPORTS];
+static uint64_t rx_chain_dropped[RTE_MAX_ETHPORTS];
+
+void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped)
+{
+    uint16_t p = port_id < RTE_MAX_ETHPORTS ? port_id : 0;
+    *linearized = __atomic_load_n(&rx_linearized[p], __ATOMIC_RELAXED);
+    *dropped = __atomic_load_n(&rx_chain_dropped[p], __ATOMIC_RELAXED);
+}
+
 /* The context is the port id itself: no allocation, nothing to free. */
 static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
-    return rte_eth_rx_burst((uint16_t)(uintptr_t)ctx, queue, (struct rte_mbuf **)pkts, n);
+    uint16_t port = (uint16_t)(uintptr_t)ctx, keep = 0;
+    struct rte_mbuf **m = (struct rte_mbuf **)pkts;
+    uint16_t got = rte_eth_rx_burst(port, queue, m, n);
+
+    for (uint16_t i = 0; i < got; i++) {
+        if (likely(m[i]->nb_segs == 1)) {
+            m[keep++] = m[i];
+        } else if (rte_pktmbuf_linearize(m[i]) == 0) {
+            __atomic_fetch_add(&rx_linearized[port % RTE_MAX_ETHPORTS], 1, __ATOMIC_RELAXED);
+            m[keep++] = m[i];
+        } else {
+            rte_pktmbuf_free(m[i]);
+            __atomic_fetch_add(&rx_chain_dropped[port % RTE_MAX_ETHPORTS], 1,
+                               __ATOMIC_RELAXED);
+        }
+    }
+    return keep;
 }
 
 static uint16_t ethdev_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)

@@ -34,6 +34,9 @@ extern const pd_pkt_ops pd_mbuf_ops;
 /* Fill *io with rx/tx over ethdev port_id (queue numbers pass through);
  * rx allocates from mp (the pool given to the rx queues).  -EINVAL on NULL. */
 int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp);
+/* Multi-segment frames the rx of pd_dpdk_port_io made one segment, and
+ * those too large for one mbuf it dropped (counted, never truncated). */
+void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped);
 
 /* ---- forwarding loop ---------------------------------------------------- */
 

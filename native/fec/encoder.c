@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "fec_internal.h"
 
@@ -19,6 +20,7 @@ struct fec_encoder {
     fec_encoder_config cfg;
     const fec_kernel *kern;
     uint64_t next_block_id;
+    uint32_t session_id;
     unsigned next_lane;
     enc_lane *lanes;
     uint8_t *storage;
@@ -37,11 +39,20 @@ int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
         return -EINVAL;
     if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD)
         return -EINVAL;
+    if (cfg->flags & ~FEC_FLAGS_KNOWN)
+        return -EINVAL;
+    uint32_t session_id = cfg->session_id;
+    if (session_id == 0) {
+        int rc = fec_random_session_id(&session_id);
+        if (rc < 0)
+            return rc;
+    }
     fec_init();
     fec_encoder *enc = calloc(1, sizeof(*enc));
     if (enc == NULL)
         return -ENOMEM;
     enc->cfg = *cfg;
+    enc->session_id = session_id;
     enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
     enc->next_block_id = cfg->first_block_id & FEC_BLOCK_ID_MASK;
     const size_t row_len = ((size_t)FEC_LEN_FIELD + cfg->max_payload + 63) & ~(size_t)63;
@@ -62,6 +73,30 @@ int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
             enc->coef[j][r] = fec_coef(cfg->code, cfg->m, r, j);
     *out = enc;
     return 0;
+}
+
+int fec_random_session_id(uint32_t *out)
+{
+    uint32_t id = 0;
+    if (out == NULL)
+        return -EINVAL;
+    /* 0 means "no session" on the wire: draw again (1 chance in 2^32). */
+    while (id == 0) {
+        ssize_t n = getrandom(&id, sizeof(id), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n != (ssize_t)sizeof(id))
+            id = 0;
+    }
+    *out = id;
+    return 0;
+}
+
+uint32_t fec_encoder_session_id(const fec_encoder *enc)
+{
+    return enc->session_id;
 }
 
 void fec_encoder_destroy(fec_encoder *enc)
@@ -89,7 +124,9 @@ static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
     fec_hdr h = {
         .version = FEC_VERSION,
         .code = (uint8_t)enc->cfg.code,
-        .repair = 1,
+        .kind = FEC_KIND_REPAIR,
+        .flags = enc->cfg.flags,
+        .session_id = enc->session_id,
         .k = (uint8_t)lane->count,      /* a partial block shrinks k */
         .m = (uint8_t)m,
         .block_id = lane->block_id,
@@ -172,7 +209,9 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
     fec_hdr h = {
         .version = FEC_VERSION,
         .code = (uint8_t)enc->cfg.code,
-        .repair = 0,
+        .kind = FEC_KIND_SOURCE,
+        .flags = enc->cfg.flags,
+        .session_id = enc->session_id,
         .k = (uint8_t)enc->cfg.k,
         .m = (uint8_t)m,
         .index = (uint8_t)j,

@@ -29,6 +29,8 @@
  *   decoder: for each received packet p
  *       n = fec_decoder_push(dec, data(p), data_len(p), now, &sink, &v);
  *       v.action == FEC_DELIVER: adj(p, v.offset), trim to v.length, pass on
+ *       v.action == FEC_CONTROL: a control packet, for the feedback layer
+ *         (TLVs at [offset, offset+length)); free p if there is none
  *       otherwise: free p (it was a repair packet or a counted drop)
  *     rebuilt source packets are written through sink.get(ctx, len) as soon
  *     as they can be rebuilt (possibly during the push of a repair packet).
@@ -139,31 +141,48 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
                      const uint8_t *present, size_t len);
 
 /* ------------------------------------------------------------------------
- * Wire header (16 bytes, see docs/fec-format.md)
+ * Wire header, version 2 (20 bytes, see docs/fec-format.md)
  * ---------------------------------------------------------------------- */
 
-#define FEC_HDR_LEN 16
-#define FEC_VERSION 1
+#define FEC_HDR_LEN 20
+#define FEC_VERSION 2
 #define FEC_LEN_FIELD 2            /* repair payload starts with the length parity */
 #define FEC_MAX_PAYLOAD 65000u     /* largest payload the format allows */
 #define FEC_BLOCK_ID_BITS 48
 #define FEC_BLOCK_ID_MASK ((UINT64_C(1) << FEC_BLOCK_ID_BITS) - 1)
 
+/* Code 3 (sliding-window RLC) is reserved by the format; until it is
+ * implemented a packet carrying it is malformed. */
+#define FEC_CODE_RLC 3
+
+enum fec_kind {
+    FEC_KIND_SOURCE = 0,
+    FEC_KIND_REPAIR = 1,
+    FEC_KIND_CONTROL = 2,    /* code, k, m 0; index = control message type */
+};
+
+/* flags byte: bit 0 E, the session's encoder asks for feedback. */
+#define FEC_FLAG_FEEDBACK 0x01
+#define FEC_FLAGS_KNOWN FEC_FLAG_FEEDBACK
+
 typedef struct fec_hdr {
     uint8_t version;
-    uint8_t code;        /* enum fec_code */
-    uint8_t repair;      /* 1: repair (parity) packet, 0: source packet */
-    uint8_t k;           /* source: nominal k; repair: final k of the block */
-    uint8_t m;
-    uint8_t index;       /* source: 0..k-1; repair: k..k+m-1 */
-    uint64_t block_id;   /* 48 bits */
-    uint16_t length;     /* source: payload length; repair: symbol length L */
+    uint8_t code;        /* enum fec_code; 0 for control packets */
+    uint8_t kind;        /* enum fec_kind */
+    uint8_t k;           /* source: nominal k; repair: final k; control: 0 */
+    uint8_t m;           /* control: 0 */
+    uint8_t index;       /* source: 0..k-1; repair: k..k+m-1; control: message type */
+    uint8_t flags;       /* FEC_FLAG_* */
+    uint64_t block_id;   /* 48 bits; control: the sender's control sequence number */
+    uint32_t session_id; /* non-zero */
+    uint16_t length;     /* source: payload length; repair: symbol length L;
+                            control: payload length (may be 0) */
 } fec_hdr;
 
 void fec_hdr_write(uint8_t out[FEC_HDR_LEN], const fec_hdr *h);
 /* Parse and validate a wire packet's header against the packet length:
- * 0, or -EBADMSG (truncated, bad check, unknown version/code, inconsistent
- * fields or length). */
+ * 0, or -EBADMSG (truncated, bad check, unknown version/code/kind, reserved
+ * bits or flags set, session id 0, inconsistent fields or length). */
 int fec_hdr_parse(const uint8_t *pkt, size_t len, fec_hdr *h);
 
 /* Callback through which the codec asks for space for one outgoing packet
@@ -189,6 +208,11 @@ typedef struct fec_encoder_config {
                                 in the caller's clock units; 0: never */
     uint64_t first_block_id; /* taken modulo 2^48 */
     const fec_kernel *kernel; /* NULL: fec_kernel_default() */
+    uint32_t session_id;     /* 0: a random non-zero id from getrandom() (the
+                                normal case: a new one at each start); set it
+                                for tests, or one per queue of a gateway */
+    uint8_t flags;           /* header flags of every packet: 0 or
+                                FEC_FLAG_FEEDBACK */
 } fec_encoder_config;
 
 typedef struct fec_encoder_stats {
@@ -203,8 +227,15 @@ typedef struct fec_encoder_stats {
 
 typedef struct fec_encoder fec_encoder;
 
+/* 0, or -EINVAL (bad config), -ENOMEM, or the negative errno of getrandom()
+ * when a random session id was asked for and none could be had. */
 int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out);
 void fec_encoder_destroy(fec_encoder *enc);
+/* The session id every packet of this encoder carries (never 0). */
+uint32_t fec_encoder_session_id(const fec_encoder *enc);
+/* A random non-zero session id from getrandom(): 0 and *out set, or a
+ * negative errno. */
+int fec_random_session_id(uint32_t *out);
 
 /* Fold one source payload into its block, write its wire header into hdr
  * (the caller prepends it to the payload).  When the block reaches k the
@@ -226,14 +257,55 @@ uint32_t fec_encoder_max_repair_len(const fec_encoder *enc);
  * Streaming decoder
  * ---------------------------------------------------------------------- */
 
+/* Sessions.  Every packet carries its encoder's session id, and all decoder
+ * state is per session: a bounded table of max_sessions sessions side by
+ * side, sharing the block and symbol pools.
+ *
+ * - A packet with an unknown session id opens a session at once (a
+ *   restarted peer is used from its first packet).  When the table is full,
+ *   a session that is not the live one makes room: an unconfirmed one first,
+ *   the least recently used among equals; its blocks are given up.
+ * - A session is *confirmed* once FEC_SESSION_CONFIRM of its packets were
+ *   taken into its state (delivered, stored, or used to settle a block).
+ * - The *live* session is the confirmed session that most recently
+ *   delivered a packet (in place or rebuilt).  It is never evicted, and
+ *   blocks of other sessions are given up before its own when the pools run
+ *   short.  So a stray or forged packet with a new id (never confirmed)
+ *   cannot displace it, nor can a table full of such ids.
+ * - Until a session is confirmed, its window (newest block id) follows
+ *   each block it opens, and nothing is dropped as late or unconfirmed, so
+ *   a stray first packet cannot set it for good.
+ * - Within a confirmed session, a block id more than far_ahead =
+ *   2 * max_blocks blocks ahead of the newest one does not move the window
+ *   by itself: it is dropped (counted unconfirmed) unless FEC_CONFIRM_PACKETS distinct
+ *   packets, each within far_ahead of the others, arrive in a row;
+ *   the last of them moves the window (counted in resyncs) and is taken
+ *   normally.  One stray packet never makes the genuine stream look late.
+ *   (Genuine jumps that large happen only after an outage of more than
+ *   2 * max_blocks blocks; the first packets after it are then dropped.)
+ * Plain mode trusts the link: anyone who can send packets with the live
+ * session's id can disturb it; the secure mode is the answer to that.
+ */
+#define FEC_SESSION_CONFIRM 4
+#define FEC_CONFIRM_PACKETS 3
+#define FEC_DEFAULT_MAX_SESSIONS 8
+#define FEC_MAX_SESSIONS 4096
+/* max_sessions * max_blocks at most this (the per-session history of
+ * finished blocks is 4 * max_blocks entries of 48 bytes). */
+#define FEC_MAX_SESSION_BLOCKS (1u << 20)
+
 typedef struct fec_decoder_config {
     uint32_t max_payload;   /* larger packets are counted malformed */
-    unsigned max_blocks;    /* blocks in flight; the oldest is given up first */
+    unsigned max_blocks;    /* blocks in flight (all sessions); the oldest
+                               block of a non-live session is given up first */
     unsigned max_symbols;   /* stored symbol copies (>= 255) */
     uint64_t timeout;       /* give a block up this long after its first
                                packet, caller's clock units; 0: never */
     unsigned cache_entries; /* decode matrix LRU size (0: no cache) */
     const fec_kernel *kernel;
+    unsigned max_sessions;  /* sessions side by side, 2..FEC_MAX_SESSIONS;
+                               0: FEC_DEFAULT_MAX_SESSIONS; max_sessions *
+                               max_blocks <= FEC_MAX_SESSION_BLOCKS */
 } fec_decoder_config;
 
 typedef struct fec_decoder_stats {
@@ -248,6 +320,11 @@ typedef struct fec_decoder_stats {
     uint64_t no_buffer;     /* rebuilt packets dropped: sink had no space */
     uint64_t blocks_evicted;/* blocks given up for lack of room */
     uint64_t blocks_expired;/* blocks given up by timeout */
+    uint64_t unconfirmed;   /* dropped: block id far ahead, not (yet) confirmed */
+    uint64_t resyncs;       /* window moved far ahead after confirmation */
+    uint64_t control;       /* control packets handed out (FEC_CONTROL) */
+    uint64_t sessions_opened;  /* unknown session ids given a slot */
+    uint64_t sessions_evicted; /* sessions dropped to make room (table full) */
 } fec_decoder_stats;
 
 enum fec_action {
@@ -256,16 +333,21 @@ enum fec_action {
     FEC_DROP_MALFORMED = 2,
     FEC_DROP_DUPLICATE = 3,
     FEC_DROP_LATE = 4,
+    FEC_CONTROL = 5,        /* control packet, header valid: its TLVs are bytes
+                               [offset, offset+length); for the feedback layer,
+                               the decoder ignores them */
+    FEC_DROP_UNCONFIRMED = 6, /* block id far ahead, awaiting confirmation */
 };
 
 typedef struct fec_verdict {
     int action;             /* enum fec_action */
-    uint32_t offset;        /* FEC_DELIVER: header length to strip */
-    uint32_t length;        /* FEC_DELIVER: payload length */
+    uint32_t offset;        /* FEC_DELIVER, FEC_CONTROL: header length to strip */
+    uint32_t length;        /* FEC_DELIVER, FEC_CONTROL: payload length */
 } fec_verdict;
 
 typedef struct fec_decoder fec_decoder;
 
+/* 0, or -EINVAL (bad config), -ENOMEM. */
 int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out);
 void fec_decoder_destroy(fec_decoder *dec);
 /* Take one wire packet (the decoder copies what it needs; pkt stays the
@@ -281,6 +363,9 @@ void fec_decoder_get_stats(const fec_decoder *dec, fec_decoder_stats *st);
  * (equal to max_symbols again once no block is in flight). */
 unsigned fec_decoder_blocks_in_flight(const fec_decoder *dec);
 unsigned fec_decoder_symbols_free(const fec_decoder *dec);
+/* Sessions in the table; the live session's id (0: none yet). */
+unsigned fec_decoder_sessions(const fec_decoder *dec);
+uint32_t fec_decoder_live_session(const fec_decoder *dec);
 
 #ifdef __cplusplus
 }

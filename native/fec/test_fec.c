@@ -216,18 +216,43 @@ static void test_block_codes(void)
     fec_matrix_cache_destroy(cache);
 }
 
+/* Reference CRC-16/CCITT-FALSE, bit by bit (independent of wire.c). */
+static uint16_t crc16_ccitt_false(const uint8_t *p, size_t n)
+{
+    uint16_t crc = 0xFFFF;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+static void resign(uint8_t *hdr)
+{
+    const uint16_t c = crc16_ccitt_false(hdr, FEC_HDR_LEN - 2);
+    hdr[FEC_HDR_LEN - 2] = (uint8_t)(c >> 8);
+    hdr[FEC_HDR_LEN - 1] = (uint8_t)c;
+}
+
 static void test_header(void)
 {
+    CHECK(crc16_ccitt_false((const uint8_t *)"123456789", 9) == 0x29B1);
     uint8_t pkt[FEC_HDR_LEN + 100];
-    fec_hdr h = {.version = FEC_VERSION, .code = FEC_CODE_RS, .repair = 0, .k = 10, .m = 4,
-                 .index = 3, .block_id = 0xABCDEF012345ull, .length = 100};
+    fec_hdr h = {.version = FEC_VERSION, .code = FEC_CODE_RS, .kind = FEC_KIND_SOURCE,
+                 .k = 10, .m = 4, .index = 3, .flags = FEC_FLAG_FEEDBACK,
+                 .block_id = 0xABCDEF012345ull, .session_id = 0x89ABCDEF, .length = 100};
     fec_hdr_write(pkt, &h);
+    CHECK(pkt[0] == 2 && pkt[1] == 0x02 && pkt[5] == 0x01);
+    CHECK(pkt[12] == 0x89 && pkt[13] == 0xAB && pkt[14] == 0xCD && pkt[15] == 0xEF);
+    CHECK(pkt[16] == 0 && pkt[17] == 100);
     fec_hdr p;
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == 0);
     CHECK(p.block_id == h.block_id && p.k == 10 && p.m == 4 && p.index == 3 && p.length == 100);
-    CHECK(p.repair == 0 && p.code == FEC_CODE_RS);
+    CHECK(p.kind == FEC_KIND_SOURCE && p.code == FEC_CODE_RS && p.flags == FEC_FLAG_FEEDBACK);
+    CHECK(p.session_id == 0x89ABCDEF && p.version == 2);
     CHECK(fec_hdr_parse(pkt, sizeof(pkt) - 1, &p) == -EBADMSG);   /* truncated payload */
-    CHECK(fec_hdr_parse(pkt, 10, &p) == -EBADMSG);                 /* truncated header */
+    CHECK(fec_hdr_parse(pkt, FEC_HDR_LEN - 1, &p) == -EBADMSG);  /* truncated header */
     for (unsigned bit = 0; bit < FEC_HDR_LEN * 8; bit++) {
         pkt[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
@@ -236,21 +261,67 @@ static void test_header(void)
     h.index = 10;   /* a source index >= k */
     fec_hdr_write(pkt, &h);
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
-    h.repair = 1;
+    h.kind = FEC_KIND_REPAIR;
     h.index = 14;   /* a repair index >= k + m */
     fec_hdr_write(pkt, &h);
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
     h.index = 13;
     h.length = 98;
     fec_hdr_write(pkt, &h);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == 0 && p.kind == FEC_KIND_REPAIR);
+    CHECK(pkt[1] == 0x12);
+    /* rejected: version 1, kind 3, code 3 (RLC, reserved), unknown code,
+     * session 0, unknown flags, reserved type bits */
+    fec_hdr bad = h;
+    bad.version = 1;
+    fec_hdr_write(pkt, &bad);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    bad = h;
+    bad.kind = 3;
+    fec_hdr_write(pkt, &bad);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    bad = h;
+    bad.code = FEC_CODE_RLC;
+    fec_hdr_write(pkt, &bad);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    bad.code = 9;
+    fec_hdr_write(pkt, &bad);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    bad = h;
+    bad.session_id = 0;
+    fec_hdr_write(pkt, &bad);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    bad = h;
+    bad.flags = 0x02;
+    fec_hdr_write(pkt, &bad);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    fec_hdr_write(pkt, &h);
+    CHECK(crc16_ccitt_false(pkt, FEC_HDR_LEN - 2) == ((pkt[18] << 8) | pkt[19]));
+    pkt[1] |= 0x40;                 /* reserved type bit, check re-signed */
+    resign(pkt);
+    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+    pkt[1] &= (uint8_t)~0x40;
+    resign(pkt);
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == 0);
-    h.version = 2;
-    fec_hdr_write(pkt, &h);
-    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
-    h.version = FEC_VERSION;
-    h.code = 9;
-    fec_hdr_write(pkt, &h);
-    CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
+
+    /* control packets: code, k, m 0; payload of `length` bytes, may be 0 */
+    fec_hdr c = {.version = FEC_VERSION, .kind = FEC_KIND_CONTROL, .index = 7,
+                 .block_id = 5, .session_id = 42, .length = 30};
+    fec_hdr_write(pkt, &c);
+    CHECK(pkt[1] == 0x20);
+    CHECK(fec_hdr_parse(pkt, FEC_HDR_LEN + 30, &p) == 0 && p.kind == FEC_KIND_CONTROL &&
+          p.index == 7 && p.length == 30);
+    CHECK(fec_hdr_parse(pkt, FEC_HDR_LEN + 29, &p) == -EBADMSG);
+    c.length = 0;
+    fec_hdr_write(pkt, &c);
+    CHECK(fec_hdr_parse(pkt, FEC_HDR_LEN, &p) == 0);
+    c.code = FEC_CODE_RS;
+    fec_hdr_write(pkt, &c);
+    CHECK(fec_hdr_parse(pkt, FEC_HDR_LEN, &p) == -EBADMSG);
+    c.code = 0;
+    c.k = 1;
+    fec_hdr_write(pkt, &c);
+    CHECK(fec_hdr_parse(pkt, FEC_HDR_LEN, &p) == -EBADMSG);
 }
 
 /* ---- streaming -------------------------------------------------------- */
@@ -373,7 +444,7 @@ static void test_deadline_and_bounds(void)
     CHECK(fec_encoder_poll(enc, 60, &sink) == 2);   /* deadline: partial block, k = 3 */
     fec_hdr h;
     CHECK(fec_hdr_parse(tx.data[3], tx.len[3], &h) == 0);
-    CHECK(h.repair && h.k == 3 && h.index == 3 && h.length == 102);
+    CHECK(h.kind == FEC_KIND_REPAIR && h.k == 3 && h.index == 3 && h.length == 102);
     fec_encoder_destroy(enc);
 
     fec_decoder_config dc = {.max_payload = 1000, .max_blocks = 4, .max_symbols = 255,
@@ -408,7 +479,7 @@ static void test_deadline_and_bounds(void)
     memset(pkt, 0x5A, sizeof(pkt));
     for (unsigned b = 0; b < 20; b++) {
         fec_hdr s = {.version = FEC_VERSION, .code = FEC_CODE_RS, .k = 4, .m = 1,
-                     .index = 1, .block_id = 1000 + b, .length = 10};
+                     .index = 1, .block_id = 1000 + b, .session_id = 77, .length = 10};
         fec_hdr_write(pkt, &s);
         CHECK(fec_decoder_push(dec, pkt, sizeof(pkt), 200 + b, &rs, &v) == 0);
         CHECK(v.action == FEC_DELIVER);
@@ -419,7 +490,7 @@ static void test_deadline_and_bounds(void)
     CHECK(ds.blocks_evicted == 16 && ds.unrecoverable == 16 * 3);
     /* k changing inside a block is a counted drop */
     fec_hdr s = {.version = FEC_VERSION, .code = FEC_CODE_RS, .k = 5, .m = 1,
-                 .index = 2, .block_id = 1019, .length = 10};
+                 .index = 2, .block_id = 1019, .session_id = 77, .length = 10};
     fec_hdr_write(pkt, &s);
     CHECK(fec_decoder_push(dec, pkt, sizeof(pkt), 230, &rs, &v) == 0);
     CHECK(v.action == FEC_DROP_MALFORMED);
@@ -436,6 +507,464 @@ static void test_deadline_and_bounds(void)
     fec_decoder_destroy(dec);
 }
 
+
+/* ---- sessions, restarts, far-ahead ids (wire format v2) ---------------- */
+
+/* Payload i of stream `tag`: BE32(tag << 24 | i), then bytes derived from
+ * both, 20..169 bytes long; checked on the way out, so nothing that was not
+ * sent can be counted as delivered. */
+#define SP_MAX 170
+static uint32_t sp_make(uint8_t *out, unsigned tag, unsigned i)
+{
+    const uint32_t len = 20 + (i * 37 + tag * 11) % (SP_MAX - 20);
+    const uint32_t key = (uint32_t)tag << 24 | i;
+    out[0] = (uint8_t)(key >> 24);
+    out[1] = (uint8_t)(key >> 16);
+    out[2] = (uint8_t)(key >> 8);
+    out[3] = (uint8_t)key;
+    for (uint32_t j = 4; j < len; j++)
+        out[j] = (uint8_t)(key * 31 + j * 7);
+    return len;
+}
+
+typedef struct bigwire {
+    uint8_t data[40000][FEC_HDR_LEN + FEC_LEN_FIELD + SP_MAX];
+    uint32_t len[40000];
+    unsigned n;
+} bigwire;
+
+static uint8_t *bigwire_get(void *ctx, uint32_t len)
+{
+    bigwire *w = ctx;
+    if (w->n == 40000 || len > sizeof(w->data[0]))
+        return NULL;
+    w->len[w->n] = len;
+    return w->data[w->n++];
+}
+
+/* Append n payloads of stream tag, encoded by enc, to w (parity included). */
+static void sp_encode(fec_encoder *enc, bigwire *w, unsigned tag, unsigned first, unsigned n)
+{
+    fec_sink sink = {.ctx = w, .get = bigwire_get};
+    uint8_t payload[SP_MAX];
+    for (unsigned i = first; i < first + n; i++) {
+        const uint32_t len = sp_make(payload, tag, i);
+        uint8_t *p = bigwire_get(w, FEC_HDR_LEN + len);
+        CHECK(p != NULL);
+        if (p == NULL)
+            return;
+        CHECK(fec_encoder_add(enc, payload, len, 0, p, &sink) >= 0);
+        memcpy(p + FEC_HDR_LEN, payload, len);
+    }
+}
+
+/* What came out of a decoder: per (tag, index) how often; bad: outputs
+ * that match nothing sent. */
+typedef struct outcome {
+    uint8_t got[8][16384];
+    unsigned total, bad, twice;
+} outcome;
+
+static void sp_check(outcome *o, const uint8_t *p, uint32_t len)
+{
+    uint8_t want[SP_MAX];
+    if (len < 4) {
+        o->bad++;
+        return;
+    }
+    const uint32_t key = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    const unsigned tag = key >> 24, i = key & 0xffffff;
+    if (tag >= 8 || i >= 16384 || sp_make(want, tag, i) != len || memcmp(want, p, len) != 0) {
+        o->bad++;
+        return;
+    }
+    if (o->got[tag][i]++)
+        o->twice++;
+    o->total++;
+}
+
+typedef struct collect {
+    uint8_t data[FEC_MAX_SYMBOLS][SP_MAX + 64];
+    uint32_t len[FEC_MAX_SYMBOLS];
+    unsigned n;
+} collect;
+
+static uint8_t *collect_get(void *ctx, uint32_t len)
+{
+    collect *c = ctx;
+    if (c->n == FEC_MAX_SYMBOLS || len > sizeof(c->data[0]))
+        return NULL;
+    c->len[c->n] = len;
+    return c->data[c->n++];
+}
+
+/* Push one packet, check what it delivers or lets rebuild; the verdict. */
+static int sp_push(fec_decoder *dec, outcome *o, const uint8_t *pkt, uint32_t len)
+{
+    static collect c;
+    fec_sink sink = {.ctx = &c, .get = collect_get};
+    fec_verdict v;
+    c.n = 0;
+    int rc = fec_decoder_push(dec, pkt, len, 0, &sink, &v);
+    CHECK(rc >= 0 && (unsigned)rc == c.n);
+    for (unsigned r = 0; r < c.n; r++)
+        sp_check(o, c.data[r], c.len[r]);
+    if (v.action == FEC_DELIVER) {
+        CHECK(v.offset + (uint64_t)v.length <= len);
+        sp_check(o, pkt + v.offset, v.length);
+    }
+    return v.action;
+}
+
+static fec_decoder *sp_decoder(unsigned max_sessions)
+{
+    fec_decoder_config dc = {.max_payload = SP_MAX, .max_blocks = 64, .max_symbols = 4096,
+                             .timeout = 0, .cache_entries = 16, .max_sessions = max_sessions};
+    fec_decoder *dec = NULL;
+    CHECK(fec_decoder_create(&dc, &dec) == 0);
+    return dec;
+}
+
+static fec_encoder *sp_encoder(uint32_t session_id)
+{
+    fec_encoder_config ec = {.code = FEC_CODE_RS, .k = 10, .m = 4, .depth = 1,
+                             .max_payload = SP_MAX, .session_id = session_id};
+    fec_encoder *enc = NULL;
+    CHECK(fec_encoder_create(&ec, &enc) == 0);
+    return enc;
+}
+
+/* A lossy link: drop packet i of a stream when i % 14 is 3 or 9 (two losses
+ * per RS(10,4) block, always recoverable). */
+static int lossy_drop(unsigned i)
+{
+    return i % 14 == 3 || i % 14 == 9;
+}
+
+static void test_session_ids(void)
+{
+    fec_encoder *a = sp_encoder(0), *b = sp_encoder(0), *c = sp_encoder(0xCAFE);
+    CHECK(fec_encoder_session_id(a) != 0 && fec_encoder_session_id(b) != 0);
+    CHECK(fec_encoder_session_id(a) != fec_encoder_session_id(b));
+    CHECK(fec_encoder_session_id(c) == 0xCAFE);
+    static bigwire w;
+    w.n = 0;
+    sp_encode(c, &w, 0, 0, 1);
+    fec_hdr h;
+    CHECK(fec_hdr_parse(w.data[0], w.len[0], &h) == 0 && h.session_id == 0xCAFE && h.flags == 0);
+    fec_encoder_destroy(a);
+    fec_encoder_destroy(b);
+    fec_encoder_destroy(c);
+    fec_encoder_config ec = {.code = FEC_CODE_RS, .k = 4, .m = 2, .depth = 1,
+                             .max_payload = 100, .flags = 0x80};
+    fec_encoder *e;
+    CHECK(fec_encoder_create(&ec, &e) == -EINVAL);
+    ec.flags = FEC_FLAG_FEEDBACK;
+    CHECK(fec_encoder_create(&ec, &e) == 0);
+    w.n = 0;
+    sp_encode(e, &w, 0, 0, 1);
+    CHECK(fec_hdr_parse(w.data[0], w.len[0], &h) == 0 && h.flags == FEC_FLAG_FEEDBACK);
+    fec_encoder_destroy(e);
+    uint32_t r1 = 0, r2 = 0;
+    CHECK(fec_random_session_id(&r1) == 0 && fec_random_session_id(&r2) == 0);
+    CHECK(r1 != 0 && r2 != 0 && r1 != r2);
+
+    fec_decoder_config dc = {.max_payload = 100, .max_blocks = 4, .max_symbols = 255,
+                             .max_sessions = 1};
+    fec_decoder *d;
+    CHECK(fec_decoder_create(&dc, &d) == -EINVAL);      /* needs room beside the live one */
+    dc.max_sessions = FEC_MAX_SESSIONS + 1;
+    CHECK(fec_decoder_create(&dc, &d) == -EINVAL);
+    dc.max_sessions = FEC_MAX_SESSIONS;                  /* memory bound */
+    dc.max_blocks = FEC_MAX_SESSION_BLOCKS / FEC_MAX_SESSIONS + 1;
+    CHECK(fec_decoder_create(&dc, &d) == -EINVAL);
+    dc.max_blocks = FEC_MAX_SESSION_BLOCKS / FEC_MAX_SESSIONS;
+    CHECK(fec_decoder_create(&dc, &d) == 0);
+    fec_decoder_destroy(d);
+    dc.max_blocks = 4;
+    dc.max_sessions = 0;                                 /* default */
+    CHECK(fec_decoder_create(&dc, &d) == 0);
+    CHECK(fec_decoder_sessions(d) == 0 && fec_decoder_live_session(d) == 0);
+    fec_decoder_destroy(d);
+}
+
+/* Issue 9's handed case: 3000 frames, encoder restart, 3000 more: all 6000
+ * delivered (version 1 delivered 3000: the new stream's block ids restarted
+ * at 0 and were taken as late). */
+static void test_restart(void)
+{
+    static bigwire w;
+    static outcome o;
+    memset(&o, 0, sizeof(o));
+    w.n = 0;
+    fec_encoder *enc = sp_encoder(0);
+    sp_encode(enc, &w, 1, 0, 3000);
+    fec_encoder_destroy(enc);
+    enc = sp_encoder(0);                 /* restart: block ids from 0 again */
+    sp_encode(enc, &w, 1, 3000, 3000);
+    fec_encoder_destroy(enc);
+    fec_decoder *dec = sp_decoder(0);
+    for (unsigned i = 0; i < w.n; i++)
+        if (!lossy_drop(i))
+            sp_push(dec, &o, w.data[i], w.len[i]);
+    fec_decoder_stats st;
+    fec_decoder_get_stats(dec, &st);
+    CHECK(o.total == 6000 && o.bad == 0 && o.twice == 0);
+    CHECK(st.late == 0 && st.sessions_opened == 2 && st.sessions_evicted == 0);
+    CHECK(st.recovered > 0 && st.unrecoverable == 0);
+    printf("restart: %u of 6000 delivered (%llu rebuilt), %u sessions\n", o.total,
+           (unsigned long long)st.recovered, fec_decoder_sessions(dec));
+    fec_decoder_destroy(dec);
+}
+
+/* Four encoders' streams interleaved packet by packet, lossy: all delivered. */
+static void test_concurrent_sessions(void)
+{
+    static bigwire w[4];
+    static outcome o;
+    memset(&o, 0, sizeof(o));
+    for (unsigned t = 0; t < 4; t++) {
+        w[t].n = 0;
+        fec_encoder *enc = sp_encoder(1000 + t);
+        sp_encode(enc, &w[t], t, 0, 2000);
+        fec_encoder_destroy(enc);
+    }
+    fec_decoder *dec = sp_decoder(0);
+    for (unsigned i = 0; i < w[0].n; i++)
+        for (unsigned t = 0; t < 4; t++)
+            if (i < w[t].n && !lossy_drop(i + t))
+                sp_push(dec, &o, w[t].data[i], w[t].len[i]);
+    fec_decoder_stats st;
+    fec_decoder_get_stats(dec, &st);
+    CHECK(o.total == 8000 && o.bad == 0 && o.twice == 0);
+    CHECK(st.sessions_opened == 4 && st.sessions_evicted == 0 && st.unrecoverable == 0);
+    CHECK(fec_decoder_sessions(dec) == 4);
+    fec_decoder_destroy(dec);
+}
+
+/* A copy of src's header rewritten: session id and block id changed. */
+static uint32_t forge(uint8_t *out, const uint8_t *src, uint32_t len, uint32_t session,
+                      uint64_t block_id)
+{
+    fec_hdr h;
+    memcpy(out, src, len);
+    CHECK(fec_hdr_parse(src, len, &h) == 0);
+    h.session_id = session;
+    h.block_id = block_id;
+    fec_hdr_write(out, &h);
+    return len;
+}
+
+/* A live lossy stream of 1100 payloads with one stray packet in it, `ahead`
+ * blocks ahead of the newest block (same session), or with a new session
+ * id when new_session is set: every genuine packet is delivered.  Version 1
+ * delivered 113 of 1100 with 2^20 ahead and lost 40 % with 2^10 ahead. */
+static void stray_case(uint64_t ahead, int new_session)
+{
+    static bigwire w;
+    static outcome o;
+    static uint8_t stray[FEC_HDR_LEN + FEC_LEN_FIELD + SP_MAX];
+    memset(&o, 0, sizeof(o));
+    w.n = 0;
+    fec_encoder *enc = sp_encoder(0x5E551011);
+    sp_encode(enc, &w, 2, 0, 1100);
+    fec_encoder_destroy(enc);
+    fec_decoder *dec = sp_decoder(0);
+    for (unsigned i = 0; i < w.n; i++) {
+        if (!lossy_drop(i))
+            sp_push(dec, &o, w.data[i], w.len[i]);
+        if (i == 300) {
+            fec_hdr h;
+            CHECK(fec_hdr_parse(w.data[i], w.len[i], &h) == 0);
+            const uint32_t len = forge(stray, w.data[i + 1], w.len[i + 1],
+                                       new_session ? 0x0BAD0001 : h.session_id,
+                                       (h.block_id + ahead) & FEC_BLOCK_ID_MASK);
+            const int action = sp_push(dec, &o, stray, len);
+            if (new_session)
+                CHECK(action == FEC_DELIVER || action == FEC_CONSUMED);
+            else
+                CHECK(action == FEC_DROP_UNCONFIRMED || action == FEC_DROP_LATE);
+        }
+    }
+    fec_decoder_stats st;
+    fec_decoder_get_stats(dec, &st);
+    unsigned genuine = 0;
+    for (unsigned i = 0; i < 1100; i++)
+        genuine += o.got[2][i] >= 1;
+    /* a stray of a new session is a packet like any other (plain mode
+     * trusts the link): it carries a copy of a genuine payload here */
+    CHECK(genuine == 1100 && o.bad == 0 && o.twice <= (new_session ? 1u : 0u));
+    CHECK(st.late == (!new_session && ahead >= (UINT64_C(1) << 47) ? 1u : 0u));
+    CHECK(st.resyncs == 0 && st.unrecoverable == 0);
+    CHECK(fec_decoder_live_session(dec) == 0x5E551011);
+    printf("stray packet %s %llu blocks ahead: %u of 1100 genuine delivered, "
+           "%llu unconfirmed, %llu late\n", new_session ? "of a new session" : "in the session",
+           (unsigned long long)ahead, genuine, (unsigned long long)st.unconfirmed,
+           (unsigned long long)st.late);
+    fec_decoder_destroy(dec);
+}
+
+/* The first packet of a new session is a stray far from the stream (say a
+ * header bit error the CRC missed): the session's window follows the
+ * genuine packets after it, nothing genuine is late. */
+static void test_stray_first_packet_of_a_session(void)
+{
+    static bigwire w;
+    static outcome o;
+    static uint8_t stray[FEC_HDR_LEN + FEC_LEN_FIELD + SP_MAX];
+    for (int far_behind = 0; far_behind < 2; far_behind++) {
+        memset(&o, 0, sizeof(o));
+        w.n = 0;
+        fec_encoder *enc = sp_encoder(0x0F1257);
+        sp_encode(enc, &w, 6, 0, 1100);
+        fec_encoder_destroy(enc);
+        fec_decoder *dec = sp_decoder(0);
+        fec_hdr h;
+        CHECK(fec_hdr_parse(w.data[0], w.len[0], &h) == 0);
+        const uint64_t shift = far_behind ? FEC_BLOCK_ID_MASK - 5000 : UINT64_C(1) << 20;
+        const uint32_t len = forge(stray, w.data[5], w.len[5], h.session_id,
+                                   (h.block_id + shift) & FEC_BLOCK_ID_MASK);
+        sp_push(dec, &o, stray, len);
+        for (unsigned i = 0; i < w.n; i++)
+            if (!lossy_drop(i))
+                sp_push(dec, &o, w.data[i], w.len[i]);
+        fec_decoder_stats st;
+        fec_decoder_get_stats(dec, &st);
+        unsigned genuine = 0;
+        for (unsigned i = 0; i < 1100; i++)
+            genuine += o.got[6][i] >= 1;
+        CHECK(genuine == 1100 && o.bad == 0 && st.late == 0 && st.unconfirmed == 0);
+        CHECK(st.sessions_opened == 1 && fec_decoder_live_session(dec) == 0x0F1257);
+        fec_decoder_destroy(dec);
+    }
+}
+
+static void test_far_ahead_ids(void)
+{
+    stray_case(UINT64_C(1) << 10, 0);
+    stray_case(UINT64_C(1) << 20, 0);
+    stray_case(UINT64_C(1) << 47, 0);
+    stray_case(UINT64_C(1) << 20, 1);
+    stray_case(200, 1);
+
+    /* A genuine jump (an outage longer than 2 * max_blocks blocks) moves the
+     * window after FEC_CONFIRM_PACKETS packets in a row; the ones before
+     * the last are dropped as unconfirmed, and rebuilt from their block's
+     * repair packets: everything sent after the outage is delivered. */
+    static bigwire w;
+    static outcome o;
+    memset(&o, 0, sizeof(o));
+    w.n = 0;
+    fec_encoder *enc = sp_encoder(0x0717);
+    sp_encode(enc, &w, 3, 0, 5000);
+    fec_encoder_destroy(enc);
+    fec_decoder *dec = sp_decoder(0);          /* max_blocks 64: far ahead = 128 */
+    const unsigned cut_from = 14 * 50, cut_to = 14 * 250;   /* 200 blocks lost */
+    for (unsigned i = 0; i < w.n; i++)
+        if (i < cut_from || i >= cut_to)
+            sp_push(dec, &o, w.data[i], w.len[i]);
+    fec_decoder_stats st;
+    fec_decoder_get_stats(dec, &st);
+    const unsigned lost_sources = 200 * 10;
+    CHECK(st.resyncs == 1 && st.unconfirmed == FEC_CONFIRM_PACKETS - 1);
+    CHECK(o.total == 5000 - lost_sources && st.recovered == FEC_CONFIRM_PACKETS - 1);
+    printf("outage of 200 blocks: %u of %u sent after it delivered, %llu unconfirmed\n",
+           o.total, 5000 - lost_sources, (unsigned long long)st.unconfirmed);
+    CHECK(o.bad == 0 && o.twice == 0 && st.late == 0);
+    fec_decoder_destroy(dec);
+
+    /* Stray far-ahead packets spread over time never add up to a
+     * confirmation: genuine packets in between start the count again. */
+    memset(&o, 0, sizeof(o));
+    w.n = 0;
+    enc = sp_encoder(0x0718);
+    sp_encode(enc, &w, 4, 0, 3000);
+    fec_encoder_destroy(enc);
+    dec = sp_decoder(0);
+    static uint8_t stray[FEC_HDR_LEN + FEC_LEN_FIELD + SP_MAX];
+    for (unsigned i = 0; i < w.n; i++) {
+        sp_push(dec, &o, w.data[i], w.len[i]);
+        if (i % 100 == 50) {
+            fec_hdr h;
+            CHECK(fec_hdr_parse(w.data[i], w.len[i], &h) == 0);
+            const uint32_t len = forge(stray, w.data[i], w.len[i], h.session_id,
+                                       h.block_id + 100000 + i);
+            CHECK(sp_push(dec, &o, stray, len) == FEC_DROP_UNCONFIRMED);
+        }
+    }
+    fec_decoder_get_stats(dec, &st);
+    CHECK(o.total == 3000 && o.bad == 0 && st.resyncs == 0 && st.late == 0);
+    fec_decoder_destroy(dec);
+}
+
+/* A table full of forged session ids (each used once) in bursts around a
+ * live lossy stream: the live session keeps every packet (its blocks in
+ * flight survive), the forged ones evict each other. */
+static void test_session_table_full(void)
+{
+    static bigwire w;
+    static outcome o;
+    static uint8_t stray[FEC_HDR_LEN + FEC_LEN_FIELD + SP_MAX];
+    memset(&o, 0, sizeof(o));
+    w.n = 0;
+    fec_encoder *enc = sp_encoder(0x11FE);
+    sp_encode(enc, &w, 5, 0, 3000);
+    fec_encoder_destroy(enc);
+    fec_decoder *dec = sp_decoder(0);
+    unsigned forged = 0;
+    for (unsigned i = 0; i < w.n; i++) {
+        if (!lossy_drop(i))
+            sp_push(dec, &o, w.data[i], w.len[i]);
+        if (i >= 20 && i % 50 == 0) {
+            /* a burst of sources of random blocks, each in a fresh session:
+             * more ids than the table holds, so the live one is the least
+             * recently used and only its protection keeps it */
+            for (unsigned j = 0; j < 3 * FEC_DEFAULT_MAX_SESSIONS; j++) {
+                fec_hdr h;
+                CHECK(fec_hdr_parse(w.data[i], w.len[i], &h) == 0);
+                const uint32_t len = forge(stray, w.data[i], w.len[i],
+                                           0xF0000000u + forged, rnd() & FEC_BLOCK_ID_MASK);
+                sp_push(dec, &o, stray, len);
+                forged++;
+            }
+        }
+    }
+    fec_decoder_stats st;
+    fec_decoder_get_stats(dec, &st);
+    unsigned genuine = 0;
+    for (unsigned i = 0; i < 3000; i++)
+        genuine += o.got[5][i] >= 1;   /* forged copies may deliver a payload twice */
+    CHECK(genuine == 3000 && o.bad == 0);
+    CHECK(st.sessions_opened == 1 + forged && st.sessions_evicted >= forged - 7);
+    CHECK(fec_decoder_sessions(dec) == FEC_DEFAULT_MAX_SESSIONS);
+    CHECK(fec_decoder_live_session(dec) == 0x11FE);
+    printf("session table full: %u of 3000 genuine delivered beside %u forged ids "
+           "(%llu sessions evicted, %llu blocks evicted)\n", genuine, forged,
+           (unsigned long long)st.sessions_evicted, (unsigned long long)st.blocks_evicted);
+    fec_decoder_destroy(dec);
+}
+
+/* Control packets: header checked, handed out, no decoder state touched. */
+static void test_control_packets(void)
+{
+    uint8_t pkt[FEC_HDR_LEN + 12];
+    fec_hdr c = {.version = FEC_VERSION, .kind = FEC_KIND_CONTROL, .index = 1,
+                 .block_id = 9, .session_id = 0xC0, .length = 12};
+    fec_hdr_write(pkt, &c);
+    memset(pkt + FEC_HDR_LEN, 0xEE, 12);
+    fec_decoder *dec = sp_decoder(0);
+    fec_verdict v;
+    CHECK(fec_decoder_push(dec, pkt, sizeof(pkt), 0, NULL, &v) == 0);
+    CHECK(v.action == FEC_CONTROL && v.offset == FEC_HDR_LEN && v.length == 12);
+    CHECK(fec_decoder_push(dec, pkt, sizeof(pkt) - 1, 0, NULL, &v) == 0);
+    CHECK(v.action == FEC_DROP_MALFORMED);
+    fec_decoder_stats st;
+    fec_decoder_get_stats(dec, &st);
+    CHECK(st.control == 1 && st.malformed == 1 && st.sessions_opened == 0);
+    CHECK(fec_decoder_blocks_in_flight(dec) == 0 && fec_decoder_sessions(dec) == 0);
+    fec_decoder_destroy(dec);
+}
+
 int main(void)
 {
     fec_init();
@@ -449,6 +978,13 @@ int main(void)
     test_stream(10, 4, 4, FEC_CODE_RS);
     test_stream(1, 1, 1, FEC_CODE_RS);
     test_deadline_and_bounds();
+    test_session_ids();
+    test_restart();
+    test_concurrent_sessions();
+    test_far_ahead_ids();
+    test_stray_first_packet_of_a_session();
+    test_session_table_full();
+    test_control_packets();
     if (failures) {
         printf("%d check(s) failed\n", failures);
         return 1;

@@ -1,12 +1,14 @@
-/* The 16-byte FEC header (docs/fec-format.md). */
+/* The 20-byte FEC header, wire format version 2 (docs/fec-format.md). */
 #include <errno.h>
 #include <string.h>
 
 #include "fec_internal.h"
 
-#define TYPE_REPAIR 0x80
 #define TYPE_CODE_MASK 0x0f
-#define TYPE_RESERVED 0x70
+#define TYPE_KIND_SHIFT 4
+#define TYPE_KIND_MASK 0x30
+#define TYPE_RESERVED 0xc0
+#define CHECKED_LEN (FEC_HDR_LEN - 2)   /* bytes covered by the check */
 
 /* CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF, MSB first), two
  * bytes per step: crc16_one[a] is the CRC register update for one byte a,
@@ -84,27 +86,27 @@ static const uint16_t crc16_two[256] = {
 
 static uint16_t crc16_serial(const uint8_t *h, uint16_t crc)
 {
-    for (unsigned i = 0; i < FEC_HDR_LEN - 2; i += 2) {
+    for (unsigned i = 0; i < CHECKED_LEN; i += 2) {
         const uint16_t x = (uint16_t)(crc ^ ((h[i] << 8) | h[i + 1]));
         crc = (uint16_t)(crc16_two[x >> 8] ^ crc16_one[x & 0xff]);
     }
     return crc;
 }
 
-/* The CRC is linear over GF(2): the check of a 14-byte header is the check
- * of 14 zero bytes (the 0xFFFF initial value's share) XOR, for each byte,
- * the zero-initialised CRC of a message holding just that byte at its place.
- * Those shares are tabled once, so a header costs 14 independent lookups
- * instead of a chain of dependent ones (it is on every packet's path). */
-static uint16_t crc16_at[FEC_HDR_LEN - 2][256];
+/* The CRC is linear over GF(2): the check of the 18 checked header bytes is
+ * the check of 18 zero bytes (the 0xFFFF initial value's share) XOR, for each
+ * byte, the zero-initialised CRC of a message holding just that byte at its
+ * place.  Those shares are tabled once, so a header costs 18 independent
+ * lookups instead of a chain of dependent ones (it is on every packet's path). */
+static uint16_t crc16_at[CHECKED_LEN][256];
 static uint16_t crc16_zeros;
 
 __attribute__((constructor)) static void crc16_position_tables(void)
 {
-    uint8_t msg[FEC_HDR_LEN - 2] = { 0 };
+    uint8_t msg[CHECKED_LEN] = { 0 };
 
     crc16_zeros = crc16_serial(msg, 0xFFFF);
-    for (unsigned pos = 0; pos < FEC_HDR_LEN - 2; pos++) {
+    for (unsigned pos = 0; pos < CHECKED_LEN; pos++) {
         for (unsigned b = 0; b < 256; b++) {
             msg[pos] = (uint8_t)b;
             crc16_at[pos][b] = crc16_serial(msg, 0);
@@ -116,7 +118,7 @@ __attribute__((constructor)) static void crc16_position_tables(void)
 static uint16_t header_check(const uint8_t *h)
 {
     uint16_t crc = crc16_zeros;
-    for (unsigned i = 0; i < FEC_HDR_LEN - 2; i++)
+    for (unsigned i = 0; i < CHECKED_LEN; i++)
         crc ^= crc16_at[i][h[i]];
     return crc;
 }
@@ -124,51 +126,75 @@ static uint16_t header_check(const uint8_t *h)
 void fec_hdr_write(uint8_t out[FEC_HDR_LEN], const fec_hdr *h)
 {
     out[0] = h->version;
-    out[1] = (uint8_t)((h->repair ? TYPE_REPAIR : 0) | (h->code & TYPE_CODE_MASK));
+    out[1] = (uint8_t)(((h->kind << TYPE_KIND_SHIFT) & TYPE_KIND_MASK) |
+                       (h->code & TYPE_CODE_MASK));
     out[2] = h->k;
     out[3] = h->m;
     out[4] = h->index;
-    out[5] = 0;
+    out[5] = h->flags;
     const uint64_t id = h->block_id & FEC_BLOCK_ID_MASK;
     for (unsigned i = 0; i < 6; i++)
         out[6 + i] = (uint8_t)(id >> (8 * (5 - i)));
-    out[12] = (uint8_t)(h->length >> 8);
-    out[13] = (uint8_t)h->length;
+    out[12] = (uint8_t)(h->session_id >> 24);
+    out[13] = (uint8_t)(h->session_id >> 16);
+    out[14] = (uint8_t)(h->session_id >> 8);
+    out[15] = (uint8_t)h->session_id;
+    out[16] = (uint8_t)(h->length >> 8);
+    out[17] = (uint8_t)h->length;
     const uint16_t check = header_check(out);
-    out[14] = (uint8_t)(check >> 8);
-    out[15] = (uint8_t)check;
+    out[18] = (uint8_t)(check >> 8);
+    out[19] = (uint8_t)check;
 }
 
 int fec_hdr_parse(const uint8_t *pkt, size_t len, fec_hdr *h)
 {
     if (pkt == NULL || len < FEC_HDR_LEN)
         return -EBADMSG;
-    if (pkt[0] != FEC_VERSION || (pkt[1] & TYPE_RESERVED) || pkt[5] != 0)
+    if (pkt[0] != FEC_VERSION || (pkt[1] & TYPE_RESERVED) || (pkt[5] & ~FEC_FLAGS_KNOWN))
         return -EBADMSG;
-    if ((uint16_t)((pkt[14] << 8) | pkt[15]) != header_check(pkt))
+    if ((uint16_t)((pkt[18] << 8) | pkt[19]) != header_check(pkt))
         return -EBADMSG;
     h->version = pkt[0];
-    h->repair = (pkt[1] & TYPE_REPAIR) ? 1 : 0;
+    h->kind = (uint8_t)((pkt[1] & TYPE_KIND_MASK) >> TYPE_KIND_SHIFT);
     h->code = pkt[1] & TYPE_CODE_MASK;
     h->k = pkt[2];
     h->m = pkt[3];
     h->index = pkt[4];
+    h->flags = pkt[5];
     h->block_id = 0;
     for (unsigned i = 0; i < 6; i++)
         h->block_id = (h->block_id << 8) | pkt[6 + i];
-    h->length = (uint16_t)((pkt[12] << 8) | pkt[13]);
-    if (fec_code_check(h->code, h->k, h->m) < 0 || h->length == 0)
+    h->session_id = ((uint32_t)pkt[12] << 24) | ((uint32_t)pkt[13] << 16) |
+                    ((uint32_t)pkt[14] << 8) | pkt[15];
+    h->length = (uint16_t)((pkt[16] << 8) | pkt[17]);
+    if (h->session_id == 0 || h->length > FEC_MAX_PAYLOAD)
         return -EBADMSG;
-    if (h->repair) {
+    switch (h->kind) {
+    case FEC_KIND_CONTROL:
+        /* Content is for the feedback layer; only the frame is checked. */
+        if (h->code != 0 || h->k != 0 || h->m != 0)
+            return -EBADMSG;
+        if (len < (size_t)FEC_HDR_LEN + h->length)
+            return -EBADMSG;
+        return 0;
+    case FEC_KIND_REPAIR:
+        /* fec_code_check rejects code 3 (RLC, reserved) and unknown codes. */
+        if (fec_code_check(h->code, h->k, h->m) < 0 || h->length == 0)
+            return -EBADMSG;
         if (h->index < h->k || h->index >= h->k + h->m)
             return -EBADMSG;
         if (len < (size_t)FEC_HDR_LEN + FEC_LEN_FIELD + h->length)
             return -EBADMSG;
-    } else {
+        return 0;
+    case FEC_KIND_SOURCE:
+        if (fec_code_check(h->code, h->k, h->m) < 0 || h->length == 0)
+            return -EBADMSG;
         if (h->index >= h->k)
             return -EBADMSG;
         if (len < (size_t)FEC_HDR_LEN + h->length)
             return -EBADMSG;
+        return 0;
+    default:    /* kind 3: the secure envelope, never a plain header */
+        return -EBADMSG;
     }
-    return 0;
 }

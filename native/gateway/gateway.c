@@ -1,8 +1,11 @@
 #include "gateway.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "net.h"
 
 /* --- outer headers ------------------------------------------------------- */
 
@@ -10,8 +13,11 @@ typedef struct encap {
     pd_encap_cfg cfg;
     uint32_t len;                 /* outer header bytes */
     uint8_t tmpl[PD_ENCAP_UDP_LEN];
-    uint32_t ip_sum;              /* IPv4 header sum without the total length */
+    uint32_t ip_sum;              /* IPv4 header sum without total length and TOS */
 } encap;
+
+/* No inner TOS: the outer header gets the configured DSCP. */
+#define TOS_NONE (-1)
 
 uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 {
@@ -22,6 +28,8 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg)
         return cfg->dst_port ? PD_ENCAP_UDP_LEN : 0;
     case PD_ENCAP_ETHER:
         return PD_ENCAP_ETHER_LEN;
+    case PD_ENCAP_NONE:
+        return 0;
     default:
         return 0;
     }
@@ -30,13 +38,6 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)s;
-}
-
 static int encap_init(encap *e, const pd_encap_cfg *cfg)
 {
     uint8_t *t = e->tmpl;
@@ -44,6 +45,8 @@ static int encap_init(encap *e, const pd_encap_cfg *cfg)
     memset(e, 0, sizeof(*e));
     e->cfg = *cfg;
     e->len = pd_encap_len(cfg);
+    if (cfg->kind == PD_ENCAP_NONE)
+        return 0;
     if (!e->len)
         return -EINVAL;
     if (cfg->kind == PD_ENCAP_ETHER && e->cfg.ethertype == 0)
@@ -58,7 +61,7 @@ static int encap_init(encap *e, const pd_encap_cfg *cfg)
     }
     put16(t + 12, 0x0800);
     t[14] = 0x45;
-    t[15] = (uint8_t)(cfg->dscp << 2);
+    t[15] = 0;                                /* TOS: per packet */
     put16(t + 20, 0x4000);                    /* don't fragment */
     t[22] = cfg->ttl ? cfg->ttl : 64;
     t[23] = 17;
@@ -69,29 +72,92 @@ static int encap_init(encap *e, const pd_encap_cfg *cfg)
     put16(t + 34, cfg->src_port);
     put16(t + 36, cfg->dst_port);
     for (int i = 14; i < 34; i += 2)
-        e->ip_sum += get16(t + i);
+        e->ip_sum += get16(t + i);          /* TOS byte 0 here: added per packet */
     return 0;
 }
 
-/* Write the outer header in front of `payload_len` bytes of FEC packet. */
-static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len)
+/* Write the outer header in front of `payload_len` bytes of FEC packet.
+ * `tos`: the inner IP packet's TOS byte (DSCP + ECN) or TOS_NONE.  The
+ * outer DSCP is the configured one, else the inner's (uniform model,
+ * RFC 2983); the ECN field is copied (RFC 6040 normal mode: the outer
+ * header shows the same congestion signal as the inner). */
+static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len, int tos)
 {
+    if (!e->len)
+        return;
     memcpy(dst, e->tmpl, e->len);
     if (e->cfg.kind == PD_ENCAP_UDP) {
         uint16_t ip_len = (uint16_t)(20 + 8 + payload_len);
+        uint8_t otos = (uint8_t)(e->cfg.dscp << 2);
+        if (tos != TOS_NONE)
+            otos = (uint8_t)((e->cfg.dscp ? otos : (tos & 0xfc)) | (tos & 3));
+        dst[15] = otos;
         put16(dst + 16, ip_len);
-        put16(dst + 24, (uint16_t)~fold(e->ip_sum + ip_len));
+        put16(dst + 24, pd_csum_fold(e->ip_sum + ip_len + otos));
         put16(dst + 38, (uint16_t)(8 + payload_len));
+    }
+}
+
+/* L3 offset of an IP frame (one VLAN tag at most) and its version: 4, 6
+ * or 0 (not IP, or too short). */
+static int ip_at(const uint8_t *f, uint32_t len, uint32_t *l3)
+{
+    uint16_t et;
+
+    if (len < 14)
+        return 0;
+    *l3 = 14;
+    et = get16(f + 12);
+    if (et == 0x8100 && len >= 18) {
+        *l3 = 18;
+        et = get16(f + 16);
+    }
+    if (et == 0x0800 && len >= *l3 + 20 && (f[*l3] >> 4) == 4)
+        return 4;
+    if (et == 0x86dd && len >= *l3 + 40 && (f[*l3] >> 4) == 6)
+        return 6;
+    return 0;
+}
+
+/* TOS / traffic class byte of an IP frame, or TOS_NONE. */
+static int inner_tos(const uint8_t *f, uint32_t len)
+{
+    uint32_t l3;
+
+    switch (ip_at(f, len, &l3)) {
+    case 4:
+        return f[l3 + 1];
+    case 6:
+        return (f[l3] & 0x0f) << 4 | f[l3 + 1] >> 4;
+    default:
+        return TOS_NONE;
+    }
+}
+
+/* Set the ECN field of an IP frame (IPv4 checksum updated, RFC 1624). */
+static void set_ecn(uint8_t *f, uint32_t l3, int version, uint8_t ecn)
+{
+    if (version == 4) {
+        uint16_t old = get16(f + l3);
+        f[l3 + 1] = (uint8_t)((f[l3 + 1] & 0xfc) | ecn);
+        put16(f + l3 + 10, pd_csum_update16(get16(f + l3 + 10), old, get16(f + l3)));
+    } else {
+        f[l3 + 1] = (uint8_t)((f[l3 + 1] & 0xcf) | ecn << 4);
     }
 }
 
 /* Find the FEC packet inside a frame: 0 and its offset/length, or -1. */
 static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t *off,
-                       uint32_t *plen)
+                       uint32_t *plen, uint8_t *ecn)
 {
     uint32_t l3 = 14, ihl, ip_len, udp_len;
     uint16_t et;
 
+    if (e->cfg.kind == PD_ENCAP_NONE) {
+        *off = 0;
+        *plen = len;
+        return 0;
+    }
     if (len < 14)
         return -1;
     et = get16(f + 12);
@@ -104,6 +170,7 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
             return -1;
         *off = l3;
         *plen = len - l3;
+        *ecn = 0;
         return 0;
     }
     if (et != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17)
@@ -119,7 +186,8 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
     if (udp_len < 8 || udp_len > ip_len - ihl)
         return -1;
     *off = l3 + ihl + 8;
-    *plen = udp_len - 8;            /* ignores Ethernet padding after the datagram */
+    *plen = udp_len - 8;
+    *ecn = f[l3 + 1] & 3;            /* ignores Ethernet padding after the datagram */
     return 0;
 }
 
@@ -186,11 +254,81 @@ static uint8_t *queue_new_packet(gw_common *c, uint32_t len)
 
 /* --- encoder stage --------------------------------------------------------- */
 
+/* ICMP replies from the encoder (LAN -> WAN path) waiting for the decoder
+ * (WAN -> LAN path) to send them towards the LAN.  The paths may run on
+ * different threads: a spin lock, taken only when there is something. */
+#define REPLY_SLOTS 256u
+
+typedef struct reply_ring {
+    atomic_flag lock;
+    atomic_uint n;
+    uint32_t head;
+    pd_pkt *slot[REPLY_SLOTS];
+} reply_ring;
+
+static void ring_lock(reply_ring *r)
+{
+    while (atomic_flag_test_and_set_explicit(&r->lock, memory_order_acquire))
+        ;
+}
+
+static void ring_unlock(reply_ring *r)
+{
+    atomic_flag_clear_explicit(&r->lock, memory_order_release);
+}
+
 struct pd_fec_enc_stage {
     gw_common c;
     fec_encoder *enc;
     uint32_t max_payload;
+    pd_mtu_cfg mtu;
+    uint32_t max_frame;       /* largest LAN frame that fits; 0: no MTU policy */
+    atomic_int paired;        /* a decoder sends the replies */
+    reply_ring replies;
+    /* ICMP token bucket, as routers limit theirs (Linux: 1000/s) */
+    double icmp_tokens;
+    uint64_t icmp_last_ns;
 };
+
+#define ICMP_RATE_PER_S 1000.0
+#define ICMP_BURST 50.0
+
+/* One ICMP message allowed now?  A flood of oversize packets must not be
+ * answered packet for packet. */
+static int icmp_allowed(pd_fec_enc_stage *s, uint64_t now)
+{
+    if (now > s->icmp_last_ns) {
+        s->icmp_tokens += (double)(now - s->icmp_last_ns) * (ICMP_RATE_PER_S / 1e9);
+        if (s->icmp_tokens > ICMP_BURST)
+            s->icmp_tokens = ICMP_BURST;
+        s->icmp_last_ns = now;
+    }
+    if (s->icmp_tokens < 1.0)
+        return 0;
+    s->icmp_tokens -= 1.0;
+    return 1;
+}
+
+/* Bytes the WAN must carry on top of a LAN frame: outer header beyond the
+ * WAN's own Ethernet header, FEC header, and the repair packets' length
+ * field (a repair packet is as long as the longest source plus that). */
+uint32_t pd_gateway_max_frame(const pd_encap_cfg *cfg, uint32_t wan_mtu)
+{
+    uint32_t outer = pd_encap_len(cfg), over;
+
+    /* A socket transport (PD_ENCAP_NONE): wan_mtu is the datagram payload
+     * the transport carries whole; the kernel adds its own headers. */
+    if (cfg->kind == PD_ENCAP_NONE) {
+        over = FEC_HDR_LEN + FEC_LEN_FIELD;
+        return wan_mtu > over ? wan_mtu - over : 0;
+    }
+    if (!outer)
+        return 0;
+    /* WAN frame = outer header (its Ethernet header included) + FEC header
+     * + LAN frame (+ length field in repair packets) <= wan_mtu + Ethernet. */
+    over = outer + FEC_HDR_LEN + FEC_LEN_FIELD;
+    return wan_mtu + PD_ENCAP_ETHER_LEN > over ? wan_mtu + PD_ENCAP_ETHER_LEN - over : 0;
+}
 
 /* Parity packets come from the pool: header written here, parity by the codec. */
 static uint8_t *enc_parity_buffer(void *ctx, uint32_t len)
@@ -200,7 +338,7 @@ static uint8_t *enc_parity_buffer(void *ctx, uint32_t len)
 
     if (!d)
         return NULL;
-    encap_write(&s->c.hdr, d, len);
+    encap_write(&s->c.hdr, d, len, TOS_NONE);
     return d + s->c.hdr.len;
 }
 
@@ -217,7 +355,18 @@ pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
     if (!s)
         goto fail;
     s->max_payload = cfg->fec.max_payload;
+    s->mtu = cfg->mtu;
+    s->icmp_tokens = ICMP_BURST;
+    atomic_flag_clear(&s->replies.lock);
     rc = common_init(&s->c, &cfg->encap, ops, pool, s, enc_parity_buffer);
+    if (rc == 0 && cfg->mtu.wan_mtu) {
+        s->max_frame = pd_gateway_max_frame(&cfg->encap, cfg->mtu.wan_mtu);
+        /* A jumbo WAN is still bounded by what the codec protects. */
+        if (s->max_frame > s->max_payload)
+            s->max_frame = s->max_payload;
+        if (s->max_frame < 14 + 68)   /* not even a minimal IPv4 packet fits */
+            rc = -EINVAL;
+    }
     if (rc == 0)
         rc = fec_encoder_create(&cfg->fec, &s->enc);
     if (rc != 0) {
@@ -233,10 +382,196 @@ fail:
 
 void pd_fec_enc_stage_destroy(pd_fec_enc_stage *s)
 {
+    reply_ring *r;
+
     if (!s)
         return;
+    r = &s->replies;
+    while (atomic_load(&r->n) > 0) {
+        s->c.ops->free_bulk(&r->slot[r->head], 1);
+        r->head = (r->head + 1) % REPLY_SLOTS;
+        atomic_fetch_sub(&r->n, 1);
+    }
     fec_encoder_destroy(s->enc);
     free(s);
+}
+
+void pd_fec_enc_stage_mtu(const pd_fec_enc_stage *s, uint32_t *max_frame, uint32_t *ip_mtu,
+                          uint32_t *mss4)
+{
+    uint32_t f = s->max_frame;
+    if (max_frame) *max_frame = f;
+    if (ip_mtu) *ip_mtu = f ? f - 14 : 0;
+    if (mss4) *mss4 = f && s->mtu.clamp_mss ? f - 14 - 40 : 0;
+}
+
+/* Protect one frame and queue it (counted drops otherwise). */
+static void enc_one(pd_fec_enc_stage *s, pd_pkt *p, uint64_t now)
+{
+    gw_common *c = &s->c;
+    const pd_pkt_ops *ops = c->ops;
+    uint32_t room = c->hdr.len + FEC_HDR_LEN, len = ops->data_len(p);
+    uint8_t hdr[FEC_HDR_LEN], *d;
+    uint16_t slot;
+    int tos;
+
+    if (len > s->max_payload || len == 0) {
+        c->gw.too_big++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (ops->headroom(p) < room) {
+        c->gw.no_headroom++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (c->q.n >= c->q.cap) {
+        c->gw.out_full++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    tos = c->hdr.cfg.kind == PD_ENCAP_UDP ? inner_tos(ops->data(p), len) : TOS_NONE;
+    /* The source goes out before the parity its arrival may complete. */
+    slot = c->q.n++;
+    c->q.out[slot] = p;
+    if (fec_encoder_add(s->enc, ops->data(p), len, now, hdr, &c->sink) < 0) {
+        /* cannot happen after the checks above; drop rather than send unprotected */
+        memmove(&c->q.out[slot], &c->q.out[slot + 1],
+                (size_t)(c->q.n - slot - 1) * sizeof(pd_pkt *));
+        c->q.n--;
+        c->gw.too_big++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    d = ops->prepend(p, room);
+    encap_write(&c->hdr, d, FEC_HDR_LEN + len, tos);
+    memcpy(d + c->hdr.len, hdr, FEC_HDR_LEN);
+}
+
+/* Queue an ICMP reply for the decoder path: 0, or -1 (counted). */
+static int reply_push(pd_fec_enc_stage *s, const uint8_t *msg, uint32_t len)
+{
+    const pd_pkt_ops *ops = s->c.ops;
+    reply_ring *r = &s->replies;
+    pd_pkt *p;
+    uint8_t *d;
+
+    if (!atomic_load_explicit(&s->paired, memory_order_acquire) ||
+        atomic_load(&r->n) >= REPLY_SLOTS || ops->alloc_bulk(s->c.pool, &p, 1) != 0) {
+        s->c.gw.reply_dropped++;
+        return -1;
+    }
+    d = ops->append(p, len);
+    if (!d) {
+        ops->free_bulk(&p, 1);
+        s->c.gw.reply_dropped++;
+        return -1;
+    }
+    memcpy(d, msg, len);
+    ring_lock(r);
+    r->slot[(r->head + atomic_load(&r->n)) % REPLY_SLOTS] = p;
+    atomic_fetch_add(&r->n, 1);
+    ring_unlock(r);
+    return 0;
+}
+
+#define MAX_FRAGMENTS 64u
+
+/* IPv4 without DF: cut into fragments that fit, each protected as a frame. */
+static int enc_fragment(pd_fec_enc_stage *s, pd_pkt *p, const pd_net_hdrs *h, uint64_t now)
+{
+    const pd_pkt_ops *ops = s->c.ops;
+    uint32_t ip_mtu = s->max_frame - h->l2_len, per, n;
+    pd_pkt *frag[MAX_FRAGMENTS];
+    uint8_t *out[MAX_FRAGMENTS];
+    uint32_t out_len[MAX_FRAGMENTS], room = UINT32_MAX;
+    int rc;
+
+    if (ip_mtu < h->l3_len + 8)
+        return -1;
+    per = (ip_mtu - h->l3_len) & ~7u;
+    n = (h->ip_len - h->l3_len + per - 1) / per;
+    if (n == 0 || n > MAX_FRAGMENTS || ops->alloc_bulk(s->c.pool, frag, n) != 0)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t = ops->tailroom(frag[i]);
+        out[i] = ops->data(frag[i]);
+        room = t < room ? t : room;
+    }
+    rc = pd_net_ipv4_fragment(ops->data(p), ops->data_len(p), ip_mtu, out, room, out_len, n);
+    if (rc <= 0) {
+        ops->free_bulk(frag, n);
+        return -1;
+    }
+    if ((uint32_t)rc < n)
+        ops->free_bulk(frag + rc, n - (uint32_t)rc);
+    s->c.gw.fragmented++;
+    s->c.gw.fragments += (uint64_t)rc;
+    ops->free_bulk(&p, 1);
+    for (int i = 0; i < rc; i++) {
+        ops->append(frag[i], out_len[i]);
+        enc_one(s, frag[i], now);
+    }
+    return 0;
+}
+
+/* A frame over max_frame: fragment (IPv4 without DF), answer with ICMP
+ * (IPv4 with DF, IPv6), or drop; every way counted. */
+static void enc_oversize(pd_fec_enc_stage *s, pd_pkt *p, uint64_t now)
+{
+    const pd_pkt_ops *ops = s->c.ops;
+    uint8_t *f = ops->data(p), msg[1536];
+    uint32_t len = ops->data_len(p);
+    pd_net_hdrs h;
+    int n;
+
+    if (pd_net_parse(f, len, &h) != 0 || h.ip_version == 0) {
+        s->c.gw.too_big++;               /* not IP: nobody to tell */
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (h.ip_version == 4 && !h.df && !s->mtu.no_fragment) {
+        if (enc_fragment(s, p, &h, now) == 0)
+            return;
+        s->c.gw.mtu_dropped++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (!s->mtu.no_icmp && !atomic_load_explicit(&s->paired, memory_order_acquire)) {
+        s->c.gw.reply_dropped++;         /* one-way gateway: no way back */
+        s->c.gw.mtu_dropped++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    if (!s->mtu.no_icmp && !icmp_allowed(s, now)) {
+        s->c.gw.icmp_limited++;
+        s->c.gw.mtu_dropped++;
+        ops->free_bulk(&p, 1);
+        return;
+    }
+    n = s->mtu.no_icmp ? -1
+                       : pd_net_icmp_too_big(f, len, s->max_frame - h.l2_len,
+                                             s->mtu.has_src4 ? s->mtu.src4 : NULL,
+                                             s->mtu.has_src6 ? s->mtu.src6 : NULL, msg,
+                                             sizeof(msg));
+    if (n > 0 && reply_push(s, msg, (uint32_t)n) == 0)
+        s->c.gw.icmp_too_big++;
+    else
+        s->c.gw.mtu_dropped++;
+    ops->free_bulk(&p, 1);
+}
+
+/* A TCP SYN (fast test first: most frames are not) gets its MSS lowered to
+ * what fits max_frame. */
+static void enc_clamp(pd_fec_enc_stage *s, uint8_t *f, uint32_t len)
+{
+    uint32_t l3;
+    int v = ip_at(f, len, &l3);
+
+    if (v == 4 ? f[l3 + 9] != 6 : v == 6 ? f[l3 + 6] != 6 : 1)
+        return;
+    if (pd_net_clamp_mss(f, len, s->max_frame) == 1)
+        s->c.gw.mss_clamped++;
 }
 
 static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, uint16_t cap,
@@ -245,47 +580,22 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
     pd_fec_enc_stage *s = ctx;
     gw_common *c = &s->c;
     const pd_pkt_ops *ops = c->ops;
-    uint32_t room = c->hdr.len + FEC_HDR_LEN;
 
     c->q = (outq){ out, 0, cap };
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         uint32_t len = ops->data_len(p);
-        uint8_t hdr[FEC_HDR_LEN], *d;
-        uint16_t slot;
 
         prefetch_ahead(ops, in, i, n);
-
-        if (len > s->max_payload || len == 0) {
-            c->gw.too_big++;
-            ops->free_bulk(&p, 1);
-            continue;
+        if (s->max_frame) {
+            if (s->mtu.clamp_mss)
+                enc_clamp(s, ops->data(p), len);
+            if (len > s->max_frame) {
+                enc_oversize(s, p, now);
+                continue;
+            }
         }
-        if (ops->headroom(p) < room) {
-            c->gw.no_headroom++;
-            ops->free_bulk(&p, 1);
-            continue;
-        }
-        if (c->q.n >= c->q.cap) {
-            c->gw.out_full++;
-            ops->free_bulk(&p, 1);
-            continue;
-        }
-        /* The source goes out before the parity its arrival may complete. */
-        slot = c->q.n++;
-        c->q.out[slot] = p;
-        if (fec_encoder_add(s->enc, ops->data(p), len, now, hdr, &c->sink) < 0) {
-            /* cannot happen after the checks above; drop rather than send unprotected */
-            memmove(&c->q.out[slot], &c->q.out[slot + 1],
-                    (size_t)(c->q.n - slot - 1) * sizeof(pd_pkt *));
-            c->q.n--;
-            c->gw.too_big++;
-            ops->free_bulk(&p, 1);
-            continue;
-        }
-        d = ops->prepend(p, room);
-        encap_write(&c->hdr, d, FEC_HDR_LEN + len);
-        memcpy(d + c->hdr.len, hdr, FEC_HDR_LEN);
+        enc_one(s, p, now);
     }
     /* Deadlines are checked on every call, bursts and idle polls alike. */
     fec_encoder_poll(s->enc, now, &c->sink);
@@ -324,7 +634,64 @@ void pd_fec_enc_stage_stats(const pd_fec_enc_stage *s, fec_encoder_stats *fec,
 struct pd_fec_dec_stage {
     gw_common c;
     fec_decoder *dec;
+    pd_fec_enc_stage *pair;   /* whose ICMP replies go out here */
 };
+
+void pd_fec_stage_pair(pd_fec_enc_stage *enc, pd_fec_dec_stage *dec)
+{
+    if (!dec)
+        return;
+    if (dec->pair)
+        atomic_store_explicit(&dec->pair->paired, 0, memory_order_release);
+    dec->pair = enc;
+    if (enc)
+        atomic_store_explicit(&enc->paired, 1, memory_order_release);
+}
+
+/* Move the encoder's waiting ICMP replies to the output (towards the LAN). */
+static void dec_take_replies(pd_fec_dec_stage *s)
+{
+    reply_ring *r = &s->pair->replies;
+    uint32_t n;
+
+    if (atomic_load_explicit(&r->n, memory_order_acquire) == 0)
+        return;
+    ring_lock(r);
+    n = atomic_load(&r->n);
+    while (n > 0 && s->c.q.n < s->c.q.cap) {
+        s->c.q.out[s->c.q.n++] = r->slot[r->head];
+        r->head = (r->head + 1) % REPLY_SLOTS;
+        n--;
+        atomic_fetch_sub(&r->n, 1);
+    }
+    ring_unlock(r);
+}
+
+/* RFC 6040 section 4.2 (normal mode) for a delivered frame under an outer
+ * ECN field: 0 to deliver, -1 to drop (CE outer over a Not-ECT inner). */
+static int dec_ecn(pd_fec_dec_stage *s, uint8_t *f, uint32_t len, uint8_t outer)
+{
+    uint32_t l3;
+    int v = ip_at(f, len, &l3);
+    uint8_t inner;
+
+    if (outer == 0 || v == 0)
+        return 0;
+    inner = (uint8_t)((v == 4 ? f[l3 + 1] : (f[l3 + 1] >> 4)) & 3);
+    if (outer == 3) {
+        if (inner == 0) {
+            s->c.gw.ecn_dropped++;
+            return -1;
+        }
+        if (inner != 3) {
+            set_ecn(f, l3, v, 3);
+            s->c.gw.ecn_marked++;
+        }
+    } else if (outer == 1 && inner == 2) {
+        set_ecn(f, l3, v, 1);          /* ECT(1) outer over ECT(0) inner */
+    }
+    return 0;
+}
 
 /* Rebuilt frames go into fresh pool packets, queued right away. */
 static uint8_t *dec_rebuilt_buffer(void *ctx, uint32_t len)
@@ -363,6 +730,7 @@ void pd_fec_dec_stage_destroy(pd_fec_dec_stage *s)
 {
     if (!s)
         return;
+    pd_fec_stage_pair(NULL, s);
     fec_decoder_destroy(s->dec);
     free(s);
 }
@@ -375,14 +743,17 @@ static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
     const pd_pkt_ops *ops = c->ops;
 
     c->q = (outq){ out, 0, cap };
+    if (s->pair)
+        dec_take_replies(s);
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         uint32_t len = ops->data_len(p), off, plen;
+        uint8_t ecn = 0;
         fec_verdict v;
 
         prefetch_ahead(ops, in, i, n);
 
-        if (encap_parse(&c->hdr, ops->data(p), len, &off, &plen) != 0) {
+        if (encap_parse(&c->hdr, ops->data(p), len, &off, &plen, &ecn) != 0) {
             c->gw.foreign++;
             ops->free_bulk(&p, 1);
             continue;
@@ -398,6 +769,10 @@ static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
         if (v.action == FEC_DELIVER && c->q.n < c->q.cap) {
             ops->adj(p, off + v.offset);
             ops->trim(p, ops->data_len(p) - v.length);
+            if (ecn && dec_ecn(s, ops->data(p), v.length, ecn) != 0) {
+                ops->free_bulk(&p, 1);
+                continue;
+            }
             c->q.out[c->q.n++] = p;
         } else {
             if (v.action == FEC_DELIVER)

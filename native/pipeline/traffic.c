@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "net.h"
 
 /* --- CRC-32C: SSE4.2 instruction where present, table otherwise ---------- */
 
@@ -102,16 +103,6 @@ struct pd_gen {
     pd_gen_counters c;
 };
 
-static uint16_t ip_checksum(const uint8_t *h, unsigned len)
-{
-    uint32_t s = 0;
-    for (unsigned i = 0; i + 1 < len; i += 2)
-        s += (uint32_t)h[i] << 8 | h[i + 1];
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
-}
-
 /* Ethernet (optionally one VLAN tag) + IPv4 [+ UDP]: set lengths, checksum. */
 static void fix_ipv4_udp(uint8_t *f, uint32_t len)
 {
@@ -133,7 +124,7 @@ static void fix_ipv4_udp(uint8_t *f, uint32_t len)
     f[l3 + 2] = (uint8_t)(ip_len >> 8);
     f[l3 + 3] = (uint8_t)ip_len;
     f[l3 + 10] = f[l3 + 11] = 0;
-    uint16_t ck = ip_checksum(f + l3, ihl);
+    uint16_t ck = pd_csum_ipv4_hdr(f + l3, ihl);
     f[l3 + 10] = (uint8_t)(ck >> 8);
     f[l3 + 11] = (uint8_t)ck;
     if (f[l3 + 9] == 17 && len >= l3 + ihl + 8) {

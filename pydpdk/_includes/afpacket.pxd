@@ -26,6 +26,7 @@ cdef extern from "afpacket.h" nogil:
         int qdisc_bypass
         int zero_copy
         uint32_t zc_headroom
+        int vnet_hdr
 
     ctypedef struct pd_afp_stats:
         uint64_t rx_packets, rx_bytes
@@ -36,6 +37,10 @@ cdef extern from "afpacket.h" nogil:
         uint64_t kernel_packets
         uint64_t kernel_drops
         uint64_t ring_freezes
+        uint64_t rx_gso_frames
+        uint64_t rx_gso_segments
+        uint64_t rx_gso_failed
+        uint64_t rx_oversize
 
     ctypedef struct pd_afp:
         pass
@@ -59,5 +64,6 @@ cdef extern from "afpacket.h" nogil:
     void pd_afp_stats_reset(pd_afp *afp)
     int pd_afp_ifindex(const pd_afp *afp)
     int pd_afp_mtu(const pd_afp *afp)
+    int pd_afp_vnet_hdr(const pd_afp *afp)
     const uint8_t *pd_afp_mac(const pd_afp *afp)
     void pd_afp_port_io(pd_afp *afp, pd_port_io *io)

@@ -10,6 +10,16 @@ cdef extern from "fec.h" nogil:
         FEC_HDR_LEN
         FEC_LEN_FIELD
         FEC_MAX_PAYLOAD
+        FEC_VERSION
+        FEC_KIND_SOURCE
+        FEC_KIND_REPAIR
+        FEC_KIND_CONTROL
+        FEC_FLAG_FEEDBACK
+        FEC_DEFAULT_MAX_SESSIONS
+        FEC_MAX_SESSIONS
+        FEC_MAX_SESSION_BLOCKS
+        FEC_SESSION_CONFIRM
+        FEC_CONFIRM_PACKETS
 
     ctypedef struct fec_kernel:
         const char *name
@@ -49,6 +59,8 @@ cdef extern from "fec.h" nogil:
         uint64_t timeout
         uint64_t first_block_id
         const fec_kernel *kernel
+        uint32_t session_id
+        uint8_t flags
 
     ctypedef struct fec_encoder_stats:
         uint64_t source_packets
@@ -69,6 +81,8 @@ cdef extern from "fec.h" nogil:
     int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink)
     void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st)
     uint32_t fec_encoder_max_repair_len(const fec_encoder *enc)
+    uint32_t fec_encoder_session_id(const fec_encoder *enc)
+    int fec_random_session_id(uint32_t *out)
 
     ctypedef struct fec_decoder_config:
         uint32_t max_payload
@@ -77,6 +91,7 @@ cdef extern from "fec.h" nogil:
         uint64_t timeout
         unsigned cache_entries
         const fec_kernel *kernel
+        unsigned max_sessions
 
     ctypedef struct fec_decoder_stats:
         uint64_t received
@@ -90,10 +105,20 @@ cdef extern from "fec.h" nogil:
         uint64_t no_buffer
         uint64_t blocks_evicted
         uint64_t blocks_expired
+        uint64_t unconfirmed
+        uint64_t resyncs
+        uint64_t control
+        uint64_t sessions_opened
+        uint64_t sessions_evicted
 
     enum:
         FEC_DELIVER
         FEC_CONSUMED
+        FEC_DROP_MALFORMED
+        FEC_DROP_DUPLICATE
+        FEC_DROP_LATE
+        FEC_CONTROL
+        FEC_DROP_UNCONFIRMED
 
     ctypedef struct fec_verdict:
         int action
@@ -110,3 +135,5 @@ cdef extern from "fec.h" nogil:
     void fec_decoder_get_stats(const fec_decoder *dec, fec_decoder_stats *st)
     unsigned fec_decoder_blocks_in_flight(const fec_decoder *dec)
     unsigned fec_decoder_symbols_free(const fec_decoder *dec)
+    unsigned fec_decoder_sessions(const fec_decoder *dec)
+    uint32_t fec_decoder_live_session(const fec_decoder *dec)

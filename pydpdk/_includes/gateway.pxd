@@ -15,6 +15,7 @@ cdef extern from "gateway.h" nogil:
     enum pd_encap_kind:
         PD_ENCAP_UDP
         PD_ENCAP_ETHER
+        PD_ENCAP_NONE
 
     enum:
         PD_ENCAP_UDP_LEN
@@ -32,9 +33,21 @@ cdef extern from "gateway.h" nogil:
 
     uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 
+    ctypedef struct pd_mtu_cfg:
+        uint32_t wan_mtu
+        int clamp_mss
+        int no_icmp
+        int no_fragment
+        int has_src4, has_src6
+        uint8_t src4[4]
+        uint8_t src6[16]
+
     ctypedef struct pd_fec_enc_stage_cfg:
         pd_encap_cfg encap
         fec_encoder_config fec
+        pd_mtu_cfg mtu
+
+    uint32_t pd_gateway_max_frame(const pd_encap_cfg *cfg, uint32_t wan_mtu)
 
     ctypedef struct pd_fec_dec_stage_cfg:
         pd_encap_cfg encap
@@ -42,6 +55,8 @@ cdef extern from "gateway.h" nogil:
 
     ctypedef struct pd_gateway_counters:
         uint64_t foreign, no_headroom, too_big, out_full
+        uint64_t mss_clamped, icmp_too_big, mtu_dropped, fragmented, fragments
+        uint64_t reply_dropped, ecn_marked, ecn_dropped, icmp_limited
 
     ctypedef struct pd_fec_enc_stage:
         pass
@@ -61,3 +76,6 @@ cdef extern from "gateway.h" nogil:
     void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
     void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,
                                 pd_gateway_counters *gw)
+    void pd_fec_stage_pair(pd_fec_enc_stage *enc, pd_fec_dec_stage *dec)
+    void pd_fec_enc_stage_mtu(const pd_fec_enc_stage *s, uint32_t *max_frame,
+                              uint32_t *ip_mtu, uint32_t *mss4)

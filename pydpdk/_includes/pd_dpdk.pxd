@@ -8,6 +8,7 @@ from pydpdk._includes.rte_mempool cimport rte_mempool
 cdef extern from "pd_dpdk.h" nogil:
     const pd_pkt_ops pd_mbuf_ops
     int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, rte_mempool *mp)
+    void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dropped)
 
     enum:
         PD_FWD_MAX_LINKS

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "net.h"
 #include "impair.h"
 #include "pipeline.h"
 #include "test_heap_pool.h"
@@ -122,6 +123,12 @@ static void test_up_to_m_losses_per_block_lose_nothing(void)
     r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_ETHER, 10000, &link);
     CHECK(r.v.valid == 10000 && r.ds.recovered == 4000 && r.v.corrupted == 0);
     CHECK(r.pool_out == 0);
+
+    /* no outer header (the UDP socket port): the same */
+    pt4.pos = 0;
+    r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_NONE, 10000, &link);
+    CHECK(r.v.valid == 10000 && r.ds.recovered == 4000 && r.v.corrupted == 0);
+    CHECK(r.dg.foreign == 0 && r.pool_out == 0);
 }
 
 static void test_xor_parity_rebuilds_one_per_block(void)
@@ -181,8 +188,212 @@ static void test_bad_configs_rejected(void)
     CHECK(pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err) == NULL && err < 0);
 }
 
+/* ---- edge-device MTU policy and ECN, stage by stage ---------------------- */
+
+static pd_pkt *frame_pkt(struct heap_pool *pool, uint32_t len, uint8_t proto, int df,
+                         uint8_t tos, uint16_t ethertype)
+{
+    pd_pkt *p;
+    uint8_t *f, *ip;
+    assert(hp_alloc(pool, &p, 1) == 0);
+    f = hp_append(p, len);
+    memset(f, 0, len);
+    memcpy(f, tmpl, 12);
+    f[12] = (uint8_t)(ethertype >> 8);
+    f[13] = (uint8_t)ethertype;
+    if (ethertype != 0x0800)
+        return p;
+    ip = f + 14;
+    ip[0] = 0x45;
+    ip[1] = tos;
+    ip[2] = (uint8_t)((len - 14) >> 8);
+    ip[3] = (uint8_t)(len - 14);
+    ip[6] = df ? 0x40 : 0;
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12] = 10; ip[15] = 1;
+    ip[16] = 10; ip[19] = 2;
+    ip[20] = 0x30; ip[21] = 0x39; ip[22] = 0x1f; ip[23] = 0x90;
+    if (proto == 6) {
+        uint8_t *t = ip + 20;
+        t[12] = 6 << 4;           /* 24-byte header: one MSS option */
+        t[13] = 0x02;             /* SYN */
+        t[20] = 2; t[21] = 4; t[22] = 1460 >> 8; t[23] = 1460 & 0xff;
+    } else if (proto == 17) {
+        ip[24] = (uint8_t)((len - 34) >> 8);
+        ip[25] = (uint8_t)(len - 34);
+    }
+    pd_net_fill_l4_csum(f, len);
+    ip[10] = ip[11] = 0;
+    uint16_t c = pd_csum_ipv4_hdr(ip, 20);
+    ip[10] = (uint8_t)(c >> 8);
+    ip[11] = (uint8_t)c;
+    return p;
+}
+
+static void test_mtu_policy(void)
+{
+    struct heap_pool pool = { .capacity = 1000 };
+    pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_ETHER },
+                                .fec = { .code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
+                                         .max_payload = 1518 },
+                                .mtu = { .wan_mtu = 1500, .clamp_mss = 1 } };
+    pd_fec_dec_stage_cfg dc = { .encap = ec.encap,
+                                .fec = { .max_payload = 1518, .max_blocks = 64,
+                                         .max_symbols = 4096, .cache_entries = 64 } };
+    uint32_t max_frame = 1500 + 14 - 14 - FEC_HDR_LEN - FEC_LEN_FIELD, mf, ipm, mss;
+    int err;
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
+    pd_stage se, sd;
+    pd_pkt *in[4], *out[64];
+    pd_gateway_counters g;
+    uint16_t n;
+
+    assert(enc && dec);
+    CHECK(pd_gateway_max_frame(&ec.encap, 1500) == max_frame);
+    ec.encap.kind = PD_ENCAP_UDP;
+    ec.encap.dst_port = 4790;
+    CHECK(pd_gateway_max_frame(&ec.encap, 1500) == max_frame - 28);
+    pd_fec_enc_stage_mtu(enc, &mf, &ipm, &mss);
+    CHECK(mf == max_frame && ipm == max_frame - 14 && mss == max_frame - 54);
+    pd_fec_enc_stage_bind(enc, &se);
+    pd_fec_dec_stage_bind(dec, &sd);
+
+    /* DF, unpaired: no way to answer, counted */
+    in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+    n = se.process(se.ctx, in, 1, out, 64, 1);
+    pd_fec_enc_stage_stats(enc, NULL, &g);
+    CHECK(n == 0 && g.reply_dropped == 1 && g.mtu_dropped == 1 && g.icmp_too_big == 0);
+
+    /* DF, paired: ICMP fragmentation needed comes out of the decoder */
+    pd_fec_stage_pair(enc, dec);
+    in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+    n = se.process(se.ctx, in, 1, out, 64, 2);
+    CHECK(n == 0);
+    n = sd.process(sd.ctx, in, 0, out, 64, 3);
+    CHECK(n == 1);
+    if (n == 1) {
+        uint8_t *r = hp_data(out[0]);
+        CHECK(r[23] == 1 && r[34] == 3 && r[35] == 4);
+        CHECK((uint32_t)(r[40] << 8 | r[41]) == max_frame - 14);
+        CHECK(memcmp(r + 26, tmpl + 30, 4) == 0);   /* from the original destination */
+        heap_ops.free_bulk(out, n);
+    }
+    pd_fec_enc_stage_stats(enc, NULL, &g);
+    CHECK(g.icmp_too_big == 1);
+
+    /* a flood of DF packets: the first ICMP_BURST answered, the rest limited */
+    for (int i = 0; i < 100; i++) {
+        in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+        n = se.process(se.ctx, in, 1, out, 64, 3);
+        n = sd.process(sd.ctx, in, 0, out, 64, 3);
+        heap_ops.free_bulk(out, n);
+    }
+    pd_fec_enc_stage_stats(enc, NULL, &g);
+    CHECK(g.icmp_too_big == 50 && g.icmp_limited == 51 && g.mtu_dropped == 52);
+
+    /* no DF: two fragments, each protected */
+    in[0] = frame_pkt(&pool, 1514, 17, 0, 0, 0x0800);
+    n = se.process(se.ctx, in, 1, out, 64, 4);
+    pd_fec_enc_stage_stats(enc, NULL, &g);
+    CHECK(n == 2 && g.fragmented == 1 && g.fragments == 2);
+    for (uint16_t i = 0; i < n; i++) {
+        CHECK(hp_len(out[i]) <= 1500 + 14);
+        CHECK(pd_csum_ipv4_hdr(hp_data(out[i]) + 14 + FEC_HDR_LEN + 14, 20) == 0);
+    }
+    heap_ops.free_bulk(out, n);
+
+    /* SYN: MSS clamped, checksum still right */
+    in[0] = frame_pkt(&pool, 14 + 20 + 24, 6, 1, 0, 0x0800);
+    n = se.process(se.ctx, in, 1, out, 64, 5);
+    CHECK(n == 1);
+    if (n == 1) {
+        uint8_t *f = hp_data(out[0]) + 14 + FEC_HDR_LEN, *t = f + 34;
+        uint32_t s = pd_csum_pseudo(f + 14, 4, 6, 24);
+        CHECK((uint32_t)(t[22] << 8 | t[23]) == max_frame - 54);
+        CHECK(pd_csum_fold(pd_csum_add(s, t, 24)) == 0);
+        heap_ops.free_bulk(out, n);
+    }
+    /* not IP and too big */
+    in[0] = frame_pkt(&pool, 1514, 0, 0, 0, 0x88b6);
+    n = se.process(se.ctx, in, 1, out, 64, 6);
+    pd_fec_enc_stage_stats(enc, NULL, &g);
+    CHECK(n == 0 && g.too_big == 1 && g.mss_clamped == 1);
+
+    n = se.flush(se.ctx, out, 64, 7);         /* parity of the partial block */
+    heap_ops.free_bulk(out, n);
+    pd_fec_dec_stage_destroy(dec);
+    pd_fec_enc_stage_destroy(enc);
+    CHECK(pool.out == 0);
+}
+
+static void set_outer_ecn(uint8_t *w, uint8_t ecn)
+{
+    w[15] = (uint8_t)((w[15] & 0xfc) | ecn);
+    w[24] = w[25] = 0;
+    uint16_t c = pd_csum_ipv4_hdr(w + 14, 20);
+    w[24] = (uint8_t)(c >> 8);
+    w[25] = (uint8_t)c;
+}
+
+static void test_dscp_ecn_rfc6040(void)
+{
+    struct heap_pool pool = { .capacity = 1000 };
+    pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_UDP, .dst_port = 4790,
+                                           .src_port = 4790, .src_ip = 0x0a000001,
+                                           .dst_ip = 0x0a000002 },
+                                .fec = { .code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
+                                         .max_payload = 1518 } };
+    pd_fec_dec_stage_cfg dc = { .encap = ec.encap,
+                                .fec = { .max_payload = 1518, .max_blocks = 64,
+                                         .max_symbols = 4096, .cache_entries = 64 } };
+    int err;
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
+    pd_stage se, sd;
+    pd_pkt *in[4], *wire[8], *out[8];
+    pd_gateway_counters g;
+    uint16_t n, m;
+
+    assert(enc && dec);
+    pd_fec_enc_stage_bind(enc, &se);
+    pd_fec_dec_stage_bind(dec, &sd);
+    /* DSCP EF (46) + ECT(0) inner: copied to the outer header */
+    in[0] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 2, 0x0800);
+    in[1] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 0, 0x0800);  /* Not-ECT */
+    in[2] = frame_pkt(&pool, 200, 17, 1, (10 << 2) | 1, 0x0800);  /* ECT(1) */
+    n = se.process(se.ctx, in, 3, wire, 8, 1);
+    CHECK(n == 3);
+    if (n != 3)
+        return;
+    CHECK(hp_data(wire[0])[15] == ((46 << 2) | 2));
+    CHECK(hp_data(wire[2])[15] == ((10 << 2) | 1));
+    CHECK(pd_csum_ipv4_hdr(hp_data(wire[0]) + 14, 20) == 0);
+    /* the link marks congestion on the first two */
+    set_outer_ecn(hp_data(wire[0]), 3);
+    set_outer_ecn(hp_data(wire[1]), 3);
+    m = sd.process(sd.ctx, wire, n, out, 8, 2);
+    pd_fec_dec_stage_stats(dec, NULL, &g);
+    CHECK(m == 2 && g.ecn_marked == 1 && g.ecn_dropped == 1);
+    if (m == 2) {
+        uint8_t *f0 = hp_data(out[0]);
+        CHECK(f0[15] == ((46 << 2) | 3));                  /* inner CE */
+        CHECK(pd_csum_ipv4_hdr(f0 + 14, 20) == 0);
+        CHECK(hp_data(out[1])[15] == ((10 << 2) | 1));      /* unchanged */
+    }
+    heap_ops.free_bulk(out, m);
+    n = se.flush(se.ctx, wire, 8, 3);
+    heap_ops.free_bulk(wire, n);
+    pd_fec_dec_stage_destroy(dec);
+    pd_fec_enc_stage_destroy(enc);
+    CHECK(pool.out == 0);
+}
+
 int main(void)
 {
+    test_mtu_policy();
+    test_dscp_ecn_rfc6040();
     test_clean_link_delivers_everything_in_order();
     test_up_to_m_losses_per_block_lose_nothing();
     test_xor_parity_rebuilds_one_per_block();

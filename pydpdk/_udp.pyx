@@ -1,0 +1,371 @@
+# cython: language_level=3
+"""UdpPort: the FEC tunnel over the kernel's UDP stack (private; see pydpdk.udp).
+
+Wraps native/udp: one UDP socket, received with recvmmsg() into packets of
+any pool and sent with sendmmsg(), without the GIL.  Each datagram's
+payload is one FEC wire packet.
+"""
+
+import errno
+import socket
+import struct
+import warnings
+
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from pydpdk._burst cimport PacketPool, PortBase
+from pydpdk._includes.udp cimport (
+    PD_UDP_PEER_DEAD,
+    PD_UDP_PEER_UP,
+    PD_UDP_PEER_WAITING,
+    pd_udp,
+    pd_udp_close,
+    pd_udp_config,
+    pd_udp_config_init,
+    pd_udp_fec_session,
+    pd_udp_instance_id,
+    pd_udp_local,
+    pd_udp_open,
+    pd_udp_peer,
+    pd_udp_port_io,
+    pd_udp_start,
+    pd_udp_stats,
+    pd_udp_stats_get,
+    pd_udp_stats_reset,
+    pd_udp_stop,
+    pd_udp_tick,
+    pd_udp_wait,
+    sockaddr_storage,
+    socklen_t,
+)
+
+from pydpdk.errors import PortError, error_from_errno
+
+PEER_STATES = {PD_UDP_PEER_WAITING: "waiting", PD_UDP_PEER_UP: "up", PD_UDP_PEER_DEAD: "dead"}
+
+
+def split_hostport(text, default_port=None):
+    """``"HOST:PORT"``, ``"[V6ADDR]:PORT"`` or ``":PORT"`` -> (host, port).
+
+    *host* is ``""`` when left out; a missing port takes *default_port*
+    (ValueError when that is None too).  IPv6 addresses need brackets.
+    """
+    text = str(text).strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"missing ']' in {text!r}")
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"expected [ADDRESS]:PORT, got {text!r}")
+        port_text = rest[1:]
+    elif text.count(":") > 1:
+        raise ValueError(f"an IPv6 address needs brackets: [ADDRESS]:PORT, got {text!r}")
+    else:
+        host, _, port_text = text.partition(":")
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"no port in {text!r} (HOST:PORT)")
+        port = int(default_port)
+    else:
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise ValueError(f"port must be a number, got {port_text!r} in {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be within 0..65535, got {port}")
+    return host, port
+
+
+def _resolve(host, port, family=0, passive=False):
+    """(family, ip, port, scope_id) of the first UDP address for host/port."""
+    flags = socket.AI_PASSIVE if passive and not host else 0
+    try:
+        infos = socket.getaddrinfo(host or None, port, family, socket.SOCK_DGRAM,
+                                   socket.IPPROTO_UDP, flags)
+    except socket.gaierror as exc:
+        raise PortError(errno.EADDRNOTAVAIL, f"cannot resolve {host!r}: {exc}") from None
+    if not infos:
+        raise PortError(errno.EADDRNOTAVAIL, f"no address for {host!r}")
+    fam, _, _, _, sa = infos[0]
+    return fam, sa[0], sa[1], (sa[3] if fam == socket.AF_INET6 else 0)
+
+
+cdef bytes _sockaddr_bytes(int family, str ip, int port, int scope_id=0):
+    if family == socket.AF_INET:
+        return (struct.pack("=H", family) + struct.pack("!H", port)
+                + socket.inet_pton(family, ip) + bytes(8))
+    return (struct.pack("=H", family) + struct.pack("!HI", port, 0)
+            + socket.inet_pton(family, ip) + struct.pack("=I", scope_id))
+
+
+cdef object _sockaddr_tuple(sockaddr_storage *ss, socklen_t length):
+    cdef bytes raw = (<char *>ss)[:length]
+    family = struct.unpack_from("=H", raw, 0)[0]
+    if family == socket.AF_INET:
+        return socket.inet_ntop(family, raw[4:8]), struct.unpack_from("!H", raw, 2)[0]
+    if family == socket.AF_INET6:
+        return socket.inet_ntop(family, raw[8:24]), struct.unpack_from("!H", raw, 2)[0]
+    return None
+
+
+cdef int _fill(sockaddr_storage *ss, socklen_t *length, bytes raw) except -1:
+    if len(raw) > sizeof(sockaddr_storage):
+        raise ValueError("socket address too long")
+    memcpy(ss, <const char *>raw, len(raw))
+    length[0] = <socklen_t>len(raw)
+    return 0
+
+
+def format_hostport(addr):
+    """(ip, port) -> "ip:port" or "[ip]:port" (IPv6)."""
+    if addr is None:
+        return ""
+    ip, port = addr
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def fec_session_id(data):
+    """The session id of a FEC v2 packet (header CRC checked), or None."""
+    cdef const uint8_t[::1] view = memoryview(bytes(data)).cast("B")
+    cdef uint32_t sid = 0
+    if view.shape[0] == 0:
+        return None
+    if pd_udp_fec_session(&view[0], <uint32_t>view.shape[0], &sid) != 0:
+        return None
+    return sid
+
+
+def _seconds_to_ns(value, str name):
+    if value is None or value == 0:
+        return 0
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 seconds (0 or None: off), got {value}")
+    return <uint64_t>(float(value) * 1e9)
+
+
+cdef class UdpPort(PortBase):
+    """The tunnel's WAN side over a kernel UDP socket (recvmmsg/sendmmsg).
+
+    ``UdpPort("198.51.100.7:4790", pool)`` sends every packet of a tx burst
+    as one datagram (its bytes are the UDP payload) to the peer, and
+    receives the peer's datagrams as packets of *pool* (any PacketPool:
+    BufferPool, a DPDK Mempool, ...; default a new BufferPool of 2048
+    buffers).  The kernel routes, resolves neighbours (ARP/NDP) and applies
+    the WAN MTU; IPv4 and IPv6 (``"[2001:db8::7]:4790"``).
+
+    *bind* is the local ``"ADDR:PORT"`` (default: any address of the peer's
+    family, the peer's port).  A keepalive goes to the peer every
+    *keepalive* seconds; a peer silent for *dead_after* seconds is reported
+    ``"dead"`` (``stats()["peer_state"]``, ``dead_events``) until heard
+    again.  With *follow_peer*, a peer whose address changes (NAT
+    rebinding, roaming) is followed once a datagram from the new address
+    proves it is the same peer (its keepalive instance id, or a FEC v2
+    session id seen from the old address); other datagrams from unknown
+    addresses are dropped and counted (``rx_unknown_source``).  With
+    *dont_fragment* the kernel refuses datagrams over the path MTU
+    (counted ``tx_oversize``); without (default) it fragments them.  With
+    *gso*, runs of equal-length packets in a tx burst leave in one
+    UDP GSO send (``UDP_SEGMENT``; counted ``tx_gso_sends``), falling back to
+    ``sendmmsg`` where the kernel refuses: ~3x less CPU per datagram, but
+    a run stays one packet until a device segments it, so a virtual hop or
+    qdisc that drops it loses the whole run at once (consecutive packets
+    FEC cannot rebuild); off by default.  With *gro*, datagrams that arrive
+    coalesced (UDP_GRO) are split by the port, one copy each (counted
+    ``rx_coalesced``): ~4x less receive CPU when the peer's datagrams
+    arrive coalesced, one copy more per datagram when they do not; off by
+    default.  *rcvbuf*/*sndbuf*: socket buffer bytes.
+
+    Raises PortError (EADDRINUSE, EADDRNOTAVAIL, ...) when the socket cannot
+    be bound, ValueError for malformed addresses or options.  Source:
+    recvmmsg(2), sendmmsg(2), udp(7), ip(7) IP_MTU_DISCOVER.
+    """
+
+    cdef pd_udp *u
+    cdef readonly str spec
+    cdef readonly int family
+
+    def __cinit__(self):
+        self.u = NULL
+
+    def __init__(self, peer not None, PacketPool pool=None, *, bind=None, keepalive=1.0,
+                 dead_after=5.0, bint follow_peer=True, bint dont_fragment=False,
+                 bint gso=False, bint gro=False, int rcvbuf=4 << 20, int sndbuf=4 << 20):
+        cdef pd_udp_config cfg
+        cdef int rc
+        if self.u != NULL:
+            raise PortError(errno.EEXIST, "UdpPort already initialised")
+        phost, pport = split_hostport(peer) if isinstance(peer, str) else peer
+        if not phost:
+            raise ValueError(f"the peer needs a host: HOST:PORT, got {peer!r}")
+        if not 1 <= int(pport) <= 65535:
+            raise ValueError(f"the peer port must be within 1..65535, got {pport}")
+        pfam, pip, pport, pscope = _resolve(phost, int(pport))
+        if bind is None:
+            bhost, bport = "", pport
+        elif isinstance(bind, int):
+            bhost, bport = "", bind
+        elif isinstance(bind, str):
+            bhost, bport = split_hostport(bind, default_port=pport)
+        else:
+            bhost, bport = bind
+        if bhost:
+            try:       # a name with addresses of both families: the peer's
+                bfam, bip, bport, bscope = _resolve(bhost, int(bport), pfam)
+            except PortError:
+                bfam, bip, bport, bscope = _resolve(bhost, int(bport))
+        else:
+            bfam, bscope = pfam, 0
+            bip = "0.0.0.0" if pfam == socket.AF_INET else "::"
+        if bfam != pfam:
+            raise ValueError(f"bind address {bhost!r} and peer {phost!r} are of different "
+                             "address families")
+        ka_ns = _seconds_to_ns(keepalive, "keepalive")
+        dead_ns = _seconds_to_ns(dead_after, "dead_after")
+        if ka_ns and dead_ns and dead_ns <= ka_ns:
+            raise ValueError(f"dead_after ({dead_after} s) must be longer than the keepalive "
+                             f"period ({keepalive} s)")
+        if pool is None:
+            from pydpdk._native import BufferPool
+            pool = BufferPool(capacity=2048, data_room=2048)
+        pool.check_open()
+
+        pd_udp_config_init(&cfg)
+        _fill(&cfg.local, &cfg.local_len, _sockaddr_bytes(bfam, bip, int(bport), bscope))
+        _fill(&cfg.peer, &cfg.peer_len, _sockaddr_bytes(pfam, pip, int(pport), pscope))
+        cfg.keepalive_ns = ka_ns
+        cfg.dead_ns = dead_ns
+        cfg.follow_peer = follow_peer
+        cfg.dont_fragment = dont_fragment
+        cfg.gso = gso
+        cfg.gro = gro
+        cfg.rcvbuf = rcvbuf
+        cfg.sndbuf = sndbuf
+        rc = pd_udp_open(&self.u, &cfg, pool.ops, pool.pool)
+        if rc < 0:
+            where = format_hostport((bip, bport))
+            raise error_from_errno(rc, f"cannot open a UDP port on {where} towards "
+                                       f"{format_hostport((pip, pport))}", PortError)
+        self.family = pfam
+        self.spec = f"udp:{format_hostport((pip, pport))}"
+        self.rx_pool = pool
+        pd_udp_port_io(self.u, &self.io)
+        self.n_rx_queues = 1
+        self.n_tx_queues = 1
+
+    cdef int _check_open(self) except -1:
+        if self.u == NULL:
+            raise PortError(errno.EBADF, f"{self!r} is closed")
+        return 0
+
+    @property
+    def pool(self):
+        """The pool received datagrams are put in."""
+        return self.rx_pool
+
+    @property
+    def local(self):
+        """The bound local address, (ip, port)."""
+        cdef sockaddr_storage ss
+        cdef socklen_t length = 0
+        self._check_open()
+        pd_udp_local(self.u, &ss, &length)
+        return _sockaddr_tuple(&ss, length)
+
+    @property
+    def peer(self):
+        """Where datagrams go now, (ip, port): the configured peer, or where it moved."""
+        cdef sockaddr_storage ss
+        cdef socklen_t length = 0
+        self._check_open()
+        pd_udp_peer(self.u, &ss, &length)
+        return _sockaddr_tuple(&ss, length)
+
+    @property
+    def instance_id(self):
+        """The random id this port's keepalives carry."""
+        self._check_open()
+        return pd_udp_instance_id(self.u)
+
+    @property
+    def peer_state(self):
+        """"waiting" (never heard), "up", or "dead" (silent for dead_after seconds)."""
+        return self.stats()["peer_state"]
+
+    def wait(self, double timeout=1.0):
+        """Block up to *timeout* seconds until a datagram is queued; True if one is."""
+        cdef int rc
+        cdef int ms = <int>(timeout * 1000)
+        self.check_usable()
+        with nogil:
+            rc = pd_udp_wait(self.u, ms)
+        if rc < 0:
+            raise error_from_errno(rc, f"waiting on {self!r} failed", PortError)
+        return rc > 0
+
+    def tick(self):
+        """Run the keepalive and dead-peer timers now (rx_burst does it on every call)."""
+        self.check_usable()
+        pd_udp_tick(self.u)
+
+    def _start(self):
+        cdef int rc
+        self._check_open()
+        rc = pd_udp_start(self.u)
+        if rc < 0:
+            raise error_from_errno(rc, f"cannot start {self!r}", PortError)
+
+    def _stop(self):
+        if self.u != NULL:
+            pd_udp_stop(self.u)
+
+    def _close(self):
+        if self.u != NULL:
+            pd_udp_close(self.u)
+            self.u = NULL
+
+    def _stats(self):
+        cdef pd_udp_stats st
+        self._check_open()
+        pd_udp_stats_get(self.u, &st)
+        return {
+            "ipackets": st.rx_packets,
+            "opackets": st.tx_packets,
+            "ibytes": st.rx_bytes,
+            "obytes": st.tx_bytes,
+            "imissed": st.kernel_drops,
+            "ierrors": st.rx_malformed + st.rx_unknown_source,
+            "oerrors": st.tx_errors,
+            "rx_nombuf": st.rx_nombuf,
+            "rx_malformed": st.rx_malformed,
+            "rx_unknown_source": st.rx_unknown_source,
+            "kernel_drops": st.kernel_drops,
+            "rx_coalesced": st.rx_coalesced,
+            "tx_oversize": st.tx_oversize,
+            "tx_unreachable": st.tx_unreachable,
+            "tx_gso_sends": st.tx_gso_sends,
+            "keepalives_tx": st.keepalives_tx,
+            "keepalives_rx": st.keepalives_rx,
+            "keepalive_errors": st.keepalive_errors,
+            "peer_changes": st.peer_changes,
+            "dead_events": st.dead_events,
+            "peer_state": PEER_STATES.get(st.peer_state, "unknown"),
+            "last_rx_age_s": (None if st.last_rx_age_ns == <uint64_t>-1
+                              else st.last_rx_age_ns / 1e9),
+            "peer": format_hostport(self.peer),
+        }
+
+    def reset_stats(self):
+        """Zero the counters (peer state and address stay)."""
+        self._check_open()
+        pd_udp_stats_reset(self.u)
+
+    def __dealloc__(self):
+        if self.u != NULL:
+            pd_udp_close(self.u)
+            self.u = NULL
+            warnings.warn("UdpPort garbage-collected without close()", ResourceWarning)
+
+    def __repr__(self):
+        return f"<UdpPort {self.spec}>"
