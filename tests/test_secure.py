@@ -312,11 +312,11 @@ def _chain(pool, keys_tx, keys_rx, count, *, link=(), state=False, **kw):
     from pydpdk.pipeline import FecDecodeStage, FecEncodeStage, Generator, Pipeline, Verifier
     gen = Generator(pool, sizes=(64, 512, 1400), count=count)
     enc = FecEncodeStage(pool, k=10, m=4, deadline=0.002)
-    # The FEC stages of this tree write v1 headers: pin the session id and
-    # skip the inner v2 check until they speak v2.
+    # The envelope follows the FEC encoder's v2 session id; the opener checks
+    # that the decrypted v2 header carries the same one.
     outer = {k: enc.config[k] for k in ("encap", "dst_port", "ethertype")}
-    seal = secure.SealStage(pool, keys_tx, session_id=0x5EC0, **outer)
-    opn = secure.OpenStage(pool, keys_rx, check_inner=False, state_path=state, **outer)
+    seal = secure.SealStage(pool, keys_tx, **outer)
+    opn = secure.OpenStage(pool, keys_rx, state_path=state, **outer)
     dec = FecDecodeStage(pool)
     ver = Verifier(pool, marker_offset=gen.marker_offset)
     pipe = Pipeline().add(gen, enc, seal, *link, opn, dec, sink=ver)
@@ -348,7 +348,7 @@ def test_stage_forgeries_never_reach_the_decoder(pool):
     reason before the FEC decoder, which rebuilds the genuine packets lost."""
     from pydpdk.pipeline import PyStage
     rng = random.Random(3)
-    other = secure.Sealer([(1, K2)], session_id=0x5EC0)
+    other = secure.Sealer([(1, K2)])          # same sessions, wrong key
     count = [0]
     kinds = {"session": 0, "flip": 0, "key": 0}
 
@@ -366,8 +366,10 @@ def test_stage_forgeries_never_reach_the_decoder(pool):
             elif kind == "flip":
                 data[rng.randrange(42, len(data))] ^= 1 << rng.randrange(8)
             else:
+                # Same session id, same length, sealed with another key.
                 inner_len = len(data) - 42 - secure.OVERHEAD
-                data[42:] = other.seal(bytes(data[42 + 24:42 + 24 + inner_len]))
+                sid = int.from_bytes(data[42 + 4:42 + 8], "big")
+                data[42:] = other.seal(inner(sid, 0, rng.randbytes(inner_len - 20)))
             pkt.write(0, bytes(data))
         return None
 
@@ -549,3 +551,22 @@ def test_stage_recorded_session_replayed_after_restart(tmp_path):
         assert c["opened"] == 0 and c["stale_epoch"] == len(wire)
     finally:
         bpool.close()
+
+
+def test_seal_stage_follows_the_fec_session_id(pool):
+    """The envelope's session id is the v2 FEC encoder's (offset 12 of the inner
+    header); with check_inner the opener verifies they agree."""
+    from pydpdk.pipeline import PyStage
+    ids = set()
+
+    def look(burst):
+        for pkt in burst:
+            d = pkt.read(42, 24)
+            assert d[0] == 2 and d[1] == 0x30
+            ids.add(int.from_bytes(d[4:8], "big"))
+
+    pipe, enc, seal, opn, dec, ver = _chain(pool, [(1, K1)], [(1, K1)], 300,
+                                             link=(PyStage(look),))
+    pipe.run()
+    assert ids == {enc.config["session_id"]}
+    assert ver.counters["valid"] == 300 and opn.counters["malformed"] == 0
