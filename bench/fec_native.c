@@ -1,10 +1,9 @@
 /* Native timing loops for bench/fec_codec.py: pydpdk's block codec and
- * Intel ISA-L's ec_encode_data, driven the same way on the same buffers.
- * Built by the benchmark at run time together with native/fec (so no
- * Python call sits inside a timed loop) and linked with -lisal.
+ * the streaming encoder/decoder.  ISA-L's loops, driven the same way, are in
+ * fec_isal.c.  Built by the benchmark at run time together with native/fec
+ * (so no Python call sits inside a timed loop).
  * Layout: data (nblocks, k, len); parity (nblocks, m, len); symbols
  * (nblocks, k + m, len); present (nblocks, k + m). */
-#include <isa-l/erasure_code.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,99 +61,6 @@ int pd_fec_decode(const char *kname, int k, int m, int len, int nblocks,
         }
     fec_matrix_cache_destroy(cache);
     return 0;
-}
-
-/* variant 0: ec_encode_data (ISA-L's own dispatch: AVX-512 on this CPU);
- * variant 1: ec_encode_data_avx2, the peer of pydpdk's AVX2 kernel. */
-int isal_encode(int k, int m, int len, int nblocks, unsigned char *data,
-                unsigned char *parity, int iters, int variant)
-{
-    void (*encode)(int, int, int, unsigned char *, unsigned char **, unsigned char **) =
-        variant == 1 ? ec_encode_data_avx2 : ec_encode_data;
-    unsigned char *a = malloc((size_t)(k + m) * k), *tbls = malloc((size_t)32 * k * m);
-    unsigned char *src[MAXS], *dst[MAXS];
-    if (a == NULL || tbls == NULL) {
-        free(a);
-        free(tbls);
-        return -1;
-    }
-    gf_gen_cauchy1_matrix(a, k + m, k);
-    ec_init_tables(k, m, a + (size_t)k * k, tbls);   /* cached tables */
-    for (int it = 0; it < iters; it++)
-        for (int b = 0; b < nblocks; b++) {
-            for (int i = 0; i < k; i++)
-                src[i] = data + ((size_t)b * k + i) * len;
-            for (int i = 0; i < m; i++)
-                dst[i] = parity + ((size_t)b * m + i) * len;
-            encode(len, k, m, tbls, src, dst);
-        }
-    free(a);
-    free(tbls);
-    return 0;
-}
-
-/* ISA-L's usual erasure decode: invert the k x k matrix of k surviving rows,
- * take the rows of the lost sources, build tables, run ec_encode_data.  With
- * cached != 0 this is skipped when the loss pattern equals the previous one. */
-int isal_decode(int k, int m, int len, int nblocks, unsigned char *symbols,
-                const unsigned char *present, unsigned char *out, int iters, int cached)
-{
-    const int n = k + m;
-    unsigned char *a = malloc((size_t)n * k), *b = malloc((size_t)k * k);
-    unsigned char *inv = malloc((size_t)k * k), *dm = malloc((size_t)k * k);
-    unsigned char *tbls = malloc((size_t)32 * k * m);
-    unsigned char prev[MAXS];
-    unsigned char *src[MAXS], *dst[MAXS];
-    int lost[MAXS], nlost = 0, have_prev = 0, rc = 0;
-    if (!a || !b || !inv || !dm || !tbls) {
-        rc = -1;
-        goto out;
-    }
-    gf_gen_cauchy1_matrix(a, n, k);
-    for (int it = 0; it < iters && rc == 0; it++)
-        for (int blk = 0; blk < nblocks; blk++) {
-            const unsigned char *p = present + (size_t)blk * n;
-            unsigned char *s = symbols + (size_t)blk * n * len;
-            int rows[MAXS], r = 0;
-            for (int i = 0; i < n && r < k; i++)
-                if (p[i])
-                    rows[r++] = i;
-            if (r < k) {
-                rc = -1;
-                break;
-            }
-            if (!(cached && have_prev && memcmp(prev, p, n) == 0)) {
-                nlost = 0;
-                for (int i = 0; i < k; i++)
-                    if (!p[i])
-                        lost[nlost++] = i;
-                for (int i = 0; i < k; i++)
-                    memcpy(b + (size_t)i * k, a + (size_t)rows[i] * k, k);
-                if (gf_invert_matrix(b, inv, k) < 0) {
-                    rc = -1;
-                    break;
-                }
-                for (int e = 0; e < nlost; e++)
-                    memcpy(dm + (size_t)e * k, inv + (size_t)lost[e] * k, k);
-                if (nlost)
-                    ec_init_tables(k, nlost, dm, tbls);
-                memcpy(prev, p, n);
-                have_prev = 1;
-            }
-            for (int i = 0; i < k; i++)
-                src[i] = s + (size_t)rows[i] * len;
-            for (int e = 0; e < nlost; e++)
-                dst[e] = out + ((size_t)blk * m + e) * len;
-            if (nlost)
-                ec_encode_data(len, k, nlost, tbls, src, dst);
-        }
-out:
-    free(a);
-    free(b);
-    free(inv);
-    free(dm);
-    free(tbls);
-    return rc;
 }
 
 /* ---- streaming codec: the per-packet path a pipeline stage runs -------- */

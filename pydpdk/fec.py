@@ -18,7 +18,7 @@ released:
 * :class:`BlockCodec` - the plain block code: k equal-length data symbols to
   m parity symbols, and back.
 * :func:`available_kernels`, :func:`default_kernel` - which SIMD kernels this
-  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|gfni`` overrides the default at
+  CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|avx2gfni|gfni`` overrides the default at
   start-up; each codec object also takes ``kernel=``.
 
 Time: ``now`` arguments are integers in nanoseconds of any monotonic clock
@@ -113,7 +113,7 @@ class Encoder(_fec.StreamEncoder):
     first_block_id : int
         Block id of the first block (48 bits, wraps).
     kernel : str or None
-        ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (the best this CPU runs).
+        ``"scalar"``, ``"avx2"``, ``"avx2gfni"``, ``"gfni"`` or None (the best this CPU runs).
     session_id : int or None
         The 32-bit session id, 1..2**32-1, or None for a random one (the
         normal case; give one for tests, or to run one encoder per queue
@@ -186,7 +186,7 @@ class Decoder(_fec.StreamDecoder):
     cache_size : int
         Decode matrices kept, by loss pattern (LRU).
     kernel : str or None
-        ``"scalar"``, ``"avx2"``, ``"gfni"`` or None (the best this CPU runs).
+        ``"scalar"``, ``"avx2"``, ``"avx2gfni"``, ``"gfni"`` or None (the best this CPU runs).
     max_sessions : int
         Sessions decoded side by side, 2..4096 (default 8), with
         max_sessions * max_blocks <= 2**20 (each session keeps a history of

@@ -325,10 +325,14 @@ def mtu_report(enc: FecEncodeStage | None, replies: bool = True) -> dict[str, An
             "mss": c["mss"], "overhead_bytes": c["overhead_bytes"], "policy": "; ".join(parts)}
 
 
-# Why a port lost frames, by direction: report key <- port stats key.  Ports
-# without the detail (DPDK) report their ierrors as "errors".
+# Why a port lost frames, by direction: report key <- port stats key (each
+# port reports the ones it keeps: AF_PACKET the segmentation detail, a UDP
+# transport datagrams from strangers and the reasons sends failed).  Ports
+# without any detail (DPDK) report their ierrors as "errors".
 _RX_DETAIL = (("malformed", "rx_malformed"), ("oversize", "rx_oversize"),
-              ("segmentation_failed", "rx_gso_failed"))
+              ("segmentation_failed", "rx_gso_failed"),
+              ("unknown_source", "rx_unknown_source"))
+_TX_DETAIL = (("oversize", "tx_oversize"), ("unreachable", "tx_unreachable"))
 # Why a stage dropped frames (stage counters; each frame counted once:
 # reply_dropped and icmp_limited are details of mtu_dropped).
 _STAGE_DROPS = ("too_big", "mtu_dropped", "icmp_too_big", "no_headroom", "out_full",
@@ -347,11 +351,14 @@ def drop_report(counters: dict[str, dict[str, int]],
     for role, st in port_stats.items():
         rx = {"ring_overflow": int(st.get("imissed", 0))}
         if "rx_malformed" in st:
-            rx.update((name, int(st[key])) for name, key in _RX_DETAIL)
+            rx.update((name, int(st[key])) for name, key in _RX_DETAIL if key in st)
         else:
             rx["errors"] = int(st.get("ierrors", 0))
             rx["oversize"] = int(st.get("rx_chain_dropped", 0))
-        ports[role] = {"rx": rx, "tx": {"tx_errors": int(st.get("oerrors", 0))}}
+        tx = {name: int(st[key]) for name, key in _TX_DETAIL if key in st}
+        # oerrors counts every failed send; the detail says why some failed
+        tx["tx_errors"] = int(st.get("oerrors", 0)) - sum(tx.values())
+        ports[role] = {"rx": rx, "tx": tx}
     stages = {name: {k: int(c[k]) for k in _STAGE_DROPS if k in c}
               for name, c in counters.items() if any(k in c for k in _STAGE_DROPS)}
     sinks = {name: int(c.get("drops", 0)) for name, c in counters.items() if "drops" in c}

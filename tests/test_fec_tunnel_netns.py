@@ -37,18 +37,28 @@ class Gateways:
 
     def __init__(self, topo: netns.GatewayTopology, k: int, m: int,
                  extra: tuple[str, ...] = ()) -> None:
-        self.procs = []
-        for gw in (topo.gw_a, topo.gw_b):
-            cmd = ["ip", "netns", "exec", gw, sys.executable, "-m", "pydpdk.cli", "fec",
-                   "tunnel", "--", "--backend", "native", "--local", "afpacket:lan",
-                   "--peer", "afpacket:wan", "--encap", "ether", "-k", str(k), "-m", str(m),
-                   "--deadline-ms", "2", "--json", *extra]
-            self.procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                               stderr=subprocess.PIPE, text=True))
+        self.cmds = [["ip", "netns", "exec", gw, sys.executable, "-m", "pydpdk.cli", "fec",
+                      "tunnel", "--", "--backend", "native", "--local", "afpacket:lan",
+                      "--peer", "afpacket:wan", "--encap", "ether", "-k", str(k), "-m", str(m),
+                      "--deadline-ms", "2", "--json", *extra]
+                     for gw in (topo.gw_a, topo.gw_b)]
+        self.procs = [self._spawn(cmd) for cmd in self.cmds]
         self.early = ["" for _ in self.procs]
         # bound and running once each has printed its start report (MTU policy)
         for i in range(len(self.procs)):
             self.wait_for(i, "MTU:", timeout=60)
+
+    @staticmethod
+    def _spawn(cmd: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def restart(self, i: int) -> None:
+        """Kill gateway *i* as a crash would (SIGKILL) and start it again."""
+        self.procs[i].kill()
+        self.procs[i].communicate()
+        self.procs[i] = self._spawn(self.cmds[i])
+        self.early[i] = ""
+        self.wait_for(i, "MTU:", timeout=60)
 
     def wait_for(self, i: int, text: str, timeout: float) -> None:
         """Read gateway *i*'s stderr until *text* appears (kept for stop())."""
@@ -187,3 +197,42 @@ def test_tcp_stream_through_a_lossy_link(tunnel):
     assert sum(r.dropped() for r in rules) > 20
     assert sum(decoder(r)["recovered"] for r in reports) > 0
     assert elapsed < 30
+
+
+def test_gateway_restarted_mid_stream(tunnel):
+    """A gateway that crashes and restarts starts a new FEC session: the peer
+    decodes the new stream at once (before session ids it took the new
+    blocks, numbered from 0 again, for old ones and dropped them)."""
+    topo, gws, rules = tunnel
+    ip_a, ip_b = topo.host_ip[topo.host_a], topo.host_ip[topo.host_b]
+    a = udp_socket(topo.host_a, ip_a, 6100)
+    b = udp_socket(topo.host_b, ip_b, 6101)
+    n = 1500
+
+    def send(tag: bytes) -> set[bytes]:
+        got: list[bytes] = []
+        for i in range(n):
+            a.sendto(tag + b"%06d" % i + b"x" * 700, (ip_b, 6101))
+            if i % 50 == 49:
+                time.sleep(0.01)           # about 5k datagrams/s
+                got += drain(b)
+        time.sleep(1.0)
+        got += drain(b)
+        return {d[:7] for d in got if d[:1] == tag}
+
+    with a, b:
+        deadline = time.monotonic() + 10
+        while not drain(b) and time.monotonic() < deadline:
+            a.sendto(b"hello", (ip_b, 6101))
+            time.sleep(0.2)
+        before = send(b"p")
+        gws.restart(0)                       # gateway A: the encoder of this direction
+        time.sleep(0.5)
+        after = send(b"q")
+    reports = gws.stop()
+    assert len(before) >= n - 5
+    # every datagram sent after the restart arrives, as before it (RS(8,4) at 5 %)
+    assert len(after) >= n - 5, f"{n - len(after)} of {n} lost after the restart"
+    dec_b = decoder(reports[1])
+    assert dec_b["sessions_opened"] >= 2    # the restarted encoder's new session
+    assert all(r["buffers_leaked"] == 0 for r in reports)

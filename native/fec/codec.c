@@ -100,6 +100,10 @@ typedef struct cache_entry {
     uint64_t last_used;      /* 0: empty */
     uint8_t lost;            /* rows of matrix */
     uint8_t *matrix;         /* lost x k */
+    /* Symbol index of each of the k inputs (received sources in index
+     * order, then the repairs used) and of each lost source. */
+    uint8_t in_idx[FEC_MAX_SYMBOLS];
+    uint8_t out_idx[FEC_MAX_SYMBOLS / 2 + 1];
 } cache_entry;
 
 struct fec_matrix_cache {
@@ -108,6 +112,12 @@ struct fec_matrix_cache {
     uint64_t hits, misses;
     cache_entry *entries;    /* sets * CACHE_WAYS */
     uint8_t *storage;
+    /* The entry the previous call used and its present[] bytes as given:
+     * a block with the same bytes (the common case, a steady loss pattern)
+     * skips the key, the hash and the set search. */
+    cache_entry *last;
+    uint8_t last_code, last_k, last_m;
+    uint8_t last_present[FEC_MAX_SYMBOLS];
 };
 
 int fec_matrix_cache_create(unsigned entries, fec_matrix_cache **out)
@@ -178,18 +188,16 @@ static unsigned log_prod(unsigned a, const unsigned *v, unsigned n, unsigned ski
  * B has a closed form (no elimination):
  *   B[b][r] = prod_k (x_r + y_k) * prod_k (x_k + y_b)
  *           / ((x_r + y_b) * prod_{k != r} (x_r + x_k) * prod_{k != b} (y_b + y_k)),
- * computed in the log domain (the 64 KiB product table would thrash L1). */
+ * and so has B times C (below), both computed in the log domain (the 64 KiB
+ * product table would thrash L1). */
 static int build_decode_matrix(int code, unsigned k, unsigned m, const uint8_t *lost,
                                unsigned e, const uint8_t *recv, const uint8_t *repair,
                                uint8_t *matrix)
 {
-    uint8_t inv[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
-    uint8_t log_b[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
-    uint8_t log_coef[MAX_DECODE_MATRIX];     /* e x nrecv, e * nrecv <= e * k */
-    unsigned x[FEC_MAX_SYMBOLS / 2 + 1], y[FEC_MAX_SYMBOLS / 2 + 1];
     const unsigned nrecv = k - e;
 
     if (code == FEC_CODE_RS) {
+        unsigned x[FEC_MAX_SYMBOLS / 2 + 1], y[FEC_MAX_SYMBOLS / 2 + 1];
         for (unsigned r = 0; r < e; r++)
             x[r] = repair[r];
         for (unsigned b = 0; b < e; b++)
@@ -199,30 +207,45 @@ static int build_decode_matrix(int code, unsigned k, unsigned m, const uint8_t *
             lp[r] = (log_prod(x[r], y, e, e) + 255 - log_prod(x[r], x, e, r)) % 255;
         for (unsigned b = 0; b < e; b++)     /* prod_k (x_k + y_b) / prod_{k!=b} (y_b + y_k) */
             lq[b] = (log_prod(y[b], x, e, e) + 255 - log_prod(y[b], y, e, b)) % 255;
-        for (unsigned b = 0; b < e; b++)
+        for (unsigned b = 0; b < e; b++) {
+            uint8_t *row = matrix + (size_t)b * k;
             for (unsigned r = 0; r < e; r++) {
                 const unsigned l = (lp[r] + lq[b] + 255 - fec_gf_log_table[x[r] ^ y[b]]) % 255;
-                log_b[b * e + r] = (uint8_t)l;
-                inv[b * e + r] = fec_gf_exp_table[l];
+                row[nrecv + r] = fec_gf_exp_table[l];
             }
-        for (unsigned r = 0; r < e; r++)     /* log C[r][j] = -log(x_r + y_j) */
-            for (unsigned t = 0; t < nrecv; t++)
-                log_coef[r * nrecv + t] =
-                    (uint8_t)((255 - fec_gf_log_table[x[r] ^ (m + recv[t])]) % 255);
-    } else {
-        uint8_t sub[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
-        for (unsigned r = 0; r < e; r++)
-            for (unsigned b = 0; b < e; b++)
-                sub[r * e + b] = coef_of(code, m, repair[r], lost[b]);
-        int rc = fec_gf_invert_matrix(sub, inv, e);
-        if (rc < 0)
-            return rc;
-        for (unsigned i = 0; i < e * e; i++)
-            log_b[i] = fec_gf_log_table[inv[i]];   /* entries are nonzero */
-        for (unsigned r = 0; r < e; r++)
-            for (unsigned t = 0; t < nrecv; t++)
-                log_coef[r * nrecv + t] = fec_gf_log_table[coef_of(code, m, repair[r], recv[t])];
+        }
+        /* Coefficient of received source j (y_j = m + j) in lost row b:
+         *   sum_r B[b][r] / (x_r + y_j) = g_b(y_j),
+         *   g_b(z) = lq[b] * prod_k (z + y_k) / ((z + y_b) * prod_r (z + x_r)),
+         * the rational function that is 1 at y_b, 0 at the other lost y and
+         * has its poles at the x (Lagrange); e + e logs per source and one per
+         * entry instead of the e x e x nrecv products of B times C. */
+        for (unsigned t = 0; t < nrecv; t++) {
+            const unsigned yj = m + recv[t];
+            const unsigned lt = (log_prod(yj, y, e, e) + 255 - log_prod(yj, x, e, e)) % 255;
+            for (unsigned b = 0; b < e; b++) {
+                const unsigned l = (lq[b] + lt + 255 - fec_gf_log_table[yj ^ y[b]]) % 255;
+                matrix[(size_t)b * k + t] = fec_gf_exp_table[l];
+            }
+        }
+        return 0;
     }
+    /* Other codes (XOR): invert the lost part by elimination. */
+    uint8_t inv[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
+    uint8_t log_b[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
+    uint8_t log_coef[MAX_DECODE_MATRIX];     /* e x nrecv, e * nrecv <= e * k */
+    uint8_t sub[(FEC_MAX_SYMBOLS / 2 + 1) * (FEC_MAX_SYMBOLS / 2 + 1)];
+    for (unsigned r = 0; r < e; r++)
+        for (unsigned b = 0; b < e; b++)
+            sub[r * e + b] = coef_of(code, m, repair[r], lost[b]);
+    int rc = fec_gf_invert_matrix(sub, inv, e);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < e * e; i++)
+        log_b[i] = fec_gf_log_table[inv[i]];   /* entries are nonzero */
+    for (unsigned r = 0; r < e; r++)
+        for (unsigned t = 0; t < nrecv; t++)
+            log_coef[r * nrecv + t] = fec_gf_log_table[coef_of(code, m, repair[r], recv[t])];
     for (unsigned b = 0; b < e; b++) {
         uint8_t *row = matrix + (size_t)b * k;
         const uint8_t *lb = &log_b[b * e];
@@ -252,6 +275,20 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
         return -EINVAL;
     if (kern == NULL)
         kern = fec_kernel_default();
+    if (cache != NULL && cache->last != NULL && cache->last_code == code &&
+        cache->last_k == k && cache->last_m == m &&
+        memcmp(cache->last_present, present, k + m) == 0) {
+        cache_entry *hit = cache->last;
+        cache->hits++;
+        hit->last_used = ++cache->clock;
+        for (unsigned t = 0; t < k; t++)
+            inputs[t] = sym[hit->in_idx[t]];
+        for (unsigned b = 0; b < hit->lost; b++)
+            outputs[b] = sym[hit->out_idx[b]];
+        if (len > 0)
+            kern->dotprod(outputs, hit->lost, hit->matrix, inputs, k, len);
+        return hit->lost;
+    }
     for (unsigned i = 0; i < k; i++) {
         if (present[i])
             recv[nrecv++] = (uint8_t)i;
@@ -268,7 +305,7 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
     /* e <= m and e <= k, so e <= 127: the lost part is small. */
 
     const uint8_t *matrix = NULL;
-    cache_entry *slot = NULL;
+    cache_entry *slot = NULL, *hit = NULL;
     cache_key key;
     if (cache != NULL) {
         memset(&key, 0, sizeof(key));
@@ -284,6 +321,7 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
             if (set[w].last_used != 0 && memcmp(&set[w].key, &key, sizeof(key)) == 0) {
                 set[w].last_used = cache->clock;
                 matrix = set[w].matrix;
+                hit = &set[w];
                 cache->hits++;
                 break;
             }
@@ -305,8 +343,22 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
             slot->key = key;
             slot->lost = (uint8_t)e;
             slot->last_used = cache->clock;
+            for (unsigned t = 0; t < nrecv; t++)
+                slot->in_idx[t] = recv[t];
+            for (unsigned r = 0; r < e; r++)
+                slot->in_idx[nrecv + r] = (uint8_t)(k + repair[r]);
+            for (unsigned b = 0; b < e; b++)
+                slot->out_idx[b] = lost[b];
+            hit = slot;
         }
         matrix = dest;
+    }
+    if (hit != NULL) {
+        cache->last = hit;
+        cache->last_code = (uint8_t)code;
+        cache->last_k = (uint8_t)k;
+        cache->last_m = (uint8_t)m;
+        memcpy(cache->last_present, present, k + m);
     }
 
     for (unsigned t = 0; t < nrecv; t++)

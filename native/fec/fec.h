@@ -77,7 +77,7 @@ typedef struct fec_kernel {
 } fec_kernel;
 
 /* The kernel chosen at init: the best one this CPU supports, unless the
- * environment variable PYDPDK_FEC_KERNEL names another (scalar|avx2|gfni;
+ * environment variable PYDPDK_FEC_KERNEL names another (scalar|avx2|avx2gfni|gfni;
  * an unknown or unsupported name falls back to the automatic choice). */
 const fec_kernel *fec_kernel_default(void);
 /* Look up a kernel by name: 0 and *out set, -ENOENT (unknown name) or

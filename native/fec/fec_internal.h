@@ -19,6 +19,7 @@ extern uint8_t fec_gf_exp_table[512];
 extern const fec_kernel fec_kernel_scalar;
 extern const fec_kernel fec_kernel_avx2;
 extern const fec_kernel fec_kernel_gfni;
+extern const fec_kernel fec_kernel_avx2_gfni;
 
 /* Invert the n x n matrix a (row-major) into inv: 0, or -EDOM if singular. */
 int fec_gf_invert_matrix(const uint8_t *a, uint8_t *inv, unsigned n);

@@ -98,36 +98,59 @@ static int cpu_has_gfni_avx512(void)
     return (b & bit_AVX512F) && (b & bit_AVX512BW) && (b & bit_AVX512VL) && (c & bit_GFNI);
 }
 
+/* GFNI with VEX encoding (256-bit) needs only AVX2-level OS support. */
+static int cpu_has_gfni_avx2(void)
+{
+    unsigned a, b, c, d;
+    if (!cpu_has_avx2() || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return 0;
+    return (c & bit_GFNI) != 0;
+}
+
 static const fec_kernel *const all_kernels[] = {
-    &fec_kernel_scalar, &fec_kernel_avx2, &fec_kernel_gfni,
+    &fec_kernel_scalar, &fec_kernel_avx2, &fec_kernel_gfni, &fec_kernel_avx2_gfni,
 };
-static const char *const kernel_names[] = {"scalar", "avx2", "gfni", NULL};
+static const char *const kernel_names[] = {"scalar", "avx2", "gfni", "avx2gfni", NULL};
+
+/* CPUID traps to the hypervisor in a virtual machine (microseconds each),
+ * so the answers are taken once, at init. */
+static int have_avx2, have_gfni, have_avx2_gfni;
+
+static int runs_here(const fec_kernel *k)
+{
+    return k == &fec_kernel_scalar || (k == &fec_kernel_avx2 && have_avx2) ||
+           (k == &fec_kernel_gfni && have_gfni) ||
+           (k == &fec_kernel_avx2_gfni && have_avx2_gfni);
+}
 
 int fec_kernel_supported(const char *name)
 {
     if (name == NULL)
         return 0;
-    if (strcmp(name, "scalar") == 0)
-        return 1;
-    if (strcmp(name, "avx2") == 0)
-        return cpu_has_avx2();
-    if (strcmp(name, "gfni") == 0)
-        return cpu_has_gfni_avx512();
+    fec_init();
+    for (size_t i = 0; i < sizeof(all_kernels) / sizeof(all_kernels[0]); i++)
+        if (strcmp(all_kernels[i]->name, name) == 0)
+            return runs_here(all_kernels[i]);
     return 0;
 }
 
 static void init_once_fn(void)
 {
     build_tables();
+    have_avx2 = cpu_has_avx2();
+    have_gfni = cpu_has_gfni_avx512();
+    have_avx2_gfni = cpu_has_gfni_avx2();
     const fec_kernel *best = &fec_kernel_scalar;
-    if (cpu_has_gfni_avx512())
+    if (have_gfni)
         best = &fec_kernel_gfni;
-    else if (cpu_has_avx2())
+    else if (have_avx2_gfni)
+        best = &fec_kernel_avx2_gfni;
+    else if (have_avx2)
         best = &fec_kernel_avx2;
     const char *forced = getenv("PYDPDK_FEC_KERNEL");
-    if (forced != NULL && fec_kernel_supported(forced)) {
+    if (forced != NULL) {
         for (size_t i = 0; i < sizeof(all_kernels) / sizeof(all_kernels[0]); i++)
-            if (strcmp(all_kernels[i]->name, forced) == 0)
+            if (strcmp(all_kernels[i]->name, forced) == 0 && runs_here(all_kernels[i]))
                 best = all_kernels[i];
     }
     default_kernel = best;

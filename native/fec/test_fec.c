@@ -111,6 +111,130 @@ static void test_kernels(void)
     }
 }
 
+/* The SIMD kernels against scalar on the shapes the codec runs: more rows
+ * than one pass takes (4 per pass, remainders 1..3), up to 64 sources, the
+ * packet sizes of the benchmarks and every length around the 32/64/128-byte
+ * steps, at every source and destination misalignment. */
+static void test_kernels_wide(void)
+{
+    enum { MAXLEN = 9100, ROWS = 19, COLS = 64 };
+    static uint8_t src[COLS][MAXLEN + 64], a[ROWS][MAXLEN + 128], b[ROWS][MAXLEN + 128];
+    const fec_kernel *ref = NULL, *k;
+    CHECK(fec_kernel_by_name("scalar", &ref) == 0);
+    for (unsigned c = 0; c < COLS; c++)
+        fill(src[c], sizeof(src[c]));
+    for (const char *const *name = fec_kernel_names(); *name; name++) {
+        if (strcmp(*name, "scalar") == 0 || fec_kernel_by_name(*name, &k) != 0)
+            continue;
+        int tested = 0;
+        for (unsigned iter = 0; iter < 600; iter++) {
+            size_t len;
+            if (iter < 300)
+                len = iter;                       /* 0..299: every step and tail */
+            else if (iter < 340)
+                len = (iter & 1) ? 1400 : 9000;
+            else
+                len = rnd() % MAXLEN;
+            unsigned off = rnd() % 64, doff = rnd() % 64;
+            unsigned rows = 1 + rnd() % ROWS;
+            unsigned cols = iter % 7 == 0 ? COLS : 1 + rnd() % COLS;
+            uint8_t coef[ROWS * COLS];
+            for (unsigned i = 0; i < rows * cols; i++)
+                coef[i] = (uint8_t)(i % 11 == 0 ? (rnd() & 1) : rnd());
+            const uint8_t *s[COLS];
+            uint8_t *da[ROWS], *db[ROWS];
+            for (unsigned c = 0; c < cols; c++)
+                s[c] = src[c] + off;
+            for (unsigned r = 0; r < rows; r++) {
+                memset(a[r], 0x5A, len + 128);
+                memset(b[r], 0x5A, len + 128);
+                da[r] = a[r] + doff;
+                db[r] = b[r] + doff;
+            }
+            ref->dotprod(da, rows, coef, s, cols, len);
+            k->dotprod(db, rows, coef, s, cols, len);
+            int same = 1;
+            for (unsigned r = 0; r < rows; r++)   /* incl. the bytes around */
+                same &= memcmp(a[r], b[r], len + 128) == 0;
+            int set = (int)(iter & 1);
+            ref->mad_rows(da, coef, rows, s[0], len, set);
+            k->mad_rows(db, coef, rows, s[0], len, set);
+            for (unsigned r = 0; r < rows; r++)
+                same &= memcmp(a[r], b[r], len + 128) == 0;
+            if (!same) {
+                fprintf(stderr, "kernel %s differs (wide): len %zu off %u doff %u rows %u "
+                        "cols %u\n", *name, len, off, doff, rows, cols);
+                failures++;
+                break;
+            }
+            tested++;
+        }
+        printf("kernel %s: %d wide cases bit-exact with scalar\n", *name, tested);
+    }
+}
+
+/* The decode matrix cache reuses the previous call's entry when present[]
+ * is byte-identical; that shortcut must never hand a stale matrix to a
+ * block of another shape or after its entry was evicted and reused. */
+static void test_cache_reuse(void)
+{
+    enum { LEN = 300, NMAX = 16 };
+    static uint8_t orig[NMAX][LEN], work[NMAX][LEN];
+    fec_matrix_cache *cache;
+    CHECK(fec_matrix_cache_create(1, &cache) == 0);   /* one set of 4 ways */
+    /* 6 patterns cycling through 4 ways: every entry is evicted in turn. */
+    for (unsigned iter = 0; iter < 60; iter++) {
+        const unsigned shape = (iter / 2) % 3;            /* (10,4) (9,5) (6,3) */
+        const unsigned k = shape == 0 ? 10 : shape == 1 ? 9 : 6;
+        const unsigned m = shape == 0 ? 4 : shape == 1 ? 5 : 3;
+        uint8_t present[NMAX];
+        memset(present, 1, sizeof(present));
+        /* pattern p of 6, kept for 4 calls over two shapes: the same bytes
+         * as the previous call with the same shape (the shortcut) and with
+         * another shape of k + m = 14 (which must not take it) */
+        const unsigned p = (iter / 4) % 6;
+        present[p % k] = 0;
+        present[(p * 3 + 1) % k] = 0;
+        if (iter % 5 == 0)
+            present[k + m - 1] = 0;                       /* a repair lost too */
+        if (iter % 4 == 3)                                /* same pattern, other bytes */
+            for (unsigned i = 0; i < k + m; i++)
+                present[i] = present[i] ? 0x80 : 0;
+        const uint8_t *data[NMAX];
+        uint8_t *sym[NMAX];
+        fill(&orig[0][0], sizeof(orig));
+        for (unsigned i = 0; i < k + m; i++) {
+            data[i] = orig[i];
+            sym[i] = work[i];
+        }
+        CHECK(fec_encode_block(NULL, FEC_CODE_RS, k, m, data, (uint8_t *const *)&sym[k],
+                               LEN) == 0);
+        for (unsigned r = 0; r < m; r++)
+            memcpy(orig[k + r], work[k + r], LEN);
+        unsigned lost = 0;
+        for (unsigned i = 0; i < k + m; i++) {
+            memcpy(work[i], orig[i], LEN);
+            if (!present[i]) {
+                memset(work[i], 0xEE, LEN);
+                lost += i < k;
+            }
+        }
+        CHECK(fec_decode_block(NULL, cache, FEC_CODE_RS, k, m, sym, present, LEN) ==
+              (int)lost);
+        for (unsigned i = 0; i < k; i++)
+            if (memcmp(work[i], orig[i], LEN) != 0) {
+                fprintf(stderr, "cache reuse: iter %u k %u m %u source %u wrong\n", iter, k,
+                        m, i);
+                failures++;
+                break;
+            }
+    }
+    uint64_t hits, misses;
+    fec_matrix_cache_stats(cache, &hits, &misses);
+    CHECK(hits > 0 && misses > 0 && hits + misses == 60);
+    fec_matrix_cache_destroy(cache);
+}
+
 static void test_block_codes(void)
 {
     fec_matrix_cache *cache;
@@ -971,7 +1095,9 @@ int main(void)
     printf("default kernel: %s\n", fec_kernel_default()->name);
     test_gf();
     test_kernels();
+    test_kernels_wide();
     test_block_codes();
+    test_cache_reuse();
     test_header();
     test_stream(5, 2, 1, FEC_CODE_RS);
     test_stream(4, 1, 3, FEC_CODE_XOR);

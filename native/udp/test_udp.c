@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "test_heap_pool.h"
+#include "fec.h"
 #include "udp.h"
 
 static int failures;
@@ -77,39 +78,30 @@ static void fill(pd_pkt *p, uint32_t len, uint8_t tag)
         d[i] = (uint8_t)(tag + i);
 }
 
-/* A FEC v2 header (20 bytes) with session id `sid` and a correct CRC. */
-static void fec2_header(uint8_t *h, uint32_t sid)
+/* A FEC source packet (header + 5 payload bytes) of session `sid`. */
+static void fec_packet(uint8_t *pkt, uint32_t sid)
 {
-    memset(h, 0, 20);
-    h[0] = 2;
-    h[1] = 0x02;       /* RS source */
-    h[2] = 10;
-    h[3] = 4;
-    h[12] = (uint8_t)(sid >> 24);
-    h[13] = (uint8_t)(sid >> 16);
-    h[14] = (uint8_t)(sid >> 8);
-    h[15] = (uint8_t)sid;
-    uint16_t crc = pd_udp_crc16(h, 18);
-    h[18] = (uint8_t)(crc >> 8);
-    h[19] = (uint8_t)crc;
+    fec_hdr h = {.version = FEC_VERSION, .code = FEC_CODE_RS, .k = 10, .m = 4,
+                 .session_id = sid, .length = 5};
+
+    fec_hdr_write(pkt, &h);
+    memcpy(pkt + FEC_HDR_LEN, "hello", 5);
 }
 
-static void test_crc_and_session_parse(void)
+static void test_session_parse(void)
 {
-    uint8_t h[24];
+    uint8_t pkt[FEC_HDR_LEN + 5];
     uint32_t sid = 0;
 
-    CHECK(pd_udp_crc16((const uint8_t *)"123456789", 9) == 0x29b1);
-    fec2_header(h, 0xdeadbeef);
-    CHECK(pd_udp_fec_session(h, 20, &sid) == 0 && sid == 0xdeadbeef);
-    CHECK(pd_udp_fec_session(h, 19, &sid) == -EINVAL);       /* short */
-    h[7] ^= 1;
-    CHECK(pd_udp_fec_session(h, 20, &sid) == -EINVAL);       /* CRC wrong */
-    fec2_header(h, 0);
-    CHECK(pd_udp_fec_session(h, 20, &sid) == -EINVAL);       /* session 0 */
-    fec2_header(h, 7);
-    h[0] = 1;
-    CHECK(pd_udp_fec_session(h, 20, &sid) == -EINVAL);       /* version 1 */
+    fec_packet(pkt, 0xdeadbeef);
+    CHECK(pd_udp_fec_session(pkt, sizeof pkt, &sid) == 0 && sid == 0xdeadbeef);
+    CHECK(pd_udp_fec_session(pkt, FEC_HDR_LEN - 1, &sid) == -EINVAL);  /* short */
+    CHECK(pd_udp_fec_session(pkt, sizeof pkt - 1, &sid) == -EINVAL);   /* payload cut */
+    pkt[7] ^= 1;
+    CHECK(pd_udp_fec_session(pkt, sizeof pkt, &sid) == -EINVAL);       /* check wrong */
+    fec_packet(pkt, 7);
+    pkt[0] = 1;
+    CHECK(pd_udp_fec_session(pkt, sizeof pkt, &sid) == -EINVAL);       /* version 1 */
 }
 
 static void test_bad_config(struct heap_pool *hp)
@@ -235,7 +227,7 @@ static void test_pair(struct heap_pool *hp, int family)
 
     /* FEC v2 data from a: b remembers the session id */
     CHECK(heap_ops.alloc_bulk(hp, tx, 1) == 0);
-    fec2_header(heap_ops.append(tx[0], 20), 0x12345678);
+    fec_packet(heap_ops.append(tx[0], FEC_HDR_LEN + 5), 0x12345678);
     CHECK(pd_udp_tx_burst(a, 0, tx, 1) == 1);
     n = rx_until(b, rx, 1);
     CHECK(n == 1);
@@ -247,7 +239,7 @@ static void test_pair(struct heap_pool *hp, int family)
         int fd = socket(family, SOCK_DGRAM, 0);
         struct sockaddr_storage bs, me;
         socklen_t bl, ml = sizeof(me);
-        uint8_t h[20], buf[64];
+        uint8_t h[FEC_HDR_LEN + 5], buf[64];
         uint16_t moved;
 
         addr(&bs, &bl, lo, pb);
@@ -257,18 +249,18 @@ static void test_pair(struct heap_pool *hp, int family)
         getsockname(fd, (struct sockaddr *)&me, &ml);
         moved = family == AF_INET ? ntohs(((struct sockaddr_in *)&me)->sin_port)
                                   : ntohs(((struct sockaddr_in6 *)&me)->sin6_port);
-        fec2_header(h, 0x11111111);
-        sendto(fd, h, 20, 0, (struct sockaddr *)&bs, bl);
-        fec2_header(h, 0x12345678);
-        h[19] ^= 0xff;
-        sendto(fd, h, 20, 0, (struct sockaddr *)&bs, bl);
+        fec_packet(h, 0x11111111);
+        sendto(fd, h, sizeof h, 0, (struct sockaddr *)&bs, bl);
+        fec_packet(h, 0x12345678);
+        h[FEC_HDR_LEN - 1] ^= 0xff;
+        sendto(fd, h, sizeof h, 0, (struct sockaddr *)&bs, bl);
         sleep_ms(20);
         CHECK(pd_udp_rx_burst(b, 0, rx, 8) == 0);
         pd_udp_stats_get(b, &st);
         CHECK(st.rx_unknown_source == 2 && st.peer_changes == 0);
 
-        fec2_header(h, 0x12345678);
-        sendto(fd, h, 20, 0, (struct sockaddr *)&bs, bl);
+        fec_packet(h, 0x12345678);
+        sendto(fd, h, sizeof h, 0, (struct sockaddr *)&bs, bl);
         n = rx_until(b, rx, 1);
         CHECK(n == 1);                       /* delivered: it is the peer */
         heap_ops.free_bulk(rx, n);
@@ -438,7 +430,7 @@ int main(void)
 {
     struct heap_pool hp = { 0, 4096 };
 
-    test_crc_and_session_parse();
+    test_session_parse();
     test_bad_config(&hp);
     test_pair(&hp, AF_INET);
     test_pair(&hp, AF_INET6);

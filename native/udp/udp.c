@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include "fec.h"
 #include "udp.h"
 
 #include <errno.h>
@@ -112,40 +113,18 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* CRC-16/CCITT-FALSE: poly 0x1021, init 0xffff, no reflection, no xorout
- * (check value of "123456789": 0x29b1). */
-uint16_t pd_udp_crc16(const uint8_t *p, uint32_t len)
-{
-    uint16_t crc = 0xffff;
-
-    for (uint32_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)(p[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
-    }
-    return crc;
-}
-
-/* FEC v2 header (WIRE-V2 / docs/fec-format.md): version at 0, session id
- * at 12..15, CRC of bytes 0..17 at 18..19.  Adapt here if the layout moves. */
-#define FEC2_VERSION 2
-#define FEC2_HDR_LEN 20
-#define FEC2_SESSION_OFF 12
-#define FEC2_CRC_OFF 18
+/* Offset of the session id in the FEC header (docs/fec-format.md): the
+ * per-packet fast path compares it before the full header check. */
+#define FEC_SESSION_OFF 12
 
 int pd_udp_fec_session(const uint8_t *p, uint32_t len, uint32_t *session)
 {
-    uint32_t sid;
+    fec_hdr h;
 
-    if (!p || len < FEC2_HDR_LEN || p[0] != FEC2_VERSION)
-        return -EINVAL;
-    if (pd_udp_crc16(p, FEC2_CRC_OFF) != (uint16_t)(p[FEC2_CRC_OFF] << 8 | p[FEC2_CRC_OFF + 1]))
-        return -EINVAL;
-    sid = get32(p + FEC2_SESSION_OFF);
-    if (sid == 0)
+    if (!p || fec_hdr_parse(p, len, &h) != 0)
         return -EINVAL;
     if (session)
-        *session = sid;
+        *session = h.session_id;
     return 0;
 }
 
@@ -393,9 +372,9 @@ static void note_session(pd_udp *u, const uint8_t *d, uint32_t len)
 {
     uint32_t sid;
 
-    if (len < FEC2_HDR_LEN || d[0] != FEC2_VERSION)
+    if (len < FEC_HDR_LEN || d[0] != FEC_VERSION)
         return;
-    sid = get32(d + FEC2_SESSION_OFF);
+    sid = get32(d + FEC_SESSION_OFF);
     if (sid == u->last_session)        /* the common case: one check per packet */
         return;
     if (pd_udp_fec_session(d, len, &sid) != 0)

@@ -153,7 +153,6 @@ uint32_t pd_udp_instance_id(const pd_udp *u);
  * `p` starts with a version 2 header whose CRC-16/CCITT-FALSE is right and
  * whose session id is non-zero; -EINVAL otherwise. */
 int pd_udp_fec_session(const uint8_t *p, uint32_t len, uint32_t *session);
-uint16_t pd_udp_crc16(const uint8_t *p, uint32_t len);
 
 void pd_udp_port_io(pd_udp *u, pd_port_io *io);
 
