@@ -70,6 +70,7 @@ from pydpdk._includes.pipeline cimport (
     PD_CHAIN_MAX_STAGES,
     PD_STOP_CHECK,
     PD_STOP_DURATION,
+    PD_STOP_FAULT,
     PD_STOP_FLAG,
     PD_STOP_PACKETS,
     PD_STOP_SOURCES_DONE,
@@ -123,7 +124,7 @@ from pydpdk._telemetry cimport (
     register_pipeline,
 )
 
-from pydpdk.errors import PydpdkError, error_from_errno
+from pydpdk.errors import PortError, PydpdkError, error_from_errno
 
 STOP_REASONS = {
     PD_STOP_PACKETS: "packets",
@@ -131,6 +132,7 @@ STOP_REASONS = {
     PD_STOP_SOURCES_DONE: "sources-done",
     PD_STOP_CHECK: "interrupted",
     PD_STOP_FLAG: "stopped",
+    PD_STOP_FAULT: "port-fault",
 }
 
 # Ethernet/IPv4/UDP headers used by Generator when no template is given:
@@ -149,6 +151,14 @@ cdef dict counters_dict(pd_counters *c):
         "packets_out": c.pkts_out, "bytes_out": c.bytes_out,
         "drops": c.drops, "bursts": c.calls, "time_ns": c.ns,
     }
+
+
+cdef dict health_dict(int health, uint64_t changes):
+    # The port's state as the run loop last saw it (see pd_port_io.status):
+    # link_up 1/0, link_errno ENETDOWN while down or the errno it failed
+    # with (0 when up), link_changes counts transitions.
+    return {"link_up": int(health == 0), "link_errno": -health,
+            "link_changes": changes}
 
 
 cdef int raise_errno(int rc, str what) except -1:
@@ -221,6 +231,12 @@ cdef class PortSource(Source):
         self.ep.io = self.port.io
         return 0
 
+    @property
+    def counters(self):
+        d = counters_dict(&self.src.c)
+        d.update(health_dict(self.src.health, self.src.health_changes))
+        return d
+
 
 cdef class PortSink(Sink):
     """Send to one tx queue of a port; a full ring is retried, then dropped and counted."""
@@ -245,6 +261,12 @@ cdef class PortSink(Sink):
         (<PortBase>self.port).check_usable()
         self.ep.io = self.port.io
         return 0
+
+    @property
+    def counters(self):
+        d = counters_dict(&self.snk.c)
+        d.update(health_dict(self.snk.health, self.snk.health_changes))
+        return d
 
 
 cdef class Discard(Sink):
@@ -974,13 +996,7 @@ cdef class Pipeline:
         """The run's result, or the exception that ended it."""
         if rc != 0:
             raise_errno(rc, "pipeline run failed")
-        for _src, stages, _snk in self.chains:
-            for st in stages:
-                if isinstance(st, PyStage) and (<PyStage>st).error is not None:
-                    raise (<PyStage>st).error
-        if self.interrupt is not None:
-            raise self.interrupt
-        return {
+        result = {
             "packets": res.packets,
             "elapsed_s": res.elapsed_ns / 1e9,
             "rounds": res.rounds,
@@ -988,6 +1004,33 @@ cdef class Pipeline:
             "sleeps": res.sleeps,
             "stopped_by": STOP_REASONS.get(res.reason, "unknown"),
         }
+        for _src, stages, _snk in self.chains:
+            for st in stages:
+                if isinstance(st, PyStage) and (<PyStage>st).error is not None:
+                    raise (<PyStage>st).error
+        if res.reason == PD_STOP_FAULT:
+            raise self.fault_error(res, result)
+        if self.interrupt is not None:
+            raise self.interrupt
+        return result
+
+    cdef object fault_error(self, pd_run_result *res, dict result):
+        """PortError for the source or sink whose port failed; the run's
+        result (counters are still readable on the elements) is its .result."""
+        src, _stages, snk = self.chains[res.fault_chain]
+        element = snk if res.fault_in_sink else src
+        port = element.port
+        where = getattr(port, "ifname", None)
+        name = f"interface {where!r}" if where else repr(port)
+        if res.fault == -errno.ENODEV:
+            text = (f"{name} is gone (device removed or interface deleted); the pipeline "
+                    f"stopped")
+        else:
+            text = f"{name} failed; the pipeline stopped"
+        exc = error_from_errno(res.fault, text, PortError)
+        exc.result = result
+        exc.port = port
+        return exc
 
     def run(self, duration=None, packets=None, *, int idle_sleep_us=50, int idle_rounds=256,
             bint busy_poll=False, double drain=0.2):
@@ -1023,12 +1066,61 @@ cdef class Pipeline:
         PyCapsule_SetContext(capsule, <void *>pd_run_job_main)
         return capsule
 
+    def _run_job(self):
+        """Run the prepared job on the calling thread (a background thread's
+        body); returns when the loop has ended."""
+        with nogil:
+            pd_run_job_main(&self.job)
+
+    cdef void release_job(self) noexcept:
+        # The loop has ended (job.done): the ports are free again.
+        if self.running:
+            self.running = False
+            self.hold_ports(False)
+
+    def _wait_job(self, double timeout=-1.0):
+        """Wait up to *timeout* seconds (< 0: no limit) for the prepared job
+        to end; True once it has (the pipeline is then no longer running).
+
+        Signals are checked every 20 ms.  If a handler raises (Ctrl-C), the
+        loop is stopped and waited for *before* the exception propagates,
+        so whatever the caller tears down next is no longer in use.
+        """
+        cdef uint64_t start = pd_clock_ns()
+        cdef uint64_t limit = <uint64_t>(timeout * 1e9) if timeout >= 0 else 0
+        cdef uint64_t slice_end
+        cdef bint unlimited = timeout < 0
+        if not self.running:
+            return True
+        while True:
+            with nogil:
+                slice_end = pd_clock_ns() + 20000000
+                while not pd_run_job_done(&self.job):
+                    if pd_clock_ns() >= slice_end:
+                        break
+                    if not unlimited and pd_clock_ns() - start >= limit:
+                        break
+                    usleep(500)
+            if pd_run_job_done(&self.job):
+                self.release_job()
+                return True
+            if not unlimited and pd_clock_ns() - start >= limit:
+                return False
+            try:
+                PyErr_CheckSignals()
+            except BaseException:
+                self.stop_flag = 1
+                with nogil:
+                    while not pd_run_job_done(&self.job):
+                        usleep(500)
+                self.release_job()
+                raise
+
     def _abort_job(self):
         """Forget a job that could not be launched."""
         if not self.job.done:
             self.job.done = 1
-        self.running = False
-        self.hold_ports(False)
+        self.release_job()
 
     def _job_done(self):
         return bool(pd_run_job_done(&self.job))
@@ -1037,8 +1129,7 @@ cdef class Pipeline:
         """The result of a finished job (call once its thread has returned)."""
         if not pd_run_job_done(&self.job):
             raise PydpdkError(errno.EBUSY, "the pipeline job is still running")
-        self.running = False
-        self.hold_ports(False)
+        self.release_job()
         return self.outcome(self.job.rc, &self.job.res)
 
 

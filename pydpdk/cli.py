@@ -12,6 +12,22 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
+
+
+def _record_early(signum: int, frame: object) -> None:
+    _early_signals.append(signum)
+
+
+# As the command, record SIGINT/SIGTERM from the first line on: main() acts
+# on them once it can stop cleanly (no KeyboardInterrupt traceback from an
+# import).  Merely importing this module changes nothing.
+_early_signals: list[int] = []
+_AS_COMMAND = os.path.basename(sys.argv[0] if sys.argv else "") in ("pydpdk", "cli.py")
+if _AS_COMMAND:
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, _record_early)
 
 # numpy's OpenBLAS starts worker threads that spin and steal the polling
 # core; this command never needs them (set before numpy is first imported).
@@ -21,17 +37,15 @@ import argparse
 import contextlib
 import json
 import shlex
-import signal
 import struct
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, _signals
 from ._build_info import BUILD_INFO
-from .errors import PydpdkError
+from .errors import PortError, PydpdkError
 
 _PCAP_MAGIC = 0xA1B2C3D4
 _LINKTYPE_ETHERNET = 1
@@ -240,6 +254,12 @@ def _demo(args: argparse.Namespace) -> int:
         _print_demo_summary(summary)
         if args.plot:
             print(f"  plot                 {args.plot}")
+    if summary["buffers_leaked"]:
+        print(f"pydpdk demo: {summary['buffers_leaked']} buffer(s) still in use after the "
+              "run (leaked)", file=sys.stderr)
+    if summary["corrupted"]:
+        print(f"pydpdk demo: {summary['corrupted']} corrupted frame(s) delivered",
+              file=sys.stderr)
     ok = summary["corrupted"] == 0 and summary["buffers_leaked"] == 0
     return 0 if ok else 1
 
@@ -457,14 +477,23 @@ def _fec(argv: list[str]) -> int:
                               file=sys.stderr, flush=True)
                     lost[key] = count
 
-    report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
-                         on_start=started, on_ports=ports_progress)
+    def event(line: str) -> None:
+        print(f"pydpdk fec {mode}: {line}", file=sys.stderr, flush=True)
+
+    fault = None
+    try:
+        report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
+                             on_start=started, on_ports=ports_progress, on_event=event)
+    except PortError as exc:
+        if not hasattr(exc, "report"):
+            raise
+        fault, report = exc, exc.report
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
+        stopped = report["signal"] or ("port fault" if fault else report.get("stopped_by"))
         print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
-              f"{report.get('elapsed_s', 0):.1f} s, stopped by "
-              f"{'Ctrl-C' if report['interrupted'] else report.get('stopped_by')}")
+              f"{report.get('elapsed_s', 0):.1f} s, stopped by {stopped}")
         if "next_hop" in report:
             h = report["next_hop"]
             print(f"  next hop towards {h['peer']}: {h['next_hop']} "
@@ -487,7 +516,16 @@ def _fec(argv: list[str]) -> int:
             tx = ", ".join(f"{k} {v:,}" for k, v in dirs["tx"].items() if v) or "none lost"
             print(f"  port {role}: rx {st.get('ipackets', 0):,} ({rx}); "
                   f"tx {st.get('opackets', 0):,} ({tx})")
-    return 0
+    sys.stdout.flush()
+    status = 0
+    if fault is not None:
+        print(f"pydpdk fec {mode}: {fault}", file=sys.stderr)
+        status = 1
+    if report["buffers_leaked"]:
+        print(f"pydpdk fec {mode}: {report['buffers_leaked']} buffer(s) still in use after the "
+              "run (leaked)", file=sys.stderr)
+        status = 1
+    return status
 
 
 # --------------------------------------------------------------------------
@@ -586,16 +624,68 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _quiet_stdout() -> None:
+    """The reader of stdout went away: send what is left (and Python's final
+    flush) nowhere instead of raising again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _stderr(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _run_stoppable(name: str, fn: Any) -> int:
+    """Run a command whose runs stop cleanly on SIGINT/SIGTERM.
+
+    The signals are recorded instead of raising (pydpdk._signals): the
+    running pipeline stops, everything is torn down in order, then the exit
+    status says what happened: 128 + the signal (130 SIGINT, 143 SIGTERM),
+    141 when stdout was closed under us (``| head``), 1 for an error (with
+    its message), whatever the command returned otherwise.
+    """
+    with _signals.deferred() as sig:
+        for signum in _early_signals[:1]:
+            sig._handler(signum, None)
+        try:
+            status = int(fn())
+        except BrokenPipeError:
+            _quiet_stdout()
+            status = 128 + signal.SIGPIPE
+        except (PydpdkError, ValueError) as exc:
+            _stderr(f"pydpdk {name}: {exc}")
+            status = 1
+        if sig.signum is not None:
+            sig.consume()
+            if status == 0:
+                _stderr(f"pydpdk {name}: stopped by {sig.name}")
+                status = 128 + sig.signum
+    if _AS_COMMAND:
+        # Done: a late signal must not kill the interpreter's own shutdown
+        # (which restores the default actions) and turn the status into "killed".
+        for signum in _signals.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+    return status
+
+
+def _default_signals() -> None:
+    # Commands without a stoppable run: Ctrl-C and SIGTERM raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # SIGTERM stops a run as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     if argv and argv[0] == "fec":
-        try:
-            return _fec(argv[1:])
-        except (PydpdkError, ValueError) as exc:
-            print(f"pydpdk fec: {exc}", file=sys.stderr)
-            return 1
+        name = "fec" + (f" {argv[1]}" if len(argv) > 1 and not argv[1].startswith("-") else "")
+        return _run_stoppable(name, lambda: _fec(argv[1:]))
 
     parser = argparse.ArgumentParser(prog="pydpdk", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -662,6 +752,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "packets", 1) <= 0:
         parser.error("--packets must be > 0")
+    if args.command == "demo":
+        return _run_stoppable("demo", lambda: args.func(args))
+    _default_signals()
+    if _early_signals:
+        _stderr(f"pydpdk {args.command}: interrupted")
+        return 128 + _early_signals[0]
     try:
         return int(args.func(args))
     except (PydpdkError, ValueError) as exc:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import _signals
 from . import backend as _backend
 from .analysis import GilbertElliott, residual_loss_gilbert_elliott, residual_loss_random
 from .pipeline import FecDecodeStage, FecEncodeStage, Generator, Impairment, Pipeline, Verifier
@@ -83,8 +84,11 @@ class DemoConfig:
 
 
 @contextlib.contextmanager
-def _link(cfg: DemoConfig) -> Iterator[tuple[str, Any, Any, Any]]:
-    """(backend, pool, tx port, rx port) for the link between the two gateways."""
+def _link(cfg: DemoConfig, leaks: list[int]) -> Iterator[tuple[str, Any, Any, Any]]:
+    """(backend, pool, tx port, rx port) for the link between the two gateways.
+
+    On the way out, the buffers still in use once the ports are closed (and
+    before the pool is) are appended to *leaks*."""
     chosen = _backend.select(cfg.backend)
     if chosen == "dpdk":
         from . import dpdk
@@ -100,6 +104,7 @@ def _link(cfg: DemoConfig) -> Iterator[tuple[str, Any, Any, Any]]:
                     b.start()
                     yield chosen, mempool, a, b
             finally:
+                leaks.append(mempool.in_use)
                 mempool.close()
                 current.remove_ring_pair("demo_a", "demo_b")
         finally:
@@ -115,6 +120,7 @@ def _link(cfg: DemoConfig) -> Iterator[tuple[str, Any, Any, Any]]:
                 port.start()
                 yield chosen, pool, port, port
         finally:
+            leaks.append(pool.in_use)
             pool.close()
 
 
@@ -161,12 +167,24 @@ def run_demo(cfg: DemoConfig | None = None,
     """Run the demo pipeline for ``cfg.duration`` seconds; returns the summary.
 
     *on_progress* is called from this thread with a snapshot of the counters
-    every *progress_interval* seconds.  Ctrl-C stops the run early (the
-    summary says so); every buffer is back in its pool when this returns.
+    every *progress_interval* seconds.  Ctrl-C (SIGINT, and SIGTERM where a
+    Python handler is installed) stops the run early, also during setup: the
+    summary says so (``interrupted``, ``signal``).  Whatever ends the run,
+    including an exception raised by *on_progress*, the native loop is
+    stopped and joined before the ports and the pool are closed, and every
+    buffer is back in its pool when this returns or raises.
     """
     cfg = cfg or DemoConfig()
     cfg.validate()
-    with _link(cfg) as (chosen, pool, tx_port, rx_port):
+    with _signals.deferred() as sig:
+        return _run_demo(cfg, sig, on_progress, progress_interval)
+
+
+def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
+              on_progress: Callable[[dict[str, Any]], None] | None,
+              progress_interval: float) -> dict[str, Any]:
+    leaks: list[int] = []
+    with _link(cfg, leaks) as (chosen, pool, tx_port, rx_port):
         gen = Generator(pool, sizes=cfg.sizes, rate_pps=cfg.rate_pps)
         enc = FecEncodeStage(pool, code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth,
                              deadline=cfg.deadline, max_payload=max(cfg.sizes))
@@ -177,31 +195,29 @@ def run_demo(cfg: DemoConfig | None = None,
                          ge_loss_bad=cfg.burst_loss)
         dec = FecDecodeStage(pool, max_payload=max(cfg.sizes), timeout=0.05)
         ver = Verifier(pool, marker_offset=gen.marker_offset)
-        pipe = Pipeline()
-        pipe.add(gen, enc, sink=tx_port, burst=cfg.burst)
-        # The receiving side pulls bigger bursts so the link never overflows.
-        pipe.add(rx_port, imp, dec, sink=ver, burst=256)
-
-        started = time.monotonic()
-        interrupted = False
-        pipe.start(duration=cfg.duration)
-        try:
-            while pipe.join(timeout=progress_interval) is None:
-                if on_progress is not None:
-                    on_progress(_snapshot(gen, enc, imp, dec, ver,
-                                          time.monotonic() - started))
-        except KeyboardInterrupt:
-            interrupted = True
-        result = pipe.stop()
+        # Leaving this block, for any reason, stops and joins the loop first.
+        with Pipeline() as pipe:
+            pipe.add(gen, enc, sink=tx_port, burst=cfg.burst)
+            # The receiving side pulls bigger bursts so the link never overflows.
+            pipe.add(rx_port, imp, dec, sink=ver, burst=256)
+            started = time.monotonic()
+            result: dict[str, Any] | None = None
+            if sig.signum is None:          # not interrupted during setup
+                pipe.start(duration=cfg.duration)
+                with sig.on_signal(pipe.request_stop):
+                    while (result := pipe.join(timeout=progress_interval)) is None:
+                        if on_progress is not None:
+                            on_progress(_snapshot(gen, enc, imp, dec, ver,
+                                                  time.monotonic() - started))
         elapsed = (result or {}).get("elapsed_s", time.monotonic() - started)
         summary = _snapshot(gen, enc, imp, dec, ver, elapsed)
-        del pipe
-        leaked = pool.in_use
+    sig.consume()
     predicted = cfg.predicted()
     offered = max(summary["offered"], 1)
     summary.update(
         backend=chosen,
-        interrupted=interrupted,
+        interrupted=sig.signum is not None,
+        signal=sig.name,
         config=asdict(cfg),
         link_loss=summary["lost_on_link"] / max(summary["wire_packets"], 1),
         residual_loss=(summary["offered"] - summary["delivered"]) / offered,
@@ -210,7 +226,7 @@ def run_demo(cfg: DemoConfig | None = None,
         overhead_packets=summary["repair_packets"] / offered,
         overhead_bytes=summary["wire_bytes"] / max(summary["offered_bytes"], 1) - 1.0,
         throughput_gbps=summary["offered_bytes"] * 8 / elapsed / 1e9 if elapsed else 0.0,
-        buffers_leaked=leaked,
+        buffers_leaked=leaks[0] if leaks else 0,
     )
     return summary
 
@@ -223,6 +239,8 @@ def sweep_link_loss(cfg: DemoConfig, losses: list[float], seconds_each: float = 
         point_cfg = DemoConfig(**{**asdict(cfg), "loss": loss, "burst_p": None,
                                   "duration": seconds_each, "sizes": tuple(cfg.sizes)})
         s = run_demo(point_cfg)
+        if s["interrupted"]:
+            break
         points.append({"link_loss": s["link_loss"], "residual_loss": s["residual_loss"],
                        "predicted_residual_loss": s["predicted_residual_loss"],
                        "offered": s["offered"]})

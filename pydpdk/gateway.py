@@ -26,13 +26,16 @@ IPv6: ``udp:[2001:db8::2]:4790``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _signals
 from . import backend as _backend
 from ._burst import PacketPool
+from .errors import PortError
 from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
 
 __all__ = ["GatewayConfig", "open_ports", "build_gateway", "run_gateway"]
@@ -187,8 +190,12 @@ class _PortOpener:
 
 
 @contextlib.contextmanager
-def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
-    """(backend, pool, {role: port}) for the config's port specs; closes them after."""
+def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
+               ) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(backend, pool, {role: port}) for the config's port specs; closes them after.
+
+    With *leaks*, the number of buffers still in use once the ports are
+    closed (and before the pool is) is appended to it on the way out."""
     chosen = _backend.select(cfg.backend)
     with contextlib.ExitStack() as stack:
         eal = None
@@ -206,6 +213,8 @@ def open_ports(cfg: GatewayConfig) -> Iterator[tuple[str, Any, dict[str, Any]]]:
 
             pool = BufferPool(16384)
         stack.callback(pool.close)
+        if leaks is not None:
+            stack.callback(lambda: leaks.append(pool.in_use))
         opener = _PortOpener(chosen, pool, eal)
         stack.callback(opener.close)
         ports = {role: opener.open(spec) for role, spec in cfg.ports.items()}
@@ -397,40 +406,104 @@ def run_gateway(cfg: GatewayConfig,
                 on_progress: Callable[[dict[str, Any]], None] | None = None,
                 progress_interval: float = 1.0,
                 on_start: Callable[[dict[str, Any]], None] | None = None,
-                on_ports: Callable[[dict[str, dict[str, int]]], None] | None = None
-                ) -> dict[str, Any]:
-    """Run a gateway until its duration/packet count or Ctrl-C; returns the counters.
-    *on_start* gets the interfaces' MTU/offload state and the MTU policy first;
-    *on_ports* the ports' counters at each progress interval (ring overflows
-    show there while they happen)."""
+                on_ports: Callable[[dict[str, dict[str, int]]], None] | None = None,
+                on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run a gateway until its duration/packet count or Ctrl-C; returns the report.
+
+    *on_start* gets the interfaces' MTU/offload state and the MTU policy
+    first; *on_progress* the counters every *progress_interval* seconds;
+    *on_ports* the ports' counters at each interval (ring overflows show
+    there while they happen); *on_event* one line when a port's link goes
+    down or comes back.  SIGINT (and SIGTERM where a Python handler is
+    installed) stops the run, also during setup (``interrupted``,
+    ``signal`` in the report).  A port that fails (interface deleted,
+    device removed) stops the run within about 100 ms: ``PortError`` is
+    raised after the teardown, its ``report`` attribute holding the report.
+    Whatever ends the run, the native loop is stopped and joined before the
+    ports and the pool are closed; ``buffers_leaked`` counts buffers not
+    back in the pool then.
+    """
     cfg.validate()
-    with open_ports(cfg) as (chosen, pool, ports):
+    with _signals.deferred() as sig:
+        return _run_gateway(cfg, sig, on_progress, progress_interval, on_event, on_start,
+                            on_ports)
+
+
+def _link_states(pipe: Pipeline, ports: dict[str, Any]) -> dict[str, str]:
+    """{role: "up" | "down" | "failed"} as the loop last saw each port."""
+    roles = {id(port): role for role, port in ports.items()}
+    states: dict[str, str] = {}
+    for src, _stages, snk in pipe.elements:
+        for element in (src, snk):
+            role = roles.get(id(getattr(element, "port", None)))
+            if role is not None:
+                c = element.counters
+                state = ("up" if c["link_up"] else
+                         "down" if c["link_errno"] == errno.ENETDOWN else "failed")
+                if states.get(role, "up") == "up":
+                    states[role] = state
+    return states
+
+
+def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
+                 on_progress: Callable[[dict[str, Any]], None] | None,
+                 progress_interval: float,
+                 on_event: Callable[[str], None] | None,
+                 on_start: Callable[[dict[str, Any]], None] | None,
+                 on_ports: Callable[[dict[str, dict[str, int]]], None] | None
+                 ) -> dict[str, Any]:
+    leaks: list[int] = []
+    fault: PortError | None = None
+    result: dict[str, Any] | None = None
+    with open_ports(cfg, leaks) as (chosen, pool, ports):
         pipe, enc, dec = build_gateway(cfg, pool, ports)
         plan = {"interfaces": interfaces_report(ports),
                 "mtu": mtu_report(enc, replies=dec is not None)}
-        if on_start is not None:
+        if on_start is not None and sig.signum is None:
             on_start(plan)
-        pipe.start(duration=cfg.duration, packets=cfg.packets, busy_poll=cfg.busy_poll,
-                   idle_sleep_us=cfg.idle_sleep_us)
-        interrupted = False
-        try:
-            while pipe.join(timeout=progress_interval) is None:
-                if on_progress is not None:
-                    on_progress(_with_udp_ports(pipe.counters(), ports))
-                if on_ports is not None:
-                    on_ports({role: port.stats() for role, port in ports.items()})
-        except KeyboardInterrupt:
-            interrupted = True
-        result = pipe.stop() or {}
+        # Leaving this block, for any reason, stops and joins the loop first.
+        with pipe:
+            if sig.signum is None:          # not interrupted during setup
+                pipe.start(duration=cfg.duration, packets=cfg.packets,
+                           busy_poll=cfg.busy_poll, idle_sleep_us=cfg.idle_sleep_us)
+                links = _link_states(pipe, ports)
+                with sig.on_signal(pipe.request_stop):
+                    try:
+                        while (result := pipe.join(timeout=progress_interval)) is None:
+                            if on_progress is not None:
+                                on_progress(_with_udp_ports(pipe.counters(), ports))
+                            if on_ports is not None:
+                                on_ports({role: port.stats() for role, port in ports.items()})
+                            now = _link_states(pipe, ports)
+                            for role, state in now.items():
+                                if state != links.get(role) and on_event is not None:
+                                    on_event(f"link of the {role} port ({cfg.ports[role]}) "
+                                             f"is {state}")
+                            links = now
+                    except PortError as exc:    # a port failed under the loop
+                        fault = exc
+                        result = getattr(exc, "result", None)
         counters = _with_udp_ports(pipe.counters(), ports)
-        port_stats = {role: port.stats() for role, port in ports.items()}
+        port_stats = {}
+        for role, port in ports.items():
+            try:
+                port_stats[role] = port.stats()
+            except PortError as exc:        # e.g. its device is gone
+                port_stats[role] = {"error": str(exc)}
         del pipe, enc, dec
-        leaked = pool.in_use
+    sig.consume()
     if cfg.resolved:
-        result = dict(result, next_hop=cfg.resolved)
-    return {"backend": chosen, "mode": cfg.mode, "interrupted": interrupted, **result,
-            "counters": counters, "ports": port_stats, "buffers_leaked": leaked,
-            "drops": drop_report(counters, port_stats), **plan}
+        result = dict(result or {}, next_hop=cfg.resolved)
+    report = {"backend": chosen, "mode": cfg.mode, "interrupted": sig.signum is not None,
+              "signal": sig.name, **(result or {}), "counters": counters,
+              "ports": port_stats, "buffers_leaked": leaks[0] if leaks else 0,
+              "fault": None if fault is None else str(fault),
+              "drops": drop_report(counters, {r: st for r, st in port_stats.items()
+                                              if "error" not in st}), **plan}
+    if fault is not None:
+        fault.report = report               # type: ignore[attr-defined]
+        raise fault
+    return report
 
 
 def _with_udp_ports(counters: dict[str, Any], ports: dict[str, Any]) -> dict[str, Any]:

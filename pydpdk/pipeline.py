@@ -21,8 +21,9 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import threading
-import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,25 @@ __all__ = [
 ]
 
 
+# Pipelines running in the background: stopped and joined at interpreter
+# exit, before the EAL's and pools' own exit handlers free what they use.
+_running: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+
+
+def _halt_all() -> None:
+    for pipe in list(_running):
+        pipe.halt()
+
+
+# threading's exit hooks run before atexit handlers (and before daemon threads
+# are abandoned); older Pythons only have atexit.
+_register = getattr(threading, "_register_atexit", None)
+if _register is not None:
+    _register(_halt_all)
+else:  # pragma: no cover
+    atexit.register(_halt_all)
+
+
 def _as_source(obj: Any) -> Source:
     if isinstance(obj, Source):
         return obj
@@ -96,14 +116,29 @@ class Pipeline(_NativePipeline):
     ``run()`` blocks; ``start()`` runs the same loop on a background thread
     (the GIL is released, so the caller stays responsive) and ``stop()`` ends
     it and returns the run's result.
+
+    Stopping is safe whatever ends the controlling code: used as a context
+    manager (``with Pipeline() as pipe:``), the loop is stopped and joined on
+    the way out, before the ports and pools it uses (opened earlier, closed
+    later) are released; ``join()``/``stop()`` interrupted by Ctrl-C stop the
+    loop and wait for it before the ``KeyboardInterrupt`` propagates; and a
+    loop still running at interpreter exit is stopped and joined first.
+
+    A port that fails while the loop runs (interface deleted, device
+    removed) stops the run within about 100 ms: ``run()``/``join()`` raise
+    ``PortError`` (``.result`` holds the run's result).  A link that goes
+    down is not a failure: the port's counters show ``link_up`` (1/0),
+    ``link_errno`` (ENETDOWN while down) and ``link_changes``, and traffic
+    resumes when it comes back.
+
+    Not thread-safe: control a pipeline (add, start, stop, join) from one
+    thread; ``request_stop()`` and ``counters()`` may be called from any.
     """
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
-        self._finished = threading.Event()
         self._lcore: int | None = None
-        self._result: dict[str, Any] | None = None
-        self._error: BaseException | None = None
+        self._pending = False       # a started run whose result is not collected yet
 
     def add(
         self,
@@ -124,70 +159,91 @@ class Pipeline(_NativePipeline):
         With *lcore*, the loop runs on that DPDK worker lcore (the EAL must
         have been given it, e.g. ``Eal(lcores="0@(0,1),1@(0,1)")``); otherwise
         on a Python thread.  Either way the GIL is released, so the caller
-        stays responsive; ``stop()`` or ``join()`` collects the result.
+        stays responsive; ``stop()`` or ``join()`` collects the result.  The
+        run is prepared on the calling thread, so a ``request_stop()`` right
+        after ``start()`` is never lost.
         """
-        if self.running or (self._thread is not None and not self._finished.is_set()):
+        if self.running or self._pending:
             raise RuntimeError("the pipeline is already running")
-        self._result = None
-        self._error = None
-        self._lcore = None
+        job = self._prepare_job(**run_kwargs)
         if lcore is not None:
-            from . import dpdk
-
-            dpdk._require_dpdk()
-            from . import _dpdk_lcore
-
-            job = self._prepare_job(**run_kwargs)
             try:
+                from . import dpdk
+
+                dpdk._require_dpdk()
+                from . import _dpdk_lcore
+
                 _dpdk_lcore.launch(lcore, job)
             except BaseException:
                 self._abort_job()          # it never ran
                 raise
             self._lcore = lcore
-            return
-
-        # Completion is signalled by the thread itself: a KeyboardInterrupt that
-        # lands inside Thread.join() can make a live thread look finished.
-        finished = self._finished = threading.Event()
-
-        def body() -> None:
+        else:
+            thread = threading.Thread(target=self._run_job, name="pydpdk-pipeline", daemon=True)
             try:
-                self._result = self.run(**run_kwargs)
-            except BaseException as exc:  # handed to stop()/join()
-                self._error = exc
-            finally:
-                finished.set()
-
-        self._thread = threading.Thread(target=body, name="pydpdk-pipeline", daemon=True)
-        self._thread.start()
+                thread.start()
+            except BaseException:
+                self._abort_job()
+                raise
+            self._thread = thread
+        self._pending = True
+        _running.add(self)
 
     def join(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """Wait for a background run; returns its result (None if still running)."""
+        """Wait for a background run; returns its result (None if still running).
+
+        Raises what ended the run (a Python stage's exception, ``PortError``
+        for a failed port).  If the wait itself is interrupted (Ctrl-C), the
+        loop is stopped and waited for before the exception propagates.
+        """
+        if not self._pending:
+            raise RuntimeError("the pipeline was not started with start()")
+        if not self._wait_job(-1.0 if timeout is None else max(timeout, 0.0)):
+            return None
+        return self._collect()
+
+    def _collect(self) -> dict[str, Any]:
+        # The loop has ended: reap its thread/lcore, then hand over the outcome.
+        self._pending = False
+        _running.discard(self)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
         if self._lcore is not None:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._job_done():
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-                time.sleep(0.005)
             from . import _dpdk_lcore
 
-            _dpdk_lcore.wait(self._lcore)
-            self._lcore = None
-            return self._finish_job()
-        if self._thread is None:
-            raise RuntimeError("the pipeline was not started with start()")
-        if not self._finished.wait(timeout):
-            return None
-        self._thread.join()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        return self._result
+            lcore, self._lcore = self._lcore, None
+            _dpdk_lcore.wait(lcore)
+        return self._finish_job()
 
     def stop(self, timeout: float | None = 10.0) -> dict[str, Any] | None:
-        """Stop a background run and return its result."""
+        """Stop a background run and return its result (None if it did not
+        end within *timeout* seconds)."""
         self.request_stop()
         return self.join(timeout)
+
+    def halt(self) -> tuple[dict[str, Any] | None, BaseException | None]:
+        """Stop a background run if one is active and wait for it, whatever
+        happens meanwhile; returns ``(result, error)`` instead of raising what
+        ended the run.  ``(None, None)`` when nothing was running."""
+        if not self._pending:
+            return None, None
+        self.request_stop()
+        while True:
+            try:
+                return self.join(), None
+            except (KeyboardInterrupt, SystemExit) as exc:
+                if self._pending:        # interrupted while waiting: the loop is stopped
+                    continue
+                return None, exc
+            except Exception as exc:     # what ended the run
+                return getattr(exc, "result", None), exc
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.halt()
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Counters of every element, keyed ``"chain<i>.<name>"`` (``<name>#2`` for a

@@ -1242,6 +1242,27 @@ static uint16_t io_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
     return pd_afp_tx_burst(ctx, queue, pkts, n);
 }
 
+/* Health for native loops: a failure (interface gone, socket error) as
+ * pd_afp_check finds it, else -ENETDOWN while the link is down. */
+int pd_afp_status(pd_afp *afp)
+{
+    struct ifreq ifr;
+    int rc = pd_afp_check(afp);
+
+    if (rc < 0)
+        return rc;
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, afp->ifname, strlen(afp->ifname));
+    if (ioctl(afp->q[0].fd, SIOCGIFFLAGS, &ifr) < 0)
+        return errno == ENODEV ? -ENODEV : 0;
+    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING) ? 0 : -ENETDOWN;
+}
+
+static int io_status(void *ctx)
+{
+    return pd_afp_status(ctx);
+}
+
 void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
 {
     io->ctx = afp;
@@ -1249,4 +1270,5 @@ void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
     io->pool = afp->cfg.zero_copy ? (void *)afp : (void *)afp->pool;
     io->rx_burst = io_rx;
     io->tx_burst = io_tx;
+    io->status = io_status;
 }

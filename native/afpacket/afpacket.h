@@ -135,6 +135,9 @@ int pd_afp_wait(pd_afp *afp, uint16_t queue, int timeout_ms);
  * negative errno that stopped the port.  Checked by rx on idle polls. */
 int pd_afp_error(pd_afp *afp);
 int pd_afp_check(pd_afp *afp);
+/* pd_afp_check, then -ENETDOWN while the interface is down or has no
+ * carrier (not an error: the port works again when the link is back). */
+int pd_afp_status(pd_afp *afp);
 
 /* Totals over all queues (queue < 0) or one queue; reads the kernel's
  * PACKET_STATISTICS (which reset on read) and accumulates them. */

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -118,6 +121,24 @@ void pd_dpdk_rx_chain_stats(uint16_t port_id, uint64_t *linearized, uint64_t *dr
     *dropped = __atomic_load_n(&rx_chain_dropped[p], __ATOMIC_RELAXED);
 }
 
+/* 1 when the kernel interface is up with carrier, 0 when not, -1 unknown. */
+static int pd_dpdk_ifup(const char *name)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    close(fd);
+    if (rc < 0)
+        return -1;
+    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING) ? 1 : 0;
+}
+
 /* The context is the port id itself: no allocation, nothing to free. */
 static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
@@ -145,6 +166,30 @@ static uint16_t ethdev_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
     return rte_eth_tx_burst((uint16_t)(uintptr_t)ctx, queue, (struct rte_mbuf **)pkts, n);
 }
 
+/* Health for native loops.  A hot-unplugged port is no longer valid; a
+ * port over a kernel interface (net_af_packet, net_af_xdp, net_tap: its
+ * dev_info names the ifindex) fails when that interface is deleted, which
+ * such PMDs do not notice themselves; link down is reported as -ENETDOWN. */
+static int ethdev_status(void *ctx)
+{
+    uint16_t port_id = (uint16_t)(uintptr_t)ctx;
+    struct rte_eth_dev_info info;
+    struct rte_eth_link link;
+    char name[IF_NAMESIZE];
+
+    if (!rte_eth_dev_is_valid_port(port_id))
+        return -ENODEV;
+    if (rte_eth_dev_info_get(port_id, &info) == 0 && info.if_index != 0) {
+        if (if_indextoname(info.if_index, name) == NULL)
+            return errno == ENXIO || errno == ENODEV ? -ENODEV : 0;
+        if (pd_dpdk_ifup(name) == 0)
+            return -ENETDOWN;
+    }
+    if (rte_eth_link_get_nowait(port_id, &link) == 0 && link.link_status == RTE_ETH_LINK_DOWN)
+        return -ENETDOWN;
+    return 0;
+}
+
 int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp)
 {
     if (io == NULL || mp == NULL)
@@ -154,6 +199,7 @@ int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp)
     io->pool = mp;
     io->rx_burst = ethdev_rx;
     io->tx_burst = ethdev_tx;
+    io->status = ethdev_status;
     return 0;
 }
 

@@ -20,6 +20,7 @@ void pd_run_opts_default(pd_run_opts *o)
     o->idle_sleep_us = 50;
     o->check_interval_ns = 5000000;     /* 5 ms: Ctrl-C feels immediate */
     o->drain_ns = 200000000;            /* 200 ms */
+    o->status_interval_ns = 100000000;  /* 100 ms: a dead port is noticed at once */
 }
 
 int pd_chain_init(pd_chain *c, pd_source *src, pd_sink *snk, const pd_pkt_ops *ops,
@@ -140,6 +141,44 @@ static int all_sources_done(pd_chain **chains, unsigned n)
     return finite;
 }
 
+/* Record one status answer; nonzero when it is a failure that ends the run
+ * (link down is not: the link may come back). */
+static int note_status(int rc, int *health, uint64_t *changes)
+{
+    if (rc > 0)
+        rc = 0;
+    if (rc != *health) {
+        *health = rc;
+        (*changes)++;
+    }
+    return rc != 0 && rc != -ENETDOWN;
+}
+
+/* Ask every source and sink that can tell whether its port still works. */
+static int check_status(pd_chain **chains, unsigned n, pd_run_result *res)
+{
+    for (unsigned i = 0; i < n; i++) {
+        pd_source *src = chains[i]->src;
+        pd_sink *snk = chains[i]->snk;
+
+        if (src->status && note_status(src->status(src->ctx), &src->health,
+                                       &src->health_changes)) {
+            res->fault = src->health;
+            res->fault_chain = i;
+            res->fault_in_sink = 0;
+            return 1;
+        }
+        if (snk->status && note_status(snk->status(snk->ctx), &snk->health,
+                                       &snk->health_changes)) {
+            res->fault = snk->health;
+            res->fault_chain = i;
+            res->fault_in_sink = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* After the stop: keep draining port sources (packets already in flight on a
  * ring or veth) and flushing stages until a whole round moves nothing. */
 static void drain(pd_chain **chains, unsigned n, const pd_run_opts *o)
@@ -167,7 +206,7 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
                     pd_run_result *res)
 {
     pd_run_opts dflt;
-    uint64_t start, now, next_check;
+    uint64_t start, now, next_check, next_status;
     uint32_t empty = 0;
 
     if (!chains || n_chains == 0 || !res)
@@ -179,6 +218,11 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
     memset(res, 0, sizeof(*res));
     start = now = pd_clock_ns();
     next_check = start + o->check_interval_ns;
+    next_status = start;
+    for (unsigned i = 0; i < n_chains; i++) {
+        chains[i]->src->health = 0;
+        chains[i]->snk->health = 0;
+    }
 
     for (;;) {
         uint64_t got = 0;
@@ -205,6 +249,13 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
             next_check = now + o->check_interval_ns;
             if (o->check && o->check(o->check_arg)) {
                 res->reason = PD_STOP_CHECK;
+                break;
+            }
+        }
+        if (o->status_interval_ns && now >= next_status) {
+            next_status = now + o->status_interval_ns;
+            if (check_status(chains, n_chains, res)) {
+                res->reason = PD_STOP_FAULT;
                 break;
             }
         }
@@ -256,6 +307,12 @@ static uint16_t port_pull(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
     return ep->io.rx_burst(ep->io.ctx, ep->queue, pkts, n);
 }
 
+static int port_status(void *ctx)
+{
+    pd_port_endpoint *ep = ctx;
+    return ep->io.status ? ep->io.status(ep->io.ctx) : 0;
+}
+
 static uint16_t port_push(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
 {
     pd_port_endpoint *ep = ctx;
@@ -274,6 +331,7 @@ void pd_source_from_port(pd_source *src, pd_port_endpoint *ep)
     src->name = "port-rx";
     src->ctx = ep;
     src->pull = port_pull;
+    src->status = port_status;
 }
 
 void pd_sink_from_port(pd_sink *snk, pd_port_endpoint *ep)
@@ -282,6 +340,7 @@ void pd_sink_from_port(pd_sink *snk, pd_port_endpoint *ep)
     snk->name = "port-tx";
     snk->ctx = ep;
     snk->push = port_push;
+    snk->status = port_status;
 }
 
 static uint16_t discard_push(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)

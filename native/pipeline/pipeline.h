@@ -29,6 +29,7 @@ enum pd_stop_reason {
     PD_STOP_SOURCES_DONE,    /* every source that can end (generator, file) ended */
     PD_STOP_CHECK,           /* the check callback asked to stop (Ctrl-C) */
     PD_STOP_FLAG,            /* *stop_flag set by another thread */
+    PD_STOP_FAULT,           /* a source's or sink's status() reported a failure */
 };
 
 typedef struct pd_run_opts {
@@ -41,6 +42,7 @@ typedef struct pd_run_opts {
     void *check_arg;
     volatile int *stop_flag;     /* nonzero: stop */
     uint64_t drain_ns;           /* at the end, keep moving packets this long at most */
+    uint64_t status_interval_ns; /* how often sources'/sinks' status() runs */
 } pd_run_opts;
 
 typedef struct pd_run_result {
@@ -48,6 +50,9 @@ typedef struct pd_run_result {
     uint64_t rounds, idle_rounds, sleeps;
     uint64_t elapsed_ns;
     int reason;                  /* enum pd_stop_reason */
+    int fault;                   /* PD_STOP_FAULT: the negative errno reported */
+    unsigned fault_chain;        /* ... by this chain's */
+    int fault_in_sink;           /* ... sink (1) or source (0) */
 } pd_run_result;
 
 void pd_run_opts_default(pd_run_opts *o);
@@ -64,7 +69,10 @@ uint16_t pd_chain_poll(pd_chain *c, uint64_t now_ns);
 uint32_t pd_chain_flush(pd_chain *c, uint64_t now_ns);
 
 /* Run until a stop condition; then drain and flush so every packet ends at a
- * sink or is freed.  Returns 0 or -EINVAL. */
+ * sink or is freed.  A source or sink whose status() returns -ENETDOWN (link
+ * down) is only recorded (the run goes on, the link may come back); any
+ * other negative errno stops the run with PD_STOP_FAULT (the drain that
+ * follows is bounded by drain_ns, as after any stop).  Returns 0 or -EINVAL. */
 int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
                     pd_run_result *res);
 

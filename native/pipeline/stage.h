@@ -58,6 +58,12 @@ typedef struct pd_source {
     /* Optional: nonzero once the source will never produce again
      * (generator reached its count, pcap file ended). */
     int (*done)(void *ctx);
+    /* Optional: health of what the source reads (a port): see
+     * pd_port_io.status.  The loop calls it every status_interval_ns and
+     * keeps the last answer in `health`. */
+    int (*status)(void *ctx);
+    int health;
+    uint64_t health_changes;     /* times `health` changed (link down, up, ...) */
     pd_counters c;
 } pd_source;
 
@@ -66,6 +72,9 @@ typedef struct pd_sink {
     void *ctx;
     /* Take ownership of a prefix of pkts[0..n); return its length. */
     uint16_t (*push)(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now_ns);
+    int (*status)(void *ctx);    /* optional, as for sources */
+    int health;
+    uint64_t health_changes;
     pd_counters c;
 } pd_sink;
 

@@ -49,6 +49,11 @@ typedef struct pd_port_io {
     void *pool;               /* pool that rx allocates from */
     uint16_t (*rx_burst)(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n);
     uint16_t (*tx_burst)(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n);
+    /* Optional (NULL: always fine): 0 while the port works, -ENETDOWN while
+     * its link is down (it may come back), another negative errno when it
+     * failed for good (-ENODEV: the device or its interface is gone).  Cheap
+     * enough to call a few times a second from the polling thread. */
+    int (*status)(void *ctx);
 } pd_port_io;
 
 #define PD_BURST_MAX 256

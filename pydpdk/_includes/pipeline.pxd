@@ -19,6 +19,7 @@ cdef extern from "pipeline.h" nogil:
         PD_STOP_SOURCES_DONE
         PD_STOP_CHECK
         PD_STOP_FLAG
+        PD_STOP_FAULT
 
     ctypedef struct pd_run_opts:
         uint64_t max_packets
@@ -30,10 +31,14 @@ cdef extern from "pipeline.h" nogil:
         void *check_arg
         volatile int *stop_flag
         uint64_t drain_ns
+        uint64_t status_interval_ns
 
     ctypedef struct pd_run_result:
         uint64_t packets, rounds, idle_rounds, sleeps, elapsed_ns
         int reason
+        int fault
+        unsigned fault_chain
+        int fault_in_sink
 
     void pd_run_opts_default(pd_run_opts *o)
     int pd_chain_init(pd_chain *c, pd_source *src, pd_sink *snk, const pd_pkt_ops *ops,

@@ -27,6 +27,7 @@ cdef extern from "pkt.h" nogil:
         void *pool
         uint16_t (*rx_burst)(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil
         uint16_t (*tx_burst)(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil
+        int (*status)(void *ctx) noexcept nogil
 
     enum:
         PD_BURST_MAX

@@ -23,11 +23,15 @@ cdef extern from "stage.h" nogil:
     ctypedef struct pd_source:
         const char *name
         void *ctx
+        int health
+        uint64_t health_changes
         pd_counters c
 
     ctypedef struct pd_sink:
         const char *name
         void *ctx
+        int health
+        uint64_t health_changes
         pd_counters c
 
     ctypedef struct pd_port_endpoint:

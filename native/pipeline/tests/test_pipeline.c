@@ -1,5 +1,6 @@
 /* Unit tests of the native pipeline: loop, impairment, generator, verifier. */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -182,6 +183,80 @@ static void test_crc32c_known_answer(void)
     CHECK(pd_crc32c(0, (const uint8_t *)"123456789", 9) == 0xe3069283u);
 }
 
+/* A scripted port health: answers[i] on the i-th call, the last one after. */
+static const int *script;
+static unsigned script_len, script_calls;
+
+static int scripted_status(void *ctx)
+{
+    unsigned i = script_calls < script_len ? script_calls : script_len - 1;
+    (void)ctx;
+    script_calls++;
+    return script[i];
+}
+
+static void run_with_status(struct rig *r, int on_sink, const int *answers, unsigned n,
+                            pd_run_result *res)
+{
+    pd_impair_cfg icfg = { .seed = 1 };
+    pd_run_opts o;
+    pd_chain *chains[1] = { &r->chain };
+    int err;
+
+    memset(r, 0, sizeof(*r));
+    r->pool.capacity = 4096;
+    r->gen = make_gen(&r->pool, 0);            /* endless: only a fault ends the run */
+    r->imp = pd_impair_create(&icfg, &heap_ops, &r->pool, &err);
+    r->ver = pd_verify_create(sizeof(udp_tmpl), 7, &heap_ops, &err);
+    assert(r->imp && r->ver);
+    pd_gen_source(r->gen, &r->src);
+    pd_impair_stage(r->imp, &r->st);
+    pd_verify_sink(r->ver, &r->snk);
+    CHECK(pd_chain_init(&r->chain, &r->src, &r->snk, &heap_ops, 32) == 0);
+    CHECK(pd_chain_add_stage(&r->chain, &r->st) == 0);
+    script = answers;
+    script_len = n;
+    script_calls = 0;
+    if (on_sink)
+        r->snk.status = scripted_status;
+    else
+        r->src.status = scripted_status;
+    pd_run_opts_default(&o);
+    o.status_interval_ns = 1;                  /* every round */
+    o.duration_ns = 20ull * 1000 * 1000 * 1000; /* a safety net: never reached */
+    CHECK(pd_pipeline_run(chains, 1, &o, res) == 0);
+}
+
+static void test_link_down_goes_on_and_a_failed_port_stops_the_run(void)
+{
+    static const int answers[] = { 0, 0, -ENETDOWN, -ENETDOWN, -ENETDOWN, 0, 0, -ENODEV };
+    struct rig r;
+    pd_run_result res;
+
+    run_with_status(&r, 0, answers, 8, &res);
+    CHECK(res.reason == PD_STOP_FAULT);
+    CHECK(res.fault == -ENODEV && res.fault_chain == 0 && res.fault_in_sink == 0);
+    CHECK(script_calls == 8);                  /* link down did not stop it */
+    CHECK(r.src.health == -ENODEV && r.src.health_changes == 3);   /* down, up, gone */
+    CHECK(res.elapsed_ns < 10ull * 1000 * 1000 * 1000);
+    /* Drained and flushed: every generated frame reached the verifier. */
+    CHECK(pd_verify_counters_get(r.ver)->valid == pd_gen_counters_get(r.gen)->sent);
+    rig_free(&r);
+}
+
+static void test_a_failed_sink_port_stops_the_run(void)
+{
+    static const int answers[] = { 0, 0, 0, -EIO };
+    struct rig r;
+    pd_run_result res;
+
+    run_with_status(&r, 1, answers, 4, &res);
+    CHECK(res.reason == PD_STOP_FAULT);
+    CHECK(res.fault == -EIO && res.fault_in_sink == 1);
+    CHECK(r.snk.health == -EIO && r.snk.health_changes == 1);
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_crc32c_known_answer();
@@ -192,6 +267,8 @@ int main(void)
     test_same_seed_same_fate();
     test_verify_catches_corruption_anywhere();
     test_bad_config_rejected();
+    test_link_down_goes_on_and_a_failed_port_stops_the_run();
+    test_a_failed_sink_port_stops_the_run();
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;
