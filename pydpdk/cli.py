@@ -6,6 +6,7 @@
                            FEC gateways between real ports
 ``pydpdk pcap-forward``    a generated pcap through DPDK's ``net_pcap`` vdev
 ``pydpdk info``            what this installation was built with and what it sees
+``pydpdk keygen [FILE]``     a key file for the secure mode (mode 0600); --rotate adds a key
 """
 
 from __future__ import annotations
@@ -562,7 +563,8 @@ def _info(args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"pydpdk": __version__, "build": dict(BUILD_INFO),
                             "backend": backend.describe(), "cpu_features": _cpu_features(),
                             "fec_kernel": fec.default_kernel(),
-                            "fec_kernels": fec.available_kernels()}
+                            "fec_kernels": fec.available_kernels(),
+                            "crypto": _crypto_info()}
     if dpdk.AVAILABLE and not args.no_eal:
         with dpdk.Eal(shlex.split(args.eal)) as eal:
             info["dpdk"] = eal.info()
@@ -580,6 +582,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  CPU features: {' '.join(info['cpu_features']) or 'unknown'}")
     print(f"  FEC kernel: {info['fec_kernel']} (available: {', '.join(info['fec_kernels'])}; "
           f"override with PYDPDK_FEC_KERNEL)")
+    print(f"  secure mode crypto: {info['crypto']}")
     if "dpdk" in info:
         d = info["dpdk"]
         print(f"{d['version']}: EAL init {d['init_seconds']:.2f} s, hugepages "
@@ -595,6 +598,26 @@ def _info(args: argparse.Namespace) -> int:
         print("DPDK: not built into this installation")
     return 0
 
+
+
+def _crypto_info() -> str:
+    from . import secure
+    return secure.info()
+
+
+# pydpdk keygen
+# --------------------------------------------------------------------------
+
+def _keygen(args: argparse.Namespace) -> int:
+    from . import secure
+    if args.rotate:
+        kf = secure.KeyFile.rotate(args.file)
+        print(f"{args.file}: added key {kf.current[0]}, kept key {kf.keys[0][0]} "
+              f"(accepted until the next rotation); senders now seal with key {kf.current[0]}")
+    else:
+        kf = secure.KeyFile.generate(args.file, force=args.force)
+        print(f"{args.file}: new key file, key {kf.current[0]} (mode 0600)")
+    return 0
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -717,6 +740,14 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--no-eal", action="store_true", help="do not start the EAL")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
+
+    keygen = sub.add_parser("keygen", help="write a key file for the secure mode (0600)")
+    keygen.add_argument("file", nargs="?", default="pydpdk.key",
+                        help="key file to write (pydpdk.key)")
+    keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
+    keygen.add_argument("--rotate", action="store_true",
+                        help="add a new key to FILE and keep the previous one")
+    keygen.set_defaults(func=_keygen)
 
     args = parser.parse_args(argv)
     if getattr(args, "packets", 1) <= 0:
