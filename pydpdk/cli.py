@@ -351,6 +351,15 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--icmp-source", action="append", default=[], metavar="ADDR",
                    help="source address of ICMP too big (IPv4 and/or IPv6; default: the "
                         "original destination)")
+    p.add_argument("--key-file", metavar="FILE",
+                   help="secure mode: authenticate and encrypt every WAN packet with the "
+                        "keys of FILE (made by 'pydpdk keygen'; both sides use the same "
+                        "file); rereads FILE when it changes (key rotation)")
+    p.add_argument("--aead", choices=["aes-256-gcm", "chacha20-poly1305"],
+                   default="aes-256-gcm", help="secure mode's AEAD (default: %(default)s)")
+    p.add_argument("--state-file", metavar="FILE",
+                   help="secure mode: where the newest accepted session epochs are kept "
+                        "(default: beside the key file, named after the peer)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
     # Left out: the stages' defaults; with --encap udp on a raw port, a --dst-ip
     # without --dst-mac resolves the next hop's MAC (and --src-ip/--src-mac
@@ -422,7 +431,8 @@ def _fec(argv: list[str]) -> int:
                         backend=None if args.backend == "auto" else args.backend,
                         eal_args=eal_args, next_hop=args.next_hop, wan_mtu=args.wan_mtu,
                         clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
-                        fragment=not args.no_fragment, icmp_source=args.icmp_source)
+                        fragment=not args.no_fragment, icmp_source=args.icmp_source,
+                        key_file=args.key_file, aead=args.aead, state_file=args.state_file)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     def progress(counters: dict[str, dict[str, int]]) -> None:
@@ -506,7 +516,9 @@ def _fec(argv: list[str]) -> int:
                                 "recovered", "unrecoverable", "malformed", "foreign",
                                 "duplicate", "late", "too_big", "mss_clamped",
                                 "icmp_too_big", "fragmented", "mtu_dropped",
-                                "reply_dropped", "ecn_dropped") if k in c]
+                                "reply_dropped", "ecn_dropped", "sealed", "opened",
+                                "bad_tag", "replayed", "too_old", "stale_epoch",
+                                "unknown_key", "rate_limited") if k in c]
             print(f"  {name}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
         drops = report["drops"]
         print(f"  frames not carried: {drops['total']:,}")
