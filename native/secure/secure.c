@@ -205,6 +205,9 @@ typedef struct session {
     uint32_t sid;
     uint64_t epoch;
     uint64_t top;                    /* highest counter accepted */
+    uint64_t floor;                  /* counters up to this are refused (resumed) */
+    uint64_t saved;                  /* top when the state file was last written */
+    int resumed;
     uint64_t bits[WORDS];            /* ring of seen counters (RFC 6479 layout) */
     uint64_t last_ns;
     pd_aead a;
@@ -218,7 +221,7 @@ struct pd_sec_opener {
     pd_aead trial;                   /* key of a not-yet-verified session */
     uint64_t rl_ms;
     unsigned int rl_used;
-    uint64_t epochs[256];            /* last accepted epoch per key id */
+    pd_sec_state state;              /* newest session per key id (state file) */
     char *state_path;
     pthread_mutex_t lock;
     int pending;
@@ -264,7 +267,7 @@ pd_sec_opener *pd_sec_opener_create(const pd_sec_open_cfg *cfg, int *err)
             *err = -ENOMEM;
             goto fail;
         }
-        r = pd_sec_state_load(o->state_path, o->epochs);
+        r = pd_sec_state_load(o->state_path, &o->state);
         if (r) {
             *err = r;
             goto fail;
@@ -325,6 +328,8 @@ static void opener_take_pending(pd_sec_opener *o)
 
 static int window_check(const session *s, uint64_t ctr)
 {
+    if (s->resumed && ctr <= s->floor)      /* accepted before our restart */
+        return PD_SEC_DROP_REPLAYED;
     if (!s->any || ctr > s->top)
         return PD_SEC_OK;
     /* Word-granular ring: the last WORDS-1 full words are exact. */
@@ -377,6 +382,16 @@ static session *session_slot(pd_sec_opener *o)
     return lru;
 }
 
+static void save_state(pd_sec_opener *o, int durable)
+{
+    if (!o->state_path)
+        return;
+    if (pd_sec_state_save(o->state_path, &o->state, durable) == 0)
+        o->st.state_saves++;
+    else
+        o->st.state_errors++;
+}
+
 int pd_sec_open(pd_sec_opener *o, uint8_t *buf, uint32_t len, uint64_t now_ns,
                 uint32_t *inner_len)
 {
@@ -411,7 +426,10 @@ int pd_sec_open(pd_sec_opener *o, uint8_t *buf, uint32_t len, uint64_t now_ns,
             v = PD_SEC_DROP_UNKNOWN_KEY;
             goto drop;
         }
-        if (epoch <= o->epochs[kid]) {
+        /* Older than the newest accepted: a recorded session.  Equal: only
+         * that very session, taken back after our restart (counter floor). */
+        if (epoch < o->state.epoch[kid] ||
+            (epoch == o->state.epoch[kid] && sid != o->state.sid[kid])) {
             v = PD_SEC_DROP_STALE_EPOCH;
             goto drop;
         }
@@ -452,6 +470,7 @@ int pd_sec_open(pd_sec_opener *o, uint8_t *buf, uint32_t len, uint64_t now_ns,
     }
     if (!s) {
         pd_aead tmp;
+        int resumed = epoch == o->state.epoch[kid];   /* our newest, after a restart */
 
         s = session_slot(o);
         /* The verified trial key becomes the session's; its old key becomes
@@ -464,16 +483,32 @@ int pd_sec_open(pd_sec_opener *o, uint8_t *buf, uint32_t len, uint64_t now_ns,
         s->key_id = kid;
         s->sid = sid;
         s->epoch = epoch;
-        o->epochs[kid] = epoch;
         o->st.sessions++;
-        if (o->state_path) {
-            if (pd_sec_state_save(o->state_path, o->epochs) == 0)
-                o->st.state_saves++;
-            else
-                o->st.state_errors++;
+        if (resumed) {
+            /* Authentic, so the session is kept (later replays cost no
+             * derivation), but nothing up to the floor passes. */
+            s->resumed = 1;
+            s->floor = o->state.floor[kid] + PD_SEC_STATE_EVERY;
+            s->saved = o->state.floor[kid];
+            if ((v = window_check(s, ctr)) != PD_SEC_OK)
+                goto drop;
+        } else {
+            o->state.epoch[kid] = epoch;
+            o->state.sid[kid] = sid;
+            o->state.floor[kid] = ctr;
+            s->saved = ctr;
+            save_state(o, 1);
         }
     }
     window_update(s, ctr);
+    /* The newest session's floor moves on every PD_SEC_STATE_EVERY counters
+     * (secure.h: what a receiver restart may refuse, and why). */
+    if (s->top - s->saved >= PD_SEC_STATE_EVERY && s->epoch == o->state.epoch[kid] &&
+        s->sid == o->state.sid[kid]) {
+        o->state.floor[kid] = s->top;
+        s->saved = s->top;
+        save_state(o, 0);
+    }
     s->last_ns = now_ns;
     o->st.opened++;
     o->st.bytes += len;
@@ -491,7 +526,7 @@ void pd_sec_opener_stats(const pd_sec_opener *o, pd_sec_open_stats *st)
 
 uint64_t pd_sec_opener_epoch(const pd_sec_opener *o, uint8_t key_id)
 {
-    return o->epochs[key_id];
+    return o->state.epoch[key_id];
 }
 
 /* ------------------------------------------------------------------------ */
@@ -500,13 +535,13 @@ uint64_t pd_sec_opener_epoch(const pd_sec_opener *o, uint8_t key_id)
 
 #define STATE_MAGIC "pydpdk-secure-state 1"
 
-int pd_sec_state_load(const char *path, uint64_t epochs[256])
+int pd_sec_state_load(const char *path, pd_sec_state *st)
 {
     FILE *f = fopen(path, "r");
-    char line[128];
+    char line[160];
     int rc = 0;
 
-    memset(epochs, 0, 256 * sizeof(uint64_t));
+    memset(st, 0, sizeof(*st));
     if (!f)
         return errno == ENOENT ? 0 : -errno;
     if (!fgets(line, sizeof(line), f) || strncmp(line, STATE_MAGIC "\n", sizeof(line)) != 0) {
@@ -514,24 +549,27 @@ int pd_sec_state_load(const char *path, uint64_t epochs[256])
         return -EINVAL;
     }
     while (fgets(line, sizeof(line), f)) {
-        unsigned int id;
-        unsigned long long e;
+        unsigned int id, sid = 0;
+        unsigned long long e, floor = 0;
         char extra;
-        if (sscanf(line, "epoch %u %llu %c", &id, &e, &extra) != 2 || id > 255) {
+        int got = sscanf(line, "epoch %u %llu %u %llu %c", &id, &e, &sid, &floor, &extra);
+        if ((got != 2 && got != 4) || id > 255) {
             rc = -EINVAL;
             break;
         }
-        epochs[id] = e;
+        st->epoch[id] = e;
+        st->sid[id] = sid;
+        st->floor[id] = floor;
     }
     fclose(f);
     return rc;
 }
 
-int pd_sec_state_save(const char *path, const uint64_t epochs[256])
+int pd_sec_state_save(const char *path, const pd_sec_state *st, int durable)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 8);
-    char body[256 * 40 + 32];
+    char body[256 * 72 + 32];
     size_t n = 0;
     int fd, rc = 0;
 
@@ -541,9 +579,10 @@ int pd_sec_state_save(const char *path, const uint64_t epochs[256])
     memcpy(tmp + plen, ".tmp", 5);
     n += (size_t)snprintf(body, sizeof(body), STATE_MAGIC "\n");
     for (int i = 0; i < 256; i++)
-        if (epochs[i])
-            n += (size_t)snprintf(body + n, sizeof(body) - n, "epoch %d %llu\n", i,
-                                  (unsigned long long)epochs[i]);
+        if (st->epoch[i])
+            n += (size_t)snprintf(body + n, sizeof(body) - n, "epoch %d %llu %u %llu\n", i,
+                                  (unsigned long long)st->epoch[i], st->sid[i],
+                                  (unsigned long long)st->floor[i]);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = -errno;
@@ -561,7 +600,7 @@ int pd_sec_state_save(const char *path, const uint64_t epochs[256])
         off += (size_t)w;
     }
     /* Durable before it replaces the old file: a crash leaves one or the other. */
-    if (rc == 0 && fsync(fd) != 0)
+    if (rc == 0 && durable && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && rc == 0)
         rc = -errno;

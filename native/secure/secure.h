@@ -153,11 +153,33 @@ void pd_sec_opener_stats(const pd_sec_opener *o, pd_sec_open_stats *st);
 /* Last accepted epoch of a key id (0: none). */
 uint64_t pd_sec_opener_epoch(const pd_sec_opener *o, uint8_t key_id);
 
-/* State file: "pydpdk-secure-state 1" then "epoch <key id> <epoch>" lines.
+/* What a receiver remembers per key id across restarts: the newest epoch
+ * accepted, that session's id, and a counter floor (the highest counter of
+ * that session accepted when the state was last written).  After a restart
+ * the receiver takes that same session back (a sender that did not restart
+ * goes on with it) but refuses its counters up to the floor (replays of
+ * what it had accepted); any older epoch is stale. */
+typedef struct pd_sec_state {
+    uint64_t epoch[256];
+    uint32_t sid[256];
+    uint64_t floor[256];
+} pd_sec_state;
+
+/* The newest session's floor is written again each time its top counter
+ * moved this far (write + rename, no fsync: it survives a crash of the
+ * process; a new session's entry is fsync'd).  A receiver that restarts
+ * takes that session back only above floor + PD_SEC_STATE_EVERY, so nothing
+ * it accepted before can be replayed to it; the sender's next (at most)
+ * PD_SEC_STATE_EVERY packets are refused then, usually fewer than it sent
+ * while the receiver was down. */
+#define PD_SEC_STATE_EVERY 4096u
+
+/* State file: "pydpdk-secure-state 1" then "epoch <key id> <epoch> [<session
+ * id> <counter floor>]" lines.
  * load: 0 (missing file = all zero), -EINVAL (bad content), -errno.
- * save: atomic (temporary file, fsync, rename): 0 or -errno. */
-int pd_sec_state_load(const char *path, uint64_t epochs[256]);
-int pd_sec_state_save(const char *path, const uint64_t epochs[256]);
+ * save: atomic (temporary file, fsync when durable, rename): 0 or -errno. */
+int pd_sec_state_load(const char *path, pd_sec_state *st);
+int pd_sec_state_save(const char *path, const pd_sec_state *st, int durable);
 
 /* --- pipeline stages --------------------------------------------------------- */
 

@@ -192,13 +192,32 @@ static void test_epoch_state(void)
     CHECK(e != 0);
     pd_sec_opener_destroy(o);      /* "restart" */
 
-    uint64_t epochs[256];
-    CHECK(pd_sec_state_load(path, epochs) == 0 && epochs[1] == e && epochs[2] == 0);
+    pd_sec_state saved;
+    CHECK(pd_sec_state_load(path, &saved) == 0 && saved.epoch[1] == e && saved.epoch[2] == 0);
+    CHECK(saved.floor[1] == 0 && saved.sid[1] != 0);
     o = opener(PD_SEC_AES256GCM, 0, path, 0);
+    /* The live session comes back, but nothing accepted before the restart. */
     for (int i = 0; i < 4; i++) {
         memcpy(buf, rec[i], (size_t)len[i]);
-        CHECK(pd_sec_open(o, buf, (uint32_t)len[i], T, &inner) == PD_SEC_DROP_STALE_EPOCH);
+        CHECK(pd_sec_open(o, buf, (uint32_t)len[i], T, &inner) == PD_SEC_DROP_REPLAYED);
     }
+    for (unsigned int i = 4; i <= PD_SEC_STATE_EVERY; i++)      /* sent while we were down */
+        seal_one(s, buf, 11, 30, 0);
+    len[0] = seal_one(s, buf, 11, 30, 0);
+    CHECK(pd_sec_open(o, buf, (uint32_t)len[0], T, &inner) == PD_SEC_OK);
+    memcpy(buf, rec[3], (size_t)len[3]);
+    CHECK(pd_sec_open(o, buf, (uint32_t)len[3], T, &inner) == PD_SEC_DROP_REPLAYED);
+    /* An older session of the same key is stale. */
+    pd_sec_state older = saved;
+    older.epoch[1] = e + 1;
+    CHECK(pd_sec_state_save(path, &older, 1) == 0);
+    pd_sec_opener *o2 = opener(PD_SEC_AES256GCM, 0, path, 0);
+    memcpy(buf, rec[0], (size_t)len[0]);
+    seal_one(s, buf, 11, 30, 0);
+    CHECK(pd_sec_open(o2, buf, (uint32_t)seal_one(s, buf, 11, 30, 0), T, &inner) ==
+          PD_SEC_DROP_STALE_EPOCH);
+    pd_sec_opener_destroy(o2);
+    CHECK(pd_sec_state_save(path, &saved, 1) == 0);
     /* A new sender session (newer epoch) is accepted. */
     pd_sec_sealer *s2 = sealer(PD_SEC_AES256GCM, 0, 1, K1, 0);
     int n = seal_one(s2, buf, 11, 30, 0);
