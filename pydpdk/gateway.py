@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -408,6 +409,7 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
     dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
     pipe = Pipeline()
     pipe.secure_stages = []                # type: ignore[attr-defined]
+    pipe.sealing_since = time.monotonic()  # type: ignore[attr-defined]
     enc = dec = None
 
     def protect(stage: FecEncodeStage) -> list[Any]:
@@ -457,6 +459,35 @@ def _state_path(cfg: GatewayConfig) -> str:
     return f"{cfg.key_file}.{tag}.state"
 
 
+def _rekey_after_peer_restart(pipe: Pipeline, seen: list[int],
+                              on_event: Callable[[str], None] | None) -> None:
+    """Tunnel, secure mode: when the peer starts a new session (it restarted,
+    or rekeyed), start a new sealing session too.  A restarted receiver
+    refuses our old session's next packets (docs/secure-format.md, epoch
+    rule); our new one it takes at once."""
+    from .secure import OpenStage, SealStage
+
+    stages = getattr(pipe, "secure_stages", [])
+    opens = [s for s in stages if isinstance(s, OpenStage)]
+    seals = [s for s in stages if isinstance(s, SealStage)]
+    if not opens or not seals:
+        return
+    sessions = opens[0].opener.stats["sessions"]
+    # Only an old session of ours answers: a side that just (re)started its
+    # own does not, so the two sides never take turns forever.
+    ours_is_old = time.monotonic() - getattr(pipe, "sealing_since", 0.0) > _REKEY_QUIET_S
+    if seen and sessions > seen[0] > 0 and ours_is_old:
+        for seal in seals:
+            seal.sealer.rekey(*seal.keyfile.current)
+        pipe.sealing_since = time.monotonic()      # type: ignore[attr-defined]
+        if on_event is not None:
+            on_event("the peer started a new secure session: starting a new one too")
+    seen[:] = [sessions]
+
+
+_REKEY_QUIET_S = 3.0
+
+
 def _reload_keys(pipe: Pipeline, cfg: GatewayConfig,
                  on_event: Callable[[str], None] | None) -> None:
     """Key rotation: when the key file changed, seal with its newest key and
@@ -474,6 +505,7 @@ def _reload_keys(pipe: Pipeline, cfg: GatewayConfig,
         return
     for stage in stages:
         stage.reload(keys)
+    pipe.sealing_since = time.monotonic()      # type: ignore[attr-defined]
     if on_event is not None:
         on_event(f"key file reloaded: key ids {keys.ids}, sealing with {keys.current[0]}")
 
@@ -543,6 +575,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
                 pipe.start(duration=cfg.duration, packets=cfg.packets,
                            busy_poll=cfg.busy_poll, idle_sleep_us=cfg.idle_sleep_us)
                 links = _link_states(pipe, ports)
+                peer_sessions: list[int] = []
                 with sig.on_signal(pipe.request_stop):
                     try:
                         while (result := pipe.join(timeout=progress_interval)) is None:
@@ -557,6 +590,8 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
                                              f"is {state}")
                             links = now
                             _reload_keys(pipe, cfg, on_event)
+                            if cfg.mode == "tunnel":
+                                _rekey_after_peer_restart(pipe, peer_sessions, on_event)
                     except PortError as exc:    # a port failed under the loop
                         fault = exc
                         result = getattr(exc, "result", None)

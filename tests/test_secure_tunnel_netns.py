@@ -220,3 +220,47 @@ def test_key_rotation_under_traffic(secure_tunnel, tmp_path):
     seal_a = next(c for name, c in reports[0]["counters"].items() if name.endswith("secure-seal"))
     assert seal_a["sealed"] > 0
     assert opener(reports[1])["bad_tag"] == 0
+
+
+def test_restarted_gateway_in_secure_mode(secure_tunnel):
+    """Gateway B crashes and restarts: it refuses the rest of A's old session
+    (nothing it accepted before may pass again), A sees B's new session and
+    starts a new one too, and A -> B traffic flows again."""
+    topo, gws, _ = secure_tunnel
+    ip_a, ip_b = topo.host_ip[topo.host_a], topo.host_ip[topo.host_b]
+    a = udp_socket(topo.host_a, ip_a, 6400)
+    b = udp_socket(topo.host_b, ip_b, 6401)
+    n = 1000
+
+    def send(tag: bytes) -> set[bytes]:
+        got: list[bytes] = []
+        for i in range(n):
+            a.sendto(tag + b"%06d" % i + b"x" * 400, (ip_b, 6401))
+            if i % 50 == 49:
+                time.sleep(0.01)
+                got += drain(b)
+        time.sleep(1.0)
+        got += drain(b)
+        return {d[:7] for d in got if d[:1] == tag}
+
+    with a, b:
+        deadline = time.monotonic() + 10
+        while not drain(b) and time.monotonic() < deadline:
+            a.sendto(b"hello", (ip_b, 6401))
+            time.sleep(0.2)
+        time.sleep(3.5)                       # A's sealing session is an old one now
+        before = send(b"p")
+        gws.restart(1)                        # gateway B: the receiver of this direction
+        got_a: list[bytes] = []
+        deadline = time.monotonic() + 10      # B speaks first (its new session)
+        while not got_a and time.monotonic() < deadline:
+            b.sendto(b"from b", (ip_a, 6400))
+            time.sleep(0.3)
+            got_a += drain(a)
+        assert got_a, "nothing from the restarted gateway reached A"
+        time.sleep(0.5)
+        after = send(b"q")
+    reports = gws.stop()
+    assert len(before) >= n - 5
+    assert len(after) >= n - 5, f"{n - len(after)} of {n} lost after B restarted"
+    assert "starting a new one too" in gws.stderr[0]

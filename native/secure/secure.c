@@ -207,6 +207,7 @@ typedef struct session {
     uint64_t top;                    /* highest counter accepted */
     uint64_t floor;                  /* counters up to this are refused (resumed) */
     uint64_t saved;                  /* top when the state file was last written */
+    uint64_t saved_ns;               /* and when */
     int resumed;
     uint64_t bits[WORDS];            /* ring of seen counters (RFC 6479 layout) */
     uint64_t last_ns;
@@ -490,6 +491,7 @@ int pd_sec_open(pd_sec_opener *o, uint8_t *buf, uint32_t len, uint64_t now_ns,
             s->resumed = 1;
             s->floor = o->state.floor[kid] + PD_SEC_STATE_EVERY;
             s->saved = o->state.floor[kid];
+            s->saved_ns = now_ns;
             if ((v = window_check(s, ctr)) != PD_SEC_OK)
                 goto drop;
         } else {
@@ -497,16 +499,19 @@ int pd_sec_open(pd_sec_opener *o, uint8_t *buf, uint32_t len, uint64_t now_ns,
             o->state.sid[kid] = sid;
             o->state.floor[kid] = ctr;
             s->saved = ctr;
+            s->saved_ns = now_ns;
             save_state(o, 1);
         }
     }
     window_update(s, ctr);
-    /* The newest session's floor moves on every PD_SEC_STATE_EVERY counters
-     * (secure.h: what a receiver restart may refuse, and why). */
-    if (s->top - s->saved >= PD_SEC_STATE_EVERY && s->epoch == o->state.epoch[kid] &&
-        s->sid == o->state.sid[kid]) {
+    /* The newest session's floor moves on (secure.h: what a receiver
+     * restart leaves open, and why). */
+    if (s->top != s->saved && (s->top - s->saved >= PD_SEC_STATE_EVERY ||
+                               now_ns - s->saved_ns >= PD_SEC_STATE_NS) &&
+        s->epoch == o->state.epoch[kid] && s->sid == o->state.sid[kid]) {
         o->state.floor[kid] = s->top;
         s->saved = s->top;
+        s->saved_ns = now_ns;
         save_state(o, 0);
     }
     s->last_ns = now_ns;

@@ -166,13 +166,15 @@ typedef struct pd_sec_state {
 } pd_sec_state;
 
 /* The newest session's floor is written again each time its top counter
- * moved this far (write + rename, no fsync: it survives a crash of the
- * process; a new session's entry is fsync'd).  A receiver that restarts
- * takes that session back only above floor + PD_SEC_STATE_EVERY, so nothing
- * it accepted before can be replayed to it; the sender's next (at most)
- * PD_SEC_STATE_EVERY packets are refused then, usually fewer than it sent
- * while the receiver was down. */
-#define PD_SEC_STATE_EVERY 4096u
+ * moved PD_SEC_STATE_EVERY, or moved at all and PD_SEC_STATE_NS passed
+ * (write + rename, no fsync: it survives a crash of the process; a new
+ * session's entry is fsync'd).  A receiver that restarts takes that session
+ * back only above floor + PD_SEC_STATE_EVERY: nothing it accepted before
+ * passes again, and the sender's next (at most PD_SEC_STATE_EVERY) packets
+ * are refused.  A tunnel gateway shortens that: when its peer starts a new
+ * session (it restarted), it starts a new session of its own. */
+#define PD_SEC_STATE_EVERY 1024u
+#define PD_SEC_STATE_NS 100000000ull
 
 /* State file: "pydpdk-secure-state 1" then "epoch <key id> <epoch> [<session
  * id> <counter floor>]" lines.

@@ -183,26 +183,30 @@ static void test_epoch_state(void)
 
     pd_sec_sealer *s = sealer(PD_SEC_AES256GCM, 0, 1, K1, 0);
     pd_sec_opener *o = opener(PD_SEC_AES256GCM, 0, path, 0);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 4; i++) {        /* 100 ms apart: each moves the floor */
         len[i] = seal_one(s, rec[i], 11, 30, (uint8_t)i);
         memcpy(buf, rec[i], (size_t)len[i]);
-        CHECK(pd_sec_open(o, buf, (uint32_t)len[i], T, &inner) == PD_SEC_OK);
+        CHECK(pd_sec_open(o, buf, (uint32_t)len[i], T + (uint64_t)i * PD_SEC_STATE_NS, &inner) ==
+              PD_SEC_OK);
     }
     uint64_t e = pd_sec_opener_epoch(o, 1);
     CHECK(e != 0);
     pd_sec_opener_destroy(o);      /* "restart" */
 
     pd_sec_state saved;
+    int n0;
     CHECK(pd_sec_state_load(path, &saved) == 0 && saved.epoch[1] == e && saved.epoch[2] == 0);
-    CHECK(saved.floor[1] == 0 && saved.sid[1] != 0);
+    CHECK(saved.floor[1] == 3 && saved.sid[1] != 0);
     o = opener(PD_SEC_AES256GCM, 0, path, 0);
     /* The live session comes back, but nothing accepted before the restart. */
     for (int i = 0; i < 4; i++) {
         memcpy(buf, rec[i], (size_t)len[i]);
         CHECK(pd_sec_open(o, buf, (uint32_t)len[i], T, &inner) == PD_SEC_DROP_REPLAYED);
     }
-    for (unsigned int i = 4; i <= PD_SEC_STATE_EVERY; i++)      /* sent while we were down */
-        seal_one(s, buf, 11, 30, 0);
+    for (unsigned int i = 4; i <= 3 + PD_SEC_STATE_EVERY; i++) {   /* the sender goes on */
+        n0 = seal_one(s, buf, 11, 30, 0);
+        CHECK(pd_sec_open(o, buf, (uint32_t)n0, T, &inner) == PD_SEC_DROP_REPLAYED);
+    }
     len[0] = seal_one(s, buf, 11, 30, 0);
     CHECK(pd_sec_open(o, buf, (uint32_t)len[0], T, &inner) == PD_SEC_OK);
     memcpy(buf, rec[3], (size_t)len[3]);
