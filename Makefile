@@ -12,9 +12,10 @@ VENV        ?= .venv
 BUILD_DIR   ?= build/dpdk-$(DPDK)
 APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
-               tcpdump iproute2 nftables ethtool iperf3 tshark
+               tcpdump iproute2 nftables ethtool iperf3 tshark \
+               libssl-dev libipsec-mb-dev
 PY_BUILD_DEPS = "meson-python>=0.18" "meson>=1.1" "Cython>=3.0" ninja "numpy>=1.23"
-PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib "mypy>=1.18"
+PY_TEST_DEPS  = "pytest>=7" "hypothesis>=6" matplotlib "mypy>=1.18" cryptography
 ifeq ($(DPDK),disabled)
 APT_PACKAGES := $(filter-out dpdk dpdk-dev libdpdk-dev,$(APT_PACKAGES))
 endif
@@ -23,7 +24,7 @@ VPY   = $(VENV)/bin/python
 # (-t: the build has the C tests, -Dtests=true)
 STAMP = $(VENV)/.pydpdk-$(DPDK)-t.stamp
 
-.PHONY: all demo test test-this-build deps venv build lint docs bench fuzz clean
+.PHONY: all demo test test-this-build deps venv build lint docs bench fuzz fuzz-secure clean
 
 all: build
 
@@ -47,7 +48,7 @@ test-this-build: build
 # Optional ones that apt does not offer (DPDK, ISA-L on some releases) are
 # skipped with a note: the build then goes without them (-Ddpdk=auto finds
 # no DPDK and pydpdk uses its native AF_PACKET/pcap backends).
-OPTIONAL_PACKAGES = dpdk dpdk-dev libdpdk-dev libisal-dev
+OPTIONAL_PACKAGES = dpdk dpdk-dev libdpdk-dev libisal-dev libipsec-mb-dev
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -79,7 +80,7 @@ $(VENV)/bin/python:
 	$(VPY) -m pip install -q --upgrade pip
 
 venv: deps $(VENV)/bin/python
-	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis, matplotlib, mypy" 2>/dev/null || \
+	@$(VPY) -c "import mesonpy, Cython, numpy, pytest, hypothesis, matplotlib, mypy, cryptography" 2>/dev/null || \
 	  $(VPY) -m pip install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
 
 # Editable install: later imports rebuild what changed.  The stamp remembers
@@ -122,6 +123,13 @@ FUZZ_ITERATIONS ?= 10000000
 FUZZ_SEED       ?= 1
 fuzz: build
 	$(BUILD_DIR)/native/fec/fuzz_fec_decoder $(FUZZ_ITERATIONS) $(FUZZ_SEED) --check-paths
+
+# Fuzz the secure envelope's open path (ASan/UBSan build): a short run, then
+# a long one of FUZZ_SECURE_PACKETS packets (>= 10^7).
+FUZZ_SECURE_PACKETS ?= 10000000
+fuzz-secure: build
+	$(BUILD_DIR)/native/secure/fuzz_secure_open 200000 $(FUZZ_SEED)
+	$(BUILD_DIR)/native/secure/fuzz_secure_open $(FUZZ_SECURE_PACKETS) $(FUZZ_SEED)
 
 clean:
 	rm -rf build $(VENV) $(VENV)-nodpdk

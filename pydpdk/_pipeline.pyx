@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_New, PyCapsule_SetContext
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
@@ -818,6 +818,34 @@ cdef class PyStage(Stage):
     def _bind(self, PacketPool pool, owner):
         self.pool = pool
         self.owner = owner
+
+
+# --------------------------------------------------------------------------
+# Native stages of other extension modules
+# --------------------------------------------------------------------------
+
+cdef class ExternalStage(Stage):
+    """A native stage built by another extension module (e.g. pydpdk._secure).
+
+    *capsule* holds a filled ``pd_stage`` (capsule name ``"pydpdk.pd_stage"``,
+    native/pipeline/stage.h) whose context *owner* keeps alive; the stage runs
+    GIL-free like the stages of this module.  *pool* is the packet pool whose
+    backend the stage works on.
+    """
+
+    cdef readonly object owner
+
+    def __init__(self, capsule, owner, PacketPool pool not None, str name=None):
+        cdef pd_stage *src = <pd_stage *>PyCapsule_GetPointer(capsule, b"pydpdk.pd_stage")
+        if src.process == NULL:
+            raise ValueError("the capsule holds no stage function")
+        self.st.ctx = src.ctx
+        self.st.process = src.process
+        self.st.flush = src.flush
+        self.st.finish = src.finish
+        self.owner = owner
+        self.pool = pool
+        self.name = name or (src.name.decode() if src.name != NULL else "external")
 
 
 # --------------------------------------------------------------------------

@@ -6,6 +6,7 @@
                            FEC gateways between real ports
 ``pydpdk pcap-forward``    a generated pcap through DPDK's ``net_pcap`` vdev
 ``pydpdk info``            what this installation was built with and what it sees
+``pydpdk keygen [FILE]``     a key file for the secure mode (mode 0600); --rotate adds a key
 """
 
 from __future__ import annotations
@@ -308,6 +309,15 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--icmp-source", action="append", default=[], metavar="ADDR",
                    help="source address of ICMP too big (IPv4 and/or IPv6; default: the "
                         "original destination)")
+    p.add_argument("--key-file", metavar="FILE",
+                   help="secure mode: authenticate and encrypt every WAN packet with the "
+                        "keys of FILE (made by 'pydpdk keygen'; both sides use the same "
+                        "file); rereads FILE when it changes (key rotation)")
+    p.add_argument("--aead", choices=["aes-256-gcm", "chacha20-poly1305"],
+                   default="aes-256-gcm", help="secure mode's AEAD (default: %(default)s)")
+    p.add_argument("--state-file", metavar="FILE",
+                   help="secure mode: where the newest accepted session epochs are kept "
+                        "(default: beside the key file, named after the peer)")
     p.add_argument("--encap", choices=["udp", "ether"], default="udp")
     # Left out: the stages' defaults; with --encap udp on a raw port, a --dst-ip
     # without --dst-mac resolves the next hop's MAC (and --src-ip/--src-mac
@@ -381,7 +391,8 @@ def _fec(argv: list[str]) -> int:
                         backend=None if args.backend == "auto" else args.backend,
                         eal_args=eal_args, next_hop=args.next_hop, wan_mtu=args.wan_mtu,
                         clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
-                        fragment=not args.no_fragment, icmp_source=args.icmp_source)
+                        fragment=not args.no_fragment, icmp_source=args.icmp_source,
+                        key_file=args.key_file, aead=args.aead, state_file=args.state_file)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     from .cli_json import IntervalRecorder, fec_document, stage_key
@@ -471,7 +482,9 @@ def _fec(argv: list[str]) -> int:
                                 "recovered", "unrecoverable", "malformed", "foreign",
                                 "duplicate", "late", "too_big", "mss_clamped",
                                 "icmp_too_big", "fragmented", "mtu_dropped",
-                                "reply_dropped", "ecn_dropped") if k in c]
+                                "reply_dropped", "ecn_dropped", "sealed", "opened",
+                                "bad_tag", "replayed", "too_old", "stale_epoch",
+                                "unknown_key", "rate_limited") if k in c]
             print(f"  {stage_key(name, mode)}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
         drops = report["drops"]
         print(f"  frames not carried: {drops['total']:,}")
@@ -528,7 +541,8 @@ def _info(args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"pydpdk": __version__, "build": dict(BUILD_INFO),
                             "backend": backend.describe(), "cpu_features": _cpu_features(),
                             "fec_kernel": fec.default_kernel(),
-                            "fec_kernels": fec.available_kernels()}
+                            "fec_kernels": fec.available_kernels(),
+                            "crypto": _crypto_info()}
     if dpdk.AVAILABLE and not args.no_eal:
         with dpdk.Eal(shlex.split(args.eal)) as eal:
             info["dpdk"] = eal.info()
@@ -546,6 +560,7 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  CPU features: {' '.join(info['cpu_features']) or 'unknown'}")
     print(f"  FEC kernel: {info['fec_kernel']} (available: {', '.join(info['fec_kernels'])}; "
           f"override with PYDPDK_FEC_KERNEL)")
+    print(f"  secure mode crypto: {info['crypto']}")
     if "dpdk" in info:
         d = info["dpdk"]
         print(f"{d['version']}: EAL init {d['init_seconds']:.2f} s, hugepages "
@@ -561,6 +576,26 @@ def _info(args: argparse.Namespace) -> int:
         print("DPDK: not built into this installation")
     return 0
 
+
+
+def _crypto_info() -> str:
+    from . import secure
+    return secure.info()
+
+
+# pydpdk keygen
+# --------------------------------------------------------------------------
+
+def _keygen(args: argparse.Namespace) -> int:
+    from . import secure
+    if args.rotate:
+        kf = secure.KeyFile.rotate(args.file)
+        print(f"{args.file}: added key {kf.current[0]}, kept key {kf.keys[0][0]} "
+              f"(accepted until the next rotation); senders now seal with key {kf.current[0]}")
+    else:
+        kf = secure.KeyFile.generate(args.file, force=args.force)
+        print(f"{args.file}: new key file, key {kf.current[0]} (mode 0600)")
+    return 0
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -685,7 +720,15 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=_info)
 
-    for sub_parser in (demo, fwd, info):
+    keygen = sub.add_parser("keygen", help="write a key file for the secure mode (0600)")
+    keygen.add_argument("file", nargs="?", default="pydpdk.key",
+                        help="key file to write (pydpdk.key)")
+    keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
+    keygen.add_argument("--rotate", action="store_true",
+                        help="add a new key to FILE and keep the previous one")
+    keygen.set_defaults(func=_keygen)
+
+    for sub_parser in (demo, fwd, info, keygen):
         harden(sub_parser, progress=sub_parser is demo)
     args = parser.parse_args(argv)
     configure_logging(args)

@@ -118,20 +118,41 @@ class Encoder(_fec.StreamEncoder):
         The 32-bit session id, 1..2**32-1, or None for a random one (the
         normal case; give one for tests, or to run one encoder per queue
         with ids of your choosing).  Read back with :attr:`session_id`.
+    keys : KeyFile, path or list of (id, 32-byte key), optional
+        Secure mode (docs/secure-format.md): every wire packet is sealed
+        with the AEAD *aead* under the newest key (pydpdk.secure.Sealer).
+    aead : str
+        ``"aes-256-gcm"`` (default) or ``"chacha20-poly1305"``.
     """
 
+    def __new__(cls, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
+                **kwargs: Any) -> Encoder:
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
+                 **kwargs: Any) -> None:
+        self._sealer = None
+        if keys is not None:
+            from . import secure
+
+            self._sealer = secure.Sealer(keys, aead=aead, session_id=self.session_id)
+
+    def _seal(self, packets: list[bytes]) -> list[bytes]:
+        if self._sealer is None:
+            return packets
+        return [self._sealer.seal(p) for p in packets]
 
     def encode(self, packets: Iterable[BytesLike], now: int | None = None) -> list[bytes]:
         """Encode a batch of payloads; returns the wire packets to send, in order."""
-        return self._encode(list(packets), _now(now))
+        return self._seal(self._encode(list(packets), _now(now)))
 
     def poll(self, now: int | None = None) -> list[bytes]:
         """Close blocks whose timeout passed; returns their parity packets."""
-        return self._poll(_now(now), False)
+        return self._seal(self._poll(_now(now), False))
 
     def flush(self) -> list[bytes]:
         """Close every open block now; returns the parity packets."""
-        return self._poll(0, True)
+        return self._seal(self._poll(0, True))
 
     def __enter__(self) -> Encoder:
         return self
@@ -198,12 +219,36 @@ class Decoder(_fec.StreamDecoder):
         A limit out of range.
     FecError
         The kernel cannot run here, or no memory.
+
+    Secure mode: with *keys* (KeyFile, path or list of (id, key)) every
+    packet is authenticated and decrypted (pydpdk.secure.Opener, AEAD
+    *aead*, newest epochs kept in *state_path*) before the decoder sees it;
+    what fails is dropped and counted in :attr:`secure_stats` by reason.
     """
 
+    def __new__(cls, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
+                state_path: Any = None, **kwargs: Any) -> Decoder:
+        return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
+                 state_path: Any = None, **kwargs: Any) -> None:
+        self._opener = None
+        if keys is not None:
+            from . import secure
+
+            self._opener = secure.Opener(keys, aead=aead, state_path=state_path)
+
+    @property
+    def secure_stats(self) -> dict[str, int] | None:
+        """Secure mode's counts (opened, and drops by reason), else None."""
+        return None if self._opener is None else dict(self._opener.stats)
 
     def decode(self, packets: Iterable[BytesLike], now: int | None = None) -> list[bytes]:
         """Take a batch of wire packets; returns the payloads now available, in order."""
-        return self._decode(list(packets), _now(now))
+        batch = list(packets)
+        if self._opener is not None:       # nothing unauthenticated reaches FEC state
+            batch = [inner for _, inner in map(self._opener.open, batch) if inner is not None]
+        return self._decode(batch, _now(now))
 
     def poll(self, now: int | None = None) -> int:
         """Give up blocks whose timeout passed; returns how many."""

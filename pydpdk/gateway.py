@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,9 @@ MODES = ("encode", "decode", "tunnel")
 # scheduled out for a while (shared cores) catches up instead of losing
 # frames.  The port's own default (8 MiB) suits interactive use.
 GATEWAY_RX_BLOCKS = 128
+
+
+AEADS = ("aes-256-gcm", "chacha20-poly1305")
 
 
 @dataclass
@@ -75,8 +79,15 @@ class GatewayConfig:
     icmp: bool = True
     fragment: bool = True
     icmp_source: list[str] = field(default_factory=list)
+    # Secure mode (docs/secure-format.md): every WAN packet sealed with an
+    # AEAD under keys from key_file; state_file remembers accepted epochs.
+    key_file: str | None = None
+    aead: str = "aes-256-gcm"
+    state_file: str | None = None
 
     def validate(self) -> None:
+        if self.aead not in AEADS:
+            raise ValueError(f"aead must be one of {', '.join(AEADS)}, got {self.aead!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         need = ("local", "peer") if self.mode == "tunnel" else ("in", "out")
@@ -347,7 +358,10 @@ _TX_DETAIL = (("oversize", "tx_oversize"), ("unreachable", "tx_unreachable"))
 # Why a stage dropped frames (stage counters; each frame counted once:
 # reply_dropped and icmp_limited are details of mtu_dropped).
 _STAGE_DROPS = ("too_big", "mtu_dropped", "icmp_too_big", "no_headroom", "out_full",
-                "foreign", "ecn_dropped")
+                "foreign", "ecn_dropped",
+                # secure mode: what failed authentication, replays, ...
+                "unknown_key", "bad_tag", "replayed", "too_old", "stale_epoch",
+                "rate_limited", "no_room")
 
 
 def drop_report(counters: dict[str, dict[str, int]],
@@ -382,26 +396,120 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
     wire = ports.get("peer") or (ports["out"] if cfg.mode == "encode" else ports["in"])
     encap = _wire_encap(cfg, pool, wire)
+    wan_mtu = _wan_mtu(cfg, ports)
+    keys = None
+    if cfg.key_file is not None:
+        from . import secure
+
+        keys = secure.KeyFile.load(cfg.key_file)
+        if wan_mtu:                        # the envelope rides inside the WAN MTU too
+            wan_mtu = max(wan_mtu - secure.OVERHEAD, 1)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
-                    max_payload=cfg.max_payload, wan_mtu=_wan_mtu(cfg, ports),
+                    max_payload=cfg.max_payload, wan_mtu=wan_mtu,
                     clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
                     icmp_source=cfg.icmp_source or None, **encap)
     dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
     pipe = Pipeline()
+    pipe.secure_stages = []                # type: ignore[attr-defined]
+    pipe.sealing_since = time.monotonic()  # type: ignore[attr-defined]
     enc = dec = None
+
+    def protect(stage: FecEncodeStage) -> list[Any]:
+        """The encoder, then (secure mode) the stage sealing all it sends."""
+        if keys is None:
+            return [stage]
+        from .secure import SealStage
+
+        seal = SealStage(pool, keys, aead=cfg.aead, **encap)
+        pipe.secure_stages.append(seal)    # type: ignore[attr-defined]
+        return [stage, seal]
+
+    def verify(stage: FecDecodeStage) -> list[Any]:
+        """(secure mode) The stage authenticating what arrives, then the decoder:
+        nothing unauthenticated reaches FEC state."""
+        if keys is None:
+            return [stage]
+        from .secure import OpenStage
+
+        opened = OpenStage(pool, keys, aead=cfg.aead, state_path=_state_path(cfg), **encap)
+        pipe.secure_stages.append(opened)  # type: ignore[attr-defined]
+        return [opened, stage]
+
     if cfg.mode == "encode":
         enc = FecEncodeStage(pool, **enc_args)
-        pipe.add(ports["in"], enc, sink=ports["out"], burst=cfg.burst)
+        pipe.add(ports["in"], *protect(enc), sink=ports["out"], burst=cfg.burst)
     elif cfg.mode == "decode":
         dec = FecDecodeStage(pool, **dec_args)
-        pipe.add(ports["in"], dec, sink=ports["out"], burst=cfg.burst)
+        pipe.add(ports["in"], *verify(dec), sink=ports["out"], burst=cfg.burst)
     else:
         enc = FecEncodeStage(pool, **enc_args)
         dec = FecDecodeStage(pool, **dec_args)
         dec.send_replies_of(enc)           # ICMP too big goes back to the LAN
-        pipe.add(ports["local"], enc, sink=ports["peer"], burst=cfg.burst)
-        pipe.add(ports["peer"], dec, sink=ports["local"], burst=cfg.burst)
+        pipe.add(ports["local"], *protect(enc), sink=ports["peer"], burst=cfg.burst)
+        pipe.add(ports["peer"], *verify(dec), sink=ports["local"], burst=cfg.burst)
     return pipe, enc, dec
+
+
+def _state_path(cfg: GatewayConfig) -> str:
+    """Where the receiver remembers the newest session epoch per key id:
+    --state-file, else beside the key file, named after the peer spec, so that
+    gateways sharing a key file on one host keep their own state."""
+    if cfg.state_file:
+        return cfg.state_file
+    wire = cfg.ports.get("peer") or cfg.ports.get("in") or "peer"
+    tag = "".join(c if c.isalnum() or c in "-." else "_" for c in wire)
+    return f"{cfg.key_file}.{tag}.state"
+
+
+def _rekey_after_peer_restart(pipe: Pipeline, seen: list[int],
+                              on_event: Callable[[str], None] | None) -> None:
+    """Tunnel, secure mode: when the peer starts a new session (it restarted,
+    or rekeyed), start a new sealing session too.  A restarted receiver
+    refuses our old session's next packets (docs/secure-format.md, epoch
+    rule); our new one it takes at once."""
+    from .secure import OpenStage, SealStage
+
+    stages = getattr(pipe, "secure_stages", [])
+    opens = [s for s in stages if isinstance(s, OpenStage)]
+    seals = [s for s in stages if isinstance(s, SealStage)]
+    if not opens or not seals:
+        return
+    sessions = opens[0].opener.stats["sessions"]
+    # Only an old session of ours answers: a side that just (re)started its
+    # own does not, so the two sides never take turns forever.
+    ours_is_old = time.monotonic() - getattr(pipe, "sealing_since", 0.0) > _REKEY_QUIET_S
+    if seen and sessions > seen[0] > 0 and ours_is_old:
+        for seal in seals:
+            seal.sealer.rekey(*seal.keyfile.current)
+        pipe.sealing_since = time.monotonic()      # type: ignore[attr-defined]
+        if on_event is not None:
+            on_event("the peer started a new secure session: starting a new one too")
+    seen[:] = [sessions]
+
+
+_REKEY_QUIET_S = 3.0
+
+
+def _reload_keys(pipe: Pipeline, cfg: GatewayConfig,
+                 on_event: Callable[[str], None] | None) -> None:
+    """Key rotation: when the key file changed, seal with its newest key and
+    accept every key it holds from the next packet on."""
+    stages = getattr(pipe, "secure_stages", [])
+    if not stages or not stages[0].keyfile.changed():
+        return
+    from . import secure
+
+    try:
+        keys = secure.KeyFile.load(cfg.key_file)  # type: ignore[arg-type]
+    except secure.KeyFileError as exc:             # keep the old keys; say why
+        if on_event is not None:
+            on_event(f"key file not reloaded: {exc}")
+        return
+    for stage in stages:
+        stage.reload(keys)
+    pipe.sealing_since = time.monotonic()      # type: ignore[attr-defined]
+    if on_event is not None:
+        on_event(f"key file reloaded: key ids {keys.ids}, sealing with {keys.current[0]}")
 
 
 def run_gateway(cfg: GatewayConfig,
@@ -469,6 +577,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
                 pipe.start(duration=cfg.duration, packets=cfg.packets,
                            busy_poll=cfg.busy_poll, idle_sleep_us=cfg.idle_sleep_us)
                 links = _link_states(pipe, ports)
+                peer_sessions: list[int] = []
                 with sig.on_signal(pipe.request_stop):
                     try:
                         while (result := pipe.join(timeout=progress_interval)) is None:
@@ -482,6 +591,9 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
                                     on_event(f"link of the {role} port ({cfg.ports[role]}) "
                                              f"is {state}")
                             links = now
+                            _reload_keys(pipe, cfg, on_event)
+                            if cfg.mode == "tunnel":
+                                _rekey_after_peer_restart(pipe, peer_sessions, on_event)
                     except PortError as exc:    # a port failed under the loop
                         fault = exc
                         result = getattr(exc, "result", None)

@@ -102,16 +102,11 @@ def receive(port, n: int, timeout: float = 3.0) -> list[bytes]:
     return got
 
 
-def fec2_header(session: int, kind: int = 0) -> bytes:
-    """A FEC v2 header (20 bytes) with a correct CRC-16/CCITT-FALSE."""
-    head = struct.pack("!BBBBBB6sI", 2, 0x02 | kind << 4, 10, 4, 0, 0, bytes(6), session)
-    head += struct.pack("!H", 0)
-    crc = 0xFFFF
-    for byte in head:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
-    return head + struct.pack("!H", crc)
+def fec_packet(session: int, payload: bytes = b"payload") -> bytes:
+    """A real FEC source packet of session *session* (pydpdk.fec's encoder)."""
+    from pydpdk import fec
+
+    return fec.Encoder(k=10, m=4, session_id=session).encode([payload])[0]
 
 
 @pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])
@@ -141,7 +136,7 @@ def test_strangers_are_counted_and_dropped_until_they_prove_to_be_the_peer(pool)
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
         other.bind(("127.0.0.1", 0))
         # b learns a's FEC session 0x0badcafe and a's keepalive id
-        burst = pool.burst_from_bytes([fec2_header(0x0BADCAFE) + b"payload"])
+        burst = pool.burst_from_bytes([fec_packet(0x0BADCAFE)])
         assert a.tx_burst(burst) == 1
         assert len(receive(b, 1)) == 1
         time.sleep(0.1)
@@ -150,9 +145,9 @@ def test_strangers_are_counted_and_dropped_until_they_prove_to_be_the_peer(pool)
         assert b.stats()["keepalives_rx"] >= 1
         # a stranger: plain data, an unknown session, a forged CRC, empty
         other.sendto(b"hello", b.local)
-        other.sendto(fec2_header(0x11111111), b.local)
-        bad = bytearray(fec2_header(0x0BADCAFE))
-        bad[19] ^= 0xFF
+        other.sendto(fec_packet(0x11111111), b.local)
+        bad = bytearray(fec_packet(0x0BADCAFE))
+        bad[19] ^= 0xFF                     # the header check
         other.sendto(bytes(bad), b.local)
         other.sendto(b"", b.local)
         time.sleep(0.05)
@@ -174,9 +169,10 @@ def test_strangers_are_counted_and_dropped_until_they_prove_to_be_the_peer(pool)
             pass
         assert got == b"to the new address"
         # and a valid packet of the known session from a's own address moves it back
-        burst = pool.burst_from_bytes([fec2_header(0x0BADCAFE) + b"again"])
+        again = fec_packet(0x0BADCAFE, b"again")
+        burst = pool.burst_from_bytes([again])
         assert a.tx_burst(burst) == 1
-        assert receive(b, 1) == [fec2_header(0x0BADCAFE) + b"again"]
+        assert receive(b, 1) == [again]
         assert b.stats()["peer_changes"] == 2 and b.peer == a.local
 
 
@@ -279,8 +275,9 @@ def test_hostport_helpers():
     assert udp.split_hostport(":9") == ("", 9)
     assert udp.split_hostport("host", default_port=5) == ("host", 5)
     assert udp.format_hostport(("fd00::1", 80)) == "[fd00::1]:80"
-    assert udp.fec_session_id(fec2_header(0xDEADBEEF)) == 0xDEADBEEF
-    assert udp.fec_session_id(fec2_header(0xDEADBEEF)[:19]) is None
+    assert udp.fec_session_id(fec_packet(0xDEADBEEF)) == 0xDEADBEEF
+    assert udp.fec_session_id(fec_packet(0xDEADBEEF)[:19]) is None
+    assert udp.fec_session_id(fec_packet(0xDEADBEEF)[:-1]) is None     # payload cut
     assert udp.fec_session_id(b"") is None
 
 
