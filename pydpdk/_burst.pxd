@@ -4,7 +4,7 @@
 # PortBase, fills in `ops`/`pool`/`io`, and gets the whole Python burst API
 # (indexing, zero-copy views, numpy header views, ownership checks) for free.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from posix.types cimport pid_t
+from cpython.ref cimport PyObject
 
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops, pd_port_io
@@ -18,6 +18,10 @@ cdef int raise_forked(object obj) except -1
 # Refuse (ResourceLimitError) a request of `nbytes` of memory beyond what the
 # machine has available (/proc/meminfo MemAvailable, see memory_limit()).
 cdef int check_memory(double nbytes, str what) except -1
+# Hold *pool* for an owner (port, pipeline element) through a reference the
+# GC does not traverse; release_held() undoes it (safe on NULL and twice).
+cdef int take_hold(PyObject **slot, PacketPool pool) except -1
+cdef void release_held(PyObject **slot) noexcept
 
 
 # Per-queue serialisation of a port's rx or tx queues (see PortBase).
@@ -106,7 +110,9 @@ cdef class PortBase:
     cdef int busy
     cdef unsigned long epoch
     # The pool held (PacketPool.hold) since hold_pool(); released by close().
-    cdef PacketPool held_pool
+    # A strong reference the garbage collector does not see, so a cycle
+    # through the port cannot clear it before __dealloc__ lets go of the hold.
+    cdef PyObject *held_pool
     cdef queue_locks rx_locks
     cdef queue_locks tx_locks
 

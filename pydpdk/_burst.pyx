@@ -25,6 +25,7 @@ finalisers do nothing there.
 """
 
 import errno
+import gc
 import warnings
 
 cimport cython
@@ -39,6 +40,7 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.errno cimport EINVAL, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
@@ -127,6 +129,28 @@ cdef int check_memory(double nbytes, str what) except -1:
                           f"{limit / 2**20:.0f} MiB ({MEMORY_FRACTION:.0%} of MemAvailable in "
                           "/proc/meminfo)")
     return 0
+
+
+# ---- holds: a pool in use by a port or pipeline element --------------------
+
+cdef int take_hold(PyObject **slot, PacketPool pool) except -1:
+    if slot[0] == <PyObject *>pool:
+        return 0
+    pool.hold()
+    release_held(slot)
+    Py_INCREF(pool)
+    slot[0] = <PyObject *>pool
+    return 0
+
+
+cdef void release_held(PyObject **slot) noexcept:
+    cdef PyObject *held = slot[0]
+    if held == NULL:
+        return
+    slot[0] = NULL
+    if not (<PacketPool>held).forked():
+        (<PacketPool>held).unhold()
+    Py_DECREF(<object>held)
 
 
 # ---- per-queue locks -------------------------------------------------------
@@ -235,6 +259,10 @@ cdef class PacketPool:
         """Raise unless close() may free the pool now (checked by every close())."""
         if self.epoch != _fork_epoch:
             raise_forked(self)
+        if self.holders:
+            # Holders that are only unreachable cycles (a dropped pipeline
+            # whose Python stage refers back to it) let go when collected.
+            gc.collect()
         if self.holders:
             raise PoolError(errno.EBUSY, f"cannot close {type(self).__name__}: {self.holders} "
                                          "port(s) or pipeline element(s) still use it (close "
@@ -764,8 +792,8 @@ cdef class PortBase:
 
     def __dealloc__(self):
         # Runs after the subclass's __dealloc__ (which released the device).
+        self.release_pool()
         if self.epoch == _fork_epoch:
-            self.release_pool()
             queue_locks_free(&self.rx_locks)
             queue_locks_free(&self.tx_locks)
 
@@ -774,18 +802,12 @@ cdef class PortBase:
 
     cdef int hold_pool(self, PacketPool pool) except -1:
         """Use *pool* as rx_pool and hold it (its close() waits for this port's)."""
-        if pool is self.held_pool:
-            return 0
-        pool.hold()
-        self.release_pool()
-        self.held_pool = pool
+        take_hold(&self.held_pool, pool)
         self.rx_pool = pool
         return 0
 
     cdef void release_pool(self) noexcept:
-        if self.held_pool is not None:
-            self.held_pool.unhold()
-            self.held_pool = None
+        release_held(&self.held_pool)
 
     cdef int claim_queue(self, bint tx, int queue) except -1:
         cdef queue_locks *ql = &self.tx_locks if tx else &self.rx_locks

@@ -37,7 +37,11 @@ cdef class Mempool(PacketPool):
 
     ``available``/``in_use`` count mbufs in the pool (per-lcore caches
     included) and out of it (in bursts, device rings).  ``close()`` is refused
-    while mbufs are out; it runs automatically when the EAL is torn down.
+    (PoolError, EBUSY) while mbufs are out or a Port or pipeline element
+    holds the pool; it runs automatically when the EAL is torn down.  A pool
+    garbage-collected with mbufs still out is left allocated (they may sit
+    in another pool's port).  Thread-safe (DPDK mempools are multi-producer,
+    multi-consumer).  Unusable in a forked child (ForkedChildError).
     """
 
     def __cinit__(self):
@@ -100,6 +104,7 @@ cdef class Mempool(PacketPool):
         cdef unsigned int out
         if self.mp == NULL:
             return
+        self.check_closable()
         out = rte_mempool_in_use_count(self.mp)
         if out:
             raise PoolError(errno.EBUSY, f"cannot close mempool {self.name!r}: {out} mbuf(s) "

@@ -19,7 +19,9 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from posix.unistd cimport usleep
 
-from pydpdk._burst cimport Burst, PacketPool, PortBase
+from cpython.ref cimport PyObject
+
+from pydpdk._burst cimport Burst, PacketPool, PortBase, release_held, take_hold
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
     FEC_CODE_RS,
@@ -140,11 +142,27 @@ cdef int raise_errno(int rc, str what) except -1:
 
 
 cdef class Element:
-    """Base of sources, stages and sinks: a name, a pool and a place in one chain."""
+    """Base of sources, stages and sinks: a name, a pool and a place in one chain.
+
+    An element holds its pool from creation until it is garbage-collected:
+    the pool's close() is refused (PoolError, EBUSY) while it lives, since
+    its native state points into the pool.  Not thread-safe: an element runs
+    in one pipeline's loop.
+    """
 
     cdef readonly str name
     cdef PacketPool pool
     cdef bint attached
+    cdef PyObject *held      # the held pool (see pydpdk._burst.take_hold)
+
+    cdef int use_pool(self, PacketPool pool) except -1:
+        take_hold(&self.held, pool)
+        self.pool = pool
+        return 0
+
+    def __dealloc__(self):
+        # After the subclass's __dealloc__ freed the native state.
+        release_held(&self.held)
 
     def _attach(self):
         if self.attached:
@@ -194,7 +212,7 @@ cdef class PortSource(Source):
             raise ValueError(f"rx queue {queue} does not exist: {port!r} has "
                              f"{port.n_rx_queues} rx queue(s)")
         self.port = port
-        self.pool = port.rx_pool
+        self.use_pool(port.rx_pool)
         self.name = f"rx:{port!r}:{queue}"
         self.ep.queue = <uint16_t>queue
         pd_source_from_port(&self.src, &self.ep)
@@ -219,7 +237,7 @@ cdef class PortSink(Sink):
         if not 0 <= retries <= 1000:
             raise ValueError(f"retries must be within 0..1000, got {retries}")
         self.port = port
-        self.pool = port.rx_pool
+        self.use_pool(port.rx_pool)
         self.name = f"tx:{port!r}:{queue}"
         self.ep.queue = <uint16_t>queue
         self.ep.tx_retries = <uint16_t>retries
@@ -236,7 +254,7 @@ cdef class Discard(Sink):
 
     def __init__(self, PacketPool pool not None):
         pool.check_open()
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "discard"
         pd_sink_discard(&self.snk, pool.ops)
 
@@ -289,7 +307,7 @@ cdef class Generator(Source):
         self.gen = pd_gen_create(&cfg, pool.ops, pool.pool, &err)
         if self.gen == NULL:
             raise_errno(err, "cannot create the generator")
-        self.pool = pool
+        self.use_pool(pool)
         self.count = count
         self.name = "generator"
         pd_gen_source(self.gen, &self.src)
@@ -330,7 +348,7 @@ cdef class Verifier(Sink):
         self.ver = pd_verify_create(marker_offset, stream, pool.ops, &err)
         if self.ver == NULL:
             raise_errno(err, "cannot create the verifier")
-        self.pool = pool
+        self.use_pool(pool)
         self.marker_offset = marker_offset
         self.stream = stream
         self.name = "verify"
@@ -396,7 +414,7 @@ cdef class Impairment(Stage):
         self.im = pd_impair_create(&cfg, pool.ops, pool.pool, &err)
         if self.im == NULL:
             raise_errno(err, "cannot create the impairment stage")
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "impair"
         pd_impair_stage(self.im, &self.st)
 
@@ -528,7 +546,7 @@ cdef class FecEncodeStage(Stage):
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
             raise_errno(err, "cannot create the FEC encoder stage")
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "fec-encode"
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
                            max_payload=max_payload,
@@ -578,7 +596,7 @@ cdef class FecDecodeStage(Stage):
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:
             raise_errno(err, "cannot create the FEC decoder stage")
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
 
@@ -676,7 +694,7 @@ cdef class PyStage(Stage):
         self.error = None
 
     def _bind(self, PacketPool pool, owner):
-        self.pool = pool
+        self.use_pool(pool)
         self.owner = owner
 
 
@@ -812,15 +830,38 @@ cdef class Pipeline:
         self.hold_ports(True)
         return 0
 
-    cdef void hold_ports(self, bint hold) noexcept:
-        """Mark the ports this pipeline polls busy for the run: another thread
-        then cannot stop or close them under the native loop."""
+    cdef int hold_ports(self, bint hold) except -1:
+        """Mark the ports this pipeline polls busy for the run, and claim their
+        queues: another thread then cannot stop or close them, nor call bursts
+        on those queues, under the native loop (ConcurrentUseError / EBUSY)."""
         cdef PortBase port
+        cdef list uses = []
+        cdef list claimed = []
+        # All chains run in one thread: a queue used by several counts once.
         for src, _stages, snk in self.chains:
             for element in (src, snk):
                 if isinstance(element, (PortSource, PortSink)):
-                    port = element.port
-                    port.busy += 1 if hold else -1
+                    tx = isinstance(element, PortSink)
+                    use = (element.port, tx, (<PortSink>element).ep.queue if tx
+                           else (<PortSource>element).ep.queue)
+                    if not any(u[0] is use[0] and u[1:] == use[1:] for u in uses):
+                        uses.append(use)
+        for use in uses:
+            port = use[0]
+            if not hold:
+                port.unclaim_queue(use[1], use[2])
+                port.busy -= 1
+                continue
+            try:
+                port.claim_queue(use[1], use[2])
+            except BaseException:
+                for p, t, q in claimed:
+                    (<PortBase>p).unclaim_queue(t, q)
+                    (<PortBase>p).busy -= 1
+                raise
+            port.busy += 1
+            claimed.append(use)
+        return 0
 
     cdef dict outcome(self, int rc, pd_run_result *res):
         """The run's result, or the exception that ended it."""

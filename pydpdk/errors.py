@@ -81,10 +81,11 @@ class ConcurrentUseError(PydpdkError):
     """
 
 
-class ForkedChildError(PydpdkError):
+class ForkedChildError(PoolError, PortError, PacketStateError):
     """A pool, port, packet or burst created before ``os.fork()`` was used in the
     child (EPERM).  Its memory belongs to the parent: the child may not free,
-    send or read it, and its finaliser does nothing there."""
+    send or read it, and its finaliser does nothing there.  Also a PoolError,
+    PortError and PacketStateError, so handlers for those see it too."""
 
 
 class ResourceLimitError(PydpdkError):
