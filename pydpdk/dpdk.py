@@ -45,6 +45,8 @@ __all__ = [
     "PacketPool",
     "Port",
     "RssHash",
+    "eal_help_requested",
+    "eal_usage",
     "forward",
 ]
 
@@ -102,6 +104,24 @@ else:
             _require_dpdk()
 
 
+def eal_help_requested(args: Sequence[str] | str) -> bool:
+    """True if EAL arguments (no program name) contain -h/--help as DPDK parses them.
+
+    ``Eal`` then raises :class:`~pydpdk.errors.EalHelpRequested` instead of
+    letting DPDK print its usage and exit the process.
+    """
+    _require_dpdk()
+    raw = shlex.split(args) if isinstance(args, str) else list(args)
+    return bool(_dpdk_eal.help_requested(raw))
+
+
+def eal_usage(prog: str = "pydpdk") -> str:
+    """DPDK's EAL usage text, as ``-h`` prints it (read from a short-lived
+    forked child, so this process is not affected)."""
+    _require_dpdk()
+    return str(_dpdk_eal.usage_text(prog))
+
+
 def _has_option(args: Sequence[str], *names: str) -> bool:
     return any(a == n or a.startswith(n + "=") for a in args for n in names)
 
@@ -111,6 +131,10 @@ class Eal:
 
     *args* are raw EAL arguments (a list, or a string split like a shell
     would); keywords add the usual ones unless *args* already has them.
+    ``-h``/``--help`` among them raises
+    :class:`~pydpdk.errors.EalHelpRequested` carrying DPDK's usage text
+    (DPDK itself would print it and end the process).  Not thread-safe
+    (create and close it from one thread); unusable in a forked child.
     """
 
     _current: Eal | None = None

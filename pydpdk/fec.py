@@ -80,7 +80,9 @@ class Encoder(_fec.StreamEncoder):
     :meth:`encode` and :meth:`poll`), or on :meth:`flush`; it then adds *m*
     parity packets (a partial block gets parity too).  With *depth* D > 1,
     D blocks are open at once and packets are dealt round-robin, so a burst
-    of up to D consecutive losses costs each block one packet.
+    of up to D consecutive losses costs each block one packet.  Not
+    thread-safe: a call while another thread is inside one raises
+    :class:`pydpdk.errors.ConcurrentUseError`.
 
     Args:
         k, m: data and parity packets per block (k + m <= 255).
@@ -121,6 +123,8 @@ class Decoder(_fec.StreamDecoder):
     :attr:`stats` and dropped.  State is bounded: at most *max_blocks* blocks
     in flight (the oldest is given up first) and *max_symbols* stored packet
     copies; a block is given up *timeout* seconds after its first packet.
+    Not thread-safe: a call while another thread is inside one raises
+    :class:`pydpdk.errors.ConcurrentUseError`.
 
     Args:
         max_payload: largest payload accepted, in bytes (larger: malformed).
