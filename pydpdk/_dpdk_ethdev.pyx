@@ -443,6 +443,10 @@ def forward(list links, int burst=32, max_packets=None, duration=None,
     stopped = None
     # Other threads may not stop or close these ports, nor use the polled
     # queues, while the loop runs.
+    # (busy first: claiming may wait without the GIL)
+    busy = [port for link in links for port in (link[0], link[2])]
+    for port in busy:
+        (<Port>port).busy += 1
     claimed = []
     try:
         for rx, rxq, tx, txq in links:
@@ -455,10 +459,9 @@ def forward(list links, int burst=32, max_packets=None, duration=None,
     except BaseException:
         for port, is_tx, q in claimed:
             (<Port>port).unclaim_queue(is_tx, q)
+        for port in busy:
+            (<Port>port).busy -= 1
         raise
-    busy = [port for link in links for port in (link[0], link[2])]
-    for port in busy:
-        (<Port>port).busy += 1
     try:
         while True:
             with nogil:

@@ -852,14 +852,17 @@ cdef class Pipeline:
                 port.unclaim_queue(use[1], use[2])
                 port.busy -= 1
                 continue
+            # Busy first: claim_queue may wait without the GIL, and the port
+            # must not be stopped or closed meanwhile.
+            port.busy += 1
             try:
                 port.claim_queue(use[1], use[2])
             except BaseException:
+                port.busy -= 1
                 for p, t, q in claimed:
                     (<PortBase>p).unclaim_queue(t, q)
                     (<PortBase>p).busy -= 1
                 raise
-            port.busy += 1
             claimed.append(use)
         return 0
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from . import _build_info
 from ._burst import Burst, Packet, PacketPool
-from .errors import DpdkUnavailableError, EalStateError
+from .errors import DpdkUnavailableError, EalStateError, ResourceLimitError
 
 __all__ = [
     "AVAILABLE",
@@ -156,6 +156,14 @@ class Eal:
         raw = shlex.split(args) if isinstance(args, str) else list(args or ())
         if memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0, got {memory_mb}")
+        from ._burst import MEMORY_FRACTION, memory_limit
+
+        limit = memory_limit()
+        if limit is not None and memory_mb * 2**20 > limit:
+            raise ResourceLimitError(
+                12,  # ENOMEM
+                f"memory_mb={memory_mb} is more than the limit of {limit // 2**20} MiB "
+                f"({MEMORY_FRACTION:.0%} of MemAvailable in /proc/meminfo)")
         argv = ["pydpdk"]
         if not hugepages and not _has_option(raw, "--no-huge"):
             argv.append("--no-huge")
