@@ -60,6 +60,23 @@ from pydpdk.errors import (
 BURST_MAX = PD_BURST_MAX
 
 
+# Under AddressSanitizer a HeapPool poisons the data of the buffers it holds,
+# so a use after free is reported (as native/buf does).
+cdef extern from *:
+    """
+    #if defined(__SANITIZE_ADDRESS__)
+    #include <sanitizer/asan_interface.h>
+    #define PD_HEAP_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+    #define PD_HEAP_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+    #else
+    #define PD_HEAP_POISON(p, n) ((void)(p), (void)(n))
+    #define PD_HEAP_UNPOISON(p, n) ((void)(p), (void)(n))
+    #endif
+    """
+    void PD_HEAP_POISON(void *p, size_t n) nogil
+    void PD_HEAP_UNPOISON(void *p, size_t n) nogil
+
+
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
         pass
@@ -228,7 +245,12 @@ cdef int get_rows(object rows, Py_buffer *view, int flags) except -1:
 # --------------------------------------------------------------------------
 
 cdef class PacketPool:
-    """Base of every packet pool.  Subclasses set ``pool`` and ``ops``."""
+    """Base of every packet pool.  Subclasses set ``pool`` and ``ops``.
+
+    Pools are thread-safe.  ``close()`` is refused (PoolError, EBUSY) while
+    packets are out or ports/pipeline elements hold the pool (``holders``);
+    in a forked child a parent's pool raises ForkedChildError.
+    """
 
     def __cinit__(self):
         self.pool = NULL
@@ -401,7 +423,12 @@ cdef inline void give_handle_array(pd_pkt **array) noexcept:
 
 @cython.freelist(16)
 cdef class Burst:
-    """Up to BURST_MAX packets owned together; created by pools and ports."""
+    """Up to BURST_MAX packets owned together; created by pools and ports.
+
+    Not thread-safe: use a burst from one thread.  While one thread sends
+    it (GIL released) another's free/send/view raises PacketStateError.  In
+    a forked child a parent's burst raises ForkedChildError and is never freed.
+    """
 
     # No __cinit__: a new object is zero-filled (no handle array, count 0, ops
     # NULL, generation 0, no exports); Burst.empty() gives it its array.
@@ -608,7 +635,11 @@ cdef class Burst:
 # --------------------------------------------------------------------------
 
 cdef class Packet:
-    """One packet of a Burst: zero-copy buffer, valid until the burst moves it."""
+    """One packet of a Burst: zero-copy buffer, valid until the burst moves it.
+
+    Not thread-safe (like its burst).  Offsets and lengths are checked
+    without overflow: anything outside the packet raises IndexError.
+    """
 
     def __init__(self):
         raise TypeError("Packet objects come from indexing a Burst")
@@ -1047,6 +1078,7 @@ cdef inline uint8_t *buf_base(heap_buf *b) noexcept nogil:
     return <uint8_t *>b + sizeof(heap_buf)
 
 cdef void heap_pool_destroy(heap_pool *hp) noexcept nogil:
+    PD_HEAP_UNPOISON(hp.memory, hp.capacity * hp.stride)
     pthread_mutex_destroy(&hp.lock)
     free(hp.memory)
     free(hp.free_stack)
@@ -1066,6 +1098,7 @@ cdef int heap_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n) noexcept nog
         b.data_off = hp.headroom
         b.data_len = 0
         b.in_pool = 0
+        PD_HEAP_UNPOISON(buf_base(b), b.room)
         pkts[i] = <pd_pkt *>b
     pthread_mutex_unlock(&hp.lock)
     return 0
@@ -1085,6 +1118,7 @@ cdef void heap_free_bulk(pd_pkt **pkts, unsigned int n) noexcept nogil:
             hp.double_frees += 1     # a bug elsewhere: never corrupt the stack
         else:
             b.in_pool = 1
+            PD_HEAP_POISON(buf_base(b), b.room)
             hp.free_stack[hp.free_count] = b
             hp.free_count += 1
         destroy = hp.orphaned and hp.free_count == hp.capacity
@@ -1200,6 +1234,7 @@ cdef class HeapPool(PacketPool):
             b.owner = hp
             b.room = data_room
             b.in_pool = 1
+            PD_HEAP_POISON(buf_base(b), data_room)
             hp.free_stack[i] = b
         hp.free_count = capacity
         self.hp = hp

@@ -179,6 +179,7 @@ cdef class AfPacketRing(PacketPool):
     kernel.  ``capacity`` is the nominal frame count (block_size / frame_size
     per block; small frames pack tighter).  Nothing can be allocated from it
     (``alloc_burst`` raises PoolError): build new packets in a BufferPool.
+    Thread-safe (frame and block references are atomic counters).
     """
 
     cdef pd_afp *afp

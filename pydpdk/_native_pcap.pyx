@@ -196,7 +196,8 @@ cdef class PcapPort(PortBase):
         pd_pcap_stats_reset(self.pc)
 
     def __dealloc__(self):
-        if self.pc != NULL:
+        # (in a forked child the files are the parent's: no flush, no close)
+        if self.pc != NULL and not self.forked():
             pd_pcap_close(self.pc)
             self.pc = NULL
             warnings.warn("PcapPort garbage-collected without close()", ResourceWarning)

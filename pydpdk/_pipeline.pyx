@@ -21,7 +21,15 @@ from posix.unistd cimport usleep
 
 from cpython.ref cimport PyObject
 
-from pydpdk._burst cimport Burst, PacketPool, PortBase, release_held, take_hold
+from pydpdk._burst cimport (
+    Burst,
+    PacketPool,
+    PortBase,
+    fork_epoch,
+    raise_forked,
+    release_held,
+    take_hold,
+)
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
     FEC_CODE_RS,
@@ -713,7 +721,14 @@ cdef int check_signals(void *arg) noexcept with gil:
 
 
 cdef class Pipeline:
-    """Chains of source -> stages -> sink, run by one GIL-free loop."""
+    """Chains of source -> stages -> sink, run by one GIL-free loop.
+
+    Not thread-safe: control it (add, run, stop) from one thread;
+    request_stop() may be called from any.  While it runs it claims the port
+    queues it polls (burst calls on them from Python raise
+    ConcurrentUseError) and its elements hold their pools.  A pipeline
+    inherited by a forked child cannot run there (ForkedChildError).
+    """
 
     cdef list chains          # [(source, [stages], sink)]
     cdef pd_chain **c_chains
@@ -722,14 +737,18 @@ cdef class Pipeline:
     cdef object interrupt
     cdef readonly bint running
     cdef pd_run_job job
+    cdef unsigned long epoch
 
     def __cinit__(self):
         self.chains = []
         self.c_chains = NULL
         self.n_chains = 0
+        self.epoch = fork_epoch()
 
     def __dealloc__(self):
         cdef unsigned int i
+        if self.epoch != fork_epoch():
+            return      # forked child: the job's thread is the parent's, leave all
         # A job still running on another thread uses the chains: stop it first.
         if self.running and self.job.chains != NULL and not pd_run_job_done(&self.job):
             self.stop_flag = 1
@@ -795,6 +814,8 @@ cdef class Pipeline:
     cdef int prepare(self, pd_run_opts *o, duration, packets, int idle_sleep_us,
                      int idle_rounds, bint busy_poll, double drain, bint on_main) except -1:
         """Validate, fill the run options and make the chains ready to run."""
+        if self.epoch != fork_epoch():
+            raise_forked(self)
         if self.n_chains == 0:
             raise ValueError("the pipeline has no chain: call add_chain() first")
         if self.running:

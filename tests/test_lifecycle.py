@@ -30,7 +30,7 @@ from pydpdk.errors import (
     PortError,
     ResourceLimitError,
 )
-from pydpdk.fec import Decoder, Encoder
+from pydpdk.fec import Encoder
 from pydpdk.pipeline import Discard, Generator, Pipeline, PortSource
 
 POOLS = {"heap": "HeapPool", "buffer": "BufferPool"}
@@ -584,3 +584,30 @@ def test_forked_child_error_is_each_state_error():
     with pytest.raises(EalHelpRequested) as exc:
         raise EalHelpRequested("text")
     assert exc.value.usage == "text"
+
+
+def test_pipeline_inherited_by_a_forked_child_refuses_to_run_and_exits_cleanly():
+    # Its job thread does not exist in the child: finalising must not wait
+    # for it, and running it would allocate from the parent's pool.
+    out = ok(run_python(IMPORTS + """
+import os, sys
+from pydpdk.errors import ForkedChildError
+from pydpdk.pipeline import Discard, Generator, Pipeline
+pool = HeapPool(256)
+pipe = Pipeline().add(Generator(pool, sizes=(64,), count=0), sink=Discard(pool))
+pipe.start(duration=30)
+pid = os.fork()
+if pid == 0:
+    try:
+        Pipeline().add(Generator(pool, sizes=(64,), count=1), sink=Discard(pool)).run()
+        code = 1
+    except ForkedChildError:
+        code = 0
+    sys.stdout.flush()
+    sys.exit(code)          # finalisers run: must not hang on the parent's job
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+pipe.stop()
+print(pool.in_use)
+""", timeout=120))
+    assert out.split() == ["0", "0"]
