@@ -258,14 +258,14 @@ import threading
 from pydpdk.errors import ConcurrentUseError
 from pydpdk.fec import Decoder, Encoder
 wire = Encoder(10, 4).encode([bytes([i]) * 1400 for i in range(10)], now=0)
-obj = Encoder(10, 4) if "{codec}" == "encoder" else Decoder()
+obj = Encoder(10, 4, depth=4) if "{codec}" == "encoder" else Decoder()
 busy = [0]
 done = [0]
 def work():
     for j in range(300):
         try:
             if "{codec}" == "encoder":
-                obj.encode([bytes([j % 256]) * 1400] * 20, now=j)
+                obj.encode([bytes([j % 256]) * 1400] * 200, now=j)
             else:
                 obj.decode(wire, now=j)
             done[0] += 1
@@ -307,17 +307,17 @@ def test_loopback_port_shared_by_four_threads_loses_nothing(kind):
     # The handed case segfaulted or aborted; the mbuf count must stay exact.
     out = ok(run_python(IMPORTS + f"""
 import threading
-pool = {POOLS[kind]}(4096)
-port = LoopbackPort(pool, queues=1, depth=512)
+pool = {POOLS[kind]}(16384)
+port = LoopbackPort(pool, queues=1, depth=4096)
 port.start()
 received = [0] * 4
 sent = [0] * 4
 def work(i):
-    for _ in range(400):
-        b = pool.alloc_burst(16, 64)
+    for _ in range(4000):
+        b = pool.alloc_burst(256, 64)
         sent[i] += port.tx_burst(b)
         b.free()
-        r = port.rx_burst(max_packets=32)
+        r = port.rx_burst(max_packets=256)
         received[i] += len(r)
         r.free()
 ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
@@ -339,11 +339,11 @@ def test_net_ring_port_shared_by_four_threads_keeps_mbuf_accounting_exact(mempoo
     got = [0] * 4
 
     def work(i):
-        for _ in range(300):
-            burst = mempool.alloc_burst(16, 64)
+        for _ in range(4000):
+            burst = mempool.alloc_burst(128, 64)
             sent[i] += a.tx_burst(burst)
             burst.free()
-            r = b.rx_burst(max_packets=32)
+            r = b.rx_burst(max_packets=128)
             got[i] += len(r)
             r.free()
 
