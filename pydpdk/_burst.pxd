@@ -38,15 +38,21 @@ cdef class PacketPool:
     cdef const pd_pkt_ops *ops
     # fork_epoch() at creation: another value means "inherited by a child".
     cdef unsigned long epoch
-    # Ports and pipeline elements that use the pool's memory: close() is
-    # refused while any holds it (hold()/unhold(), under the GIL).
+    # Ports and pipeline elements that keep pointers into the pool
+    # (hold()/unhold(), under the GIL), and of them the ones using it now:
+    # open ports and running pipelines.  close() is refused while users > 0,
+    # and deferred (pool marked closed, memory freed by the finaliser once
+    # the last holder lets go) while only idle holders remain.
     cdef Py_ssize_t holders
+    cdef Py_ssize_t users
+    cdef bint deferred
 
     cdef bint forked(self) noexcept
     cdef int hold(self) except -1
     cdef void unhold(self) noexcept
     cdef int check_open(self) except -1
     cdef int check_closable(self) except -1
+    cdef bint defer_close(self) noexcept
     cdef Burst alloc(self, unsigned int n, uint32_t length)
 
 
@@ -113,6 +119,7 @@ cdef class PortBase:
     # A strong reference the garbage collector does not see, so a cycle
     # through the port cannot clear it before __dealloc__ lets go of the hold.
     cdef PyObject *held_pool
+    cdef bint using_pool
     cdef queue_locks rx_locks
     cdef queue_locks tx_locks
 

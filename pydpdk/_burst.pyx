@@ -248,8 +248,12 @@ cdef class PacketPool:
     """Base of every packet pool.  Subclasses set ``pool`` and ``ops``.
 
     Pools are thread-safe.  ``close()`` is refused (PoolError, EBUSY) while
-    packets are out or ports/pipeline elements hold the pool (``holders``);
-    in a forked child a parent's pool raises ForkedChildError.
+    packets are out, a port is open on the pool or a pipeline using it runs.
+    While only idle pipeline elements hold it (``holders``) the close is
+    deferred: the pool is closed at once (nothing can allocate from it, a
+    pipeline using it refuses to run with PoolError) and its memory is freed
+    when the last of them is collected.  In a forked child a parent's pool
+    raises ForkedChildError.
     """
 
     def __cinit__(self):
@@ -257,6 +261,8 @@ cdef class PacketPool:
         self.ops = NULL
         self.epoch = _fork_epoch
         self.holders = 0
+        self.users = 0
+        self.deferred = False
 
     cdef bint forked(self) noexcept:
         return self.epoch != _fork_epoch
@@ -281,19 +287,28 @@ cdef class PacketPool:
         """Raise unless close() may free the pool now (checked by every close())."""
         if self.epoch != _fork_epoch:
             raise_forked(self)
-        if self.holders:
-            # Holders that are only unreachable cycles (a dropped pipeline
-            # whose Python stage refers back to it) let go when collected.
+        if self.users:
+            # Users that are only unreachable cycles (a port in a dropped
+            # structure) let go when collected.
             gc.collect()
-        if self.holders:
-            raise PoolError(errno.EBUSY, f"cannot close {type(self).__name__}: {self.holders} "
-                                         "port(s) or pipeline element(s) still use it (close "
-                                         "the ports and drop the pipelines first)")
+        if self.users:
+            raise PoolError(errno.EBUSY, f"cannot close {type(self).__name__}: {self.users} "
+                                         "open port(s) or running pipeline(s) use it (close "
+                                         "the ports and stop the pipelines first)")
         return 0
+
+    cdef bint defer_close(self) noexcept:
+        """After the checks: close now but leave the memory to the finaliser
+        while idle holders (pipeline elements) keep pointers into it."""
+        if self.holders == 0:
+            return False
+        self.pool = NULL
+        self.deferred = True
+        return True
 
     @property
     def holders(self):
-        """Ports and pipeline elements using the pool (close() waits for 0)."""
+        """Ports and pipeline elements holding the pool (see close())."""
         return self.holders
 
     @property
@@ -834,10 +849,16 @@ cdef class PortBase:
     cdef int hold_pool(self, PacketPool pool) except -1:
         """Use *pool* as rx_pool and hold it (its close() waits for this port's)."""
         take_hold(&self.held_pool, pool)
+        if not self.using_pool:
+            pool.users += 1
+            self.using_pool = True
         self.rx_pool = pool
         return 0
 
     cdef void release_pool(self) noexcept:
+        if self.using_pool and self.held_pool != NULL:
+            (<PacketPool>self.held_pool).users -= 1
+        self.using_pool = False
         release_held(&self.held_pool)
 
     cdef int claim_queue(self, bint tx, int queue) except -1:
@@ -1270,15 +1291,18 @@ cdef class HeapPool(PacketPool):
         return self.hp.double_frees
 
     def close(self):
-        """Release the memory; refused while packets are out of the pool or a port
-        or pipeline element holds it (PoolError, EBUSY).  Idempotent."""
+        """Release the memory; refused while packets are out of the pool, a port
+        is open on it or a pipeline using it runs (PoolError, EBUSY); deferred
+        while idle pipeline elements hold it.  Idempotent."""
         cdef unsigned int out
-        if self.hp == NULL:
+        if self.hp == NULL or self.deferred:
             return
         self.check_closable()
         out = self.hp.capacity - self.free_count()
         if out:
             raise PoolError(errno.EBUSY, f"cannot close HeapPool: {out} packet(s) still in use")
+        if self.defer_close():
+            return              # freed by __dealloc__
         self.pool = NULL
         heap_pool_destroy(self.hp)
         self.hp = NULL
@@ -1303,7 +1327,7 @@ cdef class HeapPool(PacketPool):
         return False
 
     def __repr__(self):
-        if self.hp == NULL:
+        if self.hp == NULL or self.pool == NULL:
             return "<HeapPool closed>"
         return f"<HeapPool {self.free_count()}/{self.hp.capacity} available>"
 

@@ -130,11 +130,19 @@ cdef class BufferPool(PacketPool):
         return pd_buf_pool_double_frees(self.bp)
 
     def close(self):
-        """Release the memory; refused while packets are out of the pool.  Idempotent."""
+        """Release the memory; refused while packets are out of the pool, a port
+        is open on it or a pipeline using it runs (PoolError, EBUSY); deferred
+        while idle pipeline elements hold it.  Idempotent."""
         cdef int rc
-        if self.bp == NULL:
+        if self.bp == NULL or self.deferred:
             return
         self.check_closable()
+        if self.capacity != self.available:
+            raise PoolError(errno.EBUSY, f"cannot close BufferPool: "
+                                         f"{self.capacity - self.available} packet(s) still "
+                                         "in use")
+        if self.defer_close():
+            return              # freed by __dealloc__ when the last element goes
         rc = pd_buf_pool_free(self.bp, 0)
         if rc < 0:
             raise PoolError(-rc, f"cannot close BufferPool: "

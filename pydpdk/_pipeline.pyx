@@ -738,6 +738,7 @@ cdef class Pipeline:
     cdef readonly bint running
     cdef pd_run_job job
     cdef unsigned long epoch
+    cdef list used_pools      # pools counted as used (PacketPool.users) by the run
 
     def __cinit__(self):
         self.chains = []
@@ -856,8 +857,26 @@ cdef class Pipeline:
         queues: another thread then cannot stop or close them, nor call bursts
         on those queues, under the native loop (ConcurrentUseError / EBUSY)."""
         cdef PortBase port
+        cdef PacketPool pool
         cdef list uses = []
         cdef list claimed = []
+        if not hold:
+            for pool in self.used_pools or ():
+                pool.users -= 1
+            self.used_pools = None
+        else:
+            # A pool closed since the elements were made (the close was
+            # deferred for them) cannot be run on; running pools cannot close.
+            pools = []
+            for src, stages, snk in self.chains:
+                for element in [src, *stages, snk]:
+                    pool = (<Element>element).pool
+                    if pool is not None and not any(p is pool for p in pools):
+                        pool.check_open()
+                        pools.append(pool)
+            for pool in pools:
+                pool.users += 1
+            self.used_pools = pools
         # All chains run in one thread: a queue used by several counts once.
         for src, _stages, snk in self.chains:
             for element in (src, snk):
@@ -883,6 +902,9 @@ cdef class Pipeline:
                 for p, t, q in claimed:
                     (<PortBase>p).unclaim_queue(t, q)
                     (<PortBase>p).busy -= 1
+                for pool in self.used_pools:
+                    pool.users -= 1
+                self.used_pools = None
                 raise
             claimed.append(use)
         return 0
