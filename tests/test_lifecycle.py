@@ -160,7 +160,7 @@ del pipe, gen                     # the last holders: the memory goes now
 pool = {POOLS[kind]}(512)
 gen = Generator(pool, sizes=(256,), count=0)
 pipe = Pipeline().add(gen, sink=Discard(pool))
-pipe.start(duration=0.5)
+pipe.start(duration=60)             # stopped below
 while not pipe.running:
     pass
 refused = 0
