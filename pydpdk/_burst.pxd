@@ -4,8 +4,31 @@
 # PortBase, fills in `ops`/`pool`/`io`, and gets the whole Python burst API
 # (indexing, zero-copy views, numpy header views, ownership checks) for free.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from cpython.ref cimport PyObject
+
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops, pd_port_io
+
+
+# Lifecycle helpers shared by every extension (docs/architecture.md, "Lifecycle,
+# threads and fork").  fork_epoch() changes in a forked child, so an object
+# that recorded it at creation knows it belongs to the parent.
+cdef unsigned long fork_epoch() noexcept nogil
+cdef int raise_forked(object obj) except -1
+# Refuse (ResourceLimitError) a request of `nbytes` of memory beyond what the
+# machine has available (/proc/meminfo MemAvailable, see memory_limit()).
+cdef int check_memory(double nbytes, str what) except -1
+# Hold *pool* for an owner (port, pipeline element) through a reference the
+# GC does not traverse; release_held() undoes it (safe on NULL and twice).
+cdef int take_hold(PyObject **slot, PacketPool pool) except -1
+cdef void release_held(PyObject **slot) noexcept
+
+
+# Per-queue serialisation of a port's rx or tx queues (see PortBase).
+cdef struct queue_locks:
+    unsigned int n
+    void *mutexes          # pthread_mutex_t[n]
+    int *claims            # native loops using the queue (0 or 1)
 
 
 cdef class PacketPool:
@@ -13,8 +36,23 @@ cdef class PacketPool:
     # subclass before the pool is used; NULL `pool` means closed.
     cdef void *pool
     cdef const pd_pkt_ops *ops
+    # fork_epoch() at creation: another value means "inherited by a child".
+    cdef unsigned long epoch
+    # Ports and pipeline elements that keep pointers into the pool
+    # (hold()/unhold(), under the GIL), and of them the ones using it now:
+    # open ports and running pipelines.  close() is refused while users > 0,
+    # and deferred (pool marked closed, memory freed by the finaliser once
+    # the last holder lets go) while only idle holders remain.
+    cdef Py_ssize_t holders
+    cdef Py_ssize_t users
+    cdef bint deferred
 
+    cdef bint forked(self) noexcept
+    cdef int hold(self) except -1
+    cdef void unhold(self) noexcept
     cdef int check_open(self) except -1
+    cdef int check_closable(self) except -1
+    cdef bint defer_close(self) noexcept
     cdef Burst alloc(self, unsigned int n, uint32_t length)
 
 
@@ -41,6 +79,7 @@ cdef class Burst:
     cdef Burst wrap(PacketPool pool, pd_pkt **pkts, unsigned int n)
 
     cdef pd_pkt **handles(self) noexcept
+    cdef bint forked(self) noexcept
     cdef int check_movable(self) except -1
     cdef void consume_front(self, unsigned int k) noexcept
     cdef void release_all(self) noexcept
@@ -75,8 +114,25 @@ cdef class PortBase:
     # stop/close are refused while it is non-zero.  Native loops that poll
     # `io` must increment it for their duration.
     cdef int busy
+    cdef unsigned long epoch
+    # The pool held (PacketPool.hold) since hold_pool(); released by close().
+    # A strong reference the garbage collector does not see, so a cycle
+    # through the port cannot clear it before __dealloc__ lets go of the hold.
+    cdef PyObject *held_pool
+    cdef bint using_pool
+    cdef queue_locks rx_locks
+    cdef queue_locks tx_locks
 
+    cdef bint forked(self) noexcept
+    cdef int hold_pool(self, PacketPool pool) except -1
+    cdef void release_pool(self) noexcept
+    # A native loop takes a queue for its whole run: burst calls on it from
+    # Python then raise ConcurrentUseError, a second claim too.
+    cdef int claim_queue(self, bint tx, int queue) except -1
+    cdef void unclaim_queue(self, bint tx, int queue) noexcept
     cdef int check_usable(self) except -1
     cdef int check_rx_queue(self, int queue) except -1
     cdef int check_tx_queue(self, int queue) except -1
     cdef int check_idle(self) except -1
+    cdef int lock_tx(self, int queue, Burst burst) except -1
+    cdef void unlock_tx(self, int queue, Burst burst) noexcept

@@ -13,9 +13,19 @@ packets (BufferError), so a view never outlives the memory it points to.
 
 HeapPool and LoopbackPort are a minimal malloc-backed pool and an in-memory
 port; they let the core (and code built on it) run with no backend at all.
+
+Lifecycle, threads and fork (docs/architecture.md): a pool's close() is
+refused while packets are out of it or a port/pipeline element holds it; a
+pool dropped by the garbage collector with packets still out (in another
+pool's port, say) keeps its memory until the last one comes home.  Pools and
+ports are thread-safe (a port serialises each queue); bursts and packets are
+not (a burst being sent raises on use from another thread).  After fork()
+everything made before it raises ForkedChildError in the child, and its
+finalisers do nothing there.
 """
 
 import errno
+import gc
 import warnings
 
 cimport cython
@@ -30,6 +40,7 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.errno cimport EINVAL, ENOBUFS
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
@@ -37,9 +48,181 @@ from libc.string cimport memcpy, memmove, memset, strcmp
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
 
-from pydpdk.errors import PacketStateError, PoolError, PortError
+from pydpdk.errors import (
+    ConcurrentUseError,
+    ForkedChildError,
+    PacketStateError,
+    PoolError,
+    PortError,
+    ResourceLimitError,
+)
 
 BURST_MAX = PD_BURST_MAX
+
+
+# Under AddressSanitizer a HeapPool poisons the data of the buffers it holds,
+# so a use after free is reported (as native/buf does).
+cdef extern from *:
+    """
+    #if defined(__SANITIZE_ADDRESS__)
+    #include <sanitizer/asan_interface.h>
+    #define PD_HEAP_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+    #define PD_HEAP_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+    #else
+    #define PD_HEAP_POISON(p, n) ((void)(p), (void)(n))
+    #define PD_HEAP_UNPOISON(p, n) ((void)(p), (void)(n))
+    #endif
+    """
+    void PD_HEAP_POISON(void *p, size_t n) nogil
+    void PD_HEAP_UNPOISON(void *p, size_t n) nogil
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t *m, const void *attr)
+    int pthread_mutex_destroy(pthread_mutex_t *m)
+    int pthread_mutex_lock(pthread_mutex_t *m)
+    int pthread_mutex_trylock(pthread_mutex_t *m)
+    int pthread_mutex_unlock(pthread_mutex_t *m)
+    int pthread_atfork(void (*prepare)() noexcept nogil, void (*parent)() noexcept nogil,
+                       void (*child)() noexcept nogil)
+
+
+# ---- fork ------------------------------------------------------------------
+# Bumped in the child of every fork() (os.fork, multiprocessing "fork"): an
+# object whose recorded epoch differs was made by an ancestor process, whose
+# pools (DPDK memory is shared with it) the child must not touch.
+
+cdef volatile unsigned long _fork_epoch = 0
+
+
+cdef void _after_fork_in_child() noexcept nogil:
+    global _fork_epoch
+    _fork_epoch += 1
+
+
+pthread_atfork(NULL, NULL, _after_fork_in_child)
+
+
+cdef unsigned long fork_epoch() noexcept nogil:
+    return _fork_epoch
+
+
+cdef int raise_forked(object obj) except -1:
+    raise ForkedChildError(errno.EPERM, f"{type(obj).__name__} was created by the parent of "
+                                        "this forked process; a child cannot use (or free) "
+                                        "its packets, pools or ports: create new ones here")
+
+
+# ---- memory limits ---------------------------------------------------------
+
+# Share of MemAvailable one request may take: the rest stays for the kernel,
+# this process's other allocations and the rest of the machine.
+MEMORY_FRACTION = 0.75
+
+
+def memory_limit():
+    """Largest single allocation pydpdk asks for, in bytes.
+
+    ``MEMORY_FRACTION`` of ``MemAvailable`` in /proc/meminfo (what the kernel
+    can hand out without swapping); None where that cannot be read.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(int(line.split()[1]) * 1024 * MEMORY_FRACTION)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+cdef int check_memory(double nbytes, str what) except -1:
+    limit = memory_limit()
+    if limit is not None and nbytes > limit:
+        raise ResourceLimitError(
+            errno.ENOMEM, f"{what} needs {nbytes / 2**20:.0f} MiB, more than the limit of "
+                          f"{limit / 2**20:.0f} MiB ({MEMORY_FRACTION:.0%} of MemAvailable in "
+                          "/proc/meminfo)")
+    return 0
+
+
+# ---- holds: a pool in use by a port or pipeline element --------------------
+
+cdef int take_hold(PyObject **slot, PacketPool pool) except -1:
+    if slot[0] == <PyObject *>pool:
+        return 0
+    pool.hold()
+    release_held(slot)
+    Py_INCREF(pool)
+    slot[0] = <PyObject *>pool
+    return 0
+
+
+cdef void release_held(PyObject **slot) noexcept:
+    cdef PyObject *held = slot[0]
+    if held == NULL:
+        return
+    slot[0] = NULL
+    if not (<PacketPool>held).forked():
+        (<PacketPool>held).unhold()
+    Py_DECREF(<object>held)
+
+
+# ---- per-queue locks -------------------------------------------------------
+
+cdef int queue_locks_init(queue_locks *ql, unsigned int n) except -1:
+    cdef unsigned int i
+    cdef pthread_mutex_t *m
+    if ql.mutexes != NULL or n == 0:
+        return 0
+    m = <pthread_mutex_t *>calloc(n, sizeof(pthread_mutex_t))
+    ql.claims = <int *>calloc(n, sizeof(int))
+    if m == NULL or ql.claims == NULL:
+        free(m)
+        free(ql.claims)
+        ql.claims = NULL
+        raise MemoryError()
+    for i in range(n):
+        pthread_mutex_init(&m[i], NULL)
+    ql.mutexes = m
+    ql.n = n
+    return 0
+
+
+cdef void queue_locks_free(queue_locks *ql) noexcept:
+    cdef unsigned int i
+    cdef pthread_mutex_t *m = <pthread_mutex_t *>ql.mutexes
+    if m != NULL:
+        for i in range(ql.n):
+            pthread_mutex_destroy(&m[i])
+    free(m)
+    free(ql.claims)
+    ql.mutexes = NULL
+    ql.claims = NULL
+    ql.n = 0
+
+
+cdef inline pthread_mutex_t *queue_mutex(queue_locks *ql, int queue) noexcept nogil:
+    return &(<pthread_mutex_t *>ql.mutexes)[queue]
+
+
+cdef int lock_queue(PortBase port, queue_locks *ql, int queue, bint tx) except -1:
+    """Take the queue's mutex (waiting without the GIL); EBUSY if a loop owns it."""
+    cdef pthread_mutex_t *m
+    queue_locks_init(ql, port.n_tx_queues if tx else port.n_rx_queues)
+    m = queue_mutex(ql, queue)
+    if pthread_mutex_trylock(m) != 0:
+        with nogil:
+            pthread_mutex_lock(m)
+    # Read under the mutex: claim_queue sets it and then passes the mutex.
+    if ql.claims[queue]:
+        pthread_mutex_unlock(m)
+        raise ConcurrentUseError(errno.EBUSY, f"{'tx' if tx else 'rx'} queue {queue} of "
+                                              f"{port!r} is used by a running native loop "
+                                              "(pipeline or forward); stop it first")
+    return 0
 
 
 cdef inline int check_burst_size(Py_ssize_t n, str what) except -1:
@@ -62,16 +245,71 @@ cdef int get_rows(object rows, Py_buffer *view, int flags) except -1:
 # --------------------------------------------------------------------------
 
 cdef class PacketPool:
-    """Base of every packet pool.  Subclasses set ``pool`` and ``ops``."""
+    """Base of every packet pool.  Subclasses set ``pool`` and ``ops``.
+
+    Pools are thread-safe.  ``close()`` is refused (PoolError, EBUSY) while
+    packets are out, a port is open on the pool or a pipeline using it runs.
+    While only idle pipeline elements hold it (``holders``) the close is
+    deferred: the pool is closed at once (nothing can allocate from it, a
+    pipeline using it refuses to run with PoolError) and its memory is freed
+    when the last of them is collected.  In a forked child a parent's pool
+    raises ForkedChildError.
+    """
 
     def __cinit__(self):
         self.pool = NULL
         self.ops = NULL
+        self.epoch = _fork_epoch
+        self.holders = 0
+        self.users = 0
+        self.deferred = False
+
+    cdef bint forked(self) noexcept:
+        return self.epoch != _fork_epoch
 
     cdef int check_open(self) except -1:
+        if self.epoch != _fork_epoch:
+            raise_forked(self)
         if self.pool == NULL or self.ops == NULL:
             raise PoolError(errno.EBADF, f"{type(self).__name__} is closed")
         return 0
+
+    cdef int hold(self) except -1:
+        self.check_open()
+        self.holders += 1
+        return 0
+
+    cdef void unhold(self) noexcept:
+        if self.holders > 0:
+            self.holders -= 1
+
+    cdef int check_closable(self) except -1:
+        """Raise unless close() may free the pool now (checked by every close())."""
+        if self.epoch != _fork_epoch:
+            raise_forked(self)
+        if self.users:
+            # Users that are only unreachable cycles (a port in a dropped
+            # structure) let go when collected.
+            gc.collect()
+        if self.users:
+            raise PoolError(errno.EBUSY, f"cannot close {type(self).__name__}: {self.users} "
+                                         "open port(s) or running pipeline(s) use it (close "
+                                         "the ports and stop the pipelines first)")
+        return 0
+
+    cdef bint defer_close(self) noexcept:
+        """After the checks: close now but leave the memory to the finaliser
+        while idle holders (pipeline elements) keep pointers into it."""
+        if self.holders == 0:
+            return False
+        self.pool = NULL
+        self.deferred = True
+        return True
+
+    @property
+    def holders(self):
+        """Ports and pipeline elements holding the pool (see close())."""
+        return self.holders
 
     @property
     def capacity(self):
@@ -131,7 +369,10 @@ cdef class PacketPool:
         try:
             for i, frame in enumerate(frames):
                 src = memoryview(frame).cast("B")
-                dst = self.ops.append(burst.pkts[i], <uint32_t>src.shape[0])
+                dst = NULL
+                # (a frame of 4 GiB or more must not wrap the uint32 length)
+                if src.shape[0] <= 0xFFFFFFFF:
+                    dst = self.ops.append(burst.pkts[i], <uint32_t>src.shape[0])
                 if dst == NULL:
                     raise ValueError(
                         f"frame {i} is {src.shape[0]} bytes, more than the buffer room "
@@ -197,7 +438,12 @@ cdef inline void give_handle_array(pd_pkt **array) noexcept:
 
 @cython.freelist(16)
 cdef class Burst:
-    """Up to BURST_MAX packets owned together; created by pools and ports."""
+    """Up to BURST_MAX packets owned together; created by pools and ports.
+
+    Not thread-safe: use a burst from one thread.  While one thread sends
+    it (GIL released) another's free/send/view raises PacketStateError.  In
+    a forked child a parent's burst raises ForkedChildError and is never freed.
+    """
 
     # No __cinit__: a new object is zero-filled (no handle array, count 0, ops
     # NULL, generation 0, no exports); Burst.empty() gives it its array.
@@ -230,7 +476,12 @@ cdef class Burst:
     cdef pd_pkt **handles(self) noexcept:
         return self.pkts
 
+    cdef bint forked(self) noexcept:
+        return self.pool is not None and self.pool.epoch != _fork_epoch
+
     cdef int check_movable(self) except -1:
+        if self.forked():
+            raise_forked(self)
         if self.busy:
             raise PacketStateError(errno.EBUSY, "the burst is being sent by another thread")
         if self.exports:
@@ -249,18 +500,20 @@ cdef class Burst:
         self.generation += 1
 
     cdef void release_all(self) noexcept:
-        if self.count and self.ops != NULL:
+        # In a forked child the packets are the parent's: forget, never free.
+        if self.count and self.ops != NULL and not self.forked():
             self.ops.free_bulk(self.pkts, self.count)
         self.count = 0
         self.generation += 1
 
     def __dealloc__(self):
         cdef unsigned int leaked = self.count
+        cdef bint forked = self.forked()
         if leaked:
             self.release_all()
         give_handle_array(self.pkts)
         self.pkts = NULL
-        if leaked:
+        if leaked and not forked:
             warnings.warn(f"Burst garbage-collected while owning {leaked} packet(s); "
                           "they were freed (call free() or send them)", ResourceWarning)
 
@@ -397,12 +650,18 @@ cdef class Burst:
 # --------------------------------------------------------------------------
 
 cdef class Packet:
-    """One packet of a Burst: zero-copy buffer, valid until the burst moves it."""
+    """One packet of a Burst: zero-copy buffer, valid until the burst moves it.
+
+    Not thread-safe (like its burst).  Offsets and lengths are checked
+    without overflow: anything outside the packet raises IndexError.
+    """
 
     def __init__(self):
         raise TypeError("Packet objects come from indexing a Burst")
 
     cdef pd_pkt *handle(self) except NULL:
+        if self.burst is not None and self.burst.forked():
+            raise_forked(self)
         if self.burst is not None and self.burst.busy:
             raise PacketStateError(errno.EBUSY, "the packet's burst is being sent by another "
                                                 "thread")
@@ -463,7 +722,8 @@ cdef class Packet:
         """Copy of *n* bytes at *offset*."""
         cdef pd_pkt *p = self.handle()
         cdef uint32_t length = self.burst.ops.data_len(p)
-        if offset < 0 or n < 0 or offset + n > length:
+        # offset + n could wrap: compare against what is left after offset.
+        if offset < 0 or n < 0 or offset > length or n > length - offset:
             raise IndexError(f"read of {n} bytes at offset {offset} outside a "
                              f"{length}-byte packet")
         return PyBytes_FromStringAndSize(<char *>self.burst.ops.data(p) + offset, n)
@@ -474,7 +734,7 @@ cdef class Packet:
         cdef const uint8_t[::1] src = memoryview(data).cast("B")
         cdef uint32_t length = self.burst.ops.data_len(p)
         cdef Py_ssize_t n = src.shape[0]
-        if offset < 0 or offset + n > length:
+        if offset < 0 or offset > length or n > length - offset:
             raise IndexError(f"write of {n} bytes at offset {offset} outside a "
                              f"{length}-byte packet")
         if n:
@@ -492,6 +752,8 @@ cdef class Packet:
             src = None
         else:
             src = memoryview(data).cast("B")
+            if src.shape[0] > 0xFFFF:
+                raise ValueError(f"cannot grow a packet by {src.shape[0]} bytes (at most 65535)")
             n = <uint32_t>src.shape[0]
         if at_front:
             dst = self.burst.ops.prepend(p, n)
@@ -553,9 +815,17 @@ cdef class Packet:
 cdef class PortBase:
     """Base of every backend's port.
 
-    Subclasses fill ``io``, ``rx_pool`` and the queue counts, and implement
-    ``_start``, ``_stop``, ``_close`` and ``_stats``; this class validates
-    arguments and state once, for every backend.
+    Subclasses fill ``io`` and the queue counts, set their pool with
+    ``hold_pool`` (the pool's close() is then refused until the port is
+    closed), and implement ``_start``, ``_stop``, ``_close`` and ``_stats``;
+    this class validates arguments and state once, for every backend.
+
+    Thread-safe: each rx and each tx queue has its own lock, so several
+    threads may call rx_burst/tx_burst on one port (calls on one queue take
+    turns).  While a native loop (Pipeline, dpdk.forward) polls a queue,
+    burst calls on that queue raise ConcurrentUseError, and stop()/close()
+    raise PortError (EBUSY).  In a forked child a port made by the parent
+    raises ForkedChildError and its finaliser does nothing.
     """
 
     def __cinit__(self):
@@ -564,8 +834,64 @@ cdef class PortBase:
         self.started = False
         self.closed = False
         self.busy = 0
+        self.epoch = _fork_epoch
+
+    def __dealloc__(self):
+        # Runs after the subclass's __dealloc__ (which released the device).
+        self.release_pool()
+        if self.epoch == _fork_epoch:
+            queue_locks_free(&self.rx_locks)
+            queue_locks_free(&self.tx_locks)
+
+    cdef bint forked(self) noexcept:
+        return self.epoch != _fork_epoch
+
+    cdef int hold_pool(self, PacketPool pool) except -1:
+        """Use *pool* as rx_pool and hold it (its close() waits for this port's)."""
+        take_hold(&self.held_pool, pool)
+        if not self.using_pool:
+            pool.users += 1
+            self.using_pool = True
+        self.rx_pool = pool
+        return 0
+
+    cdef void release_pool(self) noexcept:
+        if self.using_pool and self.held_pool != NULL:
+            (<PacketPool>self.held_pool).users -= 1
+        self.using_pool = False
+        release_held(&self.held_pool)
+
+    cdef int claim_queue(self, bint tx, int queue) except -1:
+        cdef queue_locks *ql = &self.tx_locks if tx else &self.rx_locks
+        cdef pthread_mutex_t *m
+        if self.forked():
+            raise_forked(self)
+        if tx:
+            self.check_tx_queue(queue)
+        else:
+            self.check_rx_queue(queue)
+        queue_locks_init(ql, self.n_tx_queues if tx else self.n_rx_queues)
+        if ql.claims[queue]:
+            raise ConcurrentUseError(errno.EBUSY, f"{'tx' if tx else 'rx'} queue {queue} of "
+                                                  f"{self!r} is already polled by another "
+                                                  "native loop")
+        ql.claims[queue] = 1
+        # Wait for a burst call in flight on the queue to finish: after this,
+        # burst calls see the claim (they read it under the mutex).
+        m = queue_mutex(ql, queue)
+        with nogil:
+            pthread_mutex_lock(m)
+            pthread_mutex_unlock(m)
+        return 0
+
+    cdef void unclaim_queue(self, bint tx, int queue) noexcept:
+        cdef queue_locks *ql = &self.tx_locks if tx else &self.rx_locks
+        if ql.claims != NULL and 0 <= queue < <int>ql.n:
+            ql.claims[queue] = 0
 
     cdef int check_usable(self) except -1:
+        if self.forked():
+            raise_forked(self)
         if self.closed:
             raise PortError(errno.EBADF, f"{self!r} is closed")
         if not self.started:
@@ -612,9 +938,15 @@ cdef class PortBase:
         burst = Burst.empty(self.rx_pool)
         burst.ops = self.io.ops
         self.busy += 1
+        try:
+            lock_queue(self, &self.rx_locks, queue, False)
+        except BaseException:
+            self.busy -= 1
+            raise
         with nogil:
             got = self.io.rx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
                                    <uint16_t>max_packets)
+            pthread_mutex_unlock(queue_mutex(&self.rx_locks, queue))
         self.busy -= 1
         burst.count = got
         return burst
@@ -636,17 +968,34 @@ cdef class PortBase:
             raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
                              f"on a port of another backend ({self.io.ops.name.decode()})")
         burst.check_movable()
-        burst.busy = True
-        self.busy += 1
+        self.lock_tx(queue, burst)
         with nogil:
             sent = self.io.tx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
                                     <uint16_t>burst.count)
-        self.busy -= 1
-        burst.busy = False
+        self.unlock_tx(queue, burst)
         burst.consume_front(sent)
         return sent
 
+    cdef int lock_tx(self, int queue, Burst burst) except -1:
+        """Mark the burst and port busy and take tx *queue* (for subclasses' tx)."""
+        burst.busy = True
+        self.busy += 1
+        try:
+            lock_queue(self, &self.tx_locks, queue, True)
+        except BaseException:
+            self.busy -= 1
+            burst.busy = False
+            raise
+        return 0
+
+    cdef void unlock_tx(self, int queue, Burst burst) noexcept:
+        pthread_mutex_unlock(queue_mutex(&self.tx_locks, queue))
+        self.busy -= 1
+        burst.busy = False
+
     def start(self):
+        if self.forked():
+            raise_forked(self)
         if self.closed:
             raise PortError(errno.EBADF, f"{self!r} is closed")
         if not self.started:
@@ -660,6 +1009,8 @@ cdef class PortBase:
         return 0
 
     def stop(self):
+        if self.forked():
+            raise_forked(self)
         if self.closed:
             raise PortError(errno.EBADF, f"{self!r} is closed")
         self.check_idle()
@@ -668,8 +1019,15 @@ cdef class PortBase:
             self.started = False
 
     def close(self):
-        """Stop and release the port.  Idempotent."""
+        """Stop and release the port, and let go of its pool.  Idempotent.
+
+        In a forked child the port is only marked closed (the device is the
+        parent's).  PortError (EBUSY) while a burst call or native loop uses it.
+        """
         if self.closed:
+            return
+        if self.forked():
+            self.closed = True
             return
         self.check_idle()
         try:
@@ -679,6 +1037,7 @@ cdef class PortBase:
             self._close()
         finally:
             self.closed = True
+            self.release_pool()
 
     def stats(self):
         """Counters as a dict (at least ipackets, opackets, ibytes, obytes, imissed)."""
@@ -715,8 +1074,13 @@ cdef struct heap_buf:
     uint32_t data_off
     uint32_t data_len
     uint32_t room
+    uint32_t in_pool
 
+# Lives in malloc'd memory, not in the HeapPool object: when the object is
+# garbage-collected while packets are still out (queued in another pool's
+# port, say), the pool is orphaned and the last packet returned frees it.
 cdef struct heap_pool:
+    pthread_mutex_t lock
     unsigned int capacity
     unsigned int free_count
     uint32_t room
@@ -724,6 +1088,8 @@ cdef struct heap_pool:
     size_t stride
     heap_buf **free_stack
     uint8_t *memory
+    bint orphaned
+    unsigned long long double_frees
 
 
 cdef inline heap_buf *as_buf(const pd_pkt *p) noexcept nogil:
@@ -732,28 +1098,54 @@ cdef inline heap_buf *as_buf(const pd_pkt *p) noexcept nogil:
 cdef inline uint8_t *buf_base(heap_buf *b) noexcept nogil:
     return <uint8_t *>b + sizeof(heap_buf)
 
+cdef void heap_pool_destroy(heap_pool *hp) noexcept nogil:
+    PD_HEAP_UNPOISON(hp.memory, hp.capacity * hp.stride)
+    pthread_mutex_destroy(&hp.lock)
+    free(hp.memory)
+    free(hp.free_stack)
+    free(hp)
+
 cdef int heap_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n) noexcept nogil:
     cdef heap_pool *hp = <heap_pool *>pool
     cdef unsigned int i
     cdef heap_buf *b
+    pthread_mutex_lock(&hp.lock)
     if n > hp.free_count:
+        pthread_mutex_unlock(&hp.lock)
         return -ENOBUFS
     for i in range(n):
         hp.free_count -= 1
         b = hp.free_stack[hp.free_count]
         b.data_off = hp.headroom
         b.data_len = 0
+        b.in_pool = 0
+        PD_HEAP_UNPOISON(buf_base(b), b.room)
         pkts[i] = <pd_pkt *>b
+    pthread_mutex_unlock(&hp.lock)
     return 0
 
 cdef void heap_free_bulk(pd_pkt **pkts, unsigned int n) noexcept nogil:
     cdef unsigned int i
     cdef heap_buf *b
+    cdef heap_pool *hp
+    cdef bint destroy
     for i in range(n):
-        if pkts[i] != NULL:
-            b = as_buf(pkts[i])
-            b.owner.free_stack[b.owner.free_count] = b
-            b.owner.free_count += 1
+        if pkts[i] == NULL:
+            continue
+        b = as_buf(pkts[i])
+        hp = b.owner
+        pthread_mutex_lock(&hp.lock)
+        if b.in_pool or hp.free_count >= hp.capacity:
+            hp.double_frees += 1     # a bug elsewhere: never corrupt the stack
+        else:
+            b.in_pool = 1
+            PD_HEAP_POISON(buf_base(b), b.room)
+            hp.free_stack[hp.free_count] = b
+            hp.free_count += 1
+        destroy = hp.orphaned and hp.free_count == hp.capacity
+        pthread_mutex_unlock(&hp.lock)
+        if destroy:
+            heap_pool_destroy(hp)
 
 cdef uint8_t *heap_data(pd_pkt *p) noexcept nogil:
     cdef heap_buf *b = as_buf(p)
@@ -820,72 +1212,112 @@ cdef class HeapPool(PacketPool):
     """A fixed pool of malloc'd packet buffers (no backend required).
 
     Each buffer has *headroom* bytes in front of the data and *data_room*
-    bytes in total, like a DPDK pktmbuf.
+    bytes in total, like a DPDK pktmbuf.  Thread-safe (a mutex per pool).
+    ``close()`` is refused (PoolError, EBUSY) while packets are out or a
+    port/pipeline element holds the pool; dropped by the garbage collector
+    with packets still out, its memory lives until the last one is freed.
     """
 
-    cdef heap_pool hp
+    cdef heap_pool *hp
 
     def __init__(self, unsigned int capacity=1024, uint32_t data_room=2176,
                  uint32_t headroom=128):
         cdef unsigned int i
         cdef heap_buf *b
+        cdef heap_pool *hp
+        cdef size_t stride
         if capacity == 0:
             raise ValueError("capacity must be > 0")
         if headroom >= data_room:
             raise ValueError(f"headroom {headroom} must be smaller than data_room {data_room}")
-        if self.hp.memory != NULL:
+        if self.hp != NULL:
             raise PoolError(errno.EEXIST, "HeapPool already initialised")
-        self.hp.stride = (sizeof(heap_buf) + data_room + 63) & ~(<size_t>63)
-        self.hp.memory = <uint8_t *>calloc(capacity, self.hp.stride)
-        self.hp.free_stack = <heap_buf **>calloc(capacity, sizeof(heap_buf *))
-        if self.hp.memory == NULL or self.hp.free_stack == NULL:
-            free(self.hp.memory)
-            free(self.hp.free_stack)
-            self.hp.memory = NULL
-            self.hp.free_stack = NULL
+        stride = (sizeof(heap_buf) + data_room + 63) & ~(<size_t>63)
+        check_memory(<double>capacity * stride, f"a HeapPool of {capacity} buffers of "
+                                                f"{data_room} bytes")
+        hp = <heap_pool *>calloc(1, sizeof(heap_pool))
+        if hp == NULL:
+            raise MemoryError()
+        hp.stride = stride
+        hp.memory = <uint8_t *>calloc(capacity, stride)
+        hp.free_stack = <heap_buf **>calloc(capacity, sizeof(heap_buf *))
+        if hp.memory == NULL or hp.free_stack == NULL:
+            free(hp.memory)
+            free(hp.free_stack)
+            free(hp)
             raise MemoryError(f"cannot allocate {capacity} buffers of {data_room} bytes")
-        self.hp.capacity = capacity
-        self.hp.room = data_room
-        self.hp.headroom = headroom
+        pthread_mutex_init(&hp.lock, NULL)
+        hp.capacity = capacity
+        hp.room = data_room
+        hp.headroom = headroom
         for i in range(capacity):
-            b = <heap_buf *>(self.hp.memory + i * self.hp.stride)
-            b.owner = &self.hp
+            b = <heap_buf *>(hp.memory + i * stride)
+            b.owner = hp
             b.room = data_room
-            self.hp.free_stack[i] = b
-        self.hp.free_count = capacity
-        self.pool = &self.hp
+            b.in_pool = 1
+            PD_HEAP_POISON(buf_base(b), data_room)
+            hp.free_stack[i] = b
+        hp.free_count = capacity
+        self.hp = hp
+        self.pool = hp
         self.ops = &heap_ops
+
+    cdef unsigned int free_count(self) noexcept:
+        cdef unsigned int n
+        pthread_mutex_lock(&self.hp.lock)
+        n = self.hp.free_count
+        pthread_mutex_unlock(&self.hp.lock)
+        return n
 
     @property
     def capacity(self):
+        self.check_open()
         return self.hp.capacity
 
     @property
     def available(self):
-        return self.hp.free_count
+        self.check_open()
+        return self.free_count()
 
     @property
     def data_room(self):
+        self.check_open()
         return self.hp.room
 
+    @property
+    def double_frees(self):
+        """Packets returned twice (a bug elsewhere); ignored, never corrupting the pool."""
+        self.check_open()
+        return self.hp.double_frees
+
     def close(self):
-        """Release the memory; refused while packets are out of the pool."""
-        if self.pool == NULL:
+        """Release the memory; refused while packets are out of the pool, a port
+        is open on it or a pipeline using it runs (PoolError, EBUSY); deferred
+        while idle pipeline elements hold it.  Idempotent."""
+        cdef unsigned int out
+        if self.hp == NULL or self.deferred:
             return
-        if self.hp.free_count != self.hp.capacity:
-            raise PoolError(errno.EBUSY, f"cannot close HeapPool: "
-                                         f"{self.hp.capacity - self.hp.free_count} packet(s) "
-                                         "still in use")
+        self.check_closable()
+        out = self.hp.capacity - self.free_count()
+        if out:
+            raise PoolError(errno.EBUSY, f"cannot close HeapPool: {out} packet(s) still in use")
+        if self.defer_close():
+            return              # freed by __dealloc__
         self.pool = NULL
-        free(self.hp.memory)
-        free(self.hp.free_stack)
-        self.hp.memory = NULL
-        self.hp.free_stack = NULL
+        heap_pool_destroy(self.hp)
+        self.hp = NULL
 
     def __dealloc__(self):
-        # Bursts and ports keep their pool alive, so nothing can point here.
-        free(self.hp.memory)
-        free(self.hp.free_stack)
+        cdef bint destroy
+        if self.hp == NULL or self.forked():
+            return              # closed, or the parent's (forked child)
+        pthread_mutex_lock(&self.hp.lock)
+        destroy = self.hp.free_count == self.hp.capacity
+        self.hp.orphaned = True
+        pthread_mutex_unlock(&self.hp.lock)
+        if destroy:
+            heap_pool_destroy(self.hp)
+        self.hp = NULL
 
     def __enter__(self):
         return self
@@ -895,7 +1327,9 @@ cdef class HeapPool(PacketPool):
         return False
 
     def __repr__(self):
-        return f"<HeapPool {self.hp.free_count}/{self.hp.capacity} available>"
+        if self.hp == NULL or self.pool == NULL:
+            return "<HeapPool closed>"
+        return f"<HeapPool {self.free_count()}/{self.hp.capacity} available>"
 
 
 # --------------------------------------------------------------------------
@@ -909,6 +1343,9 @@ cdef struct loop_ring:
     unsigned int count
 
 cdef struct loopback:
+    # One lock for all queues: tx on q and rx on q share a ring, and the
+    # counters are shared (PortBase's per-queue locks do not cover that).
+    pthread_mutex_t lock
     unsigned int n_queues
     loop_ring *rings
     const pd_pkt_ops *ops
@@ -922,25 +1359,31 @@ cdef struct loopback:
 cdef uint16_t loop_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil:
     cdef loopback *lb = <loopback *>ctx
     cdef loop_ring *r = &lb.rings[queue]
-    cdef uint16_t i, room = <uint16_t>min(<unsigned int>n, r.size - r.count)
+    cdef uint16_t i, room
+    pthread_mutex_lock(&lb.lock)
+    room = <uint16_t>min(<unsigned int>n, r.size - r.count)
     for i in range(room):
         r.slots[(r.head + r.count) % r.size] = pkts[i]
         r.count += 1
         lb.tx_bytes += lb.ops.data_len(pkts[i])
     lb.tx_packets += room
     lb.tx_full += n - room
+    pthread_mutex_unlock(&lb.lock)
     return room
 
 cdef uint16_t loop_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil:
     cdef loopback *lb = <loopback *>ctx
     cdef loop_ring *r = &lb.rings[queue]
-    cdef uint16_t i, got = <uint16_t>min(<unsigned int>n, r.count)
+    cdef uint16_t i, got
+    pthread_mutex_lock(&lb.lock)
+    got = <uint16_t>min(<unsigned int>n, r.count)
     for i in range(got):
         pkts[i] = r.slots[r.head]
         r.head = (r.head + 1) % r.size
         lb.rx_bytes += lb.ops.data_len(pkts[i])
     r.count -= got
     lb.rx_packets += got
+    pthread_mutex_unlock(&lb.lock)
     return got
 
 
@@ -949,9 +1392,16 @@ cdef class LoopbackPort(PortBase):
 
     Each queue holds at most *depth* packets; a full queue makes ``tx_burst``
     send fewer (the tail stays with the caller), like a full NIC ring.
+    Thread-safe.  Queued packets of any pool keep that pool's memory alive
+    (and counted in its ``in_use``) until received or freed by ``close()``.
     """
 
     cdef loopback lb
+    cdef bint lock_ready
+
+    def __cinit__(self):
+        pthread_mutex_init(&self.lb.lock, NULL)
+        self.lock_ready = True
 
     def __init__(self, PacketPool pool not None, unsigned int queues=1, unsigned int depth=256):
         cdef unsigned int q
@@ -962,6 +1412,8 @@ cdef class LoopbackPort(PortBase):
         if self.lb.rings != NULL:
             raise PortError(errno.EEXIST, "LoopbackPort already initialised")
         pool.check_open()
+        check_memory(<double>queues * depth * sizeof(pd_pkt *),
+                     f"a LoopbackPort of {queues} queue(s) of depth {depth}")
         self.lb.rings = <loop_ring *>calloc(queues, sizeof(loop_ring))
         if self.lb.rings == NULL:
             raise MemoryError()
@@ -973,7 +1425,7 @@ cdef class LoopbackPort(PortBase):
                 raise MemoryError()
             self.lb.rings[q].size = depth
         self.lb.ops = pool.ops
-        self.rx_pool = pool
+        self.hold_pool(pool)
         self.io.ctx = &self.lb
         self.io.ops = pool.ops
         self.io.pool = pool.pool
@@ -988,6 +1440,7 @@ cdef class LoopbackPort(PortBase):
         cdef loop_ring *r
         if self.lb.rings == NULL:
             return
+        pthread_mutex_lock(&self.lb.lock)
         for q in range(self.lb.n_queues):
             r = &self.lb.rings[q]
             while r.count:
@@ -997,6 +1450,7 @@ cdef class LoopbackPort(PortBase):
             free(r.slots)
         free(self.lb.rings)
         self.lb.rings = NULL
+        pthread_mutex_unlock(&self.lb.lock)
 
     def _close(self):
         self._release()
@@ -1013,13 +1467,21 @@ cdef class LoopbackPort(PortBase):
 
     def queued(self, unsigned int queue=0):
         """Packets waiting on *queue*."""
+        cdef unsigned int n
         self.check_rx_queue(queue)
-        if self.closed:
+        if self.closed or self.lb.rings == NULL:
             return 0
-        return self.lb.rings[queue].count
+        pthread_mutex_lock(&self.lb.lock)
+        n = self.lb.rings[queue].count
+        pthread_mutex_unlock(&self.lb.lock)
+        return n
 
     def __dealloc__(self):
+        if self.forked():
+            return              # the queued packets are the parent's
         self._release()
+        if self.lock_ready:
+            pthread_mutex_destroy(&self.lb.lock)
 
     def __repr__(self):
         return f"<LoopbackPort queues={self.lb.n_queues}>"

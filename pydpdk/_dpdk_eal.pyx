@@ -16,7 +16,30 @@ import weakref
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint16_t
-from posix.unistd cimport getpid
+from libc cimport errno as cerrno
+from libc.stdio cimport fflush, stdout
+from posix.unistd cimport _exit, close, dup2, fork, getpid, pipe, read
+from posix.signal cimport kill
+from posix.wait cimport WNOHANG, waitpid
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum:
+        POLLIN
+
+cdef extern from "<fcntl.h>" nogil:
+    int open(const char *path, int flags)
+    enum:
+        O_WRONLY
+
+cdef extern from "rte_eal.h" nogil:
+    ctypedef void (*rte_usage_hook_t)(const char *prgname) noexcept nogil
+    rte_usage_hook_t rte_set_application_usage_hook(rte_usage_hook_t usage_func)
+    int rte_eal_init(int argc, char **argv)
 
 from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_eal_init,
@@ -58,7 +81,13 @@ from pydpdk._includes.stats cimport pd_stats_registry
 from pydpdk._includes.rte_pdump cimport rte_pdump_init, rte_pdump_uninit
 from pydpdk._telemetry cimport registry as _telemetry_registry
 
-from pydpdk.errors import EalError, EalStateError, PortError, error_from_errno
+from pydpdk.errors import (
+    EalError,
+    EalHelpRequested,
+    EalStateError,
+    PortError,
+    error_from_errno,
+)
 
 NOT_INITIALISED = "not initialised"
 RUNNING = "running"
@@ -151,8 +180,134 @@ def _errno_of(int rc):
     return -rc if rc < 0 else (rc or errno.EIO)
 
 
+# ---- -h / --help -----------------------------------------------------------
+# rte_eal_init prints its usage and calls exit(0) for -h: that would end the
+# interpreter (no finally, no atexit).  So -h is found first (as DPDK's getopt
+# would) and the usage text is produced by a forked child that runs
+# rte_eal_init(prog, -h) with stdout on a pipe.
+
+EAL_SHORT_WITH_ARG = "abcsdlSmnr"        # DPDK 22.11 eal_short_options "a:b:c:s:d:hl:S:m:n:r:v"
+EAL_LONG_WITH_ARG = (
+    "allow", "base-virtaddr", "block", "file-prefix", "force-max-simd-bitwidth",
+    "huge-dir", "iova-mode", "lcores", "log-level", "main-lcore", "mbuf-pool-ops-name",
+    "proc-type", "socket-limit", "socket-mem", "syslog", "trace", "trace-bufsz",
+    "trace-dir", "trace-mode", "vdev", "vfio-intr", "vfio-vf-token",
+)
+EAL_LONG_NO_ARG = (
+    "create-uio-dev", "help", "huge-unlink", "huge-worker-stack", "in-memory",
+    "legacy-mem", "match-allocations", "no-hpet", "no-huge", "no-pci", "no-shconf",
+    "no-telemetry", "single-file-segments", "telemetry", "vmware-tsc-map",
+)
+
+
+def help_requested(args):
+    """True if DPDK's option parser would see -h/--help in *args* (no program name)."""
+    i = 0
+    args = list(args)
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            return False
+        if a.startswith("--"):
+            name = a[2:].split("=", 1)[0]
+            if not name:
+                continue
+            exact = [o for o in EAL_LONG_WITH_ARG + EAL_LONG_NO_ARG if o == name]
+            matches = exact or [o for o in EAL_LONG_WITH_ARG + EAL_LONG_NO_ARG
+                                if o.startswith(name)]
+            if len(matches) != 1:
+                continue                        # unknown or ambiguous: an error, no exit
+            if matches[0] == "help" and "=" not in a:
+                return True
+            if matches[0] in EAL_LONG_WITH_ARG and "=" not in a:
+                i += 1                          # the next element is its argument
+        elif a.startswith("-") and len(a) > 1:
+            for j, c in enumerate(a[1:]):
+                if c == "h":
+                    return True
+                if c in EAL_SHORT_WITH_ARG:
+                    if j == len(a) - 2:
+                        i += 1                  # "-l 0-3": the argument follows
+                    break
+    return False
+
+
+cdef void _usage_done(const char *prgname) noexcept nogil:
+    # Called by DPDK at the end of its usage text: leave before its exit(0)
+    # (which would run the parent's C atexit handlers in this child).
+    fflush(stdout)
+    _exit(0)
+
+
+def usage_text(str prog="pydpdk"):
+    """DPDK's EAL usage text (what ``-h`` prints), produced by a forked child."""
+    cdef int fds[2]
+    cdef int pid, status = 0, got, devnull, remaining
+    cdef char buf[4096]
+    cdef char *argv[3]
+    cdef pollfd pfd
+    cdef bytes prog_b = os.fsencode(prog)
+    cdef bytes h = b"-h"
+    if pipe(fds) != 0:
+        raise OSError(errno.EMFILE, "cannot create a pipe for the EAL usage text")
+    argv[0] = prog_b
+    argv[1] = h
+    argv[2] = NULL
+    fflush(stdout)
+    with nogil:
+        pid = fork()
+        if pid == 0:
+            close(fds[0])
+            dup2(fds[1], 1)
+            devnull = open(b"/dev/null", O_WRONLY)
+            if devnull >= 0:
+                dup2(devnull, 2)
+            rte_set_application_usage_hook(_usage_done)
+            rte_eal_init(2, argv)
+            fflush(stdout)
+            _exit(1)
+    close(fds[1])
+    if pid < 0:
+        close(fds[0])
+        raise OSError(errno.EAGAIN, "cannot fork to read the EAL usage text")
+    chunks = []
+    deadline = time.monotonic() + 10.0
+    try:
+        while True:
+            remaining = int((deadline - time.monotonic()) * 1000)
+            if remaining <= 0:
+                break
+            pfd.fd = fds[0]
+            pfd.events = POLLIN
+            pfd.revents = 0
+            with nogil:
+                got = poll(&pfd, 1, remaining)
+            if got < 0 and cerrno.errno == cerrno.EINTR:
+                continue
+            if got <= 0:
+                break
+            with nogil:
+                got = read(fds[0], buf, sizeof(buf))
+            if got <= 0:
+                break
+            chunks.append(buf[:got])
+    finally:
+        close(fds[0])
+        if waitpid(pid, &status, WNOHANG) == 0:
+            kill(pid, 9)
+            waitpid(pid, &status, 0)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    text = text.replace("===== Application Usage =====", "")
+    return text.strip("\n") + "\n"
+
+
 def init(list args):
-    """rte_eal_init(args); args[0] is the program name.  Returns seconds taken."""
+    """rte_eal_init(args); args[0] is the program name.  Returns seconds taken.
+
+    EalHelpRequested (with DPDK's usage text) when the arguments ask for help,
+    before anything is initialised.
+    """
     global _state, _owner_pid, _args, _init_seconds
     cdef int argc = len(args)
     cdef char **argv
@@ -164,6 +319,8 @@ def init(list args):
                                             "process (it is a process-wide singleton)")
     if _state is not NOT_INITIALISED:
         raise EalStateError(errno.EPERM, _state_message())
+    if help_requested(args[1:]):
+        raise EalHelpRequested(usage_text(args[0] if args else "pydpdk"))
     encoded = [os.fsencode(a) for a in args]
     argv = <char **>PyMem_Malloc((argc + 1) * sizeof(char *))
     if argv == NULL:

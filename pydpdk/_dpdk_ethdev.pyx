@@ -107,7 +107,10 @@ cdef class Port(PortBase):
     *device* is a port id or a device name ("net_null0").  rx queues allocate
     from *pool*.  With *rss* (RSS hash types) and several rx queues, traffic
     is spread by RSS; unsupported hash types are dropped from the request (see
-    ``rss_hf``).
+    ``rss_hf``).  The pool cannot be closed before the port.  Thread-safe:
+    burst calls on one queue take turns (DPDK queues are not multi-thread
+    safe); a queue polled by ``forward`` or a Pipeline raises
+    ConcurrentUseError on burst calls from Python.
     """
 
     cdef readonly uint16_t port_id
@@ -193,7 +196,7 @@ cdef class Port(PortBase):
         self.tx_ring_size = nb_txd
         self.rss_hf = conf.rx_adv_conf.rss_conf.rss_hf
         self.pool = pool
-        self.rx_pool = pool
+        self.hold_pool(pool)
         pd_dpdk_port_io(&self.io, pid, pool.mp)
         pd_dpdk_rx_chain_stats_reset(pid)   # a reused port id starts from 0
         # The pool's ops table: bursts from it and from rx share one pointer.
@@ -447,10 +450,27 @@ def forward(list links, int burst=32, max_packets=None, duration=None,
     if duration is not None and duration != float("inf"):
         cfg.deadline_tsc = rte_get_tsc_cycles() + <uint64_t>(duration * hz)
     stopped = None
-    # Other threads may not stop or close these ports while the loop polls them.
+    # Other threads may not stop or close these ports, nor use the polled
+    # queues, while the loop runs.
+    # (busy first: claiming may wait without the GIL)
     busy = [port for link in links for port in (link[0], link[2])]
     for port in busy:
         (<Port>port).busy += 1
+    claimed = []
+    try:
+        for rx, rxq, tx, txq in links:
+            if (rx, False, rxq) not in claimed:
+                rx.claim_queue(False, rxq)
+                claimed.append((rx, False, rxq))
+            if (tx, True, txq) not in claimed:
+                tx.claim_queue(True, txq)
+                claimed.append((tx, True, txq))
+    except BaseException:
+        for port, is_tx, q in claimed:
+            (<Port>port).unclaim_queue(is_tx, q)
+        for port in busy:
+            (<Port>port).busy -= 1
+        raise
     try:
         while True:
             with nogil:
@@ -468,6 +488,8 @@ def forward(list links, int burst=32, max_packets=None, duration=None,
     finally:
         for port in busy:
             (<Port>port).busy -= 1
+        for port, is_tx, q in claimed:
+            (<Port>port).unclaim_queue(is_tx, q)
     return {
         "rx_packets": ctr.rx_packets,
         "tx_packets": ctr.tx_packets,

@@ -37,7 +37,12 @@ cdef class Mempool(PacketPool):
 
     ``available``/``in_use`` count mbufs in the pool (per-lcore caches
     included) and out of it (in bursts, device rings).  ``close()`` is refused
-    while mbufs are out; it runs automatically when the EAL is torn down.
+    (PoolError, EBUSY) while mbufs are out, a Port is open on the pool or a
+    pipeline using it runs; deferred while idle pipeline elements hold it
+    (see PacketPool); it runs automatically when the EAL is torn down.  A pool
+    garbage-collected with mbufs still out is left allocated (they may sit
+    in another pool's port).  Thread-safe (DPDK mempools are multi-producer,
+    multi-consumer).  Unusable in a forked child (ForkedChildError).
     """
 
     def __cinit__(self):
@@ -98,12 +103,15 @@ cdef class Mempool(PacketPool):
     def close(self):
         """Free the pool.  Refused (PoolError) while mbufs are out of it.  Idempotent."""
         cdef unsigned int out
-        if self.mp == NULL:
+        if self.mp == NULL or self.deferred:
             return
+        self.check_closable()
         out = rte_mempool_in_use_count(self.mp)
         if out:
             raise PoolError(errno.EBUSY, f"cannot close mempool {self.name!r}: {out} mbuf(s) "
                                          "still in use (free or send every Burst first)")
+        if self.defer_close():
+            return              # freed by __dealloc__ when the last element goes
         rte_mempool_free(self.mp)
         self.mp = NULL
         self.pool = NULL
@@ -117,6 +125,8 @@ cdef class Mempool(PacketPool):
             rte_mempool_free(self.mp)
         self.mp = NULL
         self.pool = NULL
+        if self.deferred:
+            return              # close() was called; only the free was left
         warnings.warn(f"Mempool {self.name!r} garbage-collected without close()",
                       ResourceWarning)
 
@@ -133,7 +143,7 @@ cdef class Mempool(PacketPool):
         return False
 
     def __repr__(self):
-        if self.mp == NULL:
+        if self.mp == NULL or self.pool == NULL:
             return f"<Mempool {self.name!r} closed>"
         return (f"<Mempool {self.name!r} {rte_mempool_avail_count(self.mp)}/{self.mp.size} "
                 "available>")

@@ -70,7 +70,21 @@ from pydpdk._telemetry cimport Registration, register_fec_decoder, register_fec_
 
 import errno as _errno
 
-from pydpdk.errors import FecError, error_from_errno
+from pydpdk.errors import ConcurrentUseError, FecError, error_from_errno
+
+
+# ---- thread guard ----------------------------------------------------------
+# Codec objects are not thread-safe (their native state is used without the
+# GIL).  A second thread entering one while another is inside raises instead
+# of corrupting it; the flag is only touched with the GIL held.
+
+cdef int guard_enter(int *busy, object obj) except -1:
+    if busy[0]:
+        raise ConcurrentUseError(_errno.EBUSY, f"{type(obj).__name__} is in use by another "
+                                               "thread; it is not thread-safe (use one per "
+                                               "thread, or a lock)")
+    busy[0] = 1
+    return 0
 
 fec_init()
 
@@ -249,7 +263,11 @@ cdef void release_all(Py_buffer *bufs, Py_ssize_t n) noexcept:
 # ---- plain block codec ---------------------------------------------------
 
 cdef class BlockCodec:
-    """Encode k equal-length data symbols into m parity symbols, and rebuild."""
+    """Encode k equal-length data symbols into m parity symbols, and rebuild.
+
+    ``encode_blocks`` is thread-safe; ``reconstruct_blocks`` is not (its
+    matrix cache): a concurrent call raises ConcurrentUseError.
+    """
 
     cdef const fec_kernel *kern
     cdef fec_matrix_cache *cache
@@ -258,6 +276,7 @@ cdef class BlockCodec:
     cdef readonly unsigned k
     cdef readonly unsigned m
     cdef readonly str code
+    cdef int busy               # thread guard (guard_enter)
 
     def __cinit__(self, long k, long m, *, str code="rs", kernel=None,
                   unsigned cache_size=64):
@@ -313,9 +332,19 @@ cdef class BlockCodec:
                 fec_encode_block_matrix(self.kern, self.generator, self.k, self.m, src, dst,
                                         length)
 
-    def reconstruct_blocks(self, uint8_t[:, :, ::1] symbols not None,
-                           const uint8_t[:, ::1] present not None, bint use_cache=True):
-        """Rebuild lost data symbols of (n, k+m, L) blocks in place; returns the count."""
+    def reconstruct_blocks(self, symbols, present, bint use_cache=True):
+        """Rebuild lost data symbols of (n, k+m, L) blocks in place; returns the count.
+
+        Not thread-safe (its matrix cache): concurrent calls raise ConcurrentUseError.
+        """
+        guard_enter(&self.busy, self)
+        try:
+            return self._reconstruct_blocks(symbols, present, use_cache)
+        finally:
+            self.busy = 0
+
+    def _reconstruct_blocks(self, uint8_t[:, :, ::1] symbols not None,
+                            const uint8_t[:, ::1] present not None, bint use_cache):
         cdef Py_ssize_t n = symbols.shape[0], b, i
         cdef size_t length = symbols.shape[2]
         cdef unsigned km = self.k + self.m
@@ -355,7 +384,11 @@ cdef class BlockCodec:
 # ---- streaming encoder ---------------------------------------------------
 
 cdef class StreamEncoder:
-    """Owner of a native fec_encoder; see pydpdk.fec.Encoder."""
+    """Owner of a native fec_encoder; see pydpdk.fec.Encoder.
+
+    Not thread-safe: a call while another thread is inside one raises
+    ConcurrentUseError (pydpdk.errors).
+    """
 
     cdef fec_encoder *enc
     cdef Arena arena            # output of the last call, reused
@@ -364,6 +397,7 @@ cdef class StreamEncoder:
     cdef readonly unsigned depth
     cdef readonly uint32_t max_payload
     cdef readonly str code
+    cdef int busy               # thread guard (guard_enter)
     cdef readonly uint32_t session_id
     cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
@@ -405,6 +439,8 @@ cdef class StreamEncoder:
         arena_free(&self.arena)
 
     def close(self):
+        guard_enter(&self.busy, self)
+        self.busy = 0
         if self.telemetry is not None:
             self.telemetry.close()
         fec_encoder_destroy(self.enc)
@@ -417,6 +453,13 @@ cdef class StreamEncoder:
         return 0
 
     def _encode(self, list packets, uint64_t now):
+        guard_enter(&self.busy, self)
+        try:
+            return self._encode_unguarded(packets, now)
+        finally:
+            self.busy = 0
+
+    def _encode_unguarded(self, list packets, uint64_t now):
         cdef Py_ssize_t n = 0, i
         cdef Py_buffer *bufs
         cdef Arena *arena = &self.arena
@@ -458,6 +501,13 @@ cdef class StreamEncoder:
             release_all(bufs, n)
 
     def _poll(self, uint64_t now, bint flush):
+        guard_enter(&self.busy, self)
+        try:
+            return self._poll_unguarded(now, flush)
+        finally:
+            self.busy = 0
+
+    def _poll_unguarded(self, uint64_t now, bint flush):
         cdef Arena *arena = &self.arena
         cdef fec_sink sink
         self._check()
@@ -482,12 +532,17 @@ cdef class StreamEncoder:
 # ---- streaming decoder ---------------------------------------------------
 
 cdef class StreamDecoder:
-    """Owner of a native fec_decoder; see pydpdk.fec.Decoder."""
+    """Owner of a native fec_decoder; see pydpdk.fec.Decoder.
+
+    Not thread-safe: a call while another thread is inside one raises
+    ConcurrentUseError (pydpdk.errors).
+    """
 
     cdef fec_decoder *dec
     cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
+    cdef int busy               # thread guard (guard_enter)
     cdef readonly unsigned max_sessions
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
 
@@ -533,6 +588,8 @@ cdef class StreamDecoder:
         arena_free(&self.arena)
 
     def close(self):
+        guard_enter(&self.busy, self)
+        self.busy = 0
         if self.telemetry is not None:
             self.telemetry.close()
         fec_decoder_destroy(self.dec)
@@ -545,6 +602,13 @@ cdef class StreamDecoder:
         return 0
 
     def _decode(self, list packets, uint64_t now):
+        guard_enter(&self.busy, self)
+        try:
+            return self._decode_unguarded(packets, now)
+        finally:
+            self.busy = 0
+
+    def _decode_unguarded(self, list packets, uint64_t now):
         cdef Py_ssize_t n = 0, i
         cdef Py_buffer *bufs
         cdef Arena *arena = &self.arena
@@ -583,8 +647,12 @@ cdef class StreamDecoder:
             release_all(bufs, n)
 
     def _poll(self, uint64_t now):
-        self._check()
-        return fec_decoder_poll(self.dec, now)
+        guard_enter(&self.busy, self)
+        try:
+            self._check()
+            return fec_decoder_poll(self.dec, now)
+        finally:
+            self.busy = 0
 
     @property
     def stats(self):

@@ -16,7 +16,7 @@ cimport cython
 from libc.stdint cimport uint16_t, uint32_t
 from libc.string cimport strcmp
 
-from pydpdk._burst cimport Burst, PacketPool, PortBase
+from pydpdk._burst cimport Burst, PacketPool, PortBase, check_memory
 from pydpdk._includes.afpacket cimport (
     PD_AFP_MAX_QUEUES,
     PD_AFP_ZC_DEFAULT_HEADROOM,
@@ -54,8 +54,10 @@ from pydpdk._includes.buf cimport (
     pd_buf_pool_create,
     pd_buf_pool_data_room,
     pd_buf_pool_double_frees,
+    pd_buf_debug_use_after_free,
     pd_buf_pool_free,
     pd_buf_pool_headroom,
+    pd_buf_pool_release,
 )
 
 from pydpdk._includes.net cimport (
@@ -84,6 +86,12 @@ cdef class BufferPool(PacketPool):
 
     Each buffer has *headroom* bytes in front of the packet (room to prepend
     tunnel/FEC headers without copying) and *data_room* bytes for the packet.
+    Thread-safe (a mutex per pool, taken once per burst).  ``close()`` is
+    refused (PoolError, EBUSY) while packets are out or a port or pipeline
+    element holds the pool; dropped by the garbage collector with packets
+    still out (queued in a port of another pool, say), its memory lives until
+    the last of them is freed.  Sizes beyond the machine's available memory
+    raise ResourceLimitError before anything is allocated.
     """
 
     def __cinit__(self):
@@ -99,6 +107,8 @@ cdef class BufferPool(PacketPool):
         if data_room < 64 or <unsigned long>data_room + headroom > (1 << 20):
             raise ValueError(f"data_room must be >= 64 and data_room + headroom <= 1 MiB, "
                              f"got {data_room} + {headroom}")
+        check_memory(<double>capacity * (data_room + headroom + 64),
+                     f"a BufferPool of {capacity} buffers of {data_room} bytes")
         rc = pd_buf_pool_create(&self.bp, capacity, data_room, headroom)
         if rc < 0:
             raise error_from_errno(rc, f"cannot create a pool of {capacity} buffers of "
@@ -133,10 +143,19 @@ cdef class BufferPool(PacketPool):
         return pd_buf_pool_double_frees(self.bp)
 
     def close(self):
-        """Release the memory; refused while packets are out of the pool.  Idempotent."""
+        """Release the memory; refused while packets are out of the pool, a port
+        is open on it or a pipeline using it runs (PoolError, EBUSY); deferred
+        while idle pipeline elements hold it.  Idempotent."""
         cdef int rc
-        if self.bp == NULL:
+        if self.bp == NULL or self.deferred:
             return
+        self.check_closable()
+        if self.capacity != self.available:
+            raise PoolError(errno.EBUSY, f"cannot close BufferPool: "
+                                         f"{self.capacity - self.available} packet(s) still "
+                                         "in use")
+        if self.defer_close():
+            return              # freed by __dealloc__ when the last element goes
         rc = pd_buf_pool_free(self.bp, 0)
         if rc < 0:
             raise PoolError(-rc, f"cannot close BufferPool: "
@@ -145,11 +164,19 @@ cdef class BufferPool(PacketPool):
         self.pool = NULL
 
     def __dealloc__(self):
-        # Bursts and ports hold a reference to their pool, so no packet can
-        # still be in use when this runs.
-        if self.bp != NULL:
-            pd_buf_pool_free(self.bp, 1)
-            self.bp = NULL
+        # Packets may still be out though nothing references this object
+        # (queued in a LoopbackPort of another pool): the native pool then
+        # lives until the last one is returned.  A forked child leaves the
+        # parent's pool alone.
+        if self.bp != NULL and not self.forked():
+            pd_buf_pool_release(self.bp)
+        self.bp = NULL
+
+    def _debug_use_after_free(self):
+        """Test only: read a packet buffer after freeing it (a planted bug an
+        AddressSanitizer build reports; elsewhere returns the byte read)."""
+        self.check_open()
+        return pd_buf_debug_use_after_free(self.bp)
 
     def __enter__(self):
         return self
@@ -173,6 +200,7 @@ cdef class AfPacketRing(PacketPool):
     kernel.  ``capacity`` is the nominal frame count (block_size / frame_size
     per block; small frames pack tighter).  Nothing can be allocated from it
     (``alloc_burst`` raises PoolError): build new packets in a BufferPool.
+    Thread-safe (frame and block references are atomic counters).
     """
 
     cdef pd_afp *afp
@@ -275,6 +303,11 @@ cdef class AfPacketPort(PortBase):
     wire-sized frames in copy mode (counted: ``rx_gso_frames``,
     ``rx_gso_segments``, ``rx_gso_failed``; zero copy drops them, counted)
     and partial checksums are completed from the kernel's description.
+
+    Thread-safe like every port (one lock per queue).  The rings' memory
+    (``block_size * block_count`` per queue, plus ``tx_frames * frame_size``
+    per queue with ``tx_mode="ring"``) is checked against the machine's
+    available memory first: ResourceLimitError names the limit.
     """
 
     cdef pd_afp *afp
@@ -326,6 +359,13 @@ cdef class AfPacketPort(PortBase):
             raise TypeError(f"AfPacketPort needs a BufferPool, got {type(pool).__name__}")
         if pool is not None:
             pool.check_open()
+        ring_bytes = <double>block_size * block_count
+        if tx_mode == "ring":
+            ring_bytes += <double>tx_frames * frame_size
+        check_memory(ring_bytes * queues,
+                     f"AF_PACKET rings of {queues} queue(s) ({block_count} blocks of "
+                     f"{block_size} bytes{f', {tx_frames} tx frames' if tx_mode == 'ring' else ''}"
+                     " each)")
 
         pd_afp_config_init(&cfg, name)
         cfg.nb_queues = <uint16_t>queues
@@ -348,7 +388,7 @@ cdef class AfPacketPort(PortBase):
         self.ifname = ifname
         self.tx_mode = tx_mode
         self.zero_copy = zero_copy
-        self.rx_pool = AfPacketRing.attach(self.afp, ifname) if zero_copy else pool
+        self.hold_pool(AfPacketRing.attach(self.afp, ifname) if zero_copy else pool)
         pd_afp_port_io(self.afp, &self.io)
         self.n_rx_queues = <uint16_t>queues
         self.n_tx_queues = <uint16_t>queues
@@ -435,13 +475,11 @@ cdef class AfPacketPort(PortBase):
                              "on an AF_PACKET port: it sends BufferPool packets and "
                              "zero-copy AF_PACKET frames")
         burst.check_movable()
-        burst.busy = True
-        self.busy += 1
+        self.lock_tx(queue, burst)
         with nogil:
             sent = pd_afp_tx_burst_ops(self.afp, <uint16_t>queue, burst.pkts,
                                        <uint16_t>burst.count, burst.ops)
-        self.busy -= 1
-        burst.busy = False
+        self.unlock_tx(queue, burst)
         burst.consume_front(sent)
         if len(burst):
             self._raise_if_failed()
@@ -544,7 +582,7 @@ cdef class AfPacketPort(PortBase):
         pd_afp_stats_reset(self.afp)
 
     def __dealloc__(self):
-        if self.afp != NULL:
+        if self.afp != NULL and not self.forked():
             self._release()
             warnings.warn("AfPacketPort garbage-collected without close()", ResourceWarning)
 

@@ -195,7 +195,7 @@ cdef class PcapPort(PortBase):
             raise _open_error(rc, errbuf.decode(errors="replace"), rx_path, tx_path)
         self.rx_path = rx_path
         self.tx_path = tx_path
-        self.rx_pool = pool
+        self.hold_pool(pool)
         pd_pcap_port_io(self.pc, &self.io)
         # Each extension links its own copy of native/buf: use the pool's ops
         # table so bursts from the pool and from this port compare equal.
@@ -406,7 +406,8 @@ cdef class PcapPort(PortBase):
         pd_pcap_stats_reset(self.pc)
 
     def __dealloc__(self):
-        if self.pc != NULL:
+        # (in a forked child the files are the parent's: no flush, no close)
+        if self.pc != NULL and not self.forked():
             pd_pcap_close(self.pc)
             self.pc = NULL
             warnings.warn("PcapPort garbage-collected without close()", ResourceWarning)

@@ -19,7 +19,17 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 from posix.unistd cimport usleep
 
-from pydpdk._burst cimport Burst, PacketPool, PortBase
+from cpython.ref cimport PyObject
+
+from pydpdk._burst cimport (
+    Burst,
+    PacketPool,
+    PortBase,
+    fork_epoch,
+    raise_forked,
+    release_held,
+    take_hold,
+)
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
     FEC_CODE_RS,
@@ -166,11 +176,27 @@ cdef int raise_errno(int rc, str what) except -1:
 
 
 cdef class Element:
-    """Base of sources, stages and sinks: a name, a pool and a place in one chain."""
+    """Base of sources, stages and sinks: a name, a pool and a place in one chain.
+
+    An element holds its pool from creation until it is garbage-collected:
+    the pool's close() is refused (PoolError, EBUSY) while it lives, since
+    its native state points into the pool.  Not thread-safe: an element runs
+    in one pipeline's loop.
+    """
 
     cdef readonly str name
     cdef PacketPool pool
     cdef bint attached
+    cdef PyObject *held      # the held pool (see pydpdk._burst.take_hold)
+
+    cdef int use_pool(self, PacketPool pool) except -1:
+        take_hold(&self.held, pool)
+        self.pool = pool
+        return 0
+
+    def __dealloc__(self):
+        # After the subclass's __dealloc__ freed the native state.
+        release_held(&self.held)
 
     def _attach(self):
         if self.attached:
@@ -220,7 +246,7 @@ cdef class PortSource(Source):
             raise ValueError(f"rx queue {queue} does not exist: {port!r} has "
                              f"{port.n_rx_queues} rx queue(s)")
         self.port = port
-        self.pool = port.rx_pool
+        self.use_pool(port.rx_pool)
         self.name = f"rx:{port!r}:{queue}"
         self.ep.queue = <uint16_t>queue
         pd_source_from_port(&self.src, &self.ep)
@@ -256,7 +282,7 @@ cdef class PortSink(Sink):
         if not 0 <= retries <= 1000:
             raise ValueError(f"retries must be within 0..1000, got {retries}")
         self.port = port
-        self.pool = port.rx_pool
+        self.use_pool(port.rx_pool)
         self.name = f"tx:{port!r}:{queue}"
         self.ep.queue = <uint16_t>queue
         self.ep.tx_retries = <uint16_t>retries
@@ -279,7 +305,7 @@ cdef class Discard(Sink):
 
     def __init__(self, PacketPool pool not None):
         pool.check_open()
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "discard"
         pd_sink_discard(&self.snk, pool.ops)
 
@@ -332,7 +358,7 @@ cdef class Generator(Source):
         self.gen = pd_gen_create(&cfg, pool.ops, pool.pool, &err)
         if self.gen == NULL:
             raise_errno(err, "cannot create the generator")
-        self.pool = pool
+        self.use_pool(pool)
         self.count = count
         self.name = "generator"
         pd_gen_source(self.gen, &self.src)
@@ -373,7 +399,7 @@ cdef class Verifier(Sink):
         self.ver = pd_verify_create(marker_offset, stream, pool.ops, &err)
         if self.ver == NULL:
             raise_errno(err, "cannot create the verifier")
-        self.pool = pool
+        self.use_pool(pool)
         self.marker_offset = marker_offset
         self.stream = stream
         self.name = "verify"
@@ -439,7 +465,7 @@ cdef class Impairment(Stage):
         self.im = pd_impair_create(&cfg, pool.ops, pool.pool, &err)
         if self.im == NULL:
             raise_errno(err, "cannot create the impairment stage")
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "impair"
         pd_impair_stage(self.im, &self.st)
 
@@ -630,7 +656,7 @@ cdef class FecEncodeStage(Stage):
                                  f"{pd_encap_len(&cfg.encap) + FEC_HDR_LEN} bytes of "
                                  "encapsulation")
             raise_errno(err, "cannot create the FEC encoder stage")
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "fec-encode"
         pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
@@ -705,7 +731,7 @@ cdef class FecDecodeStage(Stage):
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:
             raise_errno(err, "cannot create the FEC decoder stage")
-        self.pool = pool
+        self.use_pool(pool)
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
         self.telemetry = register_fec_dec_stage(self.dec, "decoder")
@@ -816,7 +842,7 @@ cdef class PyStage(Stage):
         self.error = None
 
     def _bind(self, PacketPool pool, owner):
-        self.pool = pool
+        self.use_pool(pool)
         self.owner = owner
 
 
@@ -863,7 +889,14 @@ cdef int check_signals(void *arg) noexcept with gil:
 
 
 cdef class Pipeline:
-    """Chains of source -> stages -> sink, run by one GIL-free loop."""
+    """Chains of source -> stages -> sink, run by one GIL-free loop.
+
+    Not thread-safe: control it (add, run, stop) from one thread;
+    request_stop() may be called from any.  While it runs it claims the port
+    queues it polls (burst calls on them from Python raise
+    ConcurrentUseError) and its elements hold their pools.  A pipeline
+    inherited by a forked child cannot run there (ForkedChildError).
+    """
 
     cdef list chains          # [(source, [stages], sink)]
     cdef pd_chain **c_chains
@@ -873,15 +906,20 @@ cdef class Pipeline:
     cdef readonly bint running
     cdef pd_run_job job
     cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
+    cdef unsigned long epoch
+    cdef list used_pools      # pools counted as used (PacketPool.users) by the run
 
     def __cinit__(self):
         self.chains = []
         self.c_chains = NULL
         self.n_chains = 0
         self.telemetry = register_pipeline("pipeline", <const int *>&self.running)
+        self.epoch = fork_epoch()
 
     def __dealloc__(self):
         cdef unsigned int i
+        if self.epoch != fork_epoch():
+            return      # forked child: the job's thread is the parent's, leave all
         if self.telemetry is not None:
             self.telemetry.close()     # before the chains go
         # A job still running on another thread uses the chains: stop it first.
@@ -952,6 +990,8 @@ cdef class Pipeline:
     cdef int prepare(self, pd_run_opts *o, duration, packets, int idle_sleep_us,
                      int idle_rounds, bint busy_poll, double drain, bint on_main) except -1:
         """Validate, fill the run options and make the chains ready to run."""
+        if self.epoch != fork_epoch():
+            raise_forked(self)
         if self.n_chains == 0:
             raise ValueError("the pipeline has no chain: call add_chain() first")
         if self.running:
@@ -987,15 +1027,62 @@ cdef class Pipeline:
         self.hold_ports(True)
         return 0
 
-    cdef void hold_ports(self, bint hold) noexcept:
-        """Mark the ports this pipeline polls busy for the run: another thread
-        then cannot stop or close them under the native loop."""
+    cdef int hold_ports(self, bint hold) except -1:
+        """Mark the ports this pipeline polls busy for the run, and claim their
+        queues: another thread then cannot stop or close them, nor call bursts
+        on those queues, under the native loop (ConcurrentUseError / EBUSY)."""
         cdef PortBase port
+        cdef PacketPool pool
+        cdef list uses = []
+        cdef list claimed = []
+        if not hold:
+            for pool in self.used_pools or ():
+                pool.users -= 1
+            self.used_pools = None
+        else:
+            # A pool closed since the elements were made (the close was
+            # deferred for them) cannot be run on; running pools cannot close.
+            pools = []
+            for src, stages, snk in self.chains:
+                for element in [src, *stages, snk]:
+                    pool = (<Element>element).pool
+                    if pool is not None and not any(p is pool for p in pools):
+                        pool.check_open()
+                        pools.append(pool)
+            for pool in pools:
+                pool.users += 1
+            self.used_pools = pools
+        # All chains run in one thread: a queue used by several counts once.
         for src, _stages, snk in self.chains:
             for element in (src, snk):
                 if isinstance(element, (PortSource, PortSink)):
-                    port = element.port
-                    port.busy += 1 if hold else -1
+                    tx = isinstance(element, PortSink)
+                    use = (element.port, tx, (<PortSink>element).ep.queue if tx
+                           else (<PortSource>element).ep.queue)
+                    if not any(u[0] is use[0] and u[1:] == use[1:] for u in uses):
+                        uses.append(use)
+        for use in uses:
+            port = use[0]
+            if not hold:
+                port.unclaim_queue(use[1], use[2])
+                port.busy -= 1
+                continue
+            # Busy first: claim_queue may wait without the GIL, and the port
+            # must not be stopped or closed meanwhile.
+            port.busy += 1
+            try:
+                port.claim_queue(use[1], use[2])
+            except BaseException:
+                port.busy -= 1
+                for p, t, q in claimed:
+                    (<PortBase>p).unclaim_queue(t, q)
+                    (<PortBase>p).busy -= 1
+                for pool in self.used_pools:
+                    pool.users -= 1
+                self.used_pools = None
+                raise
+            claimed.append(use)
+        return 0
 
     cdef dict outcome(self, int rc, pd_run_result *res):
         """The run's result, or the exception that ended it."""

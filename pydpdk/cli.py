@@ -47,7 +47,7 @@ from typing import Any
 from . import __version__, _signals
 from ._build_info import BUILD_INFO
 from .cli_args import configure_logging, harden, progress_wanted, remove_dpdk_runtime_dir
-from .errors import PortError, PydpdkError
+from .errors import EalHelpRequested, PortError, PydpdkError
 from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
 
 
@@ -367,6 +367,11 @@ def _fec(argv: list[str]) -> int:
         eal_args, app_args = rest[:cut], rest[cut + 1:]
     else:
         eal_args, app_args = [], rest
+    from . import dpdk
+
+    if eal_args and dpdk.AVAILABLE and dpdk.eal_help_requested(eal_args):
+        print(dpdk.eal_usage(f"pydpdk fec {mode}"), end="")   # as DPDK apps do for -h
+        return 0
     args = _fec_parser(mode).parse_args(app_args)
     configure_logging(args)
     show_progress = progress_wanted(args)
@@ -742,6 +747,9 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + _early_signals[0]
     try:
         return int(args.func(args))
+    except EalHelpRequested as exc:          # -h among the EAL arguments
+        print(exc.usage, end="")
+        return 0
     except (PydpdkError, ValueError, OSError) as exc:
         print(f"pydpdk {args.command}: {exc}", file=sys.stderr)
         return 1

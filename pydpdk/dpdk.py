@@ -33,7 +33,7 @@ from typing import Any
 
 from . import _build_info
 from ._burst import Burst, Packet, PacketPool
-from .errors import DpdkUnavailableError, EalStateError
+from .errors import DpdkUnavailableError, EalStateError, ResourceLimitError
 
 __all__ = [
     "AVAILABLE",
@@ -45,6 +45,8 @@ __all__ = [
     "PacketPool",
     "Port",
     "RssHash",
+    "eal_help_requested",
+    "eal_usage",
     "forward",
 ]
 
@@ -102,6 +104,24 @@ else:
             _require_dpdk()
 
 
+def eal_help_requested(args: Sequence[str] | str) -> bool:
+    """True if EAL arguments (no program name) contain -h/--help as DPDK parses them.
+
+    ``Eal`` then raises :class:`~pydpdk.errors.EalHelpRequested` instead of
+    letting DPDK print its usage and exit the process.
+    """
+    _require_dpdk()
+    raw = shlex.split(args) if isinstance(args, str) else list(args)
+    return bool(_dpdk_eal.help_requested(raw))
+
+
+def eal_usage(prog: str = "pydpdk") -> str:
+    """DPDK's EAL usage text, as ``-h`` prints it (read from a short-lived
+    forked child, so this process is not affected)."""
+    _require_dpdk()
+    return str(_dpdk_eal.usage_text(prog))
+
+
 def _has_option(args: Sequence[str], *names: str) -> bool:
     return any(a == n or a.startswith(n + "=") for a in args for n in names)
 
@@ -117,6 +137,11 @@ class Eal:
     ``/pydpdk/...`` counters of pipelines and FEC codecs; ``pdump=True``
     (needs ``hugepages=True``) calls ``rte_pdump_init()`` so that
     ``dpdk-dumpcap``/``dpdk-pdump`` can capture this process's ports.
+
+    ``-h``/``--help`` among them raises
+    :class:`~pydpdk.errors.EalHelpRequested` carrying DPDK's usage text
+    (DPDK itself would print it and end the process).  Not thread-safe
+    (create and close it from one thread); unusable in a forked child.
     """
 
     _current: Eal | None = None
@@ -139,6 +164,14 @@ class Eal:
         raw = shlex.split(args) if isinstance(args, str) else list(args or ())
         if memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0, got {memory_mb}")
+        from ._burst import MEMORY_FRACTION, memory_limit
+
+        limit = memory_limit()
+        if limit is not None and memory_mb * 2**20 > limit:
+            raise ResourceLimitError(
+                12,  # ENOMEM
+                f"memory_mb={memory_mb} is more than the limit of {limit // 2**20} MiB "
+                f"({MEMORY_FRACTION:.0%} of MemAvailable in /proc/meminfo)")
         argv = ["pydpdk"]
         if not hugepages and not _has_option(raw, "--no-huge"):
             argv.append("--no-huge")

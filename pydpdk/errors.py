@@ -24,6 +24,10 @@ __all__ = [
     "PoolError",
     "PacketStateError",
     "FecError",
+    "ConcurrentUseError",
+    "ForkedChildError",
+    "ResourceLimitError",
+    "EalHelpRequested",
     "error_from_errno",
 ]
 
@@ -67,6 +71,39 @@ class PacketStateError(PydpdkError):
 
 class FecError(PydpdkError):
     """An FEC codec operation failed (not raised for bad wire input, which is counted)."""
+
+
+class ConcurrentUseError(PydpdkError):
+    """An object that is not thread-safe was used by two threads at once (EBUSY).
+
+    Raised by the second caller; the first one's call is unaffected.  Give
+    each thread its own object, or serialise the calls with a lock.
+    """
+
+
+class ForkedChildError(PoolError, PortError, PacketStateError):
+    """A pool, port, packet or burst created before ``os.fork()`` was used in the
+    child (EPERM).  Its memory belongs to the parent: the child may not free,
+    send or read it, and its finaliser does nothing there.  Also a PoolError,
+    PortError and PacketStateError, so handlers for those see it too."""
+
+
+class ResourceLimitError(PydpdkError):
+    """A size (ring, pool, burst, memory) is beyond a limit; the message names
+    the limit.  Nothing was allocated (errno ENOMEM or E2BIG)."""
+
+
+class EalHelpRequested(EalError):
+    """``-h``/``--help`` was among the EAL arguments: DPDK would print its usage
+    and end the process.  Nothing was initialised; ``usage`` holds DPDK's
+    usage text (what a DPDK application prints for ``-h``)."""
+
+    def __init__(self, usage: str) -> None:
+        super().__init__(0, "DPDK EAL usage requested (-h/--help among the EAL arguments)")
+        self.usage = usage
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (type(self), (self.usage,))
 
 
 def error_from_errno(

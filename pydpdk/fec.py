@@ -92,7 +92,9 @@ class Encoder(_fec.StreamEncoder):
     :meth:`encode` and :meth:`poll`), or on :meth:`flush`; it then adds *m*
     parity packets (a partial block gets parity too).  With *depth* D > 1,
     D blocks are open at once and packets are dealt round-robin, so a burst
-    of up to D consecutive losses costs each block one packet.
+    of up to D consecutive losses costs each block one packet.  Not
+    thread-safe: a call while another thread is inside one raises
+    :class:`pydpdk.errors.ConcurrentUseError`.
 
     Every packet carries the encoder's :attr:`session_id`, drawn at random
     (``getrandom(2)``) for each new encoder unless given, so a decoder tells
@@ -170,6 +172,8 @@ class Decoder(_fec.StreamDecoder):
     :attr:`stats` and dropped.  State is bounded: at most *max_blocks* blocks
     in flight (the oldest is given up first) and *max_symbols* stored packet
     copies; a block is given up *timeout* seconds after its first packet.
+    Not thread-safe: a call while another thread is inside one raises
+    :class:`pydpdk.errors.ConcurrentUseError`.
 
     Sessions: state is kept per encoder session id, up to *max_sessions*
     side by side (memory for all of them is allocated up front).  A new id

@@ -260,7 +260,8 @@ def test_restarted_gateway_in_secure_mode(secure_tunnel):
         assert got_a, "nothing from the restarted gateway reached A"
         time.sleep(0.5)
         after = send(b"q")
-    gws.stop()
+    reports = gws.stop()
     assert len(before) >= n - 5
     assert len(after) >= n - 5, f"{n - len(after)} of {n} lost after B restarted"
+    assert all(r["buffers_leaked"] == 0 for r in reports)
     assert "starting a new one too" in gws.stderr[0]

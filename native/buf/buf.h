@@ -44,6 +44,11 @@ int pd_buf_pool_create(pd_buf_pool **out, uint32_t count, uint32_t data_room,
 /* Free the pool.  -EBUSY (pool kept) while buffers are still out; pass
  * force=1 to free anyway (the caller knows no buffer is used any more). */
 int pd_buf_pool_free(pd_buf_pool *pool, int force);
+/* The owner lets go of the pool: it is freed now if every buffer is home,
+ * else when the last one is returned (buffers may sit in queues the owner
+ * does not know about).  The pool must not be used by the owner afterwards.
+ * Returns 1 if freed now, 0 if deferred. */
+int pd_buf_pool_release(pd_buf_pool *pool);
 
 uint32_t pd_buf_pool_count(const pd_buf_pool *pool);
 uint32_t pd_buf_pool_avail(pd_buf_pool *pool);
@@ -58,6 +63,10 @@ int pd_buf_alloc_bulk(pd_buf_pool *pool, pd_buf **bufs, unsigned int n);
 void pd_buf_free_bulk(pd_buf **bufs, unsigned int n);
 
 static inline uint8_t *pd_buf_data(pd_buf *b) { return b->storage + b->data_off; }
+
+/* Test only: read a buffer after freeing it (a planted use-after-free that an
+ * AddressSanitizer build must report; elsewhere returns the byte read). */
+int pd_buf_debug_use_after_free(pd_buf_pool *pool);
 
 /* The pd_pkt_ops of pd_buf (pool argument of alloc_bulk: a pd_buf_pool *). */
 extern const pd_pkt_ops pd_buf_ops;

@@ -124,6 +124,27 @@ static void test_free_bulk_mixes_pools(void)
     CHECK(pd_buf_pool_free(b, 0) == 0);
 }
 
+/* An owner letting go of a pool with buffers out (queued elsewhere) must
+ * not free it under them: the last buffer returned frees it. */
+static void test_release_defers_until_last_buffer(void)
+{
+    pd_buf_pool *pool;
+    pd_buf *bufs[3];
+
+    CHECK(pd_buf_pool_create(&pool, 4, 256, 64) == 0);
+    CHECK(pd_buf_alloc_bulk(pool, bufs, 3) == 0);
+    CHECK(pd_buf_pool_release(pool) == 0);
+    /* still usable memory: write, then return two, then the last one */
+    memset(pd_buf_data(bufs[2]), 0xab, 256);
+    pd_buf_free_bulk(bufs, 2);
+    CHECK(pd_buf_data(bufs[2])[255] == 0xab);
+    pd_buf_free_bulk(bufs + 2, 1); /* frees the pool (ASan/valgrind: no leak) */
+
+    CHECK(pd_buf_pool_create(&pool, 2, 256, 64) == 0);
+    CHECK(pd_buf_pool_release(pool) == 1);
+    CHECK(pd_buf_pool_release(NULL) == 1);
+}
+
 int main(void)
 {
     test_create_rejects_bad_sizes();
@@ -131,6 +152,7 @@ int main(void)
     test_double_free_is_ignored_and_counted();
     test_ops_prepend_adj_append_trim();
     test_free_bulk_mixes_pools();
+    test_release_defers_until_last_buffer();
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;

@@ -15,6 +15,8 @@ cdef extern from "buf.h" nogil:
     int pd_buf_pool_create(pd_buf_pool **out, uint32_t count, uint32_t data_room,
                            uint32_t headroom)
     int pd_buf_pool_free(pd_buf_pool *pool, int force)
+    int pd_buf_pool_release(pd_buf_pool *pool)
+    int pd_buf_debug_use_after_free(pd_buf_pool *pool)
     uint32_t pd_buf_pool_count(const pd_buf_pool *pool)
     uint32_t pd_buf_pool_avail(pd_buf_pool *pool)
     uint32_t pd_buf_pool_data_room(const pd_buf_pool *pool)
