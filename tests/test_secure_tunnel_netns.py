@@ -52,7 +52,8 @@ def secure_tunnel(tmp_path):
         rules = [stack.enter_context(netns.random_loss(topo.link, ifname, LOSS_PER_MILLE))
                  for ifname in (topo.link_in_a, topo.link_in_b)]
         # progress (and the key file check) every 0.2 s
-        gws = Gateways(topo, k=8, m=4, extra=("--key-file", str(key), "--stats-interval", "0.2"))
+        gws = Gateways(topo, k=8, m=4, extra=("--key-file", str(key), "--stats-interval", "0.2",
+                                              "--rekey-grace", "0.5"))
         try:
             yield topo, gws, rules
         finally:
@@ -187,8 +188,9 @@ def test_secure_tunnel_delivers_and_counts_attacks(secure_tunnel):
 
 
 def test_key_rotation_under_traffic(secure_tunnel, tmp_path):
-    """``pydpdk keygen --rotate`` on the live key file: both gateways reread it,
-    seal with the new key and still accept the old one, so traffic goes on."""
+    """``pydpdk keygen --rotate`` on the live key file: both gateways reread it
+    and accept both keys at once, seal with the new one after the grace
+    period (0.5 s here), and traffic goes on throughout."""
     topo, gws, _ = secure_tunnel
     key = tmp_path / "tunnel.key"
     ip_a, ip_b = topo.host_ip[topo.host_a], topo.host_ip[topo.host_b]
@@ -209,14 +211,15 @@ def test_key_rotation_under_traffic(secure_tunnel, tmp_path):
                 subprocess.run([sys.executable, "-m", "pydpdk.cli", "keygen", "--rotate",
                                 str(key)], check=True, capture_output=True, timeout=60)
             if i % 50 == 49:
-                time.sleep(0.02)               # ~2.5k/s: 1.2 s, the rotation ~0.4 s in
+                time.sleep(0.04)               # ~1.2k/s: 2.4 s, the rotation ~0.8 s in
                 got += drain(b)
         time.sleep(1.0)
         got += drain(b)
     reports = gws.stop()
     seqs = {d[:7] for d in got if d.startswith(b"r")}
     assert len(seqs) >= n - 5, f"{n - len(seqs)} of {n} lost across the rotation"
-    assert all("key file reloaded" in err for err in gws.stderr)
+    assert all("key file reloaded" in err and "sealing with key 2 now" in err
+               for err in gws.stderr)
     seal_a = next(c for name, c in reports[0]["counters"].items() if name.endswith("secure-seal"))
     assert seal_a["sealed"] > 0
     assert opener(reports[1])["bad_tag"] == 0
