@@ -5,8 +5,8 @@
 Both gateways are real ``pydpdk fec tunnel`` processes sharing one key file
 made by ``pydpdk keygen``.  While UDP traffic crosses, an attacker in the
 link namespace puts frames on the WAN towards gateway B: forged FEC packets
-(plain v2 headers with far-ahead block ids and made-up sessions, as in
-issue reports against unauthenticated tunnels), envelopes with forged tags,
+(plain v2 source and repair packets with far-ahead block ids and made-up
+sessions, as in reports against unauthenticated tunnels), envelopes with forged tags,
 and replays of genuine frames it recorded.  Nothing of that may be
 delivered or disturb FEC: every genuine datagram still arrives, and the
 receiver counts the attack by reason.
@@ -61,12 +61,14 @@ def secure_tunnel(tmp_path):
     assert not netns.leftover_namespaces()
 
 
-def _fec_v2_source(session: int, block: int, payload: bytes) -> bytes:
-    """A well-formed plain FEC v2 source packet (docs/fec-format.md)."""
+def _fec_v2_packets(session: int, block: int, payload: bytes) -> list[bytes]:
+    """Well-formed plain FEC v2 packets (docs/fec-format.md): a source packet
+    and the repair packets of its (partial) block, which in a plain tunnel
+    would make the decoder "rebuild" whatever the forger chose."""
     from pydpdk import fec
 
     enc = fec.Encoder(k=8, m=4, session_id=session, first_block_id=block)
-    return enc.encode([payload])[0]
+    return enc.encode([payload]) + enc.flush()
 
 
 def _mac(ns: str, ifname: str) -> bytes:
@@ -125,8 +127,9 @@ class Attacker:
             eth = genuine[:14]
             # 1. plain FEC packets: a made-up session, and block ids far ahead
             for block in (1 << 10, 1 << 20, (1 << 47) + i):
-                self.tx.send(eth + _fec_v2_source(0x5EC0DE00 + i, block, self.evil))
-                self.sent["plain"] += 1
+                for packet in _fec_v2_packets(0x5EC0DE00 + i, block, self.evil):
+                    self.tx.send(eth + packet)
+                    self.sent["plain"] += 1
             # 2. a genuine envelope header with a forged body and tag
             forged = bytearray(genuine)
             forged[14 + 24:] = os.urandom(len(forged) - 14 - 24)
