@@ -315,6 +315,10 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                         "file); rereads FILE when it changes (key rotation)")
     p.add_argument("--aead", choices=["aes-256-gcm", "chacha20-poly1305"],
                    default="aes-256-gcm", help="secure mode's AEAD (default: %(default)s)")
+    p.add_argument("--rekey-grace", type=float, default=5.0, metavar="S",
+                   help="secure mode: after the key file changes, keep sealing with the "
+                        "old key this long, so the peer rereads its copy first "
+                        "(default: %(default)s s)")
     p.add_argument("--state-file", metavar="FILE",
                    help="secure mode: where the newest accepted session epochs are kept "
                         "(default: beside the key file, named after the peer)")
@@ -397,7 +401,8 @@ def _fec(argv: list[str]) -> int:
                         eal_args=eal_args, next_hop=args.next_hop, wan_mtu=args.wan_mtu,
                         clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
                         fragment=not args.no_fragment, icmp_source=args.icmp_source,
-                        key_file=args.key_file, aead=args.aead, state_file=args.state_file)
+                        key_file=args.key_file, aead=args.aead, state_file=args.state_file,
+                        rekey_grace=args.rekey_grace)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     from .cli_json import IntervalRecorder, fec_document, stage_key

@@ -84,6 +84,7 @@ class GatewayConfig:
     key_file: str | None = None
     aead: str = "aes-256-gcm"
     state_file: str | None = None
+    rekey_grace: float = 5.0              # s from a key file change to sealing with its key
 
     def validate(self) -> None:
         if self.aead not in AEADS:
@@ -492,13 +493,24 @@ _REKEY_QUIET_S = 3.0
 
 def _reload_keys(pipe: Pipeline, cfg: GatewayConfig,
                  on_event: Callable[[str], None] | None) -> None:
-    """Key rotation: when the key file changed, seal with its newest key and
-    accept every key it holds from the next packet on."""
-    stages = getattr(pipe, "secure_stages", [])
-    if not stages or not stages[0].keyfile.changed():
-        return
+    """Key rotation: when the key file changed, accept every key it holds
+    from the next packet on, and seal with its newest key *rekey_grace*
+    seconds later, so that the peer has reread its copy by then (either
+    side may be rotated first; docs/secure-format.md)."""
     from . import secure
 
+    stages = getattr(pipe, "secure_stages", [])
+    pending = getattr(pipe, "pending_seal", None)
+    if pending is not None and time.monotonic() >= pending[1]:
+        for stage in stages:
+            if isinstance(stage, secure.SealStage):
+                stage.sealer.rekey(*pending[0].current)
+        pipe.pending_seal = None                   # type: ignore[attr-defined]
+        pipe.sealing_since = time.monotonic()      # type: ignore[attr-defined]
+        if on_event is not None:
+            on_event(f"sealing with key {pending[0].current[0]} now")
+    if not stages or not stages[0].keyfile.changed():
+        return
     try:
         keys = secure.KeyFile.load(cfg.key_file)  # type: ignore[arg-type]
     except secure.KeyFileError as exc:             # keep the old keys; say why
@@ -506,10 +518,14 @@ def _reload_keys(pipe: Pipeline, cfg: GatewayConfig,
             on_event(f"key file not reloaded: {exc}")
         return
     for stage in stages:
-        stage.reload(keys)
-    pipe.sealing_since = time.monotonic()      # type: ignore[attr-defined]
+        if isinstance(stage, secure.OpenStage):
+            stage.reload(keys)
+        else:
+            stage.keyfile = keys                   # changed() compares with this one
+    pipe.pending_seal = (keys, time.monotonic() + cfg.rekey_grace)  # type: ignore[attr-defined]
     if on_event is not None:
-        on_event(f"key file reloaded: key ids {keys.ids}, sealing with {keys.current[0]}")
+        on_event(f"key file reloaded: key ids {keys.ids} accepted; sealing with key "
+                 f"{keys.current[0]} in {cfg.rekey_grace:g} s")
 
 
 def run_gateway(cfg: GatewayConfig,

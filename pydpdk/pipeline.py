@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -75,6 +76,11 @@ _running: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 def _halt_all() -> None:
     for pipe in list(_running):
         pipe.halt()
+
+
+# A forked child has none of the parent's loop threads: nothing to halt there
+# (and the parent's pipelines refuse to run in it, docs/architecture.md).
+os.register_at_fork(after_in_child=_running.clear)
 
 
 # threading's exit hooks run before atexit handlers (and before daemon threads

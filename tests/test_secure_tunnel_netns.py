@@ -5,8 +5,8 @@
 Both gateways are real ``pydpdk fec tunnel`` processes sharing one key file
 made by ``pydpdk keygen``.  While UDP traffic crosses, an attacker in the
 link namespace puts frames on the WAN towards gateway B: forged FEC packets
-(plain v2 headers with far-ahead block ids and made-up sessions, as in
-issue reports against unauthenticated tunnels), envelopes with forged tags,
+(plain v2 source and repair packets with far-ahead block ids and made-up
+sessions, as in reports against unauthenticated tunnels), envelopes with forged tags,
 and replays of genuine frames it recorded.  Nothing of that may be
 delivered or disturb FEC: every genuine datagram still arrives, and the
 receiver counts the attack by reason.
@@ -52,7 +52,8 @@ def secure_tunnel(tmp_path):
         rules = [stack.enter_context(netns.random_loss(topo.link, ifname, LOSS_PER_MILLE))
                  for ifname in (topo.link_in_a, topo.link_in_b)]
         # progress (and the key file check) every 0.2 s
-        gws = Gateways(topo, k=8, m=4, extra=("--key-file", str(key), "--stats-interval", "0.2"))
+        gws = Gateways(topo, k=8, m=4, extra=("--key-file", str(key), "--stats-interval", "0.2",
+                                              "--rekey-grace", "0.5"))
         try:
             yield topo, gws, rules
         finally:
@@ -60,12 +61,14 @@ def secure_tunnel(tmp_path):
     assert not netns.leftover_namespaces()
 
 
-def _fec_v2_source(session: int, block: int, payload: bytes) -> bytes:
-    """A well-formed plain FEC v2 source packet (docs/fec-format.md)."""
+def _fec_v2_packets(session: int, block: int, payload: bytes) -> list[bytes]:
+    """Well-formed plain FEC v2 packets (docs/fec-format.md): a source packet
+    and the repair packets of its (partial) block, which in a plain tunnel
+    would make the decoder "rebuild" whatever the forger chose."""
     from pydpdk import fec
 
     enc = fec.Encoder(k=8, m=4, session_id=session, first_block_id=block)
-    return enc.encode([payload])[0]
+    return enc.encode([payload]) + enc.flush()
 
 
 def _mac(ns: str, ifname: str) -> bytes:
@@ -124,8 +127,9 @@ class Attacker:
             eth = genuine[:14]
             # 1. plain FEC packets: a made-up session, and block ids far ahead
             for block in (1 << 10, 1 << 20, (1 << 47) + i):
-                self.tx.send(eth + _fec_v2_source(0x5EC0DE00 + i, block, self.evil))
-                self.sent["plain"] += 1
+                for packet in _fec_v2_packets(0x5EC0DE00 + i, block, self.evil):
+                    self.tx.send(eth + packet)
+                    self.sent["plain"] += 1
             # 2. a genuine envelope header with a forged body and tag
             forged = bytearray(genuine)
             forged[14 + 24:] = os.urandom(len(forged) - 14 - 24)
@@ -187,8 +191,9 @@ def test_secure_tunnel_delivers_and_counts_attacks(secure_tunnel):
 
 
 def test_key_rotation_under_traffic(secure_tunnel, tmp_path):
-    """``pydpdk keygen --rotate`` on the live key file: both gateways reread it,
-    seal with the new key and still accept the old one, so traffic goes on."""
+    """``pydpdk keygen --rotate`` on the live key file: both gateways reread it
+    and accept both keys at once, seal with the new one after the grace
+    period (0.5 s here), and traffic goes on throughout."""
     topo, gws, _ = secure_tunnel
     key = tmp_path / "tunnel.key"
     ip_a, ip_b = topo.host_ip[topo.host_a], topo.host_ip[topo.host_b]
@@ -209,14 +214,15 @@ def test_key_rotation_under_traffic(secure_tunnel, tmp_path):
                 subprocess.run([sys.executable, "-m", "pydpdk.cli", "keygen", "--rotate",
                                 str(key)], check=True, capture_output=True, timeout=60)
             if i % 50 == 49:
-                time.sleep(0.02)               # ~2.5k/s: 1.2 s, the rotation ~0.4 s in
+                time.sleep(0.04)               # ~1.2k/s: 2.4 s, the rotation ~0.8 s in
                 got += drain(b)
         time.sleep(1.0)
         got += drain(b)
     reports = gws.stop()
     seqs = {d[:7] for d in got if d.startswith(b"r")}
     assert len(seqs) >= n - 5, f"{n - len(seqs)} of {n} lost across the rotation"
-    assert all("key file reloaded" in err for err in gws.stderr)
+    assert all("key file reloaded" in err and "sealing with key 2 now" in err
+               for err in gws.stderr)
     seal_a = next(c for name, c in reports[0]["counters"].items() if name.endswith("secure-seal"))
     assert seal_a["sealed"] > 0
     assert opener(reports[1])["bad_tag"] == 0
