@@ -194,6 +194,8 @@ RULES: dict[str, Validator] = {
     "dst_mac": mac,
     "src_ip": ipv4,
     "dst_ip": ipv4,
+    "rekey_grace": finite(0, 86400, unit="(seconds)"),
+    "wan_mtu": integer(576, 65535, "an IP MTU"),
     "inp": port_spec,
     "out": port_spec,
     "local": port_spec,

@@ -35,6 +35,7 @@ TABLE = [
         ("--in", "pcap:rx=a,zz=1", "unknown key"), ("--out", "pcap:", "needs rx=FILE"),
         ("--code", "ldpc", "invalid choice"), ("--encap", "gre", "invalid choice"),
         ("--backend", "fpga", "invalid choice"),
+        ("--rekey-grace", "-inf", "finite"), ("--wan-mtu", "10", "IP MTU"),
     ]],
     (TUNNEL, "--peer", "", "port spec"),
     *[(["demo"], opt, value, want) for opt, value, want in [
