@@ -752,6 +752,9 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + _early_signals[0]
     try:
         return int(args.func(args))
+    except BrokenPipeError:                  # | head: the reader went away
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
     except EalHelpRequested as exc:          # -h among the EAL arguments
         print(exc.usage, end="")
         return 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -269,7 +270,8 @@ def _wan_mtu(cfg: GatewayConfig, ports: dict[str, Any]) -> int:
     if cfg.wan_mtu is not None:
         return cfg.wan_mtu
     try:
-        return int(getattr(wan, "mtu", 0) or 0)
+        # an IP MTU the encapsulation can express (loopback's is 65536)
+        return min(int(getattr(wan, "mtu", 0) or 0), 65535)
     except Exception:                      # a port that cannot say
         return 0
 
@@ -403,6 +405,13 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
         from . import secure
 
         keys = secure.KeyFile.load(cfg.key_file)
+        if cfg.mode != "encode":                  # a receiver keeps epochs across restarts
+            state_dir = os.path.dirname(os.path.abspath(_state_path(cfg)))
+            if not os.access(state_dir, os.W_OK | os.X_OK):
+                raise secure.KeyFileError(errno.EACCES, f"cannot keep the secure state file "
+                                          f"in {state_dir} (missing or not writable): replay "
+                                          "protection would not survive a restart; give "
+                                          "--state-file")
         if wan_mtu:                        # the envelope rides inside the WAN MTU too
             wan_mtu = max(wan_mtu - secure.OVERHEAD, 1)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,

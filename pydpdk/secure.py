@@ -199,24 +199,42 @@ class KeyFile:
             return False
 
     def save(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
-        """Write atomically with mode 0600; refuses to replace a file unless *force*."""
+        """Write atomically with mode 0600; refuses to replace a file unless
+        *force*, and never replaces anything but a regular file (a device,
+        FIFO, directory or symlink target is refused: KeyFileError)."""
         p = Path(path)
-        if p.exists() and not force:
-            raise KeyFileError(errno.EEXIST, f"{p} exists: pass --force to overwrite")
+        if os.path.lexists(p):
+            if not force:
+                raise KeyFileError(errno.EEXIST, f"{p} exists: pass --force to overwrite")
+            mode = os.lstat(p).st_mode
+            if not stat.S_ISREG(mode):
+                raise KeyFileError(errno.EINVAL, f"{p} is not a regular file: refusing to "
+                                   "replace it with a key file")
+        if not p.parent.is_dir():
+            raise KeyFileError(errno.ENOENT, f"cannot write {p}: directory {p.parent} "
+                               "does not exist")
         body = _MAGIC + "\n" + "".join(
             f"key {i} {base64.b64encode(k).decode()}\n" for i, k in self.keys)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, body.encode())
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise KeyFileError(exc.errno or errno.EIO, f"cannot write {p}: {exc.strerror}") \
+                from None
+        try:
+            try:
+                os.fchmod(fd, 0o600)
+                os.write(fd, body.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, p)
+        except BaseException as exc:       # no key material left behind
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise KeyFileError(exc.errno or errno.EIO,
+                                   f"cannot write {p}: {exc.strerror}") from None
             raise
-        os.close(fd)
-        os.replace(tmp, p)
         self.path = p
         self.mtime_ns = os.stat(p).st_mtime_ns
 
