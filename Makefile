@@ -10,6 +10,8 @@ PYTHON      ?= python3
 DPDK        ?= auto
 VENV        ?= .venv
 BUILD_DIR   ?= build/dpdk-$(DPDK)
+# dpdk brings dpdk-testpmd, dpdk-telemetry.py, dpdk-dumpcap and dpdk-pdump
+# (tests and benches); tshark brings editcap and mergecap.
 APT_PACKAGES = build-essential pkg-config python3-dev python3-venv \
                dpdk dpdk-dev libdpdk-dev libpcap-dev libisal-dev \
                tcpdump iproute2 nftables ethtool iperf3 tshark \

@@ -98,6 +98,21 @@ class Gateways:
             p.communicate()          # reaps it and closes its pipes
 
 
+def send_tagged(a: socket.socket, b: socket.socket, dst: tuple[str, int], tag: bytes,
+                n: int, size: int) -> set[bytes]:
+    """n datagrams ``tag + seq`` from *a* to *dst* at about 5k/s, received on
+    *b*; the tagged sequence numbers that arrived."""
+    got: list[bytes] = []
+    for i in range(n):
+        a.sendto(tag + b"%06d" % i + b"x" * size, dst)
+        if i % 50 == 49:
+            time.sleep(0.01)
+            got += drain(b)
+    time.sleep(1.0)
+    got += drain(b)
+    return {d[:7] for d in got if d[:1] == tag}
+
+
 def decoder(report: dict) -> dict:
     return next(c for name, c in report["counters"].items() if name.endswith("fec-decode"))
 
@@ -210,15 +225,7 @@ def test_gateway_restarted_mid_stream(tunnel):
     n = 1500
 
     def send(tag: bytes) -> set[bytes]:
-        got: list[bytes] = []
-        for i in range(n):
-            a.sendto(tag + b"%06d" % i + b"x" * 700, (ip_b, 6101))
-            if i % 50 == 49:
-                time.sleep(0.01)           # about 5k datagrams/s
-                got += drain(b)
-        time.sleep(1.0)
-        got += drain(b)
-        return {d[:7] for d in got if d[:1] == tag}
+        return send_tagged(a, b, (ip_b, 6101), tag, n, 700)
 
     with a, b:
         deadline = time.monotonic() + 10

@@ -25,7 +25,7 @@ import time
 
 import netns
 import pytest
-from test_fec_tunnel_netns import LOSS_PER_MILLE, Gateways, decoder
+from test_fec_tunnel_netns import LOSS_PER_MILLE, Gateways, decoder, send_tagged
 from test_netns import drain, udp_socket
 
 pytest.importorskip("pydpdk._native", reason="no native AF_PACKET backend")
@@ -239,15 +239,7 @@ def test_restarted_gateway_in_secure_mode(secure_tunnel):
     n = 1000
 
     def send(tag: bytes) -> set[bytes]:
-        got: list[bytes] = []
-        for i in range(n):
-            a.sendto(tag + b"%06d" % i + b"x" * 400, (ip_b, 6401))
-            if i % 50 == 49:
-                time.sleep(0.01)
-                got += drain(b)
-        time.sleep(1.0)
-        got += drain(b)
-        return {d[:7] for d in got if d[:1] == tag}
+        return send_tagged(a, b, (ip_b, 6401), tag, n, 400)
 
     with a, b:
         deadline = time.monotonic() + 10
