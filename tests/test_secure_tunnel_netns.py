@@ -220,7 +220,16 @@ def test_key_rotation_under_traffic(secure_tunnel, tmp_path):
         got += drain(b)
     reports = gws.stop()
     seqs = {d[:7] for d in got if d.startswith(b"r")}
-    assert len(seqs) >= n - 5, f"{n - len(seqs)} of {n} lost across the rotation"
+    # The rotation itself loses nothing: no packet fails authentication on
+    # either side (sealed with a key the peer had not loaded yet, ...) ...
+    for r in reports:
+        op = opener(r)
+        assert all(op[k] == 0 for k in ("unknown_key", "bad_tag", "stale_epoch", "replayed",
+                                        "too_old")), op
+    # ... and every datagram the FEC decoder did not declare lost arrived (on
+    # 2 busy cores a descheduled gateway can give up a block by timeout).
+    lost_by_fec = decoder(reports[1])["unrecoverable"]
+    assert len(seqs) >= n - 5 - lost_by_fec, f"{n - len(seqs)} of {n} lost across the rotation"
     assert all("key file reloaded" in err and "sealing with key 2 now" in err
                for err in gws.stderr)
     seal_a = next(c for name, c in reports[0]["counters"].items() if name.endswith("secure-seal"))
