@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import netns
 import pytest
@@ -117,20 +118,30 @@ def decoder(report: dict) -> dict:
     return next(c for name, c in report["counters"].items() if name.endswith("fec-decode"))
 
 
-@pytest.fixture
-def tunnel():
+@contextlib.contextmanager
+def lossy_tunnel(mtu: int = 1500, link_mtu: int | None = None,
+                 extra: tuple[str, ...] = ()) -> Iterator[tuple]:
+    """The five-namespace topology with LOSS_PER_MILLE random loss each way on
+    the link and two RS(8,4) ``fec tunnel`` gateways; (topo, gateways, rules)."""
     netns.require_netns()
     netns.require_nft()
-    # the gateway-link hops carry encapsulated frames: a larger MTU there
-    with netns.gateway_topology(link_mtu=1600) as topo, contextlib.ExitStack() as stack:
+    with netns.gateway_topology(mtu=mtu, link_mtu=link_mtu) as topo, \
+            contextlib.ExitStack() as stack:
         rules = [stack.enter_context(netns.random_loss(topo.link, ifname, LOSS_PER_MILLE))
                  for ifname in (topo.link_in_a, topo.link_in_b)]
-        gws = Gateways(topo, k=8, m=4)
+        gws = Gateways(topo, k=8, m=4, extra=extra)
         try:
             yield topo, gws, rules
         finally:
             gws.kill()
     assert not netns.leftover_namespaces()
+
+
+@pytest.fixture
+def tunnel():
+    # the gateway-link hops carry encapsulated frames: a larger MTU there
+    with lossy_tunnel(link_mtu=1600) as t:
+        yield t
 
 
 def test_udp_both_ways_through_a_lossy_link(tunnel):

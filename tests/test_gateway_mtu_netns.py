@@ -21,7 +21,7 @@ import time
 
 import netns
 import pytest
-from test_fec_tunnel_netns import Gateways, decoder
+from test_fec_tunnel_netns import Gateways, decoder, lossy_tunnel
 from test_netns import drain, udp_socket
 
 pytest.importorskip("pydpdk._native", reason="no native AF_PACKET backend")
@@ -36,17 +36,8 @@ def encoder(report: dict) -> dict:
 
 @pytest.fixture
 def wan1500():
-    netns.require_netns()
-    netns.require_nft()
-    with netns.gateway_topology(mtu=1500) as topo, contextlib.ExitStack() as stack:
-        rules = [stack.enter_context(netns.random_loss(topo.link, ifname, LOSS_PER_MILLE))
-                 for ifname in (topo.link_in_a, topo.link_in_b)]
-        gws = Gateways(topo, k=8, m=4)
-        try:
-            yield topo, gws, rules
-        finally:
-            gws.kill()
-    assert not netns.leftover_namespaces()
+    with lossy_tunnel(mtu=1500) as t:
+        yield t
 
 
 def _arp_through(topo: netns.GatewayTopology) -> None:

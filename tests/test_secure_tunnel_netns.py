@@ -25,7 +25,7 @@ import time
 
 import netns
 import pytest
-from test_fec_tunnel_netns import LOSS_PER_MILLE, Gateways, decoder, send_tagged
+from test_fec_tunnel_netns import decoder, lossy_tunnel, send_tagged
 from test_netns import drain, udp_socket
 
 pytest.importorskip("pydpdk._native", reason="no native AF_PACKET backend")
@@ -43,22 +43,13 @@ def opener(report: dict) -> dict:
 
 @pytest.fixture
 def secure_tunnel(tmp_path):
-    netns.require_netns()
-    netns.require_nft()
     key = tmp_path / "tunnel.key"
     subprocess.run([sys.executable, "-m", "pydpdk.cli", "keygen", str(key)], check=True,
                    capture_output=True, timeout=60)
-    with netns.gateway_topology(link_mtu=1600) as topo, contextlib.ExitStack() as stack:
-        rules = [stack.enter_context(netns.random_loss(topo.link, ifname, LOSS_PER_MILLE))
-                 for ifname in (topo.link_in_a, topo.link_in_b)]
-        # progress (and the key file check) every 0.2 s
-        gws = Gateways(topo, k=8, m=4, extra=("--key-file", str(key), "--stats-interval", "0.2",
-                                              "--rekey-grace", "0.5"))
-        try:
-            yield topo, gws, rules
-        finally:
-            gws.kill()
-    assert not netns.leftover_namespaces()
+    # progress (and the key file check) every 0.2 s
+    with lossy_tunnel(link_mtu=1600, extra=("--key-file", str(key), "--stats-interval", "0.2",
+                                            "--rekey-grace", "0.5")) as t:
+        yield t
 
 
 def _fec_v2_packets(session: int, block: int, payload: bytes) -> list[bytes]:
