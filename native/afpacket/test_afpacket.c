@@ -14,17 +14,7 @@
 
 #include "afpacket.h"
 #include "net.h"
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "pd_check.h"
 
 /* An Ethernet frame with a made-up EtherType so nothing else answers it. */
 static void fill_frame(pd_buf *b, uint32_t len, uint8_t tag)
@@ -325,7 +315,5 @@ int main(void)
     test_zero_copy(pool);
     test_gso_super_frame_is_segmented(pool);
     CHECK(pd_buf_pool_free(pool, 0) == 0);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return pd_check_result();
 }

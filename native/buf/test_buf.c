@@ -4,17 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "pd_check.h"
 
 static void test_create_rejects_bad_sizes(void)
 {
@@ -153,7 +143,5 @@ int main(void)
     test_ops_prepend_adj_append_trim();
     test_free_bulk_mixes_pools();
     test_release_defers_until_last_buffer();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return pd_check_result();
 }

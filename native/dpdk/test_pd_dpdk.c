@@ -14,16 +14,7 @@
 
 #include <rte_log.h>
 #include <rte_mbuf.h>
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "pd_check.h"
 
 #define ROOM 2048
 
@@ -200,7 +191,5 @@ int main(void)
     test_log_capture();
     test_eal_init_prints_nothing();
     test_argument_checks();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return pd_check_result();
 }

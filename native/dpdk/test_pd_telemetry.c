@@ -14,10 +14,7 @@
 
 #include <rte_eal.h>
 #include <rte_errno.h>
-
-static int failures;
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
+#include "pd_check.h"
 
 static uint64_t counter = 41;
 
@@ -104,10 +101,7 @@ int main(void)
         unlink(path);
         CHECK(rmdir(dir) == 0);
     }
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("pd_telemetry: all tests passed\n");
-    return 0;
+    if (!failures)
+        printf("pd_telemetry: all tests passed\n");
+    return pd_check_result();
 }

@@ -6,16 +6,7 @@
 #include <string.h>
 
 #include "fec.h"
-
-static int failures;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "pd_check.h"
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
 static uint32_t rnd(void)
@@ -1111,10 +1102,7 @@ int main(void)
     test_stray_first_packet_of_a_session();
     test_session_table_full();
     test_control_packets();
-    if (failures) {
-        printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("all fec checks passed\n");
-    return 0;
+    if (!failures)
+        printf("all fec checks passed\n");
+    return pd_check_result();
 }

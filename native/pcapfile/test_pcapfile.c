@@ -10,18 +10,9 @@
 
 #include "capfile_testlib.h"
 #include "pcapfile.h"
+#include "pd_check.h"
 
-static int failures;
 static char dir[64];
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static char *path_of(const char *name)
 {
@@ -402,7 +393,5 @@ int main(void)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
         failures++;
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return pd_check_result();
 }

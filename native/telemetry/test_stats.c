@@ -8,10 +8,7 @@
 #include "fec.h"
 #include "fill.h"
 #include "stats.h"
-
-static int failures;
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
+#include "pd_check.h"
 
 static const pd_stats_kv *get(const pd_stats_snap *s, const char *key)
 {
@@ -248,10 +245,7 @@ int main(void)
     test_race();
     test_fill_pipeline();
     test_fill_fec();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("stats: all tests passed\n");
-    return 0;
+    if (!failures)
+        printf("stats: all tests passed\n");
+    return pd_check_result();
 }

@@ -12,17 +12,7 @@
 #include "test_heap_pool.h"
 #include "fec.h"
 #include "udp.h"
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "pd_check.h"
 
 static void sleep_ms(int ms)
 {
@@ -439,10 +429,7 @@ int main(void)
     test_gso(&hp, 0, 0);
     test_gso(&hp, 1, 1);     /* coalesced on loopback, split by the port */
     test_gso(&hp, 0, 1);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("udp: all tests passed\n");
-    return 0;
+    if (!failures)
+        printf("udp: all tests passed\n");
+    return pd_check_result();
 }

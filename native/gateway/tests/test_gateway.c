@@ -10,10 +10,7 @@
 #include "pipeline.h"
 #include "test_heap_pool.h"
 #include "traffic.h"
-
-static int failures;
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
+#include "pd_check.h"
 
 static const uint8_t tmpl[42] = {
     0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
@@ -400,7 +397,5 @@ int main(void)
     test_more_than_m_losses_are_reported_never_corrupt();
     test_random_loss_recovers_most();
     test_bad_configs_rejected();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return pd_check_result();
 }

@@ -9,10 +9,7 @@
 #include "impair.h"
 #include "pipeline.h"
 #include "traffic.h"
-
-static int failures;
-#define CHECK(cond) do { if (!(cond)) { \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
+#include "pd_check.h"
 
 static const uint8_t udp_tmpl[42] = {
     0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
@@ -269,7 +266,5 @@ int main(void)
     test_bad_config_rejected();
     test_link_down_goes_on_and_a_failed_port_stops_the_run();
     test_a_failed_sink_port_stops_the_run();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return pd_check_result();
 }
