@@ -194,6 +194,27 @@ cdef class StageHandle:
         return pd_sec_stage_no_room(self.st)
 
 
+cdef StageHandle make_stage(object parent, pd_sec_sealer *sealer, pd_sec_opener *opener,
+                            PacketPool pool, str encap, unsigned int dst_port,
+                            unsigned int ethertype):
+    """The seal stage of *sealer* or the open stage of *opener* over *pool*."""
+    cdef pd_sec_outer_cfg o
+    cdef int err = 0
+    cdef StageHandle h = StageHandle()
+    pool.check_open()
+    fill_outer(&o, encap, dst_port, ethertype)
+    if sealer != NULL:
+        h.st = pd_sec_seal_stage_create(sealer, &o, pool.ops, &err)
+    else:
+        h.st = pd_sec_open_stage_create(opener, &o, pool.ops, &err)
+    if h.st == NULL:
+        what = "seal" if sealer != NULL else "open"
+        raise error_from_errno(err, f"cannot create the {what} stage", PydpdkError)
+    pd_sec_stage_bind(h.st, &h.desc)
+    h.parent = parent
+    return h
+
+
 cdef class Sealer:
     """Seal inner plain v2 packets into secure envelopes.
 
@@ -283,17 +304,7 @@ cdef class Sealer:
     def stage(self, PacketPool pool not None, str encap="udp", unsigned int dst_port=0,
               unsigned int ethertype=0x88b5):
         """A native seal stage over *pool*'s packets (see pydpdk.secure.SealStage)."""
-        cdef pd_sec_outer_cfg o
-        cdef int err = 0
-        cdef StageHandle h = StageHandle()
-        pool.check_open()
-        fill_outer(&o, encap, dst_port, ethertype)
-        h.st = pd_sec_seal_stage_create(self.s, &o, pool.ops, &err)
-        if h.st == NULL:
-            raise error_from_errno(err, "cannot create the seal stage", PydpdkError)
-        pd_sec_stage_bind(h.st, &h.desc)
-        h.parent = self
-        return h
+        return make_stage(self, self.s, NULL, pool, encap, dst_port, ethertype)
 
 
 cdef class Opener:
@@ -398,17 +409,7 @@ cdef class Opener:
     def stage(self, PacketPool pool not None, str encap="udp", unsigned int dst_port=0,
               unsigned int ethertype=0x88b5):
         """A native open stage over *pool*'s packets (see pydpdk.secure.OpenStage)."""
-        cdef pd_sec_outer_cfg o
-        cdef int err = 0
-        cdef StageHandle h = StageHandle()
-        pool.check_open()
-        fill_outer(&o, encap, dst_port, ethertype)
-        h.st = pd_sec_open_stage_create(self.o, &o, pool.ops, &err)
-        if h.st == NULL:
-            raise error_from_errno(err, "cannot create the open stage", PydpdkError)
-        pd_sec_stage_bind(h.st, &h.desc)
-        h.parent = self
-        return h
+        return make_stage(self, NULL, self.o, pool, encap, dst_port, ethertype)
 
 
 def bench(str aead="aes-256-gcm", str impl="auto", unsigned int inner_len=1400,
