@@ -78,7 +78,6 @@ cdef class Burst:
     @staticmethod
     cdef Burst wrap(PacketPool pool, pd_pkt **pkts, unsigned int n)
 
-    cdef pd_pkt **handles(self) noexcept
     cdef bint forked(self) noexcept
     cdef int check_movable(self) except -1
     cdef void consume_front(self, unsigned int k) noexcept

@@ -473,9 +473,6 @@ cdef class Burst:
         burst.count = n
         return burst
 
-    cdef pd_pkt **handles(self) noexcept:
-        return self.pkts
-
     cdef bint forked(self) noexcept:
         return self.pool is not None and self.pool.epoch != _fork_epoch
 

@@ -176,10 +176,6 @@ def _log_tail():
     return buf.decode("utf-8", "replace").strip()
 
 
-def _errno_of(int rc):
-    return -rc if rc < 0 else (rc or errno.EIO)
-
-
 # ---- -h / --help -----------------------------------------------------------
 # rte_eal_init prints its usage and calls exit(0) for -h: that would end the
 # interpreter (no finally, no atexit).  So -h is found first (as DPDK's getopt
