@@ -46,8 +46,12 @@ numpydoc_xref_param_type = False
 # (PR01) and none unknown (PR02), Returns (RT01), a docstring at all (GL08).
 # Only on the modules already converted to numpydoc sections; widen the
 # pattern below as the others are.
-numpydoc_validation_checks = {"PR01", "PR02", "RT01", "GL08"}
-numpydoc_validation_exclude = {r"^(?!pydpdk\.(analysis|backend)\b)", r"\.__\w+__$"}
+numpydoc_validation_checks = {"PR01", "PR02", "RT01", "GL08", "SS01"}
+numpydoc_validation_exclude = {
+    r"^(?!pydpdk$|pydpdk\.(PacketPool|Burst|Packet|PortBase|analysis|backend|pipeline|dpdk|"
+    r"afpacket|pcap|udp|secure|errors)\b)",
+    r"\.__\w+__$",
+}
 
 # Nitpicky: every cross-reference must resolve, except to the standard
 # library and numpy, which are not part of this documentation (no network,
