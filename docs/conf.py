@@ -101,3 +101,30 @@ def _signature_parameters(validator: Any) -> tuple[str, ...]:
 
 _plain_signature_parameters = numpydoc.validate.Validator.signature_parameters.fget
 numpydoc.validate.Validator.signature_parameters = property(_signature_parameters)
+
+
+# Nitpicky: every cross-reference must resolve, except to the standard
+# library and numpy, which are not part of this documentation (no network,
+# hence no intersphinx).
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:(class|obj|data|exc)",
+     r"(builtins\.)?(int|float|str|bytes|bytearray|bool|object|dict|list|tuple|set|"
+     r"type|memoryview|None|Ellipsis|NoneType|BaseException|Exception|ValueError|"
+     r"TypeError|OSError|RuntimeError|KeyError|IndexError|EOFError|"
+     r"MemoryError|BufferError|TimeoutError|ProcessLookupError|NotImplementedError)"),
+    (r"py:(class|obj|data|func|meth|attr)",
+     r"(typing|typing_extensions|collections\.abc|types|enum|dataclasses|pathlib|os|time|"
+     r"threading|contextlib|numpy|numpy\.typing|npt|np)\..*"),
+    (r"py:(class|obj|data)", r"(Any|Self|Buffer|Iterable|Iterator|Sequence|Mapping|"
+     r"Callable|Path|IntFlag|NDArray|ArrayLike|optional)"),
+    # annotations Sphinx cannot split into references (quoted by postponed
+    # evaluation, or variadic tuples) stay plain text
+    (r"py:class", r"'?(dict|list|tuple|set)\[.*"),
+    # private bases (pydpdk._burst, _fec, _pipeline, ...) are not documented:
+    # the public classes that derive from them show their members
+    (r"py:class", r"pydpdk\._\w+\.\w+"),
+]
+
+html_theme = "alabaster"
+html_title = f"pydpdk {release}"

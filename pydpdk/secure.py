@@ -290,7 +290,7 @@ class KeyFile:
     def save(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
         """Write atomically (temporary file, fsync, rename) with mode 0600.
 
-        Sets :attr:`path` and :attr:`mtime_ns` to the new file's.
+        Sets ``path`` and ``mtime_ns`` to the new file's.
 
         Parameters
         ----------
