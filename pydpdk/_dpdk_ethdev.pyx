@@ -150,6 +150,16 @@ cdef class Port(PortBase):
         *pool* is closed.
     EalStateError
         The EAL is not running in this process.
+
+    Notes
+    -----
+    ``stats()`` keys (``rte_eth_stats_get``; packets unless named bytes):
+    ``ipackets``, ``opackets``, ``ibytes``, ``obytes`` (bytes), ``imissed``
+    (dropped by the device: rx queue full), ``ierrors``, ``oerrors``,
+    ``rx_nombuf`` (rx mbuf allocation failures), and pydpdk's
+    ``rx_linearized`` (multi-mbuf frames rx copied into one mbuf) and
+    ``rx_chain_dropped`` (multi-mbuf frames too large for one, dropped).
+    :meth:`xstats` has the driver's extended counters.
     """
 
     cdef readonly uint16_t port_id
