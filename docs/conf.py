@@ -7,9 +7,11 @@ Warnings are errors (``-W --keep-going -n`` in the Makefile).
 
 from __future__ import annotations
 
+import ast
 import enum
 import inspect
 import re
+from pathlib import Path
 from typing import Any
 
 import numpydoc.validate
@@ -81,22 +83,77 @@ def _signature_parameters(validator: Any) -> tuple[str, ...]:
     m = re.fullmatch(rf"{re.escape(obj.__name__)}\((.*)\)", first)
     if not m:
         return params
-    names = []
-    depth, start, text = 0, 0, m.group(1) + ","
-    for i, ch in enumerate(text):
+    names = [_arg_name(arg) for arg in _split_args(m.group(1))]
+    return tuple(n for n in names if n not in ("", "*", "/", "self"))
+
+
+def _split_args(text: str) -> list[str]:
+    """The comma-separated arguments of a signature's text, nesting kept."""
+    args, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ","):
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth -= 1
         elif ch == "," and depth == 0:
-            arg = text[start:i].split("=", 1)[0].split(":", 1)[0]
-            arg = re.sub(r"\s+(not|or)\s+None$", "", arg.strip())
+            args.append(text[start:i].strip())
             start = i + 1
-            if arg in ("", "*", "/", "self"):
-                continue
-            stars = re.match(r"\**", arg).group(0)
-            names.append(stars + re.findall(r"\w+", arg)[-1])
-    return tuple(names)
+    return [a for a in args if a]
+
+
+def _arg_name(arg: str) -> str:
+    """``"unsigned int capacity=4096"`` -> ``"capacity"``, ``"**encap"`` kept."""
+    arg = re.sub(r"\s+(not|or)\s+None$", "", arg.split("=", 1)[0].split(":", 1)[0].strip())
+    if arg in ("*", "/"):
+        return arg
+    words = re.findall(r"\w+", arg)
+    return re.match(r"\**", arg).group(0) + words[-1] if words else ""
+
+
+def _stub_keyword_only(obj: type) -> set[str] | None:
+    """Keyword-only parameters of a compiled class's ``__init__`` per its stub.
+
+    The stubs are checked against the runtime by ``mypy.stubtest``.
+    """
+    module = obj.__module__.rpartition(".")[2]
+    stub = Path(pydpdk.__file__).parent / f"{module}.pyi"
+    if not stub.is_file():
+        return None
+    for node in ast.walk(ast.parse(stub.read_text())):
+        if isinstance(node, ast.ClassDef) and node.name == obj.__name__:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    return {a.arg for a in item.args.kwonlyargs}
+    return None
+
+
+def _fix_class_signature(app: Any, what: str, name: str, obj: Any, options: Any,
+                         signature: str | None, return_annotation: str | None) -> Any:
+    """Put the ``*`` of a compiled class's signature where the code has it.
+
+    Cython's embedded constructor signature (the class docstring's first
+    line) places the keyword-only marker one parameter too late (it counts
+    ``self``), so ``Port(device, pool, rx_queues=1, *, ...)`` would show
+    *rx_queues* as positional.  The marker goes before the first parameter
+    the stub declares keyword-only.
+    """
+    if what != "class" or not signature or not inspect.isclass(obj) \
+            or not obj.__module__.startswith("pydpdk._"):
+        return None
+    kwonly = _stub_keyword_only(obj)
+    if kwonly is None:
+        return None
+    args = [a for a in _split_args(signature.strip()[1:-1]) if a != "*"]
+    for i, arg in enumerate(args):
+        if _arg_name(arg) in kwonly:
+            args.insert(i, "*")
+            break
+    return f"({', '.join(args)})", return_annotation
+
+
+def setup(app: Any) -> None:
+    # before numpydoc's handler of the same event (default priority 500)
+    app.connect("autodoc-process-signature", _fix_class_signature, priority=400)
 
 
 _plain_signature_parameters = numpydoc.validate.Validator.signature_parameters.fget
