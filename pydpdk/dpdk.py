@@ -96,13 +96,35 @@ if AVAILABLE:
 else:
 
     class Mempool(PacketPool):  # type: ignore[no-redef]
-        """Placeholder: DPDK is not built into this installation."""
+        """Placeholder: DPDK is not built into this installation.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Ignored.
+
+        Raises
+        ------
+        DpdkUnavailableError
+            Always, saying how to get DPDK.
+        """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             _require_dpdk()
 
     class Port:  # type: ignore[no-redef]
-        """Placeholder: DPDK is not built into this installation."""
+        """Placeholder: DPDK is not built into this installation.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Ignored.
+
+        Raises
+        ------
+        DpdkUnavailableError
+            Always, saying how to get DPDK.
+        """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             _require_dpdk()
@@ -184,6 +206,8 @@ class Eal:
     :class:`~pydpdk.errors.EalHelpRequested` carrying DPDK's usage text
     (DPDK itself would print it and end the process).  Not thread-safe
     (create and close it from one thread); unusable in a forked child.
+    After init, ``argv`` (list of str) is the full argument list given to
+    ``rte_eal_init`` and ``init_seconds`` (float) the seconds it took.
 
     Parameters
     ----------
