@@ -261,19 +261,18 @@ cdef class UdpPort(PortBase):
     Notes
     -----
     ``stats()`` keys (counts unless stated): ``ipackets``, ``opackets``
-    (datagrams), ``ibytes``, ``obytes`` (payload bytes), ``imissed``
-    (= ``kernel_drops``, datagrams the socket dropped, SO_RXQ_OVFL),
+    (datagrams), ``ibytes``, ``obytes`` (payload bytes), ``imissed`` (=
+    ``kernel_drops``, datagrams the socket dropped, SO_RXQ_OVFL),
     ``ierrors`` (``rx_malformed + rx_unknown_source``), ``oerrors``
     (datagrams the kernel refused, freed), ``rx_nombuf`` (receive skipped:
-    pool empty), ``rx_malformed``,
-    ``rx_unknown_source``, ``kernel_drops``, ``rx_coalesced`` (GRO
-    datagrams split), ``tx_oversize`` (over the path MTU),
-    ``tx_unreachable`` (no route, network or host unreachable),
-    ``tx_gso_sends``,
-    ``keepalives_tx``, ``keepalives_rx``, ``keepalive_errors``,
-    ``peer_changes``, ``dead_events``, ``peer_state`` (str, see
-    :attr:`peer_state`), ``last_rx_age_s`` (float seconds since the peer was
-    last heard, None if never) and ``peer`` (str ``"ip:port"``).
+    pool empty), ``rx_malformed``, ``rx_unknown_source``, ``kernel_drops``,
+    ``rx_coalesced`` (GRO datagrams split), ``tx_oversize`` (over the path
+    MTU), ``tx_unreachable`` (no route, network or host unreachable),
+    ``tx_gso_sends``, ``keepalives_tx``, ``keepalives_rx``,
+    ``keepalive_errors``, ``peer_changes``, ``dead_events``, ``peer_state``
+    (str, see :attr:`peer_state`), ``last_rx_age_s`` (float seconds since
+    the peer was last heard, None if never) and ``peer`` (str
+    ``"ip:port"``).
     """
 
     cdef pd_udp *u
