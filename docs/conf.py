@@ -52,11 +52,12 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 # Sections checked (warnings, so errors here): every parameter documented
-# (PR01) and none unknown (PR02), Returns (RT01), a docstring at all (GL08),
-# a summary line (SS01: catches compiled methods whose only "docstring" is
-# the signature Cython embeds).  Only on the modules converted to numpydoc
+# (PR01) with a description (PR07, "name : type" spelled right: PR10) and
+# none unknown (PR02), Returns with a description (RT01, RT03), a docstring
+# at all (GL08), a summary line (SS01: catches compiled methods whose only
+# "docstring" is the signature Cython embeds).  Only on the modules converted to numpydoc
 # sections; pydpdk.fec, demo, gateway and nexthop are not yet.
-numpydoc_validation_checks = {"PR01", "PR02", "RT01", "GL08", "SS01"}
+numpydoc_validation_checks = {"PR01", "PR02", "PR07", "PR10", "RT01", "RT03", "GL08", "SS01"}
 numpydoc_validation_exclude = {
     r"^(?!pydpdk$|pydpdk\.(PacketPool|Burst|Packet|PortBase|analysis|backend|pipeline|dpdk|"
     r"afpacket|pcap|udp|secure|errors)\b)",
