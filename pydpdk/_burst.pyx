@@ -308,26 +308,37 @@ cdef class PacketPool:
 
     @property
     def holders(self):
-        """Ports and pipeline elements holding the pool (see close())."""
+        """Number of ports and pipeline elements holding the pool (int).
+
+        While it is non-zero, ``close()`` of an idle pool is deferred (see the
+        class docstring); while ports or running pipelines use it, refused.
+        """
         return self.holders
 
     @property
     def capacity(self):
-        """Number of packets the pool was created with."""
+        """Number of packets the pool was created with (int, packets)."""
         raise NotImplementedError
 
     @property
     def available(self):
-        """Packets currently in the pool (free to allocate)."""
+        """Number of packets currently in the pool, free to allocate (int)."""
         raise NotImplementedError
 
     @property
     def in_use(self):
-        """Packets currently out of the pool (in bursts, queues or devices)."""
+        """Number of packets out of the pool: in bursts, queues or devices (int).
+
+        ``capacity - available``; 0 again once every packet came home.
+        """
         return self.capacity - self.available
 
     @property
     def is_open(self):
+        """Whether packets can be allocated (bool): False after ``close()``.
+
+        A close deferred by idle holders makes it False at once.
+        """
         return self.pool != NULL
 
     cdef Burst alloc(self, unsigned int n, uint32_t length):
@@ -351,14 +362,67 @@ cdef class PacketPool:
         return burst
 
     def alloc_burst(self, Py_ssize_t n, length=0):
-        """Allocate *n* packets (all or nothing) of *length* bytes each (contents unset)."""
+        """Allocate *n* packets, all or nothing, of *length* bytes each.
+
+        Thread-safe (pools are).  The packets' contents are not initialised.
+
+        Parameters
+        ----------
+        n : int
+            Number of packets, 1 to ``BURST_MAX`` (256).
+        length : int, default 0
+            Data length of every packet in bytes, at most the buffer's
+            tailroom (data room minus headroom).
+
+        Returns
+        -------
+        Burst
+            A burst of *n* packets owned by the caller (send or ``free()`` it).
+
+        Raises
+        ------
+        ValueError
+            *n* outside 1..BURST_MAX, *length* negative or larger than the
+            buffer room (nothing is allocated).
+        PoolError
+            The pool is closed (EBADF) or has fewer than *n* packets left
+            (the backend's errno, e.g. ENOBUFS; nothing is allocated).
+        ForkedChildError
+            The pool was created by the parent of this forked process.
+        """
         check_burst_size(n, "burst size")
         if length < 0:
             raise ValueError(f"length must be >= 0, got {length}")
         return self.alloc(n, length)
 
     def burst_from_bytes(self, frames):
-        """Allocate one packet per bytes-like object in *frames* and copy it in."""
+        """Allocate one packet per bytes-like object in *frames* and copy it in.
+
+        Thread-safe (pools are).  All or nothing: on any error the packets
+        already allocated go back to the pool.
+
+        Parameters
+        ----------
+        frames : iterable of bytes-like
+            1 to ``BURST_MAX`` (256) frames; each one's length in bytes must
+            fit the buffer's tailroom.
+
+        Returns
+        -------
+        Burst
+            ``len(frames)`` packets, packet i holding a copy of ``frames[i]``.
+
+        Raises
+        ------
+        ValueError
+            No frames, more than BURST_MAX, or a frame longer than the room.
+        TypeError
+            A frame does not support the buffer protocol.
+        PoolError
+            The pool is closed (EBADF) or exhausted (nothing is allocated).
+        ForkedChildError
+            The pool was created by the parent of this forked process.
+        """
         cdef const uint8_t[::1] src
         cdef uint8_t *dst
         cdef Burst burst
@@ -515,12 +579,23 @@ cdef class Burst:
                           "they were freed (call free() or send them)", ResourceWarning)
 
     def free(self):
-        """Return every packet to its pool.  Idempotent."""
+        """Return every packet to its pool; the burst is then empty.  Idempotent.
+
+        Raises
+        ------
+        BufferError
+            A memoryview of one of its packets is still alive.
+        PacketStateError
+            Another thread is sending the burst (EBUSY).
+        ForkedChildError
+            The burst belongs to the parent of this forked process.
+        """
         self.check_movable()
         self.release_all()
 
     @property
     def pool(self):
+        """The PacketPool the burst's packets belong to (receives them on free)."""
         return self.pool
 
     def __len__(self):
@@ -553,7 +628,13 @@ cdef class Burst:
         return f"<Burst of {self.count} packets>"
 
     def lengths(self):
-        """Data length of every packet as a numpy uint32 array."""
+        """Data length of every packet.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(len(burst),)``, dtype uint32, in bytes.
+        """
         out = np.empty(self.count, dtype=np.uint32)
         cdef uint32_t[::1] view = out
         cdef unsigned int i
@@ -562,7 +643,13 @@ cdef class Burst:
         return out
 
     def to_bytes_list(self):
-        """Copy of every packet's data."""
+        """Copy of every packet's data.
+
+        Returns
+        -------
+        list of bytes
+            ``len(burst)`` items, item i the data of packet i.
+        """
         cdef unsigned int i
         return [PyBytes_FromStringAndSize(<char *>self.ops.data(self.pkts[i]),
                                           self.ops.data_len(self.pkts[i]))
@@ -593,9 +680,26 @@ cdef class Burst:
     def gather_headers(self, out not None):
         """Copy the first ``out.shape[1]`` bytes of each packet into row i of *out*.
 
-        *out* is a C-contiguous 2-D uint8 array with at least len(burst) rows;
-        bytes past a packet's end are zero.  Returns the number of rows filled.
         The allocation-free form of :meth:`headers` for hot loops.
+
+        Parameters
+        ----------
+        out : numpy.ndarray
+            Writable C-contiguous 2-D uint8 array of shape ``(rows, nbytes)``
+            with ``rows >= len(burst)``; bytes past a packet's end are zeroed,
+            rows past the burst's end are left alone.
+
+        Returns
+        -------
+        int
+            The number of rows filled (``len(burst)``).
+
+        Raises
+        ------
+        ValueError
+            *out* is not a C-contiguous 2-D byte array or has too few rows.
+        BufferError, TypeError
+            *out* is read-only or not a buffer.
         """
         cdef Py_buffer view
         get_rows(out, &view, PyBUF_WRITABLE)
@@ -609,7 +713,27 @@ cdef class Burst:
         return self.count
 
     def scatter_headers(self, rows not None):
-        """Write row i of *rows* back over packet i's first bytes (its length is kept)."""
+        """Write row i of *rows* back over packet i's first bytes.
+
+        Only the bytes each packet has are written: a packet's length never
+        changes.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            C-contiguous 2-D uint8 array of shape ``(rows, nbytes)`` with
+            ``rows >= len(burst)``.
+
+        Returns
+        -------
+        int
+            The number of packets written (``len(burst)``).
+
+        Raises
+        ------
+        ValueError
+            *rows* is not a C-contiguous 2-D byte array or has too few rows.
+        """
         cdef Py_buffer view
         get_rows(rows, &view, 0)
         try:
@@ -626,6 +750,25 @@ cdef class Burst:
 
         ``with burst.headers(14) as h: h[:, 0:6] = dst_mac`` rewrites every
         packet's destination MAC in one numpy operation and writes it back.
+
+        Parameters
+        ----------
+        nbytes : int, default 14
+            Bytes per packet (14: the Ethernet header).  Bytes past a
+            packet's end read as zero and are not written back.
+
+        Returns
+        -------
+        HeaderArray
+            A numpy ndarray subclass, shape ``(len(burst), nbytes)``, dtype
+            uint8: a copy.  As a context manager it writes the edits back on
+            exit (PacketStateError there if the burst was sent or freed
+            meanwhile).
+
+        Raises
+        ------
+        ValueError
+            *nbytes* is not positive.
         """
         if nbytes <= 0:
             raise ValueError(f"nbytes must be > 0, got {nbytes}")
@@ -698,25 +841,66 @@ cdef class Packet:
 
     @property
     def headroom(self):
+        """Free bytes in front of the data, room for :meth:`prepend` (int).
+
+        Raises PacketStateError if the packet is stale.
+        """
         return self.burst.ops.headroom(self.handle())
 
     @property
     def tailroom(self):
+        """Free bytes after the data, room for :meth:`append` (int).
+
+        Raises PacketStateError if the packet is stale.
+        """
         return self.burst.ops.tailroom(self.handle())
 
     @property
     def is_valid(self):
+        """False once the burst sent or freed the packet (bool); never raises."""
         return (self.burst is not None and self.generation == self.burst.generation
                 and self.index < self.burst.count)
 
     def bytes(self):
-        """Copy of the packet's data."""
+        """Copy of the packet's data.
+
+        Returns
+        -------
+        bytes
+            ``len(packet)`` bytes.
+
+        Raises
+        ------
+        PacketStateError
+            The packet is stale (EBADF) or its burst is being sent (EBUSY).
+        """
         cdef pd_pkt *p = self.handle()
         return PyBytes_FromStringAndSize(<char *>self.burst.ops.data(p),
                                          self.burst.ops.data_len(p))
 
     def read(self, Py_ssize_t offset, Py_ssize_t n):
-        """Copy of *n* bytes at *offset*."""
+        """Copy of *n* bytes at *offset*.
+
+        Parameters
+        ----------
+        offset : int
+            Start in bytes from the first data byte, ``0 <= offset <= len``.
+        n : int
+            Number of bytes, ``0 <= n <= len - offset``.
+
+        Returns
+        -------
+        bytes
+            *n* bytes.
+
+        Raises
+        ------
+        IndexError
+            The range is not inside the packet.
+        PacketStateError
+            The packet is stale: its burst sent or freed it (EBADF), or
+            another thread is sending the burst (EBUSY).
+        """
         cdef pd_pkt *p = self.handle()
         cdef uint32_t length = self.burst.ops.data_len(p)
         # offset + n could wrap: compare against what is left after offset.
@@ -726,7 +910,23 @@ cdef class Packet:
         return PyBytes_FromStringAndSize(<char *>self.burst.ops.data(p) + offset, n)
 
     def write(self, Py_ssize_t offset, data):
-        """Overwrite bytes at *offset* with *data* (the packet does not grow)."""
+        """Overwrite bytes at *offset* with *data*; the packet does not grow.
+
+        Parameters
+        ----------
+        offset : int
+            Start in bytes from the first data byte.
+        data : bytes-like
+            Bytes to write; ``offset + len(data)`` must not pass the end.
+
+        Raises
+        ------
+        IndexError
+            The range is not inside the packet.
+        PacketStateError
+            The packet is stale: its burst sent or freed it (EBADF), or
+            another thread is sending the burst (EBUSY).
+        """
         cdef pd_pkt *p = self.handle()
         cdef const uint8_t[::1] src = memoryview(data).cast("B")
         cdef uint32_t length = self.burst.ops.data_len(p)
@@ -769,15 +969,65 @@ cdef class Packet:
         return 0
 
     def prepend(self, data):
-        """Grow at the front by *data* (bytes-like) or by *data* zero bytes (int)."""
+        """Grow at the front by *data* (bytes-like) or by *data* zero bytes (int).
+
+        Parameters
+        ----------
+        data : bytes-like or int
+            Bytes to add, or a count of zero bytes to add; at most 65535 and
+            at most the packet's headroom.
+
+        Raises
+        ------
+        ValueError
+            Not enough headroom, or more than 65535 bytes.
+        BufferError
+            A memoryview of the burst's packets is alive (no resize then).
+        PacketStateError
+            The packet is stale: its burst sent or freed it (EBADF), or
+            another thread is sending the burst (EBUSY).
+        """
         self.grow(data, True)
 
     def append(self, data):
-        """Grow at the end by *data* (bytes-like) or by *data* zero bytes (int)."""
+        """Grow at the end by *data* (bytes-like) or by *data* zero bytes (int).
+
+        Parameters
+        ----------
+        data : bytes-like or int
+            Bytes to add, or a count of zero bytes to add; at most 65535 and
+            at most the packet's tailroom.
+
+        Raises
+        ------
+        ValueError
+            Not enough tailroom, or more than 65535 bytes.
+        BufferError
+            A memoryview of the burst's packets is alive (no resize then).
+        PacketStateError
+            The packet is stale: its burst sent or freed it (EBADF), or
+            another thread is sending the burst (EBUSY).
+        """
         self.grow(data, False)
 
     def adj(self, Py_ssize_t n):
-        """Remove *n* bytes at the front."""
+        """Remove *n* bytes at the front (``rte_pktmbuf_adj`` semantics).
+
+        Parameters
+        ----------
+        n : int
+            Number of bytes, ``0 <= n <= len(packet)``.
+
+        Raises
+        ------
+        ValueError
+            *n* negative or longer than the packet.
+        BufferError
+            A memoryview of the burst's packets is alive (no resize then).
+        PacketStateError
+            The packet is stale: its burst sent or freed it (EBADF), or
+            another thread is sending the burst (EBUSY).
+        """
         cdef pd_pkt *p = self.handle()
         self.check_resizable()
         if n < 0 or n > self.burst.ops.data_len(p) or \
@@ -786,7 +1036,23 @@ cdef class Packet:
                              f"{self.burst.ops.data_len(p)}-byte packet")
 
     def trim(self, Py_ssize_t n):
-        """Remove *n* bytes at the end."""
+        """Remove *n* bytes at the end (``rte_pktmbuf_trim`` semantics).
+
+        Parameters
+        ----------
+        n : int
+            Number of bytes, ``0 <= n <= len(packet)``.
+
+        Raises
+        ------
+        ValueError
+            *n* negative or longer than the packet.
+        BufferError
+            A memoryview of the burst's packets is alive (no resize then).
+        PacketStateError
+            The packet is stale: its burst sent or freed it (EBADF), or
+            another thread is sending the burst (EBUSY).
+        """
         cdef pd_pkt *p = self.handle()
         self.check_resizable()
         if n < 0 or n > self.burst.ops.data_len(p) or \
@@ -911,22 +1177,55 @@ cdef class PortBase:
 
     @property
     def rx_queues(self):
+        """Number of rx queues (int); valid queue ids are ``0..rx_queues-1``."""
         return self.n_rx_queues
 
     @property
     def tx_queues(self):
+        """Number of tx queues (int); valid queue ids are ``0..tx_queues-1``."""
         return self.n_tx_queues
 
     @property
     def is_started(self):
+        """Whether burst calls are accepted: started and not closed (bool)."""
         return self.started and not self.closed
 
     @property
     def is_closed(self):
+        """Whether ``close()`` was called (bool); a closed port stays closed."""
         return self.closed
 
     def rx_burst(self, int queue=0, int max_packets=32):
-        """Receive up to *max_packets* packets from rx *queue* into a new Burst."""
+        """Receive up to *max_packets* packets from rx *queue* into a new Burst.
+
+        Does not wait: an empty burst when nothing is there.  Thread-safe;
+        calls on one queue take turns (the PMD's rx function, e.g.
+        ``rte_eth_rx_burst``, runs without the GIL).
+
+        Parameters
+        ----------
+        queue : int, default 0
+            Rx queue id, ``0 <= queue < rx_queues``.
+        max_packets : int, default 32
+            Most packets to take, 1 to ``BURST_MAX`` (256).
+
+        Returns
+        -------
+        Burst
+            0 to *max_packets* packets, owned by the caller.
+
+        Raises
+        ------
+        ValueError
+            No such queue, or *max_packets* out of range.
+        PortError
+            The port is closed (EBADF), not started (ENETDOWN) or has no I/O
+            functions (ENODEV).
+        ConcurrentUseError
+            A native loop (Pipeline, ``dpdk.forward``) polls that queue (EBUSY).
+        ForkedChildError
+            The port was created by the parent of this forked process.
+        """
         cdef Burst burst
         cdef uint16_t got
         check_burst_size(max_packets, "max_packets")
@@ -952,7 +1251,37 @@ cdef class PortBase:
         """Send packets from the front of *burst*; returns how many were sent.
 
         Sent packets leave the burst; the unsent tail stays in it, owned by the
-        caller (retry or ``free()``).
+        caller (retry or ``free()``).  Thread-safe; calls on one queue take
+        turns (the PMD's tx function, e.g. ``rte_eth_tx_burst``, runs
+        without the GIL).
+
+        Parameters
+        ----------
+        burst : Burst
+            Packets of this port's backend (same packet ops).
+        queue : int, default 0
+            Tx queue id, ``0 <= queue < tx_queues``.
+
+        Returns
+        -------
+        int
+            Number of packets sent, 0 to ``len(burst)`` (before the call).
+
+        Raises
+        ------
+        ValueError
+            No such queue, or the burst's packets are another backend's.
+        BufferError
+            A memoryview of one of the burst's packets is alive.
+        PacketStateError
+            Another thread is sending the same burst (EBUSY).
+        PortError
+            The port is closed (EBADF), not started (ENETDOWN) or has no I/O
+            functions (ENODEV).
+        ConcurrentUseError
+            A native loop (Pipeline, ``dpdk.forward``) polls that queue (EBUSY).
+        ForkedChildError
+            The port was created by the parent of this forked process.
         """
         cdef uint16_t sent
         self.check_tx_queue(queue)
@@ -991,6 +1320,16 @@ cdef class PortBase:
         burst.busy = False
 
     def start(self):
+        """Start the port: burst calls are accepted from now on.  Idempotent.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or the backend cannot start it
+            (e.g. ``rte_eth_dev_start`` failed: its errno).
+        ForkedChildError
+            The port was created by the parent of this forked process.
+        """
         if self.forked():
             raise_forked(self)
         if self.closed:
@@ -1006,6 +1345,16 @@ cdef class PortBase:
         return 0
 
     def stop(self):
+        """Stop the port (burst calls then raise PortError).  Idempotent.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or a burst call or native loop uses
+            it right now (EBUSY).
+        ForkedChildError
+            The port was created by the parent of this forked process.
+        """
         if self.forked():
             raise_forked(self)
         if self.closed:
@@ -1019,7 +1368,12 @@ cdef class PortBase:
         """Stop and release the port, and let go of its pool.  Idempotent.
 
         In a forked child the port is only marked closed (the device is the
-        parent's).  PortError (EBUSY) while a burst call or native loop uses it.
+        parent's).
+
+        Raises
+        ------
+        PortError
+            A burst call or native loop uses the port right now (EBUSY).
         """
         if self.closed:
             return
@@ -1037,7 +1391,20 @@ cdef class PortBase:
             self.release_pool()
 
     def stats(self):
-        """Counters as a dict (at least ipackets, opackets, ibytes, obytes, imissed)."""
+        """The port's counters since it was opened (or reset).
+
+        Returns
+        -------
+        dict of str to int
+            At least ``ipackets``, ``opackets`` (packets received, sent),
+            ``ibytes``, ``obytes`` (bytes) and ``imissed`` (packets the
+            device dropped for lack of room); backends add their own keys.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF).
+        """
         if self.closed:
             raise PortError(errno.EBADF, f"{self!r} is closed")
         return self._stats()

@@ -110,15 +110,70 @@ cdef class Port(PortBase):
     ``rss_hf``).  The pool cannot be closed before the port.  Thread-safe:
     burst calls on one queue take turns (DPDK queues are not multi-thread
     safe); a queue polled by ``forward`` or a Pipeline raises
-    ConcurrentUseError on burst calls from Python.
+    ConcurrentUseError on burst calls from Python.  Configured with
+    ``rte_eth_dev_configure``, ``rte_eth_rx_queue_setup`` and
+    ``rte_eth_tx_queue_setup``.
+
+    Parameters
+    ----------
+    device : int or str
+        Ethdev port id, or device name (``"net_null0"``, see
+        ``Eal.add_vdev``).
+    pool : Mempool
+        Pool the rx queues allocate mbufs from; held until ``close()``.
+    rx_queues, tx_queues : int, default 1
+        Number of queues, 1 to the driver's ``max_rx_queues`` /
+        ``max_tx_queues``.
+    rx_ring_size, tx_ring_size : int, default 1024
+        Descriptors per queue, 1 to 65535; the driver may adjust them
+        (``rte_eth_dev_adjust_nb_rx_tx_desc``; the result is in the
+        attributes of the same name).
+    rss : int or RssHash, default 0
+        RSS hash types to spread traffic over several rx queues; types the
+        driver does not offer are dropped (see ``rss_hf``).
+    mtu : int, optional
+        MTU in bytes, within the driver's ``min_mtu``..``max_mtu``.
+    promiscuous : bool, optional
+        Enable or disable promiscuous mode (None: the driver's default).
+
+    Raises
+    ------
+    TypeError
+        *device* is neither an int nor a str.
+    ValueError
+        A queue count, ring size, *rss* or *mtu* outside what the driver
+        allows.
+    PortError
+        No such port (ENODEV), already open (EBUSY), or configuring it
+        failed (DPDK's errno).
+    PoolError
+        *pool* is closed.
+    EalStateError
+        The EAL is not running in this process.
+
+    Notes
+    -----
+    ``stats()`` keys (``rte_eth_stats_get``; packets unless named bytes):
+    ``ipackets``, ``opackets``, ``ibytes``, ``obytes`` (bytes), ``imissed``
+    (dropped by the device: rx queue full), ``ierrors``, ``oerrors``,
+    ``rx_nombuf`` (rx mbuf allocation failures), and pydpdk's
+    ``rx_linearized`` (multi-mbuf frames rx copied into one mbuf) and
+    ``rx_chain_dropped`` (multi-mbuf frames too large for one, dropped).
+    :meth:`xstats` has the driver's extended counters.
     """
 
     cdef readonly uint16_t port_id
+    """Ethdev port id (int, ``0..RTE_MAX_ETHPORTS-1``)."""
     cdef readonly str name
+    """Device name (str), e.g. ``"net_null0"``; None until configured."""
     cdef readonly Mempool pool
+    """The Mempool rx allocates from, held until ``close()``."""
     cdef readonly uint16_t rx_ring_size
+    """Rx descriptors per queue after the driver's adjustment (int)."""
     cdef readonly uint16_t tx_ring_size
+    """Tx descriptors per queue after the driver's adjustment (int)."""
     cdef readonly uint64_t rss_hf
+    """RSS hash types in effect (int, ``RssHash`` bits); 0 without RSS."""
     cdef object __weakref__
 
     _is_port = True
@@ -252,7 +307,10 @@ cdef class Port(PortBase):
 
     @property
     def mac(self):
-        """MAC address as 'aa:bb:cc:dd:ee:ff'."""
+        """MAC address as ``'aa:bb:cc:dd:ee:ff'`` (str, ``rte_eth_macaddr_get``).
+
+        Raises PortError when the port is closed or DPDK refuses.
+        """
         cdef rte_ether_addr addr
         self.check_open_port()
         rc = rte_eth_macaddr_get(self.port_id, &addr)
@@ -262,7 +320,12 @@ cdef class Port(PortBase):
 
     @property
     def link(self):
-        """Link status: dict with up, speed_mbps, full_duplex, autoneg."""
+        """Link status without waiting (``rte_eth_link_get_nowait``).
+
+        A dict: ``up`` (bool), ``speed_mbps`` (int, Mbit/s), ``full_duplex``
+        and ``autoneg`` (bool).  Raises PortError when the port is closed or
+        DPDK refuses.
+        """
         cdef rte_eth_link link
         self.check_open_port()
         memset(&link, 0, sizeof(link))
@@ -275,6 +338,12 @@ cdef class Port(PortBase):
 
     @property
     def mtu(self):
+        """MTU in bytes (int); settable, 68 to 65535 and what the driver allows.
+
+        ``rte_eth_dev_get_mtu`` / ``rte_eth_dev_set_mtu``.  Raises ValueError
+        for a value out of range, PortError when the port is closed or DPDK
+        refuses.
+        """
         cdef uint16_t mtu = 0
         self.check_open_port()
         rc = rte_eth_dev_get_mtu(self.port_id, &mtu)
@@ -293,6 +362,10 @@ cdef class Port(PortBase):
 
     @property
     def promiscuous(self):
+        """Promiscuous mode (bool); settable (``rte_eth_promiscuous_*``).
+
+        Raises PortError when the port is closed or DPDK refuses.
+        """
         self.check_open_port()
         rc = rte_eth_promiscuous_get(self.port_id)
         if rc < 0:
@@ -309,7 +382,24 @@ cdef class Port(PortBase):
                             f"on {self.name!r}")
 
     def info(self):
-        """Driver and capability information."""
+        """Driver and capability information (``rte_eth_dev_info_get``).
+
+        Returns
+        -------
+        dict
+            ``port_id``, ``name``, ``driver`` (str), ``socket`` (NUMA id),
+            ``max_rx_queues``, ``max_tx_queues``, ``rx_desc_max``,
+            ``tx_desc_max``, ``min_mtu``, ``max_mtu`` (bytes),
+            ``min_rx_bufsize``, ``max_rx_bufsize`` (bytes, None where DPDK
+            does not say), ``max_rx_pktlen`` (bytes), ``rx_offload_capa``,
+            ``tx_offload_capa``, ``rss_offloads`` (bit masks), ``reta_size``
+            and ``hash_key_size`` (bytes).
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or DPDK refused (its errno).
+        """
         cdef pd_dpdk_dev_info info
         self.check_open_port()
         rc = pd_dpdk_get_dev_info(self.port_id, &info)
@@ -338,6 +428,7 @@ cdef class Port(PortBase):
 
     @property
     def driver(self):
+        """Driver name (str), e.g. ``"net_null"``; PortError when closed."""
         return self.info()["driver"]
 
     def _stats(self):
@@ -355,7 +446,20 @@ cdef class Port(PortBase):
                 "rx_linearized": linearized, "rx_chain_dropped": chain_dropped}
 
     def xstats(self):
-        """Extended statistics: {name: value}."""
+        """Extended statistics (``rte_eth_xstats_get``).
+
+        Returns
+        -------
+        dict of str to int
+            ``{xstat name: value}``; names and units are the driver's.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or DPDK refused (its errno).
+        MemoryError
+            No memory for the tables.
+        """
         cdef rte_eth_xstat_name *names = NULL
         cdef rte_eth_xstat *values = NULL
         cdef int n, got, i
@@ -384,7 +488,13 @@ cdef class Port(PortBase):
             free(values)
 
     def reset_stats(self):
-        """Zero the basic and extended statistics."""
+        """Zero the basic and extended statistics (``rte_eth_stats_reset``).
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or DPDK refused (its errno).
+        """
         self.check_open_port()
         rc = rte_eth_stats_reset(self.port_id)
         if rc < 0:

@@ -43,6 +43,31 @@ cdef class Mempool(PacketPool):
     garbage-collected with mbufs still out is left allocated (they may sit
     in another pool's port).  Thread-safe (DPDK mempools are multi-producer,
     multi-consumer).  Unusable in a forked child (ForkedChildError).
+    Created with ``rte_pktmbuf_pool_create``.
+
+    Parameters
+    ----------
+    size : int, default 8191
+        Number of mbufs (2**n - 1 uses memory best).
+    cache_size : int, default 256
+        Per-lcore cache in mbufs, at most 512 and ``size / 1.5``.
+    data_room : int, default RTE_MBUF_DEFAULT_BUF_SIZE (2176)
+        Buffer bytes per mbuf including the headroom
+        (``RTE_PKTMBUF_HEADROOM``, 128), up to 65535.
+    socket : int, default -1
+        NUMA socket to allocate on (-1: any, ``SOCKET_ID_ANY``).
+    name : str, optional
+        DPDK name, at most 25 bytes (default ``pd<pid>_<n>``).
+
+    Raises
+    ------
+    ValueError
+        *size* is 0, or *data_room*, *cache_size* or *name* out of range.
+    PoolError
+        DPDK could not create the pool (``rte_errno``: ENOMEM, EEXIST for a
+        name in use, ...).
+    EalStateError
+        The EAL is not running in this process.
     """
 
     def __cinit__(self):
@@ -81,27 +106,48 @@ cdef class Mempool(PacketPool):
 
     @property
     def capacity(self):
+        """Number of mbufs the pool was created with (int); PoolError once closed."""
         self.check_open()
         return self.mp.size
 
     @property
     def available(self):
+        """Mbufs in the pool, per-lcore caches included (int, ``rte_mempool_avail_count``).
+
+        PoolError once closed.
+        """
         self.check_open()
         return rte_mempool_avail_count(self.mp)
 
     @property
     def in_use(self):
+        """Mbufs out of the pool: bursts, device rings (int, ``rte_mempool_in_use_count``).
+
+        PoolError once closed.
+        """
         self.check_open()
         return rte_mempool_in_use_count(self.mp)
 
     @property
     def data_room(self):
-        """Buffer bytes per mbuf, headroom included."""
+        """Buffer bytes per mbuf, headroom included (int); PoolError once closed."""
         self.check_open()
         return rte_pktmbuf_data_room_size(self.mp)
 
     def close(self):
-        """Free the pool.  Refused (PoolError) while mbufs are out of it.  Idempotent."""
+        """Free the pool (``rte_mempool_free``).  Idempotent.
+
+        Deferred while only idle pipeline elements hold the pool (see
+        PacketPool).
+
+        Raises
+        ------
+        PoolError
+            Mbufs are out of the pool, or a port or running pipeline uses it
+            (EBUSY).
+        ForkedChildError
+            The pool was created by the parent of this forked process.
+        """
         cdef unsigned int out
         if self.mp == NULL or self.deferred:
             return

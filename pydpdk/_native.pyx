@@ -92,6 +92,26 @@ cdef class BufferPool(PacketPool):
     still out (queued in a port of another pool, say), its memory lives until
     the last of them is freed.  Sizes beyond the machine's available memory
     raise ResourceLimitError before anything is allocated.
+
+    Parameters
+    ----------
+    capacity : int, default 4096
+        Number of buffers (packets), > 0.
+    data_room : int, default 2048
+        Bytes per buffer for the packet data, >= 64.
+    headroom : int, default 128
+        Bytes per buffer in front of the data; ``data_room + headroom`` is
+        at most 1 MiB.
+
+    Raises
+    ------
+    ValueError
+        *capacity* is 0, or *data_room*/*headroom* out of range.
+    ResourceLimitError
+        ``capacity * (data_room + headroom + 64)`` bytes is more than
+        ``memory_limit()`` (75% of MemAvailable).
+    PoolError
+        The native pool could not be created (its errno, e.g. ENOMEM).
     """
 
     def __cinit__(self):
@@ -118,34 +138,54 @@ cdef class BufferPool(PacketPool):
 
     @property
     def capacity(self):
+        """Number of buffers the pool was created with (int); PoolError once closed."""
         self.check_open()
         return pd_buf_pool_count(self.bp)
 
     @property
     def available(self):
+        """Buffers in the pool, free to allocate (int); PoolError once closed."""
         self.check_open()
         return pd_buf_pool_avail(self.bp)
 
     @property
     def data_room(self):
+        """Bytes per buffer for packet data, headroom excluded (int); PoolError once closed."""
         self.check_open()
         return pd_buf_pool_data_room(self.bp)
 
     @property
     def headroom(self):
+        """Bytes per buffer in front of the data, room to prepend (int).
+
+        PoolError once closed.
+        """
         self.check_open()
         return pd_buf_pool_headroom(self.bp)
 
     @property
     def double_frees(self):
-        """Packets returned twice (a bug elsewhere); ignored, never corrupting the pool."""
+        """Packets returned twice (int; a bug elsewhere), ignored without corrupting the pool.
+
+        PoolError once closed.
+        """
         self.check_open()
         return pd_buf_pool_double_frees(self.bp)
 
     def close(self):
-        """Release the memory; refused while packets are out of the pool, a port
-        is open on it or a pipeline using it runs (PoolError, EBUSY); deferred
-        while idle pipeline elements hold it.  Idempotent."""
+        """Release the memory.  Idempotent.
+
+        Deferred while only idle pipeline elements hold the pool (see
+        PacketPool).
+
+        Raises
+        ------
+        PoolError
+            Packets are out of the pool, a port is open on it or a pipeline
+            using it runs (EBUSY).
+        ForkedChildError
+            The pool was created by the parent of this forked process.
+        """
         cdef int rc
         if self.bp == NULL or self.deferred:
             return
@@ -205,6 +245,7 @@ cdef class AfPacketRing(PacketPool):
 
     cdef pd_afp *afp
     cdef readonly str ifname
+    """Name of the interface whose rings these are (str)."""
 
     def __cinit__(self):
         self.afp = NULL
@@ -229,36 +270,80 @@ cdef class AfPacketRing(PacketPool):
 
     @property
     def capacity(self):
+        """Nominal frame count of the rings (int, blocks * block_size / frame_size).
+
+        PoolError once the port is closed.
+        """
         self.check_open()
         return pd_afp_zc_capacity(self.afp)
 
     @property
     def in_use(self):
-        """Frames held by the application (0 once the port is closed)."""
+        """Frames held by the application (int; 0 once the port is closed)."""
         return pd_afp_zc_held(self.afp) if self.afp != NULL else 0
 
     @property
     def available(self):
+        """``capacity - in_use`` (int, frames); PoolError once the port is closed."""
         self.check_open()
         return max(0, <long>pd_afp_zc_capacity(self.afp) - <long>pd_afp_zc_held(self.afp))
 
     @property
     def blocks_held(self):
-        """Ring blocks kept from the kernel by held frames (or being read)."""
+        """Ring blocks kept from the kernel by held frames or being read (int)."""
         return pd_afp_zc_blocks_held(self.afp) if self.afp != NULL else 0
 
     @property
     def headroom(self):
-        """Bytes reserved in front of every frame (at least; prepend goes there)."""
+        """Bytes reserved in front of every frame, at least (int; prepend goes there).
+
+        PoolError once the port is closed.
+        """
         self.check_open()
         return pd_afp_zc_headroom(self.afp)
 
     def alloc_burst(self, Py_ssize_t n, length=0):
+        """Always refused: the ring's frames come from the kernel.
+
+        Parameters
+        ----------
+        n : int
+            Ignored.
+        length : int, default 0
+            Ignored.
+
+        Returns
+        -------
+        Burst
+            Never returns.
+
+        Raises
+        ------
+        PoolError
+            Always (ENOBUFS): allocate new packets from a BufferPool.
+        """
         raise PoolError(errno.ENOBUFS, "a zero-copy AF_PACKET ring cannot allocate packets: "
                                        "its frames come from the kernel; allocate new "
                                        "packets from a BufferPool")
 
     def burst_from_bytes(self, frames):
+        """Always refused, as :meth:`alloc_burst`.
+
+        Parameters
+        ----------
+        frames : iterable of bytes-like
+            Ignored.
+
+        Returns
+        -------
+        Burst
+            Never returns.
+
+        Raises
+        ------
+        PoolError
+            Always (ENOBUFS): allocate new packets from a BufferPool.
+        """
         return self.alloc_burst(1)
 
     def __repr__(self):
@@ -307,13 +392,83 @@ cdef class AfPacketPort(PortBase):
     Thread-safe like every port (one lock per queue).  The rings' memory
     (``block_size * block_count`` per queue, plus ``tx_frames * frame_size``
     per queue with ``tx_mode="ring"``) is checked against the machine's
-    available memory first: ResourceLimitError names the limit.
+    available memory first: ResourceLimitError names the limit.  The ring
+    format is the kernel's (Documentation/networking/packet_mmap.rst).
+
+    Parameters
+    ----------
+    ifname : str
+        Interface name in this network namespace, 1 to 15 bytes, no '/'.
+    pool : BufferPool, optional
+        Copy mode: pool received packets are copied into (default: a new
+        BufferPool of ``max(1024, 512 * queues)`` buffers of *frame_size*
+        bytes).  Must be None with *zero_copy*.
+    queues : int, default 1
+        Sockets (rx/tx queue pairs) sharing the traffic, 1 to
+        16 (``PD_AFP_MAX_QUEUES``).
+    fanout : str, default "hash"
+        PACKET_FANOUT mode, a key of ``FANOUT_MODES``.
+    promiscuous : bool, default True
+        Put the interface in promiscuous mode (PACKET_MR_PROMISC).
+    qdisc_bypass : bool, default True
+        Send past the kernel's queueing discipline (PACKET_QDISC_BYPASS).
+    tx_mode : str, default "sendmmsg"
+        ``"sendmmsg"`` (one syscall per burst) or ``"ring"`` (a mapped
+        TX ring); the keys of ``TX_MODES``.
+    block_size : int, default 262144
+        Bytes per rx ring block, a multiple of the page size.
+    block_count : int, default 32
+        Rx ring blocks per queue.
+    frame_size : int, default 2048
+        Bytes per ring frame, a multiple of 16 and at most *block_size*.
+    tx_frames : int, default 1024
+        Frames of the TX ring per queue (``tx_mode="ring"``).
+    block_timeout_ms : int, default 1
+        Milliseconds after which the kernel hands over a partly filled block.
+    zero_copy : bool, default False
+        Receive packets as views of the ring's frames (see above).
+    headroom : int, optional
+        Zero copy only: bytes reserved in front of each frame
+        (PACKET_RESERVE, default 128), at most ``frame_size - 1600``.
+    vnet_hdr : bool, default True
+        Use PACKET_VNET_HDR (GSO/GRO segmentation, checksum completion).
+
+    Raises
+    ------
+    ValueError
+        A bad interface name, queue count, mode, *headroom*, a pool with
+        *zero_copy*, or a ring geometry the kernel refused (EINVAL).
+    TypeError
+        *pool* is not a BufferPool.
+    PermissionError
+        No CAP_NET_RAW.
+    PortError
+        No such interface (ENODEV), or opening the sockets failed (errno).
+    ResourceLimitError
+        The rings need more than ``memory_limit()``.
+    PoolError
+        *pool* is closed.
+
+    Notes
+    -----
+    ``stats()`` and ``queue_stats()`` keys (packets unless named bytes):
+    ``ipackets``, ``opackets``, ``ibytes``, ``obytes`` (bytes),
+    ``imissed`` (frames the kernel dropped: ring full), ``ierrors``
+    (``rx_malformed + rx_gso_failed + rx_oversize``), ``oerrors`` (frames the
+    kernel refused to send), ``rx_nombuf`` (no pool buffer: dropped),
+    ``kernel_packets`` and ``kernel_drops`` (PACKET_STATISTICS),
+    ``ring_freezes`` (times the ring was full), ``rx_malformed``,
+    ``rx_gso_frames`` (super-frames received), ``rx_gso_segments`` (frames
+    cut from them), ``rx_gso_failed`` and ``rx_oversize`` (dropped).
     """
 
     cdef pd_afp *afp
     cdef readonly str ifname
+    """Interface name (str)."""
     cdef readonly str tx_mode
+    """``"sendmmsg"`` or ``"ring"`` (str), as given."""
     cdef readonly bint zero_copy
+    """Whether received packets are views of the ring's frames (bool)."""
 
     def __cinit__(self):
         self.afp = NULL
@@ -405,17 +560,22 @@ cdef class AfPacketPort(PortBase):
 
     @property
     def mac(self):
-        """The interface's MAC address, "aa:bb:cc:dd:ee:ff"."""
+        """The interface's MAC address, ``"aa:bb:cc:dd:ee:ff"`` (str); PortError once closed."""
         self._check_open()
         return _format_mac(pd_afp_mac(self.afp))
 
     @property
     def mtu(self):
+        """The interface's MTU in bytes when the port was opened (int).
+
+        PortError (EBADF) once closed.
+        """
         self._check_open()
         return pd_afp_mtu(self.afp)
 
     @property
     def ifindex(self):
+        """The interface's index (int, ``if_nametoindex``); PortError once closed."""
         self._check_open()
         return pd_afp_ifindex(self.afp)
 
@@ -447,7 +607,32 @@ cdef class AfPacketPort(PortBase):
     def rx_burst(self, int queue=0, int max_packets=32):
         """Receive up to *max_packets* packets from rx *queue* into a new Burst.
 
-        Raises PortError when the interface has disappeared.
+        Does not wait (see :meth:`wait`).  Thread-safe; calls on one queue
+        take turns.
+
+        Parameters
+        ----------
+        queue : int, default 0
+            Rx queue (socket) id, ``0 <= queue < rx_queues``.
+        max_packets : int, default 32
+            Most packets to take, 1 to ``BURST_MAX`` (256).
+
+        Returns
+        -------
+        Burst
+            0 to *max_packets* packets, owned by the caller.
+
+        Raises
+        ------
+        ValueError
+            No such queue, or *max_packets* out of range.
+        PortError
+            The port is closed (EBADF) or not started (ENETDOWN), or the
+            interface was deleted (ENODEV; the port is then stopped) or failed.
+        ConcurrentUseError
+            A native loop polls that queue (EBUSY).
+        ForkedChildError
+            The port was created by the parent of this forked process.
         """
         cdef Burst burst = PortBase.rx_burst(self, queue, max_packets)
         if len(burst) == 0:
@@ -459,7 +644,36 @@ cdef class AfPacketPort(PortBase):
 
         Packets the kernel refuses (larger than the interface allows) are
         dropped and counted in ``oerrors``; the unsent tail stays in the
-        burst.  Raises PortError when the interface has disappeared.
+        burst.  Thread-safe; calls on one queue take turns.
+
+        Parameters
+        ----------
+        burst : Burst
+            BufferPool packets, or zero-copy frames of any AfPacketPort.
+        queue : int, default 0
+            Tx queue (socket) id, ``0 <= queue < tx_queues``.
+
+        Returns
+        -------
+        int
+            Packets taken from the front of the burst (sent, or dropped and
+            counted in ``oerrors``).
+
+        Raises
+        ------
+        ValueError
+            No such queue, or packets of another backend (a DPDK mbuf).
+        BufferError
+            A memoryview of one of the burst's packets is alive.
+        PacketStateError
+            Another thread is sending the same burst (EBUSY).
+        PortError
+            The port is closed (EBADF) or not started (ENETDOWN), or the
+            interface was deleted (ENODEV; the port is then stopped) or failed.
+        ConcurrentUseError
+            A native loop polls that queue (EBUSY).
+        ForkedChildError
+            The port was created by the parent of this forked process.
         """
         cdef uint16_t sent
         self.check_tx_queue(queue)
@@ -486,7 +700,30 @@ cdef class AfPacketPort(PortBase):
         return sent
 
     def wait(self, int queue=0, double timeout=1.0):
-        """Block up to *timeout* seconds until rx *queue* has packets; True if it has."""
+        """Block up to *timeout* seconds until rx *queue* has packets (``poll``).
+
+        The GIL is released while waiting.
+
+        Parameters
+        ----------
+        queue : int, default 0
+            Rx queue id.
+        timeout : float, default 1.0
+            Longest wait in seconds (millisecond resolution).
+
+        Returns
+        -------
+        bool
+            True if packets are ready, False on timeout.
+
+        Raises
+        ------
+        ValueError
+            No such queue.
+        PortError
+            The port is closed or not started, the interface was deleted
+            (ENODEV), or ``poll`` failed.
+        """
         cdef int rc
         cdef int ms = <int>(timeout * 1000)
         self.check_rx_queue(queue)
@@ -499,7 +736,14 @@ cdef class AfPacketPort(PortBase):
         return rc > 0
 
     def check(self):
-        """Raise PortError if the interface has disappeared (cheap; also done by rx)."""
+        """Check that the interface still exists (cheap; rx does it too).
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or the interface was deleted
+            (ENODEV) or failed; the port is then stopped.
+        """
         self._check_open()
         pd_afp_check(self.afp)
         self._raise_if_failed()
@@ -517,10 +761,15 @@ cdef class AfPacketPort(PortBase):
             pd_afp_stop(self.afp)
 
     def close(self):
-        """Stop and release the port.  Idempotent.
+        """Stop and release the port and its sockets, let go of its pool.  Idempotent.
 
-        Refused (PacketStateError, EBUSY) while zero-copy packets received
-        from it are still held: free or send them first.
+        Raises
+        ------
+        PacketStateError
+            Zero-copy packets received from it are still held (EBUSY): free
+            or send them first.
+        PortError
+            A burst call or native loop uses the port right now (EBUSY).
         """
         cdef uint32_t held
         if self.afp != NULL and self.zero_copy:
@@ -551,6 +800,23 @@ cdef class AfPacketPort(PortBase):
 
         ``imissed`` counts frames the kernel dropped because the ring was
         full (kernel_drops); ``ring_freezes`` how often that happened.
+
+        Parameters
+        ----------
+        queue : int, default -1
+            Queue id, or -1 for the sum over all queues.
+
+        Returns
+        -------
+        dict of str to int
+            The keys listed in the class's Notes (same as ``stats()``).
+
+        Raises
+        ------
+        ValueError
+            No such queue.
+        PortError
+            The port is closed (EBADF).
         """
         cdef pd_afp_stats st
         self._check_open()
@@ -578,6 +844,13 @@ cdef class AfPacketPort(PortBase):
         }
 
     def reset_stats(self):
+        """Zero every counter of every queue.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF).
+        """
         self._check_open()
         pd_afp_stats_reset(self.afp)
 

@@ -72,26 +72,62 @@ LINK_TYPES = {1: "ethernet", 101: "raw", 113: "linux-sll", 276: "linux-sll2"}
 
 RecordInfo = namedtuple("RecordInfo", "number interface link_type orig_len ts_raw ts_resolution "
                                       "section")
-RecordInfo.__doc__ = """What the file said about one delivered record.
+RecordInfo.__doc__ = """What the file said about one delivered record (``PcapPort.rx_info``).
 
-number: record number in the file, from 1 (tshark's frame.number); interface:
-interface number within its pcapng section (0 for pcap); link_type:
-LINKTYPE_* of that interface (1 Ethernet, 113 Linux SLL); orig_len: length
-on the wire (above len(data) when the snap length cut it); ts_raw: the
-timestamp in the interface's units; ts_resolution: pcapng if_tsresol (6:
-microseconds, 9: nanoseconds, bit 7 set: a power of 2); section: pcapng
-section number."""
+Parameters
+----------
+number : int
+    Record number in the file, from 1 (tshark's ``frame.number``).
+interface : int
+    Interface number within its pcapng section (0 for pcap).
+link_type : int
+    ``LINKTYPE_*`` of that interface (1 Ethernet, 113 Linux SLL).
+orig_len : int
+    Length on the wire in bytes (above the packet's length when the snap
+    length cut it).
+ts_raw : int
+    The timestamp as stored, in the interface's units.
+ts_resolution : int
+    pcapng ``if_tsresol`` (6: microseconds, 9: nanoseconds, bit 7 set: a
+    power of 2).
+section : int
+    pcapng section number (0 for pcap).
+"""
 
 Record = namedtuple("Record", "data orig_len ts_ns ts_raw ts_resolution ts_offset interface "
                               "link_type snaplen section number offset")
-Record.__doc__ = """One record of a capture file (CaptureReader).
+Record.__doc__ = """One record of a capture file (what CaptureReader yields).
 
-data: the captured bytes; orig_len: length on the wire; ts_ns: nanoseconds
-since the epoch (if_tsoffset applied; 0 for a pcapng simple packet block,
-which has no timestamp); ts_raw, ts_resolution, ts_offset: the timestamp as
-stored (units of if_tsresol), if_tsresol and if_tsoffset (seconds);
-interface, link_type, snaplen: the record's interface; section: pcapng
-section; number: record number from 1 (tshark's frame.number); offset: byte offset in the file."""
+Parameters
+----------
+data : bytes
+    The captured bytes.
+orig_len : int
+    Length on the wire in bytes (above ``len(data)`` when the snap length
+    cut it).
+ts_ns : int
+    Nanoseconds since the epoch, ``if_tsoffset`` applied (0 for a pcapng
+    simple packet block, which has no timestamp).
+ts_raw : int
+    The timestamp as stored, in units of ``if_tsresol``.
+ts_resolution : int
+    The interface's ``if_tsresol`` (6: microseconds, 9: nanoseconds, bit 7
+    set: a power of 2).
+ts_offset : int
+    The interface's ``if_tsoffset`` in seconds.
+interface : int
+    Interface number within its section (0 for pcap).
+link_type : int
+    ``LINKTYPE_*`` of the interface.
+snaplen : int
+    Snap length of the interface in bytes.
+section : int
+    pcapng section number (0 for pcap).
+number : int
+    Record number from 1 (tshark's ``frame.number``).
+offset : int
+    Byte offset of the record in the file.
+"""
 
 
 def _format_code(fmt, path):
@@ -138,12 +174,64 @@ cdef class PcapPort(PortBase):
     one.  A file that is cut off or corrupt raises CaptureFileError naming
     the record, once the good packets before it were delivered.  A failed
     write (full disk) raises the OSError of its errno from ``tx_burst``,
-    ``flush``, ``stop`` or ``close``.
+    ``flush``, ``stop`` or ``close``.  Formats: libpcap's classic format
+    and pcapng (draft-ietf-opsawg-pcapng), read and written by pydpdk's own
+    code (``native/pcapfile``).
+
+    Parameters
+    ----------
+    rx_path : str or os.PathLike, optional
+        Capture file to read.
+    tx_path : str or os.PathLike, optional
+        Capture file to write (at least one of the two is needed).
+    pool : BufferPool, optional
+        Pool rx packets are read into (default: a new one of 1024 buffers).
+    replay_timing : bool, default False
+        Release packets at the pace recorded in the file.
+    speed : float, default 1.0
+        Replay speed factor (> 0; 2.0 is twice as fast).
+    passes : int, default 1
+        Times to read the file; 0 loops forever.
+    snaplen : int, default 65535
+        Snap length of the tx file's interface 0, 64 to 262144 bytes.
+    nanosecond : bool, default True
+        Nanosecond tx timestamps (else microseconds).
+    format : {None, "pcap", "pcapng"}
+        Tx file format; None: by the file name (``.pcapng`` or ``.ng``).
+    link_type : int, default 1
+        ``LINKTYPE_*`` of the tx file's interface 0 (1: Ethernet), 16 bits.
+    deliver_snapped : bool, default False
+        Deliver records cut by the snap length instead of dropping them.
+
+    Raises
+    ------
+    ValueError
+        No path, a parameter out of range, an unknown *format*, or a
+        configuration the native port refuses.
+    TypeError
+        *pool* is not a BufferPool.
+    CaptureFileError
+        *rx_path* is not a pcap/pcapng capture.
+    OSError
+        A file cannot be opened (FileNotFoundError, PermissionError, ...).
+    PoolError
+        *pool* is closed.
+
+    Notes
+    -----
+    ``stats()`` keys (packets unless named bytes): ``ipackets``,
+    ``opackets``, ``ibytes``, ``obytes`` (bytes), ``imissed`` (always 0),
+    ``ierrors`` (records dropped: snapped, oversized or malformed),
+    ``rx_snapped`` (cut by the snap length), ``rx_oversized`` (larger than
+    a pool buffer), ``oerrors`` (lost by a failed write), ``rx_nombuf`` (no
+    pool buffer) and ``passes_done`` (complete passes over the rx file).
     """
 
     cdef pd_pcap *pc
     cdef readonly object rx_path
+    """The rx file's path as given (str or os.PathLike), or None."""
     cdef readonly object tx_path
+    """The tx file's path as given (str or os.PathLike), or None."""
 
     def __cinit__(self):
         self.pc = NULL
@@ -223,28 +311,63 @@ cdef class PcapPort(PortBase):
     def check(self):
         """Raise the error that ended rx or tx, if any (else return None).
 
-        CaptureFileError for a cut-off or corrupt input (naming the record),
-        PortError with the errno of a failed write (ENOSPC: disk full).  A
-        native pipeline does not raise these while it runs: call this after.
+        A native pipeline does not raise these while it runs: call this after.
+
+        Raises
+        ------
+        CaptureFileError
+            The input is cut off or corrupt (EBADMSG; names the record).
+        PortError
+            A write failed (its errno, ENOSPC: disk full), or the port is
+            closed (EBADF).
         """
         self._check_open()
         self._raise_if_failed()
 
     @property
     def done(self):
-        """True once every pass over the rx file was delivered (always, without rx)."""
+        """True once every pass over the rx file was delivered (bool; always without rx).
+
+        PortError (EBADF) once closed.
+        """
         self._check_open()
         return bool(pd_pcap_rx_done(self.pc))
 
     @property
     def mac(self):
-        """Capture files have no address: "00:00:00:00:00:00"."""
+        """Capture files have no address: ``"00:00:00:00:00:00"`` (str)."""
         return "00:00:00:00:00:00"
 
     def rx_burst(self, int queue=0, int max_packets=32):
         """Read up to *max_packets* packets (fewer when not yet due in timed replay).
 
-        An empty burst with ``done`` True means the file is exhausted.
+        An empty burst with ``done`` True means the file is exhausted;
+        :meth:`rx_info` then describes each packet of the burst.
+
+        Parameters
+        ----------
+        queue : int, default 0
+            Rx queue id; the port has one (0).
+        max_packets : int, default 32
+            Most packets to read, 1 to ``BURST_MAX`` (256).
+
+        Returns
+        -------
+        Burst
+            0 to *max_packets* packets, owned by the caller.
+
+        Raises
+        ------
+        ValueError
+            No such queue, or *max_packets* out of range.
+        CaptureFileError
+            The file is cut off or corrupt at the next record (the good
+            records before it were delivered by earlier calls).
+        PortError
+            The port is closed (EBADF) or not started (ENETDOWN), or a
+            write failed earlier (its errno).
+        ConcurrentUseError
+            A native loop polls the queue (EBUSY).
         """
         cdef Burst burst = PortBase.rx_burst(self, queue, max_packets)
         if len(burst) == 0:
@@ -254,12 +377,39 @@ cdef class PcapPort(PortBase):
     def tx_burst(self, Burst burst not None, int queue=0, *, interfaces=None, orig_lens=None):
         """Write every packet of *burst* to the tx file; returns the count taken.
 
-        *interfaces*: per packet, the interface number to record (pcapng;
-        see :meth:`add_tx_interface`), default 0; *orig_lens*: per packet,
-        the length on the wire when larger than the packet (e.g. from
-        :meth:`rx_info`), default the packet's length.  Raises the OSError of
-        a failed write (ENOSPC on a full disk); packets it lost are counted
-        in ``oerrors``.
+        Packets a failed write lost are counted in ``oerrors``.
+
+        Parameters
+        ----------
+        burst : Burst
+            Packets of a BufferPool.
+        queue : int, default 0
+            Tx queue id; the port has one (0).
+        interfaces : sequence of int, optional
+            Per packet, the pcapng interface number to record (see
+            :meth:`add_tx_interface`); default 0.  ``len(burst)`` entries.
+        orig_lens : sequence of int, optional
+            Per packet, the length on the wire in bytes when larger than the
+            packet (e.g. from :meth:`rx_info`); default the packet's length.
+            ``len(burst)`` entries.
+
+        Returns
+        -------
+        int
+            Packets taken from the front of the burst.
+
+        Raises
+        ------
+        ValueError
+            No such queue, *interfaces*/*orig_lens* of the wrong length, or
+            packets of another backend.
+        BufferError
+            A memoryview of one of the burst's packets is alive.
+        PortError
+            No tx file (EOPNOTSUPP), the port is closed or not started, or
+            the write failed (its errno: ENOSPC on a full disk).
+        ConcurrentUseError
+            A native loop uses the queue (EBUSY).
         """
         cdef uint32_t ifc[256]
         cdef uint32_t ol[256]
@@ -293,7 +443,18 @@ cdef class PcapPort(PortBase):
         return sent
 
     def rx_info(self):
-        """RecordInfo of each packet of the last ``rx_burst``, in order (list)."""
+        """What the file said about each packet of the last ``rx_burst``.
+
+        Returns
+        -------
+        list of RecordInfo
+            One per packet of the last burst, in order.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF).
+        """
         cdef uint16_t n = 0, i
         cdef const pd_pcap_rxinfo *inf
         self._check_open()
@@ -303,13 +464,19 @@ cdef class PcapPort(PortBase):
 
     @property
     def drop_reason(self):
-        """Why the latest dropped record was dropped, naming it ("" if none)."""
+        """Why the latest dropped record was dropped, naming it (str; "" if none).
+
+        PortError (EBADF) once closed.
+        """
         self._check_open()
         return pd_pcap_drop_text(self.pc).decode(errors="replace")
 
     @property
     def tx_format(self):
-        """"pcap" or "pcapng" for the tx file; None without one."""
+        """``"pcap"`` or ``"pcapng"`` for the tx file (str); None without one.
+
+        PortError (EBADF) once closed.
+        """
         self._check_open()
         return _format_name(pd_pcap_tx_format(self.pc))
 
@@ -317,8 +484,28 @@ cdef class PcapPort(PortBase):
                          int ts_resolution=9):
         """Add an interface to a pcapng tx file; returns its number.
 
-        *ts_resolution* is pcapng's if_tsresol (9: nanoseconds, 6:
-        microseconds).  PortError(EOPNOTSUPP) for a pcap tx file.
+        Parameters
+        ----------
+        link_type : int, default 1
+            ``LINKTYPE_*`` (1: Ethernet), 16 bits.
+        snaplen : int, default 262144
+            Snap length in bytes.
+        ts_resolution : int, default 9
+            pcapng ``if_tsresol`` (9: nanoseconds, 6: microseconds, bit 7
+            set: a power of 2), 0 to 255.
+
+        Returns
+        -------
+        int
+            The new interface's number (for ``tx_burst(interfaces=...)``).
+
+        Raises
+        ------
+        ValueError
+            *link_type* or *ts_resolution* out of range.
+        PortError
+            The tx file is pcap (EOPNOTSUPP: one interface only), the port
+            is closed (EBADF), or writing failed (its errno).
         """
         cdef int rc
         self._check_open()
@@ -341,7 +528,20 @@ cdef class PcapPort(PortBase):
         return <size_t>&pd_pcap_io_done
 
     def next_due(self):
-        """Seconds until the next packet is due (0.0 now, None when done)."""
+        """Time until the next packet is due in timed replay.
+
+        Returns
+        -------
+        float or None
+            Seconds (0.0: now), or None when the file is done.
+
+        Raises
+        ------
+        CaptureFileError
+            The file is cut off or corrupt.
+        PortError
+            The port is closed (EBADF).
+        """
         cdef int64_t ns
         self._check_open()
         ns = pd_pcap_rx_wait_ns(self.pc)
@@ -349,7 +549,14 @@ cdef class PcapPort(PortBase):
         return None if ns < 0 else ns / 1e9
 
     def flush(self):
-        """Write buffered packets through to the tx file."""
+        """Write buffered packets through to the tx file.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF), or the write failed (its errno,
+            ENOSPC on a full disk).
+        """
         self._check_open()
         if pd_pcap_flush(self.pc) < 0:
             self._raise_if_failed()
@@ -363,9 +570,16 @@ cdef class PcapPort(PortBase):
             self._raise_if_failed()
 
     def close(self):
-        """Stop (flush) and close; raises the first write error (e.g. ENOSPC).
+        """Stop (flush) and close the files, let go of the pool.  Idempotent.
 
-        The files are closed even when flushing fails."""
+        The files are closed even when flushing fails.
+
+        Raises
+        ------
+        PortError
+            The first write error (its errno, e.g. ENOSPC), or a burst call
+            or native loop uses the port (EBUSY).
+        """
         try:
             PortBase.close(self)
         finally:
@@ -402,6 +616,13 @@ cdef class PcapPort(PortBase):
         }
 
     def reset_stats(self):
+        """Zero the counters of ``stats()``.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF).
+        """
         self._check_open()
         pd_pcap_stats_reset(self.pc)
 
@@ -433,12 +654,27 @@ cdef class CaptureReader:
     ns, interface, link type, record number, byte offset).  Raises FileNotFoundError
     & co. on open, CaptureFileError (naming the record and byte offset) when
     the file is not a capture or is cut off or corrupt: the records before
-    were yielded.  :attr:`format` is "pcap" or "pcapng".
+    were yielded.  :attr:`format` is "pcap" or "pcapng".  Not thread-safe.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The capture file.
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened (FileNotFoundError, PermissionError, ...).
+    CaptureFileError
+        It is not a pcap/pcapng capture (EBADMSG); while iterating: a record
+        is cut off or corrupt (the message names it and its byte offset).
     """
 
     cdef pd_cap_reader *r
     cdef readonly object path
+    """The file's path as given (str or os.PathLike)."""
     cdef readonly str format
+    """``"pcap"`` or ``"pcapng"`` (str)."""
 
     def __cinit__(self):
         self.r = NULL
@@ -481,8 +717,15 @@ cdef class CaptureReader:
         raise error_from_errno(rc, f"reading {path!r} failed", CaptureFileError)
 
     def interfaces(self):
-        """Interfaces of the current section so far, in order: a list of
-        (link_type, snaplen, ts_resolution, ts_offset) tuples."""
+        """Interfaces of the current section read so far, in order.
+
+        Returns
+        -------
+        list of tuple
+            ``(link_type, snaplen, ts_resolution, ts_offset)`` per interface
+            (``LINKTYPE_*``, bytes, ``if_tsresol``, seconds); empty once
+            closed.
+        """
         cdef const pd_cap_iface *ifc
         cdef uint32_t i
         out = []
@@ -494,6 +737,7 @@ cdef class CaptureReader:
         return out
 
     def close(self):
+        """Close the file; iteration then ends.  Idempotent, never raises."""
         pd_cap_reader_close(self.r)
         self.r = NULL
 
@@ -515,14 +759,41 @@ cdef class CaptureWriter:
     (pcapng if_tsresol: 9 nanoseconds, 6 microseconds; pcap takes only
     those two) and *ts_offset* (if_tsoffset seconds, pcapng only).  Write
     errors raise the OSError of their errno (ENOSPC on a full disk), at the
-    write that hit them or at ``flush``/``close``.
+    write that hit them or at ``flush``/``close``.  Not thread-safe.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to create or truncate.
+    format : {None, "pcap", "pcapng"}
+        None: pcapng when the name ends in ``.pcapng`` or ``.ng``.
+    link_type : int, default 1
+        ``LINKTYPE_*`` of interface 0 (1: Ethernet), 16 bits.
+    snaplen : int, default 262144
+        Snap length of interface 0 in bytes.
+    ts_resolution : int, default 9
+        ``if_tsresol`` of interface 0 (pcap: 6 or 9 only).
+    ts_offset : int, default 0
+        ``if_tsoffset`` of interface 0 in seconds (pcap: 0 only).
+
+    Raises
+    ------
+    ValueError
+        An unknown *format*, or a parameter out of range or that pcap
+        cannot hold.
+    OSError
+        The file cannot be created (PermissionError, ...).
     """
 
     cdef pd_cap_writer *w
     cdef readonly object path
+    """The file's path as given (str or os.PathLike)."""
     cdef readonly str format
+    """``"pcap"`` or ``"pcapng"`` (str)."""
     cdef readonly int interfaces
+    """Interfaces defined in the current section (int; pcap: always 1)."""
     cdef readonly int link_type
+    """``LINKTYPE_*`` of the first interface (int)."""
 
     def __cinit__(self):
         self.w = NULL
@@ -567,7 +838,32 @@ cdef class CaptureWriter:
 
     def add_interface(self, unsigned int link_type=1, unsigned int snaplen=262144,
                       int ts_resolution=9, long long ts_offset=0):
-        """Add a pcapng interface; returns its number (ValueError for pcap)."""
+        """Add an interface to the current pcapng section.
+
+        Parameters
+        ----------
+        link_type : int, default 1
+            ``LINKTYPE_*`` (1: Ethernet), 16 bits.
+        snaplen : int, default 262144
+            Snap length in bytes.
+        ts_resolution : int, default 9
+            ``if_tsresol`` (9: nanoseconds, 6: microseconds), 0 to 255.
+        ts_offset : int, default 0
+            ``if_tsoffset`` in seconds, added to every timestamp.
+
+        Returns
+        -------
+        int
+            The new interface's number (for ``write(interface=...)``).
+
+        Raises
+        ------
+        ValueError
+            The file is pcap (one interface only), it is closed, or a
+            parameter is out of range.
+        OSError
+            The write failed (its errno).
+        """
         cdef pd_cap_iface ifc
         cdef int rc
         self._check()
@@ -588,7 +884,27 @@ cdef class CaptureWriter:
 
     def new_section(self, unsigned int link_type=1, unsigned int snaplen=262144,
                     int ts_resolution=9, long long ts_offset=0):
-        """pcapng: start a new section whose interface 0 is the one given."""
+        """Start a new pcapng section whose interface 0 is the one given.
+
+        Parameters
+        ----------
+        link_type : int, default 1
+            ``LINKTYPE_*`` (1: Ethernet), 16 bits.
+        snaplen : int, default 262144
+            Snap length in bytes.
+        ts_resolution : int, default 9
+            ``if_tsresol`` (9: nanoseconds, 6: microseconds), 0 to 255.
+        ts_offset : int, default 0
+            ``if_tsoffset`` in seconds, added to every timestamp.
+
+        Raises
+        ------
+        ValueError
+            The file is pcap (one section only), it is closed, or a
+            parameter is out of range.
+        OSError
+            The write failed (its errno).
+        """
         cdef pd_cap_iface ifc
         cdef int rc
         self._check()
@@ -607,9 +923,32 @@ cdef class CaptureWriter:
         self.interfaces = 1
 
     def write(self, data, ts_ns=None, *, int interface=0, orig_len=None, ts_raw=None):
-        """Write one record: *data* (bytes-like), *ts_ns* (ns since the epoch;
-        None: now) or *ts_raw* (in the interface's units, exact), *orig_len*
-        (default len(data))."""
+        """Write one record.
+
+        Parameters
+        ----------
+        data : bytes-like
+            The captured bytes, at most 16 MiB.
+        ts_ns : int, optional
+            Timestamp in nanoseconds since the epoch (None: now), converted
+            to the interface's resolution.
+        interface : int, default 0
+            Interface number in the current section.
+        orig_len : int, optional
+            Length on the wire in bytes, >= ``len(data)`` (default
+            ``len(data)``).
+        ts_raw : int, optional
+            Timestamp in the interface's units, written exactly (overrides
+            *ts_ns*).
+
+        Raises
+        ------
+        ValueError
+            The writer is closed, an unknown interface, *orig_len* below
+            ``len(data)``, or a record larger than 16 MiB.
+        OSError
+            The write failed (its errno, ENOSPC on a full disk).
+        """
         cdef const uint8_t[::1] view = memoryview(data).cast("B")
         cdef uint32_t caplen = <uint32_t>view.shape[0]
         cdef uint32_t orig = caplen if orig_len is None else orig_len
@@ -629,13 +968,29 @@ cdef class CaptureWriter:
             self._raise(rc)
 
     def flush(self):
+        """Write buffered records through to the file.
+
+        Raises
+        ------
+        ValueError
+            The writer is closed.
+        OSError
+            The write failed (its errno, ENOSPC on a full disk).
+        """
         self._check()
         rc = pd_cap_writer_flush(self.w)
         if rc < 0:
             self._raise(rc)
 
     def close(self):
-        """Flush and close; raises the first write error (e.g. ENOSPC)."""
+        """Flush and close the file.  Idempotent.
+
+        Raises
+        ------
+        OSError
+            The first write error (its errno, e.g. ENOSPC); the file is
+            closed anyway.
+        """
         cdef int rc
         if self.w != NULL:
             rc = pd_cap_writer_close(self.w)

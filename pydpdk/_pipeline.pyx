@@ -185,6 +185,7 @@ cdef class Element:
     """
 
     cdef readonly str name
+    """The element's name (str): its key in ``Pipeline.counters()``."""
     cdef PacketPool pool
     cdef bint attached
     cdef PyObject *held      # the held pool (see pydpdk._burst.take_hold)
@@ -208,26 +209,62 @@ cdef class Element:
 
 
 cdef class Source(Element):
+    """Base of the elements that start a chain (PortSource, Generator).
+
+    Not created directly; ``isinstance(x, Source)`` tells a source.
+    """
+
     cdef pd_source src
 
     @property
     def counters(self):
+        """The source's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns).
+        """
         return counters_dict(&self.src.c)
 
 
 cdef class Stage(Element):
+    """Base of the elements between source and sink (FEC, impairment, Python).
+
+    Not created directly; ``isinstance(x, Stage)`` tells a stage.
+    """
+
     cdef pd_stage st
 
     @property
     def counters(self):
+        """The stage's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns).
+        """
         return counters_dict(&self.st.c)
 
 
 cdef class Sink(Element):
+    """Base of the elements that end a chain (PortSink, Verifier, Discard).
+
+    Not created directly; ``isinstance(x, Sink)`` tells a sink.
+    """
+
     cdef pd_sink snk
 
     @property
     def counters(self):
+        """The sink's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns).
+        """
         return counters_dict(&self.snk.c)
 
 
@@ -236,10 +273,30 @@ cdef class Sink(Element):
 # --------------------------------------------------------------------------
 
 cdef class PortSource(Source):
-    """Receive from one rx queue of a port."""
+    """Receive from one rx queue of a port (``port.rx_burst`` in native code).
+
+    The port must be started when the pipeline runs; the run claims the
+    queue (Python burst calls on it raise ConcurrentUseError meanwhile).  A
+    port that can end (a PcapPort) ends the source at its end of file.
+
+    Parameters
+    ----------
+    port : PortBase
+        Any backend's port.
+    queue : int, default 0
+        Rx queue id, ``0 <= queue < port.rx_queues``.
+
+    Raises
+    ------
+    ValueError
+        No such queue.
+    PoolError
+        The port's pool is closed.
+    """
 
     cdef pd_port_endpoint ep
     cdef readonly PortBase port
+    """The port received from."""
 
     def __init__(self, PortBase port not None, int queue=0):
         if not 0 <= queue < port.n_rx_queues:
@@ -264,16 +321,47 @@ cdef class PortSource(Source):
 
     @property
     def counters(self):
+        """The source's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns), and the port's health as the loop last saw it
+        (every 100 ms): ``link_up`` (1 or 0), ``link_errno`` (ENETDOWN
+        while down, the errno of a failure, 0 when up) and ``link_changes``.
+        """
         d = counters_dict(&self.src.c)
         d.update(health_dict(self.src.health, self.src.health_changes))
         return d
 
 
 cdef class PortSink(Sink):
-    """Send to one tx queue of a port; a full ring is retried, then dropped and counted."""
+    """Send to one tx queue of a port; a full ring is retried, then dropped and counted.
+
+    The port must be started when the pipeline runs; the run claims the
+    queue (Python burst calls on it raise ConcurrentUseError meanwhile).
+
+    Parameters
+    ----------
+    port : PortBase
+        Any backend's port.
+    queue : int, default 0
+        Tx queue id, ``0 <= queue < port.tx_queues``.
+    retries : int, default 4
+        Extra tx calls for what a full ring refused, 0..1000; the rest is
+        freed and counted in ``drops``.
+
+    Raises
+    ------
+    ValueError
+        No such queue, or *retries* out of range.
+    PoolError
+        The port's pool is closed.
+    """
 
     cdef pd_port_endpoint ep
     cdef readonly PortBase port
+    """The port sent on."""
 
     def __init__(self, PortBase port not None, int queue=0, int retries=4):
         if not 0 <= queue < port.n_tx_queues:
@@ -295,13 +383,33 @@ cdef class PortSink(Sink):
 
     @property
     def counters(self):
+        """The sink's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns), and the port's health as the loop last saw it
+        (every 100 ms): ``link_up`` (1 or 0), ``link_errno`` (ENETDOWN
+        while down, the errno of a failure, 0 when up) and ``link_changes``.
+        """
         d = counters_dict(&self.snk.c)
         d.update(health_dict(self.snk.health, self.snk.health_changes))
         return d
 
 
 cdef class Discard(Sink):
-    """Free every packet (counting them)."""
+    """Free every packet (counting them in ``drops``).
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's pool (its packets are freed).
+
+    Raises
+    ------
+    PoolError
+        *pool* is closed.
+    """
 
     def __init__(self, PacketPool pool not None):
         pool.check_open()
@@ -320,11 +428,43 @@ cdef class Generator(Source):
     Frames start with *template* (default: Ethernet/IPv4/UDP headers) followed
     by a 22-byte marker (sequence number, send time, length, CRC-32C of the
     whole frame) and a fill pattern; *sizes* are frame lengths used in turn.
+    A :class:`Verifier` checks them.
+
+    Parameters
+    ----------
+    pool : PacketPool
+        Pool the frames are allocated from.
+    sizes : int or sequence of int, default (512,)
+        Frame lengths in bytes, used in turn; each within
+        ``len(template) + MARKER_LEN`` .. 65535.
+    count : int, default 0
+        Frames to send, then the source ends; 0: no end.
+    rate_pps : float, default 0.0
+        Frames per second; 0: as fast as the loop goes.
+    stream : int, default 0
+        Stream id in the marker (16 bits): a Verifier counts only its own.
+    template : bytes-like, optional
+        Header bytes every frame starts with (default
+        ``DEFAULT_TEMPLATE``: Ethernet/IPv4/UDP, 42 bytes).
+    fix_lengths : bool, default True
+        Rewrite the IPv4 total length, UDP length and checksums in the
+        template per frame.
+
+    Raises
+    ------
+    ValueError
+        No size or too many, a size out of range, or a negative rate.
+    PoolError
+        *pool* is closed.
+    PydpdkError
+        The native generator cannot be created (ENOMEM).
     """
 
     cdef pd_gen *gen
     cdef readonly bytes template
+    """The header bytes every frame starts with (bytes)."""
     cdef readonly uint64_t count
+    """Frames to send before the source ends (int; 0: no end)."""
 
     def __init__(self, PacketPool pool not None, sizes=(512,), uint64_t count=0,
                  double rate_pps=0.0, uint16_t stream=0, template=None, bint fix_lengths=True):
@@ -368,17 +508,46 @@ cdef class Generator(Source):
 
     @property
     def marker_offset(self):
+        """Byte offset of the marker in every frame (int): ``len(template)``."""
         return len(self.template)
 
     @property
     def counters(self):
+        """The generator's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns), and ``sent`` (frames made), ``sent_bytes``
+        and ``alloc_failed`` (frames not made: pool empty).
+        """
         cdef const pd_gen_counters *g = pd_gen_counters_get(self.gen)
         d = counters_dict(&self.src.c)
         d.update(sent=g.sent, sent_bytes=g.bytes, alloc_failed=g.alloc_failed)
         return d
 
     def frame(self, uint32_t length, uint64_t seq, uint64_t tx_ns=0):
-        """The frame this generator would send with sequence number *seq* (for tests)."""
+        """The frame this generator would send with sequence number *seq* (for tests).
+
+        Parameters
+        ----------
+        length : int
+            Frame length in bytes: one of the generator's sizes.
+        seq : int
+            Sequence number (64 bits).
+        tx_ns : int, default 0
+            Send time in the marker, ns of :func:`clock_ns`.
+
+        Returns
+        -------
+        bytes
+            The frame, *length* bytes.
+
+        Raises
+        ------
+        ValueError
+            *length* is not one of the generator's sizes.
+        """
         buf = bytearray(length)
         cdef uint8_t[::1] view = buf
         if pd_gen_fill(self.gen, &view[0], length, seq, tx_ns) != 0:
@@ -387,11 +556,32 @@ cdef class Generator(Source):
 
 
 cdef class Verifier(Sink):
-    """Consume generator frames and find lost, duplicated, reordered and corrupted ones."""
+    """Consume generator frames and find lost, duplicated, reordered and corrupted ones.
+
+    Lost frames are ``max_seq_plus1 - valid`` (counters) once the run drained.
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's pool (frames are freed into it).
+    marker_offset : int, default 42
+        Byte offset of the Generator's marker (its ``marker_offset``).
+    stream : int, default 0
+        Stream id to count; frames of other streams are ``foreign``.
+
+    Raises
+    ------
+    PoolError
+        *pool* is closed.
+    PydpdkError
+        The native verifier cannot be created (ENOMEM).
+    """
 
     cdef pd_verify *ver
     cdef readonly uint32_t marker_offset
+    """Byte offset of the marker in the frames (int)."""
     cdef readonly uint32_t stream
+    """Stream id counted (int)."""
 
     def __init__(self, PacketPool pool not None, uint32_t marker_offset=42, uint16_t stream=0):
         cdef int err = 0
@@ -410,6 +600,19 @@ cdef class Verifier(Sink):
 
     @property
     def counters(self):
+        """The verifier's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns), and ``received``, ``received_bytes``, ``valid``
+        (first intact copy of a frame), ``corrupted`` (marker found, CRC or
+        length wrong), ``foreign`` (no marker or another stream),
+        ``duplicates``, ``reordered`` (after a higher sequence number),
+        ``stale`` (too far behind to classify), ``max_seq_plus1`` (highest
+        sequence number + 1), ``latency_sum_ns`` and ``latency_max_ns``
+        (clock_ns at receipt minus the marker's send time, ns).
+        """
         cdef const pd_verify_counters *v = pd_verify_counters_get(self.ver)
         d = counters_dict(&self.snk.c)
         d.update(received=v.received, received_bytes=v.bytes, valid=v.valid,
@@ -419,7 +622,18 @@ cdef class Verifier(Sink):
         return d
 
     def check(self, frame):
-        """Classify one frame: ('valid', seq), ('corrupted', None) or ('foreign', None)."""
+        """Classify one frame without counting it.
+
+        Parameters
+        ----------
+        frame : bytes-like
+            A whole frame.
+
+        Returns
+        -------
+        tuple
+            ``("valid", seq)``, ``("corrupted", None)`` or ``("foreign", None)``.
+        """
         cdef const uint8_t[::1] view = memoryview(frame).cast("B")
         cdef uint64_t seq = 0
         cdef int rc
@@ -435,7 +649,40 @@ cdef class Verifier(Sink):
 # --------------------------------------------------------------------------
 
 cdef class Impairment(Stage):
-    """A lossy link: random and Gilbert-Elliott loss, duplication, reordering (seeded)."""
+    """A lossy link: random and Gilbert-Elliott loss, duplication, reordering (seeded).
+
+    Deterministic for a given *seed* and packet sequence.  Probabilities are
+    per packet, within [0, 1].
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's pool (duplicates are allocated from it).
+    loss : float, default 0.0
+        Probability of an independent (Bernoulli) loss.
+    ge_p, ge_r : float, optional
+        Gilbert-Elliott model: probability of going from the good to the
+        bad state, and back; both or neither.
+    ge_loss_good, ge_loss_bad : float, default 0.0 and 1.0
+        Loss probability in the good and the bad state.
+    duplicate : float, default 0.0
+        Probability of sending a packet twice.
+    reorder : float, default 0.0
+        Probability of holding a packet back.
+    reorder_gap : int, default 3
+        Packets a held-back packet is delayed by.
+    seed : int, default 1
+        Random seed (64 bits).
+
+    Raises
+    ------
+    ValueError
+        A probability outside [0, 1], or only one of *ge_p*/*ge_r*.
+    PoolError
+        *pool* is closed.
+    PydpdkError
+        The native stage cannot be created (ENOMEM).
+    """
 
     cdef pd_impair *im
 
@@ -474,6 +721,15 @@ cdef class Impairment(Stage):
 
     @property
     def counters(self):
+        """The stage's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns), and ``seen``, ``lost_random``, ``lost_burst``
+        (Gilbert-Elliott), ``lost`` (their sum), ``duplicated``,
+        ``duplicate_failed`` (pool empty) and ``reordered``.
+        """
         cdef const pd_impair_counters *c = pd_impair_counters_get(self.im)
         d = counters_dict(&self.st.c)
         d.update(seen=c.seen, lost_random=c.lost_random, lost_burst=c.lost_burst,
@@ -590,12 +846,69 @@ cdef class FecEncodeStage(Stage):
     counted: ``mss_clamped``, ``icmp_too_big``, ``fragmented``/``fragments``,
     ``mtu_dropped``, ``reply_dropped``.  ``config`` says what applies
     (``max_frame``, ``ip_mtu``, ``mss``).  ValueError when *wan_mtu* leaves
-    no room for a minimal IPv4 packet.
+    no room for a minimal IPv4 packet.  The wire format is
+    docs/fec-format.md (v2); Reed-Solomon over GF(2^8) or XOR parity.
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's pool; parity packets are allocated from it.
+    code : {"rs", "xor"}
+        Reed-Solomon, or XOR parity (``m`` must be 1).
+    k : int, default 10
+        Source packets per block, ``k >= 1``.
+    m : int, default 4
+        Repair packets per block, ``m >= 1``, ``k + m <= 255``.
+    depth : int, default 1
+        Interleaving depth (blocks filled in turn), 1..64.
+    deadline : float, default 0.005
+        Seconds after a block's first packet at which it is closed with
+        what it has (its parity sent); 0: only full blocks.
+    max_payload : int, default 1518
+        Largest frame protected, bytes, 1..65000.
+    kernel : str, optional
+        GF(2^8) kernel name (e.g. "avx2"); None: the fastest this CPU has.
+    session_id : int, optional
+        Wire session id, 1..2**32-1; None draws a random one.
+    wan_mtu : int, default 0
+        IP MTU of the WAN in bytes, 0..65535; 0: no MTU policy.
+    clamp_mss : bool, default True
+        Lower the MSS of TCP SYNs (with *wan_mtu*).
+    icmp : bool, default True
+        Answer oversize DF frames with ICMP (with *wan_mtu*).
+    fragment : bool, default True
+        Fragment oversize IPv4 frames without DF (with *wan_mtu*).
+    icmp_source : str or sequence of str, optional
+        IPv4 and/or IPv6 source address of the ICMP replies.
+    **encap
+        Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
+        UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
+        :02), ``src_ip``, ``dst_ip`` (IPv4, default 192.0.2.1 and .2),
+        ``src_port``, ``dst_port`` (1..65535, default 4790), ``ethertype``
+        (0x0600..0xffff, default 0x88B5) and ``ttl`` (1..255, default 64).
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range, an unknown code, kernel or encapsulation,
+        a bad address, or a *wan_mtu* that leaves no room.
+    TypeError
+        An unknown encapsulation keyword.
+    PoolError
+        *pool* is closed.
+    PydpdkError
+        The native stage cannot be created (ENOMEM).
     """
 
     cdef pd_fec_enc_stage *enc
     cdef readonly dict config
+    """The configuration in effect (dict): the encapsulation options, ``code``,
+    ``k``, ``m``, ``depth``, ``deadline`` (s), ``max_payload``, ``session_id``,
+    ``overhead_bytes`` (encapsulation + FEC header), ``wan_mtu``,
+    ``max_frame``, ``ip_mtu``, ``mss`` (bytes; 0 without MTU policy),
+    ``icmp``, ``fragment`` (bool) and ``icmp_source``."""
     cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
+    """The telemetry registration (``/pydpdk/fec/encoder,<telemetry.id>``)."""
 
     def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
@@ -676,6 +989,21 @@ cdef class FecEncodeStage(Stage):
 
     @property
     def counters(self):
+        """The encoder's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns); the codec's ``source_packets``,
+        ``source_bytes``, ``repair_packets``, ``repair_bytes``, ``blocks``
+        (closed), ``blocks_partial`` (closed by deadline or flush before k),
+        ``no_buffer`` (parity not made: pool empty); and the gateway's
+        ``no_headroom``, ``too_big`` (over *max_payload*), ``out_full``
+        (output array full), ``mss_clamped``, ``icmp_too_big``,
+        ``mtu_dropped``, ``fragmented``, ``fragments``, ``reply_dropped``
+        and ``icmp_limited`` (ICMP rate limit).  Dropped frames are counted
+        in exactly one of these.
+        """
         cdef fec_encoder_stats s
         cdef pd_gateway_counters g
         pd_fec_enc_stage_stats(self.enc, &s, &g)
@@ -695,11 +1023,50 @@ cdef class FecDecodeStage(Stage):
 
     *max_sessions* (2..4096, max_sessions * max_blocks <= 2**20) sender
     sessions are decoded side by side (docs/fec-format.md, "Sessions").
+    Malformed or foreign packets are counted and dropped, never raised.
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's pool; rebuilt frames are allocated from it.
+    timeout : float, default 0.05
+        Seconds after a block's first packet at which an incomplete block
+        is given up (its losses counted); 0: never by time.
+    max_blocks : int, default 256
+        Blocks tracked per session, 1..65536.
+    max_payload : int, default 1518
+        Largest frame, bytes, 1..65000 (as the encoder's).
+    cache_entries : int, default 64
+        Decoding matrices cached.
+    kernel : str, optional
+        GF(2^8) kernel name; None: the fastest this CPU has.
+    max_sessions : int, default FEC_DEFAULT_MAX_SESSIONS
+        Sender sessions decoded side by side, 2..4096.
+    **encap
+        Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
+        UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
+        :02), ``src_ip``, ``dst_ip`` (IPv4, default 192.0.2.1 and .2),
+        ``src_port``, ``dst_port`` (1..65535, default 4790), ``ethertype``
+        (0x0600..0xffff, default 0x88B5) and ``ttl`` (1..255, default 64).
+        Packets whose outer header does not match are ``foreign``.
+
+    Raises
+    ------
+    ValueError
+        A parameter out of range, an unknown kernel or encapsulation, or
+        ``max_sessions * max_blocks > 2**20``.
+    TypeError
+        An unknown encapsulation keyword.
+    PoolError
+        *pool* is closed.
+    PydpdkError
+        The native stage cannot be created (ENOMEM).
     """
 
     cdef pd_fec_dec_stage *dec
     cdef object replies_of
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
+    """The telemetry registration (``/pydpdk/fec/decoder,<telemetry.id>``)."""
 
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
@@ -737,9 +1104,16 @@ cdef class FecDecodeStage(Stage):
         self.telemetry = register_fec_dec_stage(self.dec, "decoder")
 
     def send_replies_of(self, FecEncodeStage enc):
-        """Send *enc*'s ICMP replies (MTU policy) on this stage's output: in a
-        tunnel the decoder's output goes towards the LAN the encoder reads
-        from.  None unpairs."""
+        """Send *enc*'s ICMP replies (MTU policy) on this stage's output.
+
+        In a tunnel the decoder's output goes towards the LAN the encoder
+        reads from.  Call before the pipeline runs.
+
+        Parameters
+        ----------
+        enc : FecEncodeStage or None
+            The encoder to pair with (kept alive while paired); None unpairs.
+        """
         pd_fec_stage_pair(enc.enc if enc is not None else NULL, self.dec)
         self.replies_of = enc              # keeps the encoder alive while paired
 
@@ -750,6 +1124,21 @@ cdef class FecDecodeStage(Stage):
 
     @property
     def counters(self):
+        """The decoder's counters (dict of str to int), safe to read while it runs.
+
+        ``packets_in``, ``bytes_in`` (what entered the element),
+        ``packets_out``, ``bytes_out`` (what left it), ``drops`` (packets it
+        freed), ``bursts`` (non-empty bursts processed) and ``time_ns`` (time
+        spent inside, ns); the codec's ``received``, ``delivered``
+        (originals handed on), ``recovered`` (rebuilt), ``unrecoverable``
+        (known lost, not rebuilt), ``duplicate``, ``late``, ``malformed``,
+        ``repair_unused``, ``no_buffer`` (rebuilt frames lost: pool empty),
+        ``blocks_evicted``, ``blocks_expired``, ``unconfirmed``, ``resyncs``,
+        ``control``, ``sessions_opened``, ``sessions_evicted``; and the
+        gateway's ``foreign`` (not our encapsulation), ``out_full``,
+        ``ecn_marked`` (CE copied to ECT frames) and ``ecn_dropped``
+        (Not-ECT frames under a CE outer header, RFC 6040).
+        """
         cdef fec_decoder_stats s
         cdef pd_gateway_counters g
         pd_fec_dec_stage_stats(self.dec, &s, &g)
@@ -825,11 +1214,29 @@ cdef class PyStage(Stage):
 
     The callable may edit packets (``burst.headers()``, packet views) and may
     return a boolean array saying which packets to keep; the rest are dropped
-    (freed and counted).  It runs with the GIL, once per burst.
+    (freed and counted).  It runs with the GIL, once per burst, on the
+    pipeline's thread.  An exception it raises stops the run (the packets of
+    that burst are freed) and is raised by ``run()``/``join()``; a
+    memoryview that outlives the call is such an error (BufferError).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(burst) -> None | keep_mask``; the mask has ``len(burst)``
+        booleans.
+    name : str, optional
+        Element name (default ``fn.__name__``).
+
+    Raises
+    ------
+    TypeError
+        *fn* is not callable.
     """
 
     cdef readonly object fn
+    """The callable (as given)."""
     cdef public object error
+    """The exception the callable raised in the current run, or None."""
     cdef object owner
 
     def __init__(self, fn, str name=None):
@@ -857,9 +1264,26 @@ cdef class ExternalStage(Stage):
     native/pipeline/stage.h) whose context *owner* keeps alive; the stage runs
     GIL-free like the stages of this module.  *pool* is the packet pool whose
     backend the stage works on.
+
+    Parameters
+    ----------
+    capsule : PyCapsule
+        Named ``"pydpdk.pd_stage"``, pointing at a filled ``pd_stage``.
+    owner : object
+        Keeps the stage's native context alive.
+    pool : PacketPool
+        The chain's pool.
+    name : str, optional
+        Element name (default: the ``pd_stage``'s, else "external").
+
+    Raises
+    ------
+    ValueError
+        The capsule has another name or holds no process function.
     """
 
     cdef readonly object owner
+    """The object that keeps the native context alive."""
 
     def __init__(self, capsule, owner, PacketPool pool not None, str name=None):
         cdef pd_stage *src = <pd_stage *>PyCapsule_GetPointer(capsule, b"pydpdk.pd_stage")
@@ -904,8 +1328,10 @@ cdef class Pipeline:
     cdef volatile int stop_flag
     cdef object interrupt
     cdef readonly bint running
+    """Whether the loop runs now (bool), in ``run()`` or in the background."""
     cdef pd_run_job job
     cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
+    """The telemetry registration (``/pydpdk/pipeline,<telemetry.id>``)."""
     cdef unsigned long epoch
     cdef list used_pools      # pools counted as used (PacketPool.users) by the run
 
@@ -934,7 +1360,29 @@ cdef class Pipeline:
             free(self.c_chains)
 
     def add_chain(self, Source source not None, stages, Sink sink not None, int burst=32):
-        """Add source -> stages -> sink; every element belongs to one chain only."""
+        """Add source -> stages -> sink; every element belongs to one chain only.
+
+        Parameters
+        ----------
+        source : Source
+            Where the chain's packets come from.
+        stages : iterable of Stage
+            Applied in order, at most ``PD_CHAIN_MAX_STAGES``.
+        sink : Sink
+            Where they end.
+        burst : int, default 32
+            Packets pulled from the source per round, 1..256.
+
+        Raises
+        ------
+        ValueError
+            *burst* out of range, too many stages, an element already in a
+            chain, or elements working on packets of different backends.
+        TypeError
+            A stage is not a Stage.
+        PydpdkError
+            The pipeline is running (EBUSY).
+        """
         cdef pd_chain *c
         cdef pd_chain **grown
         cdef Stage st
@@ -981,6 +1429,7 @@ cdef class Pipeline:
 
     @property
     def elements(self):
+        """The chains as ``[(source, [stages], sink), ...]`` (list, a copy)."""
         return [(src, list(stages), snk) for src, stages, snk in self.chains]
 
     def request_stop(self):
@@ -1127,7 +1576,54 @@ cdef class Pipeline:
     def run(self, duration=None, packets=None, *, int idle_sleep_us=50, int idle_rounds=256,
             bint busy_poll=False, double drain=0.2):
         """Run until *duration* seconds, *packets* pulled, every finite source
-        ended, Ctrl-C, or request_stop(); then drain and flush.  Returns a dict."""
+        ended, Ctrl-C, or request_stop(); then drain and flush.
+
+        Blocks the calling thread with the GIL released (Python stages take
+        it per burst); on the main thread Ctrl-C is checked every 5 ms.
+
+        Parameters
+        ----------
+        duration : float, optional
+            Seconds to run.
+        packets : int, optional
+            Packets to pull from the sources (all chains), then stop.
+        idle_sleep_us : int, default 50
+            Microseconds to sleep when idle (after *idle_rounds*).
+        idle_rounds : int, default 256
+            Empty rounds before the loop sleeps.
+        busy_poll : bool, default False
+            Never sleep (one CPU at 100%).
+        drain : float, default 0.2
+            Seconds at most to keep moving packets in flight after the stop.
+
+        Returns
+        -------
+        dict
+            ``packets`` (pulled), ``elapsed_s`` (float, s), ``rounds``,
+            ``idle_rounds``, ``sleeps`` and ``stopped_by`` (``"packets"``,
+            ``"duration"``, ``"sources-done"``, ``"interrupted"``,
+            ``"stopped"`` or ``"port-fault"``).
+
+        Raises
+        ------
+        ValueError
+            No chain, or a limit or idle parameter out of range.
+        PydpdkError
+            The pipeline already runs (EBUSY).
+        PortError
+            A port of a chain is not started or closed, or failed during the
+            run (``.result`` holds the run's result).
+        PoolError
+            A pool of the pipeline was closed.
+        ConcurrentUseError
+            Another loop polls one of the queues (EBUSY).
+        ForkedChildError
+            The pipeline was created by the parent of this forked process.
+        KeyboardInterrupt
+            Ctrl-C, once the loop stopped and drained.
+        Exception
+            Whatever a Python stage raised.
+        """
         cdef pd_run_opts o
         cdef pd_run_result res
         cdef int rc
@@ -1226,5 +1722,11 @@ cdef class Pipeline:
 
 
 def clock_ns():
-    """The pipeline's clock (nanoseconds, monotonic): timestamps in generated frames."""
+    """The pipeline's clock: timestamps in generated frames.
+
+    Returns
+    -------
+    int
+        Nanoseconds of a monotonic clock (the TSC, scaled once).
+    """
     return pd_clock_ns()

@@ -253,10 +253,29 @@ cdef class Sealer:
         pd_sec_sealer_destroy(self.s)
 
     def seal(self, inner):
-        """Sealed envelope (bytes, len(inner) + 40) of one inner packet.
+        """Seal one inner packet into a secure envelope (docs/secure-format.md).
 
-        Raises ValueError when following inner session ids and *inner* is not
-        a v2 packet (shorter than 20 bytes, version != 2, session id 0)."""
+        Not thread-safe: one sealer per thread.
+
+        Parameters
+        ----------
+        inner : bytes-like
+            A plain FEC v2 packet, at most 65495 bytes.
+
+        Returns
+        -------
+        bytes
+            The envelope, ``len(inner) + 40`` bytes (24-byte header, the
+            encrypted packet, 16-byte tag).
+
+        Raises
+        ------
+        ValueError
+            *inner* is too long, or (following inner session ids) not a v2
+            packet (shorter than 20 bytes, version != 2, session id 0).
+        PydpdkError
+            The AEAD failed in the crypto library (its errno).
+        """
         cdef Py_buffer view
         cdef bytes out
         cdef int rc
@@ -279,7 +298,20 @@ cdef class Sealer:
         return out
 
     def rekey(self, int key_id, key):
-        """Seal with another master key from the next packet on (new epoch)."""
+        """Seal with another master key from the next packet on (new epoch).
+
+        Parameters
+        ----------
+        key_id : int
+            The key's id, 0..255.
+        key : bytes
+            The 32-byte master key.
+
+        Raises
+        ------
+        ValueError
+            *key_id* out of range or *key* not 32 bytes.
+        """
         cdef bytes k = check_key(key)
         if not 0 <= key_id <= 255:
             raise ValueError(f"key id must be within 0..255, got {key_id}")
@@ -287,7 +319,11 @@ cdef class Sealer:
 
     @property
     def state(self):
-        """dict: session_id, epoch, counter (next), key_id."""
+        """The sealer's current session (dict of str to int).
+
+        ``session_id``, ``epoch`` (ns), ``counter`` (of the next packet) and
+        ``key_id``.
+        """
         cdef uint32_t sid
         cdef uint64_t epoch, ctr
         cdef uint8_t kid
@@ -296,6 +332,12 @@ cdef class Sealer:
 
     @property
     def stats(self):
+        """The sealer's counters (dict of str to int).
+
+        ``sealed`` (packets), ``bytes`` (inner bytes sealed), ``sessions``
+        (sessions started), ``malformed`` (not a v2 packet: dropped by the
+        stage, ValueError from :meth:`seal`) and ``rekeys``.
+        """
         cdef pd_sec_seal_stats st
         pd_sec_sealer_stats(self.s, &st)
         return {"sealed": st.sealed, "bytes": st.bytes, "sessions": st.sessions,
@@ -356,9 +398,25 @@ cdef class Opener:
         pd_sec_opener_destroy(self.o)
 
     def open(self, packet, now_ns=None):
-        """(verdict, inner): verdict "ok" with the inner packet (bytes), or the
-        drop reason (one of VERDICTS) with None.  *now_ns*: monotonic clock for
-        the derivation budget (default: now)."""
+        """Verify and decrypt one envelope; never raises for bad input.
+
+        Not thread-safe: one opener per thread (:meth:`set_keys` excepted).
+
+        Parameters
+        ----------
+        packet : bytes-like
+            A received envelope.
+        now_ns : int, optional
+            Monotonic clock in ns for the derivation budget (default: now).
+
+        Returns
+        -------
+        tuple of (str, bytes or None)
+            ``("ok", inner packet)``, or the drop reason (one of ``VERDICTS``:
+            ``"malformed"``, ``"unknown_key"``, ``"bad_tag"``,
+            ``"replayed"``, ``"too_old"``, ``"stale_epoch"``,
+            ``"rate_limited"``) and None; each drop is counted in ``stats``.
+        """
         cdef Py_buffer view
         cdef bytearray buf
         cdef uint32_t inner = 0, n
@@ -380,15 +438,45 @@ cdef class Opener:
         return "ok", bytes(buf[PD_SEC_HDR_LEN:PD_SEC_HDR_LEN + inner])
 
     def set_keys(self, keys):
-        """Replace the accepted keys from the next packet on (sessions under a
-        removed key id end).  Safe while a pipeline runs the opener."""
+        """Replace the accepted keys from the next packet on.
+
+        Sessions under a removed key id end.  Safe while a pipeline runs the
+        opener.
+
+        Parameters
+        ----------
+        keys : sequence of (int, bytes)
+            1 or 2 ``(key id, 32-byte key)`` pairs.
+
+        Raises
+        ------
+        ValueError
+            Not 1 or 2 keys, an id out of range or repeated, or a key not 32
+            bytes.
+        """
         cdef pd_sec_keyset ks
         fill_keyset(&ks, keys)
         pd_sec_opener_set_keys(self.o, &ks)
         memset(&ks, 0, sizeof(ks))
 
     def epoch(self, int key_id):
-        """Last accepted epoch (ns) of *key_id*, 0 if none."""
+        """Last accepted epoch of *key_id*.
+
+        Parameters
+        ----------
+        key_id : int
+            Key id, 0..255.
+
+        Returns
+        -------
+        int
+            The epoch (ns), 0 if none was accepted.
+
+        Raises
+        ------
+        ValueError
+            *key_id* out of range.
+        """
         if not 0 <= key_id <= 255:
             raise ValueError(f"key id must be within 0..255, got {key_id}")
         return pd_sec_opener_epoch(self.o, <uint8_t>key_id)

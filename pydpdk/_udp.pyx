@@ -48,8 +48,23 @@ PEER_STATES = {PD_UDP_PEER_WAITING: "waiting", PD_UDP_PEER_UP: "up", PD_UDP_PEER
 def split_hostport(text, default_port=None):
     """``"HOST:PORT"``, ``"[V6ADDR]:PORT"`` or ``":PORT"`` -> (host, port).
 
-    *host* is ``""`` when left out; a missing port takes *default_port*
-    (ValueError when that is None too).  IPv6 addresses need brackets.
+    Parameters
+    ----------
+    text : str
+        The address; IPv6 addresses need brackets.  Nothing is resolved.
+    default_port : int, optional
+        Port when *text* has none.
+
+    Returns
+    -------
+    tuple of (str, int)
+        The host (``""`` when left out) and the port, 0..65535.
+
+    Raises
+    ------
+    ValueError
+        Malformed text, an IPv6 address without brackets, a port that is
+        no number or out of range, or no port and no *default_port*.
     """
     text = str(text).strip()
     if text.startswith("["):
@@ -119,7 +134,18 @@ cdef int _fill(sockaddr_storage *ss, socklen_t *length, bytes raw) except -1:
 
 
 def format_hostport(addr):
-    """(ip, port) -> "ip:port" or "[ip]:port" (IPv6)."""
+    """``(ip, port)`` -> ``"ip:port"``, or ``"[ip]:port"`` for IPv6.
+
+    Parameters
+    ----------
+    addr : tuple of (str, int) or None
+        An address as ``UdpPort.local``/``peer`` give it.
+
+    Returns
+    -------
+    str
+        The text form; ``""`` for None.
+    """
     if addr is None:
         return ""
     ip, port = addr
@@ -127,7 +153,19 @@ def format_hostport(addr):
 
 
 def fec_session_id(data):
-    """The session id of a FEC v2 packet (header CRC checked), or None."""
+    """The session id of a FEC v2 packet (docs/fec-format.md), header CRC checked.
+
+    Parameters
+    ----------
+    data : bytes-like
+        A datagram payload (one FEC wire packet).
+
+    Returns
+    -------
+    int or None
+        The 32-bit session id, or None when *data* is no valid FEC v2
+        header (too short, other version, CRC mismatch).
+    """
     cdef const uint8_t[::1] view = memoryview(bytes(data)).cast("B")
     cdef uint32_t sid = 0
     if view.shape[0] == 0:
@@ -177,14 +215,71 @@ cdef class UdpPort(PortBase):
     arrive coalesced, one copy more per datagram when they do not; off by
     default.  *rcvbuf*/*sndbuf*: socket buffer bytes.
 
-    Raises PortError (EADDRINUSE, EADDRNOTAVAIL, ...) when the socket cannot
-    be bound, ValueError for malformed addresses or options.  Source:
-    recvmmsg(2), sendmmsg(2), udp(7), ip(7) IP_MTU_DISCOVER.
+    Thread-safe like every port (one lock per queue; one rx and one tx
+    queue).  Source: recvmmsg(2), sendmmsg(2), udp(7), ip(7)
+    IP_MTU_DISCOVER.
+
+    Parameters
+    ----------
+    peer : str or tuple of (str, int)
+        ``"HOST:PORT"`` or ``(host, port)``; the host is resolved once
+        (``getaddrinfo``), the port is 1..65535.
+    pool : PacketPool, optional
+        Pool received datagrams are copied into (default: a new BufferPool
+        of 2048 buffers of 2048 bytes).
+    bind : str or int or tuple of (str, int), optional
+        Local ``"ADDR:PORT"``, a port, or ``(addr, port)``; default any
+        address of the peer's family and the peer's port.
+    keepalive : float or None, default 1.0
+        Seconds between keepalives; 0 or None: none.
+    dead_after : float or None, default 5.0
+        Seconds of silence after which the peer is ``"dead"``; longer than
+        *keepalive*; 0 or None: never.
+    follow_peer : bool, default True
+        Follow a peer whose address changes (see above).
+    dont_fragment : bool, default False
+        Set IP_PMTUDISC_DO: datagrams over the path MTU are refused.
+    gso : bool, default False
+        Send runs of equal-length packets with UDP_SEGMENT.
+    gro : bool, default False
+        Receive coalesced datagrams (UDP_GRO) and split them.
+    rcvbuf, sndbuf : int, default 4194304
+        Socket buffer sizes in bytes (SO_RCVBUF/SO_SNDBUF).
+
+    Raises
+    ------
+    ValueError
+        Malformed addresses, a bind address of another family, a port out
+        of range, negative timers, or *dead_after* not longer than
+        *keepalive*.
+    PortError
+        The host cannot be resolved (EADDRNOTAVAIL), or the socket cannot
+        be opened or bound (its errno: EADDRINUSE, ...).
+    PoolError
+        *pool* is closed.
+
+    Notes
+    -----
+    ``stats()`` keys (counts unless stated): ``ipackets``, ``opackets``
+    (datagrams), ``ibytes``, ``obytes`` (payload bytes), ``imissed`` (=
+    ``kernel_drops``, datagrams the socket dropped, SO_RXQ_OVFL),
+    ``ierrors`` (``rx_malformed + rx_unknown_source``), ``oerrors``
+    (datagrams the kernel refused, freed), ``rx_nombuf`` (receive skipped:
+    pool empty), ``rx_malformed``, ``rx_unknown_source``, ``kernel_drops``,
+    ``rx_coalesced`` (GRO datagrams split), ``tx_oversize`` (over the path
+    MTU), ``tx_unreachable`` (no route, network or host unreachable),
+    ``tx_gso_sends``, ``keepalives_tx``, ``keepalives_rx``,
+    ``keepalive_errors``, ``peer_changes``, ``dead_events``, ``peer_state``
+    (str, see :attr:`peer_state`), ``last_rx_age_s`` (float seconds since
+    the peer was last heard, None if never) and ``peer`` (str
+    ``"ip:port"``).
     """
 
     cdef pd_udp *u
     cdef readonly str spec
+    """``"udp:<ip>:<port>"`` of the configured peer (str): the port spec."""
     cdef readonly int family
+    """Address family of the socket (int, ``socket.AF_INET`` or ``AF_INET6``)."""
 
     def __cinit__(self):
         self.u = NULL
@@ -261,12 +356,12 @@ cdef class UdpPort(PortBase):
 
     @property
     def pool(self):
-        """The pool received datagrams are put in."""
+        """The PacketPool received datagrams are put in."""
         return self.rx_pool
 
     @property
     def local(self):
-        """The bound local address, (ip, port)."""
+        """The bound local address, ``(ip, port)`` (tuple); PortError once closed."""
         cdef sockaddr_storage ss
         cdef socklen_t length = 0
         self._check_open()
@@ -275,7 +370,10 @@ cdef class UdpPort(PortBase):
 
     @property
     def peer(self):
-        """Where datagrams go now, (ip, port): the configured peer, or where it moved."""
+        """Where datagrams go now, ``(ip, port)``: the configured peer, or where it moved.
+
+        PortError once closed.
+        """
         cdef sockaddr_storage ss
         cdef socklen_t length = 0
         self._check_open()
@@ -284,17 +382,39 @@ cdef class UdpPort(PortBase):
 
     @property
     def instance_id(self):
-        """The random id this port's keepalives carry."""
+        """The random 32-bit id this port's keepalives carry (int); PortError once closed."""
         self._check_open()
         return pd_udp_instance_id(self.u)
 
     @property
     def peer_state(self):
-        """"waiting" (never heard), "up", or "dead" (silent for dead_after seconds)."""
+        """``"waiting"`` (never heard), ``"up"``, or ``"dead"`` (silent for *dead_after* s).
+
+        PortError once closed.
+        """
         return self.stats()["peer_state"]
 
     def wait(self, double timeout=1.0):
-        """Block up to *timeout* seconds until a datagram is queued; True if one is."""
+        """Block up to *timeout* seconds until a datagram is queued (``poll``).
+
+        The GIL is released while waiting.
+
+        Parameters
+        ----------
+        timeout : float, default 1.0
+            Longest wait in seconds (millisecond resolution).
+
+        Returns
+        -------
+        bool
+            True if a datagram is queued, False on timeout.
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF) or not started (ENETDOWN), or
+            ``poll`` failed (its errno).
+        """
         cdef int rc
         cdef int ms = <int>(timeout * 1000)
         self.check_usable()
@@ -305,7 +425,13 @@ cdef class UdpPort(PortBase):
         return rc > 0
 
     def tick(self):
-        """Run the keepalive and dead-peer timers now (rx_burst does it on every call)."""
+        """Run the keepalive and dead-peer timers now (rx_burst does it on every call).
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF) or not started (ENETDOWN).
+        """
         self.check_usable()
         pd_udp_tick(self.u)
 
@@ -357,7 +483,13 @@ cdef class UdpPort(PortBase):
         }
 
     def reset_stats(self):
-        """Zero the counters (peer state and address stay)."""
+        """Zero the counters (peer state and address stay).
+
+        Raises
+        ------
+        PortError
+            The port is closed (EBADF).
+        """
         self._check_open()
         pd_udp_stats_reset(self.u)
 

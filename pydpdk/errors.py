@@ -96,7 +96,14 @@ class ResourceLimitError(PydpdkError):
 class EalHelpRequested(EalError):
     """``-h``/``--help`` was among the EAL arguments: DPDK would print its usage
     and end the process.  Nothing was initialised; ``usage`` holds DPDK's
-    usage text (what a DPDK application prints for ``-h``)."""
+    usage text (what a DPDK application prints for ``-h``).
+
+    Parameters
+    ----------
+    usage : str
+        DPDK's EAL usage text (``pydpdk.dpdk.eal_usage()``); kept as the
+        ``usage`` attribute.  ``errno`` is 0.
+    """
 
     def __init__(self, usage: str) -> None:
         super().__init__(0, "DPDK EAL usage requested (-h/--help among the EAL arguments)")
@@ -114,9 +121,29 @@ def error_from_errno(
 ) -> OSError:
     """Build the exception for a (positive or negative) errno.
 
-    *message* says what was being done ("cannot start port 0"); *detail* is the
-    library's own text (``rte_strerror``) when it has one, else ``os.strerror``.
-    With *cls* None the built-in ``OSError`` subclass for that errno is used.
+    The one place where native error codes become exceptions; nothing is
+    raised here.
+
+    Parameters
+    ----------
+    errnum : int
+        The error code, positive or negative (native code returns
+        ``-errno``, DPDK ``-rte_errno``); 0 becomes EIO.
+    message : str
+        What was being done, e.g. ``"cannot start port 0"``.
+    cls : type of OSError, optional
+        Exception class (a :class:`PydpdkError` subclass); None picks the
+        built-in ``OSError`` subclass for the errno (``FileNotFoundError``,
+        ``PermissionError``, ...).
+    detail : str, optional
+        The library's own text (``rte_strerror``); default
+        ``os.strerror(errnum)``.
+
+    Returns
+    -------
+    OSError
+        An instance of *cls* (or of the built-in subclass) with ``errno``
+        set and the text ``"<message>: <detail>"``.
     """
     errnum = abs(int(errnum))
     if detail is None:

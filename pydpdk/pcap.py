@@ -70,6 +70,16 @@ except ImportError as _exc:  # built without the pcap feature
 def read_frames(path: str | os.PathLike[str]) -> list[bytes]:
     """Every record's bytes, in order.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A pcap or pcapng file.
+
+    Returns
+    -------
+    list of bytes
+        One item per record, its captured bytes.
+
     Raises
     ------
     FileNotFoundError, PermissionError, IsADirectoryError
@@ -103,7 +113,28 @@ def copy_capture(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     has none, becomes an enhanced one with timestamp 0.  Into pcap, the input must have one
     link type (ValueError otherwise) and timestamps become nanoseconds.
 
-    Raises as :class:`CaptureReader` and :class:`CaptureWriter` do.
+    Parameters
+    ----------
+    src : str or os.PathLike
+        The pcap or pcapng file to read.
+    dst : str or os.PathLike
+        The file to write (created or truncated).
+    format : {None, "pcap", "pcapng"}
+        Format of *dst*; None: by its name.
+
+    Returns
+    -------
+    int
+        The number of records copied.
+
+    Raises
+    ------
+    ValueError
+        Into pcap, *src* has several link types; or an unknown *format*.
+    CaptureFileError
+        *src* is not a capture, or is cut off or corrupt.
+    OSError
+        A file cannot be opened, or a write failed (its errno).
     """
     with CaptureReader(src) as reader:
         writer: Any = None

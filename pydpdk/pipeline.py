@@ -153,7 +153,37 @@ class Pipeline(_NativePipeline):
         sink: Any,
         burst: int = 32,
     ) -> Pipeline:
-        """Add a chain; ports and callables are wrapped for you.  Returns self."""
+        """Add a chain; ports and callables are wrapped for you.
+
+        Parameters
+        ----------
+        source : PortBase or Source
+            A port (its rx queue 0, as ``PortSource(port)``), a Generator or
+            another Source.
+        *stages : Stage or callable
+            Applied in order; a callable ``fn(burst) -> None | keep_mask``
+            becomes a :class:`PyStage`.
+        sink : PortBase or Sink
+            A port (its tx queue 0, as ``PortSink(port)``), a Verifier,
+            Discard or another Sink.
+        burst : int, default 32
+            Packets pulled from the source per round, 1..256.
+
+        Returns
+        -------
+        Pipeline
+            ``self``, so calls chain.
+
+        Raises
+        ------
+        TypeError
+            *source*, a stage or *sink* is of no usable type.
+        ValueError
+            As :meth:`add_chain` (bad *burst*, mixed backends, an element
+            already in a chain, a port without queue 0).
+        PydpdkError
+            The pipeline is running (EBUSY).
+        """
         self.add_chain(
             _as_source(source), [_as_stage(s) for s in stages], _as_sink(sink), burst=burst
         )
@@ -168,6 +198,32 @@ class Pipeline(_NativePipeline):
         stays responsive; ``stop()`` or ``join()`` collects the result.  The
         run is prepared on the calling thread, so a ``request_stop()`` right
         after ``start()`` is never lost.
+
+        Parameters
+        ----------
+        lcore : int, optional
+            DPDK worker lcore id (``rte_eal_remote_launch``); None: a Python
+            thread.
+        **run_kwargs
+            ``duration``, ``packets``, ``idle_sleep_us``, ``idle_rounds``,
+            ``busy_poll`` and ``drain``, as :meth:`run` takes them.
+
+        Raises
+        ------
+        RuntimeError
+            The pipeline is already running or its result was not collected.
+        DpdkUnavailableError
+            *lcore* given, but pydpdk was built without DPDK.
+        ValueError
+            *lcore* is not an enabled worker lcore (or is the main one).
+        OSError
+            The lcore is busy with another job (EBUSY); EalError if DPDK
+            refuses the launch otherwise.
+        EalStateError
+            *lcore* given, but the EAL is not running in this process.
+        Exception
+            What :meth:`run` raises while preparing (ValueError, PortError,
+            ConcurrentUseError, ...); nothing runs then.
         """
         if self.running or self._pending:
             raise RuntimeError("the pipeline is already running")
@@ -196,11 +252,32 @@ class Pipeline(_NativePipeline):
         _running.add(self)
 
     def join(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """Wait for a background run; returns its result (None if still running).
+        """Wait for a background run and collect its result.
 
-        Raises what ended the run (a Python stage's exception, ``PortError``
-        for a failed port).  If the wait itself is interrupted (Ctrl-C), the
-        loop is stopped and waited for before the exception propagates.
+        If the wait itself is interrupted (Ctrl-C), the loop is stopped and
+        waited for before the exception propagates.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Longest wait in seconds; None: until the run ends.
+
+        Returns
+        -------
+        dict or None
+            The run's result as :meth:`run` returns it; None if it still
+            runs after *timeout* (call again).
+
+        Raises
+        ------
+        RuntimeError
+            The pipeline was not started with :meth:`start`.
+        PortError
+            A port failed during the run (``.result`` holds the result).
+        Exception
+            What a Python stage raised.
+        KeyboardInterrupt
+            Ctrl-C while waiting, once the loop stopped.
         """
         if not self._pending:
             raise RuntimeError("the pipeline was not started with start()")
@@ -223,15 +300,44 @@ class Pipeline(_NativePipeline):
         return self._finish_job()
 
     def stop(self, timeout: float | None = 10.0) -> dict[str, Any] | None:
-        """Stop a background run and return its result (None if it did not
-        end within *timeout* seconds)."""
+        """Stop a background run and return its result.
+
+        ``request_stop()`` then :meth:`join`.
+
+        Parameters
+        ----------
+        timeout : float or None, default 10.0
+            Longest wait in seconds for the loop to drain and end; None: no
+            limit.
+
+        Returns
+        -------
+        dict or None
+            The run's result, or None if it did not end within *timeout*.
+
+        Raises
+        ------
+        RuntimeError
+            The pipeline was not started with :meth:`start`.
+        PortError
+            A port failed during the run.
+        Exception
+            What a Python stage raised.
+        """
         self.request_stop()
         return self.join(timeout)
 
     def halt(self) -> tuple[dict[str, Any] | None, BaseException | None]:
         """Stop a background run if one is active and wait for it, whatever
-        happens meanwhile; returns ``(result, error)`` instead of raising what
-        ended the run.  ``(None, None)`` when nothing was running."""
+        happens meanwhile.  Never raises what ended the run.
+
+        Returns
+        -------
+        tuple of (dict or None, BaseException or None)
+            ``(result, error)``: the run's result, and the exception that
+            ended it (or that interrupted the wait); ``(None, None)`` when
+            nothing was running.
+        """
         if not self._pending:
             return None, None
         self.request_stop()
@@ -252,8 +358,15 @@ class Pipeline(_NativePipeline):
         self.halt()
 
     def counters(self) -> dict[str, dict[str, int]]:
-        """Counters of every element, keyed ``"chain<i>.<name>"`` (``<name>#2`` for a
-        second element of the same name in a chain); safe while running."""
+        """Counters of every element; safe to call from any thread while it runs.
+
+        Returns
+        -------
+        dict of str to dict
+            ``{"chain<i>.<name>": element.counters}`` (``<name>#2`` for a
+            second element of the same name in a chain); each element's
+            ``counters`` docstring lists its keys.
+        """
         out: dict[str, dict[str, int]] = {}
         for i, (src, stages, snk) in enumerate(self.elements):
             chain: list[Source | Stage | Sink] = [src, *stages, snk]

@@ -93,20 +93,68 @@ def _need() -> Any:
 
 
 def info() -> str:
-    """One line: the crypto libraries and CPU paths in use (``pydpdk info``)."""
+    """One line: the crypto libraries and CPU paths in use (``pydpdk info``).
+
+    Returns
+    -------
+    str
+        E.g. the OpenSSL version and the AES-GCM implementation chosen;
+        ``"not built (no OpenSSL libcrypto)"`` without the secure mode.
+    """
     if _secure is None:
         return "not built (no OpenSSL libcrypto)"
     return str(_secure.info())
 
 
 def session_key(master: bytes, session_id: int, epoch: int) -> bytes:
-    """The 32-byte session key: HKDF-SHA256 (RFC 5869), IKM = *master*, salt =
-    session id (4 bytes BE) || epoch (8 bytes BE), info "pydpdk fec v2 session"."""
+    """The 32-byte session key, as sender and receiver derive it.
+
+    HKDF-SHA256 (RFC 5869) with IKM = *master*, salt = session id (4 bytes
+    big-endian) || epoch (8 bytes big-endian), info ``"pydpdk fec v2
+    session"`` (docs/secure-format.md).
+
+    Parameters
+    ----------
+    master : bytes
+        A master key of the key file, 32 bytes.
+    session_id : int
+        FEC session id, 32 bits.
+    epoch : int
+        Session epoch, 64 bits (the sender's wall clock in ns at session
+        start).
+
+    Returns
+    -------
+    bytes
+        The 32-byte AEAD key of that session.
+
+    Raises
+    ------
+    ValueError
+        *master* is not 32 bytes.
+    OverflowError
+        *session_id* or *epoch* does not fit its width.
+    SecureError
+        pydpdk was built without libcrypto (ENOTSUP).
+    PydpdkError
+        HKDF failed in libcrypto (EIO).
+    """
     return bytes(_need().session_key(master, session_id, epoch))
 
 
 def state_path_for(key_path: str | os.PathLike[str]) -> Path:
-    """Where the receiver's epoch state lives: beside the key file (``FILE.state``)."""
+    """Where the receiver's epoch state lives: beside the key file.
+
+    Parameters
+    ----------
+    key_path : str or os.PathLike
+        The key file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<key_path>.state``.
+    """
     return Path(f"{os.fspath(key_path)}.state")
 
 
@@ -114,8 +162,23 @@ class KeyFile:
     """The master keys of a key file: ``keys`` is [(id, 32 bytes)], oldest first;
     the last one is :attr:`current`, the key senders seal with.
 
-    Raises :class:`KeyFileError` (missing, malformed, more than two keys,
-    readable by group or others) from :meth:`load`.
+    Not thread-safe (a value object; :meth:`save` writes atomically).
+
+    Parameters
+    ----------
+    keys : sequence of (int, bytes)
+        1 or 2 ``(key id, key)`` pairs, oldest first; ids distinct in
+        1..255, keys 32 bytes.
+    path : pathlib.Path, optional
+        The file the keys were read from or saved to.
+    mtime_ns : int, default 0
+        Its modification time in ns when read (see :meth:`changed`).
+
+    Raises
+    ------
+    KeyFileError
+        Not 1 or 2 keys, ids not distinct or out of range, or a key not 32
+        bytes (EINVAL).
     """
 
     def __init__(self, keys: Sequence[tuple[int, bytes]], path: Path | None = None,
@@ -143,11 +206,30 @@ class KeyFile:
 
     @property
     def ids(self) -> list[int]:
+        """Key ids, oldest first (list of int)."""
         return [i for i, _ in self.keys]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> KeyFile:
-        """Read and check a key file (mode must not give group/others any access)."""
+        """Read and check a key file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The key file; its mode must give group and others no access.
+
+        Returns
+        -------
+        KeyFile
+            Its keys, with *path* and its mtime.
+
+        Raises
+        ------
+        KeyFileError
+            The file cannot be read (its errno), is not a regular file,
+            gives group/others access (EPERM), is not ASCII, or is
+            malformed (EINVAL; the message names the line).
+        """
         p = Path(path)
         try:
             fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
@@ -190,7 +272,14 @@ class KeyFile:
             raise KeyFileError(errno.EINVAL, f"key file {p}: {exc.strerror}") from None
 
     def changed(self) -> bool:
-        """True when the file on disk has another mtime than when loaded."""
+        """Whether the file on disk has another mtime than when loaded.
+
+        Returns
+        -------
+        bool
+            True if the file changed since :meth:`load` or :meth:`save`;
+            False without a path or when it cannot be stat'ed.
+        """
         if self.path is None:
             return False
         try:
@@ -199,9 +288,25 @@ class KeyFile:
             return False
 
     def save(self, path: str | os.PathLike[str], *, force: bool = False) -> None:
-        """Write atomically with mode 0600; refuses to replace a file unless
-        *force*, and never replaces anything but a regular file (a device,
-        FIFO, directory or symlink target is refused: KeyFileError)."""
+        """Write atomically (temporary file, fsync, rename) with mode 0600.
+
+        Sets ``path`` and ``mtime_ns`` to the new file's.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write.
+        force : bool, default False
+            Replace an existing regular file (anything else is never
+            replaced: a device, FIFO, directory or symlink).
+
+        Raises
+        ------
+        KeyFileError
+            The file exists without *force* (EEXIST), is not a regular file
+            (EINVAL), its directory does not exist (ENOENT), or writing
+            failed (its errno; no key material is left behind).
+        """
         p = Path(path)
         if os.path.lexists(p):
             if not force:
@@ -240,14 +345,48 @@ class KeyFile:
 
     @classmethod
     def generate(cls, path: str | os.PathLike[str], *, force: bool = False) -> KeyFile:
-        """A new key file with one random key (id 1) from the OS CSPRNG."""
+        """A new key file with one random key (id 1) from the OS CSPRNG.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write it (mode 0600).
+        force : bool, default False
+            Replace an existing regular file.
+
+        Returns
+        -------
+        KeyFile
+            The new keys.
+
+        Raises
+        ------
+        KeyFileError
+            As :meth:`save`.
+        """
         kf = cls([(1, secrets.token_bytes(KEY_LEN))])
         kf.save(path, force=force)
         return kf
 
     @classmethod
     def rotate(cls, path: str | os.PathLike[str]) -> KeyFile:
-        """Add a new random key (next id) and keep only the previous newest one."""
+        """Add a new random key (next id) and keep only the previous newest one.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            An existing key file, rewritten atomically.
+
+        Returns
+        -------
+        KeyFile
+            The rotated keys: ``[previous newest, new]``.
+
+        Raises
+        ------
+        KeyFileError
+            As :meth:`load` and :meth:`save`.
+        """
         old = cls.load(path)
         new_id = old.current[0] % 255 + 1
         kf = cls([old.current, (new_id, secrets.token_bytes(KEY_LEN))])
@@ -268,9 +407,42 @@ def _keyfile(keys: KeysLike) -> KeyFile:
 
 def Sealer(keys: KeysLike, *, aead: str = "aes-256-gcm", impl: str = "auto",
            session_id: int = 0, epoch: int = 0) -> Any:
-    """A plain-buffer sealer on the newest key of *keys* (KeyFile, path or
-    [(id, key)]): ``.seal(inner) -> bytes``.  See :class:`SealStage` for the
-    parameters."""
+    """A plain-buffer sealer on the newest key of *keys*: ``.seal(inner) -> bytes``.
+
+    The object also has ``rekey(key_id, key)``, ``state`` and ``stats``
+    (see :class:`SealStage`); not thread-safe.
+
+    Parameters
+    ----------
+    keys : KeyFile or str or os.PathLike or iterable of (int, bytes)
+        The keys, a key file to load, or ``(key id, 32-byte key)`` pairs.
+    aead : {"aes-256-gcm", "chacha20-poly1305"}
+        The AEAD (RFC 5116; AES-GCM: NIST SP 800-38D, ChaCha20-Poly1305:
+        RFC 8439).
+    impl : {"auto", "ipsec-mb", "openssl"}
+        Crypto library; "auto" takes ipsec-mb for AES-GCM when built in.
+    session_id : int, default 0
+        Session id of every envelope; 0 follows each inner v2 packet's.
+    epoch : int, default 0
+        Epoch of every envelope; 0 takes the wall clock (ns) at each
+        session start.
+
+    Returns
+    -------
+    pydpdk._secure.Sealer
+        The sealer; ``seal(inner)`` returns ``len(inner) + 40`` bytes.
+
+    Raises
+    ------
+    KeyFileError
+        *keys* cannot be loaded or is malformed.
+    ValueError
+        Unknown *aead* or *impl*.
+    SecureError
+        Built without libcrypto (ENOTSUP).
+    PydpdkError
+        *impl* does not provide *aead* in this build (ENOTSUP).
+    """
     kid, key = _keyfile(keys).current
     return _need().Sealer(key, kid, aead, impl, session_id, epoch)
 
@@ -278,8 +450,47 @@ def Sealer(keys: KeysLike, *, aead: str = "aes-256-gcm", impl: str = "auto",
 def Opener(keys: KeysLike, *, aead: str = "aes-256-gcm", impl: str = "auto",
            max_sessions: int = 16, derive_per_ms: int = 8, check_inner: bool = True,
            state_path: str | os.PathLike[str] | None = None) -> Any:
-    """A plain-buffer opener accepting every key of *keys*:
-    ``.open(packet) -> (verdict, inner | None)``.  See :class:`OpenStage`."""
+    """A plain-buffer opener accepting every key of *keys*.
+
+    ``.open(packet) -> (verdict, inner | None)``: verdict ``"ok"`` with the
+    inner packet, or the drop reason with None (see :class:`OpenStage`).
+    Not thread-safe.
+
+    Parameters
+    ----------
+    keys : KeyFile or str or os.PathLike or iterable of (int, bytes)
+        The keys, a key file to load, or ``(key id, 32-byte key)`` pairs.
+    aead : {"aes-256-gcm", "chacha20-poly1305"}
+        The AEAD, as the sender's.
+    impl : {"auto", "ipsec-mb", "openssl"}
+        Crypto library.
+    max_sessions : int, default 16
+        Size of the session table, 1..4096.
+    derive_per_ms : int, default 8
+        Most HKDF derivations for unknown sessions per millisecond.
+    check_inner : bool, default True
+        Require the inner packet to be v2 with the envelope's session id.
+    state_path : str or os.PathLike, optional
+        File keeping the last accepted epoch per key id across restarts
+        (None: none).
+
+    Returns
+    -------
+    pydpdk._secure.Opener
+        The opener.
+
+    Raises
+    ------
+    KeyFileError
+        *keys* cannot be loaded or is malformed.
+    ValueError
+        Unknown *aead* or *impl*, or *max_sessions* out of range.
+    SecureError
+        Built without libcrypto (ENOTSUP).
+    PydpdkError
+        *state_path* is not a state file (EINVAL), or *impl* does not
+        provide *aead* (ENOTSUP).
+    """
     kf = _keyfile(keys)
     return _need().Opener(kf.keys, aead, impl, max_sessions, derive_per_ms, check_inner,
                           None if state_path is None else os.fspath(state_path))
@@ -304,7 +515,42 @@ class SealStage(ExternalStage):
     keywords as the FEC stages' (``encap`` "udp" | "ether" | "none"; the others
     are accepted and ignored): the envelope goes after the outer header, whose
     IPv4/UDP lengths are rewritten.  Packets need 24 bytes of headroom and 16
-    of tailroom (counted ``no_room`` and dropped otherwise).
+    of tailroom (counted ``no_room`` and dropped otherwise).  Runs GIL-free
+    in the pipeline's loop; :meth:`reload` may be called from another thread.
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's packet pool.
+    keys : KeyFile or str or os.PathLike or iterable of (int, bytes)
+        The keys, a key file to load, or ``(key id, 32-byte key)`` pairs.
+    aead : {"aes-256-gcm", "chacha20-poly1305"}
+        The AEAD.
+    impl : {"auto", "ipsec-mb", "openssl"}
+        Crypto library.
+    session_id : int, default 0
+        0 follows each inner packet's session id.
+    epoch : int, default 0
+        0: wall clock (ns) at each session start.
+    **encap
+        Encapsulation keywords as the FEC stages': ``encap`` ("udp",
+        "ether" or "none"), ``dst_port``, ``ethertype``; ``src_mac``,
+        ``dst_mac``, ``src_ip``, ``dst_ip``, ``src_port``, ``ttl`` and
+        ``dscp`` are accepted and ignored.
+
+    Raises
+    ------
+    TypeError
+        An unknown encapsulation keyword.
+    KeyFileError
+        *keys* cannot be loaded or is malformed.
+    ValueError
+        Unknown *aead*, *impl* or encapsulation, or a port/ethertype out of
+        range.
+    SecureError
+        Built without libcrypto (ENOTSUP).
+    PydpdkError
+        *impl* does not provide *aead*, or the native stage cannot be made.
     """
 
     def __init__(self, pool: Any, keys: KeysLike, *, aead: str = "aes-256-gcm",
@@ -318,8 +564,25 @@ class SealStage(ExternalStage):
         super().__init__(self._handle.capsule(), self._handle, pool, "secure-seal")
 
     def reload(self, keys: KeysLike | None = None) -> bool:
-        """Seal with the newest key of *keys* (default: reread the key file);
-        True if the sealing key changed.  Safe while the pipeline runs."""
+        """Seal with the newest key of *keys* from the next packet on (new epoch).
+
+        Safe while the pipeline runs (e.g. on SIGHUP).
+
+        Parameters
+        ----------
+        keys : KeyFile or str or os.PathLike or iterable of (int, bytes), optional
+            The new keys; None rereads the key file the stage was made from.
+
+        Returns
+        -------
+        bool
+            True if the sealing key changed.
+
+        Raises
+        ------
+        KeyFileError
+            The keys cannot be loaded or are malformed.
+        """
         kf = _keyfile(keys if keys is not None else self.keyfile.path)  # type: ignore[arg-type]
         changed = kf.current != self.keyfile.current
         if changed:
@@ -329,6 +592,16 @@ class SealStage(ExternalStage):
 
     @property
     def counters(self) -> dict[str, int]:
+        """The stage's counters (dict of str to int), read while it runs.
+
+        The pipeline's per-element keys (``packets_in``, ``bytes_in``,
+        ``packets_out``, ``bytes_out``, ``drops``, ``bursts``, ``time_ns``),
+        the sealer's ``sealed`` (packets), ``bytes`` (inner bytes sealed),
+        ``sessions`` (sessions started), ``malformed`` (not a v2 packet:
+        dropped), ``rekeys``, and the stage's ``foreign`` (outer header not
+        ours: dropped) and ``no_room`` (no 24 bytes headroom / 16 tailroom:
+        dropped).
+        """
         d = dict(super().counters)
         d.update(self.sealer.stats)
         d.update(foreign=self._handle.foreign, no_room=self._handle.no_room)
@@ -346,7 +619,49 @@ class OpenStage(ExternalStage):
     by reason in :attr:`counters` (malformed, unknown_key, bad_tag, replayed,
     too_old, stale_epoch, rate_limited; ``foreign`` = not our outer header).
     Encapsulation keywords as :class:`SealStage`; ``dst_port`` (UDP) and
-    ``ethertype`` select what is ours.
+    ``ethertype`` select what is ours.  Runs GIL-free in the pipeline's loop;
+    :meth:`reload` may be called from another thread.  Replay window: RFC
+    4303 section 3.4.3, ``WINDOW`` packets per session.
+
+    Parameters
+    ----------
+    pool : PacketPool
+        The chain's packet pool.
+    keys : KeyFile or str or os.PathLike or iterable of (int, bytes)
+        The keys, a key file to load, or ``(key id, 32-byte key)`` pairs.
+    aead : {"aes-256-gcm", "chacha20-poly1305"}
+        The AEAD, as the sender's.
+    impl : {"auto", "ipsec-mb", "openssl"}
+        Crypto library.
+    state_path : str or os.PathLike or bool, optional
+        Epoch state file; None: ``state_path_for(key file)`` when *keys* is
+        a file, else none; False: none.
+    max_sessions : int, default 16
+        Size of the session table, 1..4096.
+    derive_per_ms : int, default 8
+        Most HKDF derivations for unknown sessions per millisecond.
+    check_inner : bool, default True
+        Require the inner packet to be v2 with the envelope's session id.
+    **encap
+        Encapsulation keywords as the FEC stages': ``encap`` ("udp",
+        "ether" or "none"), ``dst_port``, ``ethertype``; ``src_mac``,
+        ``dst_mac``, ``src_ip``, ``dst_ip``, ``src_port``, ``ttl`` and
+        ``dscp`` are accepted and ignored.
+
+    Raises
+    ------
+    TypeError
+        An unknown encapsulation keyword.
+    KeyFileError
+        *keys* cannot be loaded or is malformed.
+    ValueError
+        Unknown *aead*, *impl* or encapsulation, or a parameter out of
+        range.
+    SecureError
+        Built without libcrypto (ENOTSUP).
+    PydpdkError
+        The state file is not one (EINVAL), *impl* does not provide *aead*,
+        or the native stage cannot be made.
     """
 
     def __init__(self, pool: Any, keys: KeysLike, *, aead: str = "aes-256-gcm",
@@ -364,8 +679,25 @@ class OpenStage(ExternalStage):
         super().__init__(self._handle.capsule(), self._handle, pool, "secure-open")
 
     def reload(self, keys: KeysLike | None = None) -> bool:
-        """Accept the keys of *keys* (default: reread the key file) from the
-        next packet on; True if the set changed.  Safe while the pipeline runs."""
+        """Accept the keys of *keys* from the next packet on.
+
+        Safe while the pipeline runs (e.g. on SIGHUP).
+
+        Parameters
+        ----------
+        keys : KeyFile or str or os.PathLike or iterable of (int, bytes), optional
+            The new keys; None rereads the key file the stage was made from.
+
+        Returns
+        -------
+        bool
+            True if the set of keys changed.
+
+        Raises
+        ------
+        KeyFileError
+            The keys cannot be loaded or are malformed.
+        """
         kf = _keyfile(keys if keys is not None else self.keyfile.path)  # type: ignore[arg-type]
         changed = kf.keys != self.keyfile.keys
         if changed:
@@ -375,6 +707,18 @@ class OpenStage(ExternalStage):
 
     @property
     def counters(self) -> dict[str, int]:
+        """The stage's counters (dict of str to int), read while it runs.
+
+        The pipeline's per-element keys (``packets_in``, ``bytes_in``,
+        ``packets_out``, ``bytes_out``, ``drops``, ``bursts``, ``time_ns``),
+        the opener's ``opened`` (packets), ``bytes`` (inner bytes),
+        ``sessions``, ``derivations`` (HKDF runs), ``state_saves``,
+        ``state_errors``, one count per drop reason (``malformed``,
+        ``unknown_key``, ``bad_tag``, ``replayed``, ``too_old``,
+        ``stale_epoch``, ``rate_limited``), and the stage's ``foreign``
+        (outer header not ours: dropped) and ``out_full`` (no room in the
+        output: dropped).
+        """
         d = dict(super().counters)
         d.update(self.opener.stats)
         d.update(foreign=self._handle.foreign, out_full=self._handle.no_room)
