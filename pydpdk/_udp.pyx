@@ -344,7 +344,7 @@ cdef class UdpPort(PortBase):
                                        f"{format_hostport((pip, pport))}", PortError)
         self.family = pfam
         self.spec = f"udp:{format_hostport((pip, pport))}"
-        self.rx_pool = pool
+        self.hold_pool(pool)      # pool.close() is refused while the port is open
         pd_udp_port_io(self.u, &self.io)
         self.n_rx_queues = 1
         self.n_tx_queues = 1

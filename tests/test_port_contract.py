@@ -18,7 +18,7 @@ import netns
 import pytest
 
 from pydpdk._burst import HeapPool, LoopbackPort
-from pydpdk.errors import PortError
+from pydpdk.errors import PoolError, PortError
 
 STATS_KEYS = {"ipackets", "opackets", "ibytes", "obytes", "imissed", "oerrors"}
 
@@ -183,3 +183,11 @@ def test_bad_queue_and_burst_size(link):
         link.tx.rx_burst(5)
     with pytest.raises(ValueError, match="max_packets"):
         link.tx.rx_burst(0, 0)
+
+
+def test_an_open_port_holds_its_pool(link):
+    # rx allocates from the pool: closing it under an open port would hand
+    # the port freed memory (issue: UdpPort once forgot to hold its pool).
+    with pytest.raises(PoolError) as info:
+        link.pool.close()
+    assert info.value.errno == errno.EBUSY

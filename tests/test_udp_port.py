@@ -22,6 +22,7 @@ import pytest
 from test_port_contract import (  # noqa: F401
     Link,
     frames,
+    test_an_open_port_holds_its_pool,
     test_bad_queue_and_burst_size,
     test_close_is_idempotent_and_final,
     test_sent_frames_arrive_intact_and_in_order,
