@@ -1094,6 +1094,8 @@ cdef class Pipeline:
             "rounds": res.rounds,
             "idle_rounds": res.idle_rounds,
             "sleeps": res.sleeps,
+            "waits": res.waits,
+            "wakeups": res.wakeups,
             "stopped_by": STOP_REASONS.get(res.reason, "unknown"),
         }
         for _src, stages, _snk in self.chains:

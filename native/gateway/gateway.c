@@ -611,6 +611,11 @@ static uint16_t enc_flush(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now)
     return s->c.q.n;
 }
 
+static uint64_t enc_next_deadline(void *ctx)
+{
+    return fec_encoder_next_deadline(((pd_fec_enc_stage *)ctx)->enc);
+}
+
 void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
 {
     memset(st, 0, sizeof(*st));
@@ -618,6 +623,7 @@ void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
     st->ctx = s;
     st->process = enc_process;
     st->flush = enc_flush;
+    st->next_deadline = enc_next_deadline;
 }
 
 void pd_fec_enc_stage_stats(const pd_fec_enc_stage *s, fec_encoder_stats *fec,
@@ -792,6 +798,11 @@ static void dec_finish(void *ctx)
     fec_decoder_poll(s->dec, UINT64_MAX);
 }
 
+static uint64_t dec_next_deadline(void *ctx)
+{
+    return fec_decoder_next_deadline(((pd_fec_dec_stage *)ctx)->dec);
+}
+
 void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
 {
     memset(st, 0, sizeof(*st));
@@ -799,6 +810,7 @@ void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
     st->ctx = s;
     st->process = dec_process;
     st->finish = dec_finish;
+    st->next_deadline = dec_next_deadline;
 }
 
 void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,

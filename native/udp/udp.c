@@ -840,6 +840,12 @@ static uint16_t io_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
     return pd_udp_tx_burst(ctx, queue, pkts, n);
 }
 
+static int io_wait_fd(void *ctx, uint16_t queue)
+{
+    (void)queue;
+    return pd_udp_fd(ctx);
+}
+
 void pd_udp_port_io(pd_udp *u, pd_port_io *io)
 {
     memset(io, 0, sizeof(*io));
@@ -848,4 +854,5 @@ void pd_udp_port_io(pd_udp *u, pd_port_io *io)
     io->pool = u->pool;
     io->rx_burst = io_rx;
     io->tx_burst = io_tx;
+    io->wait_fd = io_wait_fd;
 }
