@@ -1184,6 +1184,9 @@ cdef class Pipeline:
         cdef uint64_t limit = <uint64_t>(timeout * 1e9) if timeout >= 0 else 0
         cdef uint64_t slice_end
         cdef bint unlimited = timeout < 0
+        # Naps grow from 0.2 to 10 ms: a short run is noticed at once, a long
+        # one costs the waiting thread 100 wakeups a second, not 2000.
+        cdef unsigned int nap = 200
         if not self.running:
             return True
         while True:
@@ -1194,7 +1197,9 @@ cdef class Pipeline:
                         break
                     if not unlimited and pd_clock_ns() - start >= limit:
                         break
-                    usleep(500)
+                    usleep(nap)
+                    if nap < 10000:
+                        nap = nap * 2
             if pd_run_job_done(&self.job):
                 self.release_job()
                 return True
