@@ -514,9 +514,12 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         e.kind = PD_ENCAP_ETHER
     elif encap in ("none", "udp-socket"):
         e.kind = PD_ENCAP_NONE      # a UdpPort carries the FEC packet as its payload
+    elif encap == "none-tos":
+        e.kind = PD_ENCAP_NONE      # ... and (UdpPort tos=True) adds the outer TOS after it
+        e.tos_trailer = 1
     else:
         raise ValueError(f"encapsulation must be 'udp' or 'ether' ('none': bare FEC packets for "
-                         f"a UdpPort), got {encap!r}")
+                         f"a UdpPort, 'none-tos': one with tos=True), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
     e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))

@@ -156,6 +156,12 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
     if (e->cfg.kind == PD_ENCAP_NONE) {
         *off = 0;
         *plen = len;
+        if (e->cfg.tos_trailer) {
+            if (len < 1)
+                return -1;
+            *plen = len - 1;
+            *ecn = f[len - 1] & 3;
+        }
         return 0;
     }
     if (len < 14)
