@@ -294,6 +294,10 @@ struct pd_fec_enc_stage {
     /* ICMP token bucket, as routers limit theirs (Linux: 1000/s) */
     double icmp_tokens;
     uint64_t icmp_last_ns;
+    /* Repair packets carry the highest DSCP of their block's sources
+     * (Not-ECT): a block mixing classes is protected at its best class. */
+    int block_dscp;           /* DSCP << 2 of the sources so far, TOS_NONE: none */
+    int in_repair;            /* the last packet out was a repair packet */
 };
 
 #define ICMP_RATE_PER_S 1000.0
@@ -344,7 +348,8 @@ static uint8_t *enc_parity_buffer(void *ctx, uint32_t len)
 
     if (!d)
         return NULL;
-    encap_write(&s->c.hdr, d, len, TOS_NONE);
+    s->in_repair = 1;
+    encap_write(&s->c.hdr, d, len, s->block_dscp);
     return d + s->c.hdr.len;
 }
 
@@ -437,6 +442,12 @@ static void enc_one(pd_fec_enc_stage *s, pd_pkt *p, uint64_t now)
         return;
     }
     tos = c->hdr.cfg.kind == PD_ENCAP_UDP ? inner_tos(ops->data(p), len) : TOS_NONE;
+    if (s->in_repair) {               /* a new block begins */
+        s->in_repair = 0;
+        s->block_dscp = TOS_NONE;
+    }
+    if (tos != TOS_NONE && (tos & 0xfc) > s->block_dscp)
+        s->block_dscp = tos & 0xfc;
     /* The source goes out before the parity its arrival may complete. */
     slot = c->q.n++;
     c->q.out[slot] = p;

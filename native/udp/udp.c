@@ -80,7 +80,8 @@ struct pd_udp {
     uint32_t ovfl_now, ovfl_base;     /* SO_RXQ_OVFL: cumulative drops */
 
     uint32_t gso_bad_size;            /* tx: GSO refused for runs this long (0: none) */
-    uint8_t repair_dscp;              /* tx: highest DSCP (<< 2) since the last repair packet */
+    uint8_t repair_dscp;              /* tx: highest DSCP (<< 2) of this block's sources */
+    uint8_t in_repair;                /* tx: the last FEC packet sent was a repair packet */
     uint8_t tx_tos[PD_BURST_MAX];     /* tx: outer TOS of each datagram of the burst */
 
     /* keepalive timer: rx and tx threads may both tick */
@@ -748,12 +749,14 @@ static uint8_t tx_tos_of(pd_udp *u, const uint8_t *d, uint32_t len)
     if (len < FEC_HDR_LEN || d[0] != FEC_VERSION)
         return 0;
     switch ((d[1] >> 4) & 3) {
-    case 1: {                                  /* repair: the block's DSCP, Not-ECT */
-        uint8_t t = u->repair_dscp;
-        u->repair_dscp = 0;
-        return t;
-    }
+    case 1:                                    /* repair: the block's DSCP, Not-ECT */
+        u->in_repair = 1;
+        return u->repair_dscp;
     case 0:
+        if (u->in_repair) {                    /* a new block begins */
+            u->in_repair = 0;
+            u->repair_dscp = 0;
+        }
         break;
     default:
         return 0;
