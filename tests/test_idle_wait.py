@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from test_udp_port import udp_pair
 
 from pydpdk.pipeline import Discard, FecEncodeStage, Pipeline
-from test_udp_port import udp_pair
 
 native = pytest.importorskip("pydpdk._native", reason="no native buffers")
 
