@@ -12,7 +12,8 @@ DSCP and Not-ECT.  Checked at host_b with IP_RECVTOS: the ECT datagrams
 arrive marked CE with DSCP EF; the Not-ECT ones are dropped and counted
 (``ecn_dropped``), not rebuilt from parity.  Both WAN transports: ``udp:``
 peers (kernel sockets, TOS per datagram) and ``--encap udp`` over AF_PACKET
-WAN ports (the gateway's own IPv4 header).
+WAN ports (the gateway's own IPv4 header); the ``udp:`` case also over an
+IPv6 WAN (traffic class).
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ def _needs_root() -> None:
 
 def mark_ce(router: str, src: str) -> None:
     """The router marks CE on the tunnel packets gw_a sends (forward hook)."""
+    ip = "ip6" if ":" in src else "ip"
     netns.ns_exec_stdin(router, (
         "table inet pdiecn {\n  chain ce_wan {\n"
         "    type filter hook forward priority 0; policy accept;\n"
-        f"    ip saddr {src} udp dport {PORT} ip ecn set ce\n  }}\n}}\n"), "nft", "-f", "-")
+        f"    {ip} saddr {src} udp dport {PORT} {ip} ecn set ce\n  }}\n}}\n"), "nft", "-f", "-")
 
 
 def raw_gateway(ns: str, peer: str) -> subprocess.Popen:
@@ -102,9 +104,10 @@ def receive_with_tos(sock: socket.socket, seconds: float) -> dict[bytes, int]:
     return got
 
 
-def wan_packets(pcap: str) -> list[tuple[int, int]]:
-    """(outer TOS, FEC kind) of every tunnel packet captured on the WAN."""
-    out = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "ip.dsfield",
+def wan_packets(pcap: str, field: str = "ip.dsfield") -> list[tuple[int, int]]:
+    """(outer TOS / traffic class, FEC kind) of every tunnel packet captured
+    on the WAN."""
+    out = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", field,
                           "-e", "udp.payload", "-o", "udp.try_heuristic_first:FALSE",
                           "-d", f"udp.port=={PORT},data"],
                          capture_output=True, text=True, timeout=60, check=True).stdout
@@ -118,11 +121,12 @@ def wan_packets(pcap: str) -> list[tuple[int, int]]:
     return pkts
 
 
-@pytest.mark.parametrize("transport", ["udp-socket", "raw-encap-udp"])
+@pytest.mark.parametrize("transport", ["udp-socket", "udp-socket-ipv6", "raw-encap-udp"])
 def test_dscp_copied_and_ce_propagated_or_dropped(transport):
-    with two_sites() as sites, contextlib.ExitStack() as stack:
+    family = socket.AF_INET6 if transport.endswith("ipv6") else socket.AF_INET
+    with two_sites(family) as sites, contextlib.ExitStack() as stack:
         mark_ce(sites.router, sites.wan_a)
-        if transport == "udp-socket":
+        if transport.startswith("udp-socket"):
             gw_a = Gateway(sites.gw_a, hostport(sites.wan_b, PORT), hostport(sites.wan_a, PORT),
                            "--json", k=4, m=2)
             gw_b = Gateway(sites.gw_b, hostport(sites.wan_a, PORT), hostport(sites.wan_b, PORT),
@@ -159,12 +163,12 @@ def test_dscp_copied_and_ce_propagated_or_dropped(transport):
         dump.send_signal(signal.SIGINT)
         dump.communicate(timeout=20)
         reports = [stop_report(p) for p in procs]
-        wan = wan_packets(pcap)
+        wan = wan_packets(pcap, "ipv6.tclass" if family == socket.AF_INET6 else "ip.dsfield")
     marked = {d: t for d, t in got.items() if d.startswith(b"e")}
     assert len(marked) == N                                   # none lost
     assert set(marked.values()) == {EF | 3}                   # DSCP EF kept, CE propagated
     assert not [d for d in got if d.startswith(b"n")]         # Not-ECT under CE: dropped
-    if transport == "udp-socket":
+    if transport.startswith("udp-socket"):
         dec = decoder(reports[1])
     else:
         dec = next(c for name, c in reports[1]["counters"].items() if name.endswith("fec-decode"))
