@@ -3,6 +3,7 @@
 
     sudo .venv/bin/python bench/tunnel.py [--speederv2 PATH] [--repeat 5] [--duration 2]
         [--rates 5000,10000,20000,30000,50000,80000] [--loss random,ge] [--tcp]
+        [--contenders pydpdk-ether,udpspeeder]
 
 Topology (five namespaces, 1500-byte MTU everywhere, the hosts' default
 offloads; removed at the end)::
@@ -443,6 +444,9 @@ def run(args: argparse.Namespace) -> dict:
         classes.append(UdpSpeeder)
     else:
         notes.append("udpspeeder: no speederv2 binary given (--speederv2 PATH)")
+    if args.contenders:
+        wanted = set(args.contenders.split(","))
+        classes = [c for c in classes if c.name in wanted]
     results: dict = {"machine": machine(), "k": K, "m": M, "payload": PAYLOAD,
                      "deadline_ms": DEADLINE_MS, "notes": notes, "loss": {}}
     run_id = 1
@@ -537,6 +541,9 @@ def main() -> None:
                     help="offered datagrams/s, comma-separated")
     ap.add_argument("--loss", default="random,ge", help="loss models: random, ge")
     ap.add_argument("--tcp", action="store_true", help="add an iperf3 TCP stream")
+    ap.add_argument("--contenders", default="",
+                    help="only these, comma-separated (nofec, pydpdk-ether, pydpdk-udp, "
+                         "udpspeeder; default: all)")
     ap.add_argument("--output", default=str(HERE / "results" / "tunnel.json"))
     args = ap.parse_args()
     if args.role == "send":

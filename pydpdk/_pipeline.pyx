@@ -770,9 +770,12 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         e.kind = PD_ENCAP_ETHER
     elif encap in ("none", "udp-socket"):
         e.kind = PD_ENCAP_NONE      # a UdpPort carries the FEC packet as its payload
+    elif encap == "none-tos":
+        e.kind = PD_ENCAP_NONE      # ... and (UdpPort tos=True) adds the outer TOS after it
+        e.tos_trailer = 1
     else:
         raise ValueError(f"encapsulation must be 'udp' or 'ether' ('none': bare FEC packets for "
-                         f"a UdpPort), got {encap!r}")
+                         f"a UdpPort, 'none-tos': one with tos=True), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
     e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))
@@ -1543,6 +1546,8 @@ cdef class Pipeline:
             "rounds": res.rounds,
             "idle_rounds": res.idle_rounds,
             "sleeps": res.sleeps,
+            "waits": res.waits,
+            "wakeups": res.wakeups,
             "stopped_by": STOP_REASONS.get(res.reason, "unknown"),
         }
         for _src, stages, _snk in self.chains:
@@ -1678,6 +1683,9 @@ cdef class Pipeline:
         cdef uint64_t limit = <uint64_t>(timeout * 1e9) if timeout >= 0 else 0
         cdef uint64_t slice_end
         cdef bint unlimited = timeout < 0
+        # Naps grow from 0.2 to 10 ms: a short run is noticed at once, a long
+        # one costs the waiting thread 100 wakeups a second, not 2000.
+        cdef unsigned int nap = 200
         if not self.running:
             return True
         while True:
@@ -1688,7 +1696,9 @@ cdef class Pipeline:
                         break
                     if not unlimited and pd_clock_ns() - start >= limit:
                         break
-                    usleep(500)
+                    usleep(nap)
+                    if nap < 10000:
+                        nap = nap * 2
             if pd_run_job_done(&self.job):
                 self.release_job()
                 return True

@@ -24,11 +24,13 @@ from pydpdk._includes.udp cimport (
     pd_udp_config,
     pd_udp_config_init,
     pd_udp_fec_session,
+    pd_udp_get_tos,
     pd_udp_instance_id,
     pd_udp_local,
     pd_udp_open,
     pd_udp_peer,
     pd_udp_port_io,
+    pd_udp_set_tos,
     pd_udp_start,
     pd_udp_stats,
     pd_udp_stats_get,
@@ -286,7 +288,8 @@ cdef class UdpPort(PortBase):
 
     def __init__(self, peer not None, PacketPool pool=None, *, bind=None, keepalive=1.0,
                  dead_after=5.0, bint follow_peer=True, bint dont_fragment=False,
-                 bint gso=False, bint gro=False, int rcvbuf=4 << 20, int sndbuf=4 << 20):
+                 bint gso=False, bint gro=False, int rcvbuf=4 << 20, int sndbuf=4 << 20,
+                 bint tos=False):
         cdef pd_udp_config cfg
         cdef int rc
         if self.u != NULL:
@@ -335,6 +338,7 @@ cdef class UdpPort(PortBase):
         cfg.dont_fragment = dont_fragment
         cfg.gso = gso
         cfg.gro = gro
+        cfg.tos = tos
         cfg.rcvbuf = rcvbuf
         cfg.sndbuf = sndbuf
         rc = pd_udp_open(&self.u, &cfg, pool.ops, pool.pool)
@@ -379,6 +383,27 @@ cdef class UdpPort(PortBase):
         self._check_open()
         pd_udp_peer(self.u, &ss, &length)
         return _sockaddr_tuple(&ss, length)
+
+    @property
+    def tos(self):
+        """DSCP/ECN handling for a FEC tunnel (RFC 6040 normal mode).
+
+        On: the outer TOS / traffic class of each FEC source packet sent is
+        its inner IP packet's, a repair packet's the highest DSCP of the
+        sources before it with ECN Not-ECT; each received datagram is
+        followed by one byte, the outer TOS it arrived with, for a
+        ``FecDecodeStage(encap="none-tos")``.  Set before a pipeline runs;
+        PortError if the socket refuses IP_RECVTOS / IPV6_RECVTCLASS.
+        """
+        self._check_open()
+        return bool(pd_udp_get_tos(self.u))
+
+    @tos.setter
+    def tos(self, bint on):
+        self._check_open()
+        rc = pd_udp_set_tos(self.u, on)
+        if rc < 0:
+            raise error_from_errno(rc, "cannot receive the TOS of datagrams", PortError)
 
     @property
     def instance_id(self):

@@ -246,6 +246,9 @@ def _wire_encap(cfg: GatewayConfig, pool: Any, wire: Any) -> dict[str, Any]:
     """
     encap = {k: v for k, v in cfg.encap.items() if v is not None}
     if is_udp_port(wire):
+        if cfg.key_file is None:       # sealed packets hide the inner TOS: plain only
+            wire.tos = True            # DSCP/ECN per RFC 6040 (docs/gateway.md)
+            return dict(encap, encap="none-tos")
         return dict(encap, encap="none")
     if encap.get("encap", "udp") == "udp" and "dst_ip" in encap and "dst_mac" not in encap:
         from .nexthop import resolve_for_port

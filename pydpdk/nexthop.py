@@ -5,7 +5,8 @@ the MAC address of the next hop: the peer itself when it is on the link,
 otherwise the gateway of the route towards the peer (RFC 1812 forwarding).
 
 * :func:`kernel_next_hop` asks the kernel of the current network namespace
-  over rtnetlink: the route to the peer (``RTM_GETROUTE``, rtnetlink(7))
+  over rtnetlink (IPv4 and IPv6 next hops: ARP and NDP entries alike):
+  the route to the peer (``RTM_GETROUTE``, rtnetlink(7))
   gives the outgoing interface, the gateway and the preferred source
   address; the neighbour table (``RTM_GETNEIGH``) gives the gateway's MAC.
   An absent entry is resolved by the kernel itself: one empty datagram to
@@ -121,13 +122,18 @@ def _netlink(payload: bytes, msg_type: int, flags: int) -> list[tuple[int, bytes
                 return out
 
 
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
 def route_get(dst: str, ifindex: int = 0) -> tuple[int, str | None, str | None]:
-    """The kernel's route to IPv4 *dst* (optionally out of *ifindex*):
-    (ifindex, gateway or None, preferred source or None).  OSError
-    (ENETUNREACH, ...) when there is none."""
-    addr = ipaddress.IPv4Address(dst).packed
-    req = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0)
-    req += _attr(_RTA_DST, addr)
+    """The kernel's route to *dst* (IPv4 or IPv6; optionally out of
+    *ifindex*): (ifindex, gateway or None, preferred source or None).
+    OSError (ENETUNREACH, ...) when there is none."""
+    ip = _ip(dst)
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    req = struct.pack("=BBBBBBBBI", family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
+    req += _attr(_RTA_DST, ip.packed)
     if ifindex:
         req += _attr(_RTA_OIF, struct.pack("=i", ifindex))
     for kind, body in _netlink(req, _RTM_GETROUTE, 0):
@@ -135,22 +141,25 @@ def route_get(dst: str, ifindex: int = 0) -> tuple[int, str | None, str | None]:
             continue
         attrs = _attrs(body, 12)
         oif = struct.unpack("=i", attrs[_RTA_OIF])[0] if _RTA_OIF in attrs else 0
-        gw = str(ipaddress.IPv4Address(attrs[_RTA_GATEWAY])) if _RTA_GATEWAY in attrs else None
-        src = (str(ipaddress.IPv4Address(attrs[_RTA_PREFSRC])) if _RTA_PREFSRC in attrs
+        gw = str(ipaddress.ip_address(attrs[_RTA_GATEWAY])) if _RTA_GATEWAY in attrs else None
+        src = (str(ipaddress.ip_address(attrs[_RTA_PREFSRC])) if _RTA_PREFSRC in attrs
                else None)
         return oif, gw, src
     raise OSError(errno.ENETUNREACH, f"no route to {dst}")
 
 
 def neighbour_mac(ifindex: int, ip: str) -> str | None:
-    """The usable MAC of IPv4 *ip* in the kernel's neighbour table on *ifindex*."""
-    want = ipaddress.IPv4Address(ip).packed
-    req = struct.pack("=BxxxiHBB", socket.AF_INET, 0, 0, 0, 0)
+    """The usable MAC of *ip* (IPv4: ARP, IPv6: NDP) in the kernel's neighbour
+    table on *ifindex*."""
+    addr = _ip(ip)
+    family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
+    want = addr.packed
+    req = struct.pack("=BxxxiHBB", family, 0, 0, 0, 0)
     for kind, body in _netlink(req, _RTM_GETNEIGH, _NLM_F_DUMP):
         if kind != _RTM_NEWNEIGH or len(body) < 12:
             continue
-        _, index, state, _, _ = struct.unpack_from("=BxxxiHBB", body)
-        if index != ifindex or not state & _NUD_USABLE:
+        fam, index, state, _, _ = struct.unpack_from("=BxxxiHBB", body)
+        if fam != family or index != ifindex or not state & _NUD_USABLE:
             continue
         attrs = _attrs(body, 12)
         mac = attrs.get(_NDA_LLADDR, b"")
@@ -161,8 +170,10 @@ def neighbour_mac(ifindex: int, ip: str) -> str | None:
 
 def _provoke_resolution(ifname: str, peer: str) -> None:
     """Make the kernel resolve the next hop towards *peer* on *ifname*: an
-    empty datagram to the peer's discard port needs the next hop's MAC."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    empty datagram to the peer's discard port needs the next hop's MAC (ARP
+    request, or an ICMPv6 neighbour solicitation, RFC 4861)."""
+    family = socket.AF_INET if _ip(peer).version == 4 else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             s.sendto(b"", (peer, 9))
@@ -171,8 +182,9 @@ def _provoke_resolution(ifname: str, peer: str) -> None:
 
 
 def kernel_next_hop(peer: str, ifname: str, timeout: float = 3.0) -> NextHop:
-    """Resolve the next hop towards IPv4 *peer* out of *ifname* from the kernel's
-    route and neighbour tables, triggering ARP when the entry is missing.
+    """Resolve the next hop towards *peer* (IPv4 or IPv6) out of *ifname* from
+    the kernel's route and neighbour tables, triggering ARP / neighbour
+    discovery when the entry is missing.
 
     Raises PortError (ENETUNREACH: no route out of *ifname*; EHOSTUNREACH:
     the next hop did not answer within *timeout* seconds).
@@ -201,7 +213,9 @@ def kernel_next_hop(peer: str, ifname: str, timeout: float = 3.0) -> NextHop:
         now = time.monotonic()
         if now >= deadline:
             raise PortError(errno.EHOSTUNREACH,
-                            f"next hop {hop} (towards {peer}) did not answer ARP on {ifname} "
+                            f"next hop {hop} (towards {peer}) did not answer "
+                            f"{'ARP' if _ip(hop).version == 4 else 'neighbour discovery'} "
+                            f"on {ifname} "
                             f"within {timeout} s; give --dst-mac")
         if now - provoked >= 1.0:                  # ARP may be lost: ask again
             _provoke_resolution(ifname, peer)

@@ -92,3 +92,34 @@ def test_arp_through_a_dpdk_port(eal, mempool):
                     nexthop.resolve_for_port(port, mempool, "10.94.1.1", None, None)
         finally:
             eal.remove_vdev(name)
+
+
+@contextlib.contextmanager
+def lan6():
+    """a (fd93::1/64, fd94::/32 via fd93::2) --veth-- b (fd93::2/64), IPv6 on."""
+    netns.require_netns()
+    with netns.veth_pair() as pair:
+        for ns, ifname, ip in ((pair.a, pair.if_a, "fd93::1"), (pair.b, pair.if_b, "fd93::2")):
+            for key in ("all", "default", ifname):
+                netns.ns_exec(ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=0")
+            netns.ns_exec(ns, "ip", "addr", "add", f"{ip}/64", "dev", ifname, "nodad")
+        netns.ns_exec(pair.a, "ip", "-6", "route", "add", "fd94::/32", "via", "fd93::2")
+        yield pair
+
+
+def test_ipv6_next_hop_is_resolved_with_neighbour_discovery():
+    """IPv6 peers: the kernel's IPv6 route and NDP neighbour table, the
+    neighbour solicitation triggered when the entry is missing."""
+    with lan6() as pair, netns.inside(pair.a):
+        ifindex = socket.if_nametoindex(pair.if_a)
+        assert nexthop.neighbour_mac(ifindex, "fd93::2") is None
+        assert nexthop.route_get("fd94::7") == (ifindex, "fd93::2", "fd93::1")
+        hop = nexthop.kernel_next_hop("fd94::7", pair.if_a)    # solicits it first
+        assert hop.gateway == "fd93::2" and hop.src_ip == "fd93::1"
+        assert hop.mac == _mac(pair.b, pair.if_b)
+        assert nexthop.neighbour_mac(ifindex, "fd93::2") == hop.mac
+        on_link = nexthop.kernel_next_hop("fd93::2", pair.if_a)
+        assert on_link.gateway is None and on_link.mac == hop.mac
+        with pytest.raises(PortError, match="did not answer neighbour discovery") as info:
+            nexthop.kernel_next_hop("fd93::77", pair.if_a, timeout=1.0)
+        assert info.value.errno == errno.EHOSTUNREACH

@@ -1263,6 +1263,15 @@ static int io_status(void *ctx)
     return pd_afp_status(ctx);
 }
 
+/* The queue's socket: TPACKET_V3 makes it readable when a block is retired
+ * (full, or block_timeout_ms after its first frame), which is also when
+ * rx_burst first sees the block's frames. */
+static int io_wait_fd(void *ctx, uint16_t queue)
+{
+    pd_afp *afp = ctx;
+    return queue < afp->nb_queues ? afp->q[queue].fd : -EINVAL;
+}
+
 void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
 {
     io->ctx = afp;
@@ -1271,4 +1280,5 @@ void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
     io->rx_burst = io_rx;
     io->tx_burst = io_tx;
     io->status = io_status;
+    io->wait_fd = io_wait_fd;
 }

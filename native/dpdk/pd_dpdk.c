@@ -207,6 +207,7 @@ int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp)
     io->rx_burst = ethdev_rx;
     io->tx_burst = ethdev_tx;
     io->status = ethdev_status;
+    io->wait_fd = NULL;
     return 0;
 }
 

@@ -296,6 +296,14 @@ int fec_decoder_poll(fec_decoder *dec, uint64_t now)
     return count;
 }
 
+uint64_t fec_decoder_next_deadline(const fec_decoder *dec)
+{
+    /* active[] is in arrival order: the first block expires first. */
+    if (dec == NULL || dec->cfg.timeout == 0 || dec->n_active == 0)
+        return UINT64_MAX;
+    return dec->active[0]->first_seen + dec->cfg.timeout;
+}
+
 /* Drop session s and everything it holds (its blocks are given up). */
 static void evict_session(fec_decoder *dec, unsigned s)
 {

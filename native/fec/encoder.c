@@ -242,6 +242,20 @@ int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink)
     return emitted;
 }
 
+uint64_t fec_encoder_next_deadline(const fec_encoder *enc)
+{
+    uint64_t next = UINT64_MAX;
+
+    if (enc == NULL || enc->cfg.timeout == 0)
+        return next;
+    for (unsigned d = 0; d < enc->cfg.depth; d++) {
+        const enc_lane *lane = &enc->lanes[d];
+        if (lane->open && lane->opened_at + enc->cfg.timeout < next)
+            next = lane->opened_at + enc->cfg.timeout;
+    }
+    return next;
+}
+
 int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink)
 {
     int emitted = 0;

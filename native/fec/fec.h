@@ -247,6 +247,9 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
 /* Close blocks whose deadline passed (now - first packet time >= timeout).
  * Returns the number of parity packets written. */
 int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink);
+/* When the earliest open block's deadline falls (same clock as `now`), so a
+ * loop can sleep until then; UINT64_MAX with no open block or no timeout. */
+uint64_t fec_encoder_next_deadline(const fec_encoder *enc);
 /* Close every open block now (partial blocks get parity too). */
 int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink);
 void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st);
@@ -358,6 +361,8 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
 /* Give up blocks whose deadline passed; their missing sources are counted
  * unrecoverable.  Returns the number of blocks given up. */
 int fec_decoder_poll(fec_decoder *dec, uint64_t now);
+/* When fec_decoder_poll would next give a block up; UINT64_MAX if never. */
+uint64_t fec_decoder_next_deadline(const fec_decoder *dec);
 void fec_decoder_get_stats(const fec_decoder *dec, fec_decoder_stats *st);
 /* Blocks currently in flight; symbol buffers free in the preallocated pool
  * (equal to max_symbols again once no block is in flight). */

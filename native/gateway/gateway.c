@@ -156,6 +156,12 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
     if (e->cfg.kind == PD_ENCAP_NONE) {
         *off = 0;
         *plen = len;
+        if (e->cfg.tos_trailer) {
+            if (len < 1)
+                return -1;
+            *plen = len - 1;
+            *ecn = f[len - 1] & 3;
+        }
         return 0;
     }
     if (len < 14)
@@ -288,6 +294,10 @@ struct pd_fec_enc_stage {
     /* ICMP token bucket, as routers limit theirs (Linux: 1000/s) */
     double icmp_tokens;
     uint64_t icmp_last_ns;
+    /* Repair packets carry the highest DSCP of their block's sources
+     * (Not-ECT): a block mixing classes is protected at its best class. */
+    int block_dscp;           /* DSCP << 2 of the sources so far, TOS_NONE: none */
+    int in_repair;            /* the last packet out was a repair packet */
 };
 
 #define ICMP_RATE_PER_S 1000.0
@@ -338,7 +348,8 @@ static uint8_t *enc_parity_buffer(void *ctx, uint32_t len)
 
     if (!d)
         return NULL;
-    encap_write(&s->c.hdr, d, len, TOS_NONE);
+    s->in_repair = 1;
+    encap_write(&s->c.hdr, d, len, s->block_dscp);
     return d + s->c.hdr.len;
 }
 
@@ -431,6 +442,12 @@ static void enc_one(pd_fec_enc_stage *s, pd_pkt *p, uint64_t now)
         return;
     }
     tos = c->hdr.cfg.kind == PD_ENCAP_UDP ? inner_tos(ops->data(p), len) : TOS_NONE;
+    if (s->in_repair) {               /* a new block begins */
+        s->in_repair = 0;
+        s->block_dscp = TOS_NONE;
+    }
+    if (tos != TOS_NONE && (tos & 0xfc) > s->block_dscp)
+        s->block_dscp = tos & 0xfc;
     /* The source goes out before the parity its arrival may complete. */
     slot = c->q.n++;
     c->q.out[slot] = p;
@@ -611,6 +628,11 @@ static uint16_t enc_flush(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now)
     return s->c.q.n;
 }
 
+static uint64_t enc_next_deadline(void *ctx)
+{
+    return fec_encoder_next_deadline(((pd_fec_enc_stage *)ctx)->enc);
+}
+
 void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
 {
     memset(st, 0, sizeof(*st));
@@ -618,6 +640,7 @@ void pd_fec_enc_stage_bind(pd_fec_enc_stage *s, pd_stage *st)
     st->ctx = s;
     st->process = enc_process;
     st->flush = enc_flush;
+    st->next_deadline = enc_next_deadline;
 }
 
 void pd_fec_enc_stage_stats(const pd_fec_enc_stage *s, fec_encoder_stats *fec,
@@ -792,6 +815,11 @@ static void dec_finish(void *ctx)
     fec_decoder_poll(s->dec, UINT64_MAX);
 }
 
+static uint64_t dec_next_deadline(void *ctx)
+{
+    return fec_decoder_next_deadline(((pd_fec_dec_stage *)ctx)->dec);
+}
+
 void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
 {
     memset(st, 0, sizeof(*st));
@@ -799,6 +827,7 @@ void pd_fec_dec_stage_bind(pd_fec_dec_stage *s, pd_stage *st)
     st->ctx = s;
     st->process = dec_process;
     st->finish = dec_finish;
+    st->next_deadline = dec_next_deadline;
 }
 
 void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,

@@ -42,6 +42,10 @@ typedef struct pd_encap_cfg {
     uint32_t src_ip, dst_ip;  /* PD_ENCAP_UDP, host byte order */
     uint16_t src_port, dst_port;
     uint8_t ttl, dscp;
+    /* PD_ENCAP_NONE, decoder: every packet ends with one byte, the outer
+     * TOS / traffic class its transport received (UdpPort with tos=1), for
+     * RFC 6040 decapsulation as with PD_ENCAP_UDP. */
+    uint8_t tos_trailer;
 } pd_encap_cfg;
 
 /* Bytes of outer header for this encapsulation (0 if the config is invalid). */

@@ -461,4 +461,5 @@ void pd_pcap_port_io(pd_pcap *p, pd_port_io *io)
     io->rx_burst = io_rx;
     io->tx_burst = io_tx;
     io->status = NULL;          /* a file does not fail under the loop */
+    io->wait_fd = NULL;
 }

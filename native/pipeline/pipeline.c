@@ -1,7 +1,9 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock.h"
 
@@ -21,6 +23,11 @@ void pd_run_opts_default(pd_run_opts *o)
     o->check_interval_ns = 5000000;     /* 5 ms: Ctrl-C feels immediate */
     o->drain_ns = 200000000;            /* 200 ms */
     o->status_interval_ns = 100000000;  /* 100 ms: a dead port is noticed at once */
+    /* Block in poll() soon: an empty AF_PACKET poll is a memory read, but an
+     * empty UDP poll is a recvmmsg() syscall, and at a few thousand packets
+     * a second long spins between packets were most of a gateway's CPU. */
+    o->wait_rounds = 4;
+    o->wait_max_ns = 5000000;           /* bounds the wait for signals, stop_flag */
 }
 
 int pd_chain_init(pd_chain *c, pd_source *src, pd_sink *snk, const pd_pkt_ops *ops,
@@ -202,9 +209,96 @@ static void drain(pd_chain **chains, unsigned n, const pd_run_opts *o)
     }
 }
 
+/* --- event-driven idle ---------------------------------------------------- */
+
+#define PD_WAIT_FDS_MAX 64
+
+typedef struct idle_wait {
+    struct pollfd pfd[PD_WAIT_FDS_MAX];
+    unsigned nfds;
+    int enabled;
+    int woke;        /* the last wait ended readable ... */
+    int spurious;    /* ... and the round after it found nothing */
+} idle_wait;
+
+/* Blocking is possible when every source has a descriptor and no stage
+ * holds packets on a timer the loop cannot see. */
+static void idle_wait_init(idle_wait *w, pd_chain **chains, unsigned n, const pd_run_opts *o)
+{
+    memset(w, 0, sizeof(*w));
+    if (!o->wait_rounds || !o->idle_sleep_us)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        pd_source *src = chains[i]->src;
+        int fd = src->wait_fd ? src->wait_fd(src->ctx) : -1;
+
+        if (fd < 0 || w->nfds >= PD_WAIT_FDS_MAX)
+            return;
+        for (unsigned s = 0; s < chains[i]->n_stages; s++) {
+            const pd_stage *st = chains[i]->stages[s];
+            if (st->flush && !st->next_deadline)
+                return;
+        }
+        w->pfd[w->nfds].fd = fd;
+        w->pfd[w->nfds].events = POLLIN;
+        w->nfds++;
+    }
+    w->enabled = w->nfds > 0;
+}
+
+static uint64_t next_stage_deadline(pd_chain **chains, unsigned n)
+{
+    uint64_t next = UINT64_MAX;
+
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned s = 0; s < chains[i]->n_stages; s++) {
+            pd_stage *st = chains[i]->stages[s];
+            if (st->next_deadline) {
+                uint64_t d = st->next_deadline(st->ctx);
+                if (d < next)
+                    next = d;
+            }
+        }
+    return next;
+}
+
+/* Sleep until a source is readable or `until` (loop clock).  A readiness
+ * that the next round found empty (AF_PACKET with zero-copy blocks still
+ * held reports readable until the kernel retires the next block) is not
+ * trusted twice in a row: nap 1 ms at most instead, so the loop cannot spin. */
+static void idle_block(idle_wait *w, uint64_t now, uint64_t until, pd_run_result *res)
+{
+    uint64_t left = until > now ? until - now : 0;
+    struct timespec ts;
+
+    if (w->spurious) {
+        w->spurious = 0;
+        if (left > 1000000)
+            left = 1000000;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)left;
+        nanosleep(&ts, NULL);
+        res->sleeps++;
+        return;
+    }
+    ts.tv_sec = (time_t)(left / 1000000000u);
+    ts.tv_nsec = (long)(left % 1000000000u);
+    res->waits++;
+    if (ppoll(w->pfd, w->nfds, &ts, NULL) > 0) {
+        w->woke = 1;
+        res->wakeups++;
+    }
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
                     pd_run_result *res)
 {
+    idle_wait w;
     pd_run_opts dflt;
     uint64_t start, now, next_check, next_status;
     uint32_t empty = 0;
@@ -223,6 +317,7 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
         chains[i]->src->health = 0;
         chains[i]->snk->health = 0;
     }
+    idle_wait_init(&w, chains, n_chains, o);
 
     for (;;) {
         uint64_t got = 0;
@@ -261,15 +356,35 @@ int pd_pipeline_run(pd_chain **chains, unsigned n_chains, const pd_run_opts *o,
         }
         if (got) {
             empty = 0;
+            w.woke = w.spurious = 0;
             continue;
+        }
+        if (w.woke) {
+            w.woke = 0;
+            w.spurious = 1;
         }
         res->idle_rounds++;
         if (all_sources_done(chains, n_chains)) {
             res->reason = PD_STOP_SOURCES_DONE;
             break;
         }
+        /* Idle: sleep until traffic or the next deadline (stage timers, the
+         * periodic checks, the run's end), so a quiet gateway costs nothing. */
+        if (w.enabled && ++empty >= o->wait_rounds) {
+            uint64_t until = min_u64(now + o->wait_max_ns, next_stage_deadline(chains, n_chains));
+
+            until = min_u64(until, next_check);
+            if (o->status_interval_ns)
+                until = min_u64(until, next_status);
+            if (o->duration_ns)
+                until = min_u64(until, start + o->duration_ns);
+            if (until > now)
+                idle_block(&w, now, until, res);
+            now = pd_clock_ns();
+            continue;
+        }
         /* Back off when idle so a quiet gateway does not burn a core. */
-        if (o->idle_sleep_us && ++empty >= o->idle_rounds) {
+        if (!w.enabled && o->idle_sleep_us && ++empty >= o->idle_rounds) {
             pd_sleep_us(o->idle_sleep_us);
             res->sleeps++;
             now = pd_clock_ns();
@@ -313,6 +428,12 @@ static int port_status(void *ctx)
     return ep->io.status ? ep->io.status(ep->io.ctx) : 0;
 }
 
+static int port_wait_fd(void *ctx)
+{
+    pd_port_endpoint *ep = ctx;
+    return ep->io.wait_fd ? ep->io.wait_fd(ep->io.ctx, ep->queue) : -1;
+}
+
 static uint16_t port_push(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
 {
     pd_port_endpoint *ep = ctx;
@@ -332,6 +453,7 @@ void pd_source_from_port(pd_source *src, pd_port_endpoint *ep)
     src->ctx = ep;
     src->pull = port_pull;
     src->status = port_status;
+    src->wait_fd = port_wait_fd;
 }
 
 void pd_sink_from_port(pd_sink *snk, pd_port_endpoint *ep)

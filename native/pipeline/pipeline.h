@@ -43,11 +43,21 @@ typedef struct pd_run_opts {
     volatile int *stop_flag;     /* nonzero: stop */
     uint64_t drain_ns;           /* at the end, keep moving packets this long at most */
     uint64_t status_interval_ns; /* how often sources'/sinks' status() runs */
+    /* Event-driven idle: when every chain's source has a wait_fd (AF_PACKET,
+     * UDP ports) and no stage holds packets on an unknown timer, the loop
+     * blocks in poll() after wait_rounds empty rounds instead of sleeping
+     * idle_sleep_us, until a source is readable, the next stage deadline,
+     * or wait_max_ns at most.  wait_rounds 0: never block (sleep back-off);
+     * also off when idle_sleep_us is 0 (busy poll). */
+    uint32_t wait_rounds;
+    uint64_t wait_max_ns;
 } pd_run_opts;
 
 typedef struct pd_run_result {
     uint64_t packets;            /* pulled from sources */
     uint64_t rounds, idle_rounds, sleeps;
+    uint64_t waits;              /* blocking waits in poll() (event-driven idle) */
+    uint64_t wakeups;            /* ... that ended with a readable source */
     uint64_t elapsed_ns;
     int reason;                  /* enum pd_stop_reason */
     int fault;                   /* PD_STOP_FAULT: the negative errno reported */

@@ -47,6 +47,12 @@ typedef struct pd_stage {
      * (e.g. the FEC decoder gives up blocks still incomplete, so their lost
      * packets are counted). */
     void (*finish)(void *ctx);
+    /* Optional: when process() next has timed work to do (a FEC block
+     * deadline), on the loop's clock; UINT64_MAX for none.  A loop that
+     * blocks while idle wakes by then.  A stage with flush() but without
+     * next_deadline may hold packets for a time only it knows, so the loop
+     * does not block while such a stage is in a chain. */
+    uint64_t (*next_deadline)(void *ctx);
     pd_counters c;
 } pd_stage;
 
@@ -62,6 +68,9 @@ typedef struct pd_source {
      * pd_port_io.status.  The loop calls it every status_interval_ns and
      * keeps the last answer in `health`. */
     int (*status)(void *ctx);
+    /* Optional: a descriptor poll() reports readable when pull() may have
+     * packets (see pd_port_io.wait_fd), or negative: none. */
+    int (*wait_fd)(void *ctx);
     int health;
     uint64_t health_changes;     /* times `health` changed (link down, up, ...) */
     pd_counters c;

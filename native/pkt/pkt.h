@@ -54,6 +54,12 @@ typedef struct pd_port_io {
      * failed for good (-ENODEV: the device or its interface is gone).  Cheap
      * enough to call a few times a second from the polling thread. */
     int (*status)(void *ctx);
+    /* Optional (NULL: none; backends without a descriptor ignore it): a file
+     * descriptor that poll() reports readable (POLLIN) when rx_burst on
+     * `queue` may return packets, or a negative errno.  An idle pipeline
+     * loop sleeps in poll() on these instead of polling.  Readiness may be
+     * spurious (the loop then naps); it must never be missed. */
+    int (*wait_fd)(void *ctx, uint16_t queue);
 } pd_port_io;
 
 #define PD_BURST_MAX 256

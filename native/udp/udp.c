@@ -47,9 +47,10 @@ typedef struct pd_gro {
     struct iovec iov[PD_UDP_GRO_BUFS];
     struct sockaddr_storage names[PD_UDP_GRO_BUFS];
     union {
-        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(uint32_t))];
+        char buf[CMSG_SPACE(sizeof(int)) * 2 + CMSG_SPACE(sizeof(uint32_t))];
         struct cmsghdr align;
     } ctrl[PD_UDP_GRO_BUFS];
+    uint8_t tos[PD_UDP_GRO_BUFS];     /* outer TOS of each message */
     uint32_t seg[PD_UDP_GRO_BUFS];    /* segment size of each message */
     unsigned int count, cur;          /* messages held, the one being split */
     uint32_t off;                     /* offset of the next datagram in it */
@@ -79,6 +80,9 @@ struct pd_udp {
     uint32_t ovfl_now, ovfl_base;     /* SO_RXQ_OVFL: cumulative drops */
 
     uint32_t gso_bad_size;            /* tx: GSO refused for runs this long (0: none) */
+    uint8_t repair_dscp;              /* tx: highest DSCP (<< 2) of this block's sources */
+    uint8_t in_repair;                /* tx: the last FEC packet sent was a repair packet */
+    uint8_t tx_tos[PD_BURST_MAX];     /* tx: outer TOS of each datagram of the burst */
 
     /* keepalive timer: rx and tx threads may both tick */
     _Atomic uint64_t last_ka_ns;
@@ -87,9 +91,13 @@ struct pd_udp {
     io_arrays rx, tx;
     struct sockaddr_storage rx_names[PD_BURST_MAX];
     union {
-        char buf[CMSG_SPACE(sizeof(uint32_t))];
+        char buf[CMSG_SPACE(sizeof(uint32_t)) + CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } rx_ctrl[PD_BURST_MAX];
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } tx_ctrl[PD_BURST_MAX];
 };
 
 /* Coarse clock: the timers need milliseconds, not a precise read per burst. */
@@ -269,6 +277,11 @@ int pd_udp_open(pd_udp **out, const pd_udp_config *cfg, const pd_pkt_ops *ops, v
         rc = set_pmtu(u->fd, family, cfg->dont_fragment);
     if (rc == 0 && setsockopt(u->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0)
         rc = -errno;
+    if (rc == 0 && cfg->tos &&
+        (family == AF_INET ? setsockopt(u->fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one))
+                           : setsockopt(u->fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one,
+                                        sizeof(one))) != 0)
+        rc = -errno;
     if (rc == 0 && bind(u->fd, (const struct sockaddr *)&cfg->local, sa_len(family)) != 0)
         rc = -errno;
     if (rc == 0 && cfg->gro) {
@@ -418,15 +431,37 @@ static void heard_from_peer(pd_udp *u, uint64_t now)
         atomic_store(&u->state, PD_UDP_PEER_UP);
 }
 
-static void note_ovfl(pd_udp *u, struct msghdr *mh)
+/* The outer TOS / traffic class in a received message's control data (IPv4
+ * gives one byte, IPv6 an int); 0 when absent. */
+static int cmsg_tos(const struct cmsghdr *c, uint8_t *tos)
 {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+        *tos = *(const uint8_t *)CMSG_DATA(c);
+        return 1;
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+        int v;
+        memcpy(&v, CMSG_DATA(c), sizeof(v));
+        *tos = (uint8_t)v;
+        return 1;
+    }
+    return 0;
+}
+
+static uint8_t note_ovfl(pd_udp *u, struct msghdr *mh)
+{
+    uint8_t tos = 0;
+
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t v;
             memcpy(&v, CMSG_DATA(c), sizeof(v));
             u->ovfl_now = v;
+        } else {
+            cmsg_tos(c, &tos);
         }
     }
+    return tos;
 }
 
 /* Allocate up to n packets (all or nothing per try, halving on failure). */
@@ -512,7 +547,10 @@ static uint16_t rx_gro(pd_udp *u, pd_pkt **pkts, uint16_t n, uint64_t now)
             for (int i = 0; i < r; i++) {
                 struct msghdr *mh = &g->msg[i].msg_hdr;
                 g->seg[i] = g->msg[i].msg_len;
+                g->tos[i] = 0;
                 for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                    if (cmsg_tos(c, &g->tos[i]))
+                        continue;
                     if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
                         int seg;
                         memcpy(&seg, CMSG_DATA(c), sizeof(seg));
@@ -550,7 +588,7 @@ static uint16_t rx_gro(pd_udp *u, pd_pkt **pkts, uint16_t n, uint64_t now)
             u->st.rx_bytes -= l;
             break;
         }
-        if (u->ops->tailroom(pkts[out]) < l) {
+        if (u->ops->tailroom(pkts[out]) < l + (u->cfg.tos ? 1u : 0u)) {
             u->st.rx_malformed++;
             u->st.rx_packets--;
             u->st.rx_bytes -= l;
@@ -558,6 +596,8 @@ static uint16_t rx_gro(pd_udp *u, pd_pkt **pkts, uint16_t n, uint64_t now)
             continue;
         }
         memcpy(u->ops->append(pkts[out], l), d, l);
+        if (u->cfg.tos)
+            *u->ops->append(pkts[out], 1) = g->tos[g->cur];
         out++;
     }
     return (uint16_t)out;
@@ -584,7 +624,9 @@ uint16_t pd_udp_rx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
         return 0;
     }
     for (unsigned int i = 0; i < have; i++) {
-        uint32_t room = u->ops->tailroom(got[i]);
+        /* with tos, one byte stays free for the TOS trailer: a datagram
+         * that fills the rest is reported truncated, not cut */
+        uint32_t room = u->ops->tailroom(got[i]) - (u->cfg.tos ? 1u : 0u);
         struct msghdr *mh = &u->rx.msg[i].msg_hdr;
 
         u->rx.iov[i].iov_base = u->ops->append(got[i], room);
@@ -604,8 +646,8 @@ uint16_t pd_udp_rx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
         struct msghdr *mh = &u->rx.msg[i].msg_hdr;
         pd_pkt *p = got[i];
         uint32_t room = (uint32_t)u->rx.iov[i].iov_len, len = u->rx.msg[i].msg_len;
+        uint8_t tos = note_ovfl(u, mh);
 
-        note_ovfl(u, mh);
         u->ops->trim(p, room - (len < room ? len : room));
         got[i] = NULL;
         if (mh->msg_flags & MSG_TRUNC) {
@@ -613,9 +655,11 @@ uint16_t pd_udp_rx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
             u->ops->free_bulk(&p, 1);
             continue;
         }
-        if (classify(u, &u->rx_names[i], u->rx.iov[i].iov_base, len, now))
+        if (classify(u, &u->rx_names[i], u->rx.iov[i].iov_base, len, now)) {
+            if (u->cfg.tos)
+                *u->ops->append(p, 1) = tos;
             pkts[out++] = p;
-        else
+        } else
             u->ops->free_bulk(&p, 1);
     }
     /* buffers recvmmsg did not fill go back */
@@ -646,7 +690,8 @@ static unsigned int gso_run(const pd_udp *u, unsigned int from, unsigned int n)
 
     while (j < n && j - from < PD_UDP_GSO_MAX_SEGS) {
         size_t len = u->tx.iov[j].iov_len;
-        if (len > seg || len == 0 || total + len > PD_UDP_GSO_MAX_BYTES)
+        if (len > seg || len == 0 || total + len > PD_UDP_GSO_MAX_BYTES ||
+            u->tx_tos[j] != u->tx_tos[from])        /* one GSO send, one TOS */
             break;
         total += len;
         j++;
@@ -662,9 +707,10 @@ static int send_gso(pd_udp *u, struct sockaddr_storage *peer, socklen_t plen,
                     unsigned int from, unsigned int to)
 {
     union {
-        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctrl;
+    int tos = u->tx_tos[from];
     struct msghdr mh;
     struct cmsghdr *c;
     uint16_t seg = (uint16_t)u->tx.iov[from].iov_len;
@@ -676,13 +722,79 @@ static int send_gso(pd_udp *u, struct sockaddr_storage *peer, socklen_t plen,
     mh.msg_iov = &u->tx.iov[from];
     mh.msg_iovlen = to - from;
     mh.msg_control = ctrl.buf;
-    mh.msg_controllen = sizeof(ctrl.buf);
+    mh.msg_controllen = tos ? sizeof(ctrl.buf) : CMSG_SPACE(sizeof(uint16_t));
     c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_UDP;
     c->cmsg_type = UDP_SEGMENT;
     c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
     memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+    if (tos) {
+        c = CMSG_NXTHDR(&mh, c);
+        c->cmsg_level = peer->ss_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+        c->cmsg_type = peer->ss_family == AF_INET ? IP_TOS : IPV6_TCLASS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &tos, sizeof(tos));
+    }
     return sendmsg(u->fd, &mh, MSG_DONTWAIT) >= 0 ? 0 : errno;
+}
+
+/* Outer TOS for one FEC datagram (see pd_udp_config.tos). */
+static uint8_t tx_tos_of(pd_udp *u, const uint8_t *d, uint32_t len)
+{
+    const uint8_t *f = d + FEC_HDR_LEN;
+    uint32_t flen = len - FEC_HDR_LEN, l3 = 14;
+    uint16_t et;
+    uint8_t tos;
+
+    if (len < FEC_HDR_LEN || d[0] != FEC_VERSION)
+        return 0;
+    switch ((d[1] >> 4) & 3) {
+    case 1:                                    /* repair: the block's DSCP, Not-ECT */
+        u->in_repair = 1;
+        return u->repair_dscp;
+    case 0:
+        if (u->in_repair) {                    /* a new block begins */
+            u->in_repair = 0;
+            u->repair_dscp = 0;
+        }
+        break;
+    default:
+        return 0;
+    }
+    if (flen < 14)
+        return 0;
+    et = (uint16_t)(f[12] << 8 | f[13]);
+    if (et == 0x8100 && flen >= 18) {
+        l3 = 18;
+        et = (uint16_t)(f[16] << 8 | f[17]);
+    }
+    if (et == 0x0800 && flen >= l3 + 20 && (f[l3] >> 4) == 4)
+        tos = f[l3 + 1];
+    else if (et == 0x86dd && flen >= l3 + 40 && (f[l3] >> 4) == 6)
+        tos = (uint8_t)((f[l3] & 0x0f) << 4 | f[l3 + 1] >> 4);
+    else
+        return 0;
+    if ((tos & 0xfc) > u->repair_dscp)
+        u->repair_dscp = tos & 0xfc;
+    return tos;
+}
+
+/* Attach the TOS / traffic class of datagram i as control data (none for 0,
+ * the socket's default). */
+static void tx_set_tos(pd_udp *u, struct msghdr *mh, unsigned int i, int family)
+{
+    struct cmsghdr *c;
+    int v = u->tx_tos[i];
+
+    if (v == 0)
+        return;
+    mh->msg_control = u->tx_ctrl[i].buf;
+    mh->msg_controllen = sizeof(u->tx_ctrl[i].buf);
+    c = CMSG_FIRSTHDR(mh);
+    c->cmsg_level = family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+    c->cmsg_type = family == AF_INET ? IP_TOS : IPV6_TCLASS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &v, sizeof(v));
 }
 
 static int would_block(int err)
@@ -713,6 +825,11 @@ uint16_t pd_udp_tx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
         mh->msg_namelen = plen;
         mh->msg_iov = &u->tx.iov[i];
         mh->msg_iovlen = 1;
+        u->tx_tos[i] = 0;
+        if (u->cfg.tos) {
+            u->tx_tos[i] = tx_tos_of(u, u->tx.iov[i].iov_base, (uint32_t)u->tx.iov[i].iov_len);
+            tx_set_tos(u, mh, i, peer.ss_family);
+        }
     }
     while (done < n) {
         unsigned int end = n, run;
@@ -825,6 +942,27 @@ int pd_udp_fd(const pd_udp *u)
     return u ? u->fd : -EINVAL;
 }
 
+int pd_udp_set_tos(pd_udp *u, int on)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int v = on ? 1 : 0;
+
+    if (!u || getsockname(u->fd, (struct sockaddr *)&ss, &len) != 0)
+        return u ? -errno : -EINVAL;
+    if ((ss.ss_family == AF_INET ? setsockopt(u->fd, IPPROTO_IP, IP_RECVTOS, &v, sizeof(v))
+                                 : setsockopt(u->fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &v,
+                                              sizeof(v))) != 0)
+        return -errno;
+    u->cfg.tos = v;
+    return 0;
+}
+
+int pd_udp_get_tos(const pd_udp *u)
+{
+    return u ? u->cfg.tos : 0;
+}
+
 uint32_t pd_udp_instance_id(const pd_udp *u)
 {
     return u ? u->instance_id : 0;
@@ -840,6 +978,12 @@ static uint16_t io_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
     return pd_udp_tx_burst(ctx, queue, pkts, n);
 }
 
+static int io_wait_fd(void *ctx, uint16_t queue)
+{
+    (void)queue;
+    return pd_udp_fd(ctx);
+}
+
 void pd_udp_port_io(pd_udp *u, pd_port_io *io)
 {
     memset(io, 0, sizeof(*io));
@@ -848,4 +992,5 @@ void pd_udp_port_io(pd_udp *u, pd_port_io *io)
     io->pool = u->pool;
     io->rx_burst = io_rx;
     io->tx_burst = io_tx;
+    io->wait_fd = io_wait_fd;
 }

@@ -88,6 +88,16 @@ typedef struct pd_udp_config {
                                  (UDP_SEGMENT, Linux >= 4.18; see above) */
     int gro;                  /* receive with UDP_GRO (Linux >= 5.0; see above) */
     uint32_t instance_id;     /* keepalive id (0: random) */
+    /* DSCP/ECN of a tunnel (RFC 2983 uniform model, RFC 6040 normal mode).
+     * tx: the outer TOS / traffic class of a plain FEC source packet is its
+     * inner IP packet's (DSCP and ECN copied); a repair packet gets the
+     * highest DSCP of the source packets sent since the last repair packet
+     * and Not-ECT; anything else (keepalives, secure envelopes, non-IP
+     * frames) 0.  rx: every delivered datagram is followed by one byte, the
+     * outer TOS / traffic class it arrived with (IP_RECVTOS /
+     * IPV6_RECVTCLASS), for the FEC decoder stage ("none-tos"
+     * encapsulation) to combine into the inner header (RFC 6040 4.2). */
+    int tos;
 } pd_udp_config;
 
 typedef struct pd_udp_stats {
@@ -147,6 +157,10 @@ void pd_udp_stats_reset(pd_udp *u);
 int pd_udp_local(const pd_udp *u, struct sockaddr_storage *out, socklen_t *len);
 int pd_udp_peer(pd_udp *u, struct sockaddr_storage *out, socklen_t *len);
 int pd_udp_fd(const pd_udp *u);
+/* Turn cfg.tos on (1) or off (0) on an open port, before its pipeline runs:
+ * 0 or the setsockopt errno. */
+int pd_udp_set_tos(pd_udp *u, int on);
+int pd_udp_get_tos(const pd_udp *u);
 uint32_t pd_udp_instance_id(const pd_udp *u);
 
 /* FEC v2 header check (docs/fec-format.md): 0 and the session id when

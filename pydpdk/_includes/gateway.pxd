@@ -30,6 +30,7 @@ cdef extern from "gateway.h" nogil:
         uint32_t src_ip, dst_ip
         uint16_t src_port, dst_port
         uint8_t ttl, dscp
+        uint8_t tos_trailer
 
     uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 

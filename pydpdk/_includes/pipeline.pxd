@@ -34,7 +34,7 @@ cdef extern from "pipeline.h" nogil:
         uint64_t status_interval_ns
 
     ctypedef struct pd_run_result:
-        uint64_t packets, rounds, idle_rounds, sleeps, elapsed_ns
+        uint64_t packets, rounds, idle_rounds, sleeps, waits, wakeups, elapsed_ns
         int reason
         int fault
         unsigned fault_chain

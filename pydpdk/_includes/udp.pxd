@@ -31,6 +31,7 @@ cdef extern from "udp.h" nogil:
         int gso
         int gro
         uint32_t instance_id
+        int tos
 
     ctypedef struct pd_udp_stats:
         uint64_t rx_packets, rx_bytes
@@ -66,6 +67,8 @@ cdef extern from "udp.h" nogil:
     int pd_udp_local(const pd_udp *u, sockaddr_storage *out, socklen_t *len)
     int pd_udp_peer(pd_udp *u, sockaddr_storage *out, socklen_t *len)
     int pd_udp_fd(const pd_udp *u)
+    int pd_udp_set_tos(pd_udp *u, int on)
+    int pd_udp_get_tos(const pd_udp *u)
     uint32_t pd_udp_instance_id(const pd_udp *u)
     int pd_udp_fec_session(const uint8_t *p, uint32_t len, uint32_t *session)
     void pd_udp_port_io(pd_udp *u, pd_port_io *io)

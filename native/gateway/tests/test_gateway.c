@@ -380,6 +380,67 @@ static void test_dscp_ecn_rfc6040(void)
         CHECK(hp_data(out[1])[15] == ((10 << 2) | 1));      /* unchanged */
     }
     heap_ops.free_bulk(out, m);
+    /* parity of the block: its sources' highest DSCP (EF), Not-ECT */
+    n = se.flush(se.ctx, wire, 8, 3);
+    CHECK(n == 2);
+    for (uint16_t i = 0; i < n; i++) {
+        CHECK(hp_data(wire[i])[15] == (46 << 2));
+        CHECK(pd_csum_ipv4_hdr(hp_data(wire[i]) + 14, 20) == 0);
+    }
+    heap_ops.free_bulk(wire, n);
+    /* the next block starts afresh: a CS1 (8) source, then its parity */
+    in[0] = frame_pkt(&pool, 200, 17, 1, (8 << 2) | 2, 0x0800);
+    n = se.process(se.ctx, in, 1, wire, 8, 4);
+    n = (uint16_t)(n + se.flush(se.ctx, wire + n, (uint16_t)(8 - n), 5));
+    CHECK(n == 3 && hp_data(wire[1])[15] == (8 << 2) && hp_data(wire[2])[15] == (8 << 2));
+    heap_ops.free_bulk(wire, n);
+    pd_fec_dec_stage_destroy(dec);
+    pd_fec_enc_stage_destroy(enc);
+    CHECK(pool.out == 0);
+}
+
+/* The udp: transport hands the outer TOS over as a one-byte trailer
+ * (UdpPort tos, encapsulation "none-tos"): RFC 6040 applies as above. */
+static void test_ecn_from_a_tos_trailer(void)
+{
+    struct heap_pool pool = { .capacity = 1000 };
+    pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_NONE },
+                                .fec = { .code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
+                                         .max_payload = 1518 } };
+    pd_fec_dec_stage_cfg dc = { .encap = { .kind = PD_ENCAP_NONE, .tos_trailer = 1 },
+                                .fec = { .max_payload = 1518, .max_blocks = 64,
+                                         .max_symbols = 4096, .cache_entries = 64 } };
+    int err;
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
+    pd_stage se, sd;
+    pd_pkt *in[4], *wire[8], *out[8];
+    pd_gateway_counters g;
+    uint16_t n, m;
+
+    assert(enc && dec);
+    pd_fec_enc_stage_bind(enc, &se);
+    pd_fec_dec_stage_bind(dec, &sd);
+    in[0] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* ECT(0) */
+    in[1] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 0, 0x0800);  /* Not-ECT */
+    in[2] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* ECT(0) */
+    n = se.process(se.ctx, in, 3, wire, 8, 1);
+    CHECK(n == 3);
+    if (n != 3)
+        return;
+    *heap_ops.append(wire[0], 1) = (46 << 2) | 3;    /* CE on the WAN */
+    *heap_ops.append(wire[1], 1) = (46 << 2) | 3;
+    *heap_ops.append(wire[2], 1) = (46 << 2) | 2;    /* not marked */
+    m = sd.process(sd.ctx, wire, n, out, 8, 2);
+    pd_fec_dec_stage_stats(dec, NULL, &g);
+    CHECK(m == 2 && g.ecn_marked == 1 && g.ecn_dropped == 1);
+    if (m == 2) {
+        CHECK(heap_ops.data_len(out[0]) == 200 && heap_ops.data_len(out[1]) == 200);
+        CHECK(hp_data(out[0])[15] == ((46 << 2) | 3));
+        CHECK(pd_csum_ipv4_hdr(hp_data(out[0]) + 14, 20) == 0);
+        CHECK(hp_data(out[1])[15] == ((46 << 2) | 2));
+    }
+    heap_ops.free_bulk(out, m);
     n = se.flush(se.ctx, wire, 8, 3);
     heap_ops.free_bulk(wire, n);
     pd_fec_dec_stage_destroy(dec);
@@ -391,6 +452,7 @@ int main(void)
 {
     test_mtu_policy();
     test_dscp_ecn_rfc6040();
+    test_ecn_from_a_tos_trailer();
     test_clean_link_delivers_everything_in_order();
     test_up_to_m_losses_per_block_lose_nothing();
     test_xor_parity_rebuilds_one_per_block();

@@ -3,8 +3,13 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "test_heap_pool.h"
 #include "impair.h"
 #include "pipeline.h"
@@ -254,8 +259,196 @@ static void test_a_failed_sink_port_stops_the_run(void)
     rig_free(&r);
 }
 
+/* --- event-driven idle: an eventfd stands for a port's socket ------------- */
+
+struct evsrc {
+    int fd;
+    int drain;                  /* 0: pull never reads the fd (always readable) */
+    struct heap_pool *pool;
+};
+
+static uint16_t ev_pull(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
+{
+    struct evsrc *e = ctx;
+    uint64_t count = 0;
+    (void)now;
+    if (!e->drain || read(e->fd, &count, sizeof(count)) != sizeof(count))
+        return 0;
+    if (count > n)
+        count = n;
+    if (hp_alloc(e->pool, pkts, (unsigned)count) < 0)
+        return 0;
+    for (uint64_t i = 0; i < count; i++)
+        HP(pkts[i])->len = 60;
+    return (uint16_t)count;
+}
+
+static int ev_wait_fd(void *ctx)
+{
+    return ((struct evsrc *)ctx)->fd;
+}
+
+/* A stage with one timer: records the loop time it first saw it due. */
+struct timer_stage {
+    uint64_t deadline, fired_at;
+};
+
+static uint16_t timer_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, uint16_t cap,
+                              uint64_t now)
+{
+    struct timer_stage *t = ctx;
+    (void)cap;
+    if (!t->fired_at && now >= t->deadline)
+        t->fired_at = now;
+    memcpy(out, in, n * sizeof(*in));
+    return n;
+}
+
+static uint64_t timer_next(void *ctx)
+{
+    struct timer_stage *t = ctx;
+    return t->fired_at ? UINT64_MAX : t->deadline;
+}
+
+static void *ev_writer(void *arg)
+{
+    int fd = *(int *)arg;
+    for (int i = 0; i < 5; i++) {
+        struct timespec pause = {0, 20000000L};
+        uint64_t one = 3;
+        nanosleep(&pause, NULL);
+        if (write(fd, &one, sizeof(one)) != sizeof(one))
+            break;
+    }
+    return NULL;
+}
+
+static void ev_chain(pd_chain *c, pd_source *src, pd_sink *snk, pd_stage *st,
+                     struct evsrc *e, struct timer_stage *t)
+{
+    memset(src, 0, sizeof(*src));
+    src->name = "eventfd";
+    src->ctx = e;
+    src->pull = ev_pull;
+    src->wait_fd = ev_wait_fd;
+    pd_sink_discard(snk, &heap_ops);
+    memset(st, 0, sizeof(*st));
+    st->name = "timer";
+    st->ctx = t;
+    st->process = timer_process;
+    st->next_deadline = timer_next;
+    CHECK(pd_chain_init(c, src, snk, &heap_ops, 32) == 0);
+    CHECK(pd_chain_add_stage(c, st) == 0);
+}
+
+/* An idle loop blocks in poll() on its sources' descriptors: it wakes for
+ * traffic and for a stage's deadline, and does not sleep in 50 us steps. */
+static void test_idle_loop_blocks_on_descriptors_and_deadlines(void)
+{
+    struct heap_pool pool = { .capacity = 1024 };
+    struct evsrc e = { .drain = 1, .pool = &pool };
+    struct timer_stage t = { 0 };
+    pd_source src;
+    pd_sink snk;
+    pd_stage st;
+    pd_chain c, *chains[1] = { &c };
+    pd_run_opts o;
+    pd_run_result res;
+    pthread_t writer;
+
+    e.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert(e.fd >= 0);
+    ev_chain(&c, &src, &snk, &st, &e, &t);
+    pd_run_opts_default(&o);
+    o.check_interval_ns = 10ull * 1000 * 1000 * 1000;   /* only traffic and the timer wake it */
+    o.status_interval_ns = 0;
+    o.wait_max_ns = 10ull * 1000 * 1000 * 1000;
+    o.duration_ns = 600ull * 1000 * 1000;
+    t.deadline = pd_clock_ns() + 20ull * 1000 * 1000;
+    CHECK(pthread_create(&writer, NULL, ev_writer, &e.fd) == 0);
+    CHECK(pd_pipeline_run(chains, 1, &o, &res) == 0);
+    pthread_join(writer, NULL);
+    CHECK(res.reason == PD_STOP_DURATION);
+    CHECK(res.packets == 15 && snk.c.pkts_in == 15);
+    CHECK(res.sleeps == 0);                 /* no 50 us back-off */
+    CHECK(res.waits > 0 && res.wakeups >= 1 && res.wakeups <= 5);
+    /* Each wait ends on traffic, the timer or the run's end: a handful of
+     * rounds per event, not thousands of polls. */
+    CHECK(res.rounds < 200);
+    /* The timer fired when due (20 ms), not at the end of the run (600 ms);
+     * the bound leaves room for a starved CPU. */
+    CHECK(t.fired_at && t.fired_at - t.deadline < 400ull * 1000 * 1000);
+    CHECK(pool.out == 0);
+    close(e.fd);
+}
+
+/* A descriptor that stays readable while pull() finds nothing must not make
+ * the loop spin. */
+static void test_spurious_readiness_does_not_spin(void)
+{
+    struct heap_pool pool = { .capacity = 16 };
+    struct evsrc e = { .drain = 0, .pool = &pool };
+    struct timer_stage t = { .deadline = UINT64_MAX - 1 };
+    pd_source src;
+    pd_sink snk;
+    pd_stage st;
+    pd_chain c, *chains[1] = { &c };
+    pd_run_opts o;
+    pd_run_result res;
+    uint64_t one = 1;
+
+    e.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert(e.fd >= 0);
+    CHECK(write(e.fd, &one, sizeof(one)) == sizeof(one));
+    ev_chain(&c, &src, &snk, &st, &e, &t);
+    pd_run_opts_default(&o);
+    o.duration_ns = 200ull * 1000 * 1000;
+    CHECK(pd_pipeline_run(chains, 1, &o, &res) == 0);
+    CHECK(res.reason == PD_STOP_DURATION);
+    CHECK(res.wakeups > 0 && res.sleeps > 0);   /* readable, then a 1 ms nap */
+    CHECK(res.rounds < 20000);                  /* a spinning loop makes millions */
+    close(e.fd);
+}
+
+/* A stage that holds packets on a timer the loop cannot see (flush, no
+ * next_deadline: the impairment delay line) keeps the sleep back-off. */
+static void test_hidden_timer_keeps_sleep_back_off(void)
+{
+    struct heap_pool pool = { .capacity = 16 };
+    struct evsrc e = { .drain = 1, .pool = &pool };
+    struct timer_stage t = { .deadline = UINT64_MAX - 1 };
+    pd_source src;
+    pd_sink snk;
+    pd_stage st;
+    pd_chain c, *chains[1] = { &c };
+    pd_run_opts o;
+    pd_run_result res;
+
+    e.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert(e.fd >= 0);
+    ev_chain(&c, &src, &snk, &st, &e, &t);
+    st.next_deadline = NULL;
+    st.flush = NULL;
+    pd_run_opts_default(&o);
+    o.duration_ns = 50ull * 1000 * 1000;
+    CHECK(pd_pipeline_run(chains, 1, &o, &res) == 0);
+    CHECK(res.waits > 0);                       /* stateless stage: blocking is fine */
+    pd_impair_cfg icfg = { .seed = 1 };
+    int err;
+    pd_impair *imp = pd_impair_create(&icfg, &heap_ops, &pool, &err);
+    assert(imp);
+    pd_impair_stage(imp, &st);
+    CHECK(pd_pipeline_run(chains, 1, &o, &res) == 0);
+    CHECK(res.waits == 0 && res.sleeps > 0);
+    pd_impair_destroy(imp);
+    close(e.fd);
+}
+
 int main(void)
 {
+    test_idle_loop_blocks_on_descriptors_and_deadlines();
+    test_spurious_readiness_does_not_spin();
+    test_hidden_timer_keeps_sleep_back_off();
     test_crc32c_known_answer();
     test_clean_link();
     test_random_loss_is_counted_and_close_to_p();
