@@ -27,6 +27,9 @@ class UdpPort(PortBase):
         gro: bool = False,
         rcvbuf: int = 4194304,
         sndbuf: int = 4194304,
+        queue_group: int = 1,
+        tx_port: int = 0,
+        peer_ports: int = 1,
     ) -> None: ...
     @property
     def pool(self) -> PacketPool: ...
