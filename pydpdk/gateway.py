@@ -451,6 +451,9 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any], queue: i
                                           "--state-file")
         if wan_mtu:                        # the envelope rides inside the WAN MTU too
             wan_mtu = max(wan_mtu - secure.OVERHEAD, 1)
+    if queue and encap.get("encap", "udp") == "udp" and not is_udp_port(wire):
+        # each queue its own outer source port: the peer's RSS/fanout and ECMP spread them
+        encap = dict(encap, src_port=int(encap.get("src_port") or 4790) + queue)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
                     max_payload=cfg.max_payload, wan_mtu=wan_mtu,
                     clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,

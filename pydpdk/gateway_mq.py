@@ -234,9 +234,10 @@ class MultiPipeline:
         return total
 
     def join(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The merged result once every queue's loop ended (None before);
-        when one ends (duration, packet count, a fault) the others are
-        stopped too.  Raises what ended a queue's run after all ended."""
+        """The merged result once every queue's loop ended (None before).
+        A fault in one queue (or the packet count, counted over all queues)
+        stops the others; a duration or a capture file's end ends each on
+        its own.  Raises what ended a faulted queue's run after all ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
         error: BaseException | None = None
         while True:
@@ -251,10 +252,9 @@ class MultiPipeline:
                     error = error or exc
                     self.request_stop()
                     continue
-                if res is not None:
-                    self._done[i] = True
+                if res is not None:        # its duration, or its capture file ended:
+                    self._done[i] = True       # the other queues end on their own
                     self._results[i] = res
-                    self.request_stop()
             if all(self._done):
                 break
             if self._packets is not None and self._received() >= self._packets:

@@ -220,7 +220,7 @@ static int set_pmtu(int fd, int family, int dont_fragment)
     return setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v)) == 0 ? 0 : -errno;
 }
 
-/* SO_REUSEPORT plus the group's choice of socket: the sender's UDP source
+/* The SO_REUSEPORT group's choice of socket: the sender's UDP source
  * port modulo `queues` (classic BPF, SO_ATTACH_REUSEPORT_CBPF), so that a
  * multi-queue peer sending from consecutive ports reaches every queue and
  * each of its queues always the same one.  The program runs with the
@@ -228,7 +228,7 @@ static int set_pmtu(int fd, int family, int dont_fragment)
  * network-header offset (IPv4: after IHL words; IPv6: no extension
  * headers, else the kernel's hash picks).  An index past the group's
  * sockets also falls back to the hash. */
-static int join_queue_group(int fd, int family, uint16_t queues)
+static int attach_queue_filter(int fd, int family, uint16_t queues)
 {
     struct sock_filter v4[] = {
         BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (uint32_t)SKF_NET_OFF),  /* X = IHL * 4 */
@@ -242,7 +242,6 @@ static int join_queue_group(int fd, int family, uint16_t queues)
         BPF_STMT(BPF_RET | BPF_A, 0),
     };
     struct sock_fprog prog;
-    int one = 1;
 
     if (family == AF_INET) {
         prog.len = sizeof(v4) / sizeof(v4[0]);
@@ -251,8 +250,6 @@ static int join_queue_group(int fd, int family, uint16_t queues)
         prog.len = sizeof(v6) / sizeof(v6[0]);
         prog.filter = v6;
     }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-        return -errno;
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) == 0
                ? 0 : -errno;
 }
@@ -364,10 +361,14 @@ int pd_udp_open(pd_udp **out, const pd_udp_config *cfg, const pd_pkt_ops *ops, v
         rc = set_pmtu(u->fd, family, cfg->dont_fragment);
     if (rc == 0 && setsockopt(u->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0)
         rc = -errno;
-    if (rc == 0 && cfg->reuseport_queues > 1)
-        rc = join_queue_group(u->fd, family, cfg->reuseport_queues);
+    if (rc == 0 && cfg->reuseport_queues > 1 &&
+        setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        rc = -errno;
     if (rc == 0 && bind(u->fd, (const struct sockaddr *)&cfg->local, sa_len(family)) != 0)
         rc = -errno;
+    /* after bind: a socket that has a group of its own cannot join another */
+    if (rc == 0 && cfg->reuseport_queues > 1)
+        rc = attach_queue_filter(u->fd, family, cfg->reuseport_queues);
     u->tx_fd = u->fd;
     if (rc == 0 && cfg->tx_port)
         rc = open_tx_socket(u, cfg);
