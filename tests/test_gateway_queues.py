@@ -117,3 +117,78 @@ def test_merge_counters_sums_counts_and_merges_states():
         {"packets_in": 4, "link_up": 0, "link_errno": 100, "peer_state": "up", "peer": "y"}])
     assert merged == {"packets_in": 7, "link_up": 0, "link_errno": 100, "peer_state": "up",
                       "peer": "x"}
+
+
+def test_udp_queue_group_spreads_by_source_port_and_sends_from_its_own():
+    """Two queue ports on one local port: the kernel gives each sender port
+    its own queue (source port mod 2), queue 1 sends from the bound port + 1,
+    and both take the peer's two ports as the peer's."""
+    import socket
+    import time
+
+    from pydpdk._native import BufferPool
+    from pydpdk.udp import UdpPort
+
+    pool = BufferPool(256, data_room=2048)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1] & ~1          # an even port: base % 2 == 0
+    senders = []
+    ports = [UdpPort(f"127.0.0.1:{base}", pool, bind=f"127.0.0.1:{base + 2}",
+                     keepalive=None, dead_after=None, queue_group=2, peer_ports=2,
+                     tx_port=base + 2 + q if q else 0) for q in range(2)]
+    try:
+        for p in ports:
+            p.start()
+        for q in range(2):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            senders.append(s)
+            s.bind(("127.0.0.1", base + q))
+            for i in range(5):
+                s.sendto(b"from %d %d" % (q, i), ("127.0.0.1", base + 2))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+            stranger.sendto(b"not the peer", ("127.0.0.1", base + 2))
+        time.sleep(0.1)
+        for q, p in enumerate(ports):
+            burst = p.rx_burst()
+            got = burst.to_bytes_list()
+            burst.free()
+            assert got == [b"from %d %d" % (q, i) for i in range(5)]
+        assert sum(p.stats()["rx_unknown_source"] for p in ports) == 1
+        assert ports[1].tx_burst(pool.burst_from_bytes([b"reply"])) == 1
+        senders[0].settimeout(2)
+        assert senders[0].recvfrom(64) == (b"reply", ("127.0.0.1", base + 3))
+    finally:
+        for p in ports:
+            p.close()
+        for s in senders:
+            s.close()
+
+
+@pytest.mark.skipif("not __import__('pydpdk.dpdk').dpdk.AVAILABLE", reason="no DPDK")
+def test_dpdk_two_queues_one_session_per_queue(tmp_path):
+    """The DPDK backend: net_pcap with a file per rx and tx queue."""
+    import json
+    import subprocess
+    import sys
+
+    flows, per_flow = 6, 100
+    for q in range(2):
+        write_pcap(tmp_path / f"in-{q}.pcap",
+                   [frame(f, s) for s in range(per_flow) for f in range(flows) if f % 2 == q])
+    inp = f"net_pcap0,rx_pcap={tmp_path}/in-0.pcap,rx_pcap={tmp_path}/in-1.pcap"
+    out = f"net_pcap1,tx_pcap={tmp_path}/w-0.pcap,tx_pcap={tmp_path}/w-1.pcap"
+    proc = subprocess.run([sys.executable, "-m", "pydpdk.cli", "fec", "encode", "--no-pci",
+                           "--", "--backend", "dpdk", "--queues", "2", "--in", inp, "--out",
+                           out, "--encap", "ether", "--packets", str(flows * per_flow),
+                           "--duration", "60", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert report["counters"]["chain0.fec-encode"]["packets_in"] == flows * per_flow
+    assert [q["chain0.fec-encode"]["packets_in"] for q in report["queue_counters"]] == \
+        [flows * per_flow // 2] * 2
+    assert report["drops"]["total"] == 0 and report["buffers_leaked"] == 0
+    sessions = [{struct.unpack_from("!I", p, 14 + 12)[0] for p in
+                 read_pcap(tmp_path / f"w-{q}.pcap")} for q in range(2)]
+    assert all(len(s) == 1 for s in sessions) and sessions[0] != sessions[1]
