@@ -638,6 +638,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
     fault: PortError | None = None
     result: dict[str, Any] | None = None
     with open_ports(cfg, leaks) as (chosen, pool, ports):
+        pipe: Any
         if cfg.queues > 1:
             from .gateway_mq import build_queues
 
