@@ -2,7 +2,7 @@
 """How a gateway's throughput scales with queues: ``pydpdk fec encode --queues N``.
 
     .venv/bin/python bench/gateway_scaling.py [--queues 1,2] [--repeat 5]
-        [--packets 300000] [--size 1400] [--flows 64] [-k 10 -m 4] [--dir /dev/shm]
+        [--packets 300000] [--loops 4] [--size 1400] [--flows 64] [-k 10 -m 4] [--dir /dev/shm]
 
 One gateway (the encode side of a tunnel) on pre-generated distinct input,
 so no traffic source competes for the cores: for each queue i a pcap file
@@ -15,8 +15,11 @@ code path as the CLI) with the native backend; each queue is a GIL-free
 native loop on its own thread.
 
 Measured per round and queue count: frames encoded per second (source
-frames in, over the run's elapsed time, from the gateway's own report) and
-the CPU seconds of the process.  Rounds alternate the queue counts
+frames in, over the run's elapsed time, from the gateway's own report;
+each file is read ``--loops`` times, so a run is long against the start
+and the input is far larger than the CPU caches) and the CPU time of the
+process per frame (the work; a queue count that adds no work per frame
+scales with idle cores).  Rounds alternate the queue counts
 (interleaved), ``--repeat`` rounds; the median with its min-max spread
 (bench/_stats.py) and the ratio of the medians N-queue / 1-queue are
 printed and written to bench/results/gateway_scaling.json.
@@ -79,7 +82,7 @@ def write_pcap(path: Path, frames: int, size: int, flows: list[int], seed: int) 
 def run_once(queues: int, folder: Path, args: argparse.Namespace) -> dict[str, float]:
     from pydpdk.gateway import GatewayConfig, run_gateway
 
-    inp = f"pcap:rx={folder}/in{queues}-{{q}}.pcap"
+    inp = f"pcap:rx={folder}/in{queues}-{{q}}.pcap,loop={args.loops}"
     out = f"pcap:tx={folder}/out-{{q}}.pcap"
     if queues == 1:
         inp, out = inp.replace("{q}", "0"), out.replace("{q}", "0")
@@ -90,11 +93,12 @@ def run_once(queues: int, folder: Path, args: argparse.Namespace) -> dict[str, f
     report = run_gateway(cfg)
     cpu = time.process_time() - cpu0
     enc = [c for name, c in report["counters"].items() if name.endswith("fec-encode")][0]
-    if enc["packets_in"] != args.packets or report["drops"]["total"]:
-        raise SystemExit(f"{queues} queue(s): encoded {enc['packets_in']} of {args.packets}, "
+    want = args.packets * args.loops
+    if enc["packets_in"] != want or report["drops"]["total"]:
+        raise SystemExit(f"{queues} queue(s): encoded {enc['packets_in']} of {want}, "
                          f"drops {report['drops']['total']}")
-    return {"mpps": enc["packets_in"] / report["elapsed_s"] / 1e6, "cpu_s": cpu,
-            "elapsed_s": report["elapsed_s"]}
+    return {"mpps": want / report["elapsed_s"] / 1e6, "cpu_s": cpu,
+            "cpu_ns_per_packet": cpu / want * 1e9, "elapsed_s": report["elapsed_s"]}
 
 
 def main() -> int:
@@ -102,6 +106,8 @@ def main() -> int:
     ap.add_argument("--queues", default="1,2")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--packets", type=int, default=300000)
+    ap.add_argument("--loops", type=int, default=4,
+                    help="read each file this many times (pcap port loop=N)")
     ap.add_argument("--size", type=int, default=1400)
     ap.add_argument("--flows", type=int, default=64)
     ap.add_argument("-k", type=int, default=10)
@@ -130,16 +136,21 @@ def main() -> int:
                 res = run_once(n, folder, args)
                 results[n].append(res)
                 print(f"round {r + 1} queues {n}: {res['mpps']:.3f} Mpps "
-                      f"({res['cpu_s']:.2f} CPU s in {res['elapsed_s']:.2f} s)", flush=True)
+                      f"({res['cpu_s']:.2f} CPU s in {res['elapsed_s']:.2f} s, "
+                      f"{res['cpu_ns_per_packet']:.0f} CPU ns/packet)", flush=True)
     summary = {n: summarize([x["mpps"] for x in rs]) for n, rs in results.items()}
+    cpu = {n: summarize([x["cpu_ns_per_packet"] for x in rs]) for n, rs in results.items()}
     base = summary[counts[0]]["median"]
     out = {"machine": machine(), "args": vars(args), "load_1min": summarize(load),
            "mpps": summary,
            "ratio": {n: ratio(s["median"], base) for n, s in summary.items()},
+           "cpu_ns_per_packet": cpu,
            "rounds": {n: rs for n, rs in results.items()}}
     for n, s in summary.items():
         print(f"queues {n}: median {s['median']:.3f} Mpps (min {s['min']:.3f}, max "
-              f"{s['max']:.3f}); x{out['ratio'][n]:.2f} of {counts[0]} queue(s)")
+              f"{s['max']:.3f}); x{out['ratio'][n]:.2f} of {counts[0]} queue(s); CPU "
+              f"{cpu[n]['median']:.0f} ns/packet (min {cpu[n]['min']:.0f}, max "
+              f"{cpu[n]['max']:.0f})")
     print(f"load average during the run (1 min): median {out['load_1min']['median']:.2f}")
     write_json(args.json, out)
     return 0
