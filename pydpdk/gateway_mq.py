@@ -314,7 +314,7 @@ def decoder_sessions(cfg: Any) -> int:
     decoder's default of 8."""
     from .gateway import _parse_kv
 
-    peers = cfg.queues
+    peers = int(cfg.queues)
     spec = str(cfg.ports.get("peer") or cfg.ports.get("in") or "")
     if spec.startswith("udp:"):
         opts = _parse_kv(spec.partition(",")[2])
