@@ -197,8 +197,9 @@ class MultiPipeline:
     elements (all queues'), and the context manager that stops and joins
     every loop on the way out."""
 
-    def __init__(self, pipes: list[Pipeline]) -> None:
+    def __init__(self, pipes: list[Pipeline], lcores: list[int] | None = None) -> None:
         self.pipes = pipes
+        self.lcores = lcores
         self.secure_stages: list[Any] = []
         self.sealing_since = time.monotonic()
         self._packets: int | None = None
@@ -214,8 +215,8 @@ class MultiPipeline:
         self._packets = packets
         started: list[Pipeline] = []
         try:
-            for p in self.pipes:
-                p.start(**run_kwargs)
+            for i, p in enumerate(self.pipes):
+                p.start(lcore=None if self.lcores is None else self.lcores[i], **run_kwargs)
                 started.append(p)
         except BaseException:
             for p in started:
@@ -277,6 +278,7 @@ class MultiPipeline:
         out["elapsed_s"] = max(float(r.get("elapsed_s", 0.0)) for r in results)
         out["stopped_by"] = getattr(self, "_stopped_by", None) or results[0].get("stopped_by")
         out["queue_results"] = results
+        out["queue_lcores"] = self.lcores      # None: each queue on a thread
         return out
 
     def halt(self) -> None:
@@ -326,7 +328,10 @@ def decoder_sessions(cfg: Any) -> int:
 def build_queues(cfg: Any, pool: Any, ports: dict[str, Any]
                  ) -> tuple[MultiPipeline, Any, Any]:
     """One gateway pipeline per queue (gateway.build_gateway with queue q's
-    ports); returns the set and queue 0's encoder and decoder stages."""
+    ports); returns the set and queue 0's encoder and decoder stages.  On
+    the DPDK backend, when the EAL has a worker lcore per queue (e.g.
+    ``--lcores 0@(0,1),1@(0,1),2@(0,1)``), queue i runs on the i-th worker
+    lcore (with the mempool's per-lcore cache); else each on a thread."""
     from . import gateway
 
     pipes = []
@@ -336,4 +341,18 @@ def build_queues(cfg: Any, pool: Any, ports: dict[str, Any]
         pipes.append(pipe)
         if q == 0:
             first = (enc, dec)
-    return MultiPipeline(pipes), first[0], first[1]
+    return MultiPipeline(pipes, _worker_lcores(pool, cfg.queues)), first[0], first[1]
+
+
+def _worker_lcores(pool: Any, queues: int) -> list[int] | None:
+    """*queues* worker lcores of the EAL when *pool* is a DPDK mempool and
+    there are that many; None (threads) otherwise."""
+    try:
+        from ._dpdk_eal import lcores
+        from ._dpdk_mbuf import Mempool
+    except ImportError:                    # built without DPDK
+        return None
+    if not isinstance(pool, Mempool):
+        return None
+    workers = [int(lc["lcore"]) for lc in lcores() if not lc["main"]]
+    return workers[:queues] if len(workers) >= queues else None

@@ -178,13 +178,15 @@ def test_dpdk_two_queues_one_session_per_queue(tmp_path):
                    [frame(f, s) for s in range(per_flow) for f in range(flows) if f % 2 == q])
     inp = f"net_pcap0,rx_pcap={tmp_path}/in-0.pcap,rx_pcap={tmp_path}/in-1.pcap"
     out = f"net_pcap1,tx_pcap={tmp_path}/w-0.pcap,tx_pcap={tmp_path}/w-1.pcap"
+    # three lcores: the main one and a worker per queue
     proc = subprocess.run([sys.executable, "-m", "pydpdk.cli", "fec", "encode", "--no-pci",
-                           "--", "--backend", "dpdk", "--queues", "2", "--in", inp, "--out",
+                           "--lcores=0@(0,1),1@(0,1),2@(0,1)", "--", "--backend", "dpdk", "--queues", "2", "--in", inp, "--out",
                            out, "--encap", "ether", "--packets", str(flows * per_flow),
                            "--duration", "60", "--json"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert report["queue_lcores"] == [1, 2]
     assert report["counters"]["chain0.fec-encode"]["packets_in"] == flows * per_flow
     assert [q["chain0.fec-encode"]["packets_in"] for q in report["queue_counters"]] == \
         [flows * per_flow // 2] * 2
