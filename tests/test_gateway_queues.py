@@ -179,9 +179,10 @@ def test_dpdk_two_queues_one_session_per_queue(tmp_path):
     inp = f"net_pcap0,rx_pcap={tmp_path}/in-0.pcap,rx_pcap={tmp_path}/in-1.pcap"
     out = f"net_pcap1,tx_pcap={tmp_path}/w-0.pcap,tx_pcap={tmp_path}/w-1.pcap"
     # three lcores: the main one and a worker per queue
-    proc = subprocess.run([sys.executable, "-m", "pydpdk.cli", "fec", "encode", "--no-pci",
-                           "--lcores=0@(0,1),1@(0,1),2@(0,1)", "--", "--backend", "dpdk", "--queues", "2", "--in", inp, "--out",
-                           out, "--encap", "ether", "--packets", str(flows * per_flow),
+    eal = ["--no-pci", "--lcores=0@(0,1),1@(0,1),2@(0,1)"]
+    proc = subprocess.run([sys.executable, "-m", "pydpdk.cli", "fec", "encode", *eal, "--",
+                           "--backend", "dpdk", "--queues", "2", "--in", inp, "--out", out,
+                           "--encap", "ether", "--packets", str(flows * per_flow),
                            "--duration", "60", "--json"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
