@@ -117,3 +117,31 @@ def test_two_queue_tunnel_over_udp_peers_spreads_the_wan_too():
     u = dec["counters"]["udp.peer"]
     assert u["rx_unknown_source"] == 0 and u["peer_state"] == "up"
     assert stage(dec, "fec-decode")["sessions_opened"] >= 2
+
+
+def test_one_queue_gateway_takes_a_two_queue_peer_with_peer_queues():
+    """A two-queue sender and a one-queue receiver told ``peer_queues=2``:
+    the receiver's one decoder takes both sessions, from both source ports."""
+    from test_udp_tunnel import PORT, Gateway, hostport
+
+    with two_sites() as sites:
+        gw_a = Gateway(sites.gw_a, hostport(sites.wan_b, PORT), hostport(sites.wan_a, PORT),
+                       "--json", "--queues", "2")
+        gw_b = Gateway(sites.gw_b, hostport(sites.wan_a, PORT) + ",peer_queues=2",
+                       hostport(sites.wan_b, PORT), "--json")
+        try:
+            ip_a, ip_b = sites.host_ip
+            with udp_socket(sites.host_a, ip_a, 6400) as a, \
+                    udp_socket(sites.host_b, ip_b, 6401) as b:
+                reach(a, b, (ip_b, 6401))
+                flows = send_flows(sites.host_a, ip_a, b, (ip_b, 6401), 6500)
+            enc, dec = gw_a.stop(), gw_b.stop()
+        finally:
+            gw_a.kill()
+            gw_b.kill()
+    assert flows == {f: list(range(PER_FLOW)) for f in range(FLOWS)}
+    assert all(n > 0 for n in per_queue(enc, "fec-encode"))
+    assert dec["queues"] == 1 and dec["drops"]["total"] == 0
+    u = dec["counters"]["udp.peer"]
+    assert u["rx_unknown_source"] == 0
+    assert stage(dec, "fec-decode")["sessions_opened"] >= 2
