@@ -131,8 +131,10 @@ def open_queued(opener: Any, spec: str, queues: int) -> QueuedPort:
                 port = gateway.open_udp_spec(f"{peer},{base}" if base else peer,
                                              opener.pool, **extra)
             except PortError as exc:
-                raise PortError(exc.errno, f"udp queue {q}: {exc} (queue q sends from the "
-                                           "bound port + q; those ports must be free)"
+                for opened in objects:     # the queues opened so far
+                    opened.close()
+                raise PortError(exc.errno, f"udp queue {q}: {exc} (queue {q} sends from "
+                                           f"port {local_port + q}, which must be free)"
                                 ) from exc
             if q == 0:
                 local_port = int(port.local[1])
@@ -157,8 +159,8 @@ def open_queued(opener: Any, spec: str, queues: int) -> QueuedPort:
     else:
         raise ValueError(f"{spec}: a bare interface name without DPDK; give "
                          f"afpacket:{spec} with --queues")
+    opener.extra.extend(objects)           # closed with the opener's ports
     for obj in objects:
-        opener.extra.append(obj)
         obj.start()
     ports = objects if len(objects) == queues else objects * queues
     return QueuedPort(ports, index)
