@@ -133,6 +133,8 @@ def open_queued(opener: Any, spec: str, queues: int) -> QueuedPort:
             except PortError as exc:
                 for opened in objects:     # the queues opened so far
                     opened.close()
+                if q == 0:
+                    raise
                 raise PortError(exc.errno, f"udp queue {q}: {exc} (queue {q} sends from "
                                            f"port {local_port + q}, which must be free)"
                                 ) from exc
