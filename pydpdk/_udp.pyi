@@ -28,6 +28,9 @@ class UdpPort(PortBase):
         rcvbuf: int = 4194304,
         sndbuf: int = 4194304,
         tos: bool = False,
+        queue_group: int = 1,
+        tx_port: int = 0,
+        peer_ports: int = 1,
     ) -> None: ...
     @property
     def tos(self) -> bool: ...

@@ -11,7 +11,7 @@ import socket
 import struct
 import warnings
 
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from pydpdk._burst cimport PacketPool, PortBase
@@ -247,6 +247,22 @@ cdef class UdpPort(PortBase):
         Receive coalesced datagrams (UDP_GRO) and split them.
     rcvbuf, sndbuf : int, default 4194304
         Socket buffer sizes in bytes (SO_RCVBUF/SO_SNDBUF).
+    tos : bool, default False
+        Copy DSCP/ECN between inner and outer headers (RFC 6040): see
+        :attr:`tos`.
+    queue_group : int, default 1
+        Queues of a multi-queue gateway (one UdpPort per queue): N > 1 binds
+        with SO_REUSEPORT and makes the kernel give each datagram to socket
+        (sender's source port mod N) of the group, in the order the ports
+        were opened.
+    tx_port : int, default 0
+        Non-zero: data and keepalives leave from a second socket bound to
+        this local port (queue i of a multi-queue gateway sends from the
+        bound port + i).
+    peer_ports : int, default 1
+        N > 1: datagrams from the peer's address and ports peer..peer+N-1
+        are the peer's (a multi-queue peer); address changes are then not
+        followed.
 
     Raises
     ------
@@ -289,7 +305,8 @@ cdef class UdpPort(PortBase):
     def __init__(self, peer not None, PacketPool pool=None, *, bind=None, keepalive=1.0,
                  dead_after=5.0, bint follow_peer=True, bint dont_fragment=False,
                  bint gso=False, bint gro=False, int rcvbuf=4 << 20, int sndbuf=4 << 20,
-                 bint tos=False):
+                 bint tos=False, int queue_group=1, int tx_port=0,
+                 int peer_ports=1):
         cdef pd_udp_config cfg
         cdef int rc
         if self.u != NULL:
@@ -319,6 +336,10 @@ cdef class UdpPort(PortBase):
         if bfam != pfam:
             raise ValueError(f"bind address {bhost!r} and peer {phost!r} are of different "
                              "address families")
+        for name, value, low in (("queue_group", queue_group, 1), ("tx_port", tx_port, 0),
+                                 ("peer_ports", peer_ports, 1)):
+            if not low <= value <= 65535:
+                raise ValueError(f"{name} must be within {low}..65535, got {value}")
         ka_ns = _seconds_to_ns(keepalive, "keepalive")
         dead_ns = _seconds_to_ns(dead_after, "dead_after")
         if ka_ns and dead_ns and dead_ns <= ka_ns:
@@ -341,6 +362,9 @@ cdef class UdpPort(PortBase):
         cfg.tos = tos
         cfg.rcvbuf = rcvbuf
         cfg.sndbuf = sndbuf
+        cfg.reuseport_queues = <uint16_t>queue_group
+        cfg.tx_port = <uint16_t>tx_port
+        cfg.peer_port_span = <uint16_t>peer_ports
         rc = pd_udp_open(&self.u, &cfg, pool.ops, pool.pool)
         if rc < 0:
             where = format_hostport((bip, bport))

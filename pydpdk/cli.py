@@ -334,6 +334,10 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     p.add_argument("--dst-port", type=int, default=4790)
     p.add_argument("--ethertype", type=lambda x: int(x, 0), default=0x88B5)
     p.add_argument("--burst", type=int, default=32)
+    p.add_argument("--queues", type=int, default=1, metavar="N",
+                   help="N encoder/decoder instances, one per port queue and thread "
+                        "(RSS, PACKET_FANOUT, SO_REUSEPORT keep each flow on one; see "
+                        "docs/gateway.md)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--packets", type=int, help="stop after this many received packets")
     p.add_argument("--busy-poll", action="store_true", help="never sleep when idle")
@@ -350,6 +354,14 @@ def _udp_line(c: dict[str, Any]) -> str:
             f"{c['peer_changes']}x) keepalives {c['keepalives_tx']:,}/{c['keepalives_rx']:,} "
             f"unknown-source {c['rx_unknown_source']:,} malformed {c['rx_malformed']:,} "
             f"kernel-drops {c['kernel_drops']:,} tx-errors {c['oerrors']:,}")
+
+
+def _print_queues(queues: list[dict[str, dict[str, int]]]) -> None:
+    """One line per queue of a multi-queue gateway: what its fec stages took in."""
+    for q, stages in enumerate(queues):
+        parts = [f"{name.split('.')[-1]} {c.get('packets_in', 0):,}"
+                 for name, c in stages.items() if name.endswith(("fec-encode", "fec-decode"))]
+        print(f"  queue {q}: " + ", ".join(parts))
 
 
 def _fec(argv: list[str]) -> int:
@@ -402,7 +414,7 @@ def _fec(argv: list[str]) -> int:
                         clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
                         fragment=not args.no_fragment, icmp_source=args.icmp_source,
                         key_file=args.key_file, aead=args.aead, state_file=args.state_file,
-                        rekey_grace=args.rekey_grace)
+                        rekey_grace=args.rekey_grace, queues=args.queues)
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     from .cli_json import IntervalRecorder, fec_document, stage_key
@@ -496,6 +508,8 @@ def _fec(argv: list[str]) -> int:
                                 "bad_tag", "replayed", "too_old", "stale_epoch",
                                 "unknown_key", "rate_limited") if k in c]
             print(f"  {stage_key(name, mode)}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+        if report.get("queue_counters"):
+            _print_queues(report["queue_counters"])
         drops = report["drops"]
         print(f"  frames not carried: {drops['total']:,}")
         for role, dirs in drops["ports"].items():

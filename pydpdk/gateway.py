@@ -86,6 +86,9 @@ class GatewayConfig:
     aead: str = "aes-256-gcm"
     state_file: str | None = None
     rekey_grace: float = 5.0              # s from a key file change to sealing with its key
+    # Multi-queue (pydpdk.gateway_mq): N encoder/decoder instances, one per
+    # queue of every port, each on its own thread and FEC session.
+    queues: int = 1
 
     def validate(self) -> None:
         if self.aead not in AEADS:
@@ -96,6 +99,12 @@ class GatewayConfig:
         missing = [n for n in need if not self.ports.get(n)]
         if missing:
             raise ValueError(f"fec {self.mode} needs --{' and --'.join(missing)} (a port spec)")
+        from .gateway_mq import MAX_QUEUES
+
+        if not 1 <= self.queues <= MAX_QUEUES:
+            raise ValueError(f"queues must be within 1..{MAX_QUEUES}, got {self.queues}")
+        if self.queues > 1 and self.key_file is not None:
+            raise ValueError("secure mode (--key-file) runs with one queue: give --queues 1")
 
 
 def _parse_kv(text: str) -> dict[str, str]:
@@ -108,17 +117,19 @@ def _parse_kv(text: str) -> dict[str, str]:
     return out
 
 
-def open_udp_spec(rest: str, pool: Any) -> Any:
-    """A UdpPort from the part of a ``udp:`` spec after the colon."""
+def open_udp_spec(rest: str, pool: Any, **extra: Any) -> Any:
+    """A UdpPort from the part of a ``udp:`` spec after the colon (*extra*:
+    more UdpPort keyword arguments)."""
     from .udp import UdpPort
 
     peer, _, opts_text = rest.partition(",")
     opts = _parse_kv(opts_text)
     unknown = set(opts) - {"bind", "keepalive", "dead", "df", "follow", "gso",
-                          "gro"}
+                          "gro", "peer_queues"}
     if unknown or not peer:
         raise ValueError("udp port spec is udp:HOST:PORT[,bind=ADDR:PORT][,keepalive=S]"
-                         "[,dead=S][,df=0|1][,follow=0|1][,gso=0|1][,gro=0|1], "
+                         "[,dead=S][,df=0|1][,follow=0|1][,gso=0|1][,gro=0|1]"
+                         "[,peer_queues=N], "
                          f"got udp:{rest}")
     kwargs: dict[str, Any] = {}
     if "bind" in opts:
@@ -133,11 +144,14 @@ def open_udp_spec(rest: str, pool: Any) -> Any:
             if opts[key] not in ("0", "1"):
                 raise ValueError(f"udp port option {key} is 0 or 1, got {opts[key]!r}")
             kwargs[arg] = opts[key] == "1"
-    return UdpPort(peer, pool, **kwargs)
+    if "peer_queues" in opts:              # a multi-queue peer sends from N ports
+        kwargs["peer_ports"] = int(opts["peer_queues"])
+    return UdpPort(peer, pool, **dict(kwargs, **extra))
 
 
 def is_udp_port(port: Any) -> bool:
     """True for a UdpPort (its packets are bare FEC packets: encapsulation "none")."""
+    port = getattr(port, "queue_ports", [port])[0]     # a multi-queue role
     try:
         from .udp import UdpPort
     except ImportError:
@@ -151,13 +165,20 @@ def is_udp_port(port: Any) -> bool:
 class _PortOpener:
     """Opens port specs on one backend and closes everything it opened."""
 
-    def __init__(self, backend: str, pool: Any, eal: Any = None) -> None:
+    def __init__(self, backend: str, pool: Any, eal: Any = None, queues: int = 1) -> None:
         self.backend, self.pool, self.eal = backend, pool, eal
         self.ports: dict[str, Any] = {}
         self.vdevs: list[str] = []
+        self.queues = queues
+        self.extra: list[Any] = []         # the port objects of multi-queue roles
 
     def open(self, spec: str) -> Any:
         if spec in self.ports:             # in == out: one port both ways
+            return self.ports[spec]
+        if self.queues > 1:
+            from .gateway_mq import open_queued
+
+            self.ports[spec] = open_queued(self, spec, self.queues)
             return self.ports[spec]
         kind, sep, rest = spec.partition(":")
         if sep and kind == "udp":
@@ -194,6 +215,9 @@ class _PortOpener:
 
     def close(self) -> None:
         for port in self.ports.values():
+            if not hasattr(port, "queue_ports"):
+                port.close()
+        for port in self.extra:
             port.close()
         for name in reversed(self.vdevs):
             self.eal.remove_vdev(name)
@@ -218,7 +242,7 @@ def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
             eal = stack.enter_context(dpdk.Eal(cfg.eal_args))
             # Room for the largest protected frame plus its FEC encapsulation,
             # so jumbo frames arrive in one mbuf (never cut to 2048 bytes).
-            pool = dpdk.Mempool(16383, cache_size=256,
+            pool = dpdk.Mempool(16384 * cfg.queues - 1, cache_size=256,
                                 data_room=max(2048, cfg.max_payload + 256) + 128)
         else:
             if cfg.eal_args:
@@ -226,11 +250,11 @@ def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
                                  f"{' '.join(cfg.eal_args)}")
             from ._native import BufferPool
 
-            pool = BufferPool(16384, data_room=max(2048, cfg.max_payload + 256))
+            pool = BufferPool(16384 * cfg.queues, data_room=max(2048, cfg.max_payload + 256))
         stack.callback(pool.close)
         if leaks is not None:
             stack.callback(lambda: leaks.append(pool.in_use))
-        opener = _PortOpener(chosen, pool, eal)
+        opener = _PortOpener(chosen, pool, eal, cfg.queues)
         stack.callback(opener.close)
         ports = {role: opener.open(spec) for role, spec in cfg.ports.items()}
         yield chosen, pool, ports
@@ -250,6 +274,10 @@ def _wire_encap(cfg: GatewayConfig, pool: Any, wire: Any) -> dict[str, Any]:
             wire.tos = True            # DSCP/ECN per RFC 6040 (docs/gateway.md)
             return dict(encap, encap="none-tos")
         return dict(encap, encap="none")
+    if cfg.resolved.get("mac") and "dst_mac" not in encap:     # queue > 0: as queue 0
+        return dict(encap, dst_mac=cfg.resolved["mac"],
+                    **{k: cfg.resolved[k] for k in ("src_ip", "src_mac")
+                       if cfg.resolved.get(k) and k not in encap})
     if encap.get("encap", "udp") == "udp" and "dst_ip" in encap and "dst_mac" not in encap:
         from .nexthop import resolve_for_port
 
@@ -398,11 +426,20 @@ def drop_report(counters: dict[str, dict[str, int]],
     return {"total": total, "ports": ports, "stages": stages, "elements": sinks}
 
 
-def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
+def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any], queue: int = 0
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
-    wire = ports.get("peer") or (ports["out"] if cfg.mode == "encode" else ports["in"])
+    """The pipeline of one queue (*queue*: which queue of multi-queue ports)."""
+    if cfg.queues > 1:                     # gateway_mq.QueuedPort roles
+        ports = {role: {"rx": port.source(queue), "tx": port.sink(queue)}
+                 for role, port in ports.items()}
+    else:
+        ports = {role: {"rx": port, "tx": port} for role, port in ports.items()}
+    wire_role = "peer" if "peer" in ports else ("out" if cfg.mode == "encode" else "in")
+    wire = ports[wire_role]["rx"]
+    wire = getattr(wire, "port", wire)
     encap = _wire_encap(cfg, pool, wire)
-    wan_mtu = _wan_mtu(cfg, ports)
+    wan_mtu = _wan_mtu(cfg, {role: getattr(p["rx"], "port", p["rx"])
+                             for role, p in ports.items()})
     keys = None
     if cfg.key_file is not None:
         from . import secure
@@ -417,11 +454,18 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                                           "--state-file")
         if wan_mtu:                        # the envelope rides inside the WAN MTU too
             wan_mtu = max(wan_mtu - secure.OVERHEAD, 1)
+    if queue and encap.get("encap", "udp") == "udp" and not is_udp_port(wire):
+        # each queue its own outer source port: the peer's RSS/fanout and ECMP spread them
+        encap = dict(encap, src_port=int(encap.get("src_port") or 4790) + queue)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
                     max_payload=cfg.max_payload, wan_mtu=wan_mtu,
                     clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
                     icmp_source=cfg.icmp_source or None, **encap)
     dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
+    if cfg.queues > 1 or "peer_queues=" in str(cfg.ports.get("peer", cfg.ports.get("in"))):
+        from .gateway_mq import decoder_sessions
+
+        dec_args["max_sessions"] = decoder_sessions(cfg)
     pipe = Pipeline()
     pipe.secure_stages = []                # type: ignore[attr-defined]
     pipe.sealing_since = time.monotonic()  # type: ignore[attr-defined]
@@ -450,16 +494,18 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
 
     if cfg.mode == "encode":
         enc = FecEncodeStage(pool, **enc_args)
-        pipe.add(ports["in"], *protect(enc), sink=ports["out"], burst=cfg.burst)
+        pipe.add(ports["in"]["rx"], *protect(enc), sink=ports["out"]["tx"], burst=cfg.burst)
     elif cfg.mode == "decode":
         dec = FecDecodeStage(pool, **dec_args)
-        pipe.add(ports["in"], *verify(dec), sink=ports["out"], burst=cfg.burst)
+        pipe.add(ports["in"]["rx"], *verify(dec), sink=ports["out"]["tx"], burst=cfg.burst)
     else:
         enc = FecEncodeStage(pool, **enc_args)
         dec = FecDecodeStage(pool, **dec_args)
         dec.send_replies_of(enc)           # ICMP too big goes back to the LAN
-        pipe.add(ports["local"], *protect(enc), sink=ports["peer"], burst=cfg.burst)
-        pipe.add(ports["peer"], *verify(dec), sink=ports["local"], burst=cfg.burst)
+        pipe.add(ports["local"]["rx"], *protect(enc), sink=ports["peer"]["tx"],
+                 burst=cfg.burst)
+        pipe.add(ports["peer"]["rx"], *verify(dec), sink=ports["local"]["tx"],
+                 burst=cfg.burst)
     return pipe, enc, dec
 
 
@@ -569,7 +615,8 @@ def run_gateway(cfg: GatewayConfig,
 
 def _link_states(pipe: Pipeline, ports: dict[str, Any]) -> dict[str, str]:
     """{role: "up" | "down" | "failed"} as the loop last saw each port."""
-    roles = {id(port): role for role, port in ports.items()}
+    roles = {id(p): role for role, port in ports.items()
+             for p in getattr(port, "queue_ports", [port])}
     states: dict[str, str] = {}
     for src, _stages, snk in pipe.elements:
         for element in (src, snk):
@@ -594,7 +641,13 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
     fault: PortError | None = None
     result: dict[str, Any] | None = None
     with open_ports(cfg, leaks) as (chosen, pool, ports):
-        pipe, enc, dec = build_gateway(cfg, pool, ports)
+        pipe: Any
+        if cfg.queues > 1:
+            from .gateway_mq import build_queues
+
+            pipe, enc, dec = build_queues(cfg, pool, ports)
+        else:
+            pipe, enc, dec = build_gateway(cfg, pool, ports)
         plan = {"interfaces": interfaces_report(ports),
                 "mtu": mtu_report(enc, replies=dec is not None)}
         if on_start is not None and sig.signum is None:
@@ -626,6 +679,8 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
                         fault = exc
                         result = getattr(exc, "result", None)
         counters = _with_udp_ports(pipe.counters(), ports)
+        per_queue = (pipe.queue_counters(cfg.mode) if hasattr(pipe, "queue_counters")
+                     else None)
         port_stats = {}
         for role, port in ports.items():
             try:
@@ -635,7 +690,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
         del pipe, enc, dec
         # A capture file cut off or corrupt, a full disk: the run ended on it.
         capture_error: OSError | None = None
-        for port in ports.values():
+        for port in (p for v in ports.values() for p in getattr(v, "queue_ports", [v])):
             if getattr(port, "_rx_done_fn", None) is not None:
                 try:
                     port.check()
@@ -648,6 +703,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
               "signal": sig.name, **(result or {}), "counters": counters,
               "ports": port_stats, "buffers_leaked": leaks[0] if leaks else 0,
               "fault": None if fault is None else str(fault),
+              "queues": cfg.queues, "queue_counters": per_queue,
               "drops": drop_report(counters, {r: st for r, st in port_stats.items()
                                               if "error" not in st}), **plan}
     if fault is not None:

@@ -416,6 +416,81 @@ out:
     CHECK(hp->out == 0);
 }
 
+/* Queues: two ports in one SO_REUSEPORT group; senders on ports P and P+1
+ * (IPv4 and IPv6) reach queue (port mod 2); queue 1 sends from its tx_port;
+ * a port span takes both sender ports as the peer, a stranger port is not. */
+static void test_queue_group(struct heap_pool *hp, int family)
+{
+    const char *lo = family == AF_INET ? "127.0.0.1" : "::1";
+    void (*addr)(struct sockaddr_storage *, socklen_t *, const char *, uint16_t) =
+        family == AF_INET ? v4 : v6;
+    pd_udp_config cfg;
+    pd_udp *q[2] = { NULL, NULL };
+    pd_pkt *rx[8];
+    int snd[3] = { -1, -1, -1 };
+    uint16_t base = (uint16_t)(20000 + (getpid() % 10000) * 4);  /* even */
+    struct sockaddr_storage to, me;
+    socklen_t tl, ml;
+    uint8_t buf[32];
+
+    for (int i = 0; i < 2; i++) {
+        pd_udp_config_init(&cfg);
+        cfg.keepalive_ns = 0;
+        cfg.dead_ns = 0;
+        addr(&cfg.local, &cfg.local_len, lo, (uint16_t)(base + 2));
+        addr(&cfg.peer, &cfg.peer_len, lo, base);
+        cfg.reuseport_queues = 2;
+        cfg.peer_port_span = 2;
+        cfg.tx_port = i ? (uint16_t)(base + 3) : 0;
+        CHECK(pd_udp_open(&q[i], &cfg, &heap_ops, hp) == 0);
+        if (!q[i])
+            goto out;
+        CHECK(pd_udp_start(q[i]) == 0);
+    }
+    addr(&to, &tl, lo, (uint16_t)(base + 2));
+    for (int i = 0; i < 3; i++) {      /* the peer's two ports, and a stranger */
+        snd[i] = socket(family, SOCK_DGRAM, 0);
+        addr(&me, &ml, lo, i < 2 ? (uint16_t)(base + i) : 0);
+        CHECK(snd[i] >= 0 && bind(snd[i], (struct sockaddr *)&me, ml) == 0);
+        for (int j = 0; j < 3; j++) {
+            memset(buf, 'a' + i, sizeof buf);
+            CHECK(sendto(snd[i], buf, sizeof buf, 0, (struct sockaddr *)&to, tl) == sizeof buf);
+        }
+    }
+    sleep_ms(20);
+    for (int i = 0; i < 2; i++) {
+        pd_udp_stats st;
+        unsigned int n = rx_until(q[i], rx, 3);
+        CHECK(n == 3);
+        for (unsigned int j = 0; j < n; j++)
+            CHECK(((uint8_t *)heap_ops.data(rx[j]))[0] == 'a' + i);
+        heap_ops.free_bulk(rx, n);
+        pd_udp_rx_burst(q[i], 0, rx, 8);   /* the stranger's, if here */
+        pd_udp_stats_get(q[i], &st);
+        CHECK(st.rx_packets == 3 && st.peer_changes == 0);
+    }
+    {
+        pd_udp_stats s0, s1;
+        pd_udp_stats_get(q[0], &s0);
+        pd_udp_stats_get(q[1], &s1);
+        CHECK(s0.rx_unknown_source + s1.rx_unknown_source == 3);
+    }
+    /* queue 1 sends from base + 3 to the peer's configured port */
+    CHECK(heap_ops.alloc_bulk(hp, rx, 1) == 0);
+    fill(rx[0], 10, 7);
+    CHECK(pd_udp_tx_burst(q[1], 0, rx, 1) == 1);
+    ml = sizeof(me);
+    CHECK(recvfrom(snd[0], buf, sizeof buf, 0, (struct sockaddr *)&me, &ml) == 10);
+    CHECK((family == AF_INET ? ntohs(((struct sockaddr_in *)&me)->sin_port)
+                             : ntohs(((struct sockaddr_in6 *)&me)->sin6_port)) == base + 3);
+out:
+    for (int i = 0; i < 3; i++)
+        if (snd[i] >= 0)
+            close(snd[i]);
+    pd_udp_close(q[0]);
+    pd_udp_close(q[1]);
+}
+
 int main(void)
 {
     struct heap_pool hp = { 0, 4096 };
@@ -429,6 +504,8 @@ int main(void)
     test_gso(&hp, 0, 0);
     test_gso(&hp, 1, 1);     /* coalesced on loopback, split by the port */
     test_gso(&hp, 0, 1);
+    test_queue_group(&hp, AF_INET);
+    test_queue_group(&hp, AF_INET6);
     if (!failures)
         printf("udp: all tests passed\n");
     return pd_check_result();

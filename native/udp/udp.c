@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -58,6 +59,7 @@ typedef struct pd_gro {
 
 struct pd_udp {
     int fd;
+    int tx_fd;                        /* fd, or the socket bound to cfg.tx_port */
     pd_gro *gro;                      /* non-NULL: UDP_GRO receive */
     int started;
     const pd_pkt_ops *ops;
@@ -226,6 +228,96 @@ static int set_pmtu(int fd, int family, int dont_fragment)
     return setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v, sizeof(v)) == 0 ? 0 : -errno;
 }
 
+/* The SO_REUSEPORT group's choice of socket: the sender's UDP source
+ * port modulo `queues` (classic BPF, SO_ATTACH_REUSEPORT_CBPF), so that a
+ * multi-queue peer sending from consecutive ports reaches every queue and
+ * each of its queues always the same one.  The program runs with the
+ * packet's data at the UDP payload; the header is read through the
+ * network-header offset (IPv4: after IHL words; IPv6: no extension
+ * headers, else the kernel's hash picks).  An index past the group's
+ * sockets also falls back to the hash. */
+static int attach_queue_filter(int fd, int family, uint16_t queues)
+{
+    struct sock_filter v4[] = {
+        BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, (uint32_t)SKF_NET_OFF),  /* X = IHL * 4 */
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, (uint32_t)SKF_NET_OFF),   /* source port */
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, queues),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_filter v6[] = {
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, (uint32_t)(SKF_NET_OFF + 40)),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, queues),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog prog;
+
+    if (family == AF_INET) {
+        prog.len = sizeof(v4) / sizeof(v4[0]);
+        prog.filter = v4;
+    } else {
+        prog.len = sizeof(v6) / sizeof(v6[0]);
+        prog.filter = v6;
+    }
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) == 0
+               ? 0 : -errno;
+}
+
+/* The socket queue i sends from: the local address, port cfg->tx_port.  It
+ * is never read (the peer sends to the group's port); a tiny receive buffer
+ * bounds what strays there. */
+static int open_tx_socket(pd_udp *u, const pd_udp_config *cfg)
+{
+    struct sockaddr_storage local = cfg->local;
+    int family = local.ss_family, one = 1, small = 4096, fd, rc = 0;
+
+    if (family == AF_INET)
+        ((struct sockaddr_in *)&local)->sin_port = htons(cfg->tx_port);
+    else
+        ((struct sockaddr_in6 *)&local)->sin6_port = htons(cfg->tx_port);
+    fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd < 0)
+        return -errno;
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    rc = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, cfg->sndbuf);
+    if (rc == 0)
+        rc = set_pmtu(fd, family, cfg->dont_fragment);
+    if (rc == 0 && bind(fd, (const struct sockaddr *)&local, sa_len(family)) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    u->tx_fd = fd;
+    return 0;
+}
+
+/* A multi-queue peer: its address, one of its span of source ports. */
+static int in_peer_span(const pd_udp *u, const struct sockaddr_storage *from)
+{
+    const struct sockaddr_storage *p = &u->peer;
+    unsigned int port, base;
+
+    if (u->cfg.peer_port_span < 2 || from->ss_family != p->ss_family)
+        return 0;
+    if (p->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)from, *y = (const void *)p;
+        if (x->sin_addr.s_addr != y->sin_addr.s_addr)
+            return 0;
+        port = ntohs(x->sin_port);
+        base = ntohs(y->sin_port);
+    } else {
+        const struct sockaddr_in6 *x = (const void *)from, *y = (const void *)p;
+        if (memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) != 0 ||
+            x->sin6_scope_id != y->sin6_scope_id)
+            return 0;
+        port = ntohs(x->sin6_port);
+        base = ntohs(y->sin6_port);
+    }
+    return port >= base && port - base < u->cfg.peer_port_span;
+}
+
 int pd_udp_open(pd_udp **out, const pd_udp_config *cfg, const pd_pkt_ops *ops, void *pool)
 {
     pd_udp *u;
@@ -282,8 +374,17 @@ int pd_udp_open(pd_udp **out, const pd_udp_config *cfg, const pd_pkt_ops *ops, v
                            : setsockopt(u->fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one,
                                         sizeof(one))) != 0)
         rc = -errno;
+    if (rc == 0 && cfg->reuseport_queues > 1 &&
+        setsockopt(u->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+        rc = -errno;
     if (rc == 0 && bind(u->fd, (const struct sockaddr *)&cfg->local, sa_len(family)) != 0)
         rc = -errno;
+    /* after bind: a socket that has a group of its own cannot join another */
+    if (rc == 0 && cfg->reuseport_queues > 1)
+        rc = attach_queue_filter(u->fd, family, cfg->reuseport_queues);
+    u->tx_fd = u->fd;
+    if (rc == 0 && cfg->tx_port)
+        rc = open_tx_socket(u, cfg);
     if (rc == 0 && cfg->gro) {
         u->gro = calloc(1, sizeof(*u->gro));
         if (u->gro)
@@ -297,6 +398,8 @@ int pd_udp_open(pd_udp **out, const pd_udp_config *cfg, const pd_pkt_ops *ops, v
         if (u->gro)
             free(u->gro->buf);
         free(u->gro);
+        if (u->tx_fd != u->fd)
+            close(u->tx_fd);
         close(u->fd);
         free(u);
         return rc;
@@ -310,6 +413,8 @@ void pd_udp_close(pd_udp *u)
 {
     if (!u)
         return;
+    if (u->tx_fd >= 0 && u->tx_fd != u->fd)
+        close(u->tx_fd);
     if (u->fd >= 0)
         close(u->fd);
     if (u->gro)
@@ -350,7 +455,7 @@ static void send_keepalive(pd_udp *u)
     ka[4] = 1;
     put32(ka + 8, u->instance_id);
     peer_copy(u, &peer, &len);
-    if (sendto(u->fd, ka, sizeof(ka), MSG_DONTWAIT, (struct sockaddr *)&peer, len) ==
+    if (sendto(u->tx_fd, ka, sizeof(ka), MSG_DONTWAIT, (struct sockaddr *)&peer, len) ==
         (ssize_t)sizeof(ka))
         u->st.keepalives_tx++;
     else
@@ -484,8 +589,8 @@ static int classify(pd_udp *u, const struct sockaddr_storage *from, const uint8_
         u->st.rx_malformed++;
         return 0;
     }
-    if (!sa_equal(from, &u->peer)) {
-        if (!proves_peer(u, d, len)) {
+    if (!sa_equal(from, &u->peer) && !in_peer_span(u, from)) {
+        if (u->cfg.peer_port_span > 1 || !proves_peer(u, d, len)) {
             u->st.rx_unknown_source++;
             return 0;
         }
@@ -735,7 +840,7 @@ static int send_gso(pd_udp *u, struct sockaddr_storage *peer, socklen_t plen,
         c->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(c), &tos, sizeof(tos));
     }
-    return sendmsg(u->fd, &mh, MSG_DONTWAIT) >= 0 ? 0 : errno;
+    return sendmsg(u->tx_fd, &mh, MSG_DONTWAIT) >= 0 ? 0 : errno;
 }
 
 /* Outer TOS for one FEC datagram (see pd_udp_config.tos). */
@@ -859,7 +964,7 @@ uint16_t pd_udp_tx_burst(pd_udp *u, uint16_t queue, pd_pkt **pkts, uint16_t n)
             }
             end = run;
         }
-        r = sendmmsg(u->fd, u->tx.msg + done, end - done, MSG_DONTWAIT);
+        r = sendmmsg(u->tx_fd, u->tx.msg + done, end - done, MSG_DONTWAIT);
         if (r > 0) {
             for (int i = 0; i < r; i++)
                 bytes += u->tx.iov[done + (unsigned int)i].iov_len;

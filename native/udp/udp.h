@@ -48,6 +48,14 @@
  *   6  2  reserved (0)
  *   8  4  instance id (big-endian, random, non-zero)
  *
+ * Queues: a multi-queue gateway opens one port per queue.  All of them
+ * bind the same local address with SO_REUSEPORT (reuseport_queues = N) and
+ * the kernel hands each datagram to socket (source port mod N) of the
+ * group, so one sender's datagrams always reach the same queue; queue i
+ * sends from local port + i (tx_port), so the peer's kernel and ECMP on
+ * the way spread the queues too; the peer accepts the span of source
+ * ports (peer_port_span) as one peer.
+ *
  * Functions return 0 or a negative errno; bursts return counts.  rx and tx
  * may run on two threads at once; each on one thread at a time.  Nothing
  * prints or exits.
@@ -98,6 +106,15 @@ typedef struct pd_udp_config {
      * IPV6_RECVTCLASS), for the FEC decoder stage ("none-tos"
      * encapsulation) to combine into the inner header (RFC 6040 4.2). */
     int tos;
+    /* Multi-queue gateways (one port per queue, see "Queues" below): */
+    uint16_t reuseport_queues; /* > 1: SO_REUSEPORT, and the group's sockets are
+                                  chosen by the sender's UDP source port modulo
+                                  this (a classic BPF program); 0/1: exclusive bind */
+    uint16_t tx_port;         /* != 0: data and keepalives leave from a second
+                                 socket bound to the local address and this port */
+    uint16_t peer_port_span;  /* > 1: datagrams from the peer's address and ports
+                                 peer..peer+span-1 are the peer's (a multi-queue
+                                 peer); following moves is then off */
 } pd_udp_config;
 
 typedef struct pd_udp_stats {

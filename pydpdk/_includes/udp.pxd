@@ -32,6 +32,9 @@ cdef extern from "udp.h" nogil:
         int gro
         uint32_t instance_id
         int tos
+        uint16_t reuseport_queues
+        uint16_t tx_port
+        uint16_t peer_port_span
 
     ctypedef struct pd_udp_stats:
         uint64_t rx_packets, rx_bytes

@@ -1,0 +1,362 @@
+"""Multi-queue gateways: N encoder/decoder instances side by side, one per queue.
+
+``GatewayConfig(queues=N)`` (``pydpdk fec ... --queues N``) opens every port
+with N queues and runs N copies of the gateway's chains, each on its own
+thread (the native loop releases the GIL, so the copies run on N cores),
+each with its own FEC encoder session (docs/fec-format.md, "Sessions").
+How each kind of port spreads frames over its queues, so that a flow stays
+on one queue and its FEC blocks in order:
+
+=====================  ==================================================
+DPDK port              N rx/tx queues; RSS on IP addresses and TCP/UDP
+                       ports where the device hashes (``rss_hf``);
+                       ``net_af_packet`` devargs get ``qpairs=N`` (the
+                       kernel's PACKET_FANOUT spreads them)
+``afpacket:IF``        N sockets in one PACKET_FANOUT_HASH group (the
+                       kernel's flow hash: addresses and ports)
+``udp:HOST:PORT``      N sockets on the same local port (SO_REUSEPORT);
+                       the kernel picks one by the sender's source port;
+                       queue i sends from local port + i, so the peer and
+                       ECMP on the way spread the queues too; the peer
+                       accepts its peer's ports port..port+N-1
+                       (``peer_queues=``, default N) as one peer
+``pcap:...{q}...``     one file per queue: ``{q}`` in the file names is
+                       replaced by the queue number
+=====================  ==================================================
+
+Counters are summed over the queues (``queue_counters`` in the report has
+the fec stages of each queue); the ports' stats are summed over the port
+objects of a role.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .errors import PortError
+from .pipeline import Pipeline, PortSink, PortSource
+
+__all__ = ["MAX_QUEUES", "MultiPipeline", "QueuedPort", "open_queued", "build_queues"]
+
+#: Largest --queues (the native AF_PACKET port's PD_AFP_MAX_QUEUES).
+MAX_QUEUES = 16
+
+# Counters that are states, not counts: merged by min/max instead of a sum.
+_MERGE_MIN = {"link_up"}
+_MERGE_MAX = {"link_errno", "last_rx_age_ns"}
+
+
+class QueuedPort:
+    """One port role of a multi-queue gateway: queue i is queue ``index[i]``
+    of port object ``ports[i]`` (one object with N queues, or N objects).
+
+    Attributes other than ``stats()`` are those of queue 0's port (its MTU,
+    interface name, peer address, ...)."""
+
+    def __init__(self, ports: list[Any], index: list[int]) -> None:
+        self.queue_ports = ports
+        self.queue_index = index
+
+    @property
+    def distinct(self) -> list[Any]:
+        seen: dict[int, Any] = {}
+        for p in self.queue_ports:
+            seen.setdefault(id(p), p)
+        return list(seen.values())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("queue_ports", "queue_index"):
+            raise AttributeError(name)
+        return getattr(self.queue_ports[0], name)
+
+    def __repr__(self) -> str:
+        return f"QueuedPort({self.queue_ports[0]!r} x {len(self.queue_ports)})"
+
+    def source(self, q: int) -> PortSource:
+        return PortSource(self.queue_ports[q], self.queue_index[q])
+
+    def sink(self, q: int) -> PortSink:
+        return PortSink(self.queue_ports[q], self.queue_index[q])
+
+    def stats(self) -> dict[str, Any]:
+        return merge_counters([p.stats() for p in self.distinct])
+
+
+def merge_counters(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the integer counters of *items* (states merged by min/max; a UDP
+    peer is "up" when any queue hears it); other values are the first's."""
+    out: dict[str, Any] = dict(items[0]) if items else {}
+    for key, first in list(out.items()):
+        values = [d.get(key) for d in items]
+        if isinstance(first, bool) or not all(isinstance(v, int) for v in values):
+            continue
+        ints = [int(v) for v in values if v is not None]
+        out[key] = (min(ints) if key in _MERGE_MIN else
+                    max(ints) if key in _MERGE_MAX else sum(ints))
+    if "peer_state" in out:
+        states = [d.get("peer_state") for d in items]
+        out["peer_state"] = next((s for s in ("up", "dead", "waiting") if s in states),
+                                 out["peer_state"])
+    return out
+
+
+def _with_option(spec: str, key: str, value: str) -> str:
+    """*spec* with ``key=value`` added to its devargs unless given."""
+    if f",{key}=" in spec:
+        return spec
+    return f"{spec},{key}={value}"
+
+
+def open_queued(opener: Any, spec: str, queues: int) -> QueuedPort:
+    """Open *spec* with *queues* queues through a gateway's port opener
+    (gateway._PortOpener: its pool, backend and EAL); every port object
+    opened is started and closed with the opener's."""
+    from . import gateway
+
+    kind, sep, rest = spec.partition(":")
+    objects: list[Any] = []
+    index: list[int]
+    local_port = 0
+    if sep and kind == "udp":
+        peer, _, opts_text = rest.partition(",")
+        opts = gateway._parse_kv(opts_text)
+        peer_queues = int(opts.pop("peer_queues", queues))
+        base = ",".join(f"{k}={v}" for k, v in opts.items())
+        for q in range(queues):
+            extra = {"queue_group": queues, "peer_ports": max(peer_queues, 1)}
+            if q:                      # queue 0 sends from the group's own port
+                extra["tx_port"] = local_port + q
+            try:
+                port = gateway.open_udp_spec(f"{peer},{base}" if base else peer,
+                                             opener.pool, **extra)
+            except PortError as exc:
+                for opened in objects:     # the queues opened so far
+                    opened.close()
+                if q == 0:
+                    raise
+                raise PortError(exc.errno, f"udp queue {q}: {exc} (queue {q} sends from "
+                                           f"port {local_port + q}, which must be free)"
+                                ) from exc
+            if q == 0:
+                local_port = int(port.local[1])
+            objects.append(port)
+        index = [0] * queues
+    elif sep and kind == "pcap":
+        if "{q}" not in rest:
+            raise ValueError(f"a pcap port has one queue per file: with --queues {queues} "
+                             f"put {{q}} in its file names (the queue number), got {spec}")
+        objects = [opener._open_native("pcap", rest.replace("{q}", str(q)))
+                   for q in range(queues)]
+        index = [0] * queues
+    elif sep and kind == "afpacket":
+        from .afpacket import AfPacketPort
+
+        objects = [AfPacketPort(rest, opener.pool, queues=queues, fanout="hash",
+                                block_count=gateway.GATEWAY_RX_BLOCKS)]
+        index = list(range(queues))
+    elif opener.backend == "dpdk":
+        objects = [_open_dpdk(opener, spec, queues)]
+        index = list(range(queues))
+    else:
+        raise ValueError(f"{spec}: a bare interface name without DPDK; give "
+                         f"afpacket:{spec} with --queues")
+    opener.extra.extend(objects)           # closed with the opener's ports
+    for obj in objects:
+        obj.start()
+    ports = objects if len(objects) == queues else objects * queues
+    return QueuedPort(ports, index)
+
+
+def _open_dpdk(opener: Any, spec: str, queues: int) -> Any:
+    """A DPDK port with *queues* rx/tx queues and RSS on addresses and ports."""
+    from . import dpdk
+    from ._dpdk_ethdev import RSS_HEADER_VALUES
+
+    rss = 0
+    for name, value in RSS_HEADER_VALUES.items():
+        if name != "ETH":
+            rss |= int(value)
+    if "," in spec:
+        if spec.startswith("net_af_packet"):
+            spec = _with_option(spec, "qpairs", str(queues))
+        name = opener.eal.add_vdev(spec)
+        opener.vdevs.append(name)
+        device: Any = name
+    else:
+        device = int(spec) if spec.isdigit() else spec
+    try:
+        return dpdk.Port(device, opener.pool, rx_queues=queues, tx_queues=queues, rss=rss)
+    except PortError as exc:
+        raise PortError(exc.errno, f"{spec}: cannot configure {queues} rx/tx queues "
+                                   f"(the device's queue limit or RSS support): {exc}"
+                        ) from exc
+
+
+class MultiPipeline:
+    """N gateway pipelines (one per queue) run and stopped together.
+
+    Offers what pydpdk.gateway's run loop uses of a Pipeline: start, join,
+    request_stop, counters (summed over the queues, keyed as queue 0's),
+    elements (all queues'), and the context manager that stops and joins
+    every loop on the way out."""
+
+    def __init__(self, pipes: list[Pipeline], lcores: list[int] | None = None) -> None:
+        self.pipes = pipes
+        self.lcores = lcores
+        self.secure_stages: list[Any] = []
+        self.sealing_since = time.monotonic()
+        self._packets: int | None = None
+        self._results: list[dict[str, Any] | None] = [None] * len(pipes)
+        self._done = [False] * len(pipes)
+
+    @property
+    def elements(self) -> list[Any]:
+        return [el for p in self.pipes for el in p.elements]
+
+    def start(self, *, packets: int | None = None, **run_kwargs: Any) -> None:
+        # A packet count is the gateway's, not a queue's: counted over all here.
+        self._packets = packets
+        started: list[Pipeline] = []
+        try:
+            for i, p in enumerate(self.pipes):
+                p.start(lcore=None if self.lcores is None else self.lcores[i], **run_kwargs)
+                started.append(p)
+        except BaseException:
+            for p in started:
+                p.halt()
+            raise
+
+    def request_stop(self) -> None:
+        for p in self.pipes:
+            p.request_stop()
+
+    def _received(self) -> int:
+        total = 0
+        for p in self.pipes:
+            for src, _stages, _snk in p.elements:
+                total += int(src.counters.get("packets_out", 0))
+        return total
+
+    def join(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The merged result once every queue's loop ended (None before).
+        A fault in one queue (or the packet count, counted over all queues)
+        stops the others; a duration or a capture file's end ends each on
+        its own.  Raises what ended a faulted queue's run after all ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        error: BaseException | None = None
+        while True:
+            for i, p in enumerate(self.pipes):
+                if self._done[i]:
+                    continue
+                try:
+                    res = p.join(timeout=0)
+                except BaseException as exc:      # a fault: stop the rest, then raise
+                    self._done[i] = True
+                    self._results[i] = getattr(exc, "result", None)
+                    error = error or exc
+                    self.request_stop()
+                    continue
+                if res is not None:        # its duration, or its capture file ended:
+                    self._done[i] = True       # the other queues end on their own
+                    self._results[i] = res
+            if all(self._done):
+                break
+            if self._packets is not None and self._received() >= self._packets:
+                self._stopped_by = "packets"
+                self.request_stop()
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+        result = self._merged()
+        if error is not None:
+            error.result = result            # type: ignore[attr-defined]
+            raise error
+        return result
+
+    def _merged(self) -> dict[str, Any]:
+        results = [r for r in self._results if r]
+        if not results:
+            return {}
+        out = merge_counters(results)
+        out["elapsed_s"] = max(float(r.get("elapsed_s", 0.0)) for r in results)
+        out["stopped_by"] = getattr(self, "_stopped_by", None) or results[0].get("stopped_by")
+        out["queue_results"] = results
+        out["queue_lcores"] = self.lcores      # None: each queue on a thread
+        return out
+
+    def halt(self) -> None:
+        for p in self.pipes:
+            p.halt()
+
+    def __enter__(self) -> MultiPipeline:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.halt()
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        per_queue = [p.counters() for p in self.pipes]
+        out: dict[str, dict[str, int]] = {}
+        for pos, name in enumerate(per_queue[0]):
+            items = [list(c.values())[pos] for c in per_queue if len(c) > pos]
+            out[name] = merge_counters(items)
+        return out
+
+    def queue_counters(self, mode: str) -> list[dict[str, dict[str, int]]]:
+        """Per queue: the fec stages' and port elements' packet counts."""
+        from .cli_json import stage_key
+
+        keep = ("packets_in", "packets_out", "drops", "recovered", "unrecoverable",
+                "repair_packets")
+        return [{stage_key(name, mode): {k: int(v) for k, v in c.items() if k in keep}
+                 for name, c in p.counters().items()} for p in self.pipes]
+
+
+def decoder_sessions(cfg: Any) -> int:
+    """Sessions a decoder keeps side by side: twice the queues a peer may
+    send from (its --queues, or peer_queues= of a udp: spec; twice, so a
+    restarted peer's new sessions fit beside the old ones), at least the
+    decoder's default of 8."""
+    from .gateway import _parse_kv
+
+    peers = int(cfg.queues)
+    spec = str(cfg.ports.get("peer") or cfg.ports.get("in") or "")
+    if spec.startswith("udp:"):
+        opts = _parse_kv(spec.partition(",")[2])
+        if "peer_queues" in opts:
+            peers = max(peers, int(opts["peer_queues"]))
+    return max(8, 2 * peers)
+
+
+def build_queues(cfg: Any, pool: Any, ports: dict[str, Any]
+                 ) -> tuple[MultiPipeline, Any, Any]:
+    """One gateway pipeline per queue (gateway.build_gateway with queue q's
+    ports); returns the set and queue 0's encoder and decoder stages.  On
+    the DPDK backend, when the EAL has a worker lcore per queue (e.g.
+    ``--lcores 0@(0,1),1@(0,1),2@(0,1)``), queue i runs on the i-th worker
+    lcore (with the mempool's per-lcore cache); else each on a thread."""
+    from . import gateway
+
+    pipes = []
+    first: tuple[Any, Any] = (None, None)
+    for q in range(cfg.queues):
+        pipe, enc, dec = gateway.build_gateway(cfg, pool, ports, queue=q)
+        pipes.append(pipe)
+        if q == 0:
+            first = (enc, dec)
+    return MultiPipeline(pipes, _worker_lcores(pool, cfg.queues)), first[0], first[1]
+
+
+def _worker_lcores(pool: Any, queues: int) -> list[int] | None:
+    """*queues* worker lcores of the EAL when *pool* is a DPDK mempool and
+    there are that many; None (threads) otherwise."""
+    try:
+        from ._dpdk_eal import lcores
+        from ._dpdk_mbuf import Mempool
+    except ImportError:                    # built without DPDK
+        return None
+    if not isinstance(pool, Mempool):
+        return None
+    workers = [int(lc["lcore"]) for lc in lcores() if not lc["main"]]
+    return workers[:queues] if len(workers) >= queues else None
