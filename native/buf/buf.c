@@ -154,6 +154,11 @@ uint32_t pd_buf_pool_avail(pd_buf_pool *pool)
     return n;
 }
 
+uint32_t pd_buf_pool_in_use(pd_buf_pool *pool)
+{
+    return pool->count - pd_buf_pool_avail(pool);
+}
+
 uint64_t pd_buf_pool_double_frees(pd_buf_pool *pool)
 {
     uint64_t n;

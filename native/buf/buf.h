@@ -52,6 +52,8 @@ int pd_buf_pool_release(pd_buf_pool *pool);
 
 uint32_t pd_buf_pool_count(const pd_buf_pool *pool);
 uint32_t pd_buf_pool_avail(pd_buf_pool *pool);
+/* Buffers out of the pool now (count - avail): 0 when every one is home. */
+uint32_t pd_buf_pool_in_use(pd_buf_pool *pool);
 uint32_t pd_buf_pool_data_room(const pd_buf_pool *pool);
 uint32_t pd_buf_pool_headroom(const pd_buf_pool *pool);
 uint64_t pd_buf_pool_double_frees(pd_buf_pool *pool);

@@ -29,6 +29,7 @@ static void test_alloc_is_all_or_nothing_and_accounted(void)
     CHECK(pd_buf_pool_avail(pool) == 10);
     CHECK(pd_buf_alloc_bulk(pool, bufs, 6) == 0);
     CHECK(pd_buf_pool_avail(pool) == 4);
+    CHECK(pd_buf_pool_in_use(pool) == 6);
     CHECK(pd_buf_alloc_bulk(pool, bufs + 6, 5) == -ENOBUFS);
     CHECK(pd_buf_pool_free(pool, 0) == -EBUSY);
     for (int i = 0; i < 6; i++) {

@@ -1,10 +1,11 @@
 /* Unit tests of native/secure: round trips over both libraries, every byte
  * flipped, replay window, epochs and the state file, key rotation, the
- * derivation rate limit, and the pipeline stages over a heap pool. */
+ * derivation rate limit, and the pipeline stages over a pd_buf pool. */
 #include "secure.h"
-#include "../pkt/test_heap_pool.h"
+#include "buf.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,17 +317,18 @@ static void test_rate_limit(void)
     pd_sec_opener_destroy(o);
 }
 
-/* The stages over a heap pool with an Ethernet/IPv4/UDP outer header. */
+/* The stages over a pd_buf pool with an Ethernet/IPv4/UDP outer header. */
 static void test_stages(void)
 {
-    struct heap_pool pool = { 0, 64 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 64, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     pd_pkt *p[8], *out[8];
     int err = 0;
     pd_sec_sealer *s = sealer(PD_SEC_AES256GCM, 0, 1, K1, 0);
     pd_sec_opener *o = opener(PD_SEC_AES256GCM, 0, NULL, 0);
     pd_sec_outer_cfg oc = { .kind = PD_SEC_OUTER_UDP, .dst_port = 4789 };
-    pd_sec_stage *ss = pd_sec_seal_stage_create(s, &oc, &heap_ops, &err);
-    pd_sec_stage *os = pd_sec_open_stage_create(o, &oc, &heap_ops, &err);
+    pd_sec_stage *ss = pd_sec_seal_stage_create(s, &oc, &pd_buf_ops, &err);
+    pd_sec_stage *os = pd_sec_open_stage_create(o, &oc, &pd_buf_ops, &err);
     pd_stage sst, ost;
     uint8_t ref[8][200];
     uint32_t rlen[8];
@@ -334,31 +336,31 @@ static void test_stages(void)
     CHECK(ss && os);
     pd_sec_stage_bind(ss, &sst);
     pd_sec_stage_bind(os, &ost);
-    CHECK(hp_alloc(&pool, p, 8) == 0);
+    CHECK(pd_buf_ops.alloc_bulk(pool, p, 8) == 0);
     for (int i = 0; i < 8; i++) {
-        uint8_t *d = hp_append(p[i], 42);
+        uint8_t *d = pd_buf_ops.append(p[i], 42);
         memset(d, 0, 42);
         d[12] = 0x08; d[14] = 0x45; d[23] = 17; d[22] = 64;
         uint32_t il = make_inner(ref[i] + 42, 0x1234, 10 + (uint32_t)i * 13, (uint8_t)i);
         d[16] = (uint8_t)((28 + il) >> 8); d[17] = (uint8_t)(28 + il);
         d[36] = 4789 >> 8; d[37] = 4789 & 0xff;
         d[38] = (uint8_t)((8 + il) >> 8); d[39] = (uint8_t)(8 + il);
-        memcpy(hp_append(p[i], il), ref[i] + 42, il);
+        memcpy(pd_buf_ops.append(p[i], il), ref[i] + 42, il);
         memcpy(ref[i], d, 42);
         rlen[i] = 42 + il;
     }
     uint16_t k = sst.process(sst.ctx, p, 8, out, 8, T);
     CHECK(k == 8);
     for (int i = 0; i < 8; i++) {
-        uint8_t *d = hp_data(out[i]);
-        CHECK(hp_len(out[i]) == rlen[i] + 40);
+        uint8_t *d = pd_buf_ops.data(out[i]);
+        CHECK(pd_buf_ops.data_len(out[i]) == rlen[i] + 40);
         CHECK(d[42] == 2 && d[43] == 0x30);                       /* envelope after UDP */
         CHECK((uint32_t)(d[38] << 8 | d[39]) == rlen[i] + 40 - 34);   /* UDP length */
         CHECK((uint32_t)(d[16] << 8 | d[17]) == rlen[i] + 40 - 14);   /* IPv4 length */
     }
     /* One forged (flipped payload byte) and one foreign (other port). */
-    hp_data(out[3])[80] ^= 0x40;
-    hp_data(out[5])[37] ^= 1;
+    pd_buf_ops.data(out[3])[80] ^= 0x40;
+    pd_buf_ops.data(out[5])[37] ^= 1;
     for (int i = 0; i < 8; i++)
         p[i] = out[i];
     k = ost.process(ost.ctx, p, 8, out, 8, T);
@@ -369,15 +371,15 @@ static void test_stages(void)
     for (int i = 0, j = 0; i < 8; i++) {
         if (i == 3 || i == 5)
             continue;
-        uint8_t *d = hp_data(out[j]);
-        CHECK(hp_len(out[j]) == rlen[i]);
+        uint8_t *d = pd_buf_ops.data(out[j]);
+        CHECK(pd_buf_ops.data_len(out[j]) == rlen[i]);
         CHECK(memcmp(d + 42, ref[i] + 42, rlen[i] - 42) == 0);
         CHECK(memcmp(d, ref[i], 16) == 0 && memcmp(d + 18, ref[i] + 18, 6) == 0);
         CHECK((uint32_t)(d[38] << 8 | d[39]) == rlen[i] - 34);
         j++;
     }
-    hp_free(out, k);
-    CHECK(pool.out == 0);                 /* every packet freed or handed on */
+    pd_buf_ops.free_bulk(out, k);
+    CHECK(pd_buf_pool_in_use(pool) == 0);                 /* every packet freed or handed on */
     pd_sec_stage_destroy(ss);
     pd_sec_stage_destroy(os);
     pd_sec_sealer_destroy(s);

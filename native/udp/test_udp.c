@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "test_heap_pool.h"
+#include "buf.h"
 #include "fec.h"
 #include "udp.h"
 #include "pd_check.h"
@@ -63,7 +63,7 @@ static unsigned int rx_until(pd_udp *u, pd_pkt **got, unsigned int want)
 
 static void fill(pd_pkt *p, uint32_t len, uint8_t tag)
 {
-    uint8_t *d = heap_ops.append(p, len);
+    uint8_t *d = pd_buf_ops.append(p, len);
     for (uint32_t i = 0; i < len; i++)
         d[i] = (uint8_t)(tag + i);
 }
@@ -94,31 +94,31 @@ static void test_session_parse(void)
     CHECK(pd_udp_fec_session(pkt, sizeof pkt, &sid) == -EINVAL);       /* version 1 */
 }
 
-static void test_bad_config(struct heap_pool *hp)
+static void test_bad_config(pd_buf_pool *hp)
 {
     pd_udp_config cfg;
     pd_udp *u = (pd_udp *)1;
 
     pd_udp_config_init(&cfg);
-    CHECK(pd_udp_open(&u, &cfg, &heap_ops, hp) == -EINVAL);   /* no addresses */
+    CHECK(pd_udp_open(&u, &cfg, &pd_buf_ops, hp) == -EINVAL);   /* no addresses */
     CHECK(u == NULL);
     v4(&cfg.local, &cfg.local_len, "127.0.0.1", 0);
     v6(&cfg.peer, &cfg.peer_len, "::1", 9);
-    CHECK(pd_udp_open(&u, &cfg, &heap_ops, hp) == -EINVAL);   /* families differ */
+    CHECK(pd_udp_open(&u, &cfg, &pd_buf_ops, hp) == -EINVAL);   /* families differ */
     v4(&cfg.peer, &cfg.peer_len, "127.0.0.1", 0);
-    CHECK(pd_udp_open(&u, &cfg, &heap_ops, hp) == -EINVAL);   /* peer port 0 */
+    CHECK(pd_udp_open(&u, &cfg, &pd_buf_ops, hp) == -EINVAL);   /* peer port 0 */
     v4(&cfg.peer, &cfg.peer_len, "127.0.0.1", 9);
     cfg.dead_ns = cfg.keepalive_ns;
-    CHECK(pd_udp_open(&u, &cfg, &heap_ops, hp) == -EINVAL);   /* dead <= keepalive */
+    CHECK(pd_udp_open(&u, &cfg, &pd_buf_ops, hp) == -EINVAL);   /* dead <= keepalive */
     pd_udp_config_init(&cfg);
     v4(&cfg.local, &cfg.local_len, "192.0.2.77", 0);           /* not ours */
     v4(&cfg.peer, &cfg.peer_len, "127.0.0.1", 9);
-    CHECK(pd_udp_open(&u, &cfg, &heap_ops, hp) == -EADDRNOTAVAIL);
-    CHECK(hp->out == 0);
+    CHECK(pd_udp_open(&u, &cfg, &pd_buf_ops, hp) == -EADDRNOTAVAIL);
+    CHECK(pd_buf_pool_in_use(hp) == 0);
 }
 
 /* Two ports on loopback: a -> b and b -> a, then b follows a proven move. */
-static void test_pair(struct heap_pool *hp, int family)
+static void test_pair(pd_buf_pool *hp, int family)
 {
     const char *lo = family == AF_INET ? "127.0.0.1" : "::1";
     void (*addr)(struct sockaddr_storage *, socklen_t *, const char *, uint16_t) =
@@ -137,7 +137,7 @@ static void test_pair(struct heap_pool *hp, int family)
     cb.dead_ns = 300000000ull;         /* 300 ms */
     addr(&cb.local, &cb.local_len, lo, 0);
     addr(&cb.peer, &cb.peer_len, lo, 9);
-    CHECK(pd_udp_open(&b, &cb, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&b, &cb, &pd_buf_ops, hp) == 0);
     if (!b)
         return;
     pb = port_of(b);
@@ -147,7 +147,7 @@ static void test_pair(struct heap_pool *hp, int family)
     ca.dead_ns = 300000000ull;
     addr(&ca.local, &ca.local_len, lo, 0);
     addr(&ca.peer, &ca.peer_len, lo, pb);
-    CHECK(pd_udp_open(&a, &ca, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&a, &ca, &pd_buf_ops, hp) == 0);
     if (!a) {
         pd_udp_close(b);
         return;
@@ -161,7 +161,7 @@ static void test_pair(struct heap_pool *hp, int family)
 
     /* a -> b: b does not know a (its peer is port 9): unknown source, and
      * v1-style data proves nothing */
-    CHECK(heap_ops.alloc_bulk(hp, tx, 4) == 0);
+    CHECK(pd_buf_ops.alloc_bulk(hp, tx, 4) == 0);
     for (int i = 0; i < 4; i++)
         fill(tx[i], 100 + (uint32_t)i, (uint8_t)i);
     CHECK(pd_udp_tx_burst(a, 0, tx, 4) == 4);
@@ -180,25 +180,25 @@ static void test_pair(struct heap_pool *hp, int family)
     /* b again, this time pointing at a */
     addr(&cb.peer, &cb.peer_len, lo, pa);
     addr(&cb.local, &cb.local_len, lo, pb);
-    CHECK(pd_udp_open(&b, &cb, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&b, &cb, &pd_buf_ops, hp) == 0);
     if (!b) {
         pd_udp_close(a);
         return;
     }
     CHECK(pd_udp_start(b) == 0);
 
-    CHECK(heap_ops.alloc_bulk(hp, tx, 8) == 0);
+    CHECK(pd_buf_ops.alloc_bulk(hp, tx, 8) == 0);
     for (int i = 0; i < 8; i++)
         fill(tx[i], 60 + 100 * (uint32_t)i, (uint8_t)(i * 3));
     CHECK(pd_udp_tx_burst(a, 0, tx, 8) == 8);
     n = rx_until(b, rx, 8);
     CHECK(n == 8);
     for (unsigned int i = 0; i < n; i++) {
-        uint8_t *d = heap_ops.data(rx[i]);
-        CHECK(heap_ops.data_len(rx[i]) == 60 + 100 * i);
+        uint8_t *d = pd_buf_ops.data(rx[i]);
+        CHECK(pd_buf_ops.data_len(rx[i]) == 60 + 100 * i);
         CHECK(d[0] == (uint8_t)(i * 3) && d[59] == (uint8_t)(i * 3 + 59));
     }
-    heap_ops.free_bulk(rx, n);
+    pd_buf_ops.free_bulk(rx, n);
     pd_udp_stats_get(a, &st);
     CHECK(st.tx_packets == 12 && st.tx_errors == 0);
     CHECK(st.keepalives_tx >= 1);
@@ -216,12 +216,12 @@ static void test_pair(struct heap_pool *hp, int family)
     CHECK(st.rx_packets == 8 && st.rx_unknown_source == 0);
 
     /* FEC v2 data from a: b remembers the session id */
-    CHECK(heap_ops.alloc_bulk(hp, tx, 1) == 0);
-    fec_packet(heap_ops.append(tx[0], FEC_HDR_LEN + 5), 0x12345678);
+    CHECK(pd_buf_ops.alloc_bulk(hp, tx, 1) == 0);
+    fec_packet(pd_buf_ops.append(tx[0], FEC_HDR_LEN + 5), 0x12345678);
     CHECK(pd_udp_tx_burst(a, 0, tx, 1) == 1);
     n = rx_until(b, rx, 1);
     CHECK(n == 1);
-    heap_ops.free_bulk(rx, n);
+    pd_buf_ops.free_bulk(rx, n);
 
     /* a "moves": a plain socket at another port sends (1) an unknown
      * session, (2) a known session with a broken CRC, (3) the known one. */
@@ -253,11 +253,11 @@ static void test_pair(struct heap_pool *hp, int family)
         sendto(fd, h, sizeof h, 0, (struct sockaddr *)&bs, bl);
         n = rx_until(b, rx, 1);
         CHECK(n == 1);                       /* delivered: it is the peer */
-        heap_ops.free_bulk(rx, n);
+        pd_buf_ops.free_bulk(rx, n);
         pd_udp_stats_get(b, &st);
         CHECK(st.peer_changes == 1);
         /* b now sends to the new address */
-        CHECK(heap_ops.alloc_bulk(hp, tx, 1) == 0);
+        CHECK(pd_buf_ops.alloc_bulk(hp, tx, 1) == 0);
         fill(tx[0], 33, 0x40);
         CHECK(pd_udp_tx_burst(b, 0, tx, 1) == 1);
         sleep_ms(20);
@@ -317,11 +317,11 @@ static void test_pair(struct heap_pool *hp, int family)
     pd_udp_stop(b);
     pd_udp_close(a);
     pd_udp_close(b);
-    CHECK(hp->out == 0);
+    CHECK(pd_buf_pool_in_use(hp) == 0);
 }
 
 /* A full socket buffer: tx returns short, the caller keeps the tail. */
-static void test_tx_backpressure(struct heap_pool *hp)
+static void test_tx_backpressure(pd_buf_pool *hp)
 {
     pd_udp_config c;
     pd_udp *u = NULL;
@@ -333,27 +333,27 @@ static void test_tx_backpressure(struct heap_pool *hp)
     c.keepalive_ns = 0;
     v4(&c.local, &c.local_len, "127.0.0.1", 0);
     v4(&c.peer, &c.peer_len, "127.0.0.1", 9);   /* discard: nobody listens */
-    CHECK(pd_udp_open(&u, &c, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&u, &c, &pd_buf_ops, hp) == 0);
     if (!u)
         return;
     pd_udp_start(u);
     for (int round = 0; round < 4; round++) {
         uint16_t done;
-        CHECK(heap_ops.alloc_bulk(hp, tx, 64) == 0);
+        CHECK(pd_buf_ops.alloc_bulk(hp, tx, 64) == 0);
         for (int i = 0; i < 64; i++)
             fill(tx[i], 1400, 0);
         done = pd_udp_tx_burst(u, 0, tx, 64);
         total += done;
         kept += 64u - done;
-        heap_ops.free_bulk(tx + done, 64u - done);
+        pd_buf_ops.free_bulk(tx + done, 64u - done);
     }
     CHECK(total + kept == 256);
-    CHECK(hp->out == 0);
+    CHECK(pd_buf_pool_in_use(hp) == 0);
     pd_udp_close(u);
 }
 
 /* Equal-length runs leave as GSO sends and arrive as separate datagrams. */
-static void test_gso(struct heap_pool *hp, int gso, int gro)
+static void test_gso(pd_buf_pool *hp, int gso, int gro)
 {
     static const uint32_t lens[10] = { 500, 500, 500, 500, 500, 500, 300, 700, 700, 700 };
     pd_udp_config ca, cb;
@@ -367,13 +367,13 @@ static void test_gso(struct heap_pool *hp, int gso, int gro)
     cb.gro = gro;
     v4(&cb.local, &cb.local_len, "127.0.0.1", 0);
     v4(&cb.peer, &cb.peer_len, "127.0.0.1", 9);
-    CHECK(pd_udp_open(&b, &cb, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&b, &cb, &pd_buf_ops, hp) == 0);
     pd_udp_config_init(&ca);
     ca.keepalive_ns = 0;
     ca.gso = gso;
     v4(&ca.local, &ca.local_len, "127.0.0.1", 0);
     v4(&ca.peer, &ca.peer_len, "127.0.0.1", port_of(b));
-    CHECK(pd_udp_open(&a, &ca, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&a, &ca, &pd_buf_ops, hp) == 0);
     if (!a || !b)
         goto out;
     /* b again, at the same port, now with a as its peer */
@@ -381,12 +381,12 @@ static void test_gso(struct heap_pool *hp, int gso, int gro)
     v4(&cb.peer, &cb.peer_len, "127.0.0.1", port_of(a));
     pd_udp_close(b);
     b = NULL;
-    CHECK(pd_udp_open(&b, &cb, &heap_ops, hp) == 0);
+    CHECK(pd_udp_open(&b, &cb, &pd_buf_ops, hp) == 0);
     if (!b)
         goto out;
     pd_udp_start(a);
     pd_udp_start(b);
-    CHECK(heap_ops.alloc_bulk(hp, tx, 10) == 0);
+    CHECK(pd_buf_ops.alloc_bulk(hp, tx, 10) == 0);
     for (int i = 0; i < 10; i++)
         fill(tx[i], lens[i], (uint8_t)(17 * i));
     CHECK(pd_udp_tx_burst(a, 0, tx, 10) == 10);
@@ -399,11 +399,11 @@ static void test_gso(struct heap_pool *hp, int gso, int gro)
                 (unsigned long)st.rx_unknown_source);
     }
     for (unsigned int i = 0; i < n; i++) {
-        const uint8_t *d = heap_ops.data(rx[i]);
-        CHECK(heap_ops.data_len(rx[i]) == lens[i]);
+        const uint8_t *d = pd_buf_ops.data(rx[i]);
+        CHECK(pd_buf_ops.data_len(rx[i]) == lens[i]);
         CHECK(d[0] == (uint8_t)(17 * i) && d[lens[i] - 1] == (uint8_t)(17 * i + lens[i] - 1));
     }
-    heap_ops.free_bulk(rx, n);
+    pd_buf_ops.free_bulk(rx, n);
     pd_udp_stats_get(b, &st);
     CHECK(st.rx_packets == 10 && st.rx_malformed == 0);
     CHECK(st.rx_coalesced == (gso && gro ? 10u : 0u));
@@ -413,13 +413,13 @@ static void test_gso(struct heap_pool *hp, int gso, int gro)
 out:
     pd_udp_close(a);
     pd_udp_close(b);
-    CHECK(hp->out == 0);
+    CHECK(pd_buf_pool_in_use(hp) == 0);
 }
 
 /* Queues: two ports in one SO_REUSEPORT group; senders on ports P and P+1
  * (IPv4 and IPv6) reach queue (port mod 2); queue 1 sends from its tx_port;
  * a port span takes both sender ports as the peer, a stranger port is not. */
-static void test_queue_group(struct heap_pool *hp, int family)
+static void test_queue_group(pd_buf_pool *hp, int family)
 {
     const char *lo = family == AF_INET ? "127.0.0.1" : "::1";
     void (*addr)(struct sockaddr_storage *, socklen_t *, const char *, uint16_t) =
@@ -442,7 +442,7 @@ static void test_queue_group(struct heap_pool *hp, int family)
         cfg.reuseport_queues = 2;
         cfg.peer_port_span = 2;
         cfg.tx_port = i ? (uint16_t)(base + 3) : 0;
-        CHECK(pd_udp_open(&q[i], &cfg, &heap_ops, hp) == 0);
+        CHECK(pd_udp_open(&q[i], &cfg, &pd_buf_ops, hp) == 0);
         if (!q[i])
             goto out;
         CHECK(pd_udp_start(q[i]) == 0);
@@ -463,8 +463,8 @@ static void test_queue_group(struct heap_pool *hp, int family)
         unsigned int n = rx_until(q[i], rx, 3);
         CHECK(n == 3);
         for (unsigned int j = 0; j < n; j++)
-            CHECK(((uint8_t *)heap_ops.data(rx[j]))[0] == 'a' + i);
-        heap_ops.free_bulk(rx, n);
+            CHECK(((uint8_t *)pd_buf_ops.data(rx[j]))[0] == 'a' + i);
+        pd_buf_ops.free_bulk(rx, n);
         pd_udp_rx_burst(q[i], 0, rx, 8);   /* the stranger's, if here */
         pd_udp_stats_get(q[i], &st);
         CHECK(st.rx_packets == 3 && st.peer_changes == 0);
@@ -476,7 +476,7 @@ static void test_queue_group(struct heap_pool *hp, int family)
         CHECK(s0.rx_unknown_source + s1.rx_unknown_source == 3);
     }
     /* queue 1 sends from base + 3 to the peer's configured port */
-    CHECK(heap_ops.alloc_bulk(hp, rx, 1) == 0);
+    CHECK(pd_buf_ops.alloc_bulk(hp, rx, 1) == 0);
     fill(rx[0], 10, 7);
     CHECK(pd_udp_tx_burst(q[1], 0, rx, 1) == 1);
     ml = sizeof(me);
@@ -493,19 +493,20 @@ out:
 
 int main(void)
 {
-    struct heap_pool hp = { 0, 4096 };
+    pd_buf_pool *hp = NULL;
+    CHECK(pd_buf_pool_create(&hp, 4096, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
 
     test_session_parse();
-    test_bad_config(&hp);
-    test_pair(&hp, AF_INET);
-    test_pair(&hp, AF_INET6);
-    test_tx_backpressure(&hp);
-    test_gso(&hp, 1, 0);
-    test_gso(&hp, 0, 0);
-    test_gso(&hp, 1, 1);     /* coalesced on loopback, split by the port */
-    test_gso(&hp, 0, 1);
-    test_queue_group(&hp, AF_INET);
-    test_queue_group(&hp, AF_INET6);
+    test_bad_config(hp);
+    test_pair(hp, AF_INET);
+    test_pair(hp, AF_INET6);
+    test_tx_backpressure(hp);
+    test_gso(hp, 1, 0);
+    test_gso(hp, 0, 0);
+    test_gso(hp, 1, 1);     /* coalesced on loopback, split by the port */
+    test_gso(hp, 0, 1);
+    test_queue_group(hp, AF_INET);
+    test_queue_group(hp, AF_INET6);
     if (!failures)
         printf("udp: all tests passed\n");
     return pd_check_result();

@@ -1,6 +1,7 @@
 /* End-to-end tests of the FEC gateway stages over the native pipeline:
  * generator -> FEC encode -> lossy link -> FEC decode -> verifying sink. */
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,7 +9,7 @@
 #include "net.h"
 #include "impair.h"
 #include "pipeline.h"
-#include "test_heap_pool.h"
+#include "buf.h"
 #include "traffic.h"
 #include "pd_check.h"
 
@@ -42,7 +43,8 @@ struct result { pd_verify_counters v; fec_encoder_stats es; fec_decoder_stats ds
 static struct result run(int code, unsigned k, unsigned m, int encap_kind, uint64_t count,
                          pd_stage *link)
 {
-    struct heap_pool pool = { .capacity = 200000 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 8192, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     pd_gen_cfg gc = { .tmpl = tmpl, .tmpl_len = sizeof(tmpl), .n_sizes = 3,
                       .sizes = { 1400, 100, 600 }, .count = count, .stream = 1,
                       .fix_lengths = 1 };
@@ -56,10 +58,10 @@ static struct result run(int code, unsigned k, unsigned m, int encap_kind, uint6
                                          .max_symbols = 4096, .timeout = 0,
                                          .cache_entries = 64 } };
     int err;
-    pd_gen *g = pd_gen_create(&gc, &heap_ops, &pool, &err);
-    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
-    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
-    pd_verify *v = pd_verify_create(sizeof(tmpl), 1, &heap_ops, &err);
+    pd_gen *g = pd_gen_create(&gc, &pd_buf_ops, pool, &err);
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
+    pd_verify *v = pd_verify_create(sizeof(tmpl), 1, &pd_buf_ops, &err);
     pd_source src;
     pd_stage s_enc, s_dec;
     pd_sink snk;
@@ -74,7 +76,7 @@ static struct result run(int code, unsigned k, unsigned m, int encap_kind, uint6
     pd_fec_enc_stage_bind(enc, &s_enc);
     pd_fec_dec_stage_bind(dec, &s_dec);
     pd_verify_sink(v, &snk);
-    pd_chain_init(&c, &src, &snk, &heap_ops, 32);
+    pd_chain_init(&c, &src, &snk, &pd_buf_ops, 32);
     pd_chain_add_stage(&c, &s_enc);
     if (link)
         pd_chain_add_stage(&c, link);
@@ -88,7 +90,8 @@ static struct result run(int code, unsigned k, unsigned m, int encap_kind, uint6
     pd_fec_dec_stage_destroy(dec);
     pd_verify_destroy(v);
     pd_gen_destroy(g);
-    r.pool_out = pool.out;
+    r.pool_out = pd_buf_pool_in_use(pool);
+    pd_buf_pool_free(pool, 1);
     return r;
 }
 
@@ -107,7 +110,7 @@ static void test_up_to_m_losses_per_block_lose_nothing(void)
 {
     /* k=10, m=4: 14 wire packets per block; lose 2 sources and 2 parity */
     struct pattern pt = { .period = 14, .mask = (1u << 0) | (1u << 5) | (1u << 10) | (1u << 13),
-                          .ops = &heap_ops };
+                          .ops = &pd_buf_ops };
     pd_stage link = { .name = "pattern", .ctx = &pt, .process = pattern_process };
     struct result r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_UDP, 10000, &link);
     CHECK(r.v.valid == 10000 && r.v.corrupted == 0);
@@ -115,7 +118,7 @@ static void test_up_to_m_losses_per_block_lose_nothing(void)
     CHECK(r.pool_out == 0);
 
     /* four sources of a block lost: still exactly m */
-    struct pattern pt4 = { .period = 14, .mask = 0xf << 3, .ops = &heap_ops };
+    struct pattern pt4 = { .period = 14, .mask = 0xf << 3, .ops = &pd_buf_ops };
     link.ctx = &pt4;
     r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_ETHER, 10000, &link);
     CHECK(r.v.valid == 10000 && r.ds.recovered == 4000 && r.v.corrupted == 0);
@@ -130,7 +133,7 @@ static void test_up_to_m_losses_per_block_lose_nothing(void)
 
 static void test_xor_parity_rebuilds_one_per_block(void)
 {
-    struct pattern pt = { .period = 5, .mask = 1u << 2, .ops = &heap_ops };
+    struct pattern pt = { .period = 5, .mask = 1u << 2, .ops = &pd_buf_ops };
     pd_stage link = { .name = "pattern", .ctx = &pt, .process = pattern_process };
     struct result r = run(FEC_CODE_XOR, 4, 1, PD_ENCAP_ETHER, 4000, &link);
     CHECK(r.v.valid == 4000 && r.ds.recovered == 1000 && r.v.corrupted == 0);
@@ -139,7 +142,7 @@ static void test_xor_parity_rebuilds_one_per_block(void)
 
 static void test_more_than_m_losses_are_reported_never_corrupt(void)
 {
-    struct pattern pt = { .period = 6, .mask = 0x7, .ops = &heap_ops };  /* 3 of 6 */
+    struct pattern pt = { .period = 6, .mask = 0x7, .ops = &pd_buf_ops };  /* 3 of 6 */
     pd_stage link = { .name = "pattern", .ctx = &pt, .process = pattern_process };
     struct result r = run(FEC_CODE_RS, 4, 2, PD_ENCAP_UDP, 4000, &link);
     CHECK(r.v.corrupted == 0);
@@ -150,10 +153,11 @@ static void test_more_than_m_losses_are_reported_never_corrupt(void)
 
 static void test_random_loss_recovers_most(void)
 {
-    struct heap_pool dummy = { .capacity = 0 };
+    pd_buf_pool *dummy = NULL;
+    CHECK(pd_buf_pool_create(&dummy, 1, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     pd_impair_cfg ic = { .loss = 0.05, .seed = 11 };
     int err;
-    pd_impair *im = pd_impair_create(&ic, &heap_ops, &dummy, &err);
+    pd_impair *im = pd_impair_create(&ic, &pd_buf_ops, dummy, &err);
     pd_stage link;
     pd_impair_stage(im, &link);
     struct result r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_UDP, 50000, &link);
@@ -169,31 +173,32 @@ static void test_random_loss_recovers_most(void)
 
 static void test_bad_configs_rejected(void)
 {
-    struct heap_pool pool = { .capacity = 10 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 10, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     int err = 0;
     pd_fec_enc_stage_cfg ec = { .encap = { .kind = 9 },
                                 .fec = { .code = FEC_CODE_RS, .k = 4, .m = 2, .depth = 1,
                                          .max_payload = 1500 } };
-    CHECK(pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err) == NULL && err == -EINVAL);
+    CHECK(pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
     ec.encap.kind = PD_ENCAP_UDP;      /* UDP needs a destination port */
-    CHECK(pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err) == NULL && err == -EINVAL);
+    CHECK(pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
     ec.encap.kind = PD_ENCAP_ETHER;
     ec.encap.ethertype = 0x0100;       /* an 802.3 length, not a type */
-    CHECK(pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err) == NULL && err == -EINVAL);
+    CHECK(pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
     ec.encap.ethertype = 0;
     ec.fec.k = 0;
-    CHECK(pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err) == NULL && err < 0);
+    CHECK(pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err) == NULL && err < 0);
 }
 
 /* ---- edge-device MTU policy and ECN, stage by stage ---------------------- */
 
-static pd_pkt *frame_pkt(struct heap_pool *pool, uint32_t len, uint8_t proto, int df,
+static pd_pkt *frame_pkt(pd_buf_pool *pool, uint32_t len, uint8_t proto, int df,
                          uint8_t tos, uint16_t ethertype)
 {
     pd_pkt *p;
     uint8_t *f, *ip;
-    assert(hp_alloc(pool, &p, 1) == 0);
-    f = hp_append(p, len);
+    assert(pd_buf_ops.alloc_bulk(pool, &p, 1) == 0);
+    f = pd_buf_ops.append(p, len);
     memset(f, 0, len);
     memcpy(f, tmpl, 12);
     f[12] = (uint8_t)(ethertype >> 8);
@@ -230,7 +235,8 @@ static pd_pkt *frame_pkt(struct heap_pool *pool, uint32_t len, uint8_t proto, in
 
 static void test_mtu_policy(void)
 {
-    struct heap_pool pool = { .capacity = 1000 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 1000, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_ETHER },
                                 .fec = { .code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
                                          .max_payload = 1518 },
@@ -240,8 +246,8 @@ static void test_mtu_policy(void)
                                          .max_symbols = 4096, .cache_entries = 64 } };
     uint32_t max_frame = 1500 + 14 - 14 - FEC_HDR_LEN - FEC_LEN_FIELD, mf, ipm, mss;
     int err;
-    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
-    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
     pd_stage se, sd;
     pd_pkt *in[4], *out[64];
     pd_gateway_counters g;
@@ -258,71 +264,71 @@ static void test_mtu_policy(void)
     pd_fec_dec_stage_bind(dec, &sd);
 
     /* DF, unpaired: no way to answer, counted */
-    in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+    in[0] = frame_pkt(pool, 1514, 17, 1, 0, 0x0800);
     n = se.process(se.ctx, in, 1, out, 64, 1);
     pd_fec_enc_stage_stats(enc, NULL, &g);
     CHECK(n == 0 && g.reply_dropped == 1 && g.mtu_dropped == 1 && g.icmp_too_big == 0);
 
     /* DF, paired: ICMP fragmentation needed comes out of the decoder */
     pd_fec_stage_pair(enc, dec);
-    in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+    in[0] = frame_pkt(pool, 1514, 17, 1, 0, 0x0800);
     n = se.process(se.ctx, in, 1, out, 64, 2);
     CHECK(n == 0);
     n = sd.process(sd.ctx, in, 0, out, 64, 3);
     CHECK(n == 1);
     if (n == 1) {
-        uint8_t *r = hp_data(out[0]);
+        uint8_t *r = pd_buf_ops.data(out[0]);
         CHECK(r[23] == 1 && r[34] == 3 && r[35] == 4);
         CHECK((uint32_t)(r[40] << 8 | r[41]) == max_frame - 14);
         CHECK(memcmp(r + 26, tmpl + 30, 4) == 0);   /* from the original destination */
-        heap_ops.free_bulk(out, n);
+        pd_buf_ops.free_bulk(out, n);
     }
     pd_fec_enc_stage_stats(enc, NULL, &g);
     CHECK(g.icmp_too_big == 1);
 
     /* a flood of DF packets: the first ICMP_BURST answered, the rest limited */
     for (int i = 0; i < 100; i++) {
-        in[0] = frame_pkt(&pool, 1514, 17, 1, 0, 0x0800);
+        in[0] = frame_pkt(pool, 1514, 17, 1, 0, 0x0800);
         n = se.process(se.ctx, in, 1, out, 64, 3);
         n = sd.process(sd.ctx, in, 0, out, 64, 3);
-        heap_ops.free_bulk(out, n);
+        pd_buf_ops.free_bulk(out, n);
     }
     pd_fec_enc_stage_stats(enc, NULL, &g);
     CHECK(g.icmp_too_big == 50 && g.icmp_limited == 51 && g.mtu_dropped == 52);
 
     /* no DF: two fragments, each protected */
-    in[0] = frame_pkt(&pool, 1514, 17, 0, 0, 0x0800);
+    in[0] = frame_pkt(pool, 1514, 17, 0, 0, 0x0800);
     n = se.process(se.ctx, in, 1, out, 64, 4);
     pd_fec_enc_stage_stats(enc, NULL, &g);
     CHECK(n == 2 && g.fragmented == 1 && g.fragments == 2);
     for (uint16_t i = 0; i < n; i++) {
-        CHECK(hp_len(out[i]) <= 1500 + 14);
-        CHECK(pd_csum_ipv4_hdr(hp_data(out[i]) + 14 + FEC_HDR_LEN + 14, 20) == 0);
+        CHECK(pd_buf_ops.data_len(out[i]) <= 1500 + 14);
+        CHECK(pd_csum_ipv4_hdr(pd_buf_ops.data(out[i]) + 14 + FEC_HDR_LEN + 14, 20) == 0);
     }
-    heap_ops.free_bulk(out, n);
+    pd_buf_ops.free_bulk(out, n);
 
     /* SYN: MSS clamped, checksum still right */
-    in[0] = frame_pkt(&pool, 14 + 20 + 24, 6, 1, 0, 0x0800);
+    in[0] = frame_pkt(pool, 14 + 20 + 24, 6, 1, 0, 0x0800);
     n = se.process(se.ctx, in, 1, out, 64, 5);
     CHECK(n == 1);
     if (n == 1) {
-        uint8_t *f = hp_data(out[0]) + 14 + FEC_HDR_LEN, *t = f + 34;
+        uint8_t *f = pd_buf_ops.data(out[0]) + 14 + FEC_HDR_LEN, *t = f + 34;
         uint32_t s = pd_csum_pseudo(f + 14, 4, 6, 24);
         CHECK((uint32_t)(t[22] << 8 | t[23]) == max_frame - 54);
         CHECK(pd_csum_fold(pd_csum_add(s, t, 24)) == 0);
-        heap_ops.free_bulk(out, n);
+        pd_buf_ops.free_bulk(out, n);
     }
     /* not IP and too big */
-    in[0] = frame_pkt(&pool, 1514, 0, 0, 0, 0x88b6);
+    in[0] = frame_pkt(pool, 1514, 0, 0, 0, 0x88b6);
     n = se.process(se.ctx, in, 1, out, 64, 6);
     pd_fec_enc_stage_stats(enc, NULL, &g);
     CHECK(n == 0 && g.too_big == 1 && g.mss_clamped == 1);
 
     n = se.flush(se.ctx, out, 64, 7);         /* parity of the partial block */
-    heap_ops.free_bulk(out, n);
+    pd_buf_ops.free_bulk(out, n);
     pd_fec_dec_stage_destroy(dec);
     pd_fec_enc_stage_destroy(enc);
-    CHECK(pool.out == 0);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
 }
 
 static void set_outer_ecn(uint8_t *w, uint8_t ecn)
@@ -336,7 +342,8 @@ static void set_outer_ecn(uint8_t *w, uint8_t ecn)
 
 static void test_dscp_ecn_rfc6040(void)
 {
-    struct heap_pool pool = { .capacity = 1000 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 1000, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_UDP, .dst_port = 4790,
                                            .src_port = 4790, .src_ip = 0x0a000001,
                                            .dst_ip = 0x0a000002 },
@@ -346,8 +353,8 @@ static void test_dscp_ecn_rfc6040(void)
                                 .fec = { .max_payload = 1518, .max_blocks = 64,
                                          .max_symbols = 4096, .cache_entries = 64 } };
     int err;
-    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
-    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
     pd_stage se, sd;
     pd_pkt *in[4], *wire[8], *out[8];
     pd_gateway_counters g;
@@ -357,53 +364,54 @@ static void test_dscp_ecn_rfc6040(void)
     pd_fec_enc_stage_bind(enc, &se);
     pd_fec_dec_stage_bind(dec, &sd);
     /* DSCP EF (46) + ECT(0) inner: copied to the outer header */
-    in[0] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 2, 0x0800);
-    in[1] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 0, 0x0800);  /* Not-ECT */
-    in[2] = frame_pkt(&pool, 200, 17, 1, (10 << 2) | 1, 0x0800);  /* ECT(1) */
+    in[0] = frame_pkt(pool, 200, 17, 1, (46 << 2) | 2, 0x0800);
+    in[1] = frame_pkt(pool, 200, 17, 1, (46 << 2) | 0, 0x0800);  /* Not-ECT */
+    in[2] = frame_pkt(pool, 200, 17, 1, (10 << 2) | 1, 0x0800);  /* ECT(1) */
     n = se.process(se.ctx, in, 3, wire, 8, 1);
     CHECK(n == 3);
     if (n != 3)
         return;
-    CHECK(hp_data(wire[0])[15] == ((46 << 2) | 2));
-    CHECK(hp_data(wire[2])[15] == ((10 << 2) | 1));
-    CHECK(pd_csum_ipv4_hdr(hp_data(wire[0]) + 14, 20) == 0);
+    CHECK(pd_buf_ops.data(wire[0])[15] == ((46 << 2) | 2));
+    CHECK(pd_buf_ops.data(wire[2])[15] == ((10 << 2) | 1));
+    CHECK(pd_csum_ipv4_hdr(pd_buf_ops.data(wire[0]) + 14, 20) == 0);
     /* the link marks congestion on the first two */
-    set_outer_ecn(hp_data(wire[0]), 3);
-    set_outer_ecn(hp_data(wire[1]), 3);
+    set_outer_ecn(pd_buf_ops.data(wire[0]), 3);
+    set_outer_ecn(pd_buf_ops.data(wire[1]), 3);
     m = sd.process(sd.ctx, wire, n, out, 8, 2);
     pd_fec_dec_stage_stats(dec, NULL, &g);
     CHECK(m == 2 && g.ecn_marked == 1 && g.ecn_dropped == 1);
     if (m == 2) {
-        uint8_t *f0 = hp_data(out[0]);
+        uint8_t *f0 = pd_buf_ops.data(out[0]);
         CHECK(f0[15] == ((46 << 2) | 3));                  /* inner CE */
         CHECK(pd_csum_ipv4_hdr(f0 + 14, 20) == 0);
-        CHECK(hp_data(out[1])[15] == ((10 << 2) | 1));      /* unchanged */
+        CHECK(pd_buf_ops.data(out[1])[15] == ((10 << 2) | 1));      /* unchanged */
     }
-    heap_ops.free_bulk(out, m);
+    pd_buf_ops.free_bulk(out, m);
     /* parity of the block: its sources' highest DSCP (EF), Not-ECT */
     n = se.flush(se.ctx, wire, 8, 3);
     CHECK(n == 2);
     for (uint16_t i = 0; i < n; i++) {
-        CHECK(hp_data(wire[i])[15] == (46 << 2));
-        CHECK(pd_csum_ipv4_hdr(hp_data(wire[i]) + 14, 20) == 0);
+        CHECK(pd_buf_ops.data(wire[i])[15] == (46 << 2));
+        CHECK(pd_csum_ipv4_hdr(pd_buf_ops.data(wire[i]) + 14, 20) == 0);
     }
-    heap_ops.free_bulk(wire, n);
+    pd_buf_ops.free_bulk(wire, n);
     /* the next block starts afresh: a CS1 (8) source, then its parity */
-    in[0] = frame_pkt(&pool, 200, 17, 1, (8 << 2) | 2, 0x0800);
+    in[0] = frame_pkt(pool, 200, 17, 1, (8 << 2) | 2, 0x0800);
     n = se.process(se.ctx, in, 1, wire, 8, 4);
     n = (uint16_t)(n + se.flush(se.ctx, wire + n, (uint16_t)(8 - n), 5));
-    CHECK(n == 3 && hp_data(wire[1])[15] == (8 << 2) && hp_data(wire[2])[15] == (8 << 2));
-    heap_ops.free_bulk(wire, n);
+    CHECK(n == 3 && pd_buf_ops.data(wire[1])[15] == (8 << 2) && pd_buf_ops.data(wire[2])[15] == (8 << 2));
+    pd_buf_ops.free_bulk(wire, n);
     pd_fec_dec_stage_destroy(dec);
     pd_fec_enc_stage_destroy(enc);
-    CHECK(pool.out == 0);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
 }
 
 /* The udp: transport hands the outer TOS over as a one-byte trailer
  * (UdpPort tos, encapsulation "none-tos"): RFC 6040 applies as above. */
 static void test_ecn_from_a_tos_trailer(void)
 {
-    struct heap_pool pool = { .capacity = 1000 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 1000, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_NONE },
                                 .fec = { .code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
                                          .max_payload = 1518 } };
@@ -411,8 +419,8 @@ static void test_ecn_from_a_tos_trailer(void)
                                 .fec = { .max_payload = 1518, .max_blocks = 64,
                                          .max_symbols = 4096, .cache_entries = 64 } };
     int err;
-    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &heap_ops, &pool, &err);
-    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &heap_ops, &pool, &err);
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
     pd_stage se, sd;
     pd_pkt *in[4], *wire[8], *out[8];
     pd_gateway_counters g;
@@ -421,31 +429,31 @@ static void test_ecn_from_a_tos_trailer(void)
     assert(enc && dec);
     pd_fec_enc_stage_bind(enc, &se);
     pd_fec_dec_stage_bind(dec, &sd);
-    in[0] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* ECT(0) */
-    in[1] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 0, 0x0800);  /* Not-ECT */
-    in[2] = frame_pkt(&pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* ECT(0) */
+    in[0] = frame_pkt(pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* ECT(0) */
+    in[1] = frame_pkt(pool, 200, 17, 1, (46 << 2) | 0, 0x0800);  /* Not-ECT */
+    in[2] = frame_pkt(pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* ECT(0) */
     n = se.process(se.ctx, in, 3, wire, 8, 1);
     CHECK(n == 3);
     if (n != 3)
         return;
-    *heap_ops.append(wire[0], 1) = (46 << 2) | 3;    /* CE on the WAN */
-    *heap_ops.append(wire[1], 1) = (46 << 2) | 3;
-    *heap_ops.append(wire[2], 1) = (46 << 2) | 2;    /* not marked */
+    *pd_buf_ops.append(wire[0], 1) = (46 << 2) | 3;    /* CE on the WAN */
+    *pd_buf_ops.append(wire[1], 1) = (46 << 2) | 3;
+    *pd_buf_ops.append(wire[2], 1) = (46 << 2) | 2;    /* not marked */
     m = sd.process(sd.ctx, wire, n, out, 8, 2);
     pd_fec_dec_stage_stats(dec, NULL, &g);
     CHECK(m == 2 && g.ecn_marked == 1 && g.ecn_dropped == 1);
     if (m == 2) {
-        CHECK(heap_ops.data_len(out[0]) == 200 && heap_ops.data_len(out[1]) == 200);
-        CHECK(hp_data(out[0])[15] == ((46 << 2) | 3));
-        CHECK(pd_csum_ipv4_hdr(hp_data(out[0]) + 14, 20) == 0);
-        CHECK(hp_data(out[1])[15] == ((46 << 2) | 2));
+        CHECK(pd_buf_ops.data_len(out[0]) == 200 && pd_buf_ops.data_len(out[1]) == 200);
+        CHECK(pd_buf_ops.data(out[0])[15] == ((46 << 2) | 3));
+        CHECK(pd_csum_ipv4_hdr(pd_buf_ops.data(out[0]) + 14, 20) == 0);
+        CHECK(pd_buf_ops.data(out[1])[15] == ((46 << 2) | 2));
     }
-    heap_ops.free_bulk(out, m);
+    pd_buf_ops.free_bulk(out, m);
     n = se.flush(se.ctx, wire, 8, 3);
-    heap_ops.free_bulk(wire, n);
+    pd_buf_ops.free_bulk(wire, n);
     pd_fec_dec_stage_destroy(dec);
     pd_fec_enc_stage_destroy(enc);
-    CHECK(pool.out == 0);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
 }
 
 int main(void)

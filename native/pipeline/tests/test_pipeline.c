@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "test_heap_pool.h"
+#include "buf.h"
 #include "impair.h"
 #include "pipeline.h"
 #include "traffic.h"
@@ -22,19 +22,19 @@ static const uint8_t udp_tmpl[42] = {
     0x30, 0x39, 0x30, 0x3a, 0, 0, 0, 0,
 };
 
-static pd_gen *make_gen(struct heap_pool *pool, uint64_t count)
+static pd_gen *make_gen(pd_buf_pool *pool, uint64_t count)
 {
     pd_gen_cfg cfg = { .tmpl = udp_tmpl, .tmpl_len = sizeof(udp_tmpl), .n_sizes = 3,
                        .sizes = { 128, 1400, 74 }, .count = count, .stream = 7,
                        .fix_lengths = 1 };
     int err;
-    pd_gen *g = pd_gen_create(&cfg, &heap_ops, pool, &err);
+    pd_gen *g = pd_gen_create(&cfg, &pd_buf_ops, pool, &err);
     assert(g && err == 0);
     return g;
 }
 
 struct rig {
-    struct heap_pool pool;
+    pd_buf_pool *pool;
     pd_gen *gen;
     pd_impair *imp;
     pd_verify *ver;
@@ -52,16 +52,16 @@ static void rig_run(struct rig *r, uint64_t count, const pd_impair_cfg *icfg)
     int err;
 
     memset(r, 0, sizeof(*r));
-    r->pool.capacity = 4096;
-    r->gen = make_gen(&r->pool, count);
-    r->imp = pd_impair_create(icfg, &heap_ops, &r->pool, &err);
+    CHECK(pd_buf_pool_create(&r->pool, 4096, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    r->gen = make_gen(r->pool, count);
+    r->imp = pd_impair_create(icfg, &pd_buf_ops, r->pool, &err);
     assert(r->imp && err == 0);
-    r->ver = pd_verify_create(sizeof(udp_tmpl), 7, &heap_ops, &err);
+    r->ver = pd_verify_create(sizeof(udp_tmpl), 7, &pd_buf_ops, &err);
     assert(r->ver);
     pd_gen_source(r->gen, &r->src);
     pd_impair_stage(r->imp, &r->st);
     pd_verify_sink(r->ver, &r->snk);
-    CHECK(pd_chain_init(&r->chain, &r->src, &r->snk, &heap_ops, 32) == 0);
+    CHECK(pd_chain_init(&r->chain, &r->src, &r->snk, &pd_buf_ops, 32) == 0);
     CHECK(pd_chain_add_stage(&r->chain, &r->st) == 0);
     pd_run_opts_default(&o);
     CHECK(pd_pipeline_run(chains, 1, &o, &res) == 0);
@@ -74,7 +74,7 @@ static void rig_free(struct rig *r)
     pd_impair_destroy(r->imp);
     pd_gen_destroy(r->gen);
     pd_verify_destroy(r->ver);
-    CHECK(r->pool.out == 0);   /* every packet accounted for */
+    CHECK(pd_buf_pool_in_use(r->pool) == 0);   /* every packet accounted for */
 }
 
 static void test_clean_link(void)
@@ -141,8 +141,9 @@ static void test_same_seed_same_fate(void)
 
 static void test_verify_catches_corruption_anywhere(void)
 {
-    struct heap_pool pool = { .capacity = 16 };
-    pd_gen *g = make_gen(&pool, 0);
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 16, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    pd_gen *g = make_gen(pool, 0);
     uint8_t f[1400];
     uint64_t seq = 0;
 
@@ -164,17 +165,18 @@ static void test_verify_catches_corruption_anywhere(void)
 
 static void test_bad_config_rejected(void)
 {
-    struct heap_pool pool = { .capacity = 16 };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 16, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
     int err = 0;
     pd_impair_cfg ic = { .loss = 1.5 };
-    CHECK(pd_impair_create(&ic, &heap_ops, &pool, &err) == NULL && err == -EINVAL);
+    CHECK(pd_impair_create(&ic, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
     pd_gen_cfg gc = { .n_sizes = 1, .sizes = { 10 } };   /* smaller than the marker */
-    CHECK(pd_gen_create(&gc, &heap_ops, &pool, &err) == NULL && err == -EINVAL);
+    CHECK(pd_gen_create(&gc, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
     pd_chain c;
     pd_source s;
     pd_sink k;
-    CHECK(pd_chain_init(&c, &s, &k, &heap_ops, 0) == -EINVAL);
-    CHECK(pd_chain_init(&c, &s, &k, &heap_ops, PD_BURST_MAX + 1) == -EINVAL);
+    CHECK(pd_chain_init(&c, &s, &k, &pd_buf_ops, 0) == -EINVAL);
+    CHECK(pd_chain_init(&c, &s, &k, &pd_buf_ops, PD_BURST_MAX + 1) == -EINVAL);
 }
 
 static void test_crc32c_known_answer(void)
@@ -206,15 +208,15 @@ static void run_with_status(struct rig *r, int on_sink, const int *answers, unsi
     int err;
 
     memset(r, 0, sizeof(*r));
-    r->pool.capacity = 4096;
-    r->gen = make_gen(&r->pool, 0);            /* endless: only a fault ends the run */
-    r->imp = pd_impair_create(&icfg, &heap_ops, &r->pool, &err);
-    r->ver = pd_verify_create(sizeof(udp_tmpl), 7, &heap_ops, &err);
+    CHECK(pd_buf_pool_create(&r->pool, 4096, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    r->gen = make_gen(r->pool, 0);            /* endless: only a fault ends the run */
+    r->imp = pd_impair_create(&icfg, &pd_buf_ops, r->pool, &err);
+    r->ver = pd_verify_create(sizeof(udp_tmpl), 7, &pd_buf_ops, &err);
     assert(r->imp && r->ver);
     pd_gen_source(r->gen, &r->src);
     pd_impair_stage(r->imp, &r->st);
     pd_verify_sink(r->ver, &r->snk);
-    CHECK(pd_chain_init(&r->chain, &r->src, &r->snk, &heap_ops, 32) == 0);
+    CHECK(pd_chain_init(&r->chain, &r->src, &r->snk, &pd_buf_ops, 32) == 0);
     CHECK(pd_chain_add_stage(&r->chain, &r->st) == 0);
     script = answers;
     script_len = n;
@@ -264,7 +266,7 @@ static void test_a_failed_sink_port_stops_the_run(void)
 struct evsrc {
     int fd;
     int drain;                  /* 0: pull never reads the fd (always readable) */
-    struct heap_pool *pool;
+    pd_buf_pool *pool;
 };
 
 static uint16_t ev_pull(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
@@ -276,10 +278,10 @@ static uint16_t ev_pull(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t now)
         return 0;
     if (count > n)
         count = n;
-    if (hp_alloc(e->pool, pkts, (unsigned)count) < 0)
+    if (pd_buf_ops.alloc_bulk(e->pool, pkts, (unsigned)count) < 0)
         return 0;
     for (uint64_t i = 0; i < count; i++)
-        HP(pkts[i])->len = 60;
+        pd_buf_ops.append(pkts[i], 60);
     return (uint16_t)count;
 }
 
@@ -331,13 +333,13 @@ static void ev_chain(pd_chain *c, pd_source *src, pd_sink *snk, pd_stage *st,
     src->ctx = e;
     src->pull = ev_pull;
     src->wait_fd = ev_wait_fd;
-    pd_sink_discard(snk, &heap_ops);
+    pd_sink_discard(snk, &pd_buf_ops);
     memset(st, 0, sizeof(*st));
     st->name = "timer";
     st->ctx = t;
     st->process = timer_process;
     st->next_deadline = timer_next;
-    CHECK(pd_chain_init(c, src, snk, &heap_ops, 32) == 0);
+    CHECK(pd_chain_init(c, src, snk, &pd_buf_ops, 32) == 0);
     CHECK(pd_chain_add_stage(c, st) == 0);
 }
 
@@ -345,8 +347,9 @@ static void ev_chain(pd_chain *c, pd_source *src, pd_sink *snk, pd_stage *st,
  * traffic and for a stage's deadline, and does not sleep in 50 us steps. */
 static void test_idle_loop_blocks_on_descriptors_and_deadlines(void)
 {
-    struct heap_pool pool = { .capacity = 1024 };
-    struct evsrc e = { .drain = 1, .pool = &pool };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 1024, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    struct evsrc e = { .drain = 1, .pool = pool };
     struct timer_stage t = { 0 };
     pd_source src;
     pd_sink snk;
@@ -378,7 +381,7 @@ static void test_idle_loop_blocks_on_descriptors_and_deadlines(void)
     /* The timer fired when due (20 ms), not at the end of the run (600 ms);
      * the bound leaves room for a starved CPU. */
     CHECK(t.fired_at && t.fired_at - t.deadline < 400ull * 1000 * 1000);
-    CHECK(pool.out == 0);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
     close(e.fd);
 }
 
@@ -386,8 +389,9 @@ static void test_idle_loop_blocks_on_descriptors_and_deadlines(void)
  * the loop spin. */
 static void test_spurious_readiness_does_not_spin(void)
 {
-    struct heap_pool pool = { .capacity = 16 };
-    struct evsrc e = { .drain = 0, .pool = &pool };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 16, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    struct evsrc e = { .drain = 0, .pool = pool };
     struct timer_stage t = { .deadline = UINT64_MAX - 1 };
     pd_source src;
     pd_sink snk;
@@ -414,8 +418,9 @@ static void test_spurious_readiness_does_not_spin(void)
  * next_deadline: the impairment delay line) keeps the sleep back-off. */
 static void test_hidden_timer_keeps_sleep_back_off(void)
 {
-    struct heap_pool pool = { .capacity = 16 };
-    struct evsrc e = { .drain = 1, .pool = &pool };
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 16, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    struct evsrc e = { .drain = 1, .pool = pool };
     struct timer_stage t = { .deadline = UINT64_MAX - 1 };
     pd_source src;
     pd_sink snk;
@@ -435,7 +440,7 @@ static void test_hidden_timer_keeps_sleep_back_off(void)
     CHECK(res.waits > 0);                       /* stateless stage: blocking is fine */
     pd_impair_cfg icfg = { .seed = 1 };
     int err;
-    pd_impair *imp = pd_impair_create(&icfg, &heap_ops, &pool, &err);
+    pd_impair *imp = pd_impair_create(&icfg, &pd_buf_ops, pool, &err);
     assert(imp);
     pd_impair_stage(imp, &st);
     CHECK(pd_pipeline_run(chains, 1, &o, &res) == 0);
