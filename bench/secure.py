@@ -59,9 +59,9 @@ def crypto_point(aead: str, impl: str, size: int, packets: int, repeats: int) ->
 
 
 def gateway_point(size: int, packets: int, impl: str) -> dict[str, Any]:
-    from pydpdk._burst import HeapPool
+    from pydpdk._native import BufferPool
     from pydpdk.pipeline import Discard, FecDecodeStage, FecEncodeStage, Generator, Pipeline
-    pool = HeapPool(capacity=8192)
+    pool = BufferPool(capacity=8192)
     try:
         gen = Generator(pool, sizes=(size,), count=packets)
         enc = FecEncodeStage(pool, k=10, m=4, deadline=0)

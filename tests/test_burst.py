@@ -1,5 +1,5 @@
-"""The backend-neutral burst core over every pool kind: HeapPool (no backend
-needed) and DPDK's Mempool (mbufs), with LoopbackPort as the port."""
+"""The backend-neutral burst core over every pool kind: the native BufferPool
+(every build) and DPDK's Mempool (mbufs), with LoopbackPort as the port."""
 
 import gc
 
@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from pydpdk import dpdk
-from pydpdk._burst import BURST_MAX, Burst, HeapPool, LoopbackPort, Packet, PortBase
+from pydpdk._burst import BURST_MAX, Burst, LoopbackPort, Packet, PortBase
+from pydpdk._native import BufferPool
 from pydpdk.errors import PacketStateError, PoolError, PortError
 
 
-@pytest.fixture(params=["heap", "mbuf"])
+@pytest.fixture(params=["buffer", "mbuf"])
 def pool(request):
-    if request.param == "heap":
-        p = HeapPool(capacity=512, data_room=2176, headroom=128)
+    if request.param == "buffer":
+        p = BufferPool(capacity=512, data_room=2048, headroom=128)
     else:
         if not dpdk.AVAILABLE:
             pytest.skip("pydpdk built without DPDK")
@@ -22,7 +23,7 @@ def pool(request):
     yield p
     gc.collect()
     assert p.in_use == 0, "a test leaked packets"
-    if request.param == "heap":
+    if request.param == "buffer":
         p.close()
 
 
@@ -212,7 +213,7 @@ def test_collected_burst_frees_and_warns(pool):
 
 
 def test_pool_close_refused_while_packets_are_out():
-    pool = HeapPool(capacity=8)
+    pool = BufferPool(capacity=8)
     burst = pool.alloc_burst(2)
     with pytest.raises(PoolError, match="2 packet"):
         pool.close()
@@ -299,10 +300,10 @@ def test_stopped_and_closed_port_refuse_io(pool):
 
 
 def test_bursts_of_another_pool_kind_are_refused_same_kind_accepted(port, pool):
-    with HeapPool(capacity=4) as other:
+    with BufferPool(capacity=4) as other:
         burst = other.alloc_burst(2, 10)
-        if isinstance(pool, HeapPool):
-            # Same kind (heap), another pool: sent; the packets go home on free.
+        if isinstance(pool, BufferPool):
+            # Same kind (native buffers), another pool: sent; the packets go home on free.
             assert port.tx_burst(burst) == 2
             port.rx_burst().free()
         else:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydpdk import dpdk
-from pydpdk._burst import HeapPool
+from pydpdk._native import BufferPool
 
 OPS = st.lists(
     st.one_of(
@@ -22,10 +22,10 @@ OPS = st.lists(
 )
 
 
-@pytest.fixture(params=["heap", "mbuf"])
+@pytest.fixture(params=["buffer", "mbuf"])
 def any_pool(request):
-    if request.param == "heap":
-        pool = HeapPool(capacity=64)
+    if request.param == "buffer":
+        pool = BufferPool(capacity=64)
         yield pool
         pool.close()
     else:

@@ -653,10 +653,10 @@ def test_session_table_full_of_forged_ids_leaves_the_live_one_alone():
 
 
 def test_pipeline_fec_stages_take_session_settings():
-    from pydpdk._burst import HeapPool
+    from pydpdk._native import BufferPool
     from pydpdk.pipeline import FecDecodeStage, FecEncodeStage
 
-    pool = HeapPool(capacity=64)
+    pool = BufferPool(capacity=64)
     try:
         assert FecEncodeStage(pool, session_id=0x77).config["session_id"] == 0x77
         a, b = FecEncodeStage(pool), FecEncodeStage(pool)

@@ -19,7 +19,7 @@ import pytest
 from conftest import requires_dpdk, run_python
 
 from pydpdk import dpdk
-from pydpdk._burst import HeapPool, LoopbackPort, memory_limit
+from pydpdk._burst import LoopbackPort, memory_limit
 from pydpdk._native import AfPacketPort, BufferPool
 from pydpdk.errors import (
     ConcurrentUseError,
@@ -33,8 +33,8 @@ from pydpdk.errors import (
 from pydpdk.fec import Encoder
 from pydpdk.pipeline import Discard, Generator, Pipeline, PortSource
 
-POOLS = {"heap": "HeapPool", "buffer": "BufferPool"}
-IMPORTS = ("from pydpdk._burst import HeapPool, LoopbackPort\n"
+POOLS = {"buffer": "BufferPool"}
+IMPORTS = ("from pydpdk._burst import LoopbackPort\n"
            "from pydpdk._native import BufferPool\n")
 
 
@@ -70,7 +70,7 @@ pool.close()
 
 
 def test_appending_more_than_a_uint32_wraps_nothing():
-    pool = HeapPool(4)
+    pool = BufferPool(4)
     burst = pool.alloc_burst(1)
     with pytest.raises(ValueError):
         burst[0].append(memoryview(bytearray(1 << 16)))   # over 65535 bytes
@@ -98,7 +98,7 @@ burst = a.burst_from_bytes(frames)
 assert port.tx_burst(burst) == 32
 del burst, a
 gc.collect()
-junk = HeapPool(64).alloc_burst(32, 2000)      # reuse what the allocator freed
+junk = BufferPool(64).alloc_burst(32, 2000)      # reuse what the allocator freed
 got = port.rx_burst(max_packets=32)
 print(got.to_bytes_list() == frames)
 got.free()
@@ -112,7 +112,7 @@ print("done")
 
 @pytest.mark.parametrize("kind", sorted(POOLS))
 def test_pool_close_refused_while_a_port_holds_it(kind):
-    pool = HeapPool(16) if kind == "heap" else BufferPool(16)
+    pool = BufferPool(16)
     port = LoopbackPort(pool)
     assert pool.holders == 1
     with pytest.raises(PoolError) as exc:
@@ -126,7 +126,7 @@ def test_pool_close_refused_while_a_port_holds_it(kind):
 
 
 def test_port_in_a_garbage_cycle_lets_go_of_its_pool():
-    pool = HeapPool(16)
+    pool = BufferPool(16)
     port = LoopbackPort(pool)
     cycle = [port]
     cycle.append(cycle)
@@ -180,7 +180,7 @@ print("closed-after", pool.is_open)
 
 
 def test_element_holds_its_pool_until_collected():
-    pool = HeapPool(64)
+    pool = BufferPool(64)
     gen = Generator(pool, sizes=(64,), count=1)
     assert pool.holders == 1
     pool.close()                       # deferred: closed, memory kept for gen
@@ -188,13 +188,13 @@ def test_element_holds_its_pool_until_collected():
     with pytest.raises(PoolError):
         pool.alloc_burst(1)
     with pytest.raises(PoolError):
-        Pipeline().add(gen, sink=Discard(HeapPool(8))).run()
+        Pipeline().add(gen, sink=Discard(BufferPool(8))).run()
     del gen
     assert pool.holders == 0
 
 
 def test_port_close_refused_while_a_pipeline_polls_it():
-    pool = HeapPool(512)
+    pool = BufferPool(512)
     port = LoopbackPort(pool, depth=256)
     port.start()
     pipe = Pipeline().add(PortSource(port), sink=Discard(pool))
@@ -372,8 +372,8 @@ def test_net_ring_port_shared_by_four_threads_keeps_mbuf_accounting_exact(mempoo
     assert mempool.in_use == 0
 
 
-def test_heap_pool_shared_by_threads_stays_exact():
-    pool = HeapPool(1024)
+def test_buffer_pool_shared_by_threads_stays_exact():
+    pool = BufferPool(1024)
 
     def work(i):
         for _ in range(2000):
@@ -493,9 +493,8 @@ def test_afpacket_ring_beyond_available_memory_is_refused_before_the_kernel_sees
 
 @pytest.mark.parametrize("make", [
     lambda n: BufferPool(n // 2048 + 1, data_room=2048),
-    lambda n: HeapPool(n // 2048 + 1, data_room=2048),
-    lambda n: LoopbackPort(HeapPool(1), queues=64, depth=min(n // 512 + 1, 2**32 - 1)),
-], ids=["BufferPool", "HeapPool", "LoopbackPort"])
+    lambda n: LoopbackPort(BufferPool(1), queues=64, depth=min(n // 512 + 1, 2**32 - 1)),
+], ids=["BufferPool", "LoopbackPort"])
 def test_pools_and_queues_beyond_available_memory_are_refused(make):
     with pytest.raises(ResourceLimitError) as exc:
         make(_more_than_the_machine())
@@ -582,7 +581,7 @@ print("NOT CAUGHT")
 
 
 def test_stale_packet_of_a_freed_burst_raises():
-    pool = HeapPool(4)
+    pool = BufferPool(4)
     burst = pool.alloc_burst(1, 8)
     pkt = burst[0]
     burst.free()
@@ -607,7 +606,7 @@ def test_pipeline_inherited_by_a_forked_child_refuses_to_run_and_exits_cleanly()
 import os, sys
 from pydpdk.errors import ForkedChildError
 from pydpdk.pipeline import Discard, Generator, Pipeline
-pool = HeapPool(256)
+pool = BufferPool(256)
 pipe = Pipeline().add(Generator(pool, sizes=(64,), count=0), sink=Discard(pool))
 pipe.start(duration=30)
 pid = os.fork()

@@ -1,6 +1,6 @@
 """Stateful property test of the public object lifecycle (issue 10).
 
-A hypothesis RuleBasedStateMachine drives pools (HeapPool, BufferPool, and a
+A hypothesis RuleBasedStateMachine drives pools (BufferPool and a
 DPDK Mempool with a net_ring pair when DPDK is built in), LoopbackPorts,
 bursts, packets, memoryviews, pipelines and FEC encoders/decoders through
 alloc / write / read / view / send / receive / free / close / del / gc in
@@ -35,7 +35,7 @@ from hypothesis.stateful import (
 )
 
 from pydpdk import dpdk
-from pydpdk._burst import HeapPool, LoopbackPort
+from pydpdk._burst import LoopbackPort
 from pydpdk._native import BufferPool
 from pydpdk.errors import ConcurrentUseError, PacketStateError, PoolError
 from pydpdk.fec import Decoder, Encoder
@@ -110,14 +110,12 @@ class Lifecycle(RuleBasedStateMachine):
 
     # ---- pools --------------------------------------------------------------
 
-    @rule(target=pools_b, kind=st.sampled_from(["heap", "buffer", "mbuf"]),
+    @rule(target=pools_b, kind=st.sampled_from(["buffer", "mbuf"]),
           capacity=st.integers(8, 64))
     def new_pool(self, kind, capacity):
         if kind == "mbuf" and self.eal is None:
-            kind = "heap"
-        if kind == "heap":
-            obj, backend = HeapPool(capacity, data_room=256, headroom=64), "heap"
-        elif kind == "buffer":
+            kind = "buffer"
+        if kind == "buffer":
             obj, backend = BufferPool(capacity, data_room=256, headroom=64), "buf"
         else:
             obj, backend = dpdk.Mempool(max(capacity, 63), cache_size=0), "mbuf"
@@ -435,7 +433,7 @@ def test_lifecycle_state_machine_with_dpdk(eal):
 
 def test_stale_packet_views_never_outlive_their_burst():
     # A packet taken before its burst moved raises instead of reading freed memory.
-    pool = HeapPool(8)
+    pool = BufferPool(8)
     burst = pool.alloc_burst(2, 8)
     pkt = burst[1]
     burst.free()

@@ -17,7 +17,8 @@ import time
 import netns
 import pytest
 
-from pydpdk._burst import HeapPool, LoopbackPort
+from pydpdk._burst import LoopbackPort
+from pydpdk._native import BufferPool
 from pydpdk.errors import PoolError, PortError
 
 STATS_KEYS = {"ipackets", "opackets", "ibytes", "obytes", "imissed", "oerrors"}
@@ -54,7 +55,7 @@ class Link:
 
 @contextlib.contextmanager
 def loopback_link():
-    pool = HeapPool(capacity=512, data_room=2048)
+    pool = BufferPool(capacity=512)
     with contextlib.ExitStack() as stack:
         port = stack.enter_context(LoopbackPort(pool, depth=256))
         port.start()

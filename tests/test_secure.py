@@ -306,8 +306,8 @@ def test_key_rotation_sender_first_loses_only_until_the_reload(tmp_path):
 
 @pytest.fixture
 def pool():
-    from pydpdk._burst import HeapPool
-    p = HeapPool(capacity=8192)
+    from pydpdk._native import BufferPool
+    p = BufferPool(capacity=8192)
     yield p
     assert p.available == p.capacity, "packets leaked"
     p.close()
