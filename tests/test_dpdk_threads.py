@@ -23,6 +23,18 @@ def counts():
     return info["registered"], info["unregistered"], info["live"]
 
 
+def settled_counts(live, timeout=60.0):
+    """counts() once *live* threads are registered again.  Thread.join()
+    returns before the OS thread has finished exiting, and a thread
+    unregisters in its last step (a pthread key destructor)."""
+    stop = threading.Event()
+    for _ in range(int(timeout * 100)):
+        if counts()[2] == live:
+            break
+        stop.wait(0.01)
+    return counts()
+
+
 def test_the_shared_eal_registers_threads(eal):
     info = eal.info()["threads"]
     assert info["enabled"] is True                      # --no-shconf by default
@@ -113,7 +125,7 @@ def test_python_burst_thread_registers_on_first_burst_and_releases_at_exit(null_
     t.join(60)
     assert out[0]["before"] is None                     # a plain thread...
     assert out[0]["after"] not in (None, 0)             # ...an lcore after its first burst
-    reg1, unreg1, live1 = counts()
+    reg1, unreg1, live1 = settled_counts(live0)
     assert (reg1 - reg0, unreg1 - unreg0, live1) == (1, 1, live0)
 
 
@@ -132,7 +144,7 @@ def test_many_threads_start_and_stop_without_exhausting_slots(null_pair):
             t.join(60)
     assert len(out) == n
     assert all(v["after"] not in (None, 0) for v in out.values())
-    reg1, unreg1, live1 = counts()
+    reg1, unreg1, live1 = settled_counts(live0)
     assert reg1 - reg0 == n and unreg1 - unreg0 == n and live1 == live0
     assert _dpdk_eal.thread_info()["failed"] == failed0
 
@@ -164,6 +176,7 @@ def test_slot_exhaustion_falls_back_to_uncached_and_counts(mempool, null_pair):
     assert len(got) + len(refused) == n
     assert refused and all(v["error"] == "ENOMEM" for v in refused)
     assert len(got) <= info["max_lcores"] - 1            # the main lcore keeps its slot
+    settled_counts(live0)
     after = _dpdk_eal.thread_info()
     assert after["failed"] - failed0 == len(refused)
     assert after["live"] == live0                          # every slot came back
@@ -205,6 +218,10 @@ def test_fork_after_registration():
                 os._exit(0 if res == [False, None] else 3)
             _, status = os.waitpid(pid, 0)
             done.set(); t.join(60)
+            for _ in range(6000):                # the thread unregisters as it exits
+                if _dpdk_eal.thread_info()["live"] == 0:
+                    break
+                threading.Event().wait(0.01)
             info = _dpdk_eal.thread_info()
             a.close(); b.close()
             print(os.waitstatus_to_exitcode(status), info["live"], info["registered"],
