@@ -129,16 +129,16 @@ class Rig:
         # plain (for the encoders) or encoded with 5% loss (for the decoders).
         # Each refill must fit the ring: decode's is ~1.33 wire packets/frame.
         self.refill = min(refill, RING // 2)
-        self.to_ring = PortSink(self.ring_a)
+        self.to_ring = {False: PortSink(self.ring_a), True: PortSink(self.ring_a)}
         gen = Generator(pool, sizes=(frame,))
         self.producer_plain = Pipeline().add(
             gen, PyStage(Payloads(frame, gen.marker_offset + MARKER_LEN, size)),
-            sink=self.to_ring, burst=64)
+            sink=self.to_ring[False], burst=64)
         gen = Generator(pool, sizes=(frame,))
         self.producer_fec = Pipeline().add(
             gen, PyStage(Payloads(frame, gen.marker_offset + MARKER_LEN, size + 1)),
             FecEncodeStage(pool, k=K, m=M, deadline=0),
-            Impairment(pool, loss=LOSS, seed=size), sink=self.to_ring, burst=64)
+            Impairment(pool, loss=LOSS, seed=size), sink=self.to_ring[True], burst=64)
         self.pipes = {
             "encode-null": self._encode(python=False, source=self.null_in),
             "encode": self._encode(python=False),
@@ -165,10 +165,11 @@ class Rig:
 
     def fill_ring(self, fec_input: bool) -> int:
         """Refill the ring (plain or encoded+lossy frames); returns how many were queued."""
-        before = self.to_ring.counters["packets_out"]
+        sink = self.to_ring[fec_input]
+        before = sink.counters["packets_out"]
         producer = self.producer_fec if fec_input else self.producer_plain
         producer.run(packets=self.refill, drain=0.0)
-        return self.to_ring.counters["packets_out"] - before
+        return sink.counters["packets_out"] - before
 
     def run_threaded(self, pipe: Pipeline, queued: int, cached: bool) -> dict:
         if not cached:
