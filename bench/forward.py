@@ -13,6 +13,9 @@ only waits for commands.
               process driven through a pty for every measurement
     native    pydpdk.dpdk.forward: the GIL-free C loop
     python    a Python loop calling rx_burst/tx_burst once per burst
+    python-thread  the same loop on a second Python thread (not an EAL lcore:
+              registered with DPDK on its first burst, so the mempool's
+              per-lcore cache serves it as it serves the main thread)
     headers   as python, plus rewriting every packet's Ethernet MACs through
               ``with burst.headers(14) as h`` (numpy, gather + scatter)
     gather    as headers, but into one preallocated array
@@ -20,7 +23,8 @@ only waits for commands.
 
 Rounds alternate between contenders; each figure is the median of the rounds
 with the min-max spread, and ratios are against testpmd at the same burst
-size.  Then Mpps against burst size (1..256).  Writes JSON (default
+size.  Then Mpps against burst size (1..256).  The load average and the busiest processes are printed
+before and after (what else was running).  Writes JSON (default
 bench/results/forward.json) and prints a table.  Timing never fails anything.
 """
 
@@ -37,6 +41,7 @@ import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,7 +52,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _stats import summarize  # noqa: E402
+from _stats import load, load_line, summarize  # noqa: E402
 
 from pydpdk import dpdk  # noqa: E402
 
@@ -153,6 +158,14 @@ def run_python(a, b, burst: int, seconds: float) -> float:
             return sent / (now - start) / 1e6
 
 
+def run_python_thread(a, b, burst: int, seconds: float) -> float:
+    out: list[float] = []
+    thread = threading.Thread(target=lambda: out.append(run_python(a, b, burst, seconds)))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
 DST = np.frombuffer(bytes.fromhex("020000000002"), dtype=np.uint8)
 SRC = np.frombuffer(bytes.fromhex("020000000001"), dtype=np.uint8)
 
@@ -233,8 +246,11 @@ def main() -> int:
         # Same core as testpmd's forwarding lcore: on a shared 2-core machine a
         # pinned peer and a floating contender would not see the same load.
         os.sched_setaffinity(0, {args.cpu})
-    contenders = {"native": run_native, "python": run_python, "headers": run_headers,
+    contenders = {"native": run_native, "python": run_python,
+                  "python-thread": run_python_thread, "headers": run_headers,
                   "gather": run_gather}
+    load_before = load()
+    print("before: " + load_line(load_before), file=sys.stderr)
     sweep_names = ["native", "python", "headers"]
     testpmd = TestPmd() if use_testpmd else None
     results: dict = {"main": {}, "sweep": {}}
@@ -307,6 +323,8 @@ def main() -> int:
         "mempool": "16383 mbufs x 2176 B data room",
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "repeats": args.repeats,
+        "load_before": load_before,
+        "load_after": load(),
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -315,6 +333,8 @@ def main() -> int:
     if args.plot:
         plot_sweep(results, Path(args.plot))
         print(f"plot: {args.plot}")
+    print("before: " + load_line(results["meta"]["load_before"]))
+    print("after:  " + load_line(results["meta"]["load_after"]))
     print(f"\npeak RSS of the pydpdk side: {results['meta']['peak_rss_mib']} MiB "
           f"({results['meta']['mempool']})")
     print(f"JSON: {out}")
@@ -326,14 +346,14 @@ def print_table(results: dict) -> None:
     ref = main.get("testpmd", {}).get("median")
     print(f"\nForwarding, 2x net_null, burst {MAIN_BURST} "
           f"(EAL init {results['eal_init_seconds']:.2f} s)")
-    print(f"{'contender':10s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} "
+    print(f"{'contender':13s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} "
           f"{'vs testpmd (per-round min-max)':>31s}")
     for name, s in main.items():
         ratio = "-"
         if ref and "ratio_per_round" in s:
             rr = s["ratio_per_round"]
             ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
-        print(f"{name:10s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
+        print(f"{name:13s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
               f"{1e3 / s['median']:8.1f} {ratio:>31s}")
     print("\nMpps vs burst size (median; median per-round ratio to testpmd in brackets)")
     names = sorted({n for row in results["sweep"].values() for n in row},
