@@ -23,8 +23,9 @@ only waits for commands.
 
 Rounds alternate between contenders; each figure is the median of the rounds
 with the min-max spread, and ratios are against testpmd at the same burst
-size.  Then Mpps against burst size (1..256).  The load average and the busiest processes are printed
-before and after (what else was running).  Writes JSON (default
+size.  Then Mpps against burst size (1..256).  The load average and the
+busiest processes are printed before and after (what else was running).
+Writes JSON (default
 bench/results/forward.json) and prints a table.  Timing never fails anything.
 """
 
