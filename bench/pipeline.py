@@ -25,17 +25,21 @@ unless the row says "thread":
     decode+py     the same with one Python stage
 
 Realistic input: each timed drain takes a refill of --refill distinct frames
-(default 16384: 23 MB at 1400 B, ten times the L2 cache) whose payloads are
-random bytes written (untimed) before the drain, each in its own mbuf, so the
-loop meets packet data that is not in its L1/L2 cache, as after a NIC's DMA.
+(default 4096, a NIC rx ring's worth: 5.7 MB at 1400 B, nearly three times
+the L2 cache) whose payloads are random bytes written (untimed) before the
+drain, each in its own mbuf, so the loop meets packet data that is not in
+its L1/L2 cache, as after a NIC's DMA into the last-level cache.
 encode-null/encode shows the gap between net_null input and realistic input.
 
 Mpps counts packets taken from the rx port per second (for decode: wire
 packets, source and parity, after the loss).  Rounds alternate contenders
 (interleaved, --repeats rounds, default 5); figures are medians with the
-min-max spread; ratios are against the plain loop on the same input.  The
-load average and the busiest processes are printed before and after: on a
-shared machine the figures are only as quiet as that.  Peak RSS and the
+min-max spread; ratios are against the plain loop on the same input.  Each
+rate is given twice: over wall-clock time, and per CPU-second this process
+used meanwhile (time.process_time: robust to being descheduled on a shared
+machine, not to the cache pollution of what runs beside it).  The load
+average and the busiest processes are printed before and after: on a shared
+machine the figures are only as quiet as that.  Peak RSS and the
 mempool size are reported.  Writes bench/results/pipeline.json and prints a
 table.  Timing never fails anything.
 """
@@ -45,6 +49,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # no spinning BLAS threads
@@ -183,16 +188,22 @@ class Rig:
         assert res is not None
         return res
 
-    def run(self, name: str, seconds: float, drains: int) -> float:
+    def run(self, name: str, seconds: float, drains: int) -> tuple[float, float]:
+        """One measurement: (Mpps over wall-clock time, Mpps per CPU-second of
+        this process).  Only the timed calls count, never the refills."""
+        cpu0 = time.process_time()
         if name == "forward":
-            return dpdk.forward(self.null_in, self.null_out, bidirectional=False,
-                                burst=self.burst, duration=seconds).mpps
+            st = dpdk.forward(self.null_in, self.null_out, bidirectional=False,
+                              burst=self.burst, duration=seconds)
+            return st.mpps, st.rx_packets / (time.process_time() - cpu0) / 1e6
         if name == "encode-null":
             res = self.pipes[name].run(duration=seconds, busy_poll=True)
-            return res["packets"] / res["elapsed_s"] / 1e6
-        packets = elapsed = 0.0
+            cpu = time.process_time() - cpu0
+            return res["packets"] / res["elapsed_s"] / 1e6, res["packets"] / cpu / 1e6
+        packets = elapsed = cpu = 0.0
         for _ in range(drains):
             queued = self.fill_ring(fec_input=name.startswith("decode"))
+            cpu0 = time.process_time()
             if name.startswith("encode-thread"):
                 res = self.run_threaded(self.pipes[name], queued,
                                         cached=not name.endswith("uncached"))
@@ -207,7 +218,8 @@ class Rig:
                 res = self.pipes[name].run(packets=queued, duration=5.0, busy_poll=True)
                 packets += res["packets"]
                 elapsed += res["elapsed_s"]
-        return packets / elapsed / 1e6
+            cpu += time.process_time() - cpu0
+        return packets / elapsed / 1e6, packets / cpu / 1e6
 
     def close(self) -> None:
         for p in (self.null_in, self.null_out, self.ring_a, self.ring_b):
@@ -224,9 +236,11 @@ CONTENDERS = ["forward", "encode-null", "ring-forward", "encode", "encode+py", "
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="per encode/forward run")
-    ap.add_argument("--drains", type=int, default=8, help="ring drains per run (ring-fed rows)")
-    ap.add_argument("--refill", type=int, default=16384,
+    ap.add_argument("--drains", type=int, default=16, help="ring drains per run (ring-fed rows)")
+    ap.add_argument("--refill", type=int, default=4096,
                     help="distinct frames per drain (at most half the ring)")
+    ap.add_argument("--contenders", default=",".join(CONTENDERS),
+                    help="comma-separated subset of the rows (ratios need their pairs)")
     ap.add_argument("--repeats", type=int, default=5, help="alternating rounds")
     ap.add_argument("--sizes", default="64,512,1400")
     ap.add_argument("--burst", type=int, default=32)
@@ -236,6 +250,10 @@ def main() -> int:
     if args.quick:
         args.seconds, args.drains, args.repeats, args.refill = 0.3, 2, 2, 4096
     sizes = [int(s) for s in args.sizes.split(",")]
+    names = [c for c in args.contenders.split(",") if c]
+    unknown = set(names) - set(CONTENDERS)
+    if unknown:
+        ap.error(f"unknown contenders {sorted(unknown)}; known: {', '.join(CONTENDERS)}")
     results = {**machine(), "command": " ".join(["python", *sys.argv]),
                "code": f"RS k={K} m={M}", "loss": LOSS, "burst": args.burst,
                "fec_kernel": fec.default_kernel(), "cores": 1, "refill": args.refill,
@@ -248,27 +266,21 @@ def main() -> int:
             for size in sizes:
                 rig = Rig(eal, pool, size, args.burst, args.refill)
                 try:
-                    runs: dict[str, list[float]] = {c: [] for c in CONTENDERS}
-                    for name in CONTENDERS:                  # warm-up
+                    runs: dict[str, list[float]] = {c: [] for c in names}
+                    cpu_runs: dict[str, list[float]] = {c: [] for c in names}
+                    for name in names:                       # warm-up
                         rig.run(name, args.seconds / 3, 1)
                     for _ in range(args.repeats):
-                        for name in CONTENDERS:
-                            runs[name].append(rig.run(name, args.seconds, args.drains))
+                        for name in names:
+                            wall, cpu = rig.run(name, args.seconds, args.drains)
+                            runs[name].append(wall)
+                            cpu_runs[name].append(cpu)
                 finally:
                     rig.close()
-                cell = {name: summarize(v) for name, v in runs.items()}
-                med = {name: c["median"] for name, c in cell.items()}
-                cell["ratios"] = {
-                    "encode/encode-null": ratio(med["encode"], med["encode-null"]),
-                    "encode-null/forward": ratio(med["encode-null"], med["forward"]),
-                    "encode/ring-forward": ratio(med["encode"], med["ring-forward"]),
-                    "decode/ring-forward": ratio(med["decode"], med["ring-forward"]),
-                    "encode-thread/encode": ratio(med["encode-thread"], med["encode"]),
-                    "encode-thread-uncached/encode": ratio(med["encode-thread-uncached"],
-                                                           med["encode"]),
-                    "encode+py/encode": ratio(med["encode+py"], med["encode"]),
-                    "decode+py/decode": ratio(med["decode+py"], med["decode"]),
-                }
+                cell = {name: {**summarize(v), "cpu": summarize(cpu_runs[name])}
+                        for name, v in runs.items()}
+                cell["ratios"] = ratios({n: cell[n]["median"] for n in names})
+                cell["cpu_ratios"] = ratios({n: cell[n]["cpu"]["median"] for n in names})
                 results["sizes"][str(size)] = cell
                 print_cell(size, cell)
         finally:
@@ -282,13 +294,31 @@ def main() -> int:
     return 0
 
 
+def ratios(med: dict) -> dict:
+    pairs = {
+        "encode/encode-null": ("encode", "encode-null"),
+        "encode-null/forward": ("encode-null", "forward"),
+        "encode/ring-forward": ("encode", "ring-forward"),
+        "decode/ring-forward": ("decode", "ring-forward"),
+        "encode-thread/encode": ("encode-thread", "encode"),
+        "encode-thread-uncached/encode": ("encode-thread-uncached", "encode"),
+        "encode+py/encode": ("encode+py", "encode"),
+        "decode+py/decode": ("decode+py", "decode"),
+    }
+    return {key: ratio(med[a], med[b]) for key, (a, b) in pairs.items()
+            if a in med and b in med}
+
+
 def print_cell(size: int, cell: dict) -> None:
-    print(f"\n{size}-byte frames, RS k={K} m={M}, one core (Mpps: median [min-max])")
-    for name in CONTENDERS:
-        c = cell[name]
-        print(f"  {name:23s} {c['median']:7.2f}  [{c['min']:.2f}-{c['max']:.2f}]")
+    print(f"\n{size}-byte frames, RS k={K} m={M}, one core, median [min-max] of the rounds")
+    print(f"  {'':23s} {'Mpps (wall clock)':>22s}   {'Mpps per CPU-second':>22s}")
+    for name in [n for n in CONTENDERS if n in cell]:
+        c, u = cell[name], cell[name]["cpu"]
+        print(f"  {name:23s} {c['median']:7.2f} [{c['min']:5.2f}-{c['max']:5.2f}]   "
+              f"{u['median']:7.2f} [{u['min']:5.2f}-{u['max']:5.2f}]")
     for key, value in cell["ratios"].items():
-        print(f"  {key:30s} {value:.2f}" if value else f"  {key:30s} -")
+        cpu = cell["cpu_ratios"][key]
+        print(f"  {key:30s} {value or 0:5.2f}   {cpu or 0:5.2f} (per CPU-second)")
 
 
 if __name__ == "__main__":
