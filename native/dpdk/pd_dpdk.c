@@ -31,17 +31,27 @@ static inline struct rte_mbuf *as_mbuf(const pd_pkt *p)
     return (struct rte_mbuf *)(uintptr_t)p;
 }
 
+/* Set once the thread is seen with an lcore id.  Initial-exec: reading
+ * DPDK's lcore id from an extension loaded with dlopen would call
+ * __tls_get_addr on every burst (2 % of a Python rx+tx pair); this flag is
+ * one load.  (A thread unregistered later keeps it: it then runs uncached,
+ * as a plain thread did before, never incorrectly.) */
+static __thread int has_lcore __attribute__((tls_model("initial-exec")));
+
 /* A plain thread's first burst makes it an lcore, so the mempool's
- * per-lcore cache serves it (pd_thread.h); one TLS read otherwise. */
+ * per-lcore cache serves it (pd_thread.h). */
 static inline void thread_ensure(void)
 {
     pd_thread_hook_fn hook;
 
-    if (unlikely(rte_lcore_id() == LCORE_ID_ANY)) {
+    if (likely(has_lcore))
+        return;
+    if (rte_lcore_id() == LCORE_ID_ANY) {
         hook = __atomic_load_n(&pd_thread_hook, __ATOMIC_ACQUIRE);
-        if (hook != NULL)
-            (void)hook();
+        if (hook == NULL || hook() < 0)
+            return;
     }
+    has_lcore = 1;
 }
 
 static int mbuf_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n)
