@@ -23,9 +23,11 @@ only waits for commands.
 
 Rounds alternate between contenders; each figure is the median of the rounds
 with the min-max spread, and ratios are against testpmd at the same burst
-size.  Then Mpps against burst size (1..256).  The load average and the
-busiest processes are printed before and after (what else was running).
-Writes JSON (default
+size.  At burst 32 each rate is also given per CPU-second the contender
+used (schedstat of its threads: robust to being descheduled on a shared
+machine, not to what shares its caches).  Then Mpps against burst size
+(1..256).  The load average and the busiest processes are printed before
+and after (what else was running).  Writes JSON (default
 bench/results/forward.json) and prints a table.  Timing never fails anything.
 """
 
@@ -110,16 +112,19 @@ class TestPmd:
 
     def run(self, burst: int, seconds: float) -> float:
         self.command_line(f"set burst {burst}")
+        c0 = cpu_ns(self.proc.pid)
         self.command_line("start")
         t0 = time.perf_counter()
         time.sleep(seconds)
         os.write(self.fd, b"stop\n")
         t1 = time.perf_counter()
         out = self._read_until_prompt()
+        c1 = cpu_ns(self.proc.pid)
         match = re.search(r"Accumulated forward statistics for all ports.*?TX-packets:\s+(\d+)",
                           out, re.S)
         if match is None:
             raise RuntimeError("could not parse testpmd statistics:\n" + out[-2000:])
+        self.last_cpu_mpps = int(match.group(1)) / max(c1 - c0, 1) * 1e3
         return int(match.group(1)) / (t1 - t0) / 1e6
 
     def close(self) -> None:
@@ -131,6 +136,18 @@ class TestPmd:
             self.proc.wait()
         finally:
             os.close(self.fd)
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of every thread of *pid* so far, ns (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass        # a thread that just ended
+    return total
 
 
 def run_native(a, b, burst: int, seconds: float) -> float:
@@ -264,29 +281,45 @@ def main() -> int:
                 a.start()
                 b.start()
 
+                last_cpu: dict[str, float] = {}
+
                 def measure(name: str, burst: int, seconds: float) -> float:
+                    # Also the rate per CPU-second the contender used (last_cpu):
+                    # on a shared machine, robust to being descheduled.
                     if name == "testpmd":
                         assert testpmd is not None
-                        return testpmd.run(burst, seconds)
-                    return contenders[name](a, b, burst, seconds)
+                        value = testpmd.run(burst, seconds)
+                        last_cpu[name] = testpmd.last_cpu_mpps
+                        return value
+                    t0, c0 = time.perf_counter(), cpu_ns(os.getpid())
+                    value = contenders[name](a, b, burst, seconds)
+                    t1, c1 = time.perf_counter(), cpu_ns(os.getpid())
+                    last_cpu[name] = value * (t1 - t0) / max(c1 - c0, 1) * 1e9
+                    return value
 
                 names = (["testpmd"] if testpmd else []) + list(contenders)
                 for name in names:  # warm up
                     measure(name, MAIN_BURST, 0.2)
 
                 runs: dict[str, list[float]] = {name: [] for name in names}
+                cpu_runs: dict[str, list[float]] = {name: [] for name in names}
                 for r in range(args.repeats):
                     for name in names:
                         value = measure(name, MAIN_BURST, args.seconds)
                         runs[name].append(value)
-                        print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
-                              file=sys.stderr)
+                        cpu_runs[name].append(last_cpu[name])
+                        print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps "
+                              f"({last_cpu[name]:.2f} per CPU-second)", file=sys.stderr)
                 results["main"] = {name: summarize(v) for name, v in runs.items()}
+                for name, v in cpu_runs.items():
+                    results["main"][name]["cpu"] = summarize(v)
                 if "testpmd" in runs:
                     # Ratio within each round (same machine state), then the median.
                     for name, v in runs.items():
                         results["main"][name]["ratio_per_round"] = summarize(
                             [x / t for x, t in zip(v, runs["testpmd"])])
+                        results["main"][name]["cpu"]["ratio_per_round"] = summarize(
+                            [x / t for x, t in zip(cpu_runs[name], cpu_runs["testpmd"])])
 
                 # Rounds go over every burst size, so slow phases of a shared
                 # machine spread over the whole curve instead of bending it.
@@ -356,6 +389,17 @@ def print_table(results: dict) -> None:
             ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
         print(f"{name:13s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
               f"{1e3 / s['median']:8.1f} {ratio:>31s}")
+    print("\nThe same per CPU-second each contender used (robust to being descheduled)")
+    for name, s in main.items():
+        c = s.get("cpu")
+        if not c:
+            continue
+        ratio = "-"
+        if ref and "ratio_per_round" in c:
+            rr = c["ratio_per_round"]
+            ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
+        print(f"{name:13s} {c['median']:8.2f} {c['min']:7.2f}-{c['max']:<7.2f} "
+              f"{1e3 / c['median']:8.1f} {ratio:>31s}")
     print("\nMpps vs burst size (median; median per-round ratio to testpmd in brackets)")
     names = sorted({n for row in results["sweep"].values() for n in row},
                    key=["testpmd", "native", "python", "headers"].index)
