@@ -24,8 +24,9 @@ only waits for commands.
 Rounds alternate between contenders; each figure is the median of the rounds
 with the min-max spread, and ratios are against testpmd at the same burst
 size.  At burst 32 each rate is also given per CPU-second the contender
-used (schedstat of its threads: robust to being descheduled on a shared
-machine, not to what shares its caches).  Then Mpps against burst size
+used (testpmd: schedstat of its threads; pydpdk: process CPU time):
+robust to being descheduled on a shared machine, not to what shares its
+caches.  Then Mpps against burst size
 (1..256).  The load average and the busiest processes are printed before
 and after (what else was running).  Writes JSON (default
 bench/results/forward.json) and prints a table.  Timing never fails anything.
@@ -291,10 +292,11 @@ def main() -> int:
                         value = testpmd.run(burst, seconds)
                         last_cpu[name] = testpmd.last_cpu_mpps
                         return value
-                    t0, c0 = time.perf_counter(), cpu_ns(os.getpid())
+                    # (process_time keeps the CPU time of threads that ended)
+                    t0, c0 = time.perf_counter(), time.process_time()
                     value = contenders[name](a, b, burst, seconds)
-                    t1, c1 = time.perf_counter(), cpu_ns(os.getpid())
-                    last_cpu[name] = value * (t1 - t0) / max(c1 - c0, 1) * 1e9
+                    t1, c1 = time.perf_counter(), time.process_time()
+                    last_cpu[name] = value * (t1 - t0) / max(c1 - c0, 1e-9)
                     return value
 
                 names = (["testpmd"] if testpmd else []) + list(contenders)
