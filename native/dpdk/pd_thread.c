@@ -123,6 +123,9 @@ int pd_thread_detach(void)
 
 void pd_thread_enable(int on)
 {
+    /* The fork handler is in place before any thread can register. */
+    if (on)
+        pthread_once(&key_once, make_key);
     __atomic_store_n(&enabled, on ? 1 : 0, __ATOMIC_RELAXED);
 }
 
