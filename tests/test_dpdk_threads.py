@@ -230,3 +230,12 @@ def test_fork_after_registration():
     """)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0", "0", "1", "0"]
+
+
+def test_registration_only_where_no_secondary_process_can_attach(eal):
+    # rte_thread_register() switches multi-process off for good: threads
+    # register only when the EAL has no shared config anyway.
+    assert _dpdk_eal._threads_may_register(["prog", "--no-huge", "--no-shconf"])
+    assert _dpdk_eal._threads_may_register(["prog", "--in-memory"])
+    assert not _dpdk_eal._threads_may_register(["prog", "--file-prefix=x"])
+    assert _dpdk_eal._threads_may_register(eal.info()["args"])
