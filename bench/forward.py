@@ -13,6 +13,9 @@ only waits for commands.
               process driven through a pty for every measurement
     native    pydpdk.dpdk.forward: the GIL-free C loop
     python    a Python loop calling rx_burst/tx_burst once per burst
+    python-thread  the same loop on a second Python thread (not an EAL lcore:
+              registered with DPDK on its first burst, so the mempool's
+              per-lcore cache serves it as it serves the main thread)
     headers   as python, plus rewriting every packet's Ethernet MACs through
               ``with burst.headers(14) as h`` (numpy, gather + scatter)
     gather    as headers, but into one preallocated array
@@ -20,7 +23,12 @@ only waits for commands.
 
 Rounds alternate between contenders; each figure is the median of the rounds
 with the min-max spread, and ratios are against testpmd at the same burst
-size.  Then Mpps against burst size (1..256).  Writes JSON (default
+size.  At burst 32 each rate is also given per CPU-second the contender
+used (testpmd: schedstat of its threads; pydpdk: process CPU time):
+robust to being descheduled on a shared machine, not to what shares its
+caches.  Then Mpps against burst size
+(1..256).  The load average and the busiest processes are printed before
+and after (what else was running).  Writes JSON (default
 bench/results/forward.json) and prints a table.  Timing never fails anything.
 """
 
@@ -37,6 +45,7 @@ import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,7 +56,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _stats import summarize  # noqa: E402
+from _stats import load, load_line, summarize  # noqa: E402
 
 from pydpdk import dpdk  # noqa: E402
 
@@ -104,16 +113,19 @@ class TestPmd:
 
     def run(self, burst: int, seconds: float) -> float:
         self.command_line(f"set burst {burst}")
+        c0 = cpu_ns(self.proc.pid)
         self.command_line("start")
         t0 = time.perf_counter()
         time.sleep(seconds)
         os.write(self.fd, b"stop\n")
         t1 = time.perf_counter()
         out = self._read_until_prompt()
+        c1 = cpu_ns(self.proc.pid)
         match = re.search(r"Accumulated forward statistics for all ports.*?TX-packets:\s+(\d+)",
                           out, re.S)
         if match is None:
             raise RuntimeError("could not parse testpmd statistics:\n" + out[-2000:])
+        self.last_cpu_mpps = int(match.group(1)) / max(c1 - c0, 1) * 1e3
         return int(match.group(1)) / (t1 - t0) / 1e6
 
     def close(self) -> None:
@@ -125,6 +137,18 @@ class TestPmd:
             self.proc.wait()
         finally:
             os.close(self.fd)
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of every thread of *pid* so far, ns (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass        # a thread that just ended
+    return total
 
 
 def run_native(a, b, burst: int, seconds: float) -> float:
@@ -151,6 +175,14 @@ def run_python(a, b, burst: int, seconds: float) -> float:
         now = clock()
         if now >= deadline:
             return sent / (now - start) / 1e6
+
+
+def run_python_thread(a, b, burst: int, seconds: float) -> float:
+    out: list[float] = []
+    thread = threading.Thread(target=lambda: out.append(run_python(a, b, burst, seconds)))
+    thread.start()
+    thread.join()
+    return out[0]
 
 
 DST = np.frombuffer(bytes.fromhex("020000000002"), dtype=np.uint8)
@@ -233,8 +265,11 @@ def main() -> int:
         # Same core as testpmd's forwarding lcore: on a shared 2-core machine a
         # pinned peer and a floating contender would not see the same load.
         os.sched_setaffinity(0, {args.cpu})
-    contenders = {"native": run_native, "python": run_python, "headers": run_headers,
+    contenders = {"native": run_native, "python": run_python,
+                  "python-thread": run_python_thread, "headers": run_headers,
                   "gather": run_gather}
+    load_before = load()
+    print("before: " + load_line(load_before), file=sys.stderr)
     sweep_names = ["native", "python", "headers"]
     testpmd = TestPmd() if use_testpmd else None
     results: dict = {"main": {}, "sweep": {}}
@@ -247,29 +282,46 @@ def main() -> int:
                 a.start()
                 b.start()
 
+                last_cpu: dict[str, float] = {}
+
                 def measure(name: str, burst: int, seconds: float) -> float:
+                    # Also the rate per CPU-second the contender used (last_cpu):
+                    # on a shared machine, robust to being descheduled.
                     if name == "testpmd":
                         assert testpmd is not None
-                        return testpmd.run(burst, seconds)
-                    return contenders[name](a, b, burst, seconds)
+                        value = testpmd.run(burst, seconds)
+                        last_cpu[name] = testpmd.last_cpu_mpps
+                        return value
+                    # (process_time keeps the CPU time of threads that ended)
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    value = contenders[name](a, b, burst, seconds)
+                    t1, c1 = time.perf_counter(), time.process_time()
+                    last_cpu[name] = value * (t1 - t0) / max(c1 - c0, 1e-9)
+                    return value
 
                 names = (["testpmd"] if testpmd else []) + list(contenders)
                 for name in names:  # warm up
                     measure(name, MAIN_BURST, 0.2)
 
                 runs: dict[str, list[float]] = {name: [] for name in names}
+                cpu_runs: dict[str, list[float]] = {name: [] for name in names}
                 for r in range(args.repeats):
                     for name in names:
                         value = measure(name, MAIN_BURST, args.seconds)
                         runs[name].append(value)
-                        print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps",
-                              file=sys.stderr)
+                        cpu_runs[name].append(last_cpu[name])
+                        print(f"  round {r + 1}/{args.repeats} {name:8s} {value:8.2f} Mpps "
+                              f"({last_cpu[name]:.2f} per CPU-second)", file=sys.stderr)
                 results["main"] = {name: summarize(v) for name, v in runs.items()}
+                for name, v in cpu_runs.items():
+                    results["main"][name]["cpu"] = summarize(v)
                 if "testpmd" in runs:
                     # Ratio within each round (same machine state), then the median.
                     for name, v in runs.items():
                         results["main"][name]["ratio_per_round"] = summarize(
                             [x / t for x, t in zip(v, runs["testpmd"])])
+                        results["main"][name]["cpu"]["ratio_per_round"] = summarize(
+                            [x / t for x, t in zip(cpu_runs[name], cpu_runs["testpmd"])])
 
                 # Rounds go over every burst size, so slow phases of a shared
                 # machine spread over the whole curve instead of bending it.
@@ -307,6 +359,8 @@ def main() -> int:
         "mempool": "16383 mbufs x 2176 B data room",
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "repeats": args.repeats,
+        "load_before": load_before,
+        "load_after": load(),
     }
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -315,6 +369,8 @@ def main() -> int:
     if args.plot:
         plot_sweep(results, Path(args.plot))
         print(f"plot: {args.plot}")
+    print("before: " + load_line(results["meta"]["load_before"]))
+    print("after:  " + load_line(results["meta"]["load_after"]))
     print(f"\npeak RSS of the pydpdk side: {results['meta']['peak_rss_mib']} MiB "
           f"({results['meta']['mempool']})")
     print(f"JSON: {out}")
@@ -326,15 +382,26 @@ def print_table(results: dict) -> None:
     ref = main.get("testpmd", {}).get("median")
     print(f"\nForwarding, 2x net_null, burst {MAIN_BURST} "
           f"(EAL init {results['eal_init_seconds']:.2f} s)")
-    print(f"{'contender':10s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} "
+    print(f"{'contender':13s} {'Mpps':>8s} {'min-max':>15s} {'ns/pkt':>8s} "
           f"{'vs testpmd (per-round min-max)':>31s}")
     for name, s in main.items():
         ratio = "-"
         if ref and "ratio_per_round" in s:
             rr = s["ratio_per_round"]
             ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
-        print(f"{name:10s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
+        print(f"{name:13s} {s['median']:8.2f} {s['min']:7.2f}-{s['max']:<7.2f} "
               f"{1e3 / s['median']:8.1f} {ratio:>31s}")
+    print("\nThe same per CPU-second each contender used (robust to being descheduled)")
+    for name, s in main.items():
+        c = s.get("cpu")
+        if not c:
+            continue
+        ratio = "-"
+        if ref and "ratio_per_round" in c:
+            rr = c["ratio_per_round"]
+            ratio = f"{rr['median']:.2f}x ({rr['min']:.2f}-{rr['max']:.2f})"
+        print(f"{name:13s} {c['median']:8.2f} {c['min']:7.2f}-{c['max']:<7.2f} "
+              f"{1e3 / c['median']:8.1f} {ratio:>31s}")
     print("\nMpps vs burst size (median; median per-round ratio to testpmd in brackets)")
     names = sorted({n for row in results["sweep"].values() for n in row},
                    key=["testpmd", "native", "python", "headers"].index)

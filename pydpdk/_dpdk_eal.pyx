@@ -48,6 +48,17 @@ from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_ring_pair,
     pd_dpdk_ring_pair_free,
 )
+from pydpdk._includes.pd_thread cimport (
+    pd_thread_attach,
+    pd_thread_detach,
+    pd_thread_eal_gone,
+    pd_thread_enable,
+    pd_thread_enabled,
+    pd_thread_get_stats,
+    pd_thread_lcore_id,
+    pd_thread_set_hook,
+    pd_thread_stats,
+)
 from pydpdk._includes.rte_dev cimport rte_dev_probe, rte_eal_hotplug_remove
 from pydpdk._includes.rte_eal cimport rte_eal_cleanup, rte_eal_has_hugepages, rte_eal_has_pci
 from pydpdk._includes.rte_errno cimport rte_errno, rte_strerror
@@ -346,6 +357,7 @@ def init(list args):
     _owner_pid = os.getpid()
     _args = tuple(args)
     _init_seconds = elapsed
+    pd_thread_enable(_threads_may_register(_args))
     _telemetry_start()
     return elapsed
 
@@ -382,6 +394,7 @@ def cleanup():
         rte_eal_hotplug_remove(b"vdev", name.encode())
     _vdevs.clear()
     _state = CLEANED_UP
+    pd_thread_eal_gone()
     _pdump_stop()
     if problems:
         # Packets are still out of a pool: unmapping DPDK memory now would
@@ -534,6 +547,7 @@ def info():
         "ports": {p: port_name(p) for p in port_ids()},
         "telemetry": telemetry_info(),
         "pdump": _pdump_on,
+        "threads": thread_info(),
     }
 
 
@@ -606,3 +620,86 @@ cdef void _pdump_stop() noexcept:
     if _pdump_on:
         rte_pdump_uninit()
         _pdump_on = False
+
+
+# --------------------------------------------------------------------------
+# Non-EAL threads (native/dpdk/pd_thread.h, docs/architecture.md "Threads")
+# --------------------------------------------------------------------------
+# A plain thread (a Python thread running a pipeline or calling bursts) has
+# no lcore id, so every mempool get/put of it bypasses the per-lcore cache.
+# Such threads are registered with rte_thread_register() on their first
+# burst (or when a pipeline starts on them) and unregistered when they exit.
+
+cdef unsigned int LCORE_ANY = 0xFFFFFFFF
+
+cdef extern from "rte_config.h" nogil:
+    enum:
+        RTE_MAX_LCORE
+
+# This extension's copy of native/dpdk holds the thread state; the other
+# DPDK extensions install thread_attach as the hook of their copy.
+pd_thread_set_hook(pd_thread_attach)
+
+
+cdef int thread_attach() noexcept nogil:
+    return pd_thread_attach()
+
+
+def _threads_may_register(args):
+    """Registration needs multi-process off (rte_thread_register disables it
+    for good): only when no secondary process can attach anyway."""
+    return any(a in ("--no-shconf", "--in-memory") for a in args)
+
+
+def attach_thread():
+    """Give the calling thread an lcore id (rte_thread_register) unless it has
+    one; True when it now runs with the mempools' per-lcore caches, False when
+    it runs uncached (EAL not running, shared config, or all RTE_MAX_LCORE
+    slots taken: see thread_info()["error"]).  Never raises: uncached is the
+    documented fallback."""
+    if not eal_usable():
+        return False
+    with nogil:
+        pd_thread_attach()
+    return pd_thread_lcore_id() != LCORE_ANY
+
+
+def detach_thread():
+    """Unregister the calling thread now if attach registered it (its cached
+    mbufs go back to their pools first); True if it did."""
+    if not eal_usable():
+        return False
+    return pd_thread_detach() == 1
+
+
+def current_lcore_id():
+    """rte_lcore_id() of the calling thread, or None without one."""
+    cdef unsigned int lcore = pd_thread_lcore_id()
+    return None if lcore == LCORE_ANY else int(lcore)
+
+
+def thread_info():
+    """Registration of non-EAL threads: ``enabled``, ``max_lcores``
+    (RTE_MAX_LCORE: EAL lcores and registered threads together), counters
+    ``registered``/``unregistered``/``failed``/``live``, and for the calling
+    thread ``lcore_id`` (None without one) and ``error`` (errno name of a
+    refused registration, or None)."""
+    cdef pd_thread_stats st
+    cdef int rc = 0
+    pd_thread_get_stats(&st)
+    lcore = current_lcore_id()
+    if lcore is None and eal_usable() and pd_thread_enabled():
+        rc = pd_thread_attach()          # returns the remembered refusal
+        lcore = current_lcore_id()
+    return {"enabled": bool(pd_thread_enabled()), "max_lcores": RTE_MAX_LCORE,
+            "registered": st.registered,
+            "unregistered": st.unregistered, "failed": st.failed, "live": st.live,
+            "lcore_id": lcore, "error": errno.errorcode.get(-rc) if rc < 0 else None}
+
+
+def _set_thread_registration(bint on):
+    """Switch registration of threads not yet registered (benchmarks, tests)."""
+    if on and not (eal_usable() and _threads_may_register(_args)):
+        raise EalStateError(errno.EPERM, "threads register only with a running EAL without "
+                                         "shared config (--no-shconf or --in-memory)")
+    pd_thread_enable(on)

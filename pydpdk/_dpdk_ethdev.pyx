@@ -17,7 +17,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
 from pydpdk._burst cimport PortBase
-from pydpdk._dpdk_eal cimport eal_usable, require_eal
+from pydpdk._dpdk_eal cimport eal_usable, require_eal, thread_attach
 from pydpdk._dpdk_mbuf cimport Mempool
 from pydpdk._includes.pd_dpdk cimport (
     PD_FWD_COUNT_REACHED,
@@ -34,6 +34,7 @@ from pydpdk._includes.pd_dpdk cimport (
     pd_fwd_counters,
     pd_fwd_run,
 )
+from pydpdk._includes.pd_thread cimport pd_thread_set_hook
 from pydpdk._includes.pkt cimport PD_BURST_MAX
 from pydpdk._includes.rte_cycles cimport rte_get_tsc_cycles, rte_get_tsc_hz
 from pydpdk._includes.rte_errno cimport rte_strerror
@@ -81,6 +82,11 @@ from pydpdk._includes.rte_ether cimport rte_ether_addr
 
 from pydpdk import _dpdk_eal
 from pydpdk.errors import PortError, error_from_errno
+
+# A plain thread's first rx/tx burst (Python burst loop, dpdk.forward, a
+# pipeline) through this extension's ethdev I/O gets it an lcore id, so the
+# mempools' per-lcore caches serve it (docs/architecture.md, "Threads").
+pd_thread_set_hook(thread_attach)
 
 # The installed headers' values, for the IntFlag in pydpdk.dpdk (checked by a test).
 RSS_HEADER_VALUES = {

@@ -12,6 +12,7 @@ HEADROOM: int
 class Mempool(PacketPool):
     @property
     def name(self) -> str: ...
+    def _thread_cache_len(self) -> int: ...
     def __init__(
         self,
         size: int = 8191,

@@ -9,8 +9,9 @@ import warnings
 from libc.stdint cimport uint16_t
 
 from pydpdk._burst cimport PacketPool
-from pydpdk._dpdk_eal cimport eal_usable, require_eal
+from pydpdk._dpdk_eal cimport eal_usable, require_eal, thread_attach
 from pydpdk._includes.pd_dpdk cimport pd_mbuf_ops
+from pydpdk._includes.pd_thread cimport pd_thread_cache_len, pd_thread_set_hook
 from pydpdk._includes.rte_errno cimport rte_errno, rte_strerror
 from pydpdk._includes.rte_mbuf cimport (
     RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -30,6 +31,10 @@ from pydpdk.errors import PoolError, error_from_errno
 DEFAULT_DATA_ROOM = RTE_MBUF_DEFAULT_BUF_SIZE
 HEADROOM = RTE_PKTMBUF_HEADROOM
 _names = itertools.count()
+
+# A plain thread allocating or freeing mbufs through this extension's
+# pd_mbuf_ops gets an lcore id (and the pools' per-lcore caches) on first use.
+pd_thread_set_hook(thread_attach)
 
 
 cdef class Mempool(PacketPool):
@@ -103,6 +108,13 @@ cdef class Mempool(PacketPool):
         self.pool = self.mp
         self.ops = &pd_mbuf_ops
         _dpdk_eal.register(self)
+
+    def _thread_cache_len(self):
+        """mbufs in the calling thread's per-lcore cache of this pool (0 on a
+        thread without an lcore id): tests and diagnostics."""
+        if self.mp == NULL or not eal_usable():
+            return 0
+        return pd_thread_cache_len(self.mp)
 
     @property
     def capacity(self):

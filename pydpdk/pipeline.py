@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -90,6 +91,19 @@ if _register is not None:
     _register(_halt_all)
 else:  # pragma: no cover
     atexit.register(_halt_all)
+
+
+def _run_on_thread(pipe: Pipeline) -> None:
+    # With DPDK in use, the loop's thread gets an lcore id first, so the
+    # mempools' per-lcore caches serve it, and gives it back at the end
+    # (docs/architecture.md, "Threads").  Without an EAL nothing is done.
+    eal = sys.modules.get("pydpdk._dpdk_eal")
+    attached = eal is not None and eal.attach_thread()
+    try:
+        pipe._run_job()
+    finally:
+        if attached and eal is not None:
+            eal.detach_thread()
 
 
 def _as_source(obj: Any) -> Source:
@@ -194,7 +208,9 @@ class Pipeline(_NativePipeline):
 
         With *lcore*, the loop runs on that DPDK worker lcore (the EAL must
         have been given it, e.g. ``Eal(lcores="0@(0,1),1@(0,1)")``); otherwise
-        on a Python thread.  Either way the GIL is released, so the caller
+        on a Python thread, which is registered with DPDK for the run
+        (``rte_thread_register``) so the mempools' per-lcore caches serve it
+        as on a worker lcore.  Either way the GIL is released, so the caller
         stays responsive; ``stop()`` or ``join()`` collects the result.  The
         run is prepared on the calling thread, so a ``request_stop()`` right
         after ``start()`` is never lost.
@@ -241,7 +257,8 @@ class Pipeline(_NativePipeline):
                 raise
             self._lcore = lcore
         else:
-            thread = threading.Thread(target=self._run_job, name="pydpdk-pipeline", daemon=True)
+            thread = threading.Thread(target=_run_on_thread, args=(self,),
+                                      name="pydpdk-pipeline", daemon=True)
             try:
                 thread.start()
             except BaseException:

@@ -1,6 +1,7 @@
 /* Thin C shim over DPDK: see pd_dpdk.h. */
 #define _GNU_SOURCE
 #include "pd_dpdk.h"
+#include "pd_thread.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -29,8 +31,32 @@ static inline struct rte_mbuf *as_mbuf(const pd_pkt *p)
     return (struct rte_mbuf *)(uintptr_t)p;
 }
 
+/* Set once the thread is seen with an lcore id.  Initial-exec: reading
+ * DPDK's lcore id from an extension loaded with dlopen would call
+ * __tls_get_addr on every burst (2 % of a Python rx+tx pair); this flag is
+ * one load.  (A thread unregistered later keeps it: it then runs uncached,
+ * as a plain thread did before, never incorrectly.) */
+static __thread int has_lcore __attribute__((tls_model("initial-exec")));
+
+/* A plain thread's first burst makes it an lcore, so the mempool's
+ * per-lcore cache serves it (pd_thread.h). */
+static inline void thread_ensure(void)
+{
+    pd_thread_hook_fn hook;
+
+    if (likely(has_lcore))
+        return;
+    if (rte_lcore_id() == LCORE_ID_ANY) {
+        hook = __atomic_load_n(&pd_thread_hook, __ATOMIC_ACQUIRE);
+        if (hook == NULL || hook() < 0)
+            return;
+    }
+    has_lcore = 1;
+}
+
 static int mbuf_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n)
 {
+    thread_ensure();
     if (rte_pktmbuf_alloc_bulk((struct rte_mempool *)pool, (struct rte_mbuf **)pkts, n) != 0)
         return -ENOBUFS;
     return 0;
@@ -38,6 +64,7 @@ static int mbuf_alloc_bulk(void *pool, pd_pkt **pkts, unsigned int n)
 
 static void mbuf_free_bulk(pd_pkt **pkts, unsigned int n)
 {
+    thread_ensure();
     /* rte_pktmbuf_free_bulk skips NULL entries, as the contract asks. */
     rte_pktmbuf_free_bulk((struct rte_mbuf **)pkts, n);
 }
@@ -151,7 +178,10 @@ static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
     uint16_t port = (uint16_t)(uintptr_t)ctx, keep = 0;
     struct rte_mbuf **m = (struct rte_mbuf **)pkts;
-    uint16_t got = rte_eth_rx_burst(port, queue, m, n);
+    uint16_t got;
+
+    thread_ensure();
+    got = rte_eth_rx_burst(port, queue, m, n);
 
     for (uint16_t i = 0; i < got; i++) {
         if (likely(m[i]->nb_segs == 1)) {
@@ -170,6 +200,7 @@ static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 
 static uint16_t ethdev_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {
+    thread_ensure();
     return rte_eth_tx_burst((uint16_t)(uintptr_t)ctx, queue, (struct rte_mbuf **)pkts, n);
 }
 
@@ -246,6 +277,7 @@ int pd_fwd_run(const struct pd_fwd_config *cfg, struct pd_fwd_counters *counters
         return rc;
     if (counters == NULL)
         return -EINVAL;
+    thread_ensure();
 
     now = rte_get_tsc_cycles();
     slice_end = slice_tsc ? now + slice_tsc : UINT64_MAX;

@@ -206,8 +206,17 @@ static inline void prefetch_ahead(const pd_pkt_ops *ops, pd_pkt **in, uint16_t i
 {
     if (i + 3 < n)
         __builtin_prefetch(in[i + 3]);
-    if (i + 1 < n)
-        __builtin_prefetch(ops->data(in[i + 1]));
+    if (i + 2 < n)
+        __builtin_prefetch(ops->data(in[i + 2]));
+    /* The codec reads all of the next packet: ask for the rest of its lines
+     * while this one is coded (a NIC leaves it in the last-level cache). */
+    if (i + 1 < n) {
+        const uint8_t *d = ops->data(in[i + 1]);
+        uint32_t len = ops->data_len(in[i + 1]);
+
+        for (uint32_t off = 0; off < len; off += 64)
+            __builtin_prefetch(d + off);
+    }
 }
 
 /* A stage's output array during one call; the codec's sink appends to it. */
