@@ -11,10 +11,11 @@ How the controller chooses (:meth:`Controller.decide`):
 1. Estimate the link with a safety margin: the measured loss rate is raised
    to an upper confidence bound (two standard deviations, with the sample
    size divided by the mean loss run, since losses in a burst are not
-   independent; at least 3 / packets when nothing was lost).  With
-   noticeable bursts (mean loss run >= 1.3 or bad-state loss < 0.9) the
-   link is the fitted Gilbert-Elliott model scaled to that bound, else
-   independent loss.
+   independent; at least 3 / packets when nothing was lost), rounded up
+   onto a grid of 10 steps per decade.  When bursty (in the fitted model a
+   loss follows a loss with probability ``bad_loss * (1 - gilbert_r)``;
+   bursty when that is over 1.5 times the loss rate) the link is the fitted
+   Gilbert-Elliott model scaled to that bound, else independent loss.
 2. For every allowed code, interleaving depth D (> 1 only on a bursty link)
    and k whose block fits the latency budget (``(k * D + m)`` packets at the
    measured packet rate within ``max_delay_ms``), find the least m whose
@@ -23,7 +24,9 @@ How the controller chooses (:meth:`Controller.decide`):
    :func:`pydpdk.analysis.residual_loss_gilbert_elliott`, for all m at once).
 3. Take the least overhead m / k (ties: the shorter block).
 4. Hysteresis: a setting predicted to miss the target under the new estimate
-   is replaced at once (more redundancy is never delayed); a cheaper one
+   is replaced at once (more redundancy is never delayed) by one planned
+   for ``headroom * target_loss``, so that noise in the next estimates does
+   not move it again; a cheaper one
    replaces the current one only when it saves at least ``hysteresis`` of the
    overhead and has been the choice for ``hold_ms``.  Reports with fewer than
    ``min_packets`` packets change nothing; without reports the last setting
@@ -160,6 +163,9 @@ class AdaptivePolicy:
         Bounds on m / k.
     hysteresis : float
         Fraction of overhead a cheaper setting must save, in [0, 1).
+    headroom : float
+        A setting chosen because the current one misses the target is
+        planned for ``headroom * target_loss``, in (0, 1].
     hold_ms : float
         How long a cheaper setting must stay the choice before it is taken.
     k_choices, depths : tuple of int
@@ -183,6 +189,7 @@ class AdaptivePolicy:
     min_overhead: float = 0.0
     max_overhead: float = 4.0
     hysteresis: float = 0.2
+    headroom: float = 0.3
     hold_ms: float = 1000.0
     k_choices: tuple[int, ...] = (4, 8, 10, 16, 20, 32, 50)
     depths: tuple[int, ...] = (1, 2, 4, 8)
@@ -201,6 +208,8 @@ class AdaptivePolicy:
             raise ValueError("need 0 <= min_overhead <= max_overhead")
         if not 0.0 <= self.hysteresis < 1.0:
             raise ValueError(f"hysteresis must be within [0, 1), got {self.hysteresis}")
+        if not 0.0 < self.headroom <= 1.0:
+            raise ValueError(f"headroom must be within (0, 1], got {self.headroom}")
         if self.hold_ms < 0:
             raise ValueError(f"hold_ms must be >= 0, got {self.hold_ms}")
         if not self.k_choices or any(not 1 <= k <= 254 for k in self.k_choices):
@@ -336,17 +345,16 @@ class Controller:
         if not bursty:
             return GilbertElliott(p=0.5, r=0.5, loss_good=bound, loss_bad=bound), bound, False
         # coarse and on the safe side: more loss in the bad state, longer stays
-        h = min(math.ceil(max(rep.bad_loss, bound) * 20) / 20, 1.0)
-        r = max(math.floor(rep.gilbert_r * 40) / 40, 0.005)
+        h = min(math.ceil(max(rep.bad_loss, bound) * 10) / 10, 1.0)
+        r = max(math.floor(rep.gilbert_r * 20) / 20, 0.01)
         # Scale p so that the model's mean loss is the bound.
         pi_b = min(bound / h, 0.999999)
         p = min(r * pi_b / (1.0 - pi_b), 1.0)
         return GilbertElliott(p=p, r=r, loss_good=0.0, loss_bad=h), bound, True
 
     def _candidates(self, model: GilbertElliott, bursty: bool,
-                    rate_pps: float) -> list[FecSetting]:
+                    rate_pps: float, target: float) -> list[FecSetting]:
         pol = self.policy
-        target = pol.target_loss
         budget_s = pol.max_delay_ms / 1e3
         if self.timeout_ms:
             budget_s = min(budget_s, self.timeout_ms / 1e3) if rate_pps > 0 else budget_s
@@ -362,9 +370,13 @@ class Controller:
                     if rate_pps > 0 and (k * depth + m_max) / rate_pps > budget_s and k > 1:
                         if (k * depth + 1) / rate_pps > budget_s:
                             continue
-                    res = residual_by_m(model, k, depth, m_max)
+                    # A short pass first (most links need few parity packets).
+                    m_try = min(m_max, max(4, math.ceil(4 * model.mean_loss * k) + 4))
+                    res = residual_by_m(model, k, depth, m_try)
+                    if res[m_try] > target and m_try < m_max:
+                        res = residual_by_m(model, k, depth, m_max)
                     m_min = max(1, math.ceil(pol.min_overhead * k))
-                    for m in range(m_min, m_max + 1):
+                    for m in range(m_min, len(res)):
                         if rate_pps > 0 and (k * depth + m) / rate_pps > budget_s and k > 1:
                             break
                         if res[m] <= target:
@@ -392,7 +404,7 @@ class Controller:
             return self.current
         model, bound, bursty = self.estimate(rep)
         rate = rep.packets / (rep.window_ms / 1e3) if rep.window_ms > 0 else 0.0
-        cands = self._candidates(model, bursty, rate)
+        cands = self._candidates(model, bursty, rate, pol.target_loss)
         what = (f"loss {rep.loss_rate:.2%} (bound {bound:.2%}"
                 + (f", bursts {rep.mean_burst:.1f}, bad loss {rep.bad_loss:.2f}" if bursty
                    else "") + ")")
@@ -411,6 +423,11 @@ class Controller:
                                       cur.overhead, pred_cur, cur.reason)
             return self.current
         if pred_cur > pol.target_loss and (best.predicted_loss < pred_cur or not meets):
+            # Going up: with headroom, so that the next estimate a little
+            # worse does not move it again.
+            roomy = self._candidates(model, bursty, rate, pol.target_loss * pol.headroom)
+            if roomy:
+                best = min(roomy, key=lambda s: (s.overhead, s.k * s.depth + s.m))
             reason = (f"{what}: {cur.code}({cur.k},{cur.m})x{cur.depth} predicts "
                       f"{pred_cur:.1e} > target {pol.target_loss:.0e}"
                       + ("" if meets else "; target unreachable, most protection"))

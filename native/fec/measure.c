@@ -11,10 +11,15 @@
  * the source packets (the block id steps back by D - 1 at each round).
  *
  * Burstiness: a Gilbert-Elliott fit (good state loss-free, bad state loss
- * probability h) by the method of moments on a = P(loss), b = P(loss | the
- * previous packet lost), d = P(loss | the packet two back lost):
- *   a = h p / (p + r),  b = h (1 - r),  d = h ((1 - r)^2 + r p).
- * Independent loss gives h = 1, r = 1 - a, p = a.
+ * probability h) from the loss correlation at lags 1..MEAS_LAGS.  In the
+ * model, with pi_B = p / (p + r) and lambda = 1 - p - r,
+ *   a = P(loss) = h pi_B,
+ *   c_j = P(loss at t + j | loss at t) = a + h (1 - pi_B) lambda^j,
+ * so y_j = c_j - a decays geometrically: lambda = sum_{j>=2} y_j /
+ * sum_{j<MEAS_LAGS} y_j, A = h (1 - pi_B) = sum y_j / sum lambda^j, h = A + a,
+ * then p = pi_B (1 - lambda), r = (1 - pi_B)(1 - lambda).  Pooling 8 lags
+ * keeps the fit steady with a hundred losses in the window.  Without
+ * correlation (independent loss) the result is h = 1, p = a, r = 1 - a.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +32,7 @@
 #define MEAS_DEPTH_SPAN 256u   /* source packets per depth estimate */
 #define MEAS_MAX_DEPTH 64u
 #define MEAS_DELAY_BINS 96u    /* recovery delay: 4 bins per octave of us */
+#define MEAS_LAGS 8u           /* loss correlation lags for the fit */
 
 typedef struct meas_rec {
     uint64_t id;
@@ -39,7 +45,9 @@ typedef struct meas_rec {
 
 typedef struct meas_bucket {
     uint64_t epoch;            /* now / slice; UINT64_MAX: empty */
-    uint64_t n, lost, c1, n11, c2, n1x1, runs;
+    uint64_t n, lost, runs;
+    uint64_t c_lag[MEAS_LAGS + 1];   /* packets j after a loss */
+    uint64_t n_lag[MEAS_LAGS + 1];   /* of them lost */
     uint64_t arrivals, reordered;
     uint64_t rec_n, rec_sum;
     uint32_t run_hist[FEC_RUN_BINS];
@@ -54,7 +62,9 @@ struct fec_measure {
     uint64_t newest;
     unsigned last_k, last_m;   /* of the last folded block (for wholly lost ones) */
     uint64_t last_time;
-    int prev1, prev2, in_run;  /* wire-order state across folds */
+    uint32_t hist;             /* wire-order state across folds: bit j-1 = */
+    unsigned hist_len;         /* packet j back lost; valid bits */
+    int in_run;
     unsigned run_len;
     /* depth inference */
     int have_prev_src;
@@ -135,10 +145,12 @@ static void event(fec_measure *M, meas_bucket *b, int lost)
     if (b) {
         b->n++;
         b->lost += (uint64_t)lost;
-        b->c1 += (uint64_t)M->prev1;
-        b->n11 += (uint64_t)(M->prev1 && lost);
-        b->c2 += (uint64_t)M->prev2;
-        b->n1x1 += (uint64_t)(M->prev2 && lost);
+        for (uint32_t h = M->hist, j = 1; h != 0 && j <= MEAS_LAGS; h >>= 1, j++) {
+            if (h & 1) {
+                b->c_lag[j]++;
+                b->n_lag[j] += (uint64_t)lost;
+            }
+        }
     }
     if (lost) {
         if (!M->in_run && b)
@@ -148,8 +160,7 @@ static void event(fec_measure *M, meas_bucket *b, int lost)
     } else {
         run_end(M, b);
     }
-    M->prev2 = M->prev1;
-    M->prev1 = lost;
+    M->hist = ((M->hist << 1) | (uint32_t)lost) & ((1u << MEAS_LAGS) - 1);
 }
 
 static void reset_stream(fec_measure *M)
@@ -158,7 +169,8 @@ static void reset_stream(fec_measure *M)
         M->rec[i].used = 0;
     M->have_next = 0;
     M->have_prev_src = 0;
-    M->prev1 = M->prev2 = M->in_run = 0;
+    M->hist = 0;
+    M->in_run = 0;
     M->run_len = 0;
     M->span = M->span_depth = 0;
     M->depth = 1;
@@ -388,55 +400,52 @@ void fec_measure_rebuilt(fec_measure *M, uint32_t session, uint64_t block_id, un
     b->rec_hist[delay_bin(delay / 1000)]++;
 }
 
-/* Gilbert-Elliott fit (see the top of this file); 0 when nothing is lost. */
-static void ge_fit(double a, double bcond, double dcond, double *p, double *r, double *h)
+/* Gilbert-Elliott fit (see the top of this file). */
+static void ge_fit(double a, const uint64_t *c_lag, const uint64_t *n_lag, double *p,
+                   double *r, double *h)
 {
-    if (a <= 0.0) {
-        *p = 0.0;
-        *r = 1.0;
+    double y[MEAS_LAGS + 1] = {0};
+    double num = 0.0, den = 0.0, sum_y = 0.0;
+    if (a <= 0.0 || a >= 1.0) {
+        *p = a >= 1.0 ? 1.0 : 0.0;
+        *r = a >= 1.0 ? 0.0 : 1.0;
         *h = 1.0;
         return;
     }
-    if (a >= 1.0) {
-        *p = 1.0;
-        *r = 0.0;
+    for (unsigned j = 1; j <= MEAS_LAGS; j++) {
+        y[j] = c_lag[j] ? (double)n_lag[j] / (double)c_lag[j] - a : 0.0;
+        sum_y += y[j];
+        if (j >= 2)
+            num += y[j];
+        if (j < MEAS_LAGS)
+            den += y[j];
+    }
+    double lambda = den > 0.0 && num > 0.0 ? num / den : 0.0;
+    if (lambda > 0.999)
+        lambda = 0.999;
+    double pw = 1.0, sum_pw = 0.0;
+    for (unsigned j = 1; j <= MEAS_LAGS; j++) {
+        pw *= lambda;
+        sum_pw += pw;
+    }
+    double A = sum_pw > 0.0 && sum_y > 0.0 ? sum_y / sum_pw : 0.0;
+    if (A <= 0.0) {
+        /* No correlation: independent loss, written as the Gilbert model
+         * with h = 1 and lambda = 0. */
+        *p = a;
+        *r = 1.0 - a;
         *h = 1.0;
         return;
     }
-    /* f(h) = b^2/h + (h-b)^2 a / (h (h-a)) - d, for h in (max(a, b), 1]. */
-    double lo = (a > bcond ? a : bcond), hi = 1.0, best = 1.0;
-    double f_hi = bcond * bcond + (1.0 - bcond) * (1.0 - bcond) * a / (1.0 - a) - dcond;
-    int found = 0;
-    if (lo < 1.0 - 1e-9) {
-        double l = lo + 1e-9, f_l;
-        f_l = bcond * bcond / l + (l - bcond) * (l - bcond) * a / (l * (l - a)) - dcond;
-        if ((f_l < 0) != (f_hi < 0)) {
-            for (int it = 0; it < 60; it++) {
-                double mid = 0.5 * (l + hi);
-                double f_m = bcond * bcond / mid +
-                             (mid - bcond) * (mid - bcond) * a / (mid * (mid - a)) - dcond;
-                if ((f_m < 0) == (f_l < 0)) {
-                    l = mid;
-                    f_l = f_m;
-                } else {
-                    hi = mid;
-                }
-            }
-            best = 0.5 * (l + hi);
-            found = 1;
-        }
-    }
-    if (!found)
-        best = 1.0;            /* the simple Gilbert model */
-    double u = bcond / best;   /* 1 - r */
-    if (u > 1.0)
-        u = 1.0;
-    *h = best;
-    *r = 1.0 - u;
-    /* a = h p / (p + r)  ->  p = a r / (h - a) */
-    *p = best > a ? a * (*r) / (best - a) : 1.0;
-    if (*p > 1.0)
-        *p = 1.0;
+    double hh = A + a;
+    if (hh > 1.0)
+        hh = 1.0;
+    double pi_b = a / hh;
+    if (pi_b > 1.0)
+        pi_b = 1.0;
+    *h = hh;
+    *p = pi_b * (1.0 - lambda);
+    *r = (1.0 - pi_b) * (1.0 - lambda);
 }
 
 int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
@@ -446,7 +455,8 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
     fold_ready(M, now, 0, 0);
     memset(rep, 0, sizeof(*rep));
     const uint64_t e = now / M->slice;
-    uint64_t n = 0, lost = 0, c1 = 0, n11 = 0, c2 = 0, n1x1 = 0, runs = 0;
+    uint64_t n = 0, lost = 0, runs = 0;
+    uint64_t c_lag[MEAS_LAGS + 1] = {0}, n_lag[MEAS_LAGS + 1] = {0};
     uint64_t arrivals = 0, reordered = 0, rec_n = 0, rec_sum = 0;
     uint64_t hist[MEAS_DELAY_BINS] = {0};
     for (unsigned i = 0; i < MEAS_BUCKETS; i++) {
@@ -455,10 +465,10 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
             continue;
         n += b->n;
         lost += b->lost;
-        c1 += b->c1;
-        n11 += b->n11;
-        c2 += b->c2;
-        n1x1 += b->n1x1;
+        for (unsigned j = 1; j <= MEAS_LAGS; j++) {
+            c_lag[j] += b->c_lag[j];
+            n_lag[j] += b->n_lag[j];
+        }
         runs += b->runs;
         arrivals += b->arrivals;
         reordered += b->reordered;
@@ -481,9 +491,7 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
     rep->loss_rate = n ? (double)lost / (double)n : 0.0;
     rep->mean_burst = runs ? (double)lost / (double)runs : 0.0;
     rep->reorder_rate = arrivals ? (double)reordered / (double)arrivals : 0.0;
-    const double bcond = c1 ? (double)n11 / (double)c1 : rep->loss_rate;
-    const double dcond = c2 ? (double)n1x1 / (double)c2 : rep->loss_rate;
-    ge_fit(rep->loss_rate, bcond, dcond, &rep->gilbert_p, &rep->gilbert_r, &rep->bad_loss);
+    ge_fit(rep->loss_rate, c_lag, n_lag, &rep->gilbert_p, &rep->gilbert_r, &rep->bad_loss);
     if (rec_n) {
         rep->recovery_mean = (double)rec_sum / (double)rec_n;
         /* p99: upper edge of the bin holding the 99th percentile, in the
