@@ -11,7 +11,9 @@ How the controller chooses (:meth:`Controller.decide`):
 1. Estimate the link with a safety margin: the measured loss rate is raised
    to an upper confidence bound (two standard deviations, with the sample
    size divided by the mean loss run, since losses in a burst are not
-   independent; at least 3 / packets when nothing was lost), rounded up
+   independent; at least 3 / packets when nothing was lost; from the newest
+   fifth of the window instead when its loss is over twice the window's, so
+   that a rise is met at once), rounded up
    onto a grid of 10 steps per decade.  When bursty (in the fitted model a
    loss follows a loss with probability ``bad_loss * (1 - gilbert_r)``;
    bursty when that is over 1.5 times the loss rate) the link is the fitted
@@ -71,7 +73,8 @@ class LinkReport:
     ``reorder_rate`` the fraction of received packets that came after a
     later packet of their block.  Recovery delay: time from a rebuilt
     packet's expected arrival (between its received neighbours) to its
-    rebuild.  ``session_id`` is the sender session measured, ``depth`` the
+    rebuild.  ``recent_packets`` / ``recent_lost``: the newest fifth of the
+    window.  ``session_id`` is the sender session measured, ``depth`` the
     interleaving depth seen in the stream, ``run_hist`` loss runs by length
     (bin i: 2**i .. 2**(i+1) - 1 packets).
     """
@@ -92,6 +95,13 @@ class LinkReport:
     depth: int = 1
     session_id: int = 0
     run_hist: tuple[int, ...] = ()
+    recent_packets: int = 0
+    recent_lost: int = 0
+
+    @property
+    def recent_loss_rate(self) -> float:
+        """Loss in the newest fifth of the window (a change shows here first)."""
+        return self.recent_lost / self.recent_packets if self.recent_packets else 0.0
 
     @classmethod
     def from_native(cls, d: dict[str, Any]) -> LinkReport:
@@ -104,7 +114,9 @@ class LinkReport:
                    packets=int(d["packets"]), window_ms=float(d["window"]) / 1e6,
                    lost=int(d["lost"]), loss_runs=int(d["loss_runs"]),
                    recovered=int(d["recovered"]), depth=int(d["depth"]) or 1,
-                   session_id=int(d["session_id"]), run_hist=tuple(d.get("run_hist", ())))
+                   session_id=int(d["session_id"]), run_hist=tuple(d.get("run_hist", ())),
+                   recent_packets=int(d.get("recent_packets", 0)),
+                   recent_lost=int(d.get("recent_lost", 0)))
 
     def to_native(self) -> dict[str, Any]:
         """The dict the compiled module writes into a control packet."""
@@ -117,7 +129,8 @@ class LinkReport:
                 "recovery_p99": max(self.recovery_delay_p99_ms,
                                     self.recovery_delay_mean_ms) * 1e6,
                 "session_id": self.session_id, "depth": self.depth,
-                "run_hist": list(self.run_hist)}
+                "run_hist": list(self.run_hist), "recent_packets": self.recent_packets,
+                "recent_lost": min(self.recent_lost, self.recent_packets)}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -332,12 +345,20 @@ class Controller:
 
     def estimate(self, rep: LinkReport) -> tuple[GilbertElliott, float, bool]:
         """(link model with margin, loss bound, bursty?) for a report."""
+        burst = max(rep.mean_burst, 1.0)
+
+        def upper(a: float, n: int) -> float:
+            n_eff = max(n / burst, 1.0)
+            return min(max(a + 2.0 * math.sqrt(a * (1.0 - a) / n_eff), 3.0 / max(n, 1)), 1.0)
+
         n = max(rep.packets, 1)
         a = min(max(rep.loss_rate, 0.0), 1.0)
-        burst = max(rep.mean_burst, 1.0)
-        n_eff = max(n / burst, 1.0)
-        bound = a + 2.0 * math.sqrt(a * (1.0 - a) / n_eff)
-        bound = _round_up(min(max(bound, 3.0 / n), 1.0))
+        bound = upper(a, n)
+        # A rise shows first in the newest part of the window: when that
+        # part is clearly worse (twice the window's rate), plan for it.
+        if rep.recent_packets >= 50 and rep.recent_loss_rate > 2 * a:
+            bound = max(bound, upper(rep.recent_loss_rate, rep.recent_packets))
+        bound = _round_up(bound)
         # Bursty: a loss makes the next one much likelier than the mean
         # (P(loss | loss) = h (1 - r) in the fitted model; = a if independent).
         after_loss = rep.bad_loss * (1.0 - rep.gilbert_r)
@@ -457,3 +478,64 @@ class Controller:
         self.current = FecSetting(s.code, s.k, s.m, s.depth, s.window, s.overhead,
                                   s.predicted_loss, reason)
         return self.current
+
+
+class StageController:
+    """A :class:`Controller` driving a native encoder stage from link reports.
+
+    For the gateways and the demo: the pipeline runs on other threads, this
+    runs on the monitoring thread.  *reports* returns ``(generation, report
+    dict)`` or None (``FecDecodeStage.peer_report`` in a tunnel: the peer's
+    measurement of what this side sends; ``FecDecodeStage.link_report`` in
+    the demo, whose decoder sees this encoder's packets); *encoder* is a
+    ``FecEncodeStage`` made with ``max_m`` / ``max_depth``.  :meth:`step`
+    takes a new report, if any, and sets the encoder when the choice
+    changes; without reports the setting in force stays.
+    """
+
+    def __init__(self, policy: AdaptivePolicy, encoder: Any, reports: Any,
+                 timeout_ms: float | None = None) -> None:
+        code, k, m, depth = encoder.params
+        self.encoder = encoder
+        self.reports = reports
+        self.session_id = int(encoder.config.get("session_id", 0))
+        self.controller = Controller(
+            policy, FecSetting(code, k, m, depth, 0, m / k, 0.0, "initial setting"),
+            timeout_ms=timeout_ms)
+        self.last_gen = 0
+        self.received = 0
+        self.ignored = 0
+        self.report: LinkReport | None = None
+
+    @property
+    def setting(self) -> FecSetting:
+        return self.controller.current
+
+    def step(self, now_ns: int) -> bool:
+        """Take the newest report if there is a new one; True when the setting changed."""
+        got = self.reports()
+        if got is None or got[0] == self.last_gen:
+            return False
+        self.last_gen = got[0]
+        rep = LinkReport.from_native(got[1])
+        if rep.session_id not in (0, self.session_id):
+            self.ignored += 1               # about another sender session
+            return False
+        self.received += 1
+        self.report = rep
+        before = self.controller.current
+        after = self.controller.decide(rep, now_ns)
+        if (after.code, after.k, after.m, after.depth) == \
+                (before.code, before.k, before.m, before.depth):
+            return False
+        self.encoder.set_params(after.code, after.k, after.m, after.depth)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready: policy, setting in force (with its reason), last report."""
+        pol = self.controller.policy
+        return {"target_loss": pol.target_loss, "max_delay_ms": pol.max_delay_ms,
+                "codes": list(pol.codes), "setting": self.setting.as_dict(),
+                "changes": self.controller.changes, "reports": self.received,
+                "reports_ignored": self.ignored,
+                "report": None if self.report is None else self.report.as_dict()}

@@ -230,14 +230,16 @@ def test_link_report_wire_bytes():
            "arrivals": 9500, "reordered": 3, "recovered": 400, "loss_rate": 0.05,
            "gilbert_p": 0.01, "gilbert_r": 0.25, "bad_loss": 0.5,
            "recovery_mean": 1_234_000.0, "recovery_p99": 5_000_000.0,
-           "session_id": 0x0A0B0C0D, "depth": 4, "run_hist": [100, 50, 20, 10, 4]}
+           "session_id": 0x0A0B0C0D, "depth": 4, "run_hist": [100, 50, 20, 10, 4],
+           "recent_packets": 2000, "recent_lost": 150}
     tlv = _fec.report_payload(rep)
     assert tlv.hex(" ") == (
         "01 00 01 04 00 00 03 e8 02 0c 00 00 27 10 00 00 01 f4 00 00 00 c8 "
         "03 10 02 fa f0 80 00 98 96 80 0e e6 b2 80 1d cd 65 00 "
         "04 08 00 00 25 1c 00 00 00 03 05 0c 00 00 01 90 00 00 04 d2 00 00 13 88 "
         "06 05 0a 0b 0c 0d 04 07 20 00 00 00 64 00 00 00 32 00 00 00 14 00 00 00 0a "
-        "00 00 00 04 00 00 00 00 00 00 00 00 00 00 00 00")
+        "00 00 00 04 00 00 00 00 00 00 00 00 00 00 00 00 "
+        "08 08 00 00 07 d0 00 00 00 96")
     # Independently of the C code: TLV walk, big-endian fields.
     at, fields = 2, {}
     while at < len(tlv):

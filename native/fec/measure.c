@@ -458,6 +458,7 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
     uint64_t n = 0, lost = 0, runs = 0;
     uint64_t c_lag[MEAS_LAGS + 1] = {0}, n_lag[MEAS_LAGS + 1] = {0};
     uint64_t arrivals = 0, reordered = 0, rec_n = 0, rec_sum = 0;
+    uint64_t recent_n = 0, recent_lost = 0;
     uint64_t hist[MEAS_DELAY_BINS] = {0};
     for (unsigned i = 0; i < MEAS_BUCKETS; i++) {
         const meas_bucket *b = &M->b[i];
@@ -465,6 +466,12 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
             continue;
         n += b->n;
         lost += b->lost;
+        /* Blocks are folded a settle time late: the newest fifth of the
+         * window is the slices within settle + 2 slices of now. */
+        if (e - b->epoch <= 2 + M->settle / M->slice) {
+            recent_n += b->n;
+            recent_lost += b->lost;
+        }
         for (unsigned j = 1; j <= MEAS_LAGS; j++) {
             c_lag[j] += b->c_lag[j];
             n_lag[j] += b->n_lag[j];
@@ -485,6 +492,8 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
     rep->packets = n;
     rep->lost = lost;
     rep->loss_runs = runs;
+    rep->recent_packets = recent_n;
+    rep->recent_lost = recent_lost;
     rep->arrivals = arrivals;
     rep->reordered = reordered;
     rep->recovered = rec_n;

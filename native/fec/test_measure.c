@@ -171,6 +171,7 @@ static const uint8_t vector[] = {
     0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00,
     0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00,                                     /* runs 100 50 20 10 4 */
+    0x08, 0x08, 0x00, 0x00, 0x07, 0xd0, 0x00, 0x00, 0x00, 0x96, /* recent 2000, 150 */
 };
 
 static void test_report_vector(void)
@@ -180,7 +181,8 @@ static void test_report_vector(void)
                            .recovered = 400, .loss_rate = 0.05, .gilbert_p = 0.01,
                            .gilbert_r = 0.25, .bad_loss = 0.5, .recovery_mean = 1234000,
                            .recovery_p99 = 5000000, .run_hist = {100, 50, 20, 10, 4},
-                           .session_id = 0x0A0B0C0D, .depth = 4};
+                           .session_id = 0x0A0B0C0D, .depth = 4,
+                           .recent_packets = 2000, .recent_lost = 150};
     uint8_t out[FEC_REPORT_MAX_LEN], small[FEC_REPORT_MAX_LEN - 1];
     CHECK(sizeof(vector) == FEC_REPORT_MAX_LEN);
     CHECK(fec_report_write(&rep, out, sizeof(out)) == (int)sizeof(vector));
@@ -196,7 +198,7 @@ static void test_report_vector(void)
      * a report that stops after a complete TLV is still a report. */
     for (size_t n = 0; n < sizeof(vector); n++) {
         int rc = fec_report_read(vector, n, &back);
-        const int whole_tlvs = n == 40 || n == 50 || n == 64 || n == 71;
+        const int whole_tlvs = n == 40 || n == 50 || n == 64 || n == 71 || n == 105;
         CHECK(whole_tlvs ? rc == 0 : rc == -EBADMSG);
     }
     /* Unknown TLV types are skipped; a repeated known one is malformed. */
