@@ -539,3 +539,45 @@ class StageController:
                 "changes": self.controller.changes, "reports": self.received,
                 "reports_ignored": self.ignored,
                 "report": None if self.report is None else self.report.as_dict()}
+
+
+class ControlLoop:
+    """Runs :meth:`StageController.step` every *interval* seconds on a daemon
+    thread, next to a running pipeline (its stages' calls are thread-safe).
+    :meth:`stop` ends it; :meth:`status` is safe from any thread."""
+
+    def __init__(self, controller: StageController, interval: float = 0.1) -> None:
+        import threading
+
+        self.controller = controller
+        self.interval = interval
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="pydpdk-adaptive", daemon=True)
+
+    def start(self) -> ControlLoop:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.wait(self.interval):
+            try:
+                with self._lock:
+                    self.controller.step(time.monotonic_ns())
+            except ValueError as exc:   # a choice the stage refused: keep the old one
+                self.error = str(exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            st = self.controller.status()
+        if self.error:
+            st["error"] = self.error
+        return st

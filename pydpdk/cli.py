@@ -395,6 +395,15 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                    help="sleep this long when idle (default 50 us)")
     p.add_argument("--stats-interval", type=float, default=1.0)
     p.add_argument("--json", action="store_true", help="print the final counters as JSON")
+    if mode == "tunnel":
+        p.add_argument("--adaptive", action="store_true",
+                       help="adaptive redundancy: each side measures the link it receives "
+                       "and reports it to the peer, whose encoder chooses k, m and depth "
+                       "for --target-loss (-k/-m/--depth: the start)")
+        p.add_argument("--target-loss", type=_probability, default=1e-4,
+                       help="--adaptive: residual loss to stay under (default 1e-4)")
+        p.add_argument("--max-delay-ms", type=float, default=100.0,
+                       help="--adaptive: latency budget of a block (default 100 ms)")
     return harden(p, progress=True)
 
 
@@ -456,7 +465,10 @@ def _fec(argv: list[str]) -> int:
                         clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
                         fragment=not args.no_fragment, icmp_source=args.icmp_source,
                         key_file=args.key_file, aead=args.aead, state_file=args.state_file,
-                        rekey_grace=args.rekey_grace)
+                        rekey_grace=args.rekey_grace,
+                        adaptive=getattr(args, "adaptive", False),
+                        target_loss=getattr(args, "target_loss", 1e-4),
+                        max_delay_ms=getattr(args, "max_delay_ms", 100.0))
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     from .cli_json import IntervalRecorder, fec_document, stage_key
@@ -484,6 +496,8 @@ def _fec(argv: list[str]) -> int:
                 parts.append(_udp_line(c))
         last["t"], last["counts"] = now, counters
         print("  " + " | ".join(parts), file=sys.stderr, flush=True)
+        if "adaptive" in counters:
+            print(_adaptive_line(counters["adaptive"]), file=sys.stderr, flush=True)
 
     def started(plan: dict[str, Any]) -> None:
         for role, i in plan["interfaces"].items():
@@ -550,6 +564,9 @@ def _fec(argv: list[str]) -> int:
                                 "bad_tag", "replayed", "too_old", "stale_epoch",
                                 "unknown_key", "rate_limited") if k in c]
             print(f"  {stage_key(name, mode)}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+        if "adaptive" in report:
+            print(_adaptive_line(report["adaptive"]) + f" [{report['adaptive']['changes']} "
+                  "change(s)]")
         drops = report["drops"]
         print(f"  frames not carried: {drops['total']:,}")
         for role, dirs in drops["ports"].items():
