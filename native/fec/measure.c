@@ -33,6 +33,7 @@
 #define MEAS_MAX_DEPTH 64u
 #define MEAS_DELAY_BINS 96u    /* recovery delay: 4 bins per octave of us */
 #define MEAS_LAGS 8u           /* loss correlation lags for the fit */
+#define MEAS_FAR_CONFIRM 16u   /* packets in a row that move the stream far ahead */
 
 typedef struct meas_rec {
     uint64_t id;
@@ -71,6 +72,9 @@ struct fec_measure {
     uint64_t prev_src;
     unsigned span, span_depth, depth;
     uint64_t span_align, align;
+    /* packets far ahead of the stream (a stray, or a jump after an outage) */
+    unsigned far_count;
+    uint64_t far_id;
     meas_rec *rec;
     meas_bucket b[MEAS_BUCKETS];
 };
@@ -174,6 +178,7 @@ static void reset_stream(fec_measure *M)
     M->run_len = 0;
     M->span = M->span_depth = 0;
     M->depth = 1;
+    M->far_count = 0;
 }
 
 static meas_rec *rec_of(fec_measure *M, uint64_t id)
@@ -266,6 +271,20 @@ void fec_measure_packet(fec_measure *M, uint32_t session, const fec_hdr *h, uint
         reset_stream(M);
     }
     meas_bucket *b = bucket_at(M, now);
+    /* Far ahead: a stray packet must not make the measurement fold (or
+     * skip) millions of blocks; only a run of them moves it there. */
+    if (M->have_next && sdiff(h->block_id, M->newest) > (int64_t)MEAS_RECORDS) {
+        if (M->far_count > 0 && sdiff(h->block_id, M->far_id) < (int64_t)MEAS_RECORDS &&
+            sdiff(M->far_id, h->block_id) < (int64_t)MEAS_RECORDS)
+            M->far_count++;
+        else
+            M->far_count = 1;
+        M->far_id = h->block_id;
+        if (M->far_count < MEAS_FAR_CONFIRM)
+            return;
+        reset_stream(M);       /* a jump after an outage: start again there */
+    }
+    M->far_count = 0;
     if (!M->have_next) {
         M->have_next = 1;
         M->fold_next = h->block_id;

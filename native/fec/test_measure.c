@@ -328,8 +328,49 @@ static void test_set_params(void)
     fec_decoder_destroy(dec);
 }
 
+/* Stray packets far ahead (forged or corrupt ids) neither stall nor
+ * derail the measurement of the genuine stream. */
+static void test_measure_strays(void)
+{
+    fec_encoder_config ec = {.code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
+                             .max_payload = 1000, .session_id = 0x51};
+    fec_decoder_config dc = {.max_payload = 1000, .max_blocks = 64, .max_symbols = 4096,
+                             .timeout = 50000000, .cache_entries = 8,
+                             .measure_window = 1000000000};
+    fec_encoder *enc;
+    fec_decoder *dec;
+    static wire w;
+    outcount oc = {0};
+    fec_sink sink = {&oc, count_get};
+    fec_link_report rep;
+    uint64_t now = 0;
+    CHECK(fec_encoder_create(&ec, &enc) == 0);
+    CHECK(fec_decoder_create(&dc, &dec) == 0);
+    for (unsigned i = 0; i < 20000; i++) {
+        encode_one(enc, &w, 100, now);
+        for (unsigned j = 0; j < w.n; j++) {
+            fec_verdict v;
+            now += 20000;
+            fec_decoder_push(dec, w.data[j], w.len[j], now, &sink, &v);
+            if (i % 97 == 5 && j == 0) {
+                fec_hdr h;
+                CHECK(fec_hdr_parse(w.data[0], w.len[0], &h) == 0);
+                h.block_id = (h.block_id + (UINT64_C(1) << 40) + i) & FEC_BLOCK_ID_MASK;
+                fec_hdr_write(w.data[0], &h);
+                fec_decoder_push(dec, w.data[0], w.len[0], now, &sink, &v);
+            }
+        }
+    }
+    CHECK(fec_decoder_link_report(dec, now, &rep) == 0);
+    fprintf(stderr, "strays: %llu packets %llu lost\n", (unsigned long long)rep.packets, (unsigned long long)rep.lost);
+    CHECK(rep.packets > 20000 && rep.lost == 0 && rep.session_id == 0x51);
+    fec_encoder_destroy(enc);
+    fec_decoder_destroy(dec);
+}
+
 int main(void)
 {
+    test_measure_strays();
     test_report_vector();
     test_control_accept();
     test_set_params();
