@@ -55,7 +55,6 @@ from pydpdk._includes.fec cimport (
     fec_encoder_create,
     fec_encoder_destroy,
     fec_encoder_flush,
-    fec_encoder_get_params,
     fec_encoder_get_stats,
     fec_encoder_poll,
     fec_encoder_set_params,

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -255,8 +254,21 @@ def _round_up(x: float) -> float:
     return min(10.0 * base, 1.0)
 
 
-@lru_cache(maxsize=4096)
+_CACHE: dict[tuple[float, float, float, float, int, int, int], tuple[float, ...]] = {}
+
+
 def _residual_by_m(p: float, r: float, lg: float, lb: float, k: int, depth: int,
+                   m_max: int) -> tuple[float, ...]:
+    key = (p, r, lg, lb, k, depth, m_max)
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(_CACHE) >= 4096:         # plans repeat: a bounded memo is enough
+            _CACHE.clear()
+        hit = _CACHE[key] = _residual_pass(p, r, lg, lb, k, depth, m_max)
+    return hit
+
+
+def _residual_pass(p: float, r: float, lg: float, lb: float, k: int, depth: int,
                    m_max: int) -> tuple[float, ...]:
     model = GilbertElliott(p=p, r=r, loss_good=lg, loss_bad=lb) if p + r > 0 else None
     if model is None:

@@ -304,11 +304,13 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
     leaks: list[int] = []
     with _link(cfg, leaks) as (chosen, pool, tx_port, rx_port):
         gen = Generator(pool, sizes=cfg.sizes, rate_pps=cfg.rate_pps)
-        room = {"max_m": 64, "max_depth": 8} if cfg.adaptive else {}
-        # Adaptive: a block may span the whole latency budget.
+        # Adaptive: room for what the controller may choose, and a block may
+        # span the whole latency budget.
         deadline = cfg.max_delay_ms / 1e3 if cfg.adaptive else cfg.deadline
         enc = FecEncodeStage(pool, code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth,
-                             deadline=deadline, max_payload=max(cfg.sizes), **room)
+                             deadline=deadline, max_payload=max(cfg.sizes),
+                             max_m=64 if cfg.adaptive else None,
+                             max_depth=8 if cfg.adaptive else None)
         model = cfg.link_model()
         imp = Impairment(pool, loss=cfg.loss, seed=cfg.seed,
                          ge_p=None if model is None else model.p,

@@ -31,7 +31,8 @@ MS = 1_000_000
 class Link:
     """Random or Gilbert-Elliott loss, seeded."""
 
-    def __init__(self, seed: int = 1, loss: float = 0.0, ge: tuple[float, float, float] | None = None):
+    def __init__(self, seed: int = 1, loss: float = 0.0,
+                 ge: tuple[float, float, float] | None = None):
         self.rnd = random.Random(seed)
         self.loss = loss
         self.ge = ge
