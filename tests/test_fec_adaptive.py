@@ -311,3 +311,26 @@ def test_secure_feedback_is_sealed_and_authenticated():
     forged[-1] ^= 1
     peer.decode([bytes(forged)], now=0)
     assert peer.peer_reports() == [] and peer.secure_stats["opened"] == 1
+
+
+def test_demo_adaptive_follows_a_loss_schedule(tmp_path):
+    """pydpdk demo --adaptive: the native pipeline, reports fed straight back."""
+    pytest.importorskip("pydpdk._native", reason="no native backend")
+    from pydpdk.demo import DemoConfig, parse_loss_schedule, run_demo
+
+    cfg = DemoConfig(backend="native", adaptive=True, duration=2.5, rate_pps=20000, m=1,
+                     burst_p=None, loss=0.0, sizes=(200,),
+                     loss_schedule=parse_loss_schedule("0=0.001,1.2=0.1"))
+    s = run_demo(cfg)
+    ad = s["adaptive"]
+    assert s["corrupted"] == 0 and s["buffers_leaked"] == 0
+    tl = ad["timeline"]
+    before = [p for p in tl if 0.7 < p["t_s"] < 1.2]
+    after = [p for p in tl if p["t_s"] > 2.2]
+    assert before and after and ad["reports"] > 5
+    assert after[-1]["overhead"] > 2 * before[-1]["overhead"], (before[-1], after[-1])
+    assert after[-1]["link_loss"] > 0.05 and ad["setting"]["reason"]
+    with pytest.raises(ValueError):
+        parse_loss_schedule("1=0.1,0=0.2")
+    with pytest.raises(ValueError):
+        parse_loss_schedule("0=ge:0.1:2:0.5")
