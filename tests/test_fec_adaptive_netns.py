@@ -8,15 +8,26 @@ and why, and every UDP datagram crosses.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
+import pytest
 from test_fec_tunnel_netns import decoder, lossy_tunnel
 from test_netns import drain, udp_socket
 
 
-def test_adaptive_tunnel_raises_m_under_loss():
-    extra = ("--adaptive", "-m", "1", "--deadline-ms", "20", "--max-delay-ms", "100",
-             "--target-loss", "1e-4", "--stats-interval", "0.5")
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "secure"])
+def test_adaptive_tunnel_raises_m_under_loss(secure, tmp_path):
+    """In secure mode the reports are sealed and opened like every packet."""
+    extra: tuple[str, ...] = (
+        "--adaptive", "-m", "1", "--deadline-ms", "20", "--max-delay-ms", "100",
+        "--target-loss", "1e-4", "--stats-interval", "0.5")
+    if secure:
+        key = tmp_path / "tunnel.key"
+        subprocess.run([sys.executable, "-m", "pydpdk.cli", "keygen", str(key)], check=True,
+                       capture_output=True)
+        extra += ("--key-file", str(key))
     with lossy_tunnel(link_mtu=1600, extra=extra) as (topo, gws, rules):
         ip_a, ip_b = topo.host_ip[topo.host_a], topo.host_ip[topo.host_b]
         a = udp_socket(topo.host_a, ip_a, 6100)
@@ -57,6 +68,9 @@ def test_adaptive_tunnel_raises_m_under_loss():
         assert decoder(rep)["control"] > 5
         assert any("adaptive" in rec for rec in rep["intervals"])
         assert rep["buffers_leaked"] == 0
+        if secure:       # every control packet went through seal and open
+            opened = next(c for n, c in rep["counters"].items() if n.endswith("secure-open"))
+            assert opened["opened"] > 0 and opened.get("bad_tag", 0) == 0
     # once adapted, the tunnel rebuilds what the link loses: at most the
     # first blocks (sent with m=1) lose anything
     seqs_a = {d[:7] for d in got_a}
