@@ -14,7 +14,7 @@ How the controller chooses (:meth:`Controller.decide`):
    independent; at least 3 / packets when nothing was lost; from the newest
    fifth of the window instead when its loss is over twice the window's, so
    that a rise is met at once), rounded up
-   onto a grid of 10 steps per decade.  When bursty (in the fitted model a
+   onto a grid of about 20 steps per decade.  When bursty (in the fitted model a
    loss follows a loss with probability ``bad_loss * (1 - gilbert_r)``;
    bursty when that is over 1.5 times the loss rate) the link is the fitted
    Gilbert-Elliott model scaled to that bound, else independent loss.
@@ -28,9 +28,9 @@ How the controller chooses (:meth:`Controller.decide`):
 4. Hysteresis: a setting predicted to miss the target under the new estimate
    is replaced at once (more redundancy is never delayed) by one planned
    for ``headroom * target_loss``, so that noise in the next estimates does
-   not move it again; a cheaper one
-   replaces the current one only when it saves at least ``hysteresis`` of the
-   overhead and has been the choice for ``hold_ms``.  Reports with fewer than
+   not move it again; a cheaper one (also planned for ``headroom *
+   target_loss``) replaces the current one only when it saves at least
+   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.  Reports with fewer than
    ``min_packets`` packets change nothing; without reports the last setting
    stays in force.
 
@@ -176,8 +176,9 @@ class AdaptivePolicy:
     hysteresis : float
         Fraction of overhead a cheaper setting must save, in [0, 1).
     headroom : float
-        A setting chosen because the current one misses the target is
-        planned for ``headroom * target_loss``, in (0, 1].
+        New settings are planned for ``headroom * target_loss``, in (0, 1]:
+        the band between that and the target keeps noise in the estimates
+        from moving the setting back and forth.
     hold_ms : float
         How long a cheaper setting must stay the choice before it is taken.
     k_choices, depths : tuple of int
@@ -203,7 +204,7 @@ class AdaptivePolicy:
     hysteresis: float = 0.2
     headroom: float = 0.3
     hold_ms: float = 1000.0
-    k_choices: tuple[int, ...] = (4, 8, 10, 16, 20, 32, 50)
+    k_choices: tuple[int, ...] = (4, 8, 10, 16, 20, 32, 50, 64, 100)
     depths: tuple[int, ...] = (1, 2, 4, 8)
     max_m: int = 64
     min_packets: int = 200
@@ -238,12 +239,13 @@ class AdaptivePolicy:
         return max(self.depths)
 
 
-_GRID = (1.0, 1.25, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.3, 8.0, 10.0)
+_GRID = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0, 2.2, 2.5, 2.8, 3.2, 3.6, 4.0, 4.5,
+         5.0, 5.6, 6.3, 7.1, 8.0, 9.0, 10.0)
 
 
 def _round_up(x: float) -> float:
-    """x rounded up onto a grid of 10 steps per decade (estimates jitter;
-    a coarse grid keeps the plans cached, rounding up keeps them safe)."""
+    """x rounded up onto a grid of about 20 steps per decade (estimates
+    jitter; a grid keeps the plans cached, rounding up keeps them safe)."""
     if x <= 0:
         return 0.0
     e = math.floor(math.log10(x))
@@ -465,7 +467,12 @@ class Controller:
                       f"{pred_cur:.1e} > target {pol.target_loss:.0e}"
                       + ("" if meets else "; target unreachable, most protection"))
             return self._switch(best, reason)
-        if meets and best.overhead < cur.overhead * (1.0 - pol.hysteresis):
+        # Going down: to a setting that also keeps the headroom, so that the
+        # band [headroom * target, target] separates the two moves.
+        roomy = self._candidates(model, bursty, rate, pol.target_loss * pol.headroom)
+        if roomy:
+            best = min(roomy, key=lambda s: (s.overhead, s.k * s.depth + s.m))
+        if meets and roomy and best.overhead < cur.overhead * (1.0 - pol.hysteresis):
             p = self._pending
             if p is None or (p.setting.code, p.setting.k, p.setting.m, p.setting.depth) != \
                     (best.code, best.k, best.m, best.depth):

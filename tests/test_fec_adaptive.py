@@ -127,9 +127,11 @@ def test_controller_converges_to_a_setting_that_meets_the_target(link, truth):
     true_res = residual_by_m(truth, s.k, s.depth, s.m)[s.m]
     assert true_res <= 2e-4, (s, true_res)
     assert s.overhead <= 0.5
-    # Settled: the last 2 s of reports did not change it back and forth.
-    late = {(x.k, x.m, x.depth) for x in seen[-20:]}
-    assert len(late) <= 2, late
+    # Settled: in the last 2 s of reports at most two changes, and never
+    # back to a setting it left (no oscillation).
+    late = [(x.k, x.m, x.depth) for x in seen[-20:]]
+    runs = [c for i, c in enumerate(late) if i == 0 or c != late[i - 1]]
+    assert len(runs) <= 3 and len(set(runs)) == len(runs), runs
     # The encoder sends what it chose (headers: k, m).
     pkt = enc.encode([b"x" * 10], now=t)[0]
     assert (pkt[2], pkt[3]) in {(s.k, s.m), (enc.k, enc.m)}
