@@ -30,12 +30,14 @@ How the controller chooses (:meth:`Controller.decide`):
    for ``headroom * target_loss``, so that noise in the next estimates does
    not move it again; a cheaper one (also planned for ``headroom *
    target_loss``) replaces the current one only when it saves at least
-   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.  Reports with fewer than
-   ``min_packets`` packets change nothing; without reports the last setting
-   stays in force.
+   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.
+   Reports with fewer than ``min_packets`` packets change nothing; without
+   reports the last setting stays in force.
 
-The encoder applies a change at the next block boundary
-(:func:`fec_encoder_set_params` closes open blocks first).
+The encoder applies a change at the next block boundary (the native
+``fec_encoder_set_params`` closes open blocks, with their parity, first).
+Codes: RS and XOR are planned; ``"rlc"`` is accepted in a policy but not
+planned yet (no residual-loss model for it here).
 """
 
 from __future__ import annotations
