@@ -352,7 +352,7 @@ def test_demo_adaptive_cli_json_plot_and_progress(tmp_path):
     import json
 
     png = tmp_path / "adaptive.png"
-    args = ["demo", "--backend", "native", "--adaptive", "--duration", "1.5", "--rate", "10000",
+    args = ["demo", "--backend", "native", "--adaptive", "--duration", "1.2", "--rate", "10000",
             "--no-bursts", "--loss-schedule", "0=0.001,0.6=0.1", "--sizes", "200"]
     plot = ["--plot", str(png)] if _has_matplotlib() else []
     proc = _cli(*args, "--json", *plot)
