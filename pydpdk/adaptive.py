@@ -43,7 +43,7 @@ planned yet (no residual-loss model for it here).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -345,19 +345,21 @@ class _Pending:
     since_ns: int
 
 
-@dataclass
 class Controller:
     """Chooses settings from reports (see the module docstring).
 
     *current* is the setting in force; *timeout_ms* the encoder's block
     deadline (a block never spans longer), None when it has none.
+    ``changes`` counts the settings changed.
     """
 
-    policy: AdaptivePolicy
-    current: FecSetting
-    timeout_ms: float | None = None
-    changes: int = 0
-    _pending: _Pending | None = field(default=None, repr=False)
+    def __init__(self, policy: AdaptivePolicy, current: FecSetting,
+                 timeout_ms: float | None = None) -> None:
+        self.policy = policy
+        self.current = current
+        self.timeout_ms = timeout_ms
+        self.changes = 0
+        self._pending: _Pending | None = None
 
     def estimate(self, rep: LinkReport) -> tuple[GilbertElliott, float, bool]:
         """(link model with margin, loss bound, bursty?) for a report."""
