@@ -89,12 +89,20 @@ class GatewayConfig:
     # Multi-queue (pydpdk.gateway_mq): N encoder/decoder instances, one per
     # queue of every port, each on its own thread and FEC session.
     queues: int = 1
+    # Adaptive FEC (tunnel): reports of the peer's decoder choose code/k/m/depth.
+    adaptive: bool = False
+    target_loss: float = 1e-4
+    max_delay_ms: float = 100.0
 
     def validate(self) -> None:
         if self.aead not in AEADS:
             raise ValueError(f"aead must be one of {', '.join(AEADS)}, got {self.aead!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.adaptive and self.mode != "tunnel":
+            raise ValueError("--adaptive needs a tunnel: the reports come back from the peer")
+        if self.adaptive and self.code != "rs":
+            raise ValueError("--adaptive chooses among RS codes (use --code rs)")
         need = ("local", "peer") if self.mode == "tunnel" else ("in", "out")
         missing = [n for n in need if not self.ports.get(n)]
         if missing:
@@ -105,6 +113,8 @@ class GatewayConfig:
             raise ValueError(f"queues must be within 1..{MAX_QUEUES}, got {self.queues}")
         if self.queues > 1 and self.key_file is not None:
             raise ValueError("secure mode (--key-file) runs with one queue: give --queues 1")
+        if self.queues > 1 and self.adaptive:
+            raise ValueError("--adaptive runs with one queue: give --queues 1")
 
 
 def _parse_kv(text: str) -> dict[str, str]:
@@ -466,6 +476,9 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any], queue: i
         from .gateway_mq import decoder_sessions
 
         dec_args["max_sessions"] = decoder_sessions(cfg)
+    if cfg.adaptive:       # memory for what the controller may choose; reports to the peer
+        enc_args.update(max_m=64, max_depth=8)
+        dec_args.update(measure_window=1.0, send_reports=True)
     pipe = Pipeline()
     pipe.secure_stages = []                # type: ignore[attr-defined]
     pipe.sealing_since = time.monotonic()  # type: ignore[attr-defined]
@@ -648,6 +661,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
             pipe, enc, dec = build_queues(cfg, pool, ports)
         else:
             pipe, enc, dec = build_gateway(cfg, pool, ports)
+        adapt: Any = None                   # --adaptive: the control loop
         plan = {"interfaces": interfaces_report(ports),
                 "mtu": mtu_report(enc, replies=dec is not None)}
         if on_start is not None and sig.signum is None:
@@ -657,13 +671,15 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
             if sig.signum is None:          # not interrupted during setup
                 pipe.start(duration=cfg.duration, packets=cfg.packets,
                            busy_poll=cfg.busy_poll, idle_sleep_us=cfg.idle_sleep_us)
+                adapt = _adaptive_loop(cfg, enc, dec)
                 links = _link_states(pipe, ports)
                 peer_sessions: list[int] = []
                 with sig.on_signal(pipe.request_stop):
                     try:
                         while (result := pipe.join(timeout=progress_interval)) is None:
                             if on_progress is not None:
-                                on_progress(_with_udp_ports(pipe.counters(), ports))
+                                on_progress(_with_adaptive(
+                                    _with_udp_ports(pipe.counters(), ports), adapt))
                             if on_ports is not None:
                                 on_ports({role: port.stats() for role, port in ports.items()})
                             now = _link_states(pipe, ports)
@@ -681,6 +697,10 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
         counters = _with_udp_ports(pipe.counters(), ports)
         per_queue = (pipe.queue_counters(cfg.mode) if hasattr(pipe, "queue_counters")
                      else None)
+        adaptive = None
+        if adapt is not None:
+            adapt.stop()
+            adaptive = adapt.status()
         port_stats = {}
         for role, port in ports.items():
             try:
@@ -706,6 +726,8 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
               "queues": cfg.queues, "queue_counters": per_queue,
               "drops": drop_report(counters, {r: st for r, st in port_stats.items()
                                               if "error" not in st}), **plan}
+    if adaptive is not None:
+        report["adaptive"] = adaptive
     if fault is not None:
         fault.report = report               # type: ignore[attr-defined]
         raise fault
@@ -713,6 +735,27 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
         capture_error.report = report       # type: ignore[attr-defined]
         raise capture_error
     return report
+
+
+def _adaptive_loop(cfg: GatewayConfig, enc: FecEncodeStage | None,
+                   dec: FecDecodeStage | None) -> Any:
+    """--adaptive: the controller, fed by the peer's reports, on its own thread."""
+    if not cfg.adaptive or enc is None or dec is None:
+        return None
+    from .adaptive import AdaptivePolicy, ControlLoop, StageController
+
+    policy = AdaptivePolicy(target_loss=cfg.target_loss, max_delay_ms=cfg.max_delay_ms,
+                            codes=(cfg.code,))
+    ctl = StageController(policy, enc, dec.peer_report,
+                          timeout_ms=cfg.deadline * 1e3 if cfg.deadline else None)
+    return ControlLoop(ctl).start()
+
+
+def _with_adaptive(counters: dict[str, Any], adapt: Any) -> dict[str, Any]:
+    """Counters plus ``"adaptive"`` (the setting in force and why) with --adaptive."""
+    if adapt is not None:
+        counters["adaptive"] = adapt.status()
+    return counters
 
 
 def _with_udp_ports(counters: dict[str, Any], ports: dict[str, Any]) -> dict[str, Any]:

@@ -73,6 +73,8 @@ struct fec_decoder {
     uint64_t tick;            /* packets seen, the sessions' LRU clock */
     uint32_t next_gen;
     fec_decoder_stats st;
+    fec_measure *meas;        /* link measurement, NULL: off */
+    uint64_t now;             /* of the current push (measurement) */
 };
 
 int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
@@ -123,6 +125,8 @@ int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
         rc = -ENOMEM;
     if (rc == 0 && cfg->cache_entries > 0)
         rc = fec_matrix_cache_create(cfg->cache_entries, &dec->cache);
+    if (rc == 0 && cfg->measure_window)
+        rc = fec_measure_create(cfg->measure_window, cfg->timeout, &dec->meas);
     if (rc < 0) {
         fec_decoder_destroy(dec);
         return rc;
@@ -144,6 +148,7 @@ void fec_decoder_destroy(fec_decoder *dec)
     if (dec == NULL)
         return;
     fec_matrix_cache_destroy(dec->cache);
+    fec_measure_destroy(dec->meas);
     free(dec->sym_storage);
     free(dec->sym_free);
     free(dec->blocks);
@@ -431,6 +436,9 @@ static int recover(fec_decoder *dec, dec_block *b, const fec_sink *sink)
                 dec->st.recovered++;
                 rebuilt++;
                 b->have[i] = 1;
+                if (dec->meas)
+                    fec_measure_rebuilt(dec->meas, dec->sessions[b->sess].id, b->id, i,
+                                        dec->now);
             } else {
                 dec->st.no_buffer++;
             }
@@ -507,6 +515,10 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
         v->length = h.length;
         return 0;
     }
+    /* The measurement follows the live session (any, before there is one). */
+    dec->now = now;
+    if (dec->meas && (dec->live < 0 || dec->sessions[dec->live].id == h.session_id))
+        fec_measure_packet(dec->meas, h.session_id, &h, now);
     const int repair = h.kind == FEC_KIND_REPAIR;
     const unsigned s = session_slot(dec, h.session_id);
     dec_session *S = &dec->sessions[s];
@@ -652,4 +664,13 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
             return recover(dec, b, sink);
     }
     return 0;
+}
+
+int fec_decoder_link_report(fec_decoder *dec, uint64_t now, fec_link_report *rep)
+{
+    if (dec == NULL || rep == NULL)
+        return -EINVAL;
+    if (dec->meas == NULL)
+        return -ENOTSUP;
+    return fec_measure_report(dec->meas, now, rep);
 }
