@@ -36,6 +36,7 @@ struct rlc_ctx {
     uint32_t gen;
     int have_hi;
     uint64_t hi, lo;
+    uint64_t base;            /* ESIs before it were never tracked */
     uint64_t last_seen;       /* time of its last packet */
     unsigned keep;            /* known sources stored: ESIs >= hi - keep */
     unsigned n_cand;          /* far-ahead confirmation, as decoder.c */
@@ -430,7 +431,7 @@ static void restart_at(rlc_dec *r, rlc_ctx *c, uint64_t e)
     reset(r, c);
     c->keep = keep;
     c->have_hi = 1;
-    c->hi = c->lo = e;
+    c->hi = c->lo = c->base = e;
 }
 
 /* Far-ahead packets in a confirmed session, as decoder.c's confirm_far. */
@@ -486,6 +487,16 @@ static int place(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, uint64_t first, uint6
         }
     }
     advance_hi(r, c, end, now);
+    if (diff(first, c->base) < 0 && diff(c->hi, first) <= SPAN) {
+        /* Reordered at the start: ESIs before the first one seen exist
+         * too; track them from here (none of them was given up). */
+        for (uint64_t e = first; e != c->base; e = add(e, 1)) {
+            set_known(c, e, 0);
+            free_stored(r, c, (unsigned)(e % SPAN));
+            c->missing_since[e % SPAN] = now;
+        }
+        c->base = c->lo = first;
+    }
     return 0;
 }
 
@@ -505,9 +516,9 @@ static int push_source(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *
     v->action = FEC_DELIVER;
     v->offset = FEC_HDR_LEN;
     v->length = h->length;
-    /* Behind lo: it was given up, and arrives after all. */
+    /* Behind lo: it was given up (if tracked), and arrives after all. */
     if (diff(e, c->lo) < 0) {
-        if (r->st->unrecoverable > 0)
+        if (diff(e, c->base) >= 0 && r->st->unrecoverable > 0)
             r->st->unrecoverable--;
         store(r, c, e, h->length, payload);
         return 0;
