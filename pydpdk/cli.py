@@ -135,8 +135,10 @@ def _print_demo_summary(s: dict[str, Any]) -> None:
     print()
     print(f"pydpdk demo summary ({s['backend']} backend"
           + (", interrupted" if s["interrupted"] else "") + ")")
-    print(f"  code                 {c['code'].upper()} k={c['k']} m={c['m']}, interleaving "
-          f"depth {c['depth']}, block deadline {c['deadline'] * 1e3:g} ms")
+    spread = (f"window {c.get('window') or c['k']}" if c["code"] == "rlc"
+              else f"interleaving depth {c['depth']}")
+    print(f"  code                 {c['code'].upper()} k={c['k']} m={c['m']}, {spread}, "
+          f"block deadline {c['deadline'] * 1e3:g} ms")
     print(f"  link loss model      {model}")
     print(f"  packets offered      {s['offered']:,} ({s['offered_bytes'] / 1e6:,.1f} MB, "
           f"frames of {', '.join(map(str, c['sizes']))} bytes)")
@@ -146,7 +148,8 @@ def _print_demo_summary(s: dict[str, Any]) -> None:
     print(f"  delivered intact     {s['delivered']:,} (corrupted {s['corrupted']}, "
           f"duplicates {s['duplicates']})")
     print(f"  residual loss        {_pct(s['residual_loss'])} "
-          f"(predicted {_pct(s['predicted_residual_loss'])}; without FEC "
+          f"(predicted{' for RS k+m' if c['code'] == 'rlc' else ''} "
+          f"{_pct(s['predicted_residual_loss'])}; without FEC "
           f"{_pct(s['link_loss'])})")
     print(f"  throughput           {s['rate_mpps']:.2f} Mpps, {s['throughput_gbps']:.2f} Gbit/s "
           f"of payload on one core ({s['elapsed_s']:.1f} s)")
