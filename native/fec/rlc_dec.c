@@ -399,6 +399,10 @@ static void advance_hi(rlc_dec *r, rlc_ctx *c, uint64_t new_hi, uint64_t now)
     int64_t d = diff(new_hi, c->hi);
     if (d <= 0)
         return;
+    /* Their delivered bits are another ESI's (HIST back): cleared first. */
+    const int64_t clear = d < HIST ? d : HIST;
+    for (int64_t x = 0; x < clear; x++)
+        set_known(c, add(new_hi, -1 - x), 0);
     /* Unknowns that would leave the span are given up first. */
     while (c->lo != c->hi && diff(new_hi, c->lo) > SPAN)
         give_up_lo(r, c);
@@ -410,9 +414,6 @@ static void advance_hi(rlc_dec *r, rlc_ctx *c, uint64_t new_hi, uint64_t now)
             free_stored(r, c, i);
         d = SPAN;
     }
-    const int64_t clear = d < HIST ? d : HIST;
-    for (int64_t x = 0; x < clear; x++)
-        set_known(c, add(new_hi, -1 - x), 0);
     for (int64_t x = 0; x < d; x++) {
         const uint64_t e = add(c->hi, x);
         const unsigned slot = (unsigned)(e % SPAN);
@@ -650,6 +651,8 @@ int rlc_ctx_push(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *pkt, u
     if (!repair) {
         int n = push_source(r, c, h, pkt, sink, v, delivered);
         *accepted = *delivered;
+        if (*accepted)
+            c->n_cand = 0;      /* confirmation needs far packets in a row */
         if (n > 0)
             *delivered = 1;
         return n;
@@ -657,6 +660,8 @@ int rlc_ctx_push(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *pkt, u
     int n = push_repair(r, c, h, pkt, sink, v, accepted);
     if (n > 0)
         *delivered = 1;
+    if (*accepted)
+        c->n_cand = 0;          /* confirmation needs far packets in a row */
     return n;
 }
 
