@@ -16,6 +16,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 from pydpdk._includes.fec cimport (
+    FEC_CODE_RLC,
     FEC_CODE_RS,
     FEC_CODE_XOR,
     FEC_CONTROL,
@@ -28,6 +29,8 @@ from pydpdk._includes.fec cimport (
     FEC_MAX_SESSION_BLOCKS,
     FEC_MAX_SESSIONS,
     FEC_MAX_SYMBOLS,
+    FEC_RLC_MAX_M,
+    FEC_RLC_MAX_WINDOW,
     FEC_VERSION,
     fec_code_check,
     fec_code_matrix,
@@ -73,6 +76,7 @@ from pydpdk._includes.fec cimport (
     fec_matrix_cache_stats,
     fec_report_read,
     fec_report_write,
+    fec_rlc_coefs,
     fec_sink,
     fec_verdict,
 )
@@ -105,7 +109,30 @@ DEFAULT_MAX_SESSIONS = FEC_DEFAULT_MAX_SESSIONS
 MAX_SESSIONS = FEC_MAX_SESSIONS
 MAX_SYMBOLS = FEC_MAX_SYMBOLS
 MAX_PAYLOAD = FEC_MAX_PAYLOAD
+RLC_MAX_WINDOW = FEC_RLC_MAX_WINDOW
 _CODES = {"rs": FEC_CODE_RS, "xor": FEC_CODE_XOR}
+
+
+def rlc_coefs(uint64_t first_esi, unsigned n, unsigned key):
+    """The n coefficients of an RLC repair symbol (fec_rlc_coefs, docs/fec-format.md)."""
+    cdef uint8_t out[FEC_RLC_MAX_WINDOW]
+    if not 1 <= n <= FEC_RLC_MAX_WINDOW or key > 255:
+        raise ValueError(f"need 1 <= n <= {FEC_RLC_MAX_WINDOW} and key <= 255")
+    fec_rlc_coefs(first_esi, n, <uint8_t>key, out)
+    return bytes(out[:n])
+
+
+cdef unsigned _rlc_window(long k, long m, object window) except 0:
+    """Checked (k, m, window) of the sliding-window code; returns the window."""
+    if not 1 <= k <= FEC_RLC_MAX_WINDOW:
+        raise ValueError(f"rlc: k (sources between repair batches) must be 1..{FEC_RLC_MAX_WINDOW} "
+                         f"(got {k})")
+    if not 1 <= m <= FEC_RLC_MAX_M:
+        raise ValueError(f"rlc: m (repairs per batch) must be 1..{FEC_RLC_MAX_M} (got {m})")
+    w = k if window is None else int(window)
+    if not k <= w <= FEC_RLC_MAX_WINDOW:
+        raise ValueError(f"rlc: window must be k..{FEC_RLC_MAX_WINDOW} (k={k}, got {w})")
+    return w
 
 
 def kernel_names():
@@ -154,7 +181,8 @@ cdef uint64_t _timeout_ns(object seconds) except? 0:
 
 cdef int _code(object code, long k, long m) except -1:
     if code not in _CODES:
-        raise ValueError(f"unknown FEC code {code!r}: use 'rs' or 'xor'")
+        raise ValueError(f"unknown FEC code {code!r}: use 'rs' or 'xor' (or 'rlc' for the "
+                         "streaming Encoder)")
     if k < 1 or m < 1:
         raise ValueError(f"k and m must be at least 1 (got k={k}, m={m})")
     if k + m > FEC_MAX_SYMBOLS:
@@ -491,6 +519,7 @@ cdef class StreamEncoder:
     cdef readonly unsigned k
     cdef readonly unsigned m
     cdef readonly unsigned depth
+    cdef readonly unsigned window   # rlc: sources each repair covers; 0 for rs/xor
     cdef readonly uint32_t max_payload
     cdef readonly str code
     cdef int busy               # thread guard (guard_enter)
@@ -500,10 +529,22 @@ cdef class StreamEncoder:
     def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
                   long max_payload=2048, timeout=None,
                   uint64_t first_block_id=0, kernel=None, session_id=None,
-                  max_m=None, max_depth=None):
+                  max_m=None, max_depth=None, window=None):
         cdef fec_encoder_config cfg
         memset(&cfg, 0, sizeof(cfg))
-        cfg.code = _code(code, k, m)
+        if code == "rlc":
+            cfg.code = FEC_CODE_RLC
+            cfg.window = _rlc_window(k, m, window)
+            if depth != 1:
+                raise ValueError(f"rlc: depth must be 1, the window spreads repair over "
+                                 f"time (got {depth})")
+            if max_m is not None or max_depth is not None:
+                raise ValueError("rlc: max_m/max_depth apply to the block codes "
+                                 "(an rlc encoder does not switch parameters)")
+        else:
+            cfg.code = _code(code, k, m)
+            if window is not None:
+                raise ValueError(f"window applies to code='rlc' only (code={code!r})")
         if max_m is not None:
             if not m <= max_m < FEC_MAX_SYMBOLS:
                 raise ValueError(f"max_m must be m..{FEC_MAX_SYMBOLS - 1} (got {max_m})")
@@ -534,9 +575,11 @@ cdef class StreamEncoder:
         if rc < 0:
             raise error_from_errno(rc, "cannot create FEC encoder", FecError)
         self.k, self.m, self.depth, self.code = k, m, depth, code
+        self.window = cfg.window if code == "rlc" else 0
         self.max_payload = max_payload
         self.session_id = fec_encoder_session_id(self.enc)
-        self.telemetry = register_fec_encoder(self.enc, f"{code}({k},{m})")
+        label = f"rlc({k},{m},w={self.window})" if code == "rlc" else f"{code}({k},{m})"
+        self.telemetry = register_fec_encoder(self.enc, label)
 
     def __dealloc__(self):
         if self.telemetry is not None:

@@ -103,6 +103,7 @@ class FecEncodeStage(Stage):
         icmp_source: str | Sequence[str] | None = None,
         max_m: int | None = None,
         max_depth: int | None = None,
+        window: int | None = None,
         **encap: Any,
     ) -> None: ...
     def set_params(self, code: str, k: int, m: int, depth: int = 1) -> None: ...

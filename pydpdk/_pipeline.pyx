@@ -32,6 +32,7 @@ from pydpdk._burst cimport (
 )
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
+    FEC_CODE_RLC,
     FEC_CODE_RS,
     FEC_CODE_XOR,
     FEC_DEFAULT_MAX_SESSIONS,
@@ -832,6 +833,10 @@ cdef dict link_report_dict(const fec_link_report *r):
 
 
 cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
+    if code == "rlc":       # sliding window: k, m up to 255 each (window checked by the caller)
+        if not 1 <= k <= 255 or not 1 <= m <= 255:
+            raise ValueError(f"rlc needs 1 <= k <= 255 and 1 <= m <= 255, got k={k}, m={m}")
+        return FEC_CODE_RLC
     if code == "rs":
         c = FEC_CODE_RS
     elif code == "xor":
@@ -839,7 +844,7 @@ cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
         if m != 1:
             raise ValueError(f"XOR parity has exactly one repair packet per block (m=1), got m={m}")
     else:
-        raise ValueError(f"code must be 'rs' or 'xor', got {code!r}")
+        raise ValueError(f"code must be 'rs', 'xor' or 'rlc', got {code!r}")
     if k < 1 or m < 1 or k + m > 255:
         raise ValueError(f"need k >= 1, m >= 1 and k + m <= 255, got k={k}, m={m}")
     return c
@@ -949,6 +954,7 @@ cdef class FecEncodeStage(Stage):
                  unsigned int max_payload=1518, kernel=None, session_id=None,
                  unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
                  bint fragment=True, icmp_source=None, max_m=None, max_depth=None,
+                 window=None,
                  **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
@@ -983,6 +989,15 @@ cdef class FecEncodeStage(Stage):
         cfg.fec.k = k
         cfg.fec.m = m
         cfg.fec.depth = depth
+        if cfg.fec.code == FEC_CODE_RLC:
+            # Sliding window (docs/fec-format.md): no interleaving, each
+            # repair covers the last `window` sources.
+            cfg.fec.depth = depth = 1
+            cfg.fec.window = k if window is None else window
+            if not k <= cfg.fec.window <= 255:
+                raise ValueError(f"rlc window must be within k..255, got {window}")
+        elif window is not None:
+            raise ValueError(f"window applies to code 'rlc' only, got code {code!r}")
         cfg.fec.max_payload = max_payload
         cfg.fec.timeout = <uint64_t>(deadline * 1e9)
         cfg.fec.kernel = pick_kernel(kernel)
@@ -1017,6 +1032,7 @@ cdef class FecEncodeStage(Stage):
         self.name = "fec-encode"
         pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
+                           window=cfg.fec.window if code == "rlc" else None,
                            max_payload=max_payload, session_id=sid,
                            overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN,
                            wan_mtu=wan_mtu, max_frame=max_frame, ip_mtu=ip_mtu,

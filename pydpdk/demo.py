@@ -91,7 +91,8 @@ class DemoConfig:
     code: str = "rs"
     k: int = 10
     m: int = 3
-    depth: int = 4                      # interleaving: D blocks open at once
+    depth: int = 4                      # interleaving: D blocks open at once (not rlc)
+    window: int | None = None           # code 'rlc': sources each repair covers (None: k)
     deadline: float = 0.002             # seconds before a partial block gets parity
     loss: float = 0.02                  # independent loss on the link
     burst_p: float | None = 0.002       # Gilbert-Elliott good -> bad (None: no bursts)
@@ -310,7 +311,8 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
         enc = FecEncodeStage(pool, code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth,
                              deadline=deadline, max_payload=max(cfg.sizes),
                              max_m=64 if cfg.adaptive else None,
-                             max_depth=8 if cfg.adaptive else None)
+                             max_depth=8 if cfg.adaptive else None,
+                             window=cfg.window if cfg.code == "rlc" else None)
         model = cfg.link_model()
         imp = Impairment(pool, loss=cfg.loss, seed=cfg.seed,
                          ge_p=None if model is None else model.p,

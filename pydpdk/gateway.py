@@ -61,6 +61,7 @@ class GatewayConfig:
     k: int = 10
     m: int = 4
     depth: int = 1
+    window: int | None = None             # code 'rlc': sources each repair covers (None: k)
     deadline: float = 0.005               # seconds
     decoder_timeout: float = 0.05         # seconds
     max_payload: int = 1518
@@ -468,6 +469,7 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any], queue: i
         # each queue its own outer source port: the peer's RSS/fanout and ECMP spread them
         encap = dict(encap, src_port=int(encap.get("src_port") or 4790) + queue)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
+                    window=cfg.window,
                     max_payload=cfg.max_payload, wan_mtu=wan_mtu,
                     clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
                     icmp_source=cfg.icmp_source or None, **encap)

@@ -33,6 +33,7 @@ struct fec_encoder {
      * those in force, each packed in one word (pack_params). */
     _Atomic uint64_t pending;
     _Atomic uint64_t current;
+    rlc_enc *rlc;             /* code 3: the sliding-window encoder does the work */
 };
 
 /* valid bit | code | k | m | depth: one atomic word, so a reader never sees
@@ -43,10 +44,39 @@ static uint64_t pack_params(int code, unsigned k, unsigned m, unsigned depth)
            ((uint64_t)m << 32) | (uint64_t)depth;
 }
 
+static int create_rlc(const fec_encoder_config *cfg, fec_encoder **out)
+{
+    if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD ||
+        (cfg->flags & ~FEC_FLAGS_KNOWN))
+        return -EINVAL;
+    uint32_t session_id = cfg->session_id;
+    if (session_id == 0) {
+        int rc = fec_random_session_id(&session_id);
+        if (rc < 0)
+            return rc;
+    }
+    fec_init();
+    fec_encoder *enc = calloc(1, sizeof(*enc));
+    if (enc == NULL)
+        return -ENOMEM;
+    enc->cfg = *cfg;
+    enc->session_id = session_id;
+    enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
+    int rc = rlc_enc_create(cfg, session_id, enc->kern, &enc->rlc);
+    if (rc < 0) {
+        free(enc);
+        return rc;
+    }
+    *out = enc;
+    return 0;
+}
+
 int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
 {
     if (cfg == NULL || out == NULL)
         return -EINVAL;
+    if (cfg->code == FEC_CODE_RLC)
+        return create_rlc(cfg, out);
     if (fec_code_check(cfg->code, cfg->k, cfg->m) < 0)
         return -EINVAL;
     if (cfg->depth == 0 || cfg->depth > 1024)
@@ -126,6 +156,7 @@ void fec_encoder_destroy(fec_encoder *enc)
 {
     if (enc == NULL)
         return;
+    rlc_enc_destroy(enc->rlc);
     free(enc->lanes);
     free(enc->acc_ptrs);
     free(enc->storage);
@@ -183,6 +214,9 @@ int fec_encoder_set_params(fec_encoder *enc, int code, unsigned k, unsigned m,
     if (enc == NULL || fec_code_check(code, k, m) < 0 || m > enc->max_m || depth == 0 ||
         depth > enc->max_depth)
         return -EINVAL;
+    /* The block codes switch at block boundaries; the sliding window has none. */
+    if (enc->rlc != NULL || code == FEC_CODE_RLC)
+        return -ENOTSUP;
     atomic_store_explicit(&enc->pending, pack_params(code, k, m, depth),
                           memory_order_release);
     return 0;
@@ -191,6 +225,13 @@ int fec_encoder_set_params(fec_encoder *enc, int code, unsigned k, unsigned m,
 void fec_encoder_get_params(const fec_encoder *enc, int *code, unsigned *k, unsigned *m,
                             unsigned *depth)
 {
+    if (enc->rlc != NULL) {              /* fixed for the encoder's life */
+        if (code) *code = FEC_CODE_RLC;
+        if (k) *k = enc->cfg.k;
+        if (m) *m = enc->cfg.m;
+        if (depth) *depth = 1;
+        return;
+    }
     const uint64_t w = atomic_load_explicit(&((fec_encoder *)enc)->current,
                                             memory_order_acquire);
     if (code) *code = (int)((w >> 48) & 0xff);
@@ -229,6 +270,8 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
         return -EINVAL;
     if (len > enc->cfg.max_payload)
         return -EMSGSIZE;
+    if (enc->rlc)
+        return rlc_enc_add(enc->rlc, &enc->st, payload, len, now, hdr, sink);
     if (atomic_load_explicit(&enc->pending, memory_order_relaxed))
         emitted += apply_pending(enc, sink);
     enc_lane *lane = &enc->lanes[enc->next_lane];
@@ -301,6 +344,8 @@ int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink)
     int emitted = 0;
     if (enc == NULL)
         return -EINVAL;
+    if (enc->rlc)
+        return rlc_enc_poll(enc->rlc, &enc->st, now, sink);
     if (enc->cfg.timeout == 0)
         return 0;
     for (unsigned d = 0; d < enc->cfg.depth; d++) {
@@ -330,6 +375,8 @@ int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink)
     int emitted = 0;
     if (enc == NULL)
         return -EINVAL;
+    if (enc->rlc)
+        return rlc_enc_flush(enc->rlc, &enc->st, sink);
     for (unsigned d = 0; d < enc->cfg.depth; d++)
         emitted += close_lane(enc, &enc->lanes[d], sink);
     return emitted;
