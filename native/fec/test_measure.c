@@ -7,16 +7,7 @@
 #include <string.h>
 
 #include "fec.h"
-
-static int failures;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "pd_check.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void)
@@ -377,10 +368,8 @@ int main(void)
     test_measure_random();
     test_measure_bursty(1);
     test_measure_bursty(4);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("all measure tests passed\n");
-    return 0;
+    if (!failures)
+        printf("all measure tests passed
+");
+    return pd_check_result();
 }

@@ -8,16 +8,7 @@
 #include <string.h>
 
 #include "fec.h"
-
-static int failures;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "pd_check.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void)
@@ -270,10 +261,8 @@ int main(void)
     test_stream(20, 5, 255, 10, 3000);
     test_stream(1, 1, 1, 0, 500);
     test_stream(4, 1, 16, 40, 3000);   /* far beyond repair: never wrong */
-    if (failures) {
-        printf("%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("all rlc checks passed\n");
-    return 0;
+    if (!failures)
+        printf("all rlc checks passed
+");
+    return pd_check_result();
 }
