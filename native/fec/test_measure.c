@@ -369,7 +369,6 @@ int main(void)
     test_measure_bursty(1);
     test_measure_bursty(4);
     if (!failures)
-        printf("all measure tests passed
-");
+        printf("all measure tests passed\n");
     return pd_check_result();
 }

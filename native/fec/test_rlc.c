@@ -262,7 +262,6 @@ int main(void)
     test_stream(1, 1, 1, 0, 500);
     test_stream(4, 1, 16, 40, 3000);   /* far beyond repair: never wrong */
     if (!failures)
-        printf("all rlc checks passed
-");
+        printf("all rlc checks passed\n");
     return pd_check_result();
 }
