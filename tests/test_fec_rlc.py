@@ -353,10 +353,10 @@ def test_window_only_with_rlc_and_read_back():
 
 
 def test_pipeline_encode_stage_takes_rlc():
-    from pydpdk._burst import HeapPool
+    from pydpdk._native import BufferPool
     from pydpdk.pipeline import FecEncodeStage
 
-    pool = HeapPool(capacity=64)
+    pool = BufferPool(capacity=64)
     try:
         stage = FecEncodeStage(pool, code="rlc", k=5, m=2, window=25, depth=4)
         assert stage.config["window"] == 25 and stage.config["depth"] == 1

@@ -310,10 +310,13 @@ int fec_decoder_poll(fec_decoder *dec, uint64_t now)
 
 uint64_t fec_decoder_next_deadline(const fec_decoder *dec)
 {
-    /* active[] is in arrival order: the first block expires first. */
-    if (dec == NULL || dec->cfg.timeout == 0 || dec->n_active == 0)
+    if (dec == NULL || dec->cfg.timeout == 0)
         return UINT64_MAX;
-    return dec->active[0]->first_seen + dec->cfg.timeout;
+    /* active[] is in arrival order: the first block expires first. */
+    const uint64_t blocks = dec->n_active ? dec->active[0]->first_seen + dec->cfg.timeout
+                                          : UINT64_MAX;
+    const uint64_t rlc = rlc_dec_next_deadline(dec->rlc);
+    return rlc < blocks ? rlc : blocks;
 }
 
 /* Drop session s and everything it holds (its blocks are given up). */

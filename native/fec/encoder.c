@@ -362,6 +362,8 @@ uint64_t fec_encoder_next_deadline(const fec_encoder *enc)
 
     if (enc == NULL || enc->cfg.timeout == 0)
         return next;
+    if (enc->rlc)
+        return rlc_enc_next_deadline(enc->rlc);
     for (unsigned d = 0; d < enc->cfg.depth; d++) {
         const enc_lane *lane = &enc->lanes[d];
         if (lane->open && lane->opened_at + enc->cfg.timeout < next)

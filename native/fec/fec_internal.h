@@ -32,6 +32,8 @@ void rlc_enc_destroy(rlc_enc *r);
 int rlc_enc_add(rlc_enc *r, fec_encoder_stats *st, const uint8_t *payload, uint32_t len,
                 uint64_t now, uint8_t hdr[FEC_HDR_LEN], const fec_sink *sink);
 int rlc_enc_poll(rlc_enc *r, fec_encoder_stats *st, uint64_t now, const fec_sink *sink);
+/* When rlc_enc_poll() has work next (UINT64_MAX: none). */
+uint64_t rlc_enc_next_deadline(const rlc_enc *r);
 int rlc_enc_flush(rlc_enc *r, fec_encoder_stats *st, const fec_sink *sink);
 
 /* rlc_dec.c: the streaming decoder's code-3 half.  One context per session
@@ -59,6 +61,8 @@ int rlc_ctx_push(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *pkt, u
                  int *delivered);
 /* Give up unknown sources older than the timeout; release idle symbols. */
 void rlc_dec_expire(rlc_dec *r, uint64_t now);
+/* When rlc_dec_expire() next gives a missing source up (UINT64_MAX: none). */
+uint64_t rlc_dec_next_deadline(const rlc_dec *r);
 /* decoder.c's symbol pool, for rlc_dec.c. */
 uint8_t *fec_dec_symbol_take(fec_decoder *dec, int evict_blocks);
 void fec_dec_symbol_put(fec_decoder *dec, uint8_t *sym);

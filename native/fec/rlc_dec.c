@@ -671,6 +671,23 @@ int rlc_ctx_push(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *pkt, u
     return n;
 }
 
+uint64_t rlc_dec_next_deadline(const rlc_dec *r)
+{
+    uint64_t next = UINT64_MAX;
+
+    if (r == NULL || r->timeout == 0)
+        return next;
+    for (unsigned i = 0; i < r->n_ctx; i++) {
+        const rlc_ctx *c = &r->ctx[i];
+        /* The oldest missing source goes first (releasing an idle context's
+         * stored copies is not urgent: it waits for the next call). */
+        if (c->used && c->have_hi && c->lo != c->hi &&
+            c->missing_since[c->lo % SPAN] + r->timeout < next)
+            next = c->missing_since[c->lo % SPAN] + r->timeout;
+    }
+    return next;
+}
+
 void rlc_dec_expire(rlc_dec *r, uint64_t now)
 {
     if (r->timeout == 0)

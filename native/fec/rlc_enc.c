@@ -195,6 +195,13 @@ int rlc_enc_add(rlc_enc *r, fec_encoder_stats *st, const uint8_t *payload, uint3
     return emitted;
 }
 
+uint64_t rlc_enc_next_deadline(const rlc_enc *r)
+{
+    if (r->cfg.timeout == 0 || r->count == 0)
+        return UINT64_MAX;
+    return r->opened_at + r->cfg.timeout;
+}
+
 int rlc_enc_poll(rlc_enc *r, fec_encoder_stats *st, uint64_t now, const fec_sink *sink)
 {
     if (r->cfg.timeout == 0 || r->count == 0)

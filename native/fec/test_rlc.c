@@ -250,12 +250,49 @@ static void test_stream(unsigned k, unsigned m, unsigned window, unsigned loss_p
     fec_encoder_destroy(enc);
 }
 
+/* The pipeline loop sleeps until the codec's next deadline (a waiting
+ * gateway): code 3 must report one, from its own state, not the block
+ * codes' lanes and blocks (which it does not have). */
+static void test_next_deadlines(void)
+{
+    static outbuf wire, out;
+    fec_encoder_config cfg = {.code = FEC_CODE_RLC, .k = 4, .m = 1, .window = 8, .depth = 1,
+                              .max_payload = 100, .session_id = 9, .timeout = 1000};
+    fec_decoder_config dc = {.max_payload = 100, .max_blocks = 16, .max_symbols = 256,
+                             .timeout = 5000};
+    fec_encoder *enc = NULL;
+    fec_decoder *dec = NULL;
+    fec_sink ws = {.ctx = &wire, .get = get}, os = {.ctx = &out, .get = get};
+    uint8_t payload[20] = {1, 2, 3};
+
+    CHECK(fec_encoder_create(&cfg, &enc) == 0);
+    CHECK(fec_decoder_create(&dc, &dec) == 0);
+    CHECK(fec_encoder_next_deadline(enc) == UINT64_MAX);      /* nothing pending */
+    CHECK(fec_decoder_next_deadline(dec) == UINT64_MAX);
+    wire.n = 0;
+    for (unsigned i = 0; i < 3; i++) {                         /* ESI 0, 1, 2 */
+        uint8_t *p = get(&wire, FEC_HDR_LEN + sizeof(payload));
+        CHECK(fec_encoder_add(enc, payload, sizeof(payload), 500 + i, p, &ws) >= 0);
+        memcpy(p + FEC_HDR_LEN, payload, sizeof(payload));
+    }
+    CHECK(fec_encoder_next_deadline(enc) == 500 + 1000);      /* the batch's first + timeout */
+    fec_verdict v;
+    out.n = 0;
+    fec_decoder_push(dec, wire.data[0], wire.len[0], 600, &os, &v);   /* ESI 1 lost */
+    fec_decoder_push(dec, wire.data[2], wire.len[2], 700, &os, &v);
+    const uint64_t d = fec_decoder_next_deadline(dec);
+    CHECK(d >= 700 + 5000 - 100 && d <= 700 + 5000);          /* ESI 1 missing since then */
+    fec_encoder_destroy(enc);
+    fec_decoder_destroy(dec);
+}
+
 int main(void)
 {
     fec_init();
     test_coefficients();
     test_vector();
     test_arguments_and_header();
+    test_next_deadlines();
     test_stream(10, 4, 10, 5, 3000);
     test_stream(5, 2, 40, 5, 3000);
     test_stream(20, 5, 255, 10, 3000);
