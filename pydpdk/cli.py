@@ -46,7 +46,13 @@ from typing import Any
 
 from . import __version__, _signals
 from ._build_info import BUILD_INFO
-from .cli_args import configure_logging, harden, progress_wanted, remove_dpdk_runtime_dir
+from .cli_args import (
+    configure_logging,
+    harden,
+    progress_wanted,
+    remove_dpdk_runtime_dir,
+    same_port,
+)
 from .errors import EalHelpRequested, PortError, PydpdkError
 from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
 
@@ -376,7 +382,11 @@ def _fec(argv: list[str]) -> int:
     if eal_args and dpdk.AVAILABLE and dpdk.eal_help_requested(eal_args):
         print(dpdk.eal_usage(f"pydpdk fec {mode}"), end="")   # as DPDK apps do for -h
         return 0
-    args = _fec_parser(mode).parse_args(app_args)
+    parser = _fec_parser(mode)
+    args = parser.parse_args(app_args)
+    if mode == "tunnel" and (shared := same_port(args.local, args.peer)):
+        parser.error(f"--local {args.local!r} and --peer {args.peer!r} are the same {shared}: "
+                     "a tunnel needs two different ports")
     configure_logging(args)
     show_progress = progress_wanted(args)
     ports = ({"local": args.local, "peer": args.peer} if mode == "tunnel"

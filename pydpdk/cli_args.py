@@ -34,6 +34,7 @@ __all__ = [
     "RULES",
     "configure_logging",
     "remove_dpdk_runtime_dir",
+    "same_port",
     "directory",
     "finite",
     "harden",
@@ -165,6 +166,51 @@ def port_spec(text: str) -> str:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _port_keys(spec: str) -> set[tuple[str, str]]:
+    """What a port spec takes for itself: kernel interfaces, DPDK devices,
+    output files (by real path)."""
+    keys: set[tuple[str, str]] = set()
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "afpacket":
+        keys.add(("interface", rest.strip()))
+    elif sep and kind == "pcap":
+        from .portspec import parse_pcap_spec
+
+        try:
+            opts = parse_pcap_spec(rest)
+        except ValueError:
+            return keys
+        if "tx" in opts:
+            keys.add(("file", os.path.realpath(opts["tx"])))
+    elif sep and kind == "udp":
+        keys.add(("udp", rest.strip()))
+    else:
+        name, _, devargs = spec.partition(",")
+        keys.add(("device", name.strip()))
+        if not devargs:                     # a bare name: also an interface (native)
+            keys.add(("interface", name.strip()))
+        for part in devargs.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() == "iface" and value.strip():
+                keys.add(("interface", value.strip()))
+            elif key.strip() in ("tx_pcap", "tx_iface") and value.strip():
+                kind_ = "file" if key.strip() == "tx_pcap" else "interface"
+                keys.add((kind_, os.path.realpath(value.strip()) if kind_ == "file"
+                          else value.strip()))
+    return keys
+
+
+def same_port(a: str, b: str) -> str | None:
+    """What two port specs both use (``interface 'eth1'``, ``file '/x.pcap'``,
+    ``device 'net_ring0'``), or None: two ports of one run must not share an
+    interface, a DPDK device or an output file."""
+    common = sorted(_port_keys(a) & _port_keys(b))
+    if not common:
+        return None
+    what, name = common[0]
+    return f"{what} {name!r}"
 
 
 #: Validators by option ``dest``: the same name means the same in every subcommand.
