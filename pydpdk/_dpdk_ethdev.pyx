@@ -307,8 +307,8 @@ cdef class Port(PortBase):
         device.  DPDK's log is captured meanwhile for the error message."""
         cdef int rc = 0, q, err = 0
         cdef char logbuf[512]
-        cdef unsigned int n = max(rx_queues, tx_queues) * (XDP_FILL + nb_rxd + XDP_COMPLETION
-                                                            + nb_txd)
+        cdef unsigned int per_queue = XDP_FILL + nb_rxd + XDP_COMPLETION + nb_txd
+        cdef unsigned int n = max(rx_queues, tx_queues) * per_queue
         global _xdp_closed_at
         logbuf[0] = 0
         wait = _xdp_closed_at + XDP_RELEASE_WAIT - time.monotonic()
