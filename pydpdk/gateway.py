@@ -233,6 +233,12 @@ def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
         opener = _PortOpener(chosen, pool, eal)
         stack.callback(opener.close)
         ports = {role: opener.open(spec) for role, spec in cfg.ports.items()}
+        # a .pcapng output keeps the interfaces of the capture it came from
+        from .pcap import mirror_capture_interfaces
+
+        mirror_capture_interfaces([(ports[a], ports[b]) for a, b in
+                                   (("in", "out"), ("local", "peer"), ("peer", "local"))
+                                   if a in ports and b in ports])
         yield chosen, pool, ports
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "Record",
     "RecordInfo",
     "copy_capture",
+    "mirror_capture_interfaces",
     "read_frames",
 ]
 
@@ -65,6 +66,27 @@ except ImportError as _exc:  # built without the pcap feature
                 f"it needs libpcap-dev): {_reason}"
             )
         raise AttributeError(name)
+
+
+def mirror_capture_interfaces(pairs: Any) -> int:
+    """For each (source, sink) port pair where *source* reads a capture file
+    and *sink* writes a pcapng file: ``sink.mirror_interfaces(source)``, so
+    the output keeps every packet's interface (a sink already mirroring a
+    source is left alone).  Other pairs are skipped.  Returns how many were
+    set up."""
+    port_type = globals().get("PcapPort")
+    done = 0
+    for source, sink in pairs:
+        if port_type is None or not (isinstance(source, port_type)
+                                     and isinstance(sink, port_type)):
+            continue
+        if (source.is_closed or sink.is_closed or source.rx_path is None
+                or sink.tx_path is None or sink.tx_format != "pcapng"
+                or sink.mirror_source is not None):
+            continue
+        sink.mirror_interfaces(source)
+        done += 1
+    return done
 
 
 def read_frames(path: str | os.PathLike[str]) -> list[bytes]:

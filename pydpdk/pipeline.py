@@ -153,7 +153,13 @@ class Pipeline(_NativePipeline):
         sink: Any,
         burst: int = 32,
     ) -> Pipeline:
-        """Add a chain; ports and callables are wrapped for you.  Returns self."""
+        """Add a chain; ports and callables are wrapped for you.  Returns self.
+
+        A pcapng file sink fed from a capture file source keeps each packet's
+        interface (``PcapPort.mirror_interfaces``)."""
+        from .pcap import mirror_capture_interfaces
+
+        mirror_capture_interfaces([(source, sink)])
         self.add_chain(
             _as_source(source), [_as_stage(s) for s in stages], _as_sink(sink), burst=burst
         )
