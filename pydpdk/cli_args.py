@@ -19,6 +19,7 @@ stderr) and, where a command reports progress, ``--progress`` /
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import math
@@ -40,6 +41,8 @@ __all__ = [
     "harden",
     "integer",
     "progress_wanted",
+    "readable_file",
+    "run_command",
     "writable_file",
 ]
 
@@ -104,6 +107,51 @@ def writable_file(text: str) -> str:
                                                     and not os.access(text, os.W_OK)):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
     return text
+
+
+def readable_file(text: str) -> str:
+    """Validator: an existing, readable regular file."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name, got ''")
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory, expected a file")
+    if not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: permission denied")
+    return text
+
+
+def run_command(prog: str, main: Callable[[], int]) -> int:
+    """Run a command's *main* with the CLI's manners; its exit status.
+
+    A library error (:class:`~pydpdk.errors.PydpdkError`, ``OSError``,
+    ``ValueError``) becomes one line ``PROG: error: ...`` on stderr and
+    status 1; Ctrl-C status 130; a closed stdout (``| head``) 141 quietly;
+    ``-h`` among EAL arguments prints DPDK's usage (status 0).  Usage errors
+    stay argparse's (status 2).  For scripts built on pydpdk, such as the
+    examples.
+    """
+    import signal
+
+    from .errors import EalHelpRequested, PydpdkError
+
+    try:
+        return int(main() or 0)
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except EalHelpRequested as exc:
+        print(exc.usage, end="")
+        return 0
+    except (PydpdkError, ValueError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
 
 
 def directory(text: str) -> str:
