@@ -640,6 +640,21 @@ def _stderr(line: str) -> None:
         pass
 
 
+def _eal_help(prog: str, eal: str) -> bool:
+    """-h/--help among --eal's arguments: print DPDK's usage (as DPDK
+    applications do) and say so."""
+    from . import dpdk
+
+    try:
+        raw = shlex.split(eal)
+    except ValueError:
+        return False                       # the run reports the bad quoting
+    if not (dpdk.AVAILABLE and dpdk.eal_help_requested(raw)):
+        return False
+    print(dpdk.eal_usage(prog), end="")
+    return True
+
+
 def _run_stoppable(name: str, fn: Any) -> int:
     """Run a command whose runs stop cleanly on SIGINT/SIGTERM.
 
@@ -657,6 +672,9 @@ def _run_stoppable(name: str, fn: Any) -> int:
         except BrokenPipeError:
             _quiet_stdout()
             status = 128 + signal.SIGPIPE
+        except EalHelpRequested as exc:    # -h among the EAL arguments
+            print(exc.usage, end="")
+            status = 0
         except (PydpdkError, ValueError, OSError) as exc:  # OSError: a missing file
             _stderr(f"pydpdk {name}: {exc}")
             status = 1
@@ -754,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args)
     if getattr(args, "packets", 1) <= 0:
         parser.error("--packets must be > 0")
+    if getattr(args, "eal", "") and _eal_help(f"pydpdk {args.command}", args.eal):
+        return 0
     if args.command == "demo":
         return _run_stoppable("demo", lambda: args.func(args))
     _default_signals()

@@ -193,10 +193,16 @@ class _PortOpener:
         return dpdk.Port(int(spec) if spec.isdigit() else spec, self.pool)
 
     def close(self) -> None:
+        from .pcap import check_dpdk_captures, dpdk_capture_sizes
+
+        # net_pcap hides write errors: its files are checked after close
+        captures = dpdk_capture_sizes(
+            self.ports, self.eal.info()["args"] if self.eal is not None else ())
         for port in self.ports.values():
             port.close()
         for name in reversed(self.vdevs):
             self.eal.remove_vdev(name)
+        check_dpdk_captures(captures)
 
 
 @contextlib.contextmanager

@@ -41,7 +41,9 @@ __all__ = [
     "PcapPort",
     "Record",
     "RecordInfo",
+    "check_dpdk_captures",
     "copy_capture",
+    "dpdk_capture_sizes",
     "mirror_capture_interfaces",
     "read_frames",
 ]
@@ -66,6 +68,51 @@ except ImportError as _exc:  # built without the pcap feature
                 f"it needs libpcap-dev): {_reason}"
             )
         raise AttributeError(name)
+
+
+def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()) -> list[tuple[str, int]]:
+    """(file, bytes it must hold) for each open DPDK ``net_pcap`` port of
+    *ports* ({spec: port}) that writes a file (``tx_pcap=`` in its devargs
+    spec or in a ``--vdev`` of *eal_args*): the pcap header plus a record
+    header and the bytes of every packet it sent.  Take it before the ports
+    close; :func:`check_dpdk_captures` after."""
+    devargs_of: dict[str, str] = {}
+    args = list(eal_args)
+    for i, arg in enumerate(args):
+        value = arg[len("--vdev="):] if arg.startswith("--vdev=") else (
+            args[i + 1] if arg == "--vdev" and i + 1 < len(args) else None)
+        if value:
+            devargs_of[value.partition(",")[0]] = value
+    for spec in ports:
+        devargs_of.setdefault(spec.partition(",")[0], spec)
+    out = []
+    for port in ports.values():
+        name = getattr(port, "name", None)
+        if not isinstance(name, str) or not name.startswith("net_pcap") or port.is_closed:
+            continue
+        devargs = devargs_of.get(name, "").partition(",")[2]
+        opts = dict(part.partition("=")[::2] for part in devargs.split(","))
+        if opts.get("tx_pcap"):
+            st = port.stats()
+            out.append((opts["tx_pcap"], 24 + 16 * int(st["opackets"]) + int(st["obytes"])))
+    return out
+
+
+def check_dpdk_captures(expected: list[tuple[str, int]]) -> None:
+    """Raise OSError when a file DPDK's ``net_pcap`` wrote is shorter than
+    what it reported sending: its writes failed (a full disk) and the driver
+    (libpcap's pcap_dump) says nothing.  Call after the ports are closed."""
+    import errno
+
+    for path, size in expected:
+        try:
+            have = os.path.getsize(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{path}: DPDK's net_pcap output is gone: "
+                                     f"{exc.strerror}") from None
+        if have < size:
+            raise OSError(errno.EIO, f"{path}: DPDK's net_pcap wrote {have} of the {size} "
+                                     "bytes it reported sending: writing failed (disk full?)")
 
 
 def mirror_capture_interfaces(pairs: Any) -> int:
