@@ -70,12 +70,14 @@ except ImportError as _exc:  # built without the pcap feature
         raise AttributeError(name)
 
 
-def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()) -> list[tuple[str, int]]:
-    """(file, bytes it must hold) for each open DPDK ``net_pcap`` port of
-    *ports* ({spec: port}) that writes a file (``tx_pcap=`` in its devargs
-    spec or in a ``--vdev`` of *eal_args*): the pcap header plus a record
-    header and the bytes of every packet it sent.  Take it before the ports
-    close; :func:`check_dpdk_captures` after."""
+def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
+                       ) -> list[tuple[str, str, int]]:
+    """What DPDK's ``net_pcap`` ports of *ports* ({spec: port}) did with
+    their files, for :func:`check_dpdk_captures`: ``("tx", file, bytes it
+    must hold)`` for a ``tx_pcap=`` (pcap header, record headers and the
+    bytes of every packet sent) and ``("rx", file, packets received)`` for
+    an ``rx_pcap=``.  The devargs come from the spec or from a ``--vdev`` of
+    *eal_args*.  Take it before the ports close."""
     devargs_of: dict[str, str] = {}
     args = list(eal_args)
     for i, arg in enumerate(args):
@@ -92,26 +94,51 @@ def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()) -> list[tuple[
             continue
         devargs = devargs_of.get(name, "").partition(",")[2]
         opts = dict(part.partition("=")[::2] for part in devargs.split(","))
+        if not (opts.get("tx_pcap") or opts.get("rx_pcap")):
+            continue
+        st = port.stats()
         if opts.get("tx_pcap"):
-            st = port.stats()
-            out.append((opts["tx_pcap"], 24 + 16 * int(st["opackets"]) + int(st["obytes"])))
+            out.append(("tx", opts["tx_pcap"],
+                        24 + 16 * int(st["opackets"]) + int(st["obytes"])))
+        if opts.get("rx_pcap"):
+            out.append(("rx", opts["rx_pcap"], int(st["ipackets"])))
     return out
 
 
-def check_dpdk_captures(expected: list[tuple[str, int]]) -> None:
-    """Raise OSError when a file DPDK's ``net_pcap`` wrote is shorter than
-    what it reported sending: its writes failed (a full disk) and the driver
-    (libpcap's pcap_dump) says nothing.  Call after the ports are closed."""
+def check_dpdk_captures(state: list[tuple[str, str, int]]) -> None:
+    """After the ports closed: raise what DPDK's ``net_pcap`` keeps to itself.
+
+    OSError when an output file is shorter than what the driver reported
+    sending (libpcap's pcap_dump ignores failed writes: a full disk);
+    CaptureFileError when an input is cut off or corrupt and the port read
+    up to that point (the driver just stops).  The message names the file
+    (and the record)."""
     import errno
 
-    for path, size in expected:
+    from .errors import CaptureFileError
+
+    for kind, path, count in state:
+        if kind == "rx":
+            good = 0
+            try:
+                with CaptureReader(path) as reader:
+                    for _ in reader:
+                        good += 1
+            except CaptureFileError as exc:
+                if count >= good:
+                    raise CaptureFileError(exc.errno, f"{exc.strerror or exc} (DPDK's net_pcap "
+                                                      f"delivered the {good} records before "
+                                                      "it)") from None
+            except OSError:
+                pass                            # gone or unreadable now: nothing to judge
+            continue
         try:
             have = os.path.getsize(path)
         except OSError as exc:
             raise OSError(exc.errno, f"{path}: DPDK's net_pcap output is gone: "
                                      f"{exc.strerror}") from None
-        if have < size:
-            raise OSError(errno.EIO, f"{path}: DPDK's net_pcap wrote {have} of the {size} "
+        if have < count:
+            raise OSError(errno.EIO, f"{path}: DPDK's net_pcap wrote {have} of the {count} "
                                      "bytes it reported sending: writing failed (disk full?)")
 
 

@@ -83,3 +83,14 @@ def test_eal_help_in_every_subcommand(args):
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "EAL common options" in proc.stdout and not proc.stderr.strip()
+
+
+@pytest.mark.skipif(not dpdk.AVAILABLE, reason="pydpdk built without DPDK")
+def test_dpdk_net_pcap_truncated_input_is_reported(tmp_path, big_input):
+    # net_pcap stops at the cut record and says nothing; the run must.
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(big_input.read_bytes()[:50_000])
+    proc = fec_encode("--in", f"net_pcap0,rx_pcap={cut}", "--out",
+                      f"net_pcap1,tx_pcap={tmp_path / 'out.pcap'}", "--duration", "1")
+    check_failed(proc, cut)
+    assert "record 50" in proc.stderr
