@@ -46,7 +46,7 @@ def _xdp_sockets() -> set[tuple[int, int]]:
     return dpdk.Port._xdp_socket_set()
 
 
-def test_af_xdp_port_opens_and_closes_repeatedly_with_every_mbuf_back(eal, mempool):
+def test_af_xdp_port_opens_and_closes_repeatedly_with_every_mbuf_back(eal, mempool, capfd):
     netns.require_netns()
     with netns.veth_pair() as pair:
         mac_a, mac_b = _mac(pair.a, pair.if_a), _mac(pair.b, pair.if_b)
@@ -74,6 +74,9 @@ def test_af_xdp_port_opens_and_closes_repeatedly_with_every_mbuf_back(eal, mempo
                 assert _xdp_sockets() == sockets_before, "an AF_XDP socket was left open"
         finally:
             peer.close()
+    # libxdp and libbpf print their warnings on stderr unless told otherwise
+    err = capfd.readouterr().err
+    assert "libxdp" not in err and "libbpf" not in err, err
 
 
 def _both_ways(port, mempool, peer, mac_a, mac_b, cycle):
