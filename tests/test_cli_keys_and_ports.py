@@ -104,3 +104,20 @@ def test_tunnel_refuses_one_port_as_local_and_peer(local, peer, shared):
 ])
 def test_different_ports_are_not_refused(a, b):
     assert same_port(a, b) is None
+
+
+RUNTIME_BASES = ["/var/run/dpdk", "/tmp/dpdk"]
+
+
+@pytest.mark.skipif(not dpdk.AVAILABLE, reason="pydpdk built without DPDK")
+@pytest.mark.parametrize("code", [
+    "from pydpdk import dpdk\ne = dpdk.Eal()\nprint(e._own_prefix)\ne.close()",
+    "from pydpdk import dpdk\ne = dpdk.Eal()\nprint(e._own_prefix)",      # closed at exit
+])
+def test_no_dpdk_runtime_directory_left_behind(code):
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    prefix = proc.stdout.strip()
+    assert prefix.startswith("pydpdk")
+    assert not any((Path(base) / prefix).exists() for base in RUNTIME_BASES), prefix
