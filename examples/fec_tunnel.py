@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterator
 
 from pydpdk import PacketPool, PortBase, backend
+from pydpdk.cli_args import finite, harden, run_command
 from pydpdk.pipeline import (
     FecDecodeStage,
     FecEncodeStage,
@@ -77,12 +78,16 @@ def links(n: int) -> Iterator[tuple[PacketPool, list[tuple[End, End]]]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--loss", type=float, default=0.05, help="random loss on the middle link")
-    ap.add_argument("-k", type=int, default=10)
-    ap.add_argument("-m", type=int, default=3)
+    ap.add_argument("--seconds", type=finite(0, 86400, lo_open=True, unit="(seconds)"),
+                    default=3.0, help="how long to run")
+    ap.add_argument("--loss", type=finite(0, 1), default=0.05,
+                    help="random loss on the middle link (0..1)")
+    ap.add_argument("-k", type=int, default=10, help="source frames per block")
+    ap.add_argument("-m", type=int, default=3, help="parity frames per block")
     ap.add_argument("--rate", type=float, default=200_000, help="frames/s from each host")
-    args = ap.parse_args()
+    args = harden(ap).parse_args()         # the CLI's validators: -k, -m, --rate
+    if args.k + args.m > 255:
+        ap.error(f"-k {args.k} and -m {args.m}: k + m must be <= 255")
 
     with links(3) as (pool, (host_a, middle, host_b)):
         gen_a = Generator(pool, sizes=(300, 1200), rate_pps=args.rate, stream=1)
@@ -124,4 +129,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("fec_tunnel.py", main))

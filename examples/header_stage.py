@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from pydpdk import Burst, backend
 from pydpdk._burst import PacketPool
+from pydpdk.cli_args import finite, harden, integer, run_command
 from pydpdk.pipeline import Discard, Generator, Pipeline, PyStage
 
 TEMPLATE_TTL = 2       # frames start with TTL 2: after two hops they expire
@@ -49,9 +50,11 @@ def ipv4_checksum_ok(header: bytes) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--size", type=int, default=128)
-    args = ap.parse_args()
+    ap.add_argument("--seconds", type=finite(0, 86400, lo_open=True, unit="(seconds)"),
+                    default=2.0, help="how long to run")
+    ap.add_argument("--size", dest="frame_size", type=integer(64, 1518, "a frame size in bytes"),
+                    default=128, help="frame size in bytes")
+    args = harden(ap).parse_args()
     from pydpdk.pipeline import DEFAULT_TEMPLATE
 
     template = bytearray(DEFAULT_TEMPLATE)
@@ -67,8 +70,8 @@ def main() -> int:
 
         eal, pool = None, BufferPool(8192)
     try:
-        gen = Generator(pool, sizes=(args.size,), template=bytes(template))
-        sample = gen.frame(args.size, seq=0)
+        gen = Generator(pool, sizes=(args.frame_size,), template=bytes(template))
+        sample = gen.frame(args.frame_size, seq=0)
         hop1 = Discard(pool)
         # two routers in a row; big bursts amortise the numpy calls per burst
         pipe = Pipeline().add(gen, PyStage(route, name="router1"), PyStage(route, name="router2"),
@@ -99,4 +102,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("header_stage.py", main))

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from pydpdk import dpdk
+from pydpdk.cli_args import finite, harden, run_command
 
 
 def parse(argv: list[str]) -> tuple[list[str], argparse.Namespace]:
@@ -36,9 +37,10 @@ def parse(argv: list[str]) -> tuple[list[str], argparse.Namespace]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=["python", "native"], default="python")
     ap.add_argument("--ports", nargs="+", help="device names (default: every port)")
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--burst", type=int, default=32)
-    args = ap.parse_args(own)
+    ap.add_argument("--seconds", type=finite(0, 86400, lo_open=True, unit="(seconds)"),
+                    default=3.0, help="how long to forward")
+    ap.add_argument("--burst", type=int, default=32, help="packets per burst (1..256)")
+    args = harden(ap).parse_args(own)
     if not any(a.startswith("--vdev") for a in eal_args) and not args.ports:
         eal_args += ["--vdev=net_null0", "--vdev=net_null1"]
     return eal_args, args
@@ -112,4 +114,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_command("l2fwd.py", lambda: main(sys.argv[1:])))

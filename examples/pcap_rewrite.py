@@ -24,6 +24,8 @@ import numpy.typing as npt
 
 from pydpdk import Burst, backend
 from pydpdk._burst import PacketPool, PortBase
+from pydpdk.cli_args import harden, integer, readable_file, run_command, writable_file
+from pydpdk.cli_args import mac as mac_address
 from pydpdk.pipeline import Pipeline
 
 
@@ -97,12 +99,16 @@ def open_ports(src: Path, dst: Path) -> tuple[PortBase, Callable[[], None]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("input", nargs="?", type=Path)
-    ap.add_argument("output", nargs="?", type=Path)
-    ap.add_argument("--dst-mac", default="02:aa:bb:cc:dd:ee")
-    ap.add_argument("--ttl", type=int, default=32)
+    ap.add_argument("input", nargs="?", type=lambda s: Path(readable_file(s)),
+                    help="pcap to read (default: a generated one)")
+    ap.add_argument("output", nargs="?", type=lambda s: Path(writable_file(s)),
+                    help="pcap to write")
+    ap.add_argument("--dst-mac", type=mac_address, default="02:aa:bb:cc:dd:ee",
+                    help="destination MAC to write")
+    ap.add_argument("--ttl", type=integer(1, 255, "an IPv4 TTL"), default=32,
+                    help="IPv4 TTL to write")
     ap.add_argument("--ipv4-only", action="store_true", help="drop frames that are not IPv4")
-    args = ap.parse_args()
+    args = harden(ap).parse_args()
     if args.input is None:
         from pydpdk.frames import make_frames, write_pcap
 
@@ -111,8 +117,6 @@ def main() -> int:
         write_pcap(args.input, make_frames(1000, 200))
     if args.output is None:
         ap.error("give OUTPUT too")
-    if not 1 <= args.ttl <= 255:
-        ap.error("--ttl must be within 1..255")
     total = count_frames(args.input)
     mac = bytes.fromhex(args.dst_mac.replace(":", ""))
     port, close = open_ports(args.input.resolve(), args.output.resolve())
@@ -130,4 +134,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("pcap_rewrite.py", main))

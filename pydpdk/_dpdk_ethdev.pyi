@@ -6,6 +6,7 @@ from pydpdk._burst import PortBase
 from pydpdk._dpdk_mbuf import Mempool
 
 RSS_HEADER_VALUES: dict[str, int]
+XDP_RELEASE_WAIT: float
 
 class Port(PortBase):
     @property
@@ -20,6 +21,10 @@ class Port(PortBase):
     def tx_ring_size(self) -> int: ...
     @property
     def rss_hf(self) -> int: ...
+    @property
+    def driver_kept(self) -> int: ...
+    @staticmethod
+    def _xdp_socket_set() -> set[tuple[int, int]]: ...
     def __init__(
         self,
         device: int | str,

@@ -8,6 +8,8 @@ builds do not check them in the burst functions.
 """
 
 import errno
+import itertools
+import os
 import time
 import warnings
 
@@ -19,6 +21,17 @@ from libc.string cimport memset
 from pydpdk._burst cimport PortBase
 from pydpdk._dpdk_eal cimport eal_usable, require_eal, thread_attach
 from pydpdk._dpdk_mbuf cimport Mempool
+from pydpdk._includes.pd_afxdp cimport (
+    pd_afxdp_close_socket,
+    pd_afxdp_pool_create,
+    pd_afxdp_pool_free,
+    pd_afxdp_quiet_libs,
+    pd_afxdp_rx_copy,
+    pd_afxdp_rx_copy_add,
+    pd_afxdp_rx_copy_remove,
+    pd_afxdp_rx_copy_stats,
+    pd_afxdp_sockets,
+)
 from pydpdk._includes.pd_dpdk cimport (
     PD_FWD_COUNT_REACHED,
     PD_FWD_DEADLINE,
@@ -27,6 +40,8 @@ from pydpdk._includes.pd_dpdk cimport (
     PD_FWD_SLICE_DONE,
     pd_dpdk_dev_info,
     pd_dpdk_get_dev_info,
+    pd_dpdk_log_capture_begin,
+    pd_dpdk_log_capture_end,
     pd_dpdk_port_io,
     pd_dpdk_rx_chain_stats,
     pd_dpdk_rx_chain_stats_reset,
@@ -79,6 +94,7 @@ from pydpdk._includes.rte_ethdev cimport (
     rte_eth_xstats_reset,
 )
 from pydpdk._includes.rte_ether cimport rte_ether_addr
+from pydpdk._includes.rte_mempool cimport rte_mempool
 
 from pydpdk import _dpdk_eal
 from pydpdk.errors import PortError, error_from_errno
@@ -101,6 +117,25 @@ RSS_HEADER_VALUES = {
     "TCP": RTE_ETH_RSS_TCP,
     "UDP": RTE_ETH_RSS_UDP,
 }
+
+
+# net_af_xdp (DPDK 22.11) keeps the mbufs of its rx pool and leaves its
+# sockets open when closed (native/dpdk/pd_afxdp.h): its ports get a pool of
+# their own for the driver, freed after close with whatever the driver kept.
+cdef enum:
+    XDP_MAX_QUEUES = 64
+    XDP_MAX_SOCKETS = 256
+# Per queue: the fill ring's 2048 mbufs, the rx ring, and frames sent from
+# other pools (copied into the driver's pool) waiting in the tx and
+# completion rings.
+cdef enum:
+    XDP_FILL = 2048
+    XDP_COMPLETION = 2048
+_xdp_pool_names = itertools.count()
+# When this process last closed the AF_XDP sockets of a port (monotonic s).
+_xdp_closed_at = 0.0
+# How long the kernel may take to release an interface queue after that.
+XDP_RELEASE_WAIT = 0.3
 
 
 cdef inline object _fail(int rc, str what):
@@ -166,6 +201,11 @@ cdef class Port(PortBase):
     ``rx_linearized`` (multi-mbuf frames rx copied into one mbuf) and
     ``rx_chain_dropped`` (multi-mbuf frames too large for one, dropped).
     :meth:`xstats` has the driver's extended counters.
+
+    A ``net_af_xdp`` port gives its driver a pool of its own and copies what
+    it receives into *pool*: DPDK 22.11's driver keeps its pool's mbufs when
+    closed (see docs/architecture.md).  That pool is freed on close;
+    ``driver_kept`` then counts the mbufs the driver had not returned.
     """
 
     cdef readonly uint16_t port_id
@@ -180,6 +220,15 @@ cdef class Port(PortBase):
     """Tx descriptors per queue after the driver's adjustment (int)."""
     cdef readonly uint64_t rss_hf
     """RSS hash types in effect (int, ``RssHash`` bits); 0 without RSS."""
+    # net_af_xdp only (see XDP_* above): the driver's own pool, the rx
+    # copies into `pool`, and the sockets the port opened (fd, inode).
+    cdef rte_mempool *xdp_pool
+    cdef pd_afxdp_rx_copy *xdp_copies[XDP_MAX_QUEUES]
+    cdef int xdp_fds[XDP_MAX_SOCKETS]
+    cdef uint64_t xdp_inodes[XDP_MAX_SOCKETS]
+    cdef int n_xdp_sockets
+    cdef readonly unsigned int driver_kept
+    """net_af_xdp: mbufs its driver still held when the port was closed (int)."""
     cdef object __weakref__
 
     _is_port = True
@@ -191,6 +240,7 @@ cdef class Port(PortBase):
         cdef rte_eth_conf conf
         cdef uint16_t nb_rxd, nb_txd
         cdef int rc, q
+        cdef bint xdp
         require_eal()
         if self.name is not None:
             raise PortError(errno.EEXIST, f"{self!r} is already configured")
@@ -243,14 +293,21 @@ cdef class Port(PortBase):
         rc = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nb_rxd, &nb_txd)
         if rc < 0:
             raise _fail(rc, f"cannot fit ring sizes to port {name!r}")
-        for q in range(rx_queues):
-            rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL, pool.mp)
-            if rc < 0:
-                raise _fail(rc, f"cannot set up rx queue {q} of port {name!r}")
-        for q in range(tx_queues):
-            rc = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL)
-            if rc < 0:
-                raise _fail(rc, f"cannot set up tx queue {q} of port {name!r}")
+        xdp = info.driver.decode() == "net_af_xdp"
+        if xdp:
+            if max(rx_queues, tx_queues) > XDP_MAX_QUEUES:
+                raise ValueError(f"at most {XDP_MAX_QUEUES} queues on a net_af_xdp port")
+            pd_afxdp_quiet_libs()        # libxdp/libbpf print on stderr otherwise
+            self._xdp_setup(pid, name, pool, rx_queues, tx_queues, nb_rxd, nb_txd, socket)
+        else:
+            for q in range(rx_queues):
+                rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL, pool.mp)
+                if rc < 0:
+                    raise _fail(rc, f"cannot set up rx queue {q} of port {name!r}")
+            for q in range(tx_queues):
+                rc = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL)
+                if rc < 0:
+                    raise _fail(rc, f"cannot set up tx queue {q} of port {name!r}")
         self.port_id = pid
         self.name = name
         self.rx_ring_size = nb_rxd
@@ -291,9 +348,104 @@ cdef class Port(PortBase):
         cdef int rc
         if self.name is None:
             return
-        rc = rte_eth_dev_close(self.port_id)
+        if self.xdp_pool != NULL:
+            rc = self._xdp_release(self.port_id, True)
+        else:
+            rc = rte_eth_dev_close(self.port_id)
         if rc < 0:
             raise _fail(rc, f"cannot close port {self.name!r}")
+
+    cdef int _xdp_setup(self, uint16_t pid, str name, Mempool pool, int rx_queues,
+                        int tx_queues, uint16_t nb_rxd, uint16_t nb_txd,
+                        int socket) except -1:
+        """Queues of a net_af_xdp port on a pool of its own, rx copied into *pool*.
+
+        The kernel lets go of a closed AF_XDP socket's interface queue in
+        deferred work, and a bind before that fails.  The driver cannot
+        retry a failed queue setup (libxdp does not reset the fill ring's
+        cached producer index: a second attempt hands the kernel 2048 empty
+        fill slots), so the first attempt waits until XDP_RELEASE_WAIT after
+        this process last closed such a socket, and a failure closes the
+        device.  DPDK's log is captured meanwhile for the error message."""
+        cdef int rc = 0, q, err = 0
+        cdef char logbuf[512]
+        cdef unsigned int per_queue = XDP_FILL + nb_rxd + XDP_COMPLETION + nb_txd
+        cdef unsigned int n = max(rx_queues, tx_queues) * per_queue
+        global _xdp_closed_at
+        logbuf[0] = 0
+        wait = _xdp_closed_at + XDP_RELEASE_WAIT - time.monotonic()
+        if wait > 0:
+            time.sleep(min(wait, XDP_RELEASE_WAIT))
+        before = self._xdp_socket_set()
+        xdp_name = f"pdx{os.getpid() % 100000}_{next(_xdp_pool_names)}".encode()
+        self.xdp_pool = pd_afxdp_pool_create(xdp_name, n, socket, &err)
+        if self.xdp_pool == NULL:
+            raise _fail(err, f"cannot create the net_af_xdp pool of {name!r} ({n} mbufs)")
+        capturing = pd_dpdk_log_capture_begin() == 0
+        rc = rte_eth_rx_queue_setup(pid, 0, nb_rxd, socket, NULL, self.xdp_pool)
+        if capturing:
+            pd_dpdk_log_capture_end(logbuf, sizeof(logbuf))
+        if rc < 0:
+            detail = logbuf.decode(errors="replace").strip().replace("\n", "; ")
+            self._xdp_release(pid, True)
+            raise error_from_errno(
+                rc, f"cannot set up rx queue 0 of port {name!r} (the device is closed: remove "
+                    "and add it again; an AF_XDP socket closed a moment ago may still hold "
+                    "the interface queue)", PortError, detail or rte_strerror(-rc).decode())
+        try:
+            for q in range(1, rx_queues):
+                rc = rte_eth_rx_queue_setup(pid, q, nb_rxd, socket, NULL, self.xdp_pool)
+                if rc < 0:
+                    raise _fail(rc, f"cannot set up rx queue {q} of port {name!r}")
+            for q in range(tx_queues):
+                rc = rte_eth_tx_queue_setup(pid, q, nb_txd, socket, NULL)
+                if rc < 0:
+                    raise _fail(rc, f"cannot set up tx queue {q} of port {name!r}")
+            for fd, ino in sorted(self._xdp_socket_set() - before):
+                if self.n_xdp_sockets < XDP_MAX_SOCKETS:
+                    self.xdp_fds[self.n_xdp_sockets] = fd
+                    self.xdp_inodes[self.n_xdp_sockets] = ino
+                    self.n_xdp_sockets += 1
+            for q in range(rx_queues):
+                rc = pd_afxdp_rx_copy_add(pid, q, pool.mp, &self.xdp_copies[q])
+                if rc < 0:
+                    raise _fail(rc, f"cannot copy what rx queue {q} of {name!r} receives")
+        except BaseException:
+            # The driver holds the pool's memory: close the device first.
+            self._xdp_release(pid, True)
+            raise
+        return 0
+
+    @staticmethod
+    def _xdp_socket_set():
+        """{(fd, inode)} of this process's AF_XDP sockets."""
+        cdef int fds[XDP_MAX_SOCKETS]
+        cdef uint64_t inodes[XDP_MAX_SOCKETS]
+        cdef int n = pd_afxdp_sockets(fds, inodes, XDP_MAX_SOCKETS)
+        if n < 0:
+            raise _fail(n, "cannot list the AF_XDP sockets of this process")
+        return {(fds[i], inodes[i]) for i in range(n)}
+
+    cdef int _xdp_release(self, uint16_t pid, bint close_dev) noexcept:
+        """Close a net_af_xdp device and undo what its driver leaves behind:
+        rx copies removed, the sockets it left open closed, its pool freed
+        with the mbufs it kept (counted in driver_kept).  Returns close's rc."""
+        cdef int rc = 0, i
+        for i in range(XDP_MAX_QUEUES):
+            pd_afxdp_rx_copy_remove(self.xdp_copies[i])
+            self.xdp_copies[i] = NULL
+        if close_dev:
+            rc = rte_eth_dev_close(pid)
+        global _xdp_closed_at
+        for i in range(self.n_xdp_sockets):
+            pd_afxdp_close_socket(self.xdp_fds[i], self.xdp_inodes[i])
+        if close_dev:
+            _xdp_closed_at = time.monotonic()
+        self.n_xdp_sockets = 0
+        if self.xdp_pool != NULL:
+            self.driver_kept += pd_afxdp_pool_free(self.xdp_pool)
+            self.xdp_pool = NULL
+        return rc
 
     def _abandon(self):
         # Forked child or failed teardown: unusable from now on, DPDK untouched.
@@ -307,7 +459,10 @@ cdef class Port(PortBase):
         self.closed = True
         if self.started:
             rte_eth_dev_stop(self.port_id)
-        rte_eth_dev_close(self.port_id)
+        if self.xdp_pool != NULL:
+            self._xdp_release(self.port_id, True)
+        else:
+            rte_eth_dev_close(self.port_id)
         warnings.warn(f"DPDK port {self.name!r} garbage-collected while open; it was closed "
                       "(call close() or use a with block)", ResourceWarning)
 
@@ -441,15 +596,23 @@ cdef class Port(PortBase):
         """ethdev counters, plus the frames of more than one mbuf that rx made one
         (``rx_linearized``) or dropped as too large (``rx_chain_dropped``)."""
         cdef rte_eth_stats st
-        cdef uint64_t linearized = 0, chain_dropped = 0
+        cdef uint64_t linearized = 0, chain_dropped = 0, nombuf = 0, oversize = 0
+        cdef uint64_t copy_nombuf = 0, copy_oversize = 0
+        cdef int q
         rc = rte_eth_stats_get(self.port_id, &st)
         if rc < 0:
             raise _fail(rc, f"cannot read stats of {self.name!r}")
         pd_dpdk_rx_chain_stats(self.port_id, &linearized, &chain_dropped)
+        for q in range(XDP_MAX_QUEUES):
+            if self.xdp_copies[q] != NULL:
+                pd_afxdp_rx_copy_stats(self.xdp_copies[q], &copy_nombuf, &copy_oversize)
+                nombuf += copy_nombuf
+                oversize += copy_oversize
+        # net_af_xdp: frames the copy into the user's pool had to drop
         return {"ipackets": st.ipackets, "opackets": st.opackets, "ibytes": st.ibytes,
                 "obytes": st.obytes, "imissed": st.imissed, "ierrors": st.ierrors,
-                "oerrors": st.oerrors, "rx_nombuf": st.rx_nombuf,
-                "rx_linearized": linearized, "rx_chain_dropped": chain_dropped}
+                "oerrors": st.oerrors, "rx_nombuf": st.rx_nombuf + nombuf,
+                "rx_linearized": linearized, "rx_chain_dropped": chain_dropped + oversize}
 
     def xstats(self):
         """Extended statistics (``rte_eth_xstats_get``).

@@ -59,6 +59,7 @@ from pydpdk._includes.pcapfile cimport (
     pd_pcap_stats_reset,
     pd_pcap_stop,
     pd_pcap_tx_add_iface,
+    pd_pcap_tx_mirror,
     pd_pcap_tx_burst_info,
     pd_pcap_tx_format,
     pd_pcap_rxinfo,
@@ -164,7 +165,11 @@ cdef class PcapPort(PortBase):
     *format* is ``"pcapng"`` or, with *format* None, when the name ends in
     ``.pcapng``; else classic pcap.  Its interface 0 has *link_type* and
     *snaplen*, nanosecond timestamps unless *nanosecond* is False; more with
-    :meth:`add_tx_interface` (pcapng).
+    :meth:`add_tx_interface` (pcapng), or copied from an input port with
+    :meth:`mirror_interfaces`.  A packet sent without an explicit interface
+    is written on the interface it was read from (pydpdk's own buffers
+    carry it, with the timestamp) when this file has that interface, else
+    on interface 0.
     *replay_timing*: release packets at the pace recorded in the file,
     *speed* times faster.  *passes*: how many times to read the file
     (0 = loop forever).  Records cut short by the capture's snap length are
@@ -232,6 +237,10 @@ cdef class PcapPort(PortBase):
     """The rx file's path as given (str or os.PathLike), or None."""
     cdef readonly object tx_path
     """The tx file's path as given (str or os.PathLike), or None."""
+    # mirror_interfaces(): the input port this one copies interfaces from,
+    # and the output ports that copy from this one (told when it closes).
+    cdef object mirror_src
+    cdef list mirrored_by
 
     def __cinit__(self):
         self.pc = NULL
@@ -522,6 +531,53 @@ cdef class PcapPort(PortBase):
             raise error_from_errno(rc, f"cannot add an interface to {self.tx_path!r}", PortError)
         return rc
 
+    def mirror_interfaces(self, PcapPort source not None):
+        """Give this port's pcapng output the interfaces of *source*'s input.
+
+        Each packet sent without an explicit interface is then written on
+        the interface it was read from, defined here as in the input (link
+        type, snap length, timestamp resolution and offset) when first
+        used; interface 0 is redefined as the input's while nothing has been
+        written.  Timestamps are kept as read.  Pass packets of one pcapng
+        section at a time (interface numbers are per section).  Both ports
+        must be polled by one thread.  ValueError when this port writes no
+        file or *source* reads none.
+        """
+        self._check_open()
+        source._check_open()
+        if self.tx_path is None or source.rx_path is None:
+            raise ValueError("mirror_interfaces needs a port that writes a file and a "
+                             "source port that reads one")
+        if pd_pcap_tx_mirror(self.pc, source.pc) < 0:
+            raise ValueError(f"cannot mirror the interfaces of {source!r}")
+        self._unmirror_from_source()
+        self.mirror_src = source
+        if source.mirrored_by is None:
+            source.mirrored_by = []
+        source.mirrored_by.append(self)
+
+    @property
+    def mirror_source(self):
+        """The port whose input's interfaces this one's output copies, or None."""
+        return self.mirror_src
+
+    def _unmirror_from_source(self):
+        src = self.mirror_src
+        self.mirror_src = None
+        if src is not None and (<PcapPort>src).mirrored_by is not None:
+            (<PcapPort>src).mirrored_by = [p for p in (<PcapPort>src).mirrored_by
+                                           if p is not self]
+
+    def _release_mirrors(self):
+        """Before this port's files close: nothing may read its input's
+        interfaces any more; its own mirror is let go."""
+        for port in self.mirrored_by or ():
+            if (<PcapPort>port).pc != NULL:
+                pd_pcap_tx_mirror((<PcapPort>port).pc, NULL)
+            (<PcapPort>port).mirror_src = None
+        self.mirrored_by = None
+        self._unmirror_from_source()
+
     @property
     def _rx_done_fn(self):
         """Address of the C end-of-file test for a pipeline's port source."""
@@ -585,12 +641,14 @@ cdef class PcapPort(PortBase):
         finally:
             # Only once the base class let the close go ahead (not busy).
             if self.closed and self.pc != NULL:
+                self._release_mirrors()
                 pd_pcap_close(self.pc)
                 self.pc = NULL
 
     def _close(self):
         cdef int rc
         if self.pc != NULL:
+            self._release_mirrors()
             rc = pd_pcap_close(self.pc)
             self.pc = NULL
             if rc < 0:
@@ -629,6 +687,9 @@ cdef class PcapPort(PortBase):
     def __dealloc__(self):
         # (in a forked child the files are the parent's: no flush, no close)
         if self.pc != NULL and not self.forked():
+            for port in self.mirrored_by or ():
+                if (<PcapPort>port).pc != NULL:
+                    pd_pcap_tx_mirror((<PcapPort>port).pc, NULL)
             pd_pcap_close(self.pc)
             self.pc = NULL
             warnings.warn("PcapPort garbage-collected without close()", ResourceWarning)

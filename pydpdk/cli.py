@@ -46,7 +46,13 @@ from typing import Any
 
 from . import __version__, _signals
 from ._build_info import BUILD_INFO
-from .cli_args import configure_logging, harden, progress_wanted, remove_dpdk_runtime_dir
+from .cli_args import (
+    configure_logging,
+    harden,
+    progress_wanted,
+    remove_dpdk_runtime_dir,
+    same_port,
+)
 from .errors import EalHelpRequested, PortError, PydpdkError
 from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
 
@@ -462,7 +468,11 @@ def _fec(argv: list[str]) -> int:
     if eal_args and dpdk.AVAILABLE and dpdk.eal_help_requested(eal_args):
         print(dpdk.eal_usage(f"pydpdk fec {mode}"), end="")   # as DPDK apps do for -h
         return 0
-    args = _fec_parser(mode).parse_args(app_args)
+    parser = _fec_parser(mode)
+    args = parser.parse_args(app_args)
+    if mode == "tunnel" and (shared := same_port(args.local, args.peer)):
+        parser.error(f"--local {args.local!r} and --peer {args.peer!r} are the same {shared}: "
+                     "a tunnel needs two different ports")
     configure_logging(args)
     show_progress = progress_wanted(args)
     ports = ({"local": args.local, "peer": args.peer} if mode == "tunnel"
@@ -727,6 +737,21 @@ def _stderr(line: str) -> None:
         pass
 
 
+def _eal_help(prog: str, eal: str) -> bool:
+    """-h/--help among --eal's arguments: print DPDK's usage (as DPDK
+    applications do) and say so."""
+    from . import dpdk
+
+    try:
+        raw = shlex.split(eal)
+    except ValueError:
+        return False                       # the run reports the bad quoting
+    if not (dpdk.AVAILABLE and dpdk.eal_help_requested(raw)):
+        return False
+    print(dpdk.eal_usage(prog), end="")
+    return True
+
+
 def _run_stoppable(name: str, fn: Any) -> int:
     """Run a command whose runs stop cleanly on SIGINT/SIGTERM.
 
@@ -744,6 +769,9 @@ def _run_stoppable(name: str, fn: Any) -> int:
         except BrokenPipeError:
             _quiet_stdout()
             status = 128 + signal.SIGPIPE
+        except EalHelpRequested as exc:    # -h among the EAL arguments
+            print(exc.usage, end="")
+            status = 0
         except (PydpdkError, ValueError, OSError) as exc:  # OSError: a missing file
             _stderr(f"pydpdk {name}: {exc}")
             status = 1
@@ -856,6 +884,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args)
     if getattr(args, "packets", 1) <= 0:
         parser.error("--packets must be > 0")
+    if getattr(args, "eal", "") and _eal_help(f"pydpdk {args.command}", args.eal):
+        return 0
     if args.command == "demo":
         return _run_stoppable("demo", lambda: args.func(args))
     _default_signals()

@@ -19,6 +19,7 @@ stderr) and, where a command reports progress, ``--progress`` /
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import math
@@ -34,11 +35,14 @@ __all__ = [
     "RULES",
     "configure_logging",
     "remove_dpdk_runtime_dir",
+    "same_port",
     "directory",
     "finite",
     "harden",
     "integer",
     "progress_wanted",
+    "readable_file",
+    "run_command",
     "writable_file",
 ]
 
@@ -105,6 +109,51 @@ def writable_file(text: str) -> str:
     return text
 
 
+def readable_file(text: str) -> str:
+    """Validator: an existing, readable regular file."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name, got ''")
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory, expected a file")
+    if not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: permission denied")
+    return text
+
+
+def run_command(prog: str, main: Callable[[], int]) -> int:
+    """Run a command's *main* with the CLI's manners; its exit status.
+
+    A library error (:class:`~pydpdk.errors.PydpdkError`, ``OSError``,
+    ``ValueError``) becomes one line ``PROG: error: ...`` on stderr and
+    status 1; Ctrl-C status 130; a closed stdout (``| head``) 141 quietly;
+    ``-h`` among EAL arguments prints DPDK's usage (status 0).  Usage errors
+    stay argparse's (status 2).  For scripts built on pydpdk, such as the
+    examples.
+    """
+    import signal
+
+    from .errors import EalHelpRequested, PydpdkError
+
+    try:
+        return int(main() or 0)
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except EalHelpRequested as exc:
+        print(exc.usage, end="")
+        return 0
+    except (PydpdkError, ValueError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
 def directory(text: str) -> str:
     """Validator: a writable directory, or one that can be created."""
     if not text:
@@ -165,6 +214,51 @@ def port_spec(text: str) -> str:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def _port_keys(spec: str) -> set[tuple[str, str]]:
+    """What a port spec takes for itself: kernel interfaces, DPDK devices,
+    output files (by real path)."""
+    keys: set[tuple[str, str]] = set()
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "afpacket":
+        keys.add(("interface", rest.strip()))
+    elif sep and kind == "pcap":
+        from .portspec import parse_pcap_spec
+
+        try:
+            opts = parse_pcap_spec(rest)
+        except ValueError:
+            return keys
+        if "tx" in opts:
+            keys.add(("file", os.path.realpath(opts["tx"])))
+    elif sep and kind == "udp":
+        keys.add(("udp", rest.strip()))
+    else:
+        name, _, devargs = spec.partition(",")
+        keys.add(("device", name.strip()))
+        if not devargs:                     # a bare name: also an interface (native)
+            keys.add(("interface", name.strip()))
+        for part in devargs.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() == "iface" and value.strip():
+                keys.add(("interface", value.strip()))
+            elif key.strip() in ("tx_pcap", "tx_iface") and value.strip():
+                kind_ = "file" if key.strip() == "tx_pcap" else "interface"
+                keys.add((kind_, os.path.realpath(value.strip()) if kind_ == "file"
+                          else value.strip()))
+    return keys
+
+
+def same_port(a: str, b: str) -> str | None:
+    """What two port specs both use (``interface 'eth1'``, ``file '/x.pcap'``,
+    ``device 'net_ring0'``), or None: two ports of one run must not share an
+    interface, a DPDK device or an output file."""
+    common = sorted(_port_keys(a) & _port_keys(b))
+    if not common:
+        return None
+    what, name = common[0]
+    return f"{what} {name!r}"
 
 
 #: Validators by option ``dest``: the same name means the same in every subcommand.

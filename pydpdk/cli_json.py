@@ -27,7 +27,7 @@ _CHAIN_ROLES = {
     "tunnel": [("local", "peer"), ("peer", "local")],
 }
 
-_PORT_STAGE = re.compile(r"^chain(\d+)\.(rx|tx):.*:(\d+)$")
+_PORT_STAGE = re.compile(r"^chain(\d+)\.(rx|tx):.*:(\d+)$", re.DOTALL)
 
 
 def stage_key(name: str, mode: str) -> str:
@@ -94,6 +94,14 @@ def fec_document(report: dict[str, Any], ports: dict[str, str],
     doc["counters"] = {stage_key(name, mode): _plain(counters)
                        for name, counters in report.get("counters", {}).items()}
     doc["ports"] = {role: _plain(st) for role, st in report.get("ports", {}).items()}
+    drops = report.get("drops")
+    if isinstance(drops, dict):
+        # per stage and per element drops are keyed like ``counters``
+        doc["drops"] = dict(drops)
+        for part in ("stages", "elements"):
+            if isinstance(drops.get(part), dict):
+                doc["drops"][part] = {stage_key(name, mode): value
+                                      for name, value in drops[part].items()}
     doc["intervals"] = list(intervals or [])
     return doc
 

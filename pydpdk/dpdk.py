@@ -289,8 +289,13 @@ class Eal:
             argv.append("--no-huge")
         if not _has_option(raw, "-m", "--socket-mem"):
             argv += ["-m", str(memory_mb)]
+        # The runtime directory of a prefix pydpdk chose (DPDK leaves it
+        # behind, empty) is removed again by close() and at exit.
+        self._own_prefix: str | None = None
         if not _has_option(raw, "--file-prefix"):
-            argv.append(f"--file-prefix={file_prefix or f'pydpdk{os.getpid()}'}")
+            if file_prefix is None:
+                self._own_prefix = f"pydpdk{os.getpid()}"
+            argv.append(f"--file-prefix={file_prefix or self._own_prefix}")
         if not hugepages and not _has_option(raw, "--no-shconf", "--in-memory"):
             argv.append("--no-shconf")
         if not _has_option(raw, "--log-level"):
@@ -313,6 +318,10 @@ class Eal:
             raise ValueError("pdump=True needs hugepages=True: the capturing process "
                              "(dpdk-dumpcap, dpdk-pdump) maps this process's hugepage memory")
         self.init_seconds: float = _dpdk_eal.init(argv)
+        if self._own_prefix is not None:
+            import atexit
+
+            atexit.register(self.close)     # before the EAL's own exit hook
         if pdump:  # docs/telemetry.md: capture from a secondary process
             try:
                 _dpdk_eal.pdump_init()
@@ -566,6 +575,11 @@ class Eal:
         mapped (so their later release cannot crash) and a ResourceWarning says so.
         """
         problems = _dpdk_eal.cleanup()
+        if (not problems and self._own_prefix is not None
+                and _dpdk_eal.state() == _dpdk_eal.CLEANED_UP):
+            from .cli_args import remove_dpdk_runtime_dir
+
+            remove_dpdk_runtime_dir(int(self._own_prefix[len("pydpdk"):]))
         if problems:
             warnings.warn(
                 "EAL teardown incomplete: " + "; ".join(problems),

@@ -225,6 +225,11 @@ class _PortOpener:
         return dpdk.Port(int(spec) if spec.isdigit() else spec, self.pool)
 
     def close(self) -> None:
+        from .pcap import check_dpdk_captures, dpdk_capture_sizes
+
+        # net_pcap hides write errors: its files are checked after close
+        captures = dpdk_capture_sizes(
+            self.ports, self.eal.info()["args"] if self.eal is not None else ())
         for port in self.ports.values():
             if not hasattr(port, "queue_ports"):
                 port.close()
@@ -232,6 +237,7 @@ class _PortOpener:
             port.close()
         for name in reversed(self.vdevs):
             self.eal.remove_vdev(name)
+        check_dpdk_captures(captures)
 
 
 @contextlib.contextmanager
@@ -268,6 +274,12 @@ def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
         opener = _PortOpener(chosen, pool, eal, cfg.queues)
         stack.callback(opener.close)
         ports = {role: opener.open(spec) for role, spec in cfg.ports.items()}
+        # a .pcapng output keeps the interfaces of the capture it came from
+        from .pcap import mirror_capture_interfaces
+
+        mirror_capture_interfaces([(ports[a], ports[b]) for a, b in
+                                   (("in", "out"), ("local", "peer"), ("peer", "local"))
+                                   if a in ports and b in ports])
         yield chosen, pool, ports
 
 

@@ -41,7 +41,10 @@ __all__ = [
     "PcapPort",
     "Record",
     "RecordInfo",
+    "check_dpdk_captures",
     "copy_capture",
+    "dpdk_capture_sizes",
+    "mirror_capture_interfaces",
     "read_frames",
 ]
 
@@ -65,6 +68,99 @@ except ImportError as _exc:  # built without the pcap feature
                 f"it needs libpcap-dev): {_reason}"
             )
         raise AttributeError(name)
+
+
+def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
+                       ) -> list[tuple[str, str, int]]:
+    """What DPDK's ``net_pcap`` ports of *ports* ({spec: port}) did with
+    their files, for :func:`check_dpdk_captures`: ``("tx", file, bytes it
+    must hold)`` for a ``tx_pcap=`` (pcap header, record headers and the
+    bytes of every packet sent) and ``("rx", file, packets received)`` for
+    an ``rx_pcap=``.  The devargs come from the spec or from a ``--vdev`` of
+    *eal_args*.  Take it before the ports close."""
+    devargs_of: dict[str, str] = {}
+    args = list(eal_args)
+    for i, arg in enumerate(args):
+        value = arg[len("--vdev="):] if arg.startswith("--vdev=") else (
+            args[i + 1] if arg == "--vdev" and i + 1 < len(args) else None)
+        if value:
+            devargs_of[value.partition(",")[0]] = value
+    for spec in ports:
+        devargs_of.setdefault(spec.partition(",")[0], spec)
+    out = []
+    for port in ports.values():
+        name = getattr(port, "name", None)
+        if not isinstance(name, str) or not name.startswith("net_pcap") or port.is_closed:
+            continue
+        devargs = devargs_of.get(name, "").partition(",")[2]
+        opts = dict(part.partition("=")[::2] for part in devargs.split(","))
+        if not (opts.get("tx_pcap") or opts.get("rx_pcap")):
+            continue
+        st = port.stats()
+        if opts.get("tx_pcap"):
+            out.append(("tx", opts["tx_pcap"],
+                        24 + 16 * int(st["opackets"]) + int(st["obytes"])))
+        if opts.get("rx_pcap"):
+            out.append(("rx", opts["rx_pcap"], int(st["ipackets"])))
+    return out
+
+
+def check_dpdk_captures(state: list[tuple[str, str, int]]) -> None:
+    """After the ports closed: raise what DPDK's ``net_pcap`` keeps to itself.
+
+    OSError when an output file is shorter than what the driver reported
+    sending (libpcap's pcap_dump ignores failed writes: a full disk);
+    CaptureFileError when an input is cut off or corrupt and the port read
+    up to that point (the driver just stops).  The message names the file
+    (and the record)."""
+    import errno
+
+    from .errors import CaptureFileError
+
+    for kind, path, count in state:
+        if kind == "rx":
+            good = 0
+            try:
+                with CaptureReader(path) as reader:
+                    for _ in reader:
+                        good += 1
+            except CaptureFileError as exc:
+                if count >= good:
+                    raise CaptureFileError(exc.errno, f"{exc.strerror or exc} (DPDK's net_pcap "
+                                                      f"delivered the {good} records before "
+                                                      "it)") from None
+            except OSError:
+                pass                            # gone or unreadable now: nothing to judge
+            continue
+        try:
+            have = os.path.getsize(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"{path}: DPDK's net_pcap output is gone: "
+                                     f"{exc.strerror}") from None
+        if have < count:
+            raise OSError(errno.EIO, f"{path}: DPDK's net_pcap wrote {have} of the {count} "
+                                     "bytes it reported sending: writing failed (disk full?)")
+
+
+def mirror_capture_interfaces(pairs: Any) -> int:
+    """For each (source, sink) port pair where *source* reads a capture file
+    and *sink* writes a pcapng file: ``sink.mirror_interfaces(source)``, so
+    the output keeps every packet's interface (a sink already mirroring a
+    source is left alone).  Other pairs are skipped.  Returns how many were
+    set up."""
+    port_type = globals().get("PcapPort")
+    done = 0
+    for source, sink in pairs:
+        if port_type is None or not (isinstance(source, port_type)
+                                     and isinstance(sink, port_type)):
+            continue
+        if (source.is_closed or sink.is_closed or source.rx_path is None
+                or sink.tx_path is None or sink.tx_format != "pcapng"
+                or sink.mirror_source is not None):
+            continue
+        sink.mirror_interfaces(source)
+        done += 1
+    return done
 
 
 def read_frames(path: str | os.PathLike[str]) -> list[bytes]:

@@ -197,7 +197,15 @@ class Pipeline(_NativePipeline):
             already in a chain, a port without queue 0).
         PydpdkError
             The pipeline is running (EBUSY).
+
+        Notes
+        -----
+        A pcapng file sink fed from a capture file source keeps each
+        packet's interface (``PcapPort.mirror_interfaces``).
         """
+        from .pcap import mirror_capture_interfaces
+
+        mirror_capture_interfaces([(source, sink)])
         self.add_chain(
             _as_source(source), [_as_stage(s) for s in stages], _as_sink(sink), burst=burst
         )

@@ -64,9 +64,12 @@ def test_adaptive_tunnel_raises_m_under_loss(secure, tmp_path):
         # the peer's reports arrived and raised the redundancy above m=1
         assert ad["reports"] > 5 and ad["changes"] >= 1, ad
         assert st["m"] >= 2 and st["overhead"] > 0.1 and "predicts" in st["reason"], ad
-        assert 0.02 < ad["report"]["loss_rate"] < 0.1, ad
+        # while traffic flowed, the measured loss was the 5 % nftables drops
+        # (the last report, after a second of silence, covers few packets)
+        losses = [rec["adaptive"].get("loss_rate") for rec in rep["intervals"]
+                  if "adaptive" in rec]
+        assert any(x is not None and 0.02 < x < 0.1 for x in losses), losses
         assert decoder(rep)["control"] > 5
-        assert any("adaptive" in rec for rec in rep["intervals"])
         assert rep["buffers_leaked"] == 0
         if secure:       # every control packet went through seal and open
             opened = next(c for n, c in rep["counters"].items() if n.endswith("secure-open"))

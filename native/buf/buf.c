@@ -91,6 +91,7 @@ int pd_buf_pool_create(pd_buf_pool **out, uint32_t count, uint32_t data_room,
         b->data_len = 0;
         b->in_pool = 1;
         b->timestamp_ns = 0;
+        b->iface = 0;
         POISON_FREED(pool, b);
         /* Pop order = address order, which keeps early bursts contiguous. */
         pool->free_stack[count - 1 - i] = b;
@@ -187,6 +188,7 @@ int pd_buf_alloc_bulk(pd_buf_pool *pool, pd_buf **bufs, unsigned int n)
         b->data_off = pool->headroom;
         b->data_len = 0;
         b->timestamp_ns = 0;
+        b->iface = 0;
         bufs[i] = b;
     }
     pthread_mutex_unlock(&pool->lock);

@@ -31,6 +31,8 @@ typedef struct pd_buf {
     uint32_t data_len;     /* packet length */
     uint32_t in_pool;      /* 1 while owned by the pool */
     uint64_t timestamp_ns; /* capture time (CLOCK_REALTIME), 0 if unknown */
+    uint32_t iface;        /* capture-file interface it was read from, 0 if none */
+    uint32_t reserved;
     uint8_t storage[];
 } pd_buf;
 

@@ -472,6 +472,7 @@ int pd_dpdk_get_dev_info(uint16_t port_id, struct pd_dpdk_dev_info *info)
     info->flow_type_rss_offloads = di.flow_type_rss_offloads;
     info->reta_size = di.reta_size;
     info->hash_key_size = di.hash_key_size;
+    info->if_index = di.if_index;
     info->socket_id = rte_eth_dev_socket_id(port_id);
     return 0;
 }

@@ -117,6 +117,7 @@ struct pd_dpdk_dev_info {
     uint16_t reta_size;
     uint8_t hash_key_size;
     int socket_id;
+    uint32_t if_index;         /* kernel interface of the port, 0 if none */
 };
 
 int pd_dpdk_get_dev_info(uint16_t port_id, struct pd_dpdk_dev_info *info);

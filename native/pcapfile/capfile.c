@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PCAP_MAGIC_US 0xa1b2c3d4u
 #define PCAP_MAGIC_NS 0xa1b23c4du
@@ -514,6 +515,7 @@ struct pd_cap_writer {
     int error;
     pd_cap_iface *ifaces;
     uint32_t n_ifaces, cap_ifaces;
+    uint64_t records;
 };
 
 static int wput(pd_cap_writer *w, const void *p, size_t n)
@@ -669,7 +671,35 @@ int pd_cap_writer_add_iface(pd_cap_writer *w, const pd_cap_iface *ifc)
     return w_add(w, ifc);
 }
 
+int pd_cap_writer_restart(pd_cap_writer *w, const pd_cap_iface *first)
+{
+    int rc;
+
+    if (w->format != PD_CAP_PCAPNG)
+        return -ENOTSUP;
+    if (w->records != 0)
+        return -EBUSY;
+    if (w->error)
+        return w->error;
+    /* Nothing but the header and interfaces written: start the file over. */
+    errno = 0;
+    if (fflush(w->fp) != 0 || fseek(w->fp, 0, SEEK_SET) != 0 ||
+        ftruncate(fileno(w->fp), 0) != 0) {
+        w->error = errno ? -errno : -EIO;
+        return w->error;
+    }
+    w->n_ifaces = 0;
+    if ((rc = write_shb(w)) < 0 || (rc = write_idb(w, first)) < 0)
+        return rc;
+    return w_add(w, first) < 0 ? -ENOMEM : 0;
+}
+
 uint32_t pd_cap_writer_n_ifaces(const pd_cap_writer *w) { return w->n_ifaces; }
+const pd_cap_iface *pd_cap_writer_iface(const pd_cap_writer *w, uint32_t i)
+{
+    return i < w->n_ifaces ? &w->ifaces[i] : NULL;
+}
+int pd_cap_writer_format(const pd_cap_writer *w) { return w->format; }
 int pd_cap_writer_error(const pd_cap_writer *w) { return w->error; }
 
 int pd_cap_write_raw(pd_cap_writer *w, uint32_t iface, uint64_t ts_raw, const uint8_t *data,
@@ -692,6 +722,7 @@ int pd_cap_write_raw(pd_cap_writer *w, uint32_t iface, uint64_t ts_raw, const ui
         h[2] = caplen;
         h[3] = orig_len;
         rc = wput(w, h, sizeof(h));
+        w->records++;
         return rc < 0 ? rc : wput(w, data, caplen);
     } else {
         uint32_t pad = (4u - caplen % 4u) % 4u;
@@ -704,6 +735,7 @@ int pd_cap_write_raw(pd_cap_writer *w, uint32_t iface, uint64_t ts_raw, const ui
         h[4] = (uint32_t)ts_raw;
         h[5] = caplen;
         h[6] = orig_len;
+        w->records++;
         if ((rc = wput(w, h, sizeof(h))) < 0 || (rc = wput(w, data, caplen)) < 0 ||
             (rc = wput(w, zeros, pad)) < 0)
             return rc;

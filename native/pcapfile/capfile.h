@@ -89,6 +89,13 @@ int pd_cap_writer_open(pd_cap_writer **out, const char *path, int format,
 /* pcapng only: the new interface's number, or -ENOTSUP for pcap, -ENOSPC... */
 int pd_cap_writer_add_iface(pd_cap_writer *w, const pd_cap_iface *iface);
 uint32_t pd_cap_writer_n_ifaces(const pd_cap_writer *w);
+/* Interface i of the output (NULL if none) and the output's format. */
+const pd_cap_iface *pd_cap_writer_iface(const pd_cap_writer *w, uint32_t i);
+int pd_cap_writer_format(const pd_cap_writer *w);
+/* pcapng only, before the first record: start the file over with a new
+ * interface 0 (the others are dropped).  -EBUSY once a record was written,
+ * -ENOTSUP for pcap, -errno of the file. */
+int pd_cap_writer_restart(pd_cap_writer *w, const pd_cap_iface *first);
 /* pcapng only: start a new section whose interface 0 is `first` (the
  * interfaces of the previous section can no longer be written to). */
 int pd_cap_writer_new_section(pd_cap_writer *w, const pd_cap_iface *first);

@@ -25,6 +25,10 @@ struct pd_pcap {
     /* A record read but not yet due (timed replay, or no buffer). */
     int have_pending;
     pd_cap_record pending;
+    /* Output interfaces copied from this port's input (pd_pcap_tx_mirror);
+     * mirror_synced once interface 0 is the input's. */
+    const pd_pcap *mirror;
+    int mirror_synced;
     /* Timed replay: file time base and clock base of the current pass. */
     int have_base;
     uint64_t base_file_ns;
@@ -351,6 +355,7 @@ uint16_t pd_pcap_rx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
         memcpy(pd_buf_data(b), r->data, r->caplen);
         b->data_len = r->caplen;
         b->timestamp_ns = r->ts_ns;
+        b->iface = r->iface;
         inf = &p->info[got];
         inf->index = r->index;
         inf->ts_raw = r->ts_raw;
@@ -370,6 +375,56 @@ uint16_t pd_pcap_rx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
     return got;
 }
 
+int pd_pcap_tx_mirror(pd_pcap *p, const pd_pcap *src)
+{
+    if (p == NULL)
+        return -EINVAL;
+    if (src != NULL && (p->tx == NULL || src->rx == NULL))
+        return -EINVAL;
+    p->mirror = src;
+    p->mirror_synced = 0;
+    return 0;
+}
+
+static int same_iface(const pd_cap_iface *a, const pd_cap_iface *b)
+{
+    return a->link_type == b->link_type && a->snaplen == b->snaplen &&
+           a->tsresol == b->tsresol && a->tsoffset == b->tsoffset;
+}
+
+/* The output interface a packet read from input interface `iface` goes to:
+ * with a mirror, the input's interfaces up to `iface` are defined in the
+ * output first (interface 0 too, while nothing is written yet); without
+ * one, or when that fails, interface 0. */
+static uint32_t mirrored_iface(pd_pcap *p, uint32_t iface)
+{
+    const pd_cap_reader *r;
+    uint32_t n_in;
+
+    if (p->mirror == NULL || p->mirror->rx == NULL || pd_cap_writer_error(p->tx) != 0)
+        return iface < pd_cap_writer_n_ifaces(p->tx) ? iface : 0;
+    r = p->mirror->rx;
+    n_in = pd_cap_reader_n_ifaces(r);
+    if (!p->mirror_synced && n_in > 0) {
+        const pd_cap_iface *first = pd_cap_reader_iface(r, 0);
+        const pd_cap_iface *mine = pd_cap_writer_iface(p->tx, 0);
+
+        if (pd_cap_writer_format(p->tx) == PD_CAP_PCAPNG && mine != NULL &&
+            !same_iface(first, mine) && pd_cap_writer_restart(p->tx, first) < 0)
+            return 0;
+        p->mirror_synced = 1;
+    }
+    if (pd_cap_writer_format(p->tx) != PD_CAP_PCAPNG)
+        return 0;
+    while (pd_cap_writer_n_ifaces(p->tx) <= iface && pd_cap_writer_n_ifaces(p->tx) < n_in) {
+        const pd_cap_iface *ifc = pd_cap_reader_iface(r, pd_cap_writer_n_ifaces(p->tx));
+
+        if (ifc == NULL || pd_cap_writer_add_iface(p->tx, ifc) < 0)
+            break;
+    }
+    return iface < pd_cap_writer_n_ifaces(p->tx) ? iface : 0;
+}
+
 uint16_t pd_pcap_tx_burst_info(pd_pcap *p, pd_pkt **pkts, uint16_t n, const uint32_t *ifaces,
                                const uint32_t *orig_lens)
 {
@@ -381,7 +436,8 @@ uint16_t pd_pcap_tx_burst_info(pd_pcap *p, pd_pkt **pkts, uint16_t n, const uint
     for (i = 0; i < n; i++) {
         pd_buf *b = (pd_buf *)pkts[i];
         uint64_t ts = b->timestamp_ns;
-        uint32_t iface = ifaces != NULL ? ifaces[i] : 0;
+        /* Given, or the one the packet was read from (mapped to ours). */
+        uint32_t iface = ifaces != NULL ? ifaces[i] : mirrored_iface(p, b->iface);
         uint32_t orig = orig_lens != NULL ? orig_lens[i] : b->data_len;
         int rc;
 

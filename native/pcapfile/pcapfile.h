@@ -95,6 +95,15 @@ uint16_t pd_pcap_tx_burst(pd_pcap *p, uint16_t queue, pd_pkt **pkts, uint16_t n)
  * length (NULL: the packet's length; a smaller one counts as its length). */
 uint16_t pd_pcap_tx_burst_info(pd_pcap *p, pd_pkt **pkts, uint16_t n, const uint32_t *ifaces,
                                const uint32_t *orig_lens);
+/* Copy the output's interfaces from `src`'s input (NULL: stop): a packet
+ * written without an explicit interface goes to the one it was read from
+ * (pd_buf.iface, in src's current section), defined in the output as in the
+ * input (link type, snap length, resolution, offset) when first used;
+ * interface 0 is redefined too while no record is written.  Without a
+ * mirror such packets go to an interface of that number if the output has
+ * one, else to 0.  Both ports must be used from one thread.  -EINVAL when
+ * this port writes nothing or src reads nothing. */
+int pd_pcap_tx_mirror(pd_pcap *p, const pd_pcap *src);
 /* pcapng output: add an interface; its number, or -ENOTSUP (pcap output),
  * -EINVAL (no output), -errno of the write. */
 int pd_pcap_tx_add_iface(pd_pcap *p, uint16_t link_type, uint32_t snaplen, uint8_t tsresol);

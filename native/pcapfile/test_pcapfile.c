@@ -372,6 +372,64 @@ static void test_interfaces_and_pcapng_out(pd_buf_pool *pool)
     }
 }
 
+/* A pcapng input with two interfaces (different snap lengths, microsecond
+ * and nanosecond resolution, an offset) passed through a port pair whose
+ * output mirrors the input: every record keeps its interface, and the
+ * output's interfaces are the input's. */
+static void test_mirror_keeps_interfaces(pd_buf_pool *pool)
+{
+    pd_cap_iface in0 = {.link_type = 1, .snaplen = 2000, .tsresol = 6, .tsoffset = 0};
+    pd_cap_iface in1 = {.link_type = 1, .snaplen = 1500, .tsresol = 9, .tsoffset = 100};
+    pd_cap_writer *w;
+    pd_cap_reader *r;
+    pd_cap_record rec;
+    pd_pcap_config cfg;
+    pd_pcap *in, *out;
+    pd_buf *bufs[16];
+    uint8_t data[200];
+    uint16_t n;
+    int i;
+
+    memset(data, 0xab, sizeof(data));
+    CHECK(pd_cap_writer_open(&w, path_of("ifs_in.pcapng"), PD_CAP_PCAPNG, &in0) == 0);
+    CHECK(pd_cap_writer_add_iface(w, &in1) == 1);
+    for (i = 0; i < 6; i++)
+        CHECK(pd_cap_write_raw(w, (uint32_t)(i % 2), 1700000000000000ull + (uint64_t)i, data,
+                               60u + (uint32_t)i, 60u + (uint32_t)i) == 0);
+    CHECK(pd_cap_writer_close(w) == 0);
+
+    pd_pcap_config_init(&cfg);
+    cfg.rx_path = path_of("ifs_in.pcapng");
+    CHECK(pd_pcap_open(&in, &cfg, pool, NULL, 0) == 0);
+    pd_pcap_config_init(&cfg);
+    cfg.tx_path = path_of("ifs_out.pcapng");
+    CHECK(pd_pcap_open(&out, &cfg, pool, NULL, 0) == 0);
+    CHECK(pd_pcap_tx_mirror(in, out) == -EINVAL);          /* in writes nothing */
+    CHECK(pd_pcap_tx_mirror(out, in) == 0);
+    pd_pcap_start(in);
+    pd_pcap_start(out);
+    n = pd_pcap_rx_burst(in, 0, (pd_pkt **)bufs, 16);
+    CHECK(n == 6);
+    for (i = 0; i < n; i++)
+        CHECK(bufs[i]->iface == (uint32_t)(i % 2));
+    CHECK(pd_pcap_tx_burst(out, 0, (pd_pkt **)bufs, n) == n);
+    CHECK(pd_pcap_close(out) == 0);
+    CHECK(pd_pcap_close(in) == 0);
+
+    CHECK(pd_cap_reader_open(&r, path_of("ifs_out.pcapng")) == 0);
+    for (i = 0; pd_cap_read(r, &rec) == 1; i++) {
+        CHECK(rec.iface == (uint32_t)(i % 2));
+        CHECK(rec.ts_raw == 1700000000000000ull + (uint64_t)i);
+        CHECK(rec.caplen == 60u + (uint32_t)i);
+        CHECK(rec.info.snaplen == (i % 2 ? 1500u : 2000u));
+        CHECK(rec.info.tsresol == (i % 2 ? 9 : 6));
+        CHECK(rec.info.tsoffset == (i % 2 ? 100 : 0));
+    }
+    CHECK(i == 6);
+    CHECK(pd_cap_reader_n_ifaces(r) == 2);
+    pd_cap_reader_close(r);
+}
+
 int main(void)
 {
     pd_buf_pool *pool;
@@ -388,6 +446,7 @@ int main(void)
     test_pcapng_read(pool);
     test_bad_files(pool);
     test_interfaces_and_pcapng_out(pool);
+    test_mirror_keeps_interfaces(pool);
     CHECK(pd_buf_pool_avail(pool) == pd_buf_pool_count(pool));
     CHECK(pd_buf_pool_free(pool, 0) == 0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -58,6 +58,7 @@ cdef extern from "pcapfile.h" nogil:
                                    const uint32_t *ifaces, const uint32_t *orig_lens)
     int pd_pcap_tx_add_iface(pd_pcap *p, uint16_t link_type, uint32_t snaplen,
                              uint8_t tsresol)
+    int pd_pcap_tx_mirror(pd_pcap *p, const pd_pcap *src)
     int pd_pcap_tx_format(const pd_pcap *p)
     const pd_pcap_rxinfo *pd_pcap_rx_info(const pd_pcap *p, uint16_t *n)
     const char *pd_pcap_drop_text(const pd_pcap *p)

@@ -65,6 +65,7 @@ cdef extern from "pd_dpdk.h" nogil:
         uint16_t reta_size
         uint8_t hash_key_size
         int socket_id
+        uint32_t if_index
 
     int pd_dpdk_get_dev_info(uint16_t port_id, pd_dpdk_dev_info *info)
     int pd_dpdk_ring_pair(const char *name_a, const char *name_b, unsigned int depth,
