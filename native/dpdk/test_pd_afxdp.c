@@ -8,20 +8,11 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "pd_check.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44
 #endif
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static int find(int fd, const int *fds, int n)
 {
@@ -86,10 +77,7 @@ int main(void)
     test_arguments();
     /* This test program does not load the af_xdp PMD: nothing to touch. */
     CHECK(pd_afxdp_quiet_libs() == 0);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    if (!failures)
+        printf("ok\n");
+    return pd_check_result();
 }
