@@ -540,8 +540,20 @@ cdef class PcapPort(PortBase):
         used; interface 0 is redefined as the input's while nothing has been
         written.  Timestamps are kept as read.  Pass packets of one pcapng
         section at a time (interface numbers are per section).  Both ports
-        must be polled by one thread.  ValueError when this port writes no
-        file or *source* reads none.
+        must be polled by one thread.
+
+        Parameters
+        ----------
+        source : PcapPort
+            The port whose capture file input gives the interfaces.
+
+        Raises
+        ------
+        ValueError
+            This port writes no file, *source* reads none, or the native
+            writer refuses (not pcapng).
+        PortError
+            Either port is closed (EBADF).
         """
         self._check_open()
         source._check_open()

@@ -731,9 +731,23 @@ cdef class Impairment(Stage):
 
     def set_loss(self, double loss=0.0, ge_p=None, ge_r=None, double ge_loss_good=0.0,
                  double ge_loss_bad=1.0):
-        """Change the loss model while the pipeline runs (taken at the next
-        burst); same meaning as the constructor's.  ValueError when a
-        probability is outside [0, 1]."""
+        """Change the loss model while the pipeline runs (taken at the next burst).
+
+        Parameters
+        ----------
+        loss : float, default 0.0
+            Random loss probability, 0..1.
+        ge_p, ge_r : float, optional
+            Gilbert-Elliott good-to-bad and bad-to-good transition
+            probabilities per packet (both or neither).
+        ge_loss_good, ge_loss_bad : float, default 0.0 and 1.0
+            Loss probability in the good and the bad state.
+
+        Raises
+        ------
+        ValueError
+            Only one of *ge_p*/*ge_r*, or a probability outside [0, 1].
+        """
         if (ge_p is None) != (ge_r is None):
             raise ValueError("Gilbert-Elliott loss needs both ge_p and ge_r")
         if pd_impair_set_loss(self.im, loss, ge_p or 0.0, ge_r or 0.0, ge_loss_good,
@@ -919,6 +933,14 @@ cdef class FecEncodeStage(Stage):
         Fragment oversize IPv4 frames without DF (with *wan_mtu*).
     icmp_source : str or sequence of str, optional
         IPv4 and/or IPv6 source address of the ICMP replies.
+    max_m : int, optional
+        Largest m :meth:`set_params` may switch to (memory is sized for it);
+        None: *m*.
+    max_depth : int, optional
+        Largest depth :meth:`set_params` may switch to; None: *depth*.
+    window : int, optional
+        ``code="rlc"`` only: source packets each repair covers, k..255
+        (None: k); docs/fec-format.md, "RLC".
     **encap
         Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
         UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
@@ -1048,9 +1070,26 @@ cdef class FecEncodeStage(Stage):
         pd_fec_enc_stage_destroy(self.enc)
 
     def set_params(self, str code, unsigned int k, unsigned int m, unsigned int depth=1):
-        """Switch code, k, m and depth while the pipeline runs (adaptive FEC):
-        taken at the next packet, after the open blocks close with their
-        parity.  ValueError beyond the stage's max_m / max_depth."""
+        """Switch code, k, m and depth while the pipeline runs (adaptive FEC).
+
+        Taken at the next packet, after the open blocks close with their
+        parity.  Thread-safe (one atomic word).
+
+        Parameters
+        ----------
+        code : str
+            ``"rs"`` or ``"xor"`` (a block code).
+        k, m : int
+            Source and repair packets per block; m within the stage's max_m.
+        depth : int, default 1
+            Interleaving depth, within the stage's max_depth.
+
+        Raises
+        ------
+        ValueError
+            An unknown code, bad k/m, or beyond max_m / max_depth (an rlc
+            stage does not switch).
+        """
         c = parse_code(code, k, m)
         if pd_fec_enc_stage_set_params(self.enc, c, k, m, depth) != 0:
             raise ValueError(f"cannot switch to {code}({k},{m}) depth {depth}: beyond "
@@ -1126,6 +1165,14 @@ cdef class FecDecodeStage(Stage):
         GF(2^8) kernel name; None: the fastest this CPU has.
     max_sessions : int, default FEC_DEFAULT_MAX_SESSIONS
         Sender sessions decoded side by side, 2..4096.
+    measure_window : float, default 0.0
+        Seconds of link measurement (loss, bursts, reordering, recovery
+        delay; docs/fec-format.md, "Link report"); 0: off.
+    report_interval : float, default 0.1
+        Seconds between the link reports this stage publishes.
+    send_reports : bool, default False
+        Hand each report to the paired encoder stage, which sends it to the
+        peer in a control packet (an adaptive tunnel).
     **encap
         Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
         UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and

@@ -72,12 +72,26 @@ except ImportError as _exc:  # built without the pcap feature
 
 def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
                        ) -> list[tuple[str, str, int]]:
-    """What DPDK's ``net_pcap`` ports of *ports* ({spec: port}) did with
-    their files, for :func:`check_dpdk_captures`: ``("tx", file, bytes it
-    must hold)`` for a ``tx_pcap=`` (pcap header, record headers and the
-    bytes of every packet sent) and ``("rx", file, packets received)`` for
-    an ``rx_pcap=``.  The devargs come from the spec or from a ``--vdev`` of
-    *eal_args*.  Take it before the ports close."""
+    """What DPDK's ``net_pcap`` ports did with their files.
+
+    Take it before the ports close and give it to
+    :func:`check_dpdk_captures` after.
+
+    Parameters
+    ----------
+    ports : dict of str to port
+        ``{spec: open port}``; ports other than ``net_pcap`` are skipped.
+    eal_args : sequence of str, default ()
+        The EAL arguments: a ``--vdev`` there gives a port's devargs when its
+        spec does not.
+
+    Returns
+    -------
+    list of tuple of (str, str, int)
+        ``("tx", file, bytes it must hold)`` for a ``tx_pcap=`` (pcap header,
+        record headers and the bytes of every packet sent) and ``("rx",
+        file, packets received)`` for an ``rx_pcap=``.
+    """
     devargs_of: dict[str, str] = {}
     args = list(eal_args)
     for i, arg in enumerate(args):
@@ -108,11 +122,21 @@ def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
 def check_dpdk_captures(state: list[tuple[str, str, int]]) -> None:
     """After the ports closed: raise what DPDK's ``net_pcap`` keeps to itself.
 
-    OSError when an output file is shorter than what the driver reported
-    sending (libpcap's pcap_dump ignores failed writes: a full disk);
-    CaptureFileError when an input is cut off or corrupt and the port read
-    up to that point (the driver just stops).  The message names the file
-    (and the record)."""
+    Parameters
+    ----------
+    state : list of tuple of (str, str, int)
+        What :func:`dpdk_capture_sizes` returned before the ports closed.
+
+    Raises
+    ------
+    OSError
+        An output file is shorter than what the driver reported sending
+        (libpcap's pcap_dump ignores failed writes: a full disk).
+    CaptureFileError
+        An input is cut off or corrupt and the port read up to that point
+        (the driver just stops).  The message names the file (and the
+        record).
+    """
     import errno
 
     from .errors import CaptureFileError
@@ -143,11 +167,21 @@ def check_dpdk_captures(state: list[tuple[str, str, int]]) -> None:
 
 
 def mirror_capture_interfaces(pairs: Any) -> int:
-    """For each (source, sink) port pair where *source* reads a capture file
-    and *sink* writes a pcapng file: ``sink.mirror_interfaces(source)``, so
-    the output keeps every packet's interface (a sink already mirroring a
-    source is left alone).  Other pairs are skipped.  Returns how many were
-    set up."""
+    """Make pcapng sinks keep the interfaces of the capture files they copy.
+
+    Parameters
+    ----------
+    pairs : iterable of (port, port)
+        ``(source, sink)`` pairs; where *source* is a PcapPort reading a
+        capture file and *sink* a PcapPort writing pcapng,
+        ``sink.mirror_interfaces(source)`` is called (a sink already
+        mirroring a source is left alone).  Other pairs are skipped.
+
+    Returns
+    -------
+    int
+        How many pairs were set up.
+    """
     port_type = globals().get("PcapPort")
     done = 0
     for source, sink in pairs:
