@@ -10,10 +10,12 @@ DEFAULT_MAX_SESSIONS: int
 MAX_SESSIONS: int
 MAX_SYMBOLS: int
 MAX_PAYLOAD: int
+RLC_MAX_WINDOW: int
 
 def kernel_names() -> list[str]: ...
 def kernel_supported(name: str) -> bool: ...
 def default_kernel() -> str: ...
+def rlc_coefs(first_esi: int, n: int, key: int) -> bytes: ...
 
 class BlockCodec:
     k: int
@@ -35,6 +37,7 @@ class StreamEncoder:
     k: int
     m: int
     depth: int
+    window: int
     max_payload: int
     code: str
     @property
@@ -45,7 +48,7 @@ class StreamEncoder:
         self, k: int, m: int, *, code: str = "rs", depth: int = 1,
         max_payload: int = 2048, timeout: float | None = None,
         first_block_id: int = 0, kernel: str | None = None,
-        session_id: int | None = None,
+        session_id: int | None = None, window: int | None = None,
     ) -> None: ...
     def close(self) -> None: ...
     def _encode(self, packets: list[Any], now: int) -> list[bytes]: ...

@@ -13,9 +13,10 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, ENOENT, ENOMEM
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from pydpdk._includes.fec cimport (
+    FEC_CODE_RLC,
     FEC_CODE_RS,
     FEC_CODE_XOR,
     FEC_DEFAULT_MAX_SESSIONS,
@@ -25,6 +26,8 @@ from pydpdk._includes.fec cimport (
     FEC_MAX_SESSION_BLOCKS,
     FEC_MAX_SESSIONS,
     FEC_MAX_SYMBOLS,
+    FEC_RLC_MAX_M,
+    FEC_RLC_MAX_WINDOW,
     FEC_VERSION,
     fec_code_check,
     fec_code_matrix,
@@ -62,6 +65,7 @@ from pydpdk._includes.fec cimport (
     fec_matrix_cache_create,
     fec_matrix_cache_destroy,
     fec_matrix_cache_stats,
+    fec_rlc_coefs,
     fec_sink,
     fec_verdict,
 )
@@ -94,7 +98,30 @@ DEFAULT_MAX_SESSIONS = FEC_DEFAULT_MAX_SESSIONS
 MAX_SESSIONS = FEC_MAX_SESSIONS
 MAX_SYMBOLS = FEC_MAX_SYMBOLS
 MAX_PAYLOAD = FEC_MAX_PAYLOAD
+RLC_MAX_WINDOW = FEC_RLC_MAX_WINDOW
 _CODES = {"rs": FEC_CODE_RS, "xor": FEC_CODE_XOR}
+
+
+def rlc_coefs(uint64_t first_esi, unsigned n, unsigned key):
+    """The n coefficients of an RLC repair symbol (fec_rlc_coefs, docs/fec-format.md)."""
+    cdef uint8_t out[FEC_RLC_MAX_WINDOW]
+    if not 1 <= n <= FEC_RLC_MAX_WINDOW or key > 255:
+        raise ValueError(f"need 1 <= n <= {FEC_RLC_MAX_WINDOW} and key <= 255")
+    fec_rlc_coefs(first_esi, n, <uint8_t>key, out)
+    return bytes(out[:n])
+
+
+cdef unsigned _rlc_window(long k, long m, object window) except 0:
+    """Checked (k, m, window) of the sliding-window code; returns the window."""
+    if not 1 <= k <= FEC_RLC_MAX_WINDOW:
+        raise ValueError(f"rlc: k (sources between repair batches) must be 1..{FEC_RLC_MAX_WINDOW} "
+                         f"(got {k})")
+    if not 1 <= m <= FEC_RLC_MAX_M:
+        raise ValueError(f"rlc: m (repairs per batch) must be 1..{FEC_RLC_MAX_M} (got {m})")
+    w = k if window is None else int(window)
+    if not k <= w <= FEC_RLC_MAX_WINDOW:
+        raise ValueError(f"rlc: window must be k..{FEC_RLC_MAX_WINDOW} (k={k}, got {w})")
+    return w
 
 
 def kernel_names():
@@ -143,7 +170,8 @@ cdef uint64_t _timeout_ns(object seconds) except? 0:
 
 cdef int _code(object code, long k, long m) except -1:
     if code not in _CODES:
-        raise ValueError(f"unknown FEC code {code!r}: use 'rs' or 'xor'")
+        raise ValueError(f"unknown FEC code {code!r}: use 'rs' or 'xor' (or 'rlc' for the "
+                         "streaming Encoder)")
     if k < 1 or m < 1:
         raise ValueError(f"k and m must be at least 1 (got k={k}, m={m})")
     if k + m > FEC_MAX_SYMBOLS:
@@ -395,6 +423,7 @@ cdef class StreamEncoder:
     cdef readonly unsigned k
     cdef readonly unsigned m
     cdef readonly unsigned depth
+    cdef readonly unsigned window   # rlc: sources each repair covers; 0 for rs/xor
     cdef readonly uint32_t max_payload
     cdef readonly str code
     cdef int busy               # thread guard (guard_enter)
@@ -403,9 +432,19 @@ cdef class StreamEncoder:
 
     def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
                   long max_payload=2048, timeout=None,
-                  uint64_t first_block_id=0, kernel=None, session_id=None):
+                  uint64_t first_block_id=0, kernel=None, session_id=None, window=None):
         cdef fec_encoder_config cfg
-        cfg.code = _code(code, k, m)
+        memset(&cfg, 0, sizeof(cfg))
+        if code == "rlc":
+            cfg.code = FEC_CODE_RLC
+            cfg.window = _rlc_window(k, m, window)
+            if depth != 1:
+                raise ValueError(f"rlc: depth must be 1, the window spreads repair over "
+                                 f"time (got {depth})")
+        else:
+            cfg.code = _code(code, k, m)
+            if window is not None:
+                raise ValueError(f"window applies to code='rlc' only (code={code!r})")
         if depth < 1 or depth > 1024:
             raise ValueError(f"depth must be 1..1024 (got {depth})")
         if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
@@ -428,9 +467,11 @@ cdef class StreamEncoder:
         if rc < 0:
             raise error_from_errno(rc, "cannot create FEC encoder", FecError)
         self.k, self.m, self.depth, self.code = k, m, depth, code
+        self.window = cfg.window if code == "rlc" else 0
         self.max_payload = max_payload
         self.session_id = fec_encoder_session_id(self.enc)
-        self.telemetry = register_fec_encoder(self.enc, f"{code}({k},{m})")
+        label = f"rlc({k},{m},w={self.window})" if code == "rlc" else f"{code}({k},{m})"
+        self.telemetry = register_fec_encoder(self.enc, label)
 
     def __dealloc__(self):
         if self.telemetry is not None:

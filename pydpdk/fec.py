@@ -105,9 +105,18 @@ class Encoder(_fec.StreamEncoder):
     k, m : int
         Data and parity packets per block (k + m <= 255).
     code : str
-        ``"rs"`` (Reed-Solomon, Cauchy; any m) or ``"xor"`` (m = 1).
+        ``"rs"`` (Reed-Solomon, Cauchy; any m), ``"xor"`` (m = 1) or
+        ``"rlc"``: the sliding-window random linear code (RFC 8681 style,
+        wire code 3).  For rlc, *k* is the number of source packets
+        between repair batches (1..255), *m* the repair packets per batch
+        (1..255), and each repair covers the last *window* source packets;
+        sources are still sent at once, and a lost one is rebuilt from any
+        repairs whose windows cover it.
     depth : int
-        Interleaving depth D (blocks open at once).
+        Interleaving depth D (blocks open at once); must be 1 for rlc.
+    window : int or None
+        rlc only: source packets each repair covers, k..255 (None: k).
+        Read back with :attr:`window` (0 for rs/xor).
     max_payload : int
         Largest payload accepted, bytes.
     timeout : float or None
@@ -197,6 +206,14 @@ class Decoder(_fec.StreamDecoder):
     ``resyncs`` (window moves after confirmation), ``control`` (control
     packets: counted and dropped here, their content is for a feedback
     layer), ``sessions_opened``, ``sessions_evicted``.
+
+    Code 3 (rlc) streams are decoded too, recognised from the header: the
+    decoder keeps, per session (for at most 8 sessions at once), the
+    stored copies of recent sources and the pending repair equations over
+    the unknown ones (at most 128, over the last 512 sequence numbers),
+    solved by incremental Gaussian elimination; a lost packet is delivered
+    only once the equations determine it.  The same counters apply
+    (``blocks_expired`` counts rlc sources given up by *timeout*).
 
     Parameters
     ----------

@@ -73,6 +73,7 @@ struct fec_decoder {
     uint64_t tick;            /* packets seen, the sessions' LRU clock */
     uint32_t next_gen;
     fec_decoder_stats st;
+    rlc_dec *rlc;             /* code-3 state of up to FEC_RLC_CONTEXTS sessions */
 };
 
 int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
@@ -123,6 +124,10 @@ int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
         rc = -ENOMEM;
     if (rc == 0 && cfg->cache_entries > 0)
         rc = fec_matrix_cache_create(cfg->cache_entries, &dec->cache);
+    if (rc == 0)
+        rc = rlc_dec_create(dec, cfg, dec->kern, &dec->st,
+                            max_sessions < FEC_RLC_CONTEXTS ? max_sessions : FEC_RLC_CONTEXTS,
+                            &dec->rlc);
     if (rc < 0) {
         fec_decoder_destroy(dec);
         return rc;
@@ -144,6 +149,7 @@ void fec_decoder_destroy(fec_decoder *dec)
     if (dec == NULL)
         return;
     fec_matrix_cache_destroy(dec->cache);
+    rlc_dec_destroy(dec->rlc);
     free(dec->sym_storage);
     free(dec->sym_free);
     free(dec->blocks);
@@ -278,6 +284,7 @@ static void expire(fec_decoder *dec, uint64_t now, int *count)
 {
     if (dec->cfg.timeout == 0)
         return;
+    rlc_dec_expire(dec->rlc, now);
     while (dec->n_active > 0 && now >= dec->active[0]->first_seen &&
            now - dec->active[0]->first_seen >= dec->cfg.timeout) {
         dec->st.blocks_expired++;
@@ -306,6 +313,7 @@ static void evict_session(fec_decoder *dec, unsigned s)
             finish_block(dec, dec->active[i], 1);
         }
     }
+    rlc_ctx_release(dec->rlc, s, S->gen);
     finished_block *keep = S->finished;
     memset(S, 0, sizeof(*S));
     S->finished = keep;
@@ -477,6 +485,71 @@ static int confirm_far(fec_decoder *dec, dec_session *S, const fec_hdr *h)
     return 1;
 }
 
+/* ---- code 3 (sliding-window RLC): the glue to rlc_dec.c ---------------- */
+
+uint8_t *fec_dec_symbol_take(fec_decoder *dec, int evict_blocks)
+{
+    if (evict_blocks)
+        return take_symbol(dec, NULL);
+    return dec->n_sym_free > 0 ? dec->sym_free[--dec->n_sym_free] : NULL;
+}
+
+void fec_dec_symbol_put(fec_decoder *dec, uint8_t *sym)
+{
+    dec->sym_free[dec->n_sym_free++] = sym;
+}
+
+/* The RLC context of session s, taking one if it has none: a free or stale
+ * one, else that of a session that is not live (unconfirmed first, least
+ * recently used among equals), as for the session table. */
+static rlc_ctx *rlc_context(fec_decoder *dec, unsigned s)
+{
+    dec_session *ss = dec->sessions;
+    rlc_ctx *c = rlc_ctx_find(dec->rlc, s, ss[s].gen);
+    if (c != NULL)
+        return c;
+    int victim = -1;
+    unsigned vslot = 0;
+    for (unsigned i = 0; i < rlc_dec_contexts(dec->rlc); i++) {
+        unsigned slot;
+        uint32_t gen;
+        if (rlc_ctx_owner(dec->rlc, i, &slot, &gen) < 0 || ss[slot].gen != gen ||
+            ss[slot].id == 0) {
+            victim = (int)i;
+            break;
+        }
+        if ((int)slot == dec->live || slot == s)
+            continue;
+        if (victim < 0) {
+            victim = (int)i;
+            vslot = slot;
+            continue;
+        }
+        const int conf_i = ss[slot].accepted >= FEC_SESSION_CONFIRM;
+        const int conf_v = ss[vslot].accepted >= FEC_SESSION_CONFIRM;
+        if (conf_i < conf_v || (conf_i == conf_v && ss[slot].last_used < ss[vslot].last_used)) {
+            victim = (int)i;
+            vslot = slot;
+        }
+    }
+    /* At least 2 contexts and one live session: there is always a victim. */
+    return rlc_ctx_claim(dec->rlc, (unsigned)victim, s, ss[s].gen);
+}
+
+static int push_rlc(fec_decoder *dec, unsigned s, const fec_hdr *h, const uint8_t *pkt,
+                    uint64_t now, const fec_sink *sink, fec_verdict *v)
+{
+    rlc_ctx *c = rlc_context(dec, s);
+    int accepted = 0, delivered = 0;
+    const int settled = dec->sessions[s].accepted >= FEC_SESSION_CONFIRM;
+    int n = rlc_ctx_push(dec->rlc, c, h, pkt, now, settled, sink, v, &accepted, &delivered);
+    if (accepted)
+        note_accepted(dec, s, delivered);
+    else if (delivered && dec->sessions[s].accepted >= FEC_SESSION_CONFIRM)
+        dec->live = (int)s;
+    return n;
+}
+
 int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_t now,
                      const fec_sink *sink, fec_verdict *v)
 {
@@ -503,6 +576,8 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
     const unsigned s = session_slot(dec, h.session_id);
     dec_session *S = &dec->sessions[s];
     S->last_used = dec->tick;
+    if (h.code == FEC_CODE_RLC)
+        return push_rlc(dec, s, &h, pkt, now, sink, v);
 
     dec_block *b = find_active(dec, s, h.block_id);
     if (b == NULL) {

@@ -27,12 +27,42 @@ struct fec_encoder {
     uint8_t **acc_ptrs;
     uint8_t coef[FEC_MAX_SYMBOLS][FEC_MAX_SYMBOLS]; /* [source index][row] */
     fec_encoder_stats st;
+    rlc_enc *rlc;             /* code 3: the sliding-window encoder does the work */
 };
+
+static int create_rlc(const fec_encoder_config *cfg, fec_encoder **out)
+{
+    if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD ||
+        (cfg->flags & ~FEC_FLAGS_KNOWN))
+        return -EINVAL;
+    uint32_t session_id = cfg->session_id;
+    if (session_id == 0) {
+        int rc = fec_random_session_id(&session_id);
+        if (rc < 0)
+            return rc;
+    }
+    fec_init();
+    fec_encoder *enc = calloc(1, sizeof(*enc));
+    if (enc == NULL)
+        return -ENOMEM;
+    enc->cfg = *cfg;
+    enc->session_id = session_id;
+    enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
+    int rc = rlc_enc_create(cfg, session_id, enc->kern, &enc->rlc);
+    if (rc < 0) {
+        free(enc);
+        return rc;
+    }
+    *out = enc;
+    return 0;
+}
 
 int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
 {
     if (cfg == NULL || out == NULL)
         return -EINVAL;
+    if (cfg->code == FEC_CODE_RLC)
+        return create_rlc(cfg, out);
     if (fec_code_check(cfg->code, cfg->k, cfg->m) < 0)
         return -EINVAL;
     if (cfg->depth == 0 || cfg->depth > 1024)
@@ -103,6 +133,7 @@ void fec_encoder_destroy(fec_encoder *enc)
 {
     if (enc == NULL)
         return;
+    rlc_enc_destroy(enc->rlc);
     free(enc->lanes);
     free(enc->acc_ptrs);
     free(enc->storage);
@@ -162,6 +193,8 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
         return -EINVAL;
     if (len > enc->cfg.max_payload)
         return -EMSGSIZE;
+    if (enc->rlc)
+        return rlc_enc_add(enc->rlc, &enc->st, payload, len, now, hdr, sink);
     enc_lane *lane = &enc->lanes[enc->next_lane];
     enc->next_lane = enc->next_lane + 1 == enc->cfg.depth ? 0 : enc->next_lane + 1;
 
@@ -232,6 +265,8 @@ int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink)
     int emitted = 0;
     if (enc == NULL)
         return -EINVAL;
+    if (enc->rlc)
+        return rlc_enc_poll(enc->rlc, &enc->st, now, sink);
     if (enc->cfg.timeout == 0)
         return 0;
     for (unsigned d = 0; d < enc->cfg.depth; d++) {
@@ -247,6 +282,8 @@ int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink)
     int emitted = 0;
     if (enc == NULL)
         return -EINVAL;
+    if (enc->rlc)
+        return rlc_enc_flush(enc->rlc, &enc->st, sink);
     for (unsigned d = 0; d < enc->cfg.depth; d++)
         emitted += close_lane(enc, &enc->lanes[d], sink);
     return emitted;

@@ -151,8 +151,8 @@ int fec_decode_block(const fec_kernel *kern, fec_matrix_cache *cache, int code,
 #define FEC_BLOCK_ID_BITS 48
 #define FEC_BLOCK_ID_MASK ((UINT64_C(1) << FEC_BLOCK_ID_BITS) - 1)
 
-/* Code 3 (sliding-window RLC) is reserved by the format; until it is
- * implemented a packet carrying it is malformed. */
+/* Code 3: sliding-window random linear code (RFC 8681 style), see
+ * "Sliding-window code (RLC)" below and docs/fec-format.md. */
 #define FEC_CODE_RLC 3
 
 enum fec_kind {
@@ -200,7 +200,7 @@ typedef struct fec_sink {
  * ---------------------------------------------------------------------- */
 
 typedef struct fec_encoder_config {
-    int code;                /* FEC_CODE_XOR or FEC_CODE_RS */
+    int code;                /* FEC_CODE_XOR, FEC_CODE_RS or FEC_CODE_RLC */
     unsigned k, m;           /* k + m <= 255; XOR: m == 1 */
     unsigned depth;          /* interleaving depth D >= 1 (blocks open at once) */
     uint32_t max_payload;    /* largest source payload accepted (bytes) */
@@ -213,6 +213,8 @@ typedef struct fec_encoder_config {
                                 for tests, or one per queue of a gateway */
     uint8_t flags;           /* header flags of every packet: 0 or
                                 FEC_FLAG_FEEDBACK */
+    unsigned window;         /* FEC_CODE_RLC only: sources each repair covers,
+                                k..FEC_RLC_MAX_WINDOW (0: k); ignored otherwise */
 } fec_encoder_config;
 
 typedef struct fec_encoder_stats {
@@ -252,6 +254,36 @@ int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink);
 void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st);
 /* Wire size of the largest parity packet this encoder can produce. */
 uint32_t fec_encoder_max_repair_len(const fec_encoder *enc);
+
+/* ------------------------------------------------------------------------
+ * Sliding-window code (RLC, code 3; docs/fec-format.md "Sliding-window code")
+ *
+ * With code FEC_CODE_RLC the streaming encoder numbers source packets with a
+ * 48-bit ESI (sequence number, starting at first_block_id) and, after every
+ * k sources (or at the deadline, or on flush), emits m repair packets, each
+ * a random linear combination over GF(2^8) of the symbols of the last
+ * n = min(window, sources sent) sources.  depth must be 1.  k <= window <=
+ * FEC_RLC_MAX_WINDOW, 1 <= m <= FEC_RLC_MAX_M.  The decoder recognises code 3
+ * from the header and solves the equations by incremental Gaussian
+ * elimination over the unknown sources of at most FEC_RLC_SPAN recent ESIs,
+ * keeping at most FEC_RLC_MAX_EQ pending equations per session (state of at
+ * most FEC_RLC_CONTEXTS sessions at once; symbols come from the decoder's
+ * symbol pool).
+ * ---------------------------------------------------------------------- */
+
+#define FEC_RLC_MAX_WINDOW 255
+#define FEC_RLC_MAX_M 255
+#define FEC_RLC_SPAN 512      /* ESIs with symbol/column state per session */
+#define FEC_RLC_HISTORY 4096  /* ESIs remembered as delivered (duplicates) */
+#define FEC_RLC_MAX_EQ 128    /* pending equations per session */
+#define FEC_RLC_CONTEXTS 8    /* sessions with RLC state at once (at most max_sessions) */
+
+/* The n coefficients of the repair symbol with window [first_esi,
+ * first_esi + n) and repair key: SplitMix64 seeded with
+ * (first_esi << 16) | (n << 8) | key, its output bytes least significant
+ * first, zero bytes skipped.  1 <= n <= 255; coef[j] multiplies the symbol
+ * of ESI first_esi + j. */
+void fec_rlc_coefs(uint64_t first_esi, unsigned n, uint8_t key, uint8_t *coef);
 
 /* ------------------------------------------------------------------------
  * Streaming decoder

@@ -169,6 +169,8 @@ int fec_hdr_parse(const uint8_t *pkt, size_t len, fec_hdr *h)
     h->length = (uint16_t)((pkt[16] << 8) | pkt[17]);
     if (h->session_id == 0 || h->length > FEC_MAX_PAYLOAD)
         return -EBADMSG;
+    if (h->code == FEC_CODE_RLC && h->kind != FEC_KIND_CONTROL)
+        return fec_rlc_hdr_check(h, len);
     switch (h->kind) {
     case FEC_KIND_CONTROL:
         /* Content is for the feedback layer; only the frame is checked. */
@@ -178,7 +180,7 @@ int fec_hdr_parse(const uint8_t *pkt, size_t len, fec_hdr *h)
             return -EBADMSG;
         return 0;
     case FEC_KIND_REPAIR:
-        /* fec_code_check rejects code 3 (RLC, reserved) and unknown codes. */
+        /* fec_code_check rejects unknown codes (code 3 is checked above). */
         if (fec_code_check(h->code, h->k, h->m) < 0 || h->length == 0)
             return -EBADMSG;
         if (h->index < h->k || h->index >= h->k + h->m)
@@ -197,4 +199,26 @@ int fec_hdr_parse(const uint8_t *pkt, size_t len, fec_hdr *h)
     default:    /* kind 3: the secure envelope, never a plain header */
         return -EBADMSG;
     }
+}
+
+/* Code 3 (docs/fec-format.md "Sliding-window code"): source packets carry
+ * k = window W >= 1, m >= 1, index = repair interval 1..W; repair packets
+ * k = n (sources covered) >= 1, m >= 1, index = repair key (any). */
+int fec_rlc_hdr_check(const fec_hdr *h, size_t len)
+{
+    if (h->k == 0 || h->m == 0 || h->length == 0)
+        return -EBADMSG;
+    if (h->kind == FEC_KIND_SOURCE) {
+        if (h->index == 0 || h->index > h->k)
+            return -EBADMSG;
+        if (len < (size_t)FEC_HDR_LEN + h->length)
+            return -EBADMSG;
+        return 0;
+    }
+    if (h->kind == FEC_KIND_REPAIR) {
+        if (len < (size_t)FEC_HDR_LEN + FEC_LEN_FIELD + h->length)
+            return -EBADMSG;
+        return 0;
+    }
+    return -EBADMSG;
 }

@@ -6,6 +6,9 @@ cdef extern from "fec.h" nogil:
     enum:
         FEC_CODE_XOR
         FEC_CODE_RS
+        FEC_CODE_RLC
+        FEC_RLC_MAX_WINDOW
+        FEC_RLC_MAX_M
         FEC_MAX_SYMBOLS
         FEC_HDR_LEN
         FEC_LEN_FIELD
@@ -31,6 +34,7 @@ cdef extern from "fec.h" nogil:
     int fec_kernel_supported(const char *name)
 
     int fec_code_check(int code, unsigned k, unsigned m)
+    void fec_rlc_coefs(uint64_t first_esi, unsigned n, uint8_t key, uint8_t *coef)
 
     ctypedef struct fec_matrix_cache:
         pass
@@ -61,6 +65,7 @@ cdef extern from "fec.h" nogil:
         const fec_kernel *kernel
         uint32_t session_id
         uint8_t flags
+        unsigned window
 
     ctypedef struct fec_encoder_stats:
         uint64_t source_packets
