@@ -42,11 +42,11 @@ The sweep: for each k of a grid, the smallest m whose binomial prediction
 meets the target at the schedule's worst random phase, and m - 1 (which the
 prediction says misses, but a finite run may not); candidates are run in
 order of estimated byte overhead through the phases of the schedule, each
-phase for --sweep-s seconds (150: five times a phase, for the statistics; a
-fixed code's phases are independent, and the first 30 s are the very loss
+phase for --sweep-s seconds (90: three times a phase, for the statistics;
+a fixed code's phases are independent, and the first 30 s are the very loss
 pattern of the schedule run), worst phase first, each stopping at its first
 phase over the target, until one meets it in every phase; candidates
-estimated within 10 % of it are run too, and the smallest measured byte
+estimated within 5 % of it are run too, and the smallest measured byte
 overhead among those that pass wins.
 
 Metrics per row and phase: residual loss (sources never delivered / sent)
@@ -606,6 +606,8 @@ def summarize_run(raw: dict[str, Any], phases: list[Loss], skip_s: float,
             "recovered": int(d.size),
             "delay_mean_ms": float(d.mean()) if d.size else None,
             "delay_p99_ms": float(np.percentile(d, 99)) if d.size else None,
+            "delay_p50_p90_max_ms": ([float(x) for x in np.percentile(d, [50, 90, 100])]
+                                     if d.size else None),
             "overhead_bytes": (int(tk["wireb"][tsel].sum()) - srcb) / srcb if srcb else None,
             "overhead_packets": int(tk["rep"][tsel].sum()) / nsrc if nsrc else None,
         })
@@ -763,7 +765,7 @@ def run_sweep(phases: list[Loss], args: argparse.Namespace,
     tried = []
     winner_est = None
     for k, m in cands:
-        if winner_est is not None and est_overhead(k, m) > 1.1 * winner_est:
+        if winner_est is not None and est_overhead(k, m) > 1.05 * winner_est:
             break
         entry: dict[str, Any] = {"k": k, "m": m, "est_overhead": est_overhead(k, m),
                                  "phases": {}, "passes": True}
@@ -998,8 +1000,8 @@ def main() -> None:
     ap.add_argument("--phase-s", type=float, default=PHASE_S, help="schedule phase, s (30)")
     ap.add_argument("--steady-s", type=float, default=PHASE_S,
                     help="steady scenarios, s (30)")
-    ap.add_argument("--sweep-s", type=float, default=150.0,
-                    help="seconds of each phase a sweep candidate is run for (150)")
+    ap.add_argument("--sweep-s", type=float, default=90.0,
+                    help="seconds of each phase a sweep candidate is run for (90)")
     ap.add_argument("--skip-s", type=float, default=SKIP_S,
                     help="seconds after a transition left out of the per-phase residual (2)")
     ap.add_argument("--delay-ms", type=float, default=10.0, help="one-way delay, ms (10)")
