@@ -19,8 +19,11 @@ from pydpdk._includes.fec cimport (
     FEC_CODE_RLC,
     FEC_CODE_RS,
     FEC_CODE_XOR,
+    FEC_CONTROL,
+    FEC_CTRL_LINK_REPORT,
     FEC_DEFAULT_MAX_SESSIONS,
     FEC_DELIVER,
+    FEC_REPORT_MAX_LEN,
     FEC_HDR_LEN,
     FEC_MAX_PAYLOAD,
     FEC_MAX_SESSION_BLOCKS,
@@ -31,6 +34,9 @@ from pydpdk._includes.fec cimport (
     FEC_VERSION,
     fec_code_check,
     fec_code_matrix,
+    fec_control_accept,
+    fec_control_state,
+    fec_control_write,
     fec_decode_block,
     fec_decoder,
     fec_decoder_blocks_in_flight,
@@ -38,6 +44,7 @@ from pydpdk._includes.fec cimport (
     fec_decoder_create,
     fec_decoder_destroy,
     fec_decoder_get_stats,
+    fec_decoder_link_report,
     fec_decoder_live_session,
     fec_decoder_poll,
     fec_decoder_push,
@@ -51,8 +58,10 @@ from pydpdk._includes.fec cimport (
     fec_encoder_create,
     fec_encoder_destroy,
     fec_encoder_flush,
+    fec_encoder_get_params,
     fec_encoder_get_stats,
     fec_encoder_poll,
+    fec_encoder_set_params,
     fec_encoder_session_id,
     fec_encoder_stats,
     fec_init,
@@ -61,11 +70,14 @@ from pydpdk._includes.fec cimport (
     fec_kernel_default,
     fec_kernel_names,
     fec_kernel_supported,
+    fec_link_report,
     fec_matrix_cache,
     fec_matrix_cache_create,
     fec_matrix_cache_destroy,
     fec_matrix_cache_stats,
     fec_rlc_coefs,
+    fec_report_read,
+    fec_report_write,
     fec_sink,
     fec_verdict,
 )
@@ -179,6 +191,88 @@ cdef int _code(object code, long k, long m) except -1:
     if fec_code_check(_CODES[code], k, m) < 0:
         raise ValueError(f"code {code!r} needs m == 1 (got m={m})")
     return _CODES[code]
+
+
+# ---- link reports (native/fec/measure.c, control.c) ----------------------
+
+_REPORT_FIELDS = ("window", "packets", "lost", "loss_runs", "arrivals", "reordered",
+                  "recovered", "loss_rate", "gilbert_p", "gilbert_r", "bad_loss",
+                  "mean_burst", "reorder_rate", "recovery_mean", "recovery_p99",
+                  "session_id", "depth")
+
+
+cdef dict _report_dict(const fec_link_report *r):
+    """A native report as a dict (times in ns, run_hist a list)."""
+    return {"window": r.window, "packets": r.packets, "lost": r.lost,
+            "loss_runs": r.loss_runs, "arrivals": r.arrivals, "reordered": r.reordered,
+            "recovered": r.recovered, "loss_rate": r.loss_rate, "gilbert_p": r.gilbert_p,
+            "gilbert_r": r.gilbert_r, "bad_loss": r.bad_loss, "mean_burst": r.mean_burst,
+            "reorder_rate": r.reorder_rate, "recovery_mean": r.recovery_mean,
+            "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
+            "run_hist": [r.run_hist[i] for i in range(8)]}
+
+
+cdef int _report_from_dict(dict d, fec_link_report *r) except -1:
+    memset(r, 0, sizeof(fec_link_report))
+    r.window = d["window"]
+    r.packets = d["packets"]
+    r.lost = d["lost"]
+    r.loss_runs = d["loss_runs"]
+    r.arrivals = d.get("arrivals", 0)
+    r.reordered = d.get("reordered", 0)
+    r.recovered = d.get("recovered", 0)
+    r.loss_rate = d["loss_rate"]
+    r.gilbert_p = d["gilbert_p"]
+    r.gilbert_r = d["gilbert_r"]
+    r.bad_loss = d["bad_loss"]
+    r.recovery_mean = d.get("recovery_mean", 0.0)
+    r.recovery_p99 = d.get("recovery_p99", 0.0)
+    r.session_id = d.get("session_id", 0)
+    r.depth = d.get("depth", 1)
+    hist = d.get("run_hist", [])
+    for i in range(min(8, len(hist))):
+        r.run_hist[i] = hist[i]
+    return 0
+
+
+def report_payload(dict report):
+    """The link report TLVs (docs/fec-format.md, "Link report") of a report dict."""
+    cdef fec_link_report r
+    cdef uint8_t out[FEC_REPORT_MAX_LEN]
+    _report_from_dict(report, &r)
+    n = fec_report_write(&r, out, sizeof(out))
+    if n < 0:
+        raise error_from_errno(n, "cannot write the link report", FecError)
+    return PyBytes_FromStringAndSize(<char *>out, n)
+
+
+def parse_report(data):
+    """Report TLVs -> dict, or None when malformed."""
+    cdef const uint8_t[::1] view = memoryview(data).cast("B")
+    cdef fec_link_report r
+    if view.shape[0] == 0:
+        return None
+    if fec_report_read(&view[0], view.shape[0], &r) < 0:
+        return None
+    return _report_dict(&r)
+
+
+def control_packet(uint32_t session_id, uint64_t seq, dict report):
+    """A whole control packet (header + link report TLVs)."""
+    cdef fec_link_report r
+    cdef uint8_t payload[FEC_REPORT_MAX_LEN]
+    cdef uint8_t out[FEC_HDR_LEN + FEC_REPORT_MAX_LEN]
+    if session_id == 0:
+        raise ValueError("session_id must be 1..2**32-1")
+    _report_from_dict(report, &r)
+    n = fec_report_write(&r, payload, sizeof(payload))
+    if n < 0:
+        raise error_from_errno(n, "cannot write the link report", FecError)
+    n = fec_control_write(session_id, seq, 0, FEC_CTRL_LINK_REPORT, payload, n, out,
+                          sizeof(out))
+    if n < 0:
+        raise error_from_errno(n, "cannot write the control packet", FecError)
+    return PyBytes_FromStringAndSize(<char *>out, n)
 
 
 # ---- output arena: packets produced inside a nogil loop ------------------
@@ -432,7 +526,8 @@ cdef class StreamEncoder:
 
     def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
                   long max_payload=2048, timeout=None,
-                  uint64_t first_block_id=0, kernel=None, session_id=None, window=None):
+                  uint64_t first_block_id=0, kernel=None, session_id=None, window=None,
+                  max_m=None, max_depth=None):
         cdef fec_encoder_config cfg
         memset(&cfg, 0, sizeof(cfg))
         if code == "rlc":
@@ -445,6 +540,14 @@ cdef class StreamEncoder:
             cfg.code = _code(code, k, m)
             if window is not None:
                 raise ValueError(f"window applies to code='rlc' only (code={code!r})")
+        if max_m is not None:
+            if not m <= max_m < FEC_MAX_SYMBOLS:
+                raise ValueError(f"max_m must be m..{FEC_MAX_SYMBOLS - 1} (got {max_m})")
+            cfg.max_m = max_m
+        if max_depth is not None:
+            if not depth <= max_depth <= 1024:
+                raise ValueError(f"max_depth must be depth..1024 (got {max_depth})")
+            cfg.max_depth = max_depth
         if depth < 1 or depth > 1024:
             raise ValueError(f"depth must be 1..1024 (got {depth})")
         if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
@@ -569,6 +672,20 @@ cdef class StreamEncoder:
         fec_encoder_get_stats(self.enc, &st)
         return st
 
+    def _set_params(self, str code, long k, long m, long depth):
+        """Ask for another code/k/m/depth from the next block on (all open
+        blocks close first, with parity).  ValueError when out of range."""
+        guard_enter(&self.busy, self)
+        try:
+            self._check()
+            code_id = _code(code, k, m)
+            if depth < 1 or fec_encoder_set_params(self.enc, code_id, k, m, depth) < 0:
+                raise ValueError(f"cannot switch to {code}({k},{m}) depth {depth}: beyond "
+                                 "the encoder's max_m/max_depth")
+            self.k, self.m, self.depth, self.code = k, m, depth, code
+        finally:
+            self.busy = 0
+
 
 # ---- streaming decoder ---------------------------------------------------
 
@@ -586,11 +703,22 @@ cdef class StreamDecoder:
     cdef int busy               # thread guard (guard_enter)
     cdef readonly unsigned max_sessions
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
+    cdef fec_control_state ctrl
+    cdef list _peer                         # reports received, oldest first
 
     def __cinit__(self, *, long max_payload=2048, long max_blocks=64,
                   max_symbols=None, timeout=0.1, unsigned cache_size=64,
-                  kernel=None, long max_sessions=FEC_DEFAULT_MAX_SESSIONS):
+                  kernel=None, long max_sessions=FEC_DEFAULT_MAX_SESSIONS,
+                  measure_window_ms=1000):
         cdef fec_decoder_config cfg
+        memset(&cfg, 0, sizeof(cfg))
+        memset(&self.ctrl, 0, sizeof(self.ctrl))
+        self._peer = []
+        if measure_window_ms is not None and measure_window_ms != 0:
+            if not 1 <= measure_window_ms <= 3_600_000:
+                raise ValueError(f"measure_window_ms must be 1..3600000 or 0/None "
+                                 f"(got {measure_window_ms!r})")
+            cfg.measure_window = int(measure_window_ms * 1e6)
         if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
             raise ValueError(f"max_payload must be 1..{FEC_MAX_PAYLOAD} (got {max_payload})")
         if max_blocks < 1 or max_blocks > 65536:
@@ -657,8 +785,16 @@ cdef class StreamDecoder:
         cdef fec_verdict v
         cdef bint oom = False
         cdef size_t slot
+        cdef Py_ssize_t n_ctrl = 0
+        cdef Py_ssize_t *ctrl = NULL
+        cdef fec_link_report rep
+        cdef uint32_t sender = 0
         self._check()
         bufs = acquire_all(packets, &n)
+        ctrl = <Py_ssize_t *>malloc(max(n, 1) * sizeof(Py_ssize_t))
+        if ctrl == NULL:
+            release_all(bufs, n)
+            raise MemoryError()
         arena_reset(arena)
         sink.ctx = arena
         sink.get = arena_get
@@ -681,10 +817,25 @@ cdef class StreamDecoder:
                         arena.entries[slot].source = i
                         arena.entries[slot].offset = v.offset
                         arena.entries[slot].length = v.length
+                    elif v.action == FEC_CONTROL:
+                        ctrl[n_ctrl] = i
+                        n_ctrl += 1
             if oom:
                 raise MemoryError("no memory for the decoded packets")
+            # Control packets: link reports of the peer (checked, counted,
+            # old or repeated ones dropped; at most 64 kept).
+            for i in range(n_ctrl):
+                if fec_control_accept(&self.ctrl, <const uint8_t *>bufs[ctrl[i]].buf,
+                                      <size_t>bufs[ctrl[i]].len, &rep, &sender) == 0:
+                    d = _report_dict(&rep)
+                    d["sender"] = sender
+                    d["seq"] = self.ctrl.last_seq
+                    self._peer.append(d)
+                    if len(self._peer) > 64:
+                        del self._peer[0]
             return arena_collect(arena, bufs)
         finally:
+            free(ctrl)
             release_all(bufs, n)
 
     def _poll(self, uint64_t now):
@@ -717,6 +868,29 @@ cdef class StreamDecoder:
         """Sessions in the table now (at most max_sessions)."""
         self._check()
         return fec_decoder_sessions(self.dec)
+
+    def _link_report(self, uint64_t now):
+        """The measurement over the window ending at now (dict), or None when off."""
+        cdef fec_link_report rep
+        guard_enter(&self.busy, self)
+        try:
+            self._check()
+            if fec_decoder_link_report(self.dec, now, &rep) < 0:
+                return None
+            return _report_dict(&rep)
+        finally:
+            self.busy = 0
+
+    def _take_peer_reports(self):
+        out, self._peer = self._peer, []
+        return out
+
+    @property
+    def control_stats(self):
+        """Link reports received: accepted, malformed, old (not newer than the
+        last of their sender), unknown (another control message type)."""
+        return {"accepted": self.ctrl.accepted, "malformed": self.ctrl.malformed,
+                "old": self.ctrl.old, "unknown": self.ctrl.unknown}
 
     @property
     def live_session(self):

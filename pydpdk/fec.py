@@ -38,16 +38,20 @@ from typing import Any, Union
 import numpy as np
 
 from . import _fec
+from .adaptive import AdaptivePolicy, Controller, FecSetting, LinkReport
 from .errors import FecError
 
 __all__ = [
     "DEFAULT_MAX_SESSIONS",
     "HEADER_LEN",
     "VERSION",
+    "AdaptivePolicy",
     "BlockCodec",
     "Decoder",
     "Encoder",
     "FecError",
+    "FecSetting",
+    "LinkReport",
     "available_kernels",
     "default_kernel",
 ]
@@ -134,19 +138,85 @@ class Encoder(_fec.StreamEncoder):
         with the AEAD *aead* under the newest key (pydpdk.secure.Sealer).
     aead : str
         ``"aes-256-gcm"`` (default) or ``"chacha20-poly1305"``.
+    adaptive : AdaptivePolicy, optional
+        Adaptive redundancy (pydpdk.adaptive): :meth:`apply_report` feeds
+        the peer decoder's link reports to a controller that changes code,
+        k, m and depth (at a block boundary) to meet the policy's target
+        residual loss with the least overhead.  *k*, *m*, *depth* are the
+        setting before the first report (or ``policy.initial``); memory is
+        sized for ``policy.max_m`` and the largest of ``policy.depths``.
     """
 
     def __new__(cls, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
-                **kwargs: Any) -> Encoder:
+                adaptive: AdaptivePolicy | None = None, **kwargs: Any) -> Encoder:
+        if adaptive is not None:
+            if not isinstance(adaptive, AdaptivePolicy):
+                raise ValueError(f"adaptive must be an AdaptivePolicy (got {adaptive!r})")
+            if adaptive.initial is not None:
+                k, m = adaptive.initial
+                args = (k, m) + tuple(args[2:])
+            m = args[1] if len(args) > 1 else kwargs.get("m", 1)
+            depth = kwargs.get("depth", 1)
+            kwargs.setdefault("max_m", max(adaptive.max_m, m))
+            kwargs.setdefault("max_depth", max(adaptive.max_depth, depth))
         return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
-                 **kwargs: Any) -> None:
+                 adaptive: AdaptivePolicy | None = None, **kwargs: Any) -> None:
         self._sealer = None
         if keys is not None:
             from . import secure
 
             self._sealer = secure.Sealer(keys, aead=aead, session_id=self.session_id)
+        self._controller: Controller | None = None
+        self._ignored_reports = 0
+        start = FecSetting(self.code, self.k, self.m, self.depth, 0, self.m / self.k, 0.0,
+                           "fixed" if adaptive is None else "initial setting")
+        self._fixed = start
+        if adaptive is not None:
+            timeout = kwargs.get("timeout")
+            self._controller = Controller(adaptive, start,
+                                          timeout_ms=timeout * 1e3 if timeout else None)
+
+    @property
+    def setting(self) -> FecSetting:
+        """The setting in force (asked for: it takes effect at the next packet)."""
+        if self._controller is None:
+            return self._fixed
+        return self._controller.current
+
+    @property
+    def adaptive(self) -> AdaptivePolicy | None:
+        """The policy, or None for a fixed setting."""
+        return None if self._controller is None else self._controller.policy
+
+    @property
+    def reports_ignored(self) -> int:
+        """Reports about another encoder session (a previous run), ignored."""
+        return self._ignored_reports
+
+    def apply_report(self, report: LinkReport, now: int | None = None) -> FecSetting:
+        """Feed one link report of the peer decoder; returns the setting now in force.
+
+        A change is applied at the next block boundary (open blocks close
+        with their parity first).  A report that names another sender
+        session than this encoder's is ignored (counted in
+        :attr:`reports_ignored`).  Raises ValueError when the encoder was
+        made without *adaptive*.
+        """
+        if self._controller is None:
+            raise ValueError("apply_report needs an adaptive encoder (Encoder(adaptive=...))")
+        if not isinstance(report, LinkReport):
+            raise ValueError(f"report must be a LinkReport (got {type(report).__name__})")
+        if report.session_id not in (0, self.session_id):
+            self._ignored_reports += 1
+            return self._controller.current
+        before = self._controller.current
+        after = self._controller.decide(report, _now(now))
+        if (after.code, after.k, after.m, after.depth) != \
+                (before.code, before.k, before.m, before.depth):
+            self._set_params(after.code, after.k, after.m, after.depth)
+        return after
 
     def _seal(self, packets: list[bytes]) -> list[bytes]:
         if self._sealer is None:
@@ -245,19 +315,80 @@ class Decoder(_fec.StreamDecoder):
     packet is authenticated and decrypted (pydpdk.secure.Opener, AEAD
     *aead*, newest epochs kept in *state_path*) before the decoder sees it;
     what fails is dropped and counted in :attr:`secure_stats` by reason.
+
+    Link measurement (native/fec/measure.c): over the last
+    *measure_window_ms* milliseconds (0 or None: off) the decoder measures
+    the sender session it follows: loss, bursts, reordering, recovery delay
+    (:meth:`link_report`).  :meth:`feedback` makes a control packet of it
+    every *feedback_interval_ms* for the peer's adaptive encoder; control
+    packets received are checked and their reports kept for
+    :meth:`peer_reports` (malformed, old or repeated ones are counted in
+    :attr:`control_stats` and dropped).
     """
 
     def __new__(cls, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
-                state_path: Any = None, **kwargs: Any) -> Decoder:
+                state_path: Any = None, feedback_interval_ms: float = 100.0,
+                **kwargs: Any) -> Decoder:
         return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args: Any, keys: Any = None, aead: str = "aes-256-gcm",
-                 state_path: Any = None, **kwargs: Any) -> None:
+                 state_path: Any = None, feedback_interval_ms: float = 100.0,
+                 **kwargs: Any) -> None:
         self._opener = None
         if keys is not None:
             from . import secure
 
             self._opener = secure.Opener(keys, aead=aead, state_path=state_path)
+        if not feedback_interval_ms > 0:
+            raise ValueError(f"feedback_interval_ms must be > 0 (got {feedback_interval_ms})")
+        self._feedback_ns = int(feedback_interval_ms * 1e6)
+        self._last_feedback: int | None = None
+        self._feedback_seq = 0
+        self._feedback_session = 0
+
+    def link_report(self, now: int | None = None) -> LinkReport:
+        """What the decoder measured over the window ending at *now* (ns).
+
+        Raises ValueError when made with ``measure_window_ms=0``.
+        """
+        d = self._link_report(_now(now))
+        if d is None:
+            raise ValueError("link measurement is off (measure_window_ms=0)")
+        return LinkReport.from_native(d)
+
+    def feedback(self, now: int | None = None, encoder: Encoder | None = None) -> bytes | None:
+        """A control packet with the link report, when one is due, else None.
+
+        Due every *feedback_interval_ms* (the first call is due), and only
+        when the window holds packets.  The packet carries *encoder*'s
+        session id and, in secure mode, is sealed by it (send it with that
+        encoder's packets); without *encoder* a random session id of this
+        decoder's own.  Sequence numbers increase by one per packet.
+        """
+        t = _now(now)
+        if self._last_feedback is not None and t - self._last_feedback < self._feedback_ns:
+            return None
+        rep = self._link_report(t)
+        if rep is None or rep["packets"] == 0:
+            return None
+        self._last_feedback = t
+        self._feedback_seq += 1
+        if encoder is not None:
+            session = encoder.session_id
+        else:
+            if not self._feedback_session:
+                import secrets
+
+                self._feedback_session = secrets.randbelow(0xFFFFFFFF) + 1
+            session = self._feedback_session
+        pkt = _fec.control_packet(session, self._feedback_seq, rep)
+        return encoder._seal([pkt])[0] if encoder is not None else pkt
+
+    def peer_reports(self) -> list[LinkReport]:
+        """Link reports received in control packets since the last call, oldest
+        first (at most 64 kept; checked, newer than the previous one of their
+        sender)."""
+        return [LinkReport.from_native(d) for d in self._take_peer_reports()]
 
     @property
     def secure_stats(self) -> dict[str, int] | None:

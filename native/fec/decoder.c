@@ -74,6 +74,8 @@ struct fec_decoder {
     uint32_t next_gen;
     fec_decoder_stats st;
     rlc_dec *rlc;             /* code-3 state of up to FEC_RLC_CONTEXTS sessions */
+    fec_measure *meas;        /* link measurement, NULL: off */
+    uint64_t now;             /* of the current push (measurement) */
 };
 
 int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
@@ -128,6 +130,8 @@ int fec_decoder_create(const fec_decoder_config *cfg, fec_decoder **out)
         rc = rlc_dec_create(dec, cfg, dec->kern, &dec->st,
                             max_sessions < FEC_RLC_CONTEXTS ? max_sessions : FEC_RLC_CONTEXTS,
                             &dec->rlc);
+    if (rc == 0 && cfg->measure_window)
+        rc = fec_measure_create(cfg->measure_window, cfg->timeout, &dec->meas);
     if (rc < 0) {
         fec_decoder_destroy(dec);
         return rc;
@@ -150,6 +154,7 @@ void fec_decoder_destroy(fec_decoder *dec)
         return;
     fec_matrix_cache_destroy(dec->cache);
     rlc_dec_destroy(dec->rlc);
+    fec_measure_destroy(dec->meas);
     free(dec->sym_storage);
     free(dec->sym_free);
     free(dec->blocks);
@@ -431,6 +436,9 @@ static int recover(fec_decoder *dec, dec_block *b, const fec_sink *sink)
                 dec->st.recovered++;
                 rebuilt++;
                 b->have[i] = 1;
+                if (dec->meas)
+                    fec_measure_rebuilt(dec->meas, dec->sessions[b->sess].id, b->id, i,
+                                        dec->now);
             } else {
                 dec->st.no_buffer++;
             }
@@ -572,6 +580,10 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
         v->length = h.length;
         return 0;
     }
+    /* The measurement follows the live session (any, before there is one). */
+    dec->now = now;
+    if (dec->meas && (dec->live < 0 || dec->sessions[dec->live].id == h.session_id))
+        fec_measure_packet(dec->meas, h.session_id, &h, now);
     const int repair = h.kind == FEC_KIND_REPAIR;
     const unsigned s = session_slot(dec, h.session_id);
     dec_session *S = &dec->sessions[s];
@@ -719,4 +731,13 @@ int fec_decoder_push(fec_decoder *dec, const uint8_t *pkt, uint32_t len, uint64_
             return recover(dec, b, sink);
     }
     return 0;
+}
+
+int fec_decoder_link_report(fec_decoder *dec, uint64_t now, fec_link_report *rep)
+{
+    if (dec == NULL || rep == NULL)
+        return -EINVAL;
+    if (dec->meas == NULL)
+        return -ENOTSUP;
+    return fec_measure_report(dec->meas, now, rep);
 }

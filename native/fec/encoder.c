@@ -1,6 +1,7 @@
 /* Streaming encoder: folds each source packet into its block's parity as it
  * passes, emits parity when the block reaches k or its deadline. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -28,6 +29,11 @@ struct fec_encoder {
     uint8_t coef[FEC_MAX_SYMBOLS][FEC_MAX_SYMBOLS]; /* [source index][row] */
     fec_encoder_stats st;
     rlc_enc *rlc;             /* code 3: the sliding-window encoder does the work */
+    unsigned max_m, max_depth;     /* what the storage is sized for */
+    /* Parameters asked for by fec_encoder_set_params() (another thread) and
+     * those in force, each packed in one word (pack_params). */
+    _Atomic uint64_t pending;
+    _Atomic uint64_t current;
 };
 
 static int create_rlc(const fec_encoder_config *cfg, fec_encoder **out)
@@ -57,6 +63,14 @@ static int create_rlc(const fec_encoder_config *cfg, fec_encoder **out)
     return 0;
 }
 
+/* valid bit | code | k | m | depth: one atomic word, so a reader never sees
+ * half of a change. */
+static uint64_t pack_params(int code, unsigned k, unsigned m, unsigned depth)
+{
+    return (UINT64_C(1) << 63) | ((uint64_t)(code & 0xff) << 48) | ((uint64_t)k << 40) |
+           ((uint64_t)m << 32) | (uint64_t)depth;
+}
+
 int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
 {
     if (cfg == NULL || out == NULL)
@@ -66,6 +80,11 @@ int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
     if (fec_code_check(cfg->code, cfg->k, cfg->m) < 0)
         return -EINVAL;
     if (cfg->depth == 0 || cfg->depth > 1024)
+        return -EINVAL;
+    const unsigned max_m = cfg->max_m ? cfg->max_m : cfg->m;
+    const unsigned max_depth = cfg->max_depth ? cfg->max_depth : cfg->depth;
+    if (max_m < cfg->m || max_m >= FEC_MAX_SYMBOLS || max_depth < cfg->depth ||
+        max_depth > 1024)
         return -EINVAL;
     if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD)
         return -EINVAL;
@@ -86,18 +105,22 @@ int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
     enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
     enc->next_block_id = cfg->first_block_id & FEC_BLOCK_ID_MASK;
     const size_t row_len = ((size_t)FEC_LEN_FIELD + cfg->max_payload + 63) & ~(size_t)63;
-    enc->lanes = calloc(cfg->depth, sizeof(enc_lane));
-    enc->acc_ptrs = calloc((size_t)cfg->depth * cfg->m, sizeof(uint8_t *));
-    enc->storage = aligned_alloc(64, (size_t)cfg->depth * cfg->m * row_len);
+    enc->max_m = max_m;
+    enc->max_depth = max_depth;
+    enc->lanes = calloc(max_depth, sizeof(enc_lane));
+    enc->acc_ptrs = calloc((size_t)max_depth * max_m, sizeof(uint8_t *));
+    enc->storage = aligned_alloc(64, (size_t)max_depth * max_m * row_len);
     if (enc->lanes == NULL || enc->acc_ptrs == NULL || enc->storage == NULL) {
         fec_encoder_destroy(enc);
         return -ENOMEM;
     }
-    for (unsigned d = 0; d < cfg->depth; d++) {
-        enc->lanes[d].acc = &enc->acc_ptrs[(size_t)d * cfg->m];
-        for (unsigned r = 0; r < cfg->m; r++)
-            enc->lanes[d].acc[r] = enc->storage + ((size_t)d * cfg->m + r) * row_len;
+    for (unsigned d = 0; d < max_depth; d++) {
+        enc->lanes[d].acc = &enc->acc_ptrs[(size_t)d * max_m];
+        for (unsigned r = 0; r < max_m; r++)
+            enc->lanes[d].acc[r] = enc->storage + ((size_t)d * max_m + r) * row_len;
     }
+    atomic_init(&enc->pending, 0);
+    atomic_init(&enc->current, pack_params(cfg->code, cfg->k, cfg->m, cfg->depth));
     for (unsigned j = 0; j < cfg->k; j++)
         for (unsigned r = 0; r < cfg->m; r++)
             enc->coef[j][r] = fec_coef(cfg->code, cfg->m, r, j);
@@ -185,6 +208,50 @@ static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
     return emitted;
 }
 
+int fec_encoder_set_params(fec_encoder *enc, int code, unsigned k, unsigned m,
+                           unsigned depth)
+{
+    if (enc == NULL || fec_code_check(code, k, m) < 0 || m > enc->max_m || depth == 0 ||
+        depth > enc->max_depth)
+        return -EINVAL;
+    atomic_store_explicit(&enc->pending, pack_params(code, k, m, depth),
+                          memory_order_release);
+    return 0;
+}
+
+void fec_encoder_get_params(const fec_encoder *enc, int *code, unsigned *k, unsigned *m,
+                            unsigned *depth)
+{
+    const uint64_t w = atomic_load_explicit(&((fec_encoder *)enc)->current,
+                                            memory_order_acquire);
+    if (code) *code = (int)((w >> 48) & 0xff);
+    if (k) *k = (unsigned)((w >> 40) & 0xff);
+    if (m) *m = (unsigned)((w >> 32) & 0xff);
+    if (depth) *depth = (unsigned)(w & 0xffffffffu);
+}
+
+/* A requested change: close every open block (parity included), then open
+ * the next ones with the new parameters. */
+static int apply_pending(fec_encoder *enc, const fec_sink *sink)
+{
+    const uint64_t w = atomic_exchange_explicit(&enc->pending, 0, memory_order_acquire);
+    int emitted = 0;
+    if (!(w >> 63))
+        return 0;
+    for (unsigned d = 0; d < enc->cfg.depth; d++)
+        emitted += close_lane(enc, &enc->lanes[d], sink);
+    enc->cfg.code = (int)((w >> 48) & 0xff);
+    enc->cfg.k = (unsigned)((w >> 40) & 0xff);
+    enc->cfg.m = (unsigned)((w >> 32) & 0xff);
+    enc->cfg.depth = (unsigned)(w & 0xffffffffu);
+    enc->next_lane = 0;
+    for (unsigned j = 0; j < enc->cfg.k; j++)
+        for (unsigned r = 0; r < enc->cfg.m; r++)
+            enc->coef[j][r] = fec_coef(enc->cfg.code, enc->cfg.m, r, j);
+    atomic_store_explicit(&enc->current, w, memory_order_release);
+    return emitted;
+}
+
 int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
                     uint64_t now, uint8_t hdr[FEC_HDR_LEN], const fec_sink *sink)
 {
@@ -195,6 +262,8 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
         return -EMSGSIZE;
     if (enc->rlc)
         return rlc_enc_add(enc->rlc, &enc->st, payload, len, now, hdr, sink);
+    if (atomic_load_explicit(&enc->pending, memory_order_relaxed))
+        emitted += apply_pending(enc, sink);
     enc_lane *lane = &enc->lanes[enc->next_lane];
     enc->next_lane = enc->next_lane + 1 == enc->cfg.depth ? 0 : enc->next_lane + 1;
 

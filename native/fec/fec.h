@@ -215,6 +215,9 @@ typedef struct fec_encoder_config {
                                 FEC_FLAG_FEEDBACK */
     unsigned window;         /* FEC_CODE_RLC only: sources each repair covers,
                                 k..FEC_RLC_MAX_WINDOW (0: k); ignored otherwise */
+    unsigned max_m;          /* largest m fec_encoder_set_params() may choose
+                                (0: m); memory is sized for it */
+    unsigned max_depth;      /* largest depth it may choose (0: depth) */
 } fec_encoder_config;
 
 typedef struct fec_encoder_stats {
@@ -254,6 +257,17 @@ int fec_encoder_flush(fec_encoder *enc, const fec_sink *sink);
 void fec_encoder_get_stats(const fec_encoder *enc, fec_encoder_stats *st);
 /* Wire size of the largest parity packet this encoder can produce. */
 uint32_t fec_encoder_max_repair_len(const fec_encoder *enc);
+/* Ask for another code, k, m and depth (adaptive redundancy).  Safe to call
+ * from any thread while another one encodes: the request is handed over
+ * atomically and taken by the next fec_encoder_add() (which first closes
+ * the open blocks, with parity, so the change falls on a block boundary).
+ * A newer request replaces one not yet taken.  0, or -EINVAL (not a valid
+ * code, m > max_m, depth > max_depth or 0). */
+int fec_encoder_set_params(fec_encoder *enc, int code, unsigned k, unsigned m,
+                           unsigned depth);
+/* The parameters in force (those of the last block opened), any thread. */
+void fec_encoder_get_params(const fec_encoder *enc, int *code, unsigned *k, unsigned *m,
+                            unsigned *depth);
 
 /* ------------------------------------------------------------------------
  * Sliding-window code (RLC, code 3; docs/fec-format.md "Sliding-window code")
@@ -338,6 +352,8 @@ typedef struct fec_decoder_config {
     unsigned max_sessions;  /* sessions side by side, 2..FEC_MAX_SESSIONS;
                                0: FEC_DEFAULT_MAX_SESSIONS; max_sessions *
                                max_blocks <= FEC_MAX_SESSION_BLOCKS */
+    uint64_t measure_window; /* link measurement window (fec_decoder_link_report),
+                               caller's clock units, >= 10; 0: no measurement */
 } fec_decoder_config;
 
 typedef struct fec_decoder_stats {
@@ -398,6 +414,96 @@ unsigned fec_decoder_symbols_free(const fec_decoder *dec);
 /* Sessions in the table; the live session's id (0: none yet). */
 unsigned fec_decoder_sessions(const fec_decoder *dec);
 uint32_t fec_decoder_live_session(const fec_decoder *dec);
+
+/* ------------------------------------------------------------------------
+ * Link measurement and link reports (native/fec/measure.c, control.c)
+ * ---------------------------------------------------------------------- */
+
+/* Loss runs by length: bin i holds runs of 2^i .. 2^(i+1)-1 packets
+ * (the last bin: 128 and longer). */
+#define FEC_RUN_BINS 8
+
+/* What a decoder measured on the link over its window, for one sender
+ * session (the one it follows: the live session, else the latest).  Times
+ * in the caller's clock units; the wire report assumes nanoseconds. */
+typedef struct fec_link_report {
+    uint64_t window;         /* length of the window */
+    uint64_t packets;        /* source + repair packets expected in it */
+    uint64_t lost;           /* of them not received */
+    uint64_t loss_runs;      /* runs of consecutive losses (wire order) */
+    uint64_t arrivals;       /* packets received (measurement's own count) */
+    uint64_t reordered;      /* of them behind a later packet of their block */
+    uint64_t recovered;      /* rebuilt packets whose delay was measured */
+    double loss_rate;        /* lost / packets */
+    double gilbert_p;        /* fitted Gilbert-Elliott: P(good -> bad) per packet */
+    double gilbert_r;        /* P(bad -> good) per packet */
+    double bad_loss;         /* loss probability in the bad state (good: 0) */
+    double mean_burst;       /* lost / loss_runs */
+    double reorder_rate;     /* reordered / arrivals */
+    double recovery_mean;    /* rebuilt packet: time from its expected
+                                arrival (between its received neighbours)
+                                to its rebuild, mean */
+    double recovery_p99;     /* 99th percentile (upper edge of a 1/4-octave bin) */
+    uint32_t run_hist[FEC_RUN_BINS];
+    uint32_t session_id;     /* the sender session measured */
+    unsigned depth;          /* interleaving depth inferred from the stream */
+} fec_link_report;
+
+/* The decoder's measurement over the window ending at now: 0, -EINVAL,
+ * or -ENOTSUP (created without measure_window). */
+int fec_decoder_link_report(fec_decoder *dec, uint64_t now, fec_link_report *rep);
+
+/* The measurement itself, for decoders (used by decoder.c). */
+typedef struct fec_measure fec_measure;
+int fec_measure_create(uint64_t window, uint64_t settle, fec_measure **out);
+void fec_measure_destroy(fec_measure *m);
+void fec_measure_packet(fec_measure *m, uint32_t session, const fec_hdr *h, uint64_t now);
+void fec_measure_rebuilt(fec_measure *m, uint32_t session, uint64_t block_id,
+                         unsigned index, uint64_t now);
+int fec_measure_report(fec_measure *m, uint64_t now, fec_link_report *rep);
+
+/* Control message types (header index of a control packet). */
+#define FEC_CTRL_LINK_REPORT 1
+#define FEC_REPORT_VERSION 1
+/* Link report TLV types (docs/fec-format.md, "Link report"). */
+enum fec_tlv {
+    FEC_TLV_WINDOW = 1,      /* u32 window, ms (required) */
+    FEC_TLV_COUNTS = 2,      /* u32 packets, u32 lost, u32 loss runs (required) */
+    FEC_TLV_GILBERT = 3,     /* u32 x4, parts per 1e9: loss rate, p, r, bad loss
+                                (required) */
+    FEC_TLV_REORDER = 4,     /* u32 arrivals, u32 reordered */
+    FEC_TLV_RECOVERY = 5,    /* u32 rebuilt, u32 mean us, u32 p99 us */
+    FEC_TLV_STREAM = 6,      /* u32 measured session id, u8 inferred depth */
+    FEC_TLV_RUNS = 7,        /* u32 x FEC_RUN_BINS loss-run histogram */
+};
+#define FEC_REPORT_MAX_LEN (2 + 6 + 14 + 18 + 10 + 14 + 7 + 2 + 4 * FEC_RUN_BINS)
+
+/* Report -> TLV payload (all TLVs): its length, or -EINVAL, -ENOSPC
+ * (cap < FEC_REPORT_MAX_LEN). */
+int fec_report_write(const fec_link_report *rep, uint8_t *out, size_t cap);
+/* TLV payload -> report: 0, or -EBADMSG (wrong version, truncated TLV,
+ * known TLV of the wrong length or repeated, required TLV missing, a value
+ * out of range); unknown TLV types are skipped. */
+int fec_report_read(const uint8_t *tlv, size_t len, fec_link_report *rep);
+/* A whole control packet (header + payload) into out: its length, or
+ * -EINVAL, -ENOSPC. */
+int fec_control_write(uint32_t session_id, uint64_t seq, uint8_t flags, uint8_t type,
+                      const uint8_t *payload, size_t len, uint8_t *out, size_t cap);
+
+/* Receiving side of reports: counts, and the newest sequence number of the
+ * sender session last heard (older or repeated ones are dropped). */
+typedef struct fec_control_state {
+    uint64_t accepted, malformed, old, unknown;
+    int have;
+    uint32_t session;
+    uint64_t last_seq;
+} fec_control_state;
+/* Check a control packet (header included) and read its report: 0 (report
+ * and sender session set), -EBADMSG (malformed, counted), -ENOTSUP (another
+ * message type, counted unknown), -EALREADY (not newer than the last one of
+ * that session, counted old), -EINVAL (NULL arguments). */
+int fec_control_accept(fec_control_state *st, const uint8_t *pkt, size_t len,
+                       fec_link_report *rep, uint32_t *session_id);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,8 @@ cdef extern from "fec.h" nogil:
         uint32_t session_id
         uint8_t flags
         unsigned window
+        unsigned max_m
+        unsigned max_depth
 
     ctypedef struct fec_encoder_stats:
         uint64_t source_packets
@@ -97,6 +99,7 @@ cdef extern from "fec.h" nogil:
         unsigned cache_entries
         const fec_kernel *kernel
         unsigned max_sessions
+        uint64_t measure_window
 
     ctypedef struct fec_decoder_stats:
         uint64_t received
@@ -142,3 +145,50 @@ cdef extern from "fec.h" nogil:
     unsigned fec_decoder_symbols_free(const fec_decoder *dec)
     unsigned fec_decoder_sessions(const fec_decoder *dec)
     uint32_t fec_decoder_live_session(const fec_decoder *dec)
+
+    # link measurement, link reports, encoder reconfiguration
+    int fec_encoder_set_params(fec_encoder *enc, int code, unsigned k, unsigned m,
+                               unsigned depth) nogil
+    void fec_encoder_get_params(const fec_encoder *enc, int *code, unsigned *k,
+                                unsigned *m, unsigned *depth) nogil
+
+    enum:
+        FEC_RUN_BINS
+        FEC_CTRL_LINK_REPORT
+        FEC_REPORT_VERSION
+        FEC_REPORT_MAX_LEN
+
+    ctypedef struct fec_link_report:
+        uint64_t window
+        uint64_t packets
+        uint64_t lost
+        uint64_t loss_runs
+        uint64_t arrivals
+        uint64_t reordered
+        uint64_t recovered
+        double loss_rate
+        double gilbert_p
+        double gilbert_r
+        double bad_loss
+        double mean_burst
+        double reorder_rate
+        double recovery_mean
+        double recovery_p99
+        uint32_t run_hist[8]
+        uint32_t session_id
+        unsigned depth
+
+    int fec_decoder_link_report(fec_decoder *dec, uint64_t now, fec_link_report *rep) nogil
+    int fec_report_write(const fec_link_report *rep, uint8_t *out, size_t cap) nogil
+    int fec_report_read(const uint8_t *tlv, size_t len, fec_link_report *rep) nogil
+    int fec_control_write(uint32_t session_id, uint64_t seq, uint8_t flags, uint8_t type,
+                          const uint8_t *payload, size_t len, uint8_t *out, size_t cap) nogil
+
+    ctypedef struct fec_control_state:
+        uint64_t accepted, malformed, old, unknown
+        int have
+        uint32_t session
+        uint64_t last_seq
+
+    int fec_control_accept(fec_control_state *st, const uint8_t *pkt, size_t len,
+                           fec_link_report *rep, uint32_t *session_id) nogil
