@@ -796,10 +796,12 @@ def run_sweep(phases: list[Loss], args: argparse.Namespace,
 # -------------------------------------------------------------- evaluation ---
 
 def verdicts(scen: dict[str, Any], best_name: str | None, target: float) -> dict[str, Any]:
+    """The issue's targets: adaptive on the schedule (against the sweep's
+    best fixed RS), the sliding-window code against RS(window) anywhere."""
     rows = {r["name"]: r for r in scen["rows"]}
     out: dict[str, Any] = {}
     ad = next((r for r in scen["rows"] if r["row"]["code"] == "adaptive"), None)
-    if ad is not None and best_name in rows:
+    if ad is not None and best_name in rows and len(scen["phases"]) > 1:
         fixed = rows[best_name]
         ratio = (ad["total"]["overhead_bytes_with_feedback"] /
                  fixed["total"]["overhead_bytes"])
