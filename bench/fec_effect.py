@@ -92,7 +92,7 @@ PAYLOAD_MIN, PAYLOAD_MAX = 64, 1400
 SEQ_BYTES = 8
 SKIP_S = 2.0
 PHASE_S = 30.0
-TICK_MS = 1.0
+TICK_MS = 5.0
 BIN_S = 0.1
 SWEEP_KS = (4, 5, 8, 10, 16, 20, 25, 32, 40, 50, 64, 80, 100, 128, 150, 170, 180, 190,
             200, 210, 220, 230)
@@ -638,6 +638,7 @@ def summarize_run(raw: dict[str, Any], phases: list[Loss], skip_s: float,
                        "duplicates": int(np.maximum(raw["delivered"] - 1, 0).sum()),
                        "never_delivered": int(never.sum()),
                        "direct": int(((raw["delivered"] > 0) & raw["arrived"]).sum()),
+                       "arrived_not_delivered": int((never & raw["arrived"]).sum()),
                        "recovered": int(recovered.sum())},
         "decoder": {k: int(v) for k, v in raw["decoder"].items()},
         "meets_target_every_phase": all(p["steady"]["meets_target"] for p in per_phase),
@@ -928,17 +929,19 @@ def table(results: dict[str, Any]) -> str:
                 f"{_f(st['delay_mean_ms'], '.2f'):>7s} {_f(st['delay_p99_ms'], '.2f'):>7s}")
         if len(scen["phases"]) > 1:
             lines.append("\nresidual per phase, without the first "
-                         f"{results['skip_s']:g} s after a transition (with them):")
-            lines.append(f"{'row':38s} " + " ".join(f"{p[:18]:>26s}" for p in scen["phases"]))
+                         f"{results['skip_s']:g} s after a transition, lost/events (with "
+                         "them; * over the target):")
+            lines.append(f"{'row':38s} " + " ".join(f"{p[:22]:>30s}" for p in scen["phases"]))
             for r in scen["rows"]:
-                cells = [f"{_e(p['steady']['residual'])} ({_e(p['all']['residual'])})"
+                cells = [f"{_e(p['steady']['residual'])} {p['steady']['lost']}/"
+                         f"{p['steady']['events']} ({_e(p['all']['residual'])})"
                          f"{'*' if not p['steady']['meets_target'] else ' '}"
                          for p in r["phases"]]
-                lines.append(f"{r['name'][:38]:38s} " + " ".join(f"{c:>26s}" for c in cells))
+                lines.append(f"{r['name'][:38]:38s} " + " ".join(f"{c:>30s}" for c in cells))
             lines.append("overhead (bytes) per phase:")
             for r in scen["rows"]:
                 cells = [_f(p["all"]["overhead_bytes"]) for p in r["phases"]]
-                lines.append(f"{r['name'][:38]:38s} " + " ".join(f"{c:>26s}" for c in cells))
+                lines.append(f"{r['name'][:38]:38s} " + " ".join(f"{c:>30s}" for c in cells))
             for r in scen["rows"]:
                 for s in r.get("settling", []):
                     lines.append(f"  {r['name']}: -> {s['to']} at {s['transition_s']:g} s: "
@@ -969,13 +972,18 @@ def plot(results: dict[str, Any], path: Path) -> None:
         s = r["series"]
         t = np.arange(len(s["link_loss"])) * s["bin_s"]
         if r["row"]["code"] == "none":
-            axes[0].plot(t, np.array(s["link_loss"]) * 100, color="0.3", lw=0.8)
+            per_s = int(round(1 / s["bin_s"]))
+            sec = np.array(s["link_loss"]).reshape(-1, per_s).mean(axis=1)
+            axes[0].step(np.arange(len(sec) + 1), np.maximum(np.append(sec, sec[-1]), 1e-4),
+                         where="post", color="0.3", lw=0.8)
             continue
         axes[1].plot(t, np.array(s["overhead_packets"]) * 100, lw=1, label=r["name"])
         sec = np.array(s["residual"]).reshape(-1, int(round(1 / s["bin_s"]))).mean(axis=1)
+        sec = np.append(sec, sec[-1])
         axes[2].step(np.arange(len(sec)), np.maximum(sec, 1e-6), where="post", lw=1,
                      label=r["name"])
-    axes[0].set_ylabel("link loss %\n(100 ms bins)")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("link loss\n(1 s bins)")
     axes[1].set_ylabel("repair / source\npackets %")
     axes[2].set_ylabel("residual loss\n(1 s bins)")
     axes[2].set_yscale("log")
@@ -986,8 +994,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
         for n in range(1, len(scen["phases"])):
             ax.axvline(n * scen["phase_s"], color="0.7", lw=0.6)
     for n, label in enumerate(scen["phases"]):
-        axes[0].text((n + 0.5) * scen["phase_s"], axes[0].get_ylim()[1] * 0.9, label,
-                     ha="center", va="top", fontsize=7)
+        axes[0].text((n + 0.5) * scen["phase_s"], 0.9, label.replace(" bad=", "\nbad="),
+                     ha="center", va="top", fontsize=7,
+                     transform=axes[0].get_xaxis_transform())
     fig.suptitle(f"FEC on a time-varying link (seed {results['seed']}, "
                  f"{results['rate_pps']} pps, 1e-6 = none lost)", fontsize=9)
     fig.tight_layout()

@@ -37,6 +37,8 @@ def test_quick_run_structure_and_accounting(tmp_path: Path) -> None:
             assert acc["sent"] == acc["delivered"] + acc["never_delivered"], (name, row["name"])
             assert acc["delivered"] == acc["direct"] + acc["recovered"], (name, row["name"])
             assert acc["duplicates"] == 0 and row["corrupt"] == 0, (name, row["name"])
+            # a source packet that reached the decoder is always delivered
+            assert acc["arrived_not_delivered"] == 0, (name, row["name"])
             assert len(row["phases"]) == len(scen["phases"])
             assert sum(p["all"]["sent"] for p in row["phases"]) == acc["sent"]
             assert sum(p["all"]["lost"] for p in row["phases"]) == acc["never_delivered"]
@@ -54,6 +56,13 @@ def test_quick_run_structure_and_accounting(tmp_path: Path) -> None:
                 if tot["recovered"]:
                     # rebuilt packets come out after their original arrival time
                     assert tot["delay_mean_ms"] >= 0 and tot["delay_p99_ms"] >= 0
+    sched = res["scenarios"]["schedule"]
+    for key, verdict in sched["verdicts"].items():
+        assert isinstance(verdict["pass"], bool), key
+    adaptive = [r for r in sched["rows"] if r["row"]["code"] == "adaptive"]
+    for row in adaptive:
+        assert len(row["settling"]) == len(sched["phases"]) - 1
+        assert row["feedback"]["sent"] > 0 and row["feedback"]["reports"] > 0
     # 20 % loss without FEC loses about a fifth of a phase's packets
     nofec = next(r for r in res["scenarios"]["schedule"]["rows"] if r["name"] == "no FEC")
     assert 0.15 < nofec["phases"][3]["all"]["residual"] < 0.25
