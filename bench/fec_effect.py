@@ -841,7 +841,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[{time.monotonic() - t_start:7.1f}s] {msg}", file=sys.stderr, flush=True)
     notes: list[str] = []
     schedule = list(SCHEDULE)
-    ks = (10, 50, 100) if args.quick else SWEEP_KS
+    ks = (50, 100) if args.quick else SWEEP_KS
     results: dict[str, Any] = {
         "machine": machine(), "seed": args.seed, "rate_pps": args.rate,
         "phase_s": args.phase_s, "steady_s": args.steady_s, "skip_s": args.skip_s,
