@@ -99,6 +99,7 @@ class FecEncodeStage(Stage):
         icmp: bool = True,
         fragment: bool = True,
         icmp_source: str | Sequence[str] | None = None,
+        window: int | None = None,
         **encap: Any,
     ) -> None: ...
 

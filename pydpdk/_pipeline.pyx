@@ -32,6 +32,7 @@ from pydpdk._burst cimport (
 )
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
+    FEC_CODE_RLC,
     FEC_CODE_RS,
     FEC_CODE_XOR,
     FEC_DEFAULT_MAX_SESSIONS,
@@ -542,6 +543,10 @@ cdef int check_max_payload(unsigned int max_payload) except -1:
 
 
 cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
+    if code == "rlc":       # sliding window: k, m up to 255 each (window checked by the caller)
+        if not 1 <= k <= 255 or not 1 <= m <= 255:
+            raise ValueError(f"rlc needs 1 <= k <= 255 and 1 <= m <= 255, got k={k}, m={m}")
+        return FEC_CODE_RLC
     if code == "rs":
         c = FEC_CODE_RS
     elif code == "xor":
@@ -549,7 +554,7 @@ cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
         if m != 1:
             raise ValueError(f"XOR parity has exactly one repair packet per block (m=1), got m={m}")
     else:
-        raise ValueError(f"code must be 'rs' or 'xor', got {code!r}")
+        raise ValueError(f"code must be 'rs', 'xor' or 'rlc', got {code!r}")
     if k < 1 or m < 1 or k + m > 255:
         raise ValueError(f"need k >= 1, m >= 1 and k + m <= 255, got k={k}, m={m}")
     return c
@@ -601,7 +606,7 @@ cdef class FecEncodeStage(Stage):
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
                  unsigned int max_payload=1518, kernel=None, session_id=None,
                  unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
-                 bint fragment=True, icmp_source=None, **encap):
+                 bint fragment=True, icmp_source=None, window=None, **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
         cdef uint32_t sid = 0
@@ -635,6 +640,15 @@ cdef class FecEncodeStage(Stage):
         cfg.fec.k = k
         cfg.fec.m = m
         cfg.fec.depth = depth
+        if cfg.fec.code == FEC_CODE_RLC:
+            # Sliding window (docs/fec-format.md): no interleaving, each
+            # repair covers the last `window` sources.
+            cfg.fec.depth = depth = 1
+            cfg.fec.window = k if window is None else window
+            if not k <= cfg.fec.window <= 255:
+                raise ValueError(f"rlc window must be within k..255, got {window}")
+        elif window is not None:
+            raise ValueError(f"window applies to code 'rlc' only, got code {code!r}")
         cfg.fec.max_payload = max_payload
         cfg.fec.timeout = <uint64_t>(deadline * 1e9)
         cfg.fec.kernel = pick_kernel(kernel)
@@ -660,6 +674,7 @@ cdef class FecEncodeStage(Stage):
         self.name = "fec-encode"
         pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
         self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
+                           window=cfg.fec.window if code == "rlc" else None,
                            max_payload=max_payload, session_id=sid,
                            overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN,
                            wan_mtu=wan_mtu, max_frame=max_frame, ip_mtu=ip_mtu,

@@ -135,8 +135,10 @@ def _print_demo_summary(s: dict[str, Any]) -> None:
     print()
     print(f"pydpdk demo summary ({s['backend']} backend"
           + (", interrupted" if s["interrupted"] else "") + ")")
-    print(f"  code                 {c['code'].upper()} k={c['k']} m={c['m']}, interleaving "
-          f"depth {c['depth']}, block deadline {c['deadline'] * 1e3:g} ms")
+    spread = (f"window {c.get('window') or c['k']}" if c["code"] == "rlc"
+              else f"interleaving depth {c['depth']}")
+    print(f"  code                 {c['code'].upper()} k={c['k']} m={c['m']}, {spread}, "
+          f"block deadline {c['deadline'] * 1e3:g} ms")
     print(f"  link loss model      {model}")
     print(f"  packets offered      {s['offered']:,} ({s['offered_bytes'] / 1e6:,.1f} MB, "
           f"frames of {', '.join(map(str, c['sizes']))} bytes)")
@@ -146,7 +148,8 @@ def _print_demo_summary(s: dict[str, Any]) -> None:
     print(f"  delivered intact     {s['delivered']:,} (corrupted {s['corrupted']}, "
           f"duplicates {s['duplicates']})")
     print(f"  residual loss        {_pct(s['residual_loss'])} "
-          f"(predicted {_pct(s['predicted_residual_loss'])}; without FEC "
+          f"(predicted{' for RS k+m' if c['code'] == 'rlc' else ''} "
+          f"{_pct(s['predicted_residual_loss'])}; without FEC "
           f"{_pct(s['link_loss'])})")
     print(f"  throughput           {s['rate_mpps']:.2f} Mpps, {s['throughput_gbps']:.2f} Gbit/s "
           f"of payload on one core ({s['elapsed_s']:.1f} s)")
@@ -180,6 +183,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import DemoConfig, run_demo, sweep_link_loss
 
     cfg = DemoConfig(backend=args.backend, code=args.code, k=args.k, m=args.m, depth=args.depth,
+                     window=args.window,
                      deadline=args.deadline_ms / 1e3, loss=args.loss,
                      burst_p=None if args.no_bursts else args.burst_p, burst_r=args.burst_r,
                      burst_loss=args.burst_loss, sizes=args.sizes, rate_pps=args.rate,
@@ -287,7 +291,10 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
         p.add_argument("--in", dest="inp", required=True, help="port to receive from")
         p.add_argument("--out", required=True, help="port to send to")
     p.add_argument("--backend", choices=["dpdk", "native", "auto"], default=None)
-    p.add_argument("--code", choices=["rs", "xor"], default="rs")
+    p.add_argument("--code", choices=["rs", "xor", "rlc"], default="rs",
+                   help="rlc: sliding-window code, k sources between m repairs (no --depth)")
+    p.add_argument("--window", type=int, default=None,
+                   help="rlc: sources each repair covers, k..255 (default k)")
     p.add_argument("-k", type=int, default=10, help="source packets per block")
     p.add_argument("-m", type=int, default=4, help="parity packets per block")
     p.add_argument("--depth", type=int, default=1, help="interleaving depth")
@@ -392,7 +399,7 @@ def _fec(argv: list[str]) -> int:
                  src_ip=args.src_ip, dst_ip=args.dst_ip, src_port=args.src_port,
                  dst_port=args.dst_port, ethertype=args.ethertype)
     cfg = GatewayConfig(mode=mode, ports=ports, code=args.code, k=args.k, m=args.m,
-                        depth=args.depth, deadline=args.deadline_ms / 1e3,
+                        depth=args.depth, window=args.window, deadline=args.deadline_ms / 1e3,
                         decoder_timeout=args.decoder_timeout_ms / 1e3,
                         max_payload=args.max_payload, encap=encap, burst=args.burst,
                         duration=args.duration, packets=args.packets,
@@ -685,7 +692,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="FEC across a lossy link on virtual devices")
     demo.add_argument("--backend", choices=["dpdk", "native"], default=None,
                       help="default: automatic (DPDK when built), or $PYDPDK_BACKEND")
-    demo.add_argument("--code", choices=["rs", "xor"], default="rs")
+    demo.add_argument("--code", choices=["rs", "xor", "rlc"], default="rs",
+                      help="rlc: sliding-window code (k sources between m repairs; "
+                      "--depth ignored)")
+    demo.add_argument("--window", type=int, default=None,
+                      help="rlc: sources each repair covers, k..255 (default k)")
     demo.add_argument("-k", type=int, default=10, help="source packets per block (10)")
     demo.add_argument("-m", type=int, default=3, help="parity packets per block (3)")
     demo.add_argument("--depth", type=int, default=4, help="interleaving depth (4)")

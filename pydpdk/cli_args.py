@@ -172,6 +172,7 @@ RULES: dict[str, Validator] = {
     "k": integer(1, 254, "a block size k (k + m <= 255)"),
     "m": integer(1, 254, "a parity count m (k + m <= 255)"),
     "depth": integer(1, 1024, "an interleaving depth"),
+    "window": integer(1, 255, "an rlc window (k..255)"),
     "seed": integer(0, 2**32 - 1, "a seed"),
     "max_payload": integer(46, 9600, "a frame size in bytes"),
     "deadline_ms": finite(0, 60_000, unit="(ms)"),

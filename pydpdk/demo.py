@@ -41,7 +41,8 @@ class DemoConfig:
     code: str = "rs"
     k: int = 10
     m: int = 3
-    depth: int = 4                      # interleaving: D blocks open at once
+    depth: int = 4                      # interleaving: D blocks open at once (not rlc)
+    window: int | None = None           # code 'rlc': sources each repair covers (None: k)
     deadline: float = 0.002             # seconds before a partial block gets parity
     loss: float = 0.02                  # independent loss on the link
     burst_p: float | None = 0.002       # Gilbert-Elliott good -> bad (None: no bursts)
@@ -187,7 +188,8 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
     with _link(cfg, leaks) as (chosen, pool, tx_port, rx_port):
         gen = Generator(pool, sizes=cfg.sizes, rate_pps=cfg.rate_pps)
         enc = FecEncodeStage(pool, code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth,
-                             deadline=cfg.deadline, max_payload=max(cfg.sizes))
+                             deadline=cfg.deadline, max_payload=max(cfg.sizes),
+                             window=cfg.window if cfg.code == "rlc" else None)
         model = cfg.link_model()
         imp = Impairment(pool, loss=cfg.loss, seed=cfg.seed,
                          ge_p=None if model is None else model.p,

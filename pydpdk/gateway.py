@@ -61,6 +61,7 @@ class GatewayConfig:
     k: int = 10
     m: int = 4
     depth: int = 1
+    window: int | None = None             # code 'rlc': sources each repair covers (None: k)
     deadline: float = 0.005               # seconds
     decoder_timeout: float = 0.05         # seconds
     max_payload: int = 1518
@@ -415,6 +416,7 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
         if wan_mtu:                        # the envelope rides inside the WAN MTU too
             wan_mtu = max(wan_mtu - secure.OVERHEAD, 1)
     enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
+                    window=cfg.window,
                     max_payload=cfg.max_payload, wan_mtu=wan_mtu,
                     clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
                     icmp_source=cfg.icmp_source or None, **encap)

@@ -448,7 +448,7 @@ def test_bad_wire_packets_are_counted_and_dropped():
         "version 1": rewrite_header(src, version=1),
         "unknown version": rewrite_header(src, version=3),
         "unknown code": rewrite_header(src, type=0x07),
-        "code 3 (RLC, reserved)": rewrite_header(src, type=0x03),
+        "code 3 (RLC) source with index 0": rewrite_header(src, type=0x03),
         "kind 3 (secure envelope, not plain)": rewrite_header(src, type=0x32),
         "reserved type bits": rewrite_header(src, type=0x42),
         "reserved flags": rewrite_header(src, flags=0x02),

@@ -121,13 +121,16 @@ static int start_stream(stream *s, uint64_t now)
 {
     (void)now;
     fec_encoder_destroy(s->enc);
-    const int code = rnd() % 4 == 0 ? FEC_CODE_XOR : FEC_CODE_RS;
+    const unsigned pick = rnd() % 8;
+    const int code = pick < 2 ? FEC_CODE_XOR : pick < 5 ? FEC_CODE_RLC : FEC_CODE_RS;
     const unsigned k = 1 + rnd() % 12;
     const unsigned m = code == FEC_CODE_XOR ? 1 : 1 + rnd() % 5;
     /* Block ids below 2^31, so ids shifted by a multiple of 2^32 (the
      * far-ahead runs) never meet a genuine block of the session. */
     s->session = fresh_session_id();
-    fec_encoder_config ec = {.code = code, .k = k, .m = m, .depth = 1 + rnd() % 3,
+    fec_encoder_config ec = {.code = code, .k = k, .m = m,
+                             .depth = code == FEC_CODE_RLC ? 1 : 1 + rnd() % 3,
+                             .window = code == FEC_CODE_RLC ? k + rnd() % 40 : 0,
                              .max_payload = MAX_PAYLOAD, .timeout = 30,
                              .first_block_id = rnd() % (1u << 30),
                              .session_id = s->session,
@@ -147,6 +150,14 @@ typedef struct target {
 static pktbuf rebuilt_buf;
 static unsigned long long pushed;
 
+/* Code-3 (RLC) packets taken by A, by outcome: every one must be reached. */
+enum { RLC_DELIVER, RLC_REBUILT, RLC_DUPLICATE, RLC_LATE, RLC_UNCONFIRMED, RLC_MALFORMED,
+       RLC_PATHS };
+static const char *const rlc_path_names[RLC_PATHS] = {
+    "rlc_deliver", "rlc_rebuilt", "rlc_duplicate", "rlc_late", "rlc_unconfirmed",
+    "rlc_malformed"};
+static unsigned long long rlc_paths[RLC_PATHS];
+
 static int fail(const char *what, const char *who)
 {
     fprintf(stderr, "fuzz: packet %llu, decoder %s: %s\n", pushed, who, what);
@@ -158,9 +169,18 @@ static int push(target *t, const uint8_t *p, uint32_t len, uint64_t now)
     fec_sink rs = {.ctx = &rebuilt_buf, .get = buf_get};
     fec_verdict v;
     rebuilt_buf.n = 0;
+    const int rlc = len >= FEC_HDR_LEN && (p[1] & 0x0f) == FEC_CODE_RLC && (p[1] & 0x30) != 0x20;
     const int rc = fec_decoder_push(t->dec, p, len, now, &rs, &v);
     if (rc < 0 || (unsigned)rc != rebuilt_buf.n)
         return fail("push failed or miscounted rebuilt packets", t->name);
+    if (rlc && t->strict) {
+        rlc_paths[RLC_DELIVER] += v.action == FEC_DELIVER;
+        rlc_paths[RLC_REBUILT] += rc > 0;
+        rlc_paths[RLC_DUPLICATE] += v.action == FEC_DROP_DUPLICATE;
+        rlc_paths[RLC_LATE] += v.action == FEC_DROP_LATE;
+        rlc_paths[RLC_UNCONFIRMED] += v.action == FEC_DROP_UNCONFIRMED;
+        rlc_paths[RLC_MALFORMED] += v.action == FEC_DROP_MALFORMED;
+    }
     if (v.action == FEC_DELIVER || v.action == FEC_CONTROL) {
         if (v.offset != FEC_HDR_LEN || v.offset + (uint64_t)v.length > len)
             return fail("delivered range outside the packet", t->name);
@@ -481,6 +501,15 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+    printf("  code 3 (A):");
+    for (unsigned i = 0; i < RLC_PATHS; i++) {
+        printf(" %s=%llu", rlc_path_names[i], rlc_paths[i]);
+        if (rlc_paths[i] == 0) {
+            missing++;
+            fprintf(stderr, "fuzz: code 3 never reached path %s\n", rlc_path_names[i]);
+        }
+    }
+    printf("\n");
     for (unsigned s = 0; s < N_STREAMS; s++)
         fec_encoder_destroy(streams[s].enc);
     fec_decoder_destroy(A.dec);

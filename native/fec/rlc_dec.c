@@ -36,6 +36,7 @@ struct rlc_ctx {
     uint32_t gen;
     int have_hi;
     uint64_t hi, lo;
+    uint64_t base;            /* ESIs before it were never tracked */
     uint64_t last_seen;       /* time of its last packet */
     unsigned keep;            /* known sources stored: ESIs >= hi - keep */
     unsigned n_cand;          /* far-ahead confirmation, as decoder.c */
@@ -398,6 +399,10 @@ static void advance_hi(rlc_dec *r, rlc_ctx *c, uint64_t new_hi, uint64_t now)
     int64_t d = diff(new_hi, c->hi);
     if (d <= 0)
         return;
+    /* Their delivered bits are another ESI's (HIST back): cleared first. */
+    const int64_t clear = d < HIST ? d : HIST;
+    for (int64_t x = 0; x < clear; x++)
+        set_known(c, add(new_hi, -1 - x), 0);
     /* Unknowns that would leave the span are given up first. */
     while (c->lo != c->hi && diff(new_hi, c->lo) > SPAN)
         give_up_lo(r, c);
@@ -409,9 +414,6 @@ static void advance_hi(rlc_dec *r, rlc_ctx *c, uint64_t new_hi, uint64_t now)
             free_stored(r, c, i);
         d = SPAN;
     }
-    const int64_t clear = d < HIST ? d : HIST;
-    for (int64_t x = 0; x < clear; x++)
-        set_known(c, add(new_hi, -1 - x), 0);
     for (int64_t x = 0; x < d; x++) {
         const uint64_t e = add(c->hi, x);
         const unsigned slot = (unsigned)(e % SPAN);
@@ -430,7 +432,7 @@ static void restart_at(rlc_dec *r, rlc_ctx *c, uint64_t e)
     reset(r, c);
     c->keep = keep;
     c->have_hi = 1;
-    c->hi = c->lo = e;
+    c->hi = c->lo = c->base = e;
 }
 
 /* Far-ahead packets in a confirmed session, as decoder.c's confirm_far. */
@@ -486,6 +488,16 @@ static int place(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, uint64_t first, uint6
         }
     }
     advance_hi(r, c, end, now);
+    if (diff(first, c->base) < 0 && diff(c->hi, first) <= SPAN) {
+        /* Reordered at the start: ESIs before the first one seen exist
+         * too; track them from here (none of them was given up). */
+        for (uint64_t e = first; e != c->base; e = add(e, 1)) {
+            set_known(c, e, 0);
+            free_stored(r, c, (unsigned)(e % SPAN));
+            c->missing_since[e % SPAN] = now;
+        }
+        c->base = c->lo = first;
+    }
     return 0;
 }
 
@@ -505,9 +517,9 @@ static int push_source(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *
     v->action = FEC_DELIVER;
     v->offset = FEC_HDR_LEN;
     v->length = h->length;
-    /* Behind lo: it was given up, and arrives after all. */
+    /* Behind lo: it was given up (if tracked), and arrives after all. */
     if (diff(e, c->lo) < 0) {
-        if (r->st->unrecoverable > 0)
+        if (diff(e, c->base) >= 0 && r->st->unrecoverable > 0)
             r->st->unrecoverable--;
         store(r, c, e, h->length, payload);
         return 0;
@@ -639,6 +651,8 @@ int rlc_ctx_push(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *pkt, u
     if (!repair) {
         int n = push_source(r, c, h, pkt, sink, v, delivered);
         *accepted = *delivered;
+        if (*accepted)
+            c->n_cand = 0;      /* confirmation needs far packets in a row */
         if (n > 0)
             *delivered = 1;
         return n;
@@ -646,6 +660,8 @@ int rlc_ctx_push(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, const uint8_t *pkt, u
     int n = push_repair(r, c, h, pkt, sink, v, accepted);
     if (n > 0)
         *delivered = 1;
+    if (*accepted)
+        c->n_cand = 0;          /* confirmation needs far packets in a row */
     return n;
 }
 

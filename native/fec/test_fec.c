@@ -394,8 +394,8 @@ static void test_header(void)
     fec_hdr_write(pkt, &h);
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == 0 && p.kind == FEC_KIND_REPAIR);
     CHECK(pkt[1] == 0x12);
-    /* rejected: version 1, kind 3, code 3 (RLC, reserved), unknown code,
-     * session 0, unknown flags, reserved type bits */
+    /* rejected: version 1, kind 3, code 3 (RLC) with m 0, unknown code,
+     * session 0, unknown flags, reserved type bits (more code 3 in test_rlc.c) */
     fec_hdr bad = h;
     bad.version = 1;
     fec_hdr_write(pkt, &bad);
@@ -406,6 +406,7 @@ static void test_header(void)
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
     bad = h;
     bad.code = FEC_CODE_RLC;
+    bad.m = 0;
     fec_hdr_write(pkt, &bad);
     CHECK(fec_hdr_parse(pkt, sizeof(pkt), &p) == -EBADMSG);
     bad.code = 9;
