@@ -99,7 +99,7 @@ SWEEP_KS = (4, 5, 8, 10, 16, 20, 25, 32, 40, 50, 64, 80, 100, 128, 150, 170, 180
 UDPSPEEDER = (20, 10)
 # (sources per repair step k, repair packets per step m, window W): compared with
 # RS(W, W * m / k) at the same overhead.
-RLC_PAIRS = ((5, 1, 20), (10, 2, 50))
+RLC_PAIRS = ((5, 1, 20), (4, 1, 40), (10, 2, 50))
 
 
 # ------------------------------------------------------------- loss models ---
