@@ -58,7 +58,6 @@ from pydpdk._includes.fec cimport (
     fec_encoder_create,
     fec_encoder_destroy,
     fec_encoder_flush,
-    fec_encoder_get_params,
     fec_encoder_get_stats,
     fec_encoder_poll,
     fec_encoder_set_params,
@@ -209,7 +208,8 @@ cdef dict _report_dict(const fec_link_report *r):
             "gilbert_r": r.gilbert_r, "bad_loss": r.bad_loss, "mean_burst": r.mean_burst,
             "reorder_rate": r.reorder_rate, "recovery_mean": r.recovery_mean,
             "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
-            "run_hist": [r.run_hist[i] for i in range(8)]}
+            "run_hist": [r.run_hist[i] for i in range(8)],
+            "recent_packets": r.recent_packets, "recent_lost": r.recent_lost}
 
 
 cdef int _report_from_dict(dict d, fec_link_report *r) except -1:
@@ -229,6 +229,8 @@ cdef int _report_from_dict(dict d, fec_link_report *r) except -1:
     r.recovery_p99 = d.get("recovery_p99", 0.0)
     r.session_id = d.get("session_id", 0)
     r.depth = d.get("depth", 1)
+    r.recent_packets = d.get("recent_packets", 0)
+    r.recent_lost = d.get("recent_lost", 0)
     hist = d.get("run_hist", [])
     for i in range(min(8, len(hist))):
         r.run_hist[i] = hist[i]

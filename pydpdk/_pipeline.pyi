@@ -78,6 +78,8 @@ class Impairment(Stage):
         reorder_gap: int = 3,
         seed: int = 1,
     ) -> None: ...
+    def set_loss(self, loss: float = 0.0, ge_p: float | None = None, ge_r: float | None = None,
+                 ge_loss_good: float = 0.0, ge_loss_bad: float = 1.0) -> None: ...
 
 class FecEncodeStage(Stage):
     config: dict[str, Any]
@@ -100,8 +102,15 @@ class FecEncodeStage(Stage):
         fragment: bool = True,
         icmp_source: str | Sequence[str] | None = None,
         window: int | None = None,
+        max_m: int | None = None,
+        max_depth: int | None = None,
         **encap: Any,
     ) -> None: ...
+    def set_params(self, code: str, k: int, m: int, depth: int = 1) -> None: ...
+    @property
+    def params(self) -> tuple[str, int, int, int]: ...
+    @property
+    def control_counts(self) -> dict[str, int]: ...
 
 class FecDecodeStage(Stage):
     @property
@@ -115,8 +124,15 @@ class FecDecodeStage(Stage):
         cache_entries: int = 64,
         kernel: str | None = None,
         max_sessions: int = 8,
+        measure_window: float = 0.0,
+        report_interval: float = 0.1,
+        send_reports: bool = False,
         **encap: Any,
     ) -> None: ...
+    def link_report(self) -> tuple[int, dict[str, Any]] | None: ...
+    def peer_report(self) -> tuple[int, dict[str, Any]] | None: ...
+    @property
+    def control_stats(self) -> dict[str, int]: ...
     def send_replies_of(self, enc: FecEncodeStage | None) -> None: ...
 
 class PyStage(Stage):

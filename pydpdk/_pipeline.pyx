@@ -39,8 +39,10 @@ from pydpdk._includes.fec cimport (
     FEC_HDR_LEN,
     FEC_MAX_SESSION_BLOCKS,
     FEC_MAX_SESSIONS,
+    fec_control_state,
     fec_decoder_stats,
     fec_encoder_stats,
+    fec_link_report,
     fec_kernel,
     fec_kernel_by_name,
     fec_random_session_id,
@@ -55,15 +57,21 @@ from pydpdk._includes.gateway cimport (
     pd_fec_dec_stage,
     pd_fec_dec_stage_bind,
     pd_fec_dec_stage_cfg,
+    pd_fec_dec_stage_control_stats,
     pd_fec_dec_stage_create,
     pd_fec_dec_stage_destroy,
+    pd_fec_dec_stage_link_report,
+    pd_fec_dec_stage_peer_report,
     pd_fec_dec_stage_stats,
     pd_fec_enc_stage,
     pd_fec_enc_stage_bind,
     pd_fec_enc_stage_cfg,
+    pd_fec_enc_stage_control_counts,
     pd_fec_enc_stage_create,
     pd_fec_enc_stage_destroy,
+    pd_fec_enc_stage_get_params,
     pd_fec_enc_stage_mtu,
+    pd_fec_enc_stage_set_params,
     pd_fec_enc_stage_stats,
     pd_fec_stage_pair,
     pd_gateway_counters,
@@ -75,6 +83,7 @@ from pydpdk._includes.impair cimport (
     pd_impair_counters_get,
     pd_impair_create,
     pd_impair_destroy,
+    pd_impair_set_loss,
     pd_impair_stage,
 )
 from pydpdk._includes.pipeline cimport (
@@ -473,6 +482,17 @@ cdef class Impairment(Stage):
     def __dealloc__(self):
         pd_impair_destroy(self.im)
 
+    def set_loss(self, double loss=0.0, ge_p=None, ge_r=None, double ge_loss_good=0.0,
+                 double ge_loss_bad=1.0):
+        """Change the loss model while the pipeline runs (taken at the next
+        burst); same meaning as the constructor's.  ValueError when a
+        probability is outside [0, 1]."""
+        if (ge_p is None) != (ge_r is None):
+            raise ValueError("Gilbert-Elliott loss needs both ge_p and ge_r")
+        if pd_impair_set_loss(self.im, loss, ge_p or 0.0, ge_r or 0.0, ge_loss_good,
+                              ge_loss_bad) != 0:
+            raise ValueError("loss probabilities must be within [0, 1]")
+
     @property
     def counters(self):
         cdef const pd_impair_counters *c = pd_impair_counters_get(self.im)
@@ -542,6 +562,17 @@ cdef int check_max_payload(unsigned int max_payload) except -1:
     return 0
 
 
+cdef dict link_report_dict(const fec_link_report *r):
+    return {"window": r.window, "packets": r.packets, "lost": r.lost,
+            "loss_runs": r.loss_runs, "arrivals": r.arrivals, "reordered": r.reordered,
+            "recovered": r.recovered, "loss_rate": r.loss_rate, "gilbert_p": r.gilbert_p,
+            "gilbert_r": r.gilbert_r, "bad_loss": r.bad_loss, "mean_burst": r.mean_burst,
+            "reorder_rate": r.reorder_rate, "recovery_mean": r.recovery_mean,
+            "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
+            "run_hist": [r.run_hist[i] for i in range(8)],
+            "recent_packets": r.recent_packets, "recent_lost": r.recent_lost}
+
+
 cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
     if code == "rlc":       # sliding window: k, m up to 255 each (window checked by the caller)
         if not 1 <= k <= 255 or not 1 <= m <= 255:
@@ -606,7 +637,8 @@ cdef class FecEncodeStage(Stage):
                  unsigned int m=4, unsigned int depth=1, double deadline=0.005,
                  unsigned int max_payload=1518, kernel=None, session_id=None,
                  unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
-                 bint fragment=True, icmp_source=None, window=None, **encap):
+                 bint fragment=True, icmp_source=None, window=None, max_m=None,
+                 max_depth=None, **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
         cdef uint32_t sid = 0
@@ -663,6 +695,15 @@ cdef class FecEncodeStage(Stage):
         else:
             sid = session_id
         cfg.fec.session_id = sid
+        # Adaptive FEC: memory for the largest m and depth set_params may choose.
+        if max_m is not None:
+            if not m <= max_m <= 254:
+                raise ValueError(f"max_m must be within m..254, got {max_m}")
+            cfg.fec.max_m = max_m
+        if max_depth is not None:
+            if not depth <= max_depth <= 64:
+                raise ValueError(f"max_depth must be within depth..64, got {max_depth}")
+            cfg.fec.max_depth = max_depth
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
             if err == -errno.EINVAL and wan_mtu:
@@ -688,6 +729,30 @@ cdef class FecEncodeStage(Stage):
         if self.telemetry is not None:
             self.telemetry.close()     # before the counters go
         pd_fec_enc_stage_destroy(self.enc)
+
+    def set_params(self, str code, unsigned int k, unsigned int m, unsigned int depth=1):
+        """Switch code, k, m and depth while the pipeline runs (adaptive FEC):
+        taken at the next packet, after the open blocks close with their
+        parity.  ValueError beyond the stage's max_m / max_depth."""
+        c = parse_code(code, k, m)
+        if pd_fec_enc_stage_set_params(self.enc, c, k, m, depth) != 0:
+            raise ValueError(f"cannot switch to {code}({k},{m}) depth {depth}: beyond "
+                             "max_m / max_depth of this stage")
+
+    @property
+    def params(self):
+        """(code, k, m, depth) in force."""
+        cdef int code = 0
+        cdef unsigned k = 0, m = 0, depth = 0
+        pd_fec_enc_stage_get_params(self.enc, &code, &k, &m, &depth)
+        return ("xor" if code == FEC_CODE_XOR else "rs", k, m, depth)
+
+    @property
+    def control_counts(self):
+        """Link-report control packets sent to the peer, and dropped."""
+        cdef uint64_t sent = 0, dropped = 0
+        pd_fec_enc_stage_control_counts(self.enc, &sent, &dropped)
+        return {"sent": sent, "dropped": dropped}
 
     @property
     def counters(self):
@@ -719,7 +784,9 @@ cdef class FecDecodeStage(Stage):
     def __init__(self, PacketPool pool not None, double timeout=0.05,
                  unsigned int max_blocks=256, unsigned int max_payload=1518,
                  unsigned int cache_entries=64, kernel=None,
-                 unsigned int max_sessions=FEC_DEFAULT_MAX_SESSIONS, **encap):
+                 unsigned int max_sessions=FEC_DEFAULT_MAX_SESSIONS,
+                 double measure_window=0.0, double report_interval=0.1,
+                 bint send_reports=False, **encap):
         cdef pd_fec_dec_stage_cfg cfg
         cdef int err = 0
         pool.check_open()
@@ -743,6 +810,13 @@ cdef class FecDecodeStage(Stage):
             raise ValueError(f"max_sessions * max_blocks must be at most "
                              f"{FEC_MAX_SESSION_BLOCKS}, got {max_sessions} * {max_blocks}")
         cfg.fec.max_sessions = max_sessions
+        # Adaptive FEC: link measurement (seconds, 0: off) and its reports.
+        if measure_window < 0 or report_interval <= 0:
+            raise ValueError("measure_window must be >= 0 s, report_interval > 0 s")
+        if measure_window:
+            cfg.fec.measure_window = max(10, <uint64_t>(measure_window * 1e9))
+        cfg.report_interval = <uint64_t>(report_interval * 1e9)
+        cfg.send_reports = send_reports
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:
             raise_errno(err, "cannot create the FEC decoder stage")
@@ -750,6 +824,33 @@ cdef class FecDecodeStage(Stage):
         self.name = "fec-decode"
         pd_fec_dec_stage_bind(self.dec, &self.st)
         self.telemetry = register_fec_dec_stage(self.dec, "decoder")
+
+    def link_report(self):
+        """(generation, report dict) of this side's newest link measurement
+        (published every report_interval), or None before the first."""
+        cdef fec_link_report rep
+        gen = pd_fec_dec_stage_link_report(self.dec, &rep)
+        return None if gen == 0 else (gen, link_report_dict(&rep))
+
+    def peer_report(self):
+        """(generation, report dict) of the newest report received from the
+        peer in a control packet, or None before the first."""
+        cdef fec_link_report rep
+        cdef uint32_t sender = 0
+        gen = pd_fec_dec_stage_peer_report(self.dec, &rep, &sender)
+        if gen == 0:
+            return None
+        d = link_report_dict(&rep)
+        d["sender"] = sender
+        return gen, d
+
+    @property
+    def control_stats(self):
+        """Link reports received: accepted, malformed, old, unknown."""
+        cdef fec_control_state st
+        pd_fec_dec_stage_control_stats(self.dec, &st)
+        return {"accepted": st.accepted, "malformed": st.malformed, "old": st.old,
+                "unknown": st.unknown}
 
     def send_replies_of(self, FecEncodeStage enc):
         """Send *enc*'s ICMP replies (MTU policy) on this stage's output: in a

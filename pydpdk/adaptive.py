@@ -11,8 +11,10 @@ How the controller chooses (:meth:`Controller.decide`):
 1. Estimate the link with a safety margin: the measured loss rate is raised
    to an upper confidence bound (two standard deviations, with the sample
    size divided by the mean loss run, since losses in a burst are not
-   independent; at least 3 / packets when nothing was lost), rounded up
-   onto a grid of 10 steps per decade.  When bursty (in the fitted model a
+   independent; at least 3 / packets when nothing was lost; from the newest
+   fifth of the window instead when its loss is over twice the window's, so
+   that a rise is met at once), rounded up
+   onto a grid of about 20 steps per decade.  When bursty (in the fitted model a
    loss follows a loss with probability ``bad_loss * (1 - gilbert_r)``;
    bursty when that is over 1.5 times the loss rate) the link is the fitted
    Gilbert-Elliott model scaled to that bound, else independent loss.
@@ -26,9 +28,9 @@ How the controller chooses (:meth:`Controller.decide`):
 4. Hysteresis: a setting predicted to miss the target under the new estimate
    is replaced at once (more redundancy is never delayed) by one planned
    for ``headroom * target_loss``, so that noise in the next estimates does
-   not move it again; a cheaper one
-   replaces the current one only when it saves at least ``hysteresis`` of the
-   overhead and has been the choice for ``hold_ms``.  Reports with fewer than
+   not move it again; a cheaper one (also planned for ``headroom *
+   target_loss``) replaces the current one only when it saves at least
+   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.  Reports with fewer than
    ``min_packets`` packets change nothing; without reports the last setting
    stays in force.
 
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,8 @@ class LinkReport:
     ``reorder_rate`` the fraction of received packets that came after a
     later packet of their block.  Recovery delay: time from a rebuilt
     packet's expected arrival (between its received neighbours) to its
-    rebuild.  ``session_id`` is the sender session measured, ``depth`` the
+    rebuild.  ``recent_packets`` / ``recent_lost``: the newest fifth of the
+    window.  ``session_id`` is the sender session measured, ``depth`` the
     interleaving depth seen in the stream, ``run_hist`` loss runs by length
     (bin i: 2**i .. 2**(i+1) - 1 packets).
     """
@@ -92,6 +94,13 @@ class LinkReport:
     depth: int = 1
     session_id: int = 0
     run_hist: tuple[int, ...] = ()
+    recent_packets: int = 0
+    recent_lost: int = 0
+
+    @property
+    def recent_loss_rate(self) -> float:
+        """Loss in the newest fifth of the window (a change shows here first)."""
+        return self.recent_lost / self.recent_packets if self.recent_packets else 0.0
 
     @classmethod
     def from_native(cls, d: dict[str, Any]) -> LinkReport:
@@ -104,7 +113,9 @@ class LinkReport:
                    packets=int(d["packets"]), window_ms=float(d["window"]) / 1e6,
                    lost=int(d["lost"]), loss_runs=int(d["loss_runs"]),
                    recovered=int(d["recovered"]), depth=int(d["depth"]) or 1,
-                   session_id=int(d["session_id"]), run_hist=tuple(d.get("run_hist", ())))
+                   session_id=int(d["session_id"]), run_hist=tuple(d.get("run_hist", ())),
+                   recent_packets=int(d.get("recent_packets", 0)),
+                   recent_lost=int(d.get("recent_lost", 0)))
 
     def to_native(self) -> dict[str, Any]:
         """The dict the compiled module writes into a control packet."""
@@ -117,7 +128,8 @@ class LinkReport:
                 "recovery_p99": max(self.recovery_delay_p99_ms,
                                     self.recovery_delay_mean_ms) * 1e6,
                 "session_id": self.session_id, "depth": self.depth,
-                "run_hist": list(self.run_hist)}
+                "run_hist": list(self.run_hist), "recent_packets": self.recent_packets,
+                "recent_lost": min(self.recent_lost, self.recent_packets)}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -164,8 +176,9 @@ class AdaptivePolicy:
     hysteresis : float
         Fraction of overhead a cheaper setting must save, in [0, 1).
     headroom : float
-        A setting chosen because the current one misses the target is
-        planned for ``headroom * target_loss``, in (0, 1].
+        New settings are planned for ``headroom * target_loss``, in (0, 1]:
+        the band between that and the target keeps noise in the estimates
+        from moving the setting back and forth.
     hold_ms : float
         How long a cheaper setting must stay the choice before it is taken.
     k_choices, depths : tuple of int
@@ -191,7 +204,7 @@ class AdaptivePolicy:
     hysteresis: float = 0.2
     headroom: float = 0.3
     hold_ms: float = 1000.0
-    k_choices: tuple[int, ...] = (4, 8, 10, 16, 20, 32, 50)
+    k_choices: tuple[int, ...] = (4, 8, 10, 16, 20, 32, 50, 64, 100)
     depths: tuple[int, ...] = (1, 2, 4, 8)
     max_m: int = 64
     min_packets: int = 200
@@ -226,12 +239,13 @@ class AdaptivePolicy:
         return max(self.depths)
 
 
-_GRID = (1.0, 1.25, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.3, 8.0, 10.0)
+_GRID = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0, 2.2, 2.5, 2.8, 3.2, 3.6, 4.0, 4.5,
+         5.0, 5.6, 6.3, 7.1, 8.0, 9.0, 10.0)
 
 
 def _round_up(x: float) -> float:
-    """x rounded up onto a grid of 10 steps per decade (estimates jitter;
-    a coarse grid keeps the plans cached, rounding up keeps them safe)."""
+    """x rounded up onto a grid of about 20 steps per decade (estimates
+    jitter; a grid keeps the plans cached, rounding up keeps them safe)."""
     if x <= 0:
         return 0.0
     e = math.floor(math.log10(x))
@@ -242,8 +256,21 @@ def _round_up(x: float) -> float:
     return min(10.0 * base, 1.0)
 
 
-@lru_cache(maxsize=4096)
+_CACHE: dict[tuple[float, float, float, float, int, int, int], tuple[float, ...]] = {}
+
+
 def _residual_by_m(p: float, r: float, lg: float, lb: float, k: int, depth: int,
+                   m_max: int) -> tuple[float, ...]:
+    key = (p, r, lg, lb, k, depth, m_max)
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(_CACHE) >= 4096:         # plans repeat: a bounded memo is enough
+            _CACHE.clear()
+        hit = _CACHE[key] = _residual_pass(p, r, lg, lb, k, depth, m_max)
+    return hit
+
+
+def _residual_pass(p: float, r: float, lg: float, lb: float, k: int, depth: int,
                    m_max: int) -> tuple[float, ...]:
     model = GilbertElliott(p=p, r=r, loss_good=lg, loss_bad=lb) if p + r > 0 else None
     if model is None:
@@ -332,12 +359,20 @@ class Controller:
 
     def estimate(self, rep: LinkReport) -> tuple[GilbertElliott, float, bool]:
         """(link model with margin, loss bound, bursty?) for a report."""
+        burst = max(rep.mean_burst, 1.0)
+
+        def upper(a: float, n: int) -> float:
+            n_eff = max(n / burst, 1.0)
+            return min(max(a + 2.0 * math.sqrt(a * (1.0 - a) / n_eff), 3.0 / max(n, 1)), 1.0)
+
         n = max(rep.packets, 1)
         a = min(max(rep.loss_rate, 0.0), 1.0)
-        burst = max(rep.mean_burst, 1.0)
-        n_eff = max(n / burst, 1.0)
-        bound = a + 2.0 * math.sqrt(a * (1.0 - a) / n_eff)
-        bound = _round_up(min(max(bound, 3.0 / n), 1.0))
+        bound = upper(a, n)
+        # A rise shows first in the newest part of the window: when that
+        # part is clearly worse (twice the window's rate), plan for it.
+        if rep.recent_packets >= 50 and rep.recent_loss_rate > 2 * a:
+            bound = max(bound, upper(rep.recent_loss_rate, rep.recent_packets))
+        bound = _round_up(bound)
         # Bursty: a loss makes the next one much likelier than the mean
         # (P(loss | loss) = h (1 - r) in the fitted model; = a if independent).
         after_loss = rep.bad_loss * (1.0 - rep.gilbert_r)
@@ -432,7 +467,12 @@ class Controller:
                       f"{pred_cur:.1e} > target {pol.target_loss:.0e}"
                       + ("" if meets else "; target unreachable, most protection"))
             return self._switch(best, reason)
-        if meets and best.overhead < cur.overhead * (1.0 - pol.hysteresis):
+        # Going down: to a setting that also keeps the headroom, so that the
+        # band [headroom * target, target] separates the two moves.
+        roomy = self._candidates(model, bursty, rate, pol.target_loss * pol.headroom)
+        if roomy:
+            best = min(roomy, key=lambda s: (s.overhead, s.k * s.depth + s.m))
+        if meets and roomy and best.overhead < cur.overhead * (1.0 - pol.hysteresis):
             p = self._pending
             if p is None or (p.setting.code, p.setting.k, p.setting.m, p.setting.depth) != \
                     (best.code, best.k, best.m, best.depth):
@@ -457,3 +497,106 @@ class Controller:
         self.current = FecSetting(s.code, s.k, s.m, s.depth, s.window, s.overhead,
                                   s.predicted_loss, reason)
         return self.current
+
+
+class StageController:
+    """A :class:`Controller` driving a native encoder stage from link reports.
+
+    For the gateways and the demo: the pipeline runs on other threads, this
+    runs on the monitoring thread.  *reports* returns ``(generation, report
+    dict)`` or None (``FecDecodeStage.peer_report`` in a tunnel: the peer's
+    measurement of what this side sends; ``FecDecodeStage.link_report`` in
+    the demo, whose decoder sees this encoder's packets); *encoder* is a
+    ``FecEncodeStage`` made with ``max_m`` / ``max_depth``.  :meth:`step`
+    takes a new report, if any, and sets the encoder when the choice
+    changes; without reports the setting in force stays.
+    """
+
+    def __init__(self, policy: AdaptivePolicy, encoder: Any, reports: Any,
+                 timeout_ms: float | None = None) -> None:
+        code, k, m, depth = encoder.params
+        self.encoder = encoder
+        self.reports = reports
+        self.session_id = int(encoder.config.get("session_id", 0))
+        self.controller = Controller(
+            policy, FecSetting(code, k, m, depth, 0, m / k, 0.0, "initial setting"),
+            timeout_ms=timeout_ms)
+        self.last_gen = 0
+        self.received = 0
+        self.ignored = 0
+        self.report: LinkReport | None = None
+
+    @property
+    def setting(self) -> FecSetting:
+        return self.controller.current
+
+    def step(self, now_ns: int) -> bool:
+        """Take the newest report if there is a new one; True when the setting changed."""
+        got = self.reports()
+        if got is None or got[0] == self.last_gen:
+            return False
+        self.last_gen = got[0]
+        rep = LinkReport.from_native(got[1])
+        if rep.session_id not in (0, self.session_id):
+            self.ignored += 1               # about another sender session
+            return False
+        self.received += 1
+        self.report = rep
+        before = self.controller.current
+        after = self.controller.decide(rep, now_ns)
+        if (after.code, after.k, after.m, after.depth) == \
+                (before.code, before.k, before.m, before.depth):
+            return False
+        self.encoder.set_params(after.code, after.k, after.m, after.depth)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready: policy, setting in force (with its reason), last report."""
+        pol = self.controller.policy
+        return {"target_loss": pol.target_loss, "max_delay_ms": pol.max_delay_ms,
+                "codes": list(pol.codes), "setting": self.setting.as_dict(),
+                "changes": self.controller.changes, "reports": self.received,
+                "reports_ignored": self.ignored,
+                "report": None if self.report is None else self.report.as_dict()}
+
+
+class ControlLoop:
+    """Runs :meth:`StageController.step` every *interval* seconds on a daemon
+    thread, next to a running pipeline (its stages' calls are thread-safe).
+    :meth:`stop` ends it; :meth:`status` is safe from any thread."""
+
+    def __init__(self, controller: StageController, interval: float = 0.1) -> None:
+        import threading
+
+        self.controller = controller
+        self.interval = interval
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="pydpdk-adaptive", daemon=True)
+
+    def start(self) -> ControlLoop:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.wait(self.interval):
+            try:
+                with self._lock:
+                    self.controller.step(time.monotonic_ns())
+            except ValueError as exc:   # a choice the stage refused: keep the old one
+                self.error = str(exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            st = self.controller.status()
+        if self.error:
+            st["error"] = self.error
+        return st

@@ -121,10 +121,21 @@ def _pct(x: float) -> str:
 
 def _progress_line(s: dict[str, Any]) -> str:
     offered = max(s["offered"], 1)
-    return (f"  t={s['elapsed_s']:5.1f}s  offered {s['offered']:>10,}  "
+    line = (f"  t={s['elapsed_s']:5.1f}s  offered {s['offered']:>10,}  "
             f"lost on link {s['lost_on_link']:>8,}  recovered {s['recovered']:>8,}  "
             f"residual {_pct((s['offered'] - s['delivered']) / offered):>8}  "
             f"{s['rate_mpps']:.2f} Mpps")
+    if "adaptive" in s:
+        line += "\n" + _adaptive_line(s["adaptive"])
+    return line
+
+
+def _adaptive_line(a: dict[str, Any]) -> str:
+    """The adaptive controller's choice and why, for live progress."""
+    st, rep = a["setting"], a.get("report")
+    seen = f"measured loss {_pct(rep['loss_rate'])}" if rep else "no report yet"
+    return (f"    adaptive: {st['code'].upper()}({st['k']},{st['m']}) depth {st['depth']} "
+            f"overhead {st['overhead']:.0%}  {seen}  ({st['reason'] or 'initial'})")
 
 
 def _print_demo_summary(s: dict[str, Any]) -> None:
@@ -180,14 +191,20 @@ def _probability(text: str) -> float:
 
 def _demo(args: argparse.Namespace) -> int:
     from .backend import select as select_backend
-    from .demo import DemoConfig, run_demo, sweep_link_loss
+    from .demo import DemoConfig, parse_loss_schedule, run_demo, sweep_link_loss
 
+    try:
+        schedule = parse_loss_schedule(args.loss_schedule) if args.loss_schedule else ()
+    except ValueError as exc:
+        raise PydpdkError(f"--loss-schedule: {exc}") from None
     cfg = DemoConfig(backend=args.backend, code=args.code, k=args.k, m=args.m, depth=args.depth,
                      window=args.window,
                      deadline=args.deadline_ms / 1e3, loss=args.loss,
                      burst_p=None if args.no_bursts else args.burst_p, burst_r=args.burst_r,
                      burst_loss=args.burst_loss, sizes=args.sizes, rate_pps=args.rate,
-                     duration=args.duration, seed=args.seed, eal_args=shlex.split(args.eal))
+                     duration=args.duration, seed=args.seed, eal_args=shlex.split(args.eal),
+                     adaptive=args.adaptive, target_loss=args.target_loss,
+                     max_delay_ms=args.max_delay_ms, loss_schedule=schedule)
     if args.plot:
         _require_matplotlib()
     if not args.json:
@@ -205,7 +222,10 @@ def _demo(args: argparse.Namespace) -> int:
 
             stack.enter_context(dpdk.Eal(cfg.eal_args))
         summary = run_demo(cfg, on_progress=progress)
-        if args.plot:
+        if args.plot and cfg.adaptive:
+            _plot_adaptive(summary["adaptive"], args.plot)
+            summary["plot"] = {"file": args.plot}
+        elif args.plot:
             losses = [0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2]
             points = sweep_link_loss(cfg, losses, seconds_each=max(0.5, cfg.duration / 10))
             _plot(points, cfg, args.plot)
@@ -214,6 +234,11 @@ def _demo(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         _print_demo_summary(summary)
+        if "adaptive" in summary:
+            print(f"  adaptive             target {summary['adaptive']['target_loss']:g} "
+                  f"within {summary['adaptive']['max_delay_ms']:g} ms, "
+                  f"{summary['adaptive']['changes']} change(s)")
+            print(_adaptive_line(summary["adaptive"]))
         if args.plot:
             print(f"  plot                 {args.plot}")
     if summary["buffers_leaked"]:
@@ -232,6 +257,35 @@ def _require_matplotlib() -> None:
     except ImportError:
         raise PydpdkError("--plot needs matplotlib: pip install 'pydpdk[plot]' "
                           "(or pip install matplotlib)") from None
+
+
+def _plot_adaptive(adaptive: dict[str, Any], path: str) -> None:
+    """Link loss, chosen overhead and residual loss over time (demo --adaptive)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tl = adaptive["timeline"]
+    t = [p["t_s"] for p in tl]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    ax1.plot(t, [p["scheduled_loss"] for p in tl], "--", color="grey", label="link loss (set)")
+    ax1.plot(t, [p["link_loss"] for p in tl], "-", label="link loss (measured, 1 s window)")
+    ax1.plot(t, [p["overhead"] for p in tl], "-", label="overhead chosen (m/k)")
+    ax1.set_ylabel("fraction")
+    ax1.legend()
+    ax1.grid(True, alpha=0.3)
+    floor = [max(p["residual_loss"], 1.0 / max(p["offered"], 1)) for p in tl]
+    ax2.semilogy(t, floor, ".", label="residual loss per tick")
+    ax2.axhline(adaptive["target_loss"], color="C3", linestyle=":", label="target")
+    ax2.set_xlabel("time (s)")
+    ax2.set_ylabel("residual loss")
+    ax2.legend()
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.suptitle("pydpdk demo --adaptive")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot(points: list[dict[str, float]], cfg: Any, path: str) -> None:
@@ -348,6 +402,15 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
                    help="sleep this long when idle (default 50 us)")
     p.add_argument("--stats-interval", type=float, default=1.0)
     p.add_argument("--json", action="store_true", help="print the final counters as JSON")
+    if mode == "tunnel":
+        p.add_argument("--adaptive", action="store_true",
+                       help="adaptive redundancy: each side measures the link it receives "
+                       "and reports it to the peer, whose encoder chooses k, m and depth "
+                       "for --target-loss (-k/-m/--depth: the start)")
+        p.add_argument("--target-loss", type=_probability, default=1e-4,
+                       help="--adaptive: residual loss to stay under (default 1e-4)")
+        p.add_argument("--max-delay-ms", type=float, default=100.0,
+                       help="--adaptive: latency budget of a block (default 100 ms)")
     return harden(p, progress=True)
 
 
@@ -409,7 +472,10 @@ def _fec(argv: list[str]) -> int:
                         clamp_mss=not args.no_mss_clamp, icmp=not args.no_icmp,
                         fragment=not args.no_fragment, icmp_source=args.icmp_source,
                         key_file=args.key_file, aead=args.aead, state_file=args.state_file,
-                        rekey_grace=args.rekey_grace)
+                        rekey_grace=args.rekey_grace,
+                        adaptive=getattr(args, "adaptive", False),
+                        target_loss=getattr(args, "target_loss", 1e-4),
+                        max_delay_ms=getattr(args, "max_delay_ms", 100.0))
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     from .cli_json import IntervalRecorder, fec_document, stage_key
@@ -437,6 +503,8 @@ def _fec(argv: list[str]) -> int:
                 parts.append(_udp_line(c))
         last["t"], last["counts"] = now, counters
         print("  " + " | ".join(parts), file=sys.stderr, flush=True)
+        if "adaptive" in counters:
+            print(_adaptive_line(counters["adaptive"]), file=sys.stderr, flush=True)
 
     def started(plan: dict[str, Any]) -> None:
         for role, i in plan["interfaces"].items():
@@ -503,6 +571,9 @@ def _fec(argv: list[str]) -> int:
                                 "bad_tag", "replayed", "too_old", "stale_epoch",
                                 "unknown_key", "rate_limited") if k in c]
             print(f"  {stage_key(name, mode)}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
+        if "adaptive" in report:
+            print(_adaptive_line(report["adaptive"]) + f" [{report['adaptive']['changes']} "
+                  "change(s)]")
         drops = report["drops"]
         print(f"  frames not carried: {drops['total']:,}")
         for role, dirs in drops["ports"].items():
@@ -717,7 +788,18 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--eal", default="", help="extra EAL arguments, e.g. '-m 512'")
     demo.add_argument("--plot", metavar="FILE.png",
-                      help="also sweep link loss and plot residual loss (needs matplotlib)")
+                      help="also sweep link loss and plot residual loss (needs matplotlib); "
+                      "with --adaptive: loss, overhead and residual loss over time")
+    demo.add_argument("--adaptive", action="store_true",
+                      help="feed the decoder's link reports back to the encoder, which "
+                      "chooses k, m and depth for --target-loss")
+    demo.add_argument("--target-loss", type=_probability, default=1e-4,
+                      help="adaptive: residual loss to stay under (1e-4)")
+    demo.add_argument("--max-delay-ms", type=float, default=100.0,
+                      help="adaptive: latency budget of a block (100 ms)")
+    demo.add_argument("--loss-schedule", metavar="T=LOSS,...",
+                      help="change the link's loss over time: T=LOSS or T=ge:P:R:H items "
+                      "(seconds), e.g. 0=0.001,4=0.05,8=ge:0.01:0.25:0.5,12=0.2")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=_demo)
 

@@ -48,7 +48,8 @@ class IntervalRecorder:
 
     Each record: ``{"elapsed_s": seconds since the start, "stages": {key:
     {"packets_in", "packets_out", "drops"}}}`` with the counts of that
-    interval (not cumulative).
+    interval (not cumulative); with ``--adaptive`` also ``"adaptive":
+    {"setting", "loss_rate"}`` (schema 1.1).
     """
 
     def __init__(self, mode: str) -> None:
@@ -59,14 +60,21 @@ class IntervalRecorder:
 
     def add(self, counters: dict[str, dict[str, Any]]) -> None:
         stages: dict[str, dict[str, int]] = {}
+        adaptive = counters.get("adaptive")
         for name, c in counters.items():
+            if name == "adaptive":
+                continue
             key = stage_key(name, self.mode)
             prev = self._last.get(key, {})
             now = {k: int(c.get(k, 0)) for k in ("packets_in", "packets_out", "drops")}
             stages[key] = {k: v - prev.get(k, 0) for k, v in now.items()}
             self._last[key] = now
-        self.records.append({"elapsed_s": round(time.monotonic() - self._start, 6),
-                             "stages": stages})
+        record: dict[str, Any] = {"elapsed_s": round(time.monotonic() - self._start, 6),
+                                  "stages": stages}
+        if adaptive is not None:            # --adaptive: the setting in force then
+            record["adaptive"] = {"setting": adaptive["setting"],
+                                  "loss_rate": (adaptive["report"] or {}).get("loss_rate")}
+        self.records.append(record)
 
 
 def fec_document(report: dict[str, Any], ports: dict[str, str],

@@ -15,6 +15,13 @@ Two chains share one GIL-free loop on a background thread::
 
 and the caller's thread reports progress.  The result compares the measured
 residual loss with the analytical prediction for the code and loss model.
+
+Adaptive mode (``DemoConfig.adaptive``): the decoder measures the link
+(pydpdk.adaptive) and its reports go straight back to the encoder's
+controller, which picks code, k, m and depth for the target residual loss;
+``loss_schedule`` changes the link's loss while it runs, and the summary's
+``adaptive.timeline`` has, per tick, the link loss, the overhead chosen and
+the residual loss.
 """
 
 from __future__ import annotations
@@ -30,7 +37,50 @@ from . import backend as _backend
 from .analysis import GilbertElliott, residual_loss_gilbert_elliott, residual_loss_random
 from .pipeline import FecDecodeStage, FecEncodeStage, Generator, Impairment, Pipeline, Verifier
 
-__all__ = ["DemoConfig", "run_demo", "sweep_link_loss"]
+__all__ = ["DemoConfig", "LossPhase", "parse_loss_schedule", "run_demo", "sweep_link_loss"]
+
+
+@dataclass(frozen=True)
+class LossPhase:
+    """From *start_s* on, the link loses packets at random with *loss*, plus
+    Gilbert-Elliott bursts when *burst_p* is set."""
+
+    start_s: float
+    loss: float = 0.0
+    burst_p: float | None = None
+    burst_r: float = 0.25
+    burst_loss: float = 0.5
+
+
+def parse_loss_schedule(text: str) -> tuple[LossPhase, ...]:
+    """``T=LOSS`` or ``T=ge:P:R:H`` items, comma-separated, T in seconds from
+    the start (increasing), e.g. ``0=0.001,5=0.05,10=ge:0.01:0.25:0.5,15=0.2``.
+
+    Raises ValueError on anything else.
+    """
+    phases: list[LossPhase] = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        try:
+            when, what = item.split("=", 1)
+            start = float(when)
+            if what.startswith("ge:"):
+                p, r, h = (float(x) for x in what[3:].split(":"))
+                phase = LossPhase(start, 0.0, p, r, h)
+            else:
+                phase = LossPhase(start, float(what.rstrip("%")) /
+                                  (100 if what.endswith("%") else 1))
+        except ValueError:
+            raise ValueError(f"loss schedule items are T=LOSS or T=ge:P:R:H, got {item!r}"
+                             ) from None
+        for v in (phase.loss, phase.burst_p or 0.0, phase.burst_r, phase.burst_loss):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"probabilities within [0, 1] only: {item!r}")
+        if start < 0 or (phases and start <= phases[-1].start_s):
+            raise ValueError(f"loss schedule times must increase from 0: {item!r}")
+        phases.append(phase)
+    if not phases:
+        raise ValueError("empty loss schedule")
+    return tuple(phases)
 
 
 @dataclass
@@ -54,8 +104,18 @@ class DemoConfig:
     seed: int = 1
     burst: int = 32
     eal_args: list[str] = field(default_factory=list)
+    adaptive: bool = False              # reports fed back to the encoder's controller
+    target_loss: float = 1e-4
+    max_delay_ms: float = 100.0
+    loss_schedule: tuple[LossPhase, ...] = ()   # the link's loss over time
 
     def validate(self) -> None:
+        if self.adaptive and self.code != "rs":
+            raise ValueError("--adaptive chooses among RS codes (use --code rs)")
+        if not 0.0 < self.target_loss < 1.0:
+            raise ValueError(f"target_loss must be within (0, 1), got {self.target_loss}")
+        if not self.max_delay_ms > 0:
+            raise ValueError(f"max_delay_ms must be > 0, got {self.max_delay_ms}")
         if self.duration <= 0:
             raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
         if self.code == "xor" and self.m != 1:
@@ -181,22 +241,88 @@ def run_demo(cfg: DemoConfig | None = None,
         return _run_demo(cfg, sig, on_progress, progress_interval)
 
 
+class _Adaptive:
+    """The demo's adaptive loop: loss schedule, controller, timeline."""
+
+    TICK = 0.1
+
+    def __init__(self, cfg: DemoConfig, enc: FecEncodeStage, imp: Impairment,
+                 dec: FecDecodeStage) -> None:
+        from .adaptive import AdaptivePolicy, StageController
+
+        self.cfg, self.imp = cfg, imp
+        self.policy = AdaptivePolicy(target_loss=cfg.target_loss, max_delay_ms=cfg.max_delay_ms,
+                                     codes=(cfg.code,))
+        self.ctl = StageController(self.policy, enc, dec.link_report,
+                                   timeout_ms=cfg.max_delay_ms)
+        self.phase = -1
+        self.timeline: list[dict[str, Any]] = []
+        self.last: tuple[int, int, int] | None = None
+
+    def tick(self, elapsed: float, snap: dict[str, Any]) -> None:
+        sched = self.cfg.loss_schedule
+        while self.phase + 1 < len(sched) and sched[self.phase + 1].start_s <= elapsed:
+            self.phase += 1
+            ph = sched[self.phase]
+            self.imp.set_loss(ph.loss, ge_p=ph.burst_p, ge_r=ph.burst_r if ph.burst_p else None,
+                              ge_loss_bad=ph.burst_loss)
+        self.ctl.step(int(elapsed * 1e9))
+        now = (snap["offered"], snap["delivered"], snap["repair_packets"])
+        if self.last is not None:
+            offered = now[0] - self.last[0]
+            rep = self.ctl.report
+            s = self.ctl.setting
+            self.timeline.append({
+                "t_s": round(elapsed, 3),
+                "link_loss": rep.loss_rate if rep else 0.0,
+                "scheduled_loss": self.scheduled_loss(),
+                "overhead": s.overhead, "k": s.k, "m": s.m, "depth": s.depth,
+                "residual_loss": max(offered - (now[1] - self.last[1]), 0) / offered
+                if offered > 0 else 0.0,
+                "offered": offered})
+        self.last = now
+
+    def scheduled_loss(self) -> float:
+        if self.phase < 0:
+            return self.cfg.loss
+        ph = self.cfg.loss_schedule[self.phase]
+        if ph.burst_p:
+            from .analysis import GilbertElliott
+
+            return GilbertElliott(ph.burst_p, ph.burst_r, 0.0, ph.burst_loss,
+                                  ph.loss).mean_loss
+        return ph.loss
+
+    def status(self) -> dict[str, Any]:
+        st = self.ctl.status()
+        st["scheduled_loss"] = self.scheduled_loss()
+        return st
+
+
 def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
               on_progress: Callable[[dict[str, Any]], None] | None,
               progress_interval: float) -> dict[str, Any]:
     leaks: list[int] = []
     with _link(cfg, leaks) as (chosen, pool, tx_port, rx_port):
         gen = Generator(pool, sizes=cfg.sizes, rate_pps=cfg.rate_pps)
+        # Adaptive: room for what the controller may choose, and a block may
+        # span the whole latency budget.
+        deadline = cfg.max_delay_ms / 1e3 if cfg.adaptive else cfg.deadline
         enc = FecEncodeStage(pool, code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth,
-                             deadline=cfg.deadline, max_payload=max(cfg.sizes),
-                             window=cfg.window if cfg.code == "rlc" else None)
+                             deadline=deadline, max_payload=max(cfg.sizes),
+                             window=cfg.window if cfg.code == "rlc" else None,
+                             max_m=64 if cfg.adaptive else None,
+                             max_depth=8 if cfg.adaptive else None)
         model = cfg.link_model()
         imp = Impairment(pool, loss=cfg.loss, seed=cfg.seed,
                          ge_p=None if model is None else model.p,
                          ge_r=None if model is None else model.r,
                          ge_loss_bad=cfg.burst_loss)
-        dec = FecDecodeStage(pool, max_payload=max(cfg.sizes), timeout=0.05)
+        dec = FecDecodeStage(pool, max_payload=max(cfg.sizes),
+                             timeout=max(0.05, 2 * deadline) if cfg.adaptive else 0.05,
+                             measure_window=1.0 if cfg.adaptive else 0.0)
         ver = Verifier(pool, marker_offset=gen.marker_offset)
+        adapt = _Adaptive(cfg, enc, imp, dec) if cfg.adaptive else None
         # Leaving this block, for any reason, stops and joins the loop first.
         with Pipeline() as pipe:
             pipe.add(gen, enc, sink=tx_port, burst=cfg.burst)
@@ -205,12 +331,22 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
             started = time.monotonic()
             result: dict[str, Any] | None = None
             if sig.signum is None:          # not interrupted during setup
+                if adapt is not None:
+                    adapt.tick(0.0, _snapshot(gen, enc, imp, dec, ver, 0.0))
                 pipe.start(duration=cfg.duration)
+                tick = min(progress_interval, _Adaptive.TICK) if adapt else progress_interval
+                shown = time.monotonic()
                 with sig.on_signal(pipe.request_stop):
-                    while (result := pipe.join(timeout=progress_interval)) is None:
-                        if on_progress is not None:
-                            on_progress(_snapshot(gen, enc, imp, dec, ver,
-                                                  time.monotonic() - started))
+                    while (result := pipe.join(timeout=tick)) is None:
+                        now = time.monotonic()
+                        snap = _snapshot(gen, enc, imp, dec, ver, now - started)
+                        if adapt is not None:
+                            adapt.tick(now - started, snap)
+                            snap["adaptive"] = adapt.status()
+                        if on_progress is not None and (adapt is None or
+                                                        now - shown >= progress_interval):
+                            shown = now
+                            on_progress(snap)
         elapsed = (result or {}).get("elapsed_s", time.monotonic() - started)
         summary = _snapshot(gen, enc, imp, dec, ver, elapsed)
     sig.consume()
@@ -230,6 +366,8 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
         throughput_gbps=summary["offered_bytes"] * 8 / elapsed / 1e9 if elapsed else 0.0,
         buffers_leaked=leaks[0] if leaks else 0,
     )
+    if adapt is not None:
+        summary["adaptive"] = dict(adapt.status(), timeline=adapt.timeline)
     return summary
 
 

@@ -87,12 +87,20 @@ class GatewayConfig:
     aead: str = "aes-256-gcm"
     state_file: str | None = None
     rekey_grace: float = 5.0              # s from a key file change to sealing with its key
+    # Adaptive FEC (tunnel): reports of the peer's decoder choose code/k/m/depth.
+    adaptive: bool = False
+    target_loss: float = 1e-4
+    max_delay_ms: float = 100.0
 
     def validate(self) -> None:
         if self.aead not in AEADS:
             raise ValueError(f"aead must be one of {', '.join(AEADS)}, got {self.aead!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.adaptive and self.mode != "tunnel":
+            raise ValueError("--adaptive needs a tunnel: the reports come back from the peer")
+        if self.adaptive and self.code != "rs":
+            raise ValueError("--adaptive chooses among RS codes (use --code rs)")
         need = ("local", "peer") if self.mode == "tunnel" else ("in", "out")
         missing = [n for n in need if not self.ports.get(n)]
         if missing:
@@ -421,6 +429,9 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any]
                     clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
                     icmp_source=cfg.icmp_source or None, **encap)
     dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
+    if cfg.adaptive:       # memory for what the controller may choose; reports to the peer
+        enc_args.update(max_m=64, max_depth=8)
+        dec_args.update(measure_window=1.0, send_reports=True)
     pipe = Pipeline()
     pipe.secure_stages = []                # type: ignore[attr-defined]
     pipe.sealing_since = time.monotonic()  # type: ignore[attr-defined]
@@ -594,6 +605,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
     result: dict[str, Any] | None = None
     with open_ports(cfg, leaks) as (chosen, pool, ports):
         pipe, enc, dec = build_gateway(cfg, pool, ports)
+        adapt: Any = None                   # --adaptive: the control loop
         plan = {"interfaces": interfaces_report(ports),
                 "mtu": mtu_report(enc, replies=dec is not None)}
         if on_start is not None and sig.signum is None:
@@ -603,13 +615,15 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
             if sig.signum is None:          # not interrupted during setup
                 pipe.start(duration=cfg.duration, packets=cfg.packets,
                            busy_poll=cfg.busy_poll, idle_sleep_us=cfg.idle_sleep_us)
+                adapt = _adaptive_loop(cfg, enc, dec)
                 links = _link_states(pipe, ports)
                 peer_sessions: list[int] = []
                 with sig.on_signal(pipe.request_stop):
                     try:
                         while (result := pipe.join(timeout=progress_interval)) is None:
                             if on_progress is not None:
-                                on_progress(_with_udp_ports(pipe.counters(), ports))
+                                on_progress(_with_adaptive(
+                                    _with_udp_ports(pipe.counters(), ports), adapt))
                             if on_ports is not None:
                                 on_ports({role: port.stats() for role, port in ports.items()})
                             now = _link_states(pipe, ports)
@@ -625,6 +639,10 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
                         fault = exc
                         result = getattr(exc, "result", None)
         counters = _with_udp_ports(pipe.counters(), ports)
+        adaptive = None
+        if adapt is not None:
+            adapt.stop()
+            adaptive = adapt.status()
         port_stats = {}
         for role, port in ports.items():
             try:
@@ -649,6 +667,8 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
               "fault": None if fault is None else str(fault),
               "drops": drop_report(counters, {r: st for r, st in port_stats.items()
                                               if "error" not in st}), **plan}
+    if adaptive is not None:
+        report["adaptive"] = adaptive
     if fault is not None:
         fault.report = report               # type: ignore[attr-defined]
         raise fault
@@ -656,6 +676,27 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
         capture_error.report = report       # type: ignore[attr-defined]
         raise capture_error
     return report
+
+
+def _adaptive_loop(cfg: GatewayConfig, enc: FecEncodeStage | None,
+                   dec: FecDecodeStage | None) -> Any:
+    """--adaptive: the controller, fed by the peer's reports, on its own thread."""
+    if not cfg.adaptive or enc is None or dec is None:
+        return None
+    from .adaptive import AdaptivePolicy, ControlLoop, StageController
+
+    policy = AdaptivePolicy(target_loss=cfg.target_loss, max_delay_ms=cfg.max_delay_ms,
+                            codes=(cfg.code,))
+    ctl = StageController(policy, enc, dec.peer_report,
+                          timeout_ms=cfg.deadline * 1e3 if cfg.deadline else None)
+    return ControlLoop(ctl).start()
+
+
+def _with_adaptive(counters: dict[str, Any], adapt: Any) -> dict[str, Any]:
+    """Counters plus ``"adaptive"`` (the setting in force and why) with --adaptive."""
+    if adapt is not None:
+        counters["adaptive"] = adapt.status()
+    return counters
 
 
 def _with_udp_ports(counters: dict[str, Any], ports: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,11 @@ int fec_report_write(const fec_link_report *rep, uint8_t *out, size_t cap)
     *p++ = 4 * FEC_RUN_BINS;
     for (unsigned i = 0; i < FEC_RUN_BINS; i++)
         p = put32(p, rep->run_hist[i]);
+    *p++ = FEC_TLV_RECENT;
+    *p++ = 8;
+    p = put32(p, sat32u(rep->recent_packets));
+    p = put32(p, sat32u(rep->recent_lost < rep->recent_packets ? rep->recent_lost
+                                                                : rep->recent_packets));
     return (int)(p - out);
 }
 
@@ -103,15 +108,15 @@ int fec_report_read(const uint8_t *tlv, size_t len, fec_link_report *rep)
         if (len - at - 2 < l)
             return -EBADMSG;
         at += 2 + (size_t)l;
-        if (type == 0 || type > FEC_TLV_RUNS)
+        if (type == 0 || type > FEC_TLV_RECENT)
             continue;          /* unknown: skipped, for later versions */
         if (seen & (1u << type))
             return -EBADMSG;
         seen |= 1u << type;
-        static const uint8_t want[FEC_TLV_RUNS + 1] = {
+        static const uint8_t want[FEC_TLV_RECENT + 1] = {
             [FEC_TLV_WINDOW] = 4, [FEC_TLV_COUNTS] = 12, [FEC_TLV_GILBERT] = 16,
             [FEC_TLV_REORDER] = 8, [FEC_TLV_RECOVERY] = 12, [FEC_TLV_STREAM] = 5,
-            [FEC_TLV_RUNS] = 4 * FEC_RUN_BINS,
+            [FEC_TLV_RUNS] = 4 * FEC_RUN_BINS, [FEC_TLV_RECENT] = 8,
         };
         if (l != want[type])
             return -EBADMSG;
@@ -154,12 +159,17 @@ int fec_report_read(const uint8_t *tlv, size_t len, fec_link_report *rep)
             for (unsigned i = 0; i < FEC_RUN_BINS; i++)
                 rep->run_hist[i] = get32(v + 4 * i);
             break;
+        case FEC_TLV_RECENT:
+            rep->recent_packets = get32(v);
+            rep->recent_lost = get32(v + 4);
+            break;
         }
     }
     const unsigned required = (1u << FEC_TLV_WINDOW) | (1u << FEC_TLV_COUNTS) |
                               (1u << FEC_TLV_GILBERT);
     if ((seen & required) != required || rep->window == 0 || rep->lost > rep->packets ||
         rep->loss_runs > rep->lost || rep->reordered > rep->arrivals ||
+        rep->recent_lost > rep->recent_packets ||
         rep->recovery_p99 < rep->recovery_mean)
         return -EBADMSG;
     rep->mean_burst = rep->loss_runs ? (double)rep->lost / (double)rep->loss_runs : 0.0;

@@ -447,6 +447,8 @@ typedef struct fec_link_report {
     uint32_t run_hist[FEC_RUN_BINS];
     uint32_t session_id;     /* the sender session measured */
     unsigned depth;          /* interleaving depth inferred from the stream */
+    uint64_t recent_packets; /* the newest fifth of the window: packets ... */
+    uint64_t recent_lost;    /* ... and losses (a change shows here first) */
 } fec_link_report;
 
 /* The decoder's measurement over the window ending at now: 0, -EINVAL,
@@ -475,8 +477,9 @@ enum fec_tlv {
     FEC_TLV_RECOVERY = 5,    /* u32 rebuilt, u32 mean us, u32 p99 us */
     FEC_TLV_STREAM = 6,      /* u32 measured session id, u8 inferred depth */
     FEC_TLV_RUNS = 7,        /* u32 x FEC_RUN_BINS loss-run histogram */
+    FEC_TLV_RECENT = 8,      /* u32 packets, u32 lost in the newest fifth */
 };
-#define FEC_REPORT_MAX_LEN (2 + 6 + 14 + 18 + 10 + 14 + 7 + 2 + 4 * FEC_RUN_BINS)
+#define FEC_REPORT_MAX_LEN (2 + 6 + 14 + 18 + 10 + 14 + 7 + 2 + 4 * FEC_RUN_BINS + 10)
 
 /* Report -> TLV payload (all TLVs): its length, or -EINVAL, -ENOSPC
  * (cap < FEC_REPORT_MAX_LEN). */

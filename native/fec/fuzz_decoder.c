@@ -343,7 +343,7 @@ int main(int argc, char **argv)
     }
     const fec_decoder_config dc = {.max_payload = MAX_PAYLOAD, .max_blocks = 8,
                                    .max_symbols = 300, .timeout = 40, .cache_entries = 8,
-                                   .max_sessions = 4};
+                                   .max_sessions = 4, .measure_window = 500};
     target A = {.name = "A (genuine symbols)", .strict = 1};
     target B = {.name = "B (lies too)", .strict = 0};
     if (fec_decoder_create(&dc, &A.dec) < 0 || fec_decoder_create(&dc, &B.dec) < 0)
@@ -480,6 +480,17 @@ int main(int argc, char **argv)
                 if (fec_decoder_blocks_in_flight(t->dec) != 0 ||
                     fec_decoder_symbols_free(t->dec) != dc.max_symbols)
                     return fail("state not released after every block expired", t->name);
+            /* The link measurement survives the same streams, in range. */
+            for (target *t = &A; t; t = t == &A ? &B : NULL) {
+                fec_link_report rep;
+                if (fec_decoder_link_report(t->dec, now, &rep) != 0 ||
+                    rep.lost > rep.packets || rep.reordered > rep.arrivals ||
+                    !(rep.loss_rate >= 0 && rep.loss_rate <= 1) ||
+                    !(rep.gilbert_p >= 0 && rep.gilbert_p <= 1) ||
+                    !(rep.gilbert_r >= 0 && rep.gilbert_r <= 1) ||
+                    !(rep.bad_loss >= 0 && rep.bad_loss <= 1))
+                    return fail("link report out of range", t->name);
+            }
         }
     }
 

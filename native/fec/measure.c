@@ -33,6 +33,7 @@
 #define MEAS_MAX_DEPTH 64u
 #define MEAS_DELAY_BINS 96u    /* recovery delay: 4 bins per octave of us */
 #define MEAS_LAGS 8u           /* loss correlation lags for the fit */
+#define MEAS_FAR_CONFIRM 16u   /* packets in a row that move the stream far ahead */
 
 typedef struct meas_rec {
     uint64_t id;
@@ -71,6 +72,9 @@ struct fec_measure {
     uint64_t prev_src;
     unsigned span, span_depth, depth;
     uint64_t span_align, align;
+    /* packets far ahead of the stream (a stray, or a jump after an outage) */
+    unsigned far_count;
+    uint64_t far_id;
     meas_rec *rec;
     meas_bucket b[MEAS_BUCKETS];
 };
@@ -174,6 +178,7 @@ static void reset_stream(fec_measure *M)
     M->run_len = 0;
     M->span = M->span_depth = 0;
     M->depth = 1;
+    M->far_count = 0;
 }
 
 static meas_rec *rec_of(fec_measure *M, uint64_t id)
@@ -266,6 +271,20 @@ void fec_measure_packet(fec_measure *M, uint32_t session, const fec_hdr *h, uint
         reset_stream(M);
     }
     meas_bucket *b = bucket_at(M, now);
+    /* Far ahead: a stray packet must not make the measurement fold (or
+     * skip) millions of blocks; only a run of them moves it there. */
+    if (M->have_next && sdiff(h->block_id, M->newest) > (int64_t)MEAS_RECORDS) {
+        if (M->far_count > 0 && sdiff(h->block_id, M->far_id) < (int64_t)MEAS_RECORDS &&
+            sdiff(M->far_id, h->block_id) < (int64_t)MEAS_RECORDS)
+            M->far_count++;
+        else
+            M->far_count = 1;
+        M->far_id = h->block_id;
+        if (M->far_count < MEAS_FAR_CONFIRM)
+            return;
+        reset_stream(M);       /* a jump after an outage: start again there */
+    }
+    M->far_count = 0;
     if (!M->have_next) {
         M->have_next = 1;
         M->fold_next = h->block_id;
@@ -458,6 +477,7 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
     uint64_t n = 0, lost = 0, runs = 0;
     uint64_t c_lag[MEAS_LAGS + 1] = {0}, n_lag[MEAS_LAGS + 1] = {0};
     uint64_t arrivals = 0, reordered = 0, rec_n = 0, rec_sum = 0;
+    uint64_t recent_n = 0, recent_lost = 0;
     uint64_t hist[MEAS_DELAY_BINS] = {0};
     for (unsigned i = 0; i < MEAS_BUCKETS; i++) {
         const meas_bucket *b = &M->b[i];
@@ -465,6 +485,12 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
             continue;
         n += b->n;
         lost += b->lost;
+        /* Blocks are folded a settle time late: the newest fifth of the
+         * window is the slices within settle + 2 slices of now. */
+        if (e - b->epoch <= 2 + M->settle / M->slice) {
+            recent_n += b->n;
+            recent_lost += b->lost;
+        }
         for (unsigned j = 1; j <= MEAS_LAGS; j++) {
             c_lag[j] += b->c_lag[j];
             n_lag[j] += b->n_lag[j];
@@ -485,6 +511,8 @@ int fec_measure_report(fec_measure *M, uint64_t now, fec_link_report *rep)
     rep->packets = n;
     rep->lost = lost;
     rep->loss_runs = runs;
+    rep->recent_packets = recent_n;
+    rep->recent_lost = recent_lost;
     rep->arrivals = arrivals;
     rep->reordered = reordered;
     rep->recovered = rec_n;

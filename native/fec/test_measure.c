@@ -171,6 +171,7 @@ static const uint8_t vector[] = {
     0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00,
     0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00,                                     /* runs 100 50 20 10 4 */
+    0x08, 0x08, 0x00, 0x00, 0x07, 0xd0, 0x00, 0x00, 0x00, 0x96, /* recent 2000, 150 */
 };
 
 static void test_report_vector(void)
@@ -180,7 +181,8 @@ static void test_report_vector(void)
                            .recovered = 400, .loss_rate = 0.05, .gilbert_p = 0.01,
                            .gilbert_r = 0.25, .bad_loss = 0.5, .recovery_mean = 1234000,
                            .recovery_p99 = 5000000, .run_hist = {100, 50, 20, 10, 4},
-                           .session_id = 0x0A0B0C0D, .depth = 4};
+                           .session_id = 0x0A0B0C0D, .depth = 4,
+                           .recent_packets = 2000, .recent_lost = 150};
     uint8_t out[FEC_REPORT_MAX_LEN], small[FEC_REPORT_MAX_LEN - 1];
     CHECK(sizeof(vector) == FEC_REPORT_MAX_LEN);
     CHECK(fec_report_write(&rep, out, sizeof(out)) == (int)sizeof(vector));
@@ -196,7 +198,7 @@ static void test_report_vector(void)
      * a report that stops after a complete TLV is still a report. */
     for (size_t n = 0; n < sizeof(vector); n++) {
         int rc = fec_report_read(vector, n, &back);
-        const int whole_tlvs = n == 40 || n == 50 || n == 64 || n == 71;
+        const int whole_tlvs = n == 40 || n == 50 || n == 64 || n == 71 || n == 105;
         CHECK(whole_tlvs ? rc == 0 : rc == -EBADMSG);
     }
     /* Unknown TLV types are skipped; a repeated known one is malformed. */
@@ -326,8 +328,49 @@ static void test_set_params(void)
     fec_decoder_destroy(dec);
 }
 
+/* Stray packets far ahead (forged or corrupt ids) neither stall nor
+ * derail the measurement of the genuine stream. */
+static void test_measure_strays(void)
+{
+    fec_encoder_config ec = {.code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
+                             .max_payload = 1000, .session_id = 0x51};
+    fec_decoder_config dc = {.max_payload = 1000, .max_blocks = 64, .max_symbols = 4096,
+                             .timeout = 50000000, .cache_entries = 8,
+                             .measure_window = 1000000000};
+    fec_encoder *enc;
+    fec_decoder *dec;
+    static wire w;
+    outcount oc = {0};
+    fec_sink sink = {&oc, count_get};
+    fec_link_report rep;
+    uint64_t now = 0;
+    CHECK(fec_encoder_create(&ec, &enc) == 0);
+    CHECK(fec_decoder_create(&dc, &dec) == 0);
+    for (unsigned i = 0; i < 20000; i++) {
+        encode_one(enc, &w, 100, now);
+        for (unsigned j = 0; j < w.n; j++) {
+            fec_verdict v;
+            now += 20000;
+            fec_decoder_push(dec, w.data[j], w.len[j], now, &sink, &v);
+            if (i % 97 == 5 && j == 0) {
+                fec_hdr h;
+                CHECK(fec_hdr_parse(w.data[0], w.len[0], &h) == 0);
+                h.block_id = (h.block_id + (UINT64_C(1) << 40) + i) & FEC_BLOCK_ID_MASK;
+                fec_hdr_write(w.data[0], &h);
+                fec_decoder_push(dec, w.data[0], w.len[0], now, &sink, &v);
+            }
+        }
+    }
+    CHECK(fec_decoder_link_report(dec, now, &rep) == 0);
+    fprintf(stderr, "strays: %llu packets %llu lost\n", (unsigned long long)rep.packets, (unsigned long long)rep.lost);
+    CHECK(rep.packets > 20000 && rep.lost == 0 && rep.session_id == 0x51);
+    fec_encoder_destroy(enc);
+    fec_decoder_destroy(dec);
+}
+
 int main(void)
 {
+    test_measure_strays();
     test_report_vector();
     test_control_accept();
     test_set_params();

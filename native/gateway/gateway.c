@@ -277,9 +277,51 @@ static void ring_unlock(reply_ring *r)
     atomic_flag_clear_explicit(&r->lock, memory_order_release);
 }
 
+/* The newest link report, handed between threads (spin lock, short copy). */
+typedef struct report_box {
+    atomic_flag lock;
+    uint64_t gen;
+    fec_link_report rep;
+    uint32_t sender;
+} report_box;
+
+static void box_put(report_box *b, const fec_link_report *rep, uint32_t sender)
+{
+    while (atomic_flag_test_and_set_explicit(&b->lock, memory_order_acquire))
+        ;
+    b->rep = *rep;
+    b->sender = sender;
+    b->gen++;
+    atomic_flag_clear_explicit(&b->lock, memory_order_release);
+}
+
+static uint64_t box_get(report_box *b, fec_link_report *rep, uint32_t *sender)
+{
+    uint64_t gen;
+    while (atomic_flag_test_and_set_explicit(&b->lock, memory_order_acquire))
+        ;
+    gen = b->gen;
+    if (rep)
+        *rep = b->rep;
+    if (sender)
+        *sender = b->sender;
+    atomic_flag_clear_explicit(&b->lock, memory_order_release);
+    return gen;
+}
+
+/* One control packet waiting for the encoder's output (the newest wins). */
+typedef struct ctrl_slot {
+    atomic_flag lock;
+    atomic_int ready;
+    uint32_t len;
+    uint8_t pkt[FEC_HDR_LEN + FEC_REPORT_MAX_LEN];
+    atomic_uint_fast64_t sent, dropped;
+} ctrl_slot;
+
 struct pd_fec_enc_stage {
     gw_common c;
     fec_encoder *enc;
+    ctrl_slot ctrl;
     uint32_t max_payload;
     pd_mtu_cfg mtu;
     uint32_t max_frame;       /* largest LAN frame that fits; 0: no MTU policy */
@@ -358,6 +400,7 @@ pd_fec_enc_stage *pd_fec_enc_stage_create(const pd_fec_enc_stage_cfg *cfg,
     s->mtu = cfg->mtu;
     s->icmp_tokens = ICMP_BURST;
     atomic_flag_clear(&s->replies.lock);
+    atomic_flag_clear(&s->ctrl.lock);
     rc = common_init(&s->c, &cfg->encap, ops, pool, s, enc_parity_buffer);
     if (rc == 0 && cfg->mtu.wan_mtu) {
         s->max_frame = pd_gateway_max_frame(&cfg->encap, cfg->mtu.wan_mtu);
@@ -574,6 +617,47 @@ static void enc_clamp(pd_fec_enc_stage *s, uint8_t *f, uint32_t len)
         s->c.gw.mss_clamped++;
 }
 
+/* A waiting control packet (link report for the peer) goes out first. */
+static void enc_send_control(pd_fec_enc_stage *s)
+{
+    ctrl_slot *cs = &s->ctrl;
+    uint8_t *d;
+
+    if (!atomic_load_explicit(&cs->ready, memory_order_acquire))
+        return;
+    while (atomic_flag_test_and_set_explicit(&cs->lock, memory_order_acquire))
+        ;
+    d = queue_new_packet(&s->c, s->c.hdr.len + cs->len);
+    if (d) {
+        encap_write(&s->c.hdr, d, cs->len, TOS_NONE);
+        memcpy(d + s->c.hdr.len, cs->pkt, cs->len);
+        atomic_fetch_add(&cs->sent, 1);
+    } else {
+        atomic_fetch_add(&cs->dropped, 1);
+    }
+    atomic_store_explicit(&cs->ready, 0, memory_order_relaxed);
+    atomic_flag_clear_explicit(&cs->lock, memory_order_release);
+}
+
+int pd_fec_enc_stage_set_params(pd_fec_enc_stage *s, int code, unsigned k, unsigned m,
+                                unsigned depth)
+{
+    return s ? fec_encoder_set_params(s->enc, code, k, m, depth) : -EINVAL;
+}
+
+void pd_fec_enc_stage_get_params(const pd_fec_enc_stage *s, int *code, unsigned *k,
+                                 unsigned *m, unsigned *depth)
+{
+    fec_encoder_get_params(s->enc, code, k, m, depth);
+}
+
+void pd_fec_enc_stage_control_counts(const pd_fec_enc_stage *s, uint64_t *sent,
+                                     uint64_t *dropped)
+{
+    if (sent) *sent = atomic_load(&((pd_fec_enc_stage *)s)->ctrl.sent);
+    if (dropped) *dropped = atomic_load(&((pd_fec_enc_stage *)s)->ctrl.dropped);
+}
+
 static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, uint16_t cap,
                             uint64_t now)
 {
@@ -582,6 +666,7 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
     const pd_pkt_ops *ops = c->ops;
 
     c->q = (outq){ out, 0, cap };
+    enc_send_control(s);
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         uint32_t len = ops->data_len(p);
@@ -635,6 +720,12 @@ struct pd_fec_dec_stage {
     gw_common c;
     fec_decoder *dec;
     pd_fec_enc_stage *pair;   /* whose ICMP replies go out here */
+    /* adaptive FEC */
+    int measuring, send_reports;
+    uint64_t report_interval, next_report, report_seq;
+    report_box local, peer;
+    fec_control_state ctrl;   /* only touched by the stage's thread ... */
+    atomic_flag ctrl_lock;    /* ... and by stats readers under this */
 };
 
 void pd_fec_stage_pair(pd_fec_enc_stage *enc, pd_fec_dec_stage *dec)
@@ -715,6 +806,12 @@ pd_fec_dec_stage *pd_fec_dec_stage_create(const pd_fec_dec_stage_cfg *cfg,
     rc = common_init(&s->c, &cfg->encap, ops, pool, s, dec_rebuilt_buffer);
     if (rc == 0)
         rc = fec_decoder_create(&cfg->fec, &s->dec);
+    s->measuring = cfg->fec.measure_window != 0;
+    s->send_reports = cfg->send_reports;
+    s->report_interval = cfg->report_interval ? cfg->report_interval : 100000000u;
+    atomic_flag_clear(&s->local.lock);
+    atomic_flag_clear(&s->peer.lock);
+    atomic_flag_clear(&s->ctrl_lock);
     if (rc != 0) {
         free(s);
         goto fail;
@@ -733,6 +830,71 @@ void pd_fec_dec_stage_destroy(pd_fec_dec_stage *s)
     pd_fec_stage_pair(NULL, s);
     fec_decoder_destroy(s->dec);
     free(s);
+}
+
+/* Publish the link report when due; with send_reports, hand it to the
+ * paired encoder as a control packet for the peer. */
+static void dec_report(pd_fec_dec_stage *s, uint64_t now)
+{
+    fec_link_report rep;
+    uint8_t payload[FEC_REPORT_MAX_LEN];
+    int n;
+
+    if (now < s->next_report)
+        return;
+    s->next_report = now + s->report_interval;
+    if (fec_decoder_link_report(s->dec, now, &rep) != 0)
+        return;
+    box_put(&s->local, &rep, rep.session_id);
+    if (!s->send_reports || !s->pair || rep.packets == 0)
+        return;
+    n = fec_report_write(&rep, payload, sizeof(payload));
+    if (n < 0)
+        return;
+    ctrl_slot *cs = &s->pair->ctrl;
+    while (atomic_flag_test_and_set_explicit(&cs->lock, memory_order_acquire))
+        ;
+    n = fec_control_write(fec_encoder_session_id(s->pair->enc), ++s->report_seq, 0,
+                          FEC_CTRL_LINK_REPORT, payload, (size_t)n, cs->pkt, sizeof(cs->pkt));
+    if (n > 0) {
+        cs->len = (uint32_t)n;
+        atomic_store_explicit(&cs->ready, 1, memory_order_release);
+    }
+    atomic_flag_clear_explicit(&cs->lock, memory_order_release);
+}
+
+/* A control packet from the peer: its report, if good, for the controller. */
+static void dec_control(pd_fec_dec_stage *s, const uint8_t *pkt, uint32_t len)
+{
+    fec_link_report rep;
+    uint32_t sender = 0;
+    int rc;
+
+    while (atomic_flag_test_and_set_explicit(&s->ctrl_lock, memory_order_acquire))
+        ;
+    rc = fec_control_accept(&s->ctrl, pkt, len, &rep, &sender);
+    atomic_flag_clear_explicit(&s->ctrl_lock, memory_order_release);
+    if (rc == 0)
+        box_put(&s->peer, &rep, sender);
+}
+
+uint64_t pd_fec_dec_stage_link_report(pd_fec_dec_stage *s, fec_link_report *rep)
+{
+    return box_get(&s->local, rep, NULL);
+}
+
+uint64_t pd_fec_dec_stage_peer_report(pd_fec_dec_stage *s, fec_link_report *rep,
+                                      uint32_t *sender)
+{
+    return box_get(&s->peer, rep, sender);
+}
+
+void pd_fec_dec_stage_control_stats(pd_fec_dec_stage *s, fec_control_state *st)
+{
+    while (atomic_flag_test_and_set_explicit(&s->ctrl_lock, memory_order_acquire))
+        ;
+    *st = s->ctrl;
+    atomic_flag_clear_explicit(&s->ctrl_lock, memory_order_release);
 }
 
 static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, uint16_t cap,
@@ -777,10 +939,14 @@ static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
         } else {
             if (v.action == FEC_DELIVER)
                 c->gw.out_full++;
+            else if (v.action == FEC_CONTROL)
+                dec_control(s, ops->data(p) + off, plen);
             ops->free_bulk(&p, 1);
         }
     }
     fec_decoder_poll(s->dec, now);
+    if (s->measuring)
+        dec_report(s, now);
     return c->q.n;
 }
 

@@ -72,7 +72,13 @@ uint32_t pd_gateway_max_frame(const pd_encap_cfg *cfg, uint32_t wan_mtu);
 
 typedef struct pd_fec_dec_stage_cfg {
     pd_encap_cfg encap;       /* what to accept: kind, ethertype or UDP dst port */
-    fec_decoder_config fec;   /* timeout is in nanoseconds */
+    fec_decoder_config fec;   /* timeout is in nanoseconds; measure_window (ns)
+                                 turns the link measurement on */
+    uint64_t report_interval; /* adaptive FEC: publish the link report this
+                                 often (ns, 0: 100 ms), and with send_reports
+                                 send it to the peer through the paired
+                                 encoder in a control packet */
+    int send_reports;
 } pd_fec_dec_stage_cfg;
 
 typedef struct pd_gateway_counters {
@@ -116,6 +122,27 @@ void pd_fec_dec_stage_stats(const pd_fec_dec_stage *s, fec_decoder_stats *fec,
  * replies the encoder makes.  Both must live until unpaired (NULL, NULL
  * of the decoder: pd_fec_stage_pair(NULL, dec)) or destroyed together. */
 void pd_fec_stage_pair(pd_fec_enc_stage *enc, pd_fec_dec_stage *dec);
+/* Adaptive FEC.  The decoder stage (measurement on) publishes its link
+ * report every report_interval; with send_reports, the paired encoder sends
+ * it to the peer as a control packet (docs/fec-format.md, "Link report"),
+ * sealed like any packet by a secure stage after it.  Control packets the
+ * decoder stage receives are checked (fec_control_accept) and the newest
+ * report is kept for the controller, which runs on another thread and sets
+ * the encoder with pd_fec_enc_stage_set_params (fec_encoder_set_params:
+ * atomic, applied at the next block boundary).  Reads return the report's
+ * generation (0: none yet); all calls are safe from any thread. */
+int pd_fec_enc_stage_set_params(pd_fec_enc_stage *s, int code, unsigned k, unsigned m,
+                                unsigned depth);
+void pd_fec_enc_stage_get_params(const pd_fec_enc_stage *s, int *code, unsigned *k,
+                                 unsigned *m, unsigned *depth);
+/* control packets sent, and dropped (no buffer / output full) */
+void pd_fec_enc_stage_control_counts(const pd_fec_enc_stage *s, uint64_t *sent,
+                                     uint64_t *dropped);
+uint64_t pd_fec_dec_stage_link_report(pd_fec_dec_stage *s, fec_link_report *rep);
+uint64_t pd_fec_dec_stage_peer_report(pd_fec_dec_stage *s, fec_link_report *rep,
+                                      uint32_t *sender);
+void pd_fec_dec_stage_control_stats(pd_fec_dec_stage *s, fec_control_state *st);
+
 /* What the encoder does about the MTU: frame limit, IP MTU, MSS (IPv4). */
 void pd_fec_enc_stage_mtu(const pd_fec_enc_stage *s, uint32_t *max_frame, uint32_t *ip_mtu,
                           uint32_t *mss4);

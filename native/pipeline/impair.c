@@ -1,6 +1,7 @@
 #include "impair.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,9 +22,48 @@ struct pd_impair {
     struct held held[HELD_MAX];
     unsigned n_held;
     pd_impair_counters c;
+    /* a new loss model from another thread (pd_impair_set_loss) */
+    atomic_flag set_lock;
+    atomic_int set_ready;
+    uint64_t set_t[5];
 };
 
+
 static int valid_prob(double p) { return p >= 0.0 && p <= 1.0; }
+
+int pd_impair_set_loss(pd_impair *im, double loss, double ge_p, double ge_r,
+                       double ge_loss_good, double ge_loss_bad)
+{
+    if (!im || !valid_prob(loss) || !valid_prob(ge_p) || !valid_prob(ge_r) ||
+        !valid_prob(ge_loss_good) || !valid_prob(ge_loss_bad))
+        return -EINVAL;
+    while (atomic_flag_test_and_set_explicit(&im->set_lock, memory_order_acquire))
+        ;
+    im->set_t[0] = pd_prob_threshold(loss);
+    im->set_t[1] = ge_p > 0.0 ? pd_prob_threshold(ge_p) : 0;
+    im->set_t[2] = pd_prob_threshold(ge_r);
+    im->set_t[3] = pd_prob_threshold(ge_loss_good);
+    im->set_t[4] = pd_prob_threshold(ge_loss_bad);
+    atomic_store_explicit(&im->set_ready, 1, memory_order_release);
+    atomic_flag_clear_explicit(&im->set_lock, memory_order_release);
+    return 0;
+}
+
+static void take_new_loss(pd_impair *im)
+{
+    while (atomic_flag_test_and_set_explicit(&im->set_lock, memory_order_acquire))
+        ;
+    im->t_loss = im->set_t[0];
+    im->ge_enabled = im->set_t[1] != 0;
+    im->t_ge_p = im->set_t[1];
+    im->t_ge_r = im->set_t[2];
+    im->t_loss_good = im->set_t[3];
+    im->t_loss_bad = im->set_t[4];
+    if (!im->ge_enabled)
+        im->ge_bad = 0;
+    atomic_store_explicit(&im->set_ready, 0, memory_order_relaxed);
+    atomic_flag_clear_explicit(&im->set_lock, memory_order_release);
+}
 
 pd_impair *pd_impair_create(const pd_impair_cfg *cfg, const pd_pkt_ops *ops, void *pool,
                             int *err)
@@ -54,6 +94,7 @@ pd_impair *pd_impair_create(const pd_impair_cfg *cfg, const pd_pkt_ops *ops, voi
     im->t_dup = pd_prob_threshold(cfg->duplicate);
     im->t_reorder = pd_prob_threshold(cfg->reorder);
     im->reorder_gap = cfg->reorder_gap ? cfg->reorder_gap : 3;
+    atomic_flag_clear(&im->set_lock);
     if (err) *err = 0;
     return im;
 }
@@ -134,6 +175,8 @@ static uint16_t impair_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out,
     pd_impair *im = ctx;
     uint16_t m = 0;
 
+    if (atomic_load_explicit(&im->set_ready, memory_order_acquire))
+        take_new_loss(im);
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         int fate;

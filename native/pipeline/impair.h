@@ -38,6 +38,10 @@ pd_impair *pd_impair_create(const pd_impair_cfg *cfg, const pd_pkt_ops *ops, voi
 void pd_impair_destroy(pd_impair *im);
 void pd_impair_stage(pd_impair *im, pd_stage *st);
 const pd_impair_counters *pd_impair_counters_get(const pd_impair *im);
+/* Change the loss model (loss, ge_*) while the stage runs, from any thread:
+ * taken at the next burst.  0, or -EINVAL (bad probability). */
+int pd_impair_set_loss(pd_impair *im, double loss, double ge_p, double ge_r,
+                       double ge_loss_good, double ge_loss_bad);
 
 #ifdef __cplusplus
 }

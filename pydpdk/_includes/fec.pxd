@@ -177,6 +177,8 @@ cdef extern from "fec.h" nogil:
         uint32_t run_hist[8]
         uint32_t session_id
         unsigned depth
+        uint64_t recent_packets
+        uint64_t recent_lost
 
     int fec_decoder_link_report(fec_decoder *dec, uint64_t now, fec_link_report *rep) nogil
     int fec_report_write(const fec_link_report *rep, uint8_t *out, size_t cap) nogil

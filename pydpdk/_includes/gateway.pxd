@@ -2,10 +2,12 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 from pydpdk._includes.fec cimport (
+    fec_control_state,
     fec_decoder_config,
     fec_decoder_stats,
     fec_encoder_config,
     fec_encoder_stats,
+    fec_link_report,
 )
 from pydpdk._includes.pkt cimport pd_pkt_ops
 from pydpdk._includes.stage cimport pd_stage
@@ -52,6 +54,8 @@ cdef extern from "gateway.h" nogil:
     ctypedef struct pd_fec_dec_stage_cfg:
         pd_encap_cfg encap
         fec_decoder_config fec
+        uint64_t report_interval
+        int send_reports
 
     ctypedef struct pd_gateway_counters:
         uint64_t foreign, no_headroom, too_big, out_full
@@ -79,3 +83,15 @@ cdef extern from "gateway.h" nogil:
     void pd_fec_stage_pair(pd_fec_enc_stage *enc, pd_fec_dec_stage *dec)
     void pd_fec_enc_stage_mtu(const pd_fec_enc_stage *s, uint32_t *max_frame,
                               uint32_t *ip_mtu, uint32_t *mss4)
+
+    # adaptive FEC
+    int pd_fec_enc_stage_set_params(pd_fec_enc_stage *s, int code, unsigned k, unsigned m,
+                                    unsigned depth)
+    void pd_fec_enc_stage_get_params(const pd_fec_enc_stage *s, int *code, unsigned *k,
+                                     unsigned *m, unsigned *depth)
+    void pd_fec_enc_stage_control_counts(const pd_fec_enc_stage *s, uint64_t *sent,
+                                         uint64_t *dropped)
+    uint64_t pd_fec_dec_stage_link_report(pd_fec_dec_stage *s, fec_link_report *rep)
+    uint64_t pd_fec_dec_stage_peer_report(pd_fec_dec_stage *s, fec_link_report *rep,
+                                          uint32_t *sender)
+    void pd_fec_dec_stage_control_stats(pd_fec_dec_stage *s, fec_control_state *st)

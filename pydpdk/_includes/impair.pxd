@@ -25,3 +25,5 @@ cdef extern from "impair.h" nogil:
     void pd_impair_destroy(pd_impair *im)
     void pd_impair_stage(pd_impair *im, pd_stage *st)
     const pd_impair_counters *pd_impair_counters_get(const pd_impair *im)
+    int pd_impair_set_loss(pd_impair *im, double loss, double ge_p, double ge_r,
+                           double ge_loss_good, double ge_loss_bad)
