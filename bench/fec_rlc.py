@@ -13,7 +13,8 @@ wire packet:
   whose decoding rebuilt it (wire packets are evenly spaced, so equal
   overhead means equal spacing for both codes);
 * encode and decode throughput (MB/s of payload, one core, the native
-  codec through the batch API; the decode figure includes the loss).
+  codec through the batch API, best of 3; the decode figure includes the
+  loss).
 
 The packets are decoded one by one so that each rebuilt packet is tied to
 the packet that completed it.  Not a substitute for bench/fec_effect.py.
@@ -31,6 +32,7 @@ from typing import Any
 
 from pydpdk import fec
 
+REPEATS = 3
 PAIRS = [  # (rlc k, m, W), (rs k = W, m at the same overhead)
     ((5, 1, 20), (20, 4)),
     ((5, 2, 10), (10, 4)),
@@ -55,10 +57,12 @@ def run(code: str, k: int, m: int, window: int | None, payloads: list[bytes], lo
         seed: int) -> dict[str, Any]:
     kw: dict[str, Any] = {"window": window} if code == "rlc" else {}
     size = len(payloads[0])
-    enc = fec.Encoder(k=k, m=m, code=code, max_payload=size, session_id=1, **kw)
-    t0 = time.perf_counter()
-    wire = enc.encode(payloads, now=0) + enc.flush()
-    t_enc = time.perf_counter() - t0
+    t_enc = float("inf")
+    for _ in range(REPEATS):                      # best of: the machine may be busy
+        enc = fec.Encoder(k=k, m=m, code=code, max_payload=size, session_id=1, **kw)
+        t0 = time.perf_counter()
+        wire = enc.encode(payloads, now=0) + enc.flush()
+        t_enc = min(t_enc, time.perf_counter() - t0)
     rng = random.Random(seed)
     kept = [(i, p) for i, p in enumerate(wire) if rng.random() >= loss]
     # position of each source on the wire (its would-be arrival)
@@ -79,11 +83,13 @@ def run(code: str, k: int, m: int, window: int | None, payloads: list[bytes], lo
             if not (p[1] & 0x30 == 0 and struct.unpack(">I", p[20:24])[0] == seq):
                 delays.append((i - src_pos[seq]) * spacing)
     # throughput of the decoder alone on the same received packets
-    dec2 = fec.Decoder(max_payload=size, timeout=None, max_blocks=256)
     received = [p for _, p in kept]
-    t0 = time.perf_counter()
-    dec2.decode(received, now=0)
-    t_dec = time.perf_counter() - t0
+    t_dec = float("inf")
+    for _ in range(REPEATS):
+        dec2 = fec.Decoder(max_payload=size, timeout=None, max_blocks=256)
+        t0 = time.perf_counter()
+        dec2.decode(received, now=0)
+        t_dec = min(t_dec, time.perf_counter() - t0)
     mb = len(payloads) * size / 1e6
     return {
         "code": code, "k": k, "m": m, "window": window,

@@ -120,7 +120,10 @@ class Encoder(_fec.StreamEncoder):
         Interleaving depth D (blocks open at once); must be 1 for rlc.
     window : int or None
         rlc only: source packets each repair covers, k..255 (None: k).
-        Read back with :attr:`window` (0 for rs/xor).
+        Read back with :attr:`window` (0 for rs/xor).  For rlc the
+        ``stats`` count repair batches in ``blocks`` (``blocks_partial``:
+        batches sent early, by *timeout* or :meth:`flush`), and *timeout*
+        counts from a batch's first source.
     max_payload : int
         Largest payload accepted, bytes.
     timeout : float or None

@@ -426,3 +426,34 @@ def test_tunnel_with_the_sliding_window_code_through_a_lossy_link():
     assert len(seqs) >= n - 5 and len(got) == len(seqs)  # ~100 lost without FEC, no dups
     assert decoder(reports[1])["recovered"] > 0
     assert all(r["buffers_leaked"] == 0 for r in reports)
+
+
+def _recovery_delays(code: str, k: int, m: int, window: int | None, n: int) -> list[int]:
+    """Wire positions between each lost source and the packet that rebuilt it."""
+    rng = random.Random(8)
+    kw = {"window": window} if code == "rlc" else {}
+    enc = fec.Encoder(k=k, m=m, code=code, max_payload=64, session_id=3, **kw)
+    wire = enc.encode([i.to_bytes(4, "big") * 8 for i in range(n)], now=0) + enc.flush()
+    pos = {int.from_bytes(p[20:24], "big"): i for i, p in enumerate(wire) if p[1] & 0x30 == 0}
+    dec = fec.Decoder(max_payload=64, timeout=None)
+    delays, seen = [], set()
+    for i, p in enumerate(wire):
+        if rng.random() < 0.05:
+            continue
+        for out in dec.decode([p], now=0):
+            seq = int.from_bytes(out[:4], "big")
+            if seq not in seen:
+                seen.add(seq)
+                if pos[seq] != i:
+                    delays.append(i - pos[seq])
+    return sorted(delays)
+
+
+def test_rebuilt_sooner_than_reed_solomon_of_the_window_size():
+    # equal overhead (25 %): RLC repairs every 4 sources over the last 40,
+    # RS protects blocks of 40 with 10 parity packets
+    rlc = _recovery_delays("rlc", 4, 1, 40, 8000)
+    rs = _recovery_delays("rs", 40, 10, None, 8000)
+    assert len(rlc) > 300 and len(rs) > 300
+    assert sum(rlc) / len(rlc) < 0.5 * sum(rs) / len(rs)
+    assert rlc[int(0.99 * len(rlc))] < rs[int(0.99 * len(rs))]

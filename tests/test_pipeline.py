@@ -277,7 +277,7 @@ def test_chain_over_a_port_drains_in_flight_packets(pool):
     [
         (dict(k=0), ValueError, "k >= 1"),
         (dict(k=200, m=56), ValueError, "k \\+ m <= 255"),
-        (dict(code="ldpc"), ValueError, "'rs' or 'xor'"),
+        (dict(code="ldpc"), ValueError, "'rs', 'xor' or 'rlc'"),
         (dict(code="xor", m=2), ValueError, "m=1"),
         (dict(encap="gre"), ValueError, "'udp' or 'ether'"),
         (dict(dst_mac="zz"), ValueError, None),

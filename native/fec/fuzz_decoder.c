@@ -435,6 +435,10 @@ int main(int argc, char **argv)
             uint32_t len = chunk.len[i];
             memcpy(pkt, chunk.data[i], len);
             if (shift_run) {
+                /* A code-3 repair's coefficients derive from its window's
+                 * ESIs: shifted, it would no longer be a genuine symbol. */
+                if ((pkt[1] & 0x3f) == (0x10 | FEC_CODE_RLC))
+                    continue;
                 rewrite(pkt, len, run_shift, 0);
             } else {
                 const unsigned r = rnd() % 100;
