@@ -967,24 +967,25 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True)
     picks = [r for r in scen["rows"] if r["row"]["code"] in ("adaptive", "none")
              or "sweep best" in r["name"] or "UDPspeeder" in r["name"]]
-    t = None
     for r in picks:
         s = r["series"]
-        t = np.arange(len(s["link_loss"])) * s["bin_s"]
         if r["row"]["code"] == "none":
             per_s = int(round(1 / s["bin_s"]))
             sec = np.array(s["link_loss"]).reshape(-1, per_s).mean(axis=1)
             axes[0].step(np.arange(len(sec) + 1), np.maximum(np.append(sec, sec[-1]), 1e-4),
                          where="post", color="0.3", lw=0.8)
             continue
-        axes[1].plot(t, np.array(s["overhead_packets"]) * 100, lw=1, label=r["name"])
+        per_s = int(round(1 / s["bin_s"]))
+        over = np.array(s["overhead_packets"]).reshape(-1, per_s).mean(axis=1) * 100
+        axes[1].step(np.arange(len(over) + 1), np.append(over, over[-1]), where="post", lw=1,
+                     label=r["name"])
         sec = np.array(s["residual"]).reshape(-1, int(round(1 / s["bin_s"]))).mean(axis=1)
         sec = np.append(sec, sec[-1])
         axes[2].step(np.arange(len(sec)), np.maximum(sec, 1e-6), where="post", lw=1,
                      label=r["name"])
     axes[0].set_yscale("log")
     axes[0].set_ylabel("link loss\n(1 s bins)")
-    axes[1].set_ylabel("repair / source\npackets %")
+    axes[1].set_ylabel("repair / source\npackets % (1 s bins)")
     axes[2].set_ylabel("residual loss\n(1 s bins)")
     axes[2].set_yscale("log")
     axes[2].axhline(results["target"], color="k", ls=":", lw=0.8)
