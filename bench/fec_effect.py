@@ -8,7 +8,7 @@
 A packet-level simulation in virtual time through the real codec: every
 payload goes through pydpdk.fec.Encoder and every surviving wire packet
 through pydpdk.fec.Decoder (the native C codec, not a model of it); only the
-link and the clock are simulated.  Per tick (1 ms of virtual time):
+link and the clock are simulated.  Per tick (5 ms of virtual time):
 
     sender (fixed rate, distinct payloads of 64..1400 bytes, the first 8
     bytes a sequence number) -> Encoder -> loss channel -> one-way delay
