@@ -30,18 +30,20 @@ How the controller chooses (:meth:`Controller.decide`):
    for ``headroom * target_loss``, so that noise in the next estimates does
    not move it again; a cheaper one (also planned for ``headroom *
    target_loss``) replaces the current one only when it saves at least
-   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.  Reports with fewer than
-   ``min_packets`` packets change nothing; without reports the last setting
-   stays in force.
+   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.
+   Reports with fewer than ``min_packets`` packets change nothing; without
+   reports the last setting stays in force.
 
-The encoder applies a change at the next block boundary
-(:func:`fec_encoder_set_params` closes open blocks first).
+The encoder applies a change at the next block boundary (the native
+``fec_encoder_set_params`` closes open blocks, with their parity, first).
+Codes: RS and XOR are planned; ``"rlc"`` is accepted in a policy but not
+planned yet (no residual-loss model for it here).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -343,19 +345,21 @@ class _Pending:
     since_ns: int
 
 
-@dataclass
 class Controller:
     """Chooses settings from reports (see the module docstring).
 
     *current* is the setting in force; *timeout_ms* the encoder's block
     deadline (a block never spans longer), None when it has none.
+    ``changes`` counts the settings changed.
     """
 
-    policy: AdaptivePolicy
-    current: FecSetting
-    timeout_ms: float | None = None
-    changes: int = 0
-    _pending: _Pending | None = field(default=None, repr=False)
+    def __init__(self, policy: AdaptivePolicy, current: FecSetting,
+                 timeout_ms: float | None = None) -> None:
+        self.policy = policy
+        self.current = current
+        self.timeout_ms = timeout_ms
+        self.changes = 0
+        self._pending: _Pending | None = None
 
     def estimate(self, rep: LinkReport) -> tuple[GilbertElliott, float, bool]:
         """(link model with margin, loss bound, bursty?) for a report."""

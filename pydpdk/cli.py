@@ -275,8 +275,12 @@ def _plot_adaptive(adaptive: dict[str, Any], path: str) -> None:
     ax1.set_ylabel("fraction")
     ax1.legend()
     ax1.grid(True, alpha=0.3)
-    floor = [max(p["residual_loss"], 1.0 / max(p["offered"], 1)) for p in tl]
-    ax2.semilogy(t, floor, ".", label="residual loss per tick")
+    lost = [p for p in tl if p["residual_loss"] > 0]
+    none = [p for p in tl if p["residual_loss"] == 0 and p["offered"] > 0]
+    ax2.semilogy([p["t_s"] for p in lost], [p["residual_loss"] for p in lost], ".",
+                 label="residual loss per 100 ms")
+    ax2.semilogy([p["t_s"] for p in none], [1.0 / p["offered"] for p in none], "v",
+                 color="C2", fillstyle="none", label="none lost (below 1/packets)")
     ax2.axhline(adaptive["target_loss"], color="C3", linestyle=":", label="target")
     ax2.set_xlabel("time (s)")
     ax2.set_ylabel("residual loss")

@@ -336,3 +336,45 @@ def test_demo_adaptive_follows_a_loss_schedule(tmp_path):
         parse_loss_schedule("1=0.1,0=0.2")
     with pytest.raises(ValueError):
         parse_loss_schedule("0=ge:0.1:2:0.5")
+
+
+def _cli(*args, timeout=120):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "pydpdk.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_demo_adaptive_cli_json_plot_and_progress(tmp_path):
+    """The user sees it: live progress line, --json fields, --plot over time."""
+    pytest.importorskip("pydpdk._native", reason="no native backend")
+    import json
+
+    png = tmp_path / "adaptive.png"
+    args = ["demo", "--backend", "native", "--adaptive", "--duration", "1.2", "--rate", "10000",
+            "--no-bursts", "--loss-schedule", "0=0.001,0.6=0.1", "--sizes", "200"]
+    plot = ["--plot", str(png)] if _has_matplotlib() else []
+    proc = _cli(*args, "--json", *plot)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
+    ad = doc["adaptive"]
+    assert {"target_loss", "max_delay_ms", "setting", "changes", "report", "timeline"} <= set(ad)
+    assert set(ad["setting"]) == {"code", "k", "m", "depth", "window", "overhead",
+                                  "predicted_loss", "reason"}
+    assert ad["timeline"] and ad["timeline"][-1]["scheduled_loss"] == 0.1
+    if plot:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    human = _cli(*args, "--progress")
+    assert human.returncode == 0, human.stderr
+    assert "adaptive: RS(" in human.stderr and "adaptive: RS(" in human.stdout
+    bad = _cli("demo", "--adaptive", "--loss-schedule", "0=2")
+    assert bad.returncode != 0 and "loss-schedule" in bad.stderr
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
