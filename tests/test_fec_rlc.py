@@ -457,3 +457,32 @@ def test_rebuilt_sooner_than_reed_solomon_of_the_window_size():
     assert len(rlc) > 300 and len(rs) > 300
     assert sum(rlc) / len(rlc) < 0.5 * sum(rs) / len(rs)
     assert rlc[int(0.99 * len(rlc))] < rs[int(0.99 * len(rs))]
+
+
+def test_deadline_closes_a_partial_batch():
+    enc = fec.Encoder(k=8, m=2, code="rlc", window=16, timeout=0.001, session_id=21)
+    wire = enc.encode([b"one", b"two", b"three"], now=0)
+    assert len(wire) == 3                               # sent at once, nothing held
+    assert enc.poll(now=500_000) == []                  # 0.5 ms: not yet
+    repairs = enc.poll(now=1_000_000)
+    assert [(p[1], p[2], p[4]) for p in repairs] == [(0x13, 3, 0), (0x13, 3, 1)]
+    assert enc.stats["blocks_partial"] == 1
+    # the two repairs rebuild any two of the three
+    out = fec.Decoder().decode([wire[1]] + repairs, now=0)
+    assert sorted(out) == [b"one", b"three", b"two"]
+
+
+def test_window_across_the_48_bit_antipode_is_dropped_not_looped():
+    enc = fec.Encoder(k=4, m=1, code="rlc", window=8, session_id=22)
+    wire = enc.encode([bytes([i]) * 10 for i in range(40)], now=0)
+    dec = fec.Decoder(timeout=None)
+    assert len(dec.decode(wire, now=0)) == 40
+    # a repair whose window starts just past the antipode of the newest ESI
+    # and ends just before it (a lie: no sender makes one)
+    rep = bytearray(next(p for p in wire if p[1] == 0x13))
+    rep[2] = 8
+    rep[6:12] = ((40 + 2**47 - 3) % 2**48).to_bytes(6, "big")
+    rep[18:20] = crc16(bytes(rep[:18])).to_bytes(2, "big")
+    assert dec.decode([bytes(rep)], now=0) == []
+    assert dec.stats["late"] == 1
+    assert dec.decode(enc.encode([b"after"], now=0), now=0) == [b"after"]

@@ -394,8 +394,11 @@ static int recover(fec_decoder *dec, dec_block *b, const fec_sink *sink)
     for (unsigned i = 0; i < k; i++) {
         if (present[i])
             continue;
-        if (b->have[i]) /* delivered but not stored: cannot happen, be safe */
+        if (b->have[i]) { /* delivered but not stored (lying headers): give back */
+            for (unsigned j = 0; j < n_missing; j++)
+                dec->sym_free[dec->n_sym_free++] = sym[missing[j]];
             return 0;
+        }
         uint8_t *buf = take_symbol(dec, b);
         if (buf == NULL) {
             for (unsigned j = 0; j < n_missing; j++) {

@@ -473,7 +473,11 @@ static int place(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, uint64_t first, uint6
         restart_at(r, c, first);
     } else {
         const int64_t ahead = diff(end, c->hi);
-        const int64_t behind = diff(c->hi, first);
+        int64_t behind = diff(c->hi, first);
+        /* first after hi but end not: the window straddles the antipode of
+         * the 48-bit circle (a lie); take it as far behind. */
+        if (behind < 0 && ahead <= 0)
+            behind = INT64_MAX;
         if (!settled && (ahead > FAR || behind > HIST)) {
             restart_at(r, c, first);    /* a stray first packet must not fix it */
         } else if (ahead > FAR) {
@@ -488,15 +492,17 @@ static int place(rlc_dec *r, rlc_ctx *c, const fec_hdr *h, uint64_t first, uint6
         }
     }
     advance_hi(r, c, end, now);
-    if (diff(first, c->base) < 0 && diff(c->hi, first) <= SPAN) {
+    const int64_t back = diff(c->hi, first);
+    if (diff(first, c->base) < 0 && back > 0 && back <= SPAN) {
         /* Reordered at the start: ESIs before the first one seen exist
-         * too; track them from here (none of them was given up). */
-        for (uint64_t e = first; e != c->base; e = add(e, 1)) {
-            set_known(c, e, 0);
-            free_stored(r, c, (unsigned)(e % SPAN));
-            c->missing_since[e % SPAN] = now;
-        }
+         * too; track them from here (none of them was given up).  Their
+         * bits and slots are theirs alone (within SPAN of hi): a source
+         * already delivered late stays known, with its copy. */
+        for (uint64_t e = first; e != c->base; e = add(e, 1))
+            if (!is_known(c, e))
+                c->missing_since[e % SPAN] = now;
         c->base = c->lo = first;
+        advance_lo(c);
     }
     return 0;
 }
