@@ -71,7 +71,7 @@ except ImportError as _exc:  # built without the pcap feature
 
 
 def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
-                       ) -> list[tuple[str, str, int]]:
+                       ) -> list[tuple[str, tuple[str, ...], int]]:
     """What DPDK's ``net_pcap`` ports did with their files.
 
     Take it before the ports close and give it to
@@ -87,10 +87,11 @@ def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
 
     Returns
     -------
-    list of tuple of (str, str, int)
-        ``("tx", file, bytes it must hold)`` for a ``tx_pcap=`` (pcap header,
-        record headers and the bytes of every packet sent) and ``("rx",
-        file, packets received)`` for an ``rx_pcap=``.
+    list of tuple of (str, tuple of str, int)
+        ``("tx", files, bytes they must hold together)`` for the
+        ``tx_pcap=`` files of a port (one per queue: pcap headers, record
+        headers and the bytes of every packet sent) and ``("rx", files,
+        packets received)`` for its ``rx_pcap=`` files.
     """
     devargs_of: dict[str, str] = {}
     args = list(eal_args)
@@ -107,24 +108,28 @@ def dpdk_capture_sizes(ports: dict[str, Any], eal_args: Any = ()
         if not isinstance(name, str) or not name.startswith("net_pcap") or port.is_closed:
             continue
         devargs = devargs_of.get(name, "").partition(",")[2]
-        opts = dict(part.partition("=")[::2] for part in devargs.split(","))
-        if not (opts.get("tx_pcap") or opts.get("rx_pcap")):
+        files: dict[str, list[str]] = {"tx_pcap": [], "rx_pcap": []}
+        for part in devargs.split(","):      # one file per queue: keys repeat
+            key, _, value = part.partition("=")
+            if key in files and value:
+                files[key].append(value)
+        if not (files["tx_pcap"] or files["rx_pcap"]):
             continue
         st = port.stats()
-        if opts.get("tx_pcap"):
-            out.append(("tx", opts["tx_pcap"],
-                        24 + 16 * int(st["opackets"]) + int(st["obytes"])))
-        if opts.get("rx_pcap"):
-            out.append(("rx", opts["rx_pcap"], int(st["ipackets"])))
+        if files["tx_pcap"]:
+            tx = tuple(files["tx_pcap"])
+            out.append(("tx", tx, 24 * len(tx) + 16 * int(st["opackets"]) + int(st["obytes"])))
+        if files["rx_pcap"]:
+            out.append(("rx", tuple(files["rx_pcap"]), int(st["ipackets"])))
     return out
 
 
-def check_dpdk_captures(state: list[tuple[str, str, int]]) -> None:
+def check_dpdk_captures(state: list[tuple[str, tuple[str, ...], int]]) -> None:
     """After the ports closed: raise what DPDK's ``net_pcap`` keeps to itself.
 
     Parameters
     ----------
-    state : list of tuple of (str, str, int)
+    state : list of tuple of (str, tuple of str, int)
         What :func:`dpdk_capture_sizes` returned before the ports closed.
 
     Raises
@@ -141,28 +146,32 @@ def check_dpdk_captures(state: list[tuple[str, str, int]]) -> None:
 
     from .errors import CaptureFileError
 
-    for kind, path, count in state:
+    for kind, paths, count in state:
         if kind == "rx":
-            good = 0
-            try:
-                with CaptureReader(path) as reader:
-                    for _ in reader:
-                        good += 1
-            except CaptureFileError as exc:
-                if count >= good:
-                    raise CaptureFileError(exc.errno, f"{exc.strerror or exc} (DPDK's net_pcap "
-                                                      f"delivered the {good} records before "
-                                                      "it)") from None
-            except OSError:
-                pass                            # gone or unreadable now: nothing to judge
+            for path in paths:
+                good = 0
+                try:
+                    with CaptureReader(path) as reader:
+                        for _ in reader:
+                            good += 1
+                except CaptureFileError as exc:
+                    if count >= good:
+                        raise CaptureFileError(exc.errno, f"{exc.strerror or exc} (DPDK's "
+                                                          f"net_pcap delivered the {good} "
+                                                          "records before it)") from None
+                except OSError:
+                    pass                        # gone or unreadable now: nothing to judge
             continue
-        try:
-            have = os.path.getsize(path)
-        except OSError as exc:
-            raise OSError(exc.errno, f"{path}: DPDK's net_pcap output is gone: "
-                                     f"{exc.strerror}") from None
+        have = 0
+        for path in paths:
+            try:
+                have += os.path.getsize(path)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{path}: DPDK's net_pcap output is gone: "
+                                         f"{exc.strerror}") from None
         if have < count:
-            raise OSError(errno.EIO, f"{path}: DPDK's net_pcap wrote {have} of the {count} "
+            where = paths[0] if len(paths) == 1 else " + ".join(paths)
+            raise OSError(errno.EIO, f"{where}: DPDK's net_pcap wrote {have} of the {count} "
                                      "bytes it reported sending: writing failed (disk full?)")
 
 
