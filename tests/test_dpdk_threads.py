@@ -12,10 +12,10 @@ import threading
 import pytest
 from conftest import requires_dpdk, run_python
 
-from pydpdk import _dpdk_eal
 from pydpdk.pipeline import Pipeline, PortSink, PortSource, PyStage
 
 pytestmark = requires_dpdk
+_dpdk_eal = pytest.importorskip("pydpdk._dpdk_eal", reason="pydpdk built without DPDK")
 
 
 def counts():
