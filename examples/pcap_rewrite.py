@@ -13,7 +13,6 @@ incrementally), and frames that are not IPv4 dropped when asked.
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import tempfile
 from collections.abc import Callable
@@ -30,13 +29,12 @@ from pydpdk.pipeline import Pipeline
 
 
 def count_frames(path: Path) -> int:
-    data = path.read_bytes()
-    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    n, off = 0, 24
-    while off + 16 <= len(data):
-        off += 16 + struct.unpack_from(endian + "I", data, off + 8)[0]
-        n += 1
-    return n
+    """Records in the capture (CaptureFileError naming the record when the
+    file is cut off or corrupt: the pipeline would wait for it forever)."""
+    from pydpdk.pcap import CaptureReader
+
+    with CaptureReader(str(path)) as reader:
+        return sum(1 for _ in reader)
 
 
 def rewriter(dst_mac: bytes | None, ttl: int | None, ipv4_only: bool,
@@ -117,6 +115,8 @@ def main() -> int:
         write_pcap(args.input, make_frames(1000, 200))
     if args.output is None:
         ap.error("give OUTPUT too")
+    if args.output.resolve() == args.input.resolve():
+        ap.error(f"OUTPUT {str(args.output)!r} is the INPUT: writing it would destroy it")
     total = count_frames(args.input)
     mac = bytes.fromhex(args.dst_mac.replace(":", ""))
     port, close = open_ports(args.input.resolve(), args.output.resolve())

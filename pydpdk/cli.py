@@ -51,6 +51,7 @@ from .cli_args import (
     harden,
     progress_wanted,
     remove_dpdk_runtime_dir,
+    overwritten_input,
     same_port,
 )
 from .errors import EalHelpRequested, PortError, PydpdkError
@@ -503,6 +504,12 @@ def _fec(argv: list[str]) -> int:
                         target_loss=getattr(args, "target_loss", 1e-4),
                         max_delay_ms=getattr(args, "max_delay_ms", 100.0),
                         queues=args.queues)
+    try:                # option combinations: a usage error before anything opens
+        cfg.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+    if (overwritten := overwritten_input(list(ports.values()))) is not None:
+        parser.error(f"an output would overwrite the input capture {overwritten!r}")
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
     from .cli_json import IntervalRecorder, fec_document, stage_key

@@ -261,6 +261,34 @@ def same_port(a: str, b: str) -> str | None:
     return f"{what} {name!r}"
 
 
+def _input_files(spec: str) -> set[str]:
+    """Capture files a port spec reads (by real path)."""
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "pcap":
+        from .portspec import parse_pcap_spec
+
+        try:
+            rx = parse_pcap_spec(rest).get("rx")
+        except ValueError:
+            return set()
+        return {os.path.realpath(rx)} if rx else set()
+    if sep and kind in ("afpacket", "udp"):
+        return set()
+    return {os.path.realpath(v.strip()) for k, _, v in
+            (p.partition("=") for p in spec.partition(",")[2].split(","))
+            if k.strip() == "rx_pcap" and v.strip()}
+
+
+def overwritten_input(specs: list[str]) -> str | None:
+    """An input capture file that an output of the same run would write
+    (through any name or symlink), or None: writing it would destroy what is
+    still being read."""
+    inputs = set().union(*(_input_files(s) for s in specs))
+    outputs = {name for s in specs for what, name in _port_keys(s) if what == "file"}
+    common = sorted(inputs & outputs)
+    return common[0] if common else None
+
+
 #: Validators by option ``dest``: the same name means the same in every subcommand.
 RULES: dict[str, Validator] = {
     "k": integer(1, 254, "a block size k (k + m <= 255)"),

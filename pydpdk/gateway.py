@@ -111,7 +111,20 @@ class GatewayConfig:
         from .gateway_mq import MAX_QUEUES
 
         if not 1 <= self.queues <= MAX_QUEUES:
-            raise ValueError(f"queues must be within 1..{MAX_QUEUES}, got {self.queues}")
+            raise ValueError(f"--queues must be within 1..{MAX_QUEUES}, got {self.queues}")
+        if self.code == "rlc":
+            window = self.k if self.window is None else self.window
+            if not self.k <= window <= 255:
+                raise ValueError(f"--window must be within k..255 for --code rlc (k = {self.k}), "
+                                 f"got {window}")
+        elif self.window is not None:
+            raise ValueError(f"--window applies to --code rlc only, not {self.code}")
+        if self.adaptive:
+            if not (0.0 < self.target_loss < 1.0):
+                raise ValueError(f"--target-loss must be within (0, 1), got {self.target_loss}")
+            if not (0.0 < self.max_delay_ms < 3.6e6):
+                raise ValueError(f"--max-delay-ms must be a positive number of ms, got "
+                                 f"{self.max_delay_ms}")
         if self.queues > 1 and self.key_file is not None:
             raise ValueError("secure mode (--key-file) runs with one queue: give --queues 1")
         if self.queues > 1 and self.adaptive:
@@ -277,9 +290,15 @@ def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
         # a .pcapng output keeps the interfaces of the capture it came from
         from .pcap import mirror_capture_interfaces
 
-        mirror_capture_interfaces([(ports[a], ports[b]) for a, b in
-                                   (("in", "out"), ("local", "peer"), ("peer", "local"))
-                                   if a in ports and b in ports])
+        pairs = []
+        for a, b in (("in", "out"), ("local", "peer"), ("peer", "local")):
+            if a in ports and b in ports:
+                # --queues: queue q's output file copies queue q's input file
+                qa = getattr(ports[a], "queue_ports", None)
+                qb = getattr(ports[b], "queue_ports", None)
+                pairs += (list(zip(qa, qb)) if qa is not None and qb is not None
+                          and len(qa) == len(qb) else [(ports[a], ports[b])])
+        mirror_capture_interfaces(pairs)
         yield chosen, pool, ports
 
 

@@ -121,3 +121,48 @@ def test_no_dpdk_runtime_directory_left_behind(code):
     prefix = proc.stdout.strip()
     assert prefix.startswith("pydpdk")
     assert not any((Path(base) / prefix).exists() for base in RUNTIME_BASES), prefix
+
+
+@pytest.mark.parametrize("out", ["a.pcap", "./alias.pcap", "{q}"])
+def test_an_output_that_would_overwrite_its_input_is_refused(tmp_path, out):
+    # The handed case: --out pcap:tx=a.pcap over --in pcap:rx=a.pcap cut the
+    # input from 148 KB to 7.6 KB before failing on it.
+    src = tmp_path / "a.pcap"
+    write_pcap(src, make_frames(200, 300))
+    (tmp_path / "alias.pcap").symlink_to(src)
+    size = src.stat().st_size
+    extra: list[str] = []
+    if out == "{q}":                          # per-queue file names: the same template
+        src.rename(tmp_path / "a-0.pcap")
+        write_pcap(tmp_path / "a-1.pcap", make_frames(10, 300))
+        inp = out = str(tmp_path / "a-{q}.pcap")
+        extra = ["--queues", "2"]
+        src = tmp_path / "a-0.pcap"
+    else:
+        inp, out = str(src), str(tmp_path / out)
+    proc = subprocess.run([sys.executable, "-m", "pydpdk", "fec", "encode", "--", "--backend",
+                           "native", "--in", f"pcap:rx={inp}", "--out", f"pcap:tx={out}",
+                           *extra], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "overwrite the input capture" in proc.stderr and "Traceback" not in proc.stderr
+    assert src.stat().st_size == size
+
+
+def test_queues_keep_the_interfaces_of_each_queue_input(tmp_path):
+    from pydpdk.pcap import CaptureReader, CaptureWriter
+
+    for q in range(2):
+        with CaptureWriter(str(tmp_path / f"in-{q}.pcapng"), format="pcapng") as w:
+            sll = w.add_interface(link_type=113)
+            for i in range(30):
+                w.write(make_frames(1, 200)[0], 10**18 + i)
+                w.write(b"\x00\x04" + bytes(70), 10**18 + i, interface=sll)
+    proc = pydpdk("fec", "encode", "--", "--backend", "native", "--queues", "2",
+                  "--in", f"pcap:rx={tmp_path}/in-{{q}}.pcapng",
+                  "--out", f"pcap:tx={tmp_path}/e-{{q}}.pcapng")
+    assert proc.returncode == 0, proc.stderr
+    for q in range(2):
+        with CaptureReader(str(tmp_path / f"e-{q}.pcapng")) as reader:
+            links = {(r.interface, r.link_type) for r in reader}
+        assert links == {(0, 1), (1, 113)}, links

@@ -32,6 +32,10 @@ CASES = [
     ("pcap_rewrite.py", ["--ttl", "0"], 2, "--ttl"),
     ("pcap_rewrite.py", ["--dst-mac", "zz:zz"], 2, "--dst-mac"),
     ("pcap_rewrite.py", ["{tmp}/garbage.pcap", "{tmp}/out.pcap"], 1, "garbage.pcap"),
+    # a record cut off: it hung waiting for the record (DPDK) or said all was well
+    ("pcap_rewrite.py", ["{tmp}/cut.pcap", "{tmp}/out.pcap"], 1, "cut.pcap"),
+    # writing the input would destroy it before it is read
+    ("pcap_rewrite.py", ["{tmp}/cut.pcap", "{tmp}/cut.pcap"], 2, "INPUT"),
     ("l2fwd.py", ["--burst", "0"], 2, "--burst"),
     ("l2fwd.py", ["--", "--seconds", "nan"], 2, "--seconds"),
     ("l2fwd.py", ["--", "--mode", "warp"], 2, "--mode"),
@@ -54,6 +58,10 @@ def run(example: str, args: list[str]) -> subprocess.CompletedProcess[str]:
 def test_bad_arguments_give_one_clear_message(tmp_path, example, args, status, culprit):
     (tmp_path / "garbage.pcap").write_bytes(b"not a capture file\n" * 4)
     (tmp_path / "adir").mkdir()
+    from pydpdk.frames import make_frames, write_pcap
+
+    write_pcap(tmp_path / "whole.pcap", make_frames(20, 200))
+    (tmp_path / "cut.pcap").write_bytes((tmp_path / "whole.pcap").read_bytes()[:-50])
     proc = run(example, [a.replace("{tmp}", str(tmp_path)) for a in args])
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == status, proc.stderr
