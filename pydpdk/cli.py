@@ -49,9 +49,9 @@ from ._build_info import BUILD_INFO
 from .cli_args import (
     configure_logging,
     harden,
+    overwritten_input,
     progress_wanted,
     remove_dpdk_runtime_dir,
-    overwritten_input,
     same_port,
 )
 from .errors import EalHelpRequested, PortError, PydpdkError
