@@ -200,10 +200,11 @@ def _demo(args: argparse.Namespace) -> int:
     from .backend import select as select_backend
     from .demo import DemoConfig, parse_loss_schedule, run_demo, sweep_link_loss
 
+    usage = args._parser.error         # bad values and combinations: exit 2, nothing runs
     try:
         schedule = parse_loss_schedule(args.loss_schedule) if args.loss_schedule else ()
     except ValueError as exc:
-        raise PydpdkError(f"--loss-schedule: {exc}") from None
+        usage(f"--loss-schedule: {exc}")
     cfg = DemoConfig(backend=args.backend, code=args.code, k=args.k, m=args.m, depth=args.depth,
                      window=args.window,
                      deadline=args.deadline_ms / 1e3, loss=args.loss,
@@ -212,8 +213,18 @@ def _demo(args: argparse.Namespace) -> int:
                      duration=args.duration, seed=args.seed, eal_args=shlex.split(args.eal),
                      adaptive=args.adaptive, target_loss=args.target_loss,
                      max_delay_ms=args.max_delay_ms, loss_schedule=schedule)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        usage(str(exc))
     if args.plot:
         _require_matplotlib()
+        from matplotlib.figure import Figure
+
+        fmt = Path(args.plot).suffix.lstrip(".").lower()
+        if fmt not in Figure().canvas.get_supported_filetypes():
+            usage(f"--plot {args.plot!r}: matplotlib writes no {fmt or 'unnamed'!r} format "
+                  "(use .png, .svg or .pdf)")
     if not args.json:
         print(f"pydpdk demo: generator -> FEC encode ({cfg.code.upper()} k={cfg.k} m={cfg.m}) "
               f"-> lossy link -> FEC decode -> verifier, for {cfg.duration:g} s")
@@ -855,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="change the link's loss over time: T=LOSS or T=ge:P:R:H items "
                       "(seconds), e.g. 0=0.001,4=0.05,8=ge:0.01:0.25:0.5,12=0.2")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=_demo, _parser=demo)
 
     fwd = sub.add_parser("pcap-forward",
                          help="forward a generated pcap through DPDK's net_pcap vdev")

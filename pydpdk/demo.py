@@ -110,12 +110,19 @@ class DemoConfig:
     loss_schedule: tuple[LossPhase, ...] = ()   # the link's loss over time
 
     def validate(self) -> None:
+        if self.code == "rlc":
+            window = self.k if self.window is None else self.window
+            if not self.k <= window <= 255:
+                raise ValueError(f"--window must be within k..255 for --code rlc "
+                                 f"(k = {self.k}), got {window}")
+        elif self.window is not None:
+            raise ValueError(f"--window applies to --code rlc only, not {self.code}")
         if self.adaptive and self.code != "rs":
             raise ValueError("--adaptive chooses among RS codes (use --code rs)")
         if not 0.0 < self.target_loss < 1.0:
-            raise ValueError(f"target_loss must be within (0, 1), got {self.target_loss}")
+            raise ValueError(f"--target-loss must be within (0, 1), got {self.target_loss}")
         if not self.max_delay_ms > 0:
-            raise ValueError(f"max_delay_ms must be > 0, got {self.max_delay_ms}")
+            raise ValueError(f"--max-delay-ms must be > 0, got {self.max_delay_ms}")
         if self.duration <= 0:
             raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
         if self.code == "xor" and self.m != 1:

@@ -47,6 +47,9 @@ TABLE = [
         ("--sizes", ",", "at least one"), ("--loss", "2", "probability"),
         ("--deadline-ms", "nan", "finite"),
         ("--plot", "/nonexistent-dir/x.png", "does not exist"), ("--plot", "/", "directory"),
+        ("--plot", "x.txt", "format"), ("--loss-schedule", "0=2", "[0, 1]"),
+        ("--loss-schedule", "garbage", "T=LOSS"), ("--max-delay-ms", "-5", "> 0"),
+        ("--target-loss", "0", "(0, 1)"),
     ]],
     *[(["pcap-forward"], opt, value, want) for opt, value, want in [
         ("--packets", "0", "packet count"), ("--size", "70000", "frame size"),
@@ -157,3 +160,24 @@ def test_dpdk_runs_leave_no_runtime_directory(tmp_path):
     base = "/var/run/dpdk" if os.geteuid() == 0 else os.path.join(
         os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
     assert not os.path.exists(os.path.join(base, f"pydpdk{proc.pid}"))
+
+
+@pytest.mark.parametrize("args,want", [
+    (["demo", "--code", "rlc", "-k", "10", "--window", "5"], "--window"),
+    (["demo", "--code", "rs", "--window", "12"], "--window"),
+    (["demo", "--adaptive", "--code", "xor", "-m", "1"], "RS"),
+    (["fec", "encode", "--", "--in", "pcap:rx=a.pcap", "--out", "pcap:tx=b.pcap",
+      "--queues", "0"], "--queues"),
+    (["fec", "encode", "--", "--in", "pcap:rx=a.pcap", "--out", "pcap:tx=b.pcap",
+      "--code", "rlc", "-k", "8", "--window", "5"], "--window"),
+    (["fec", "tunnel", "--", "--local", "afpacket:x0", "--peer", "afpacket:x1",
+      "--adaptive", "--queues", "2"], "--queues 1"),
+    (["fec", "tunnel", "--", "--local", "afpacket:x0", "--peer", "afpacket:x1",
+      "--adaptive", "--target-loss", "1"], "--target-loss"),
+])
+def test_bad_combinations_are_usage_errors_before_anything_runs(args, want):
+    # They exited 1 once the run had started (the demo after its banner).
+    proc = run(*args)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr and not proc.stdout
+    assert want in proc.stderr.strip().splitlines()[-1], proc.stderr
