@@ -1,4 +1,4 @@
-"""The ``pydpdk`` command.
+"""The pydpdk command.
 
 ``pydpdk demo``            traffic -> FEC encoder -> lossy link -> FEC decoder -> verifier,
                            on built-in virtual devices; ends with a summary
@@ -819,7 +819,8 @@ def main(argv: list[str] | None = None) -> int:
         name = "fec" + (f" {argv[1]}" if len(argv) > 1 and not argv[1].startswith("-") else "")
         return _run_stoppable(name, lambda: _fec(argv[1:]))
 
-    parser = argparse.ArgumentParser(prog="pydpdk", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="pydpdk", description="DPDK from Python, with "
+                                     "packet-level forward error correction.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n", 2)[2])
     parser.add_argument("--version", action="version", version=f"pydpdk {__version__}")
