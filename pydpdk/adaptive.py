@@ -6,31 +6,46 @@ recovery delay over a sliding window.  The report travels back to the sending
 side in a control packet (docs/fec-format.md, "Link report"), where a
 :class:`Controller` turns it into a :class:`FecSetting` for the encoder.
 
-How the controller chooses (:meth:`Controller.decide`):
+How the controller chooses (:meth:`Controller.decide`): it plans once
+after each change of the link and then holds, so that noise in the 1 s
+reports does not move the setting.
 
-1. Estimate the link with a safety margin: the measured loss rate is raised
-   to an upper confidence bound (two standard deviations, with the sample
-   size divided by the mean loss run, since losses in a burst are not
-   independent; at least 3 / packets when nothing was lost; from the newest
-   fifth of the window instead when its loss is over twice the window's, so
-   that a rise is met at once), rounded up
-   onto a grid of about 20 steps per decade.  When bursty (in the fitted model a
-   loss follows a loss with probability ``bad_loss * (1 - gilbert_r)``;
-   bursty when that is over 1.5 times the loss rate) the link is the fitted
-   Gilbert-Elliott model scaled to that bound, else independent loss.
-2. For every allowed code, interleaving depth D (> 1 only on a bursty link)
-   and k whose block fits the latency budget (``(k * D + m)`` packets at the
-   measured packet rate within ``max_delay_ms``), find the least m whose
-   predicted residual loss is at most ``target_loss``
+1. Change detection.  Since the last detected change the controller sums
+   the newest part of each report's window (packets, losses, loss runs;
+   each report weighted by the share of that part that is new, so that
+   overlapping windows count a packet about once) and the Gilbert-Elliott
+   fit of reports whose whole window is after the change: the long-run
+   estimate, more precise the longer the link stays the same.  A report
+   whose newest part is inconsistent with it is a change: more losses than
+   ``change_sigma`` standard deviations over the expected count (and 1.5
+   times it), or fewer than 1.25 ``change_sigma`` under it (and 1 / 1.5 of
+   it: going down needs more evidence).  The standard deviation counts the
+   estimate's own error and the burstiness (variance over mean of a loss
+   count: (1 - h) + h (2 - r) / r for the fitted model, the mean loss run
+   for independent loss).  The first report is a change too.
+2. Right after a change (for ``hold_ms``, and until a whole report window
+   is after the change and after the last change of interleaving depth,
+   whose burst fit is only then clean): only more protection, at once,
+   when the setting in force misses the target on the report alone (the
+   worse of its newest part and its whole window).
+3. Then one plan from that report's window: the link planned for is the
+   measured loss times ``margin`` plus ``plan_sigma`` standard deviations
+   of that 1 s sample (fixed at this point: it does not shrink later, so
+   it causes no late moves down), rounded up onto a grid of about 20
+   steps per decade; bursty when the fit has P(loss | loss) = ``bad_loss
+   * (1 - gilbert_r)`` over 1.5 times the loss rate, then the fitted
+   Gilbert-Elliott model scaled to that loss, else independent loss.  For
+   every allowed code, interleaving depth D (> 1 only on a bursty link)
+   and k whose block fits the latency budget (``(k * D + m)`` packets at
+   the measured packet rate within ``max_delay_ms``), the least m whose
+   predicted residual loss is at most ``headroom * target_loss``
    (:func:`residual_by_m`: the exact forward pass of
-   :func:`pydpdk.analysis.residual_loss_gilbert_elliott`, for all m at once).
-3. Take the least overhead m / k (ties: the shorter block).
-4. Hysteresis: a setting predicted to miss the target under the new estimate
-   is replaced at once (more redundancy is never delayed) by one planned
-   for ``headroom * target_loss``, so that noise in the next estimates does
-   not move it again; a cheaper one (also planned for ``headroom *
-   target_loss``) replaces the current one only when it saves at least
-   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.
+   :func:`pydpdk.analysis.residual_loss_gilbert_elliott`, for all m at
+   once); the least overhead m / k wins (ties: the shorter block).  It
+   replaces the setting in force when that misses the target, or when it
+   saves at least ``hysteresis`` of the overhead.
+4. Until the next change the setting holds; it moves up only if it misses
+   the target on the long-run estimate itself (without margin).
    Reports with fewer than ``min_packets`` packets change nothing; without
    reports the last setting stays in force.
 
@@ -176,13 +191,17 @@ class AdaptivePolicy:
     min_overhead, max_overhead : float
         Bounds on m / k.
     hysteresis : float
-        Fraction of overhead a cheaper setting must save, in [0, 1).
+        Fraction of overhead the plan made after a change must save to
+        replace the setting in force, in [0, 1).
     headroom : float
-        New settings are planned for ``headroom * target_loss``, in (0, 1]:
-        the band between that and the target keeps noise in the estimates
-        from moving the setting back and forth.
+        Settings are planned for ``headroom * target_loss``, in (0, 1]: the
+        band between that and the target absorbs the error of the estimate
+        the plan was made from.
     hold_ms : float
-        How long a cheaper setting must stay the choice before it is taken.
+        After a detected change, how long only more protection is taken
+        (from single reports) before the one plan for the new link, >= 0.
+        The plan also waits for a report window that is all after the
+        change (with 1 s windows: about 0.8 s after the detection).
     k_choices, depths : tuple of int
         Candidate k and interleaving depths.
     max_m : int
@@ -191,6 +210,15 @@ class AdaptivePolicy:
         Reports with fewer packets change nothing.
     initial : tuple (k, m) or None
         The setting before the first report (None: the encoder's own k, m).
+    margin : float
+        The loss rate planned for is the measured one times *margin*, in
+        [1, 10] (plus *plan_sigma* standard deviations of the sample).
+    plan_sigma : float
+        Standard deviations of the sample a plan is made from added to its
+        loss rate, >= 0.
+    change_sigma : float
+        Standard deviations by which a report's newest part must exceed the
+        long-run estimate to be a change (1.25 times as many below it), > 0.
 
     Raises
     ------
@@ -739,7 +767,8 @@ class StageController:
         pol = self.controller.policy
         return {"target_loss": pol.target_loss, "max_delay_ms": pol.max_delay_ms,
                 "codes": list(pol.codes), "setting": self.setting.as_dict(),
-                "changes": self.controller.changes, "reports": self.received,
+                "changes": self.controller.changes,
+                "detections": self.controller.detections, "reports": self.received,
                 "reports_ignored": self.ignored,
                 "report": None if self.report is None else self.report.as_dict()}
 
