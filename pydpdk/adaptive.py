@@ -661,6 +661,8 @@ class Controller:
         """Whether the report's whole window (and so its burst fit) is after
         the last detected change and the last switch.  A change shows a
         fifth of a window late (blocks are measured when complete)."""
+        if self.detections == 1 and self._depth_ns is None:
+            return True                   # the first link seen: nothing before it
         since = max((self._change_ns or 0) - rep.window_ms * 0.2e6, self._depth_ns or 0)
         return now_ns - rep.window_ms * 1e6 >= since - 20e6   # (report timing jitter)
 
