@@ -682,7 +682,8 @@ def settling(raw: dict[str, Any], phases: list[Loss], target: float) -> list[dic
         resid_s = float(grid[good[0]]) if len(good) else float(phase_ns / 1e9)
         late = [t for t in distinct if t >= t0 + 1.0]
         out.append({"transition_s": t0, "to": phases[n].label,
-                    "setting_changes": len(inside), "setting_changes_after_1s": len(late),
+                    "setting_changes": len(distinct), "updates_incl_prediction": len(inside),
+                    "setting_changes_after_1s": len(late),
                     "setting_settled_s": setting_s,
                     "residual_settled_s": resid_s, "settled_s": max(setting_s, resid_s)})
     return out

@@ -6,31 +6,46 @@ recovery delay over a sliding window.  The report travels back to the sending
 side in a control packet (docs/fec-format.md, "Link report"), where a
 :class:`Controller` turns it into a :class:`FecSetting` for the encoder.
 
-How the controller chooses (:meth:`Controller.decide`):
+How the controller chooses (:meth:`Controller.decide`): it plans once
+after each change of the link and then holds, so that noise in the 1 s
+reports does not move the setting.
 
-1. Estimate the link with a safety margin: the measured loss rate is raised
-   to an upper confidence bound (two standard deviations, with the sample
-   size divided by the mean loss run, since losses in a burst are not
-   independent; at least 3 / packets when nothing was lost; from the newest
-   fifth of the window instead when its loss is over twice the window's, so
-   that a rise is met at once), rounded up
-   onto a grid of about 20 steps per decade.  When bursty (in the fitted model a
-   loss follows a loss with probability ``bad_loss * (1 - gilbert_r)``;
-   bursty when that is over 1.5 times the loss rate) the link is the fitted
-   Gilbert-Elliott model scaled to that bound, else independent loss.
-2. For every allowed code, interleaving depth D (> 1 only on a bursty link)
-   and k whose block fits the latency budget (``(k * D + m)`` packets at the
-   measured packet rate within ``max_delay_ms``), find the least m whose
-   predicted residual loss is at most ``target_loss``
+1. Change detection.  Since the last detected change the controller sums
+   the newest part of each report's window (packets, losses, loss runs;
+   each report weighted by the share of that part that is new, so that
+   overlapping windows count a packet about once) and the Gilbert-Elliott
+   fit of reports whose whole window is after the change: the long-run
+   estimate, more precise the longer the link stays the same.  A report
+   whose newest part is inconsistent with it is a change: more losses than
+   ``change_sigma`` standard deviations over the expected count (and 1.5
+   times it), or fewer than 1.25 ``change_sigma`` under it (and 1 / 1.5 of
+   it: going down needs more evidence).  The standard deviation counts the
+   estimate's own error and the burstiness (variance over mean of a loss
+   count: (1 - h) + h (2 - r) / r for the fitted model, the mean loss run
+   for independent loss).  The first report is a change too.
+2. Right after a change (for ``hold_ms``, and until a whole report window
+   is after the change and after the last change of interleaving depth,
+   whose burst fit is only then clean): only more protection, at once,
+   when the setting in force misses the target on the report alone (the
+   worse of its newest part and its whole window).
+3. Then one plan from that report's window: the link planned for is the
+   measured loss times ``margin`` plus ``plan_sigma`` standard deviations
+   of that 1 s sample (fixed at this point: it does not shrink later, so
+   it causes no late moves down), rounded up onto a grid of about 20
+   steps per decade; bursty when the fit has P(loss | loss) = ``bad_loss
+   * (1 - gilbert_r)`` over 1.5 times the loss rate, then the fitted
+   Gilbert-Elliott model scaled to that loss, else independent loss.  For
+   every allowed code, interleaving depth D (> 1 only on a bursty link)
+   and k whose block fits the latency budget (``(k * D + m)`` packets at
+   the measured packet rate within ``max_delay_ms``), the least m whose
+   predicted residual loss is at most ``headroom * target_loss``
    (:func:`residual_by_m`: the exact forward pass of
-   :func:`pydpdk.analysis.residual_loss_gilbert_elliott`, for all m at once).
-3. Take the least overhead m / k (ties: the shorter block).
-4. Hysteresis: a setting predicted to miss the target under the new estimate
-   is replaced at once (more redundancy is never delayed) by one planned
-   for ``headroom * target_loss``, so that noise in the next estimates does
-   not move it again; a cheaper one (also planned for ``headroom *
-   target_loss``) replaces the current one only when it saves at least
-   ``hysteresis`` of the overhead and has been the choice for ``hold_ms``.
+   :func:`pydpdk.analysis.residual_loss_gilbert_elliott`, for all m at
+   once); the least overhead m / k wins (ties: the shorter block).  It
+   replaces the setting in force when that misses the target, or when it
+   saves at least ``hysteresis`` of the overhead.
+4. Until the next change the setting holds; it moves up only if it misses
+   the target on the long-run estimate itself (without margin).
    Reports with fewer than ``min_packets`` packets change nothing; without
    reports the last setting stays in force.
 
@@ -176,13 +191,17 @@ class AdaptivePolicy:
     min_overhead, max_overhead : float
         Bounds on m / k.
     hysteresis : float
-        Fraction of overhead a cheaper setting must save, in [0, 1).
+        Fraction of overhead the plan made after a change must save to
+        replace the setting in force, in [0, 1).
     headroom : float
-        New settings are planned for ``headroom * target_loss``, in (0, 1]:
-        the band between that and the target keeps noise in the estimates
-        from moving the setting back and forth.
+        Settings are planned for ``headroom * target_loss``, in (0, 1]: the
+        band between that and the target absorbs the error of the estimate
+        the plan was made from.
     hold_ms : float
-        How long a cheaper setting must stay the choice before it is taken.
+        After a detected change, how long only more protection is taken
+        (from single reports) before the one plan for the new link, >= 0.
+        The plan also waits for a report window that is all after the
+        change (with 1 s windows: about 0.8 s after the detection).
     k_choices, depths : tuple of int
         Candidate k and interleaving depths.
     max_m : int
@@ -191,6 +210,15 @@ class AdaptivePolicy:
         Reports with fewer packets change nothing.
     initial : tuple (k, m) or None
         The setting before the first report (None: the encoder's own k, m).
+    margin : float
+        The loss rate planned for is the measured one times *margin*, in
+        [1, 10] (plus *plan_sigma* standard deviations of the sample).
+    plan_sigma : float
+        Standard deviations of the sample a plan is made from added to its
+        loss rate, >= 0.
+    change_sigma : float
+        Standard deviations by which a report's newest part must exceed the
+        long-run estimate to be a change (1.25 times as many below it), > 0.
 
     Raises
     ------
@@ -205,12 +233,15 @@ class AdaptivePolicy:
     max_overhead: float = 4.0
     hysteresis: float = 0.2
     headroom: float = 0.3
-    hold_ms: float = 1000.0
+    hold_ms: float = 800.0
     k_choices: tuple[int, ...] = (4, 8, 10, 16, 20, 32, 50, 64, 100)
     depths: tuple[int, ...] = (1, 2, 4, 8)
     max_m: int = 64
     min_packets: int = 200
     initial: tuple[int, int] | None = None
+    margin: float = 1.05
+    plan_sigma: float = 3.0
+    change_sigma: float = 4.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_loss < 1.0:
@@ -235,6 +266,12 @@ class AdaptivePolicy:
             raise ValueError(f"max_m must be within 1..254, got {self.max_m}")
         if self.min_packets < 0:
             raise ValueError("min_packets must be >= 0")
+        if not 1.0 <= self.margin <= 10.0:
+            raise ValueError(f"margin must be within [1, 10], got {self.margin}")
+        if not self.plan_sigma >= 0:
+            raise ValueError(f"plan_sigma must be >= 0, got {self.plan_sigma}")
+        if not self.change_sigma > 0:
+            raise ValueError(f"change_sigma must be > 0, got {self.change_sigma}")
 
     @property
     def max_depth(self) -> int:
@@ -256,6 +293,14 @@ def _round_up(x: float) -> float:
         if g * base >= x * (1 - 1e-12):
             return min(g * base, 1.0)
     return min(10.0 * base, 1.0)
+
+
+def _upper(a: float, n: float, dispersion: float) -> float:
+    """Loss rate *a* of *n* packets raised by two standard deviations (the
+    sample size divided by *dispersion*: losses in a burst are not
+    independent), at least 3 / n (none lost)."""
+    n_eff = max(n / max(dispersion, 1.0), 1.0)
+    return min(max(a + 2.0 * math.sqrt(a * (1.0 - a) / n_eff), 3.0 / max(n, 1.0)), 1.0)
 
 
 _CACHE: dict[tuple[float, float, float, float, int, int, int], tuple[float, ...]] = {}
@@ -340,9 +385,64 @@ def residual_by_m(model: GilbertElliott, k: int, depth: int, m_max: int) -> list
 
 
 @dataclass
-class _Pending:
-    setting: FecSetting
-    since_ns: int
+class _Tally:
+    """Link statistics accumulated since the last detected change (each
+    report weighted by the share of its span that is new, so that
+    overlapping windows count every packet about once)."""
+
+    packets: float = 0.0
+    lost: float = 0.0
+    runs: float = 0.0
+    bad_loss: float = 0.0         # loss-weighted sums of the fitted h and h (1 - r)
+    after_loss: float = 0.0
+    weight: float = 0.0           # loss weight of those sums
+
+    def add(self, n: float, lost: float, rep: LinkReport, w: float, fit: bool) -> None:
+        """*fit*: the report's Gilbert-Elliott fit (over its whole window)
+        is all after the change, and counts."""
+        self.packets += w * n
+        self.lost += w * lost
+        if rep.lost > 0:
+            self.runs += w * lost * rep.loss_runs / rep.lost
+        if fit:
+            # P(loss | loss) = h (1 - r) and h are what the fit measures;
+            # averaged as such (averaging r itself would bias their product)
+            lw = w * max(rep.lost, 1)
+            self.bad_loss += lw * rep.bad_loss
+            self.after_loss += lw * rep.bad_loss * (1.0 - rep.gilbert_r)
+            self.weight += lw
+
+    def fit(self) -> tuple[float, float]:
+        """(bad_loss, gilbert_r), (1, 1) (no burst) without a clean fit."""
+        if self.weight <= 0 or self.bad_loss <= 0:
+            return 1.0, 1.0
+        h = self.bad_loss / self.weight
+        return h, min(max(1.0 - self.after_loss / self.bad_loss, 0.0), 1.0)
+
+    @property
+    def rate(self) -> float:
+        return self.lost / self.packets if self.packets > 0 else 0.0
+
+
+def _recent(rep: LinkReport) -> tuple[int, int, float]:
+    """(packets, lost, span in ms) of the newest part of a report's window
+    (the whole window when the report has no recent part)."""
+    if rep.recent_packets >= 50 and rep.packets > 0:
+        span = rep.window_ms * rep.recent_packets / rep.packets
+        return rep.recent_packets, min(rep.recent_lost, rep.recent_packets), span
+    return rep.packets, min(rep.lost, rep.packets), rep.window_ms
+
+
+def _dispersion(bad_loss: float, gilbert_r: float, mean_burst: float, bursty: bool) -> float:
+    """Variance of a loss count over its mean.  Losses come in bad-state
+    visits: with a loss-free good state, a visit of geometric length
+    (mean 1 / r) loses Binomial(length, h), whose second moment over its
+    mean is (1 - h) + h (2 - r) / r; independent loss gives 1."""
+    if not bursty:
+        return max(1.0, mean_burst)
+    h = min(max(bad_loss, 0.0), 1.0)
+    r = min(max(gilbert_r, 0.01), 1.0)
+    return min(max(1.0, (1.0 - h) + h * (2.0 - r) / r, mean_burst), 100.0)
 
 
 class Controller:
@@ -350,7 +450,8 @@ class Controller:
 
     *current* is the setting in force; *timeout_ms* the encoder's block
     deadline (a block never spans longer), None when it has none.
-    ``changes`` counts the settings changed.
+    ``changes`` counts the settings changed, ``detections`` the changes of
+    the link detected (the first report counts as one).
     """
 
     def __init__(self, policy: AdaptivePolicy, current: FecSetting,
@@ -359,37 +460,58 @@ class Controller:
         self.current = current
         self.timeout_ms = timeout_ms
         self.changes = 0
-        self._pending: _Pending | None = None
+        self.detections = 0
+        self._change_ns: int | None = None    # when the last link change was detected
+        self._settled = False                 # planned from the link after that change
+        self._tally = _Tally()
+        self._last_ns: int | None = None
+        self._depth_ns: int | None = None     # when the interleaving depth last changed
 
     def estimate(self, rep: LinkReport) -> tuple[GilbertElliott, float, bool]:
-        """(link model with margin, loss bound, bursty?) for a report."""
+        """(link model with margin, loss bound, bursty?) for one report on
+        its own: the loss rate raised to two standard deviations over it
+        (the newest part of the window instead when that is over twice the
+        window's rate, so that a rise is met at once)."""
         burst = max(rep.mean_burst, 1.0)
-
-        def upper(a: float, n: int) -> float:
-            n_eff = max(n / burst, 1.0)
-            return min(max(a + 2.0 * math.sqrt(a * (1.0 - a) / n_eff), 3.0 / max(n, 1)), 1.0)
-
         n = max(rep.packets, 1)
         a = min(max(rep.loss_rate, 0.0), 1.0)
-        bound = upper(a, n)
-        # A rise shows first in the newest part of the window: when that
-        # part is clearly worse (twice the window's rate), plan for it.
+        bound = _upper(a, n, burst)
         if rep.recent_packets >= 50 and rep.recent_loss_rate > 2 * a:
-            bound = max(bound, upper(rep.recent_loss_rate, rep.recent_packets))
+            bound = max(bound, _upper(rep.recent_loss_rate, rep.recent_packets, burst))
+        return self._model(bound, a, rep.lost, rep.bad_loss, rep.gilbert_r)
+
+    def _model(self, bound: float, a: float, lost: float, bad_loss: float,
+               gilbert_r: float) -> tuple[GilbertElliott, float, bool]:
         bound = _round_up(bound)
         # Bursty: a loss makes the next one much likelier than the mean
         # (P(loss | loss) = h (1 - r) in the fitted model; = a if independent).
-        after_loss = rep.bad_loss * (1.0 - rep.gilbert_r)
-        bursty = a > 0 and rep.lost >= 10 and after_loss > 1.5 * a
+        after_loss = bad_loss * (1.0 - gilbert_r)
+        bursty = a > 0 and lost >= 10 and after_loss > 1.5 * a
         if not bursty:
             return GilbertElliott(p=0.5, r=0.5, loss_good=bound, loss_bad=bound), bound, False
         # coarse and on the safe side: more loss in the bad state, longer stays
-        h = min(math.ceil(max(rep.bad_loss, bound) * 10) / 10, 1.0)
-        r = max(math.floor(rep.gilbert_r * 20) / 20, 0.01)
+        h = min(math.ceil(max(bad_loss, bound) * 10) / 10, 1.0)
+        r = max(math.floor(gilbert_r * 20) / 20, 0.01)
         # Scale p so that the model's mean loss is the bound.
         pi_b = min(bound / h, 0.999999)
         p = min(r * pi_b / (1.0 - pi_b), 1.0)
         return GilbertElliott(p=p, r=r, loss_good=0.0, loss_bad=h), bound, True
+
+    def _planning(self, n: float, lost: float, runs: float, bad_loss: float,
+                  gilbert_r: float, sigmas: float) -> tuple[GilbertElliott, float, bool]:
+        """The link to plan for from a sample of *n* packets: the point
+        estimate times the policy's margin plus *sigmas* standard deviations
+        of the sample (made once per change, so it does not shrink later)."""
+        n = max(n, 1.0)
+        a = min(max(lost / n, 0.0), 1.0)
+        burst = lost / runs if runs > 0 else 1.0
+        bursty_fit = bad_loss * (1.0 - gilbert_r) > 1.5 * a and lost >= 10
+        f = _dispersion(bad_loss, gilbert_r, burst, bursty_fit and a > 0)
+        sd = math.sqrt(a * (1.0 - a) * f / n)
+        bound = a * self.policy.margin + sigmas * sd
+        if sigmas > 0:
+            bound = max(bound, 3.0 / n)
+        return self._model(min(bound, 1.0), a, lost, bad_loss, gilbert_r)
 
     def _candidates(self, model: GilbertElliott, bursty: bool,
                     rate_pps: float, target: float) -> list[FecSetting]:
@@ -436,67 +558,155 @@ class Controller:
     def predict(self, setting: FecSetting, model: GilbertElliott) -> float:
         return residual_by_m(model, setting.k, setting.depth, setting.m)[setting.m]
 
+    def _best(self, model: GilbertElliott, bursty: bool, rate: float,
+              target: float) -> FecSetting | None:
+        cands = self._candidates(model, bursty, rate, target)
+        return min(cands, key=lambda s: (s.overhead, s.k * s.depth + s.m)) if cands else None
+
+    def _changed(self, rep: LinkReport) -> int:
+        """+1 / -1 when the newest part of *rep* is statistically inconsistent
+        with the link measured since the last change (more / less loss), else 0."""
+        pol = self.policy
+        t = self._tally
+        if t.packets < pol.min_packets:
+            return 0
+        n, x, _ = _recent(rep)
+        p0 = max(t.rate, 1.0 / t.packets)
+        burst = t.lost / t.runs if t.runs > 0 else 1.0
+        h, r = t.fit()
+        bursty = h * (1.0 - r) > 1.5 * p0 and t.lost >= 10
+        f = _dispersion(h, r, burst, bursty)
+        mean = n * p0
+        # the sample's own noise plus the long-run estimate's
+        sd = math.sqrt(mean * (1.0 - p0) * f * (1.0 + n / t.packets)) or 1.0
+        z = (x - mean) / sd
+        if z > pol.change_sigma and x > 1.5 * mean:
+            return 1
+        if z < -1.25 * pol.change_sigma and x < mean / 1.5:
+            return -1
+        return 0
+
     def decide(self, rep: LinkReport, now_ns: int) -> FecSetting:
         """The setting to use after *rep* (the current one when unchanged)."""
         pol = self.policy
         if rep.packets < pol.min_packets:
             return self.current
-        model, bound, bursty = self.estimate(rep)
         rate = rep.packets / (rep.window_ms / 1e3) if rep.window_ms > 0 else 0.0
-        cands = self._candidates(model, bursty, rate, pol.target_loss)
-        what = (f"loss {rep.loss_rate:.2%} (bound {bound:.2%}"
-                + (f", bursts {rep.mean_burst:.1f}, bad loss {rep.bad_loss:.2f}" if bursty
-                   else "") + ")")
-        if cands:
-            best = min(cands, key=lambda s: (s.overhead, s.k * s.depth + s.m))
-            meets = True
-        else:
-            best = self._fallback(model, bursty)
-            meets = False
+        last, self._last_ns = self._last_ns, now_ns
         cur = self.current
-        pred_cur = self.predict(cur, model) if cur.code in ("rs", "xor") else cur.predicted_loss
-        same = (best.code, best.k, best.m, best.depth) == (cur.code, cur.k, cur.m, cur.depth)
-        if same:
-            self._pending = None
-            self.current = FecSetting(cur.code, cur.k, cur.m, cur.depth, cur.window,
-                                      cur.overhead, pred_cur, cur.reason)
-            return self.current
-        if pred_cur > pol.target_loss and (best.predicted_loss < pred_cur or not meets):
-            # Going up: with headroom, so that the next estimate a little
-            # worse does not move it again.
-            roomy = self._candidates(model, bursty, rate, pol.target_loss * pol.headroom)
-            if roomy:
-                best = min(roomy, key=lambda s: (s.overhead, s.k * s.depth + s.m))
-            reason = (f"{what}: {cur.code}({cur.k},{cur.m})x{cur.depth} predicts "
-                      f"{pred_cur:.1e} > target {pol.target_loss:.0e}"
-                      + ("" if meets else "; target unreachable, most protection"))
+        if self._change_ns is None:
+            self._detect(now_ns)                  # the first report: a new link
+        elif self._settled:
+            step = self._changed(rep)
+            if step:
+                self._detect(now_ns)
+            else:
+                # the same link: accumulate the newest part of the window
+                n, x, span = _recent(rep)
+                dt = (now_ns - last) / 1e6 if last is not None else span
+                w = min(1.0, dt / span) if span > 0 else 1.0
+                self._tally.add(n, x, rep, w, self._fit_clean(rep, now_ns))
+                t = self._tally
+                h, r = t.fit()
+                model, bound, bursty = self._planning(t.packets, t.lost, t.runs, h, r, 0.0)
+                pred_cur = self._predict_cur(model)
+                point, _, _ = self._model(t.rate, t.rate, t.lost, h, r)
+                if self._predict_cur(point) <= pol.target_loss:
+                    self.current = self._with_prediction(pred_cur)
+                    return self.current
+                # The setting fails the target on the long-run estimate itself.
+                return self._plan_up(model, bursty, rate, bound, t.rate, pred_cur,
+                                     "since the last change")
+        n, x, _ = _recent(rep)
+        clean = self._fit_clean(rep, now_ns)
+        if not clean or now_ns - (self._change_ns or 0) < pol.hold_ms * 1e6 - 20e6:
+            # Right after a change: only more protection, at once, planned
+            # from this report alone: the worse of its newest part and its
+            # whole window (either may still hold some of the old link);
+            # its burst fit only once the window is all after the change.
+            h, r = (rep.bad_loss, rep.gilbert_r) if clean else (1.0, 1.0)
+            runs = x * rep.loss_runs / rep.lost if rep.lost else 0.0
+            plans = [self._planning(n, x, runs, h, r, pol.plan_sigma),
+                     self._planning(rep.packets, min(rep.lost, rep.packets),
+                                    rep.loss_runs, h, r, pol.plan_sigma)]
+            model, bound, bursty = max(plans, key=lambda e: e[1])
+            pred_cur = self._predict_cur(model)
+            if pred_cur <= pol.target_loss:
+                self.current = self._with_prediction(pred_cur)
+                return self.current
+            return self._plan_up(model, bursty, rate, bound, x / max(n, 1), pred_cur,
+                                 "after a change")
+        # hold_ms after the change, with a window all after it: plan once
+        # from the newest part of the window, then hold.
+        self._settled = True
+        self._tally = _Tally()
+        n, x = rep.packets, min(rep.lost, rep.packets)
+        self._tally.add(n, x, rep, 1.0, True)
+        h, r = self._tally.fit()
+        model, bound, bursty = self._planning(n, x, self._tally.runs, h, r, pol.plan_sigma)
+        pred_cur = self._predict_cur(model)
+        if pred_cur > pol.target_loss:
+            return self._plan_up(model, bursty, rate, bound, x / max(n, 1), pred_cur,
+                                 "settled")
+        best = self._best(model, bursty, rate, pol.target_loss * pol.headroom)
+        if best is not None and best.overhead < cur.overhead * (1.0 - pol.hysteresis):
+            reason = (f"{self._what(x / max(n, 1), bound, bursty)}, settled: overhead "
+                      f"{cur.overhead:.0%} -> {best.overhead:.0%} still predicts "
+                      f"{best.predicted_loss:.1e} <= target {pol.target_loss:.0e}")
             return self._switch(best, reason)
-        # Going down: to a setting that also keeps the headroom, so that the
-        # band [headroom * target, target] separates the two moves.
-        roomy = self._candidates(model, bursty, rate, pol.target_loss * pol.headroom)
-        if roomy:
-            best = min(roomy, key=lambda s: (s.overhead, s.k * s.depth + s.m))
-        if meets and roomy and best.overhead < cur.overhead * (1.0 - pol.hysteresis):
-            p = self._pending
-            if p is None or (p.setting.code, p.setting.k, p.setting.m, p.setting.depth) != \
-                    (best.code, best.k, best.m, best.depth):
-                # a cheaper choice: wait until it has held long enough
-                if p is None:
-                    self._pending = _Pending(best, now_ns)
-                else:
-                    self._pending = _Pending(best, p.since_ns)
-                p = self._pending
-            if now_ns - p.since_ns >= pol.hold_ms * 1e6:
-                reason = (f"{what}: overhead {cur.overhead:.0%} -> {best.overhead:.0%} "
-                          f"still predicts {best.predicted_loss:.1e} <= target "
-                          f"{pol.target_loss:.0e}")
-                return self._switch(best, reason)
-            return self.current
-        self._pending = None
+        self.current = self._with_prediction(pred_cur)
         return self.current
 
+    def _fit_clean(self, rep: LinkReport, now_ns: int) -> bool:
+        """Whether the report's whole window (and so its burst fit) is after
+        the last detected change and the last switch.  A change shows a
+        fifth of a window late (blocks are measured when complete)."""
+        if self.detections == 1 and self._depth_ns is None:
+            return True                   # the first link seen: nothing before it
+        since = max((self._change_ns or 0) - rep.window_ms * 0.2e6, self._depth_ns or 0)
+        return now_ns - rep.window_ms * 1e6 >= since - 20e6   # (report timing jitter)
+
+    def _detect(self, now_ns: int) -> None:
+        self.detections += 1
+        self._change_ns = now_ns
+        self._settled = False
+        self._tally = _Tally()
+
+    def _what(self, a: float, bound: float, bursty: bool) -> str:
+        return f"loss {a:.2%} (planned for {bound:.2%}{', bursty' if bursty else ''})"
+
+    def _predict_cur(self, model: GilbertElliott) -> float:
+        cur = self.current
+        return self.predict(cur, model) if cur.code in ("rs", "xor") else cur.predicted_loss
+
+    def _with_prediction(self, pred: float) -> FecSetting:
+        c = self.current
+        return FecSetting(c.code, c.k, c.m, c.depth, c.window, c.overhead, pred, c.reason)
+
+    def _plan_up(self, model: GilbertElliott, bursty: bool, rate: float, bound: float,
+                 a: float, pred_cur: float, when: str) -> FecSetting:
+        """More protection: planned for ``headroom * target`` (the most allowed
+        when the target is out of reach)."""
+        pol = self.policy
+        cur = self.current
+        best = self._best(model, bursty, rate, pol.target_loss * pol.headroom)
+        meets = best is not None
+        if best is None:
+            best = self._best(model, bursty, rate, pol.target_loss)
+            meets = best is not None
+        if best is None:
+            best = self._fallback(model, bursty)
+        if (best.code, best.k, best.m, best.depth) == (cur.code, cur.k, cur.m, cur.depth):
+            self.current = self._with_prediction(pred_cur)
+            return self.current
+        reason = (f"{self._what(a, bound, bursty)}, {when}: {cur.code}({cur.k},{cur.m})"
+                  f"x{cur.depth} predicts {pred_cur:.1e} > target {pol.target_loss:.0e}"
+                  + ("" if meets else "; target unreachable, most protection"))
+        return self._switch(best, reason)
+
     def _switch(self, s: FecSetting, reason: str) -> FecSetting:
-        self._pending = None
+        if s.depth != self.current.depth:
+            self._depth_ns = self._last_ns      # the measured runs change with it
         self.changes += 1
         self.current = FecSetting(s.code, s.k, s.m, s.depth, s.window, s.overhead,
                                   s.predicted_loss, reason)
@@ -559,7 +769,8 @@ class StageController:
         pol = self.controller.policy
         return {"target_loss": pol.target_loss, "max_delay_ms": pol.max_delay_ms,
                 "codes": list(pol.codes), "setting": self.setting.as_dict(),
-                "changes": self.controller.changes, "reports": self.received,
+                "changes": self.controller.changes,
+                "detections": self.controller.detections, "reports": self.received,
                 "reports_ignored": self.ignored,
                 "report": None if self.report is None else self.report.as_dict()}
 

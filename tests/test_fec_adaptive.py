@@ -137,6 +137,38 @@ def test_controller_converges_to_a_setting_that_meets_the_target(link, truth):
     assert (pkt[2], pkt[3]) in {(s.k, s.m), (enc.k, enc.m)}
 
 
+@pytest.mark.parametrize("seed", [7, 8])
+def test_stationary_link_holds_its_setting_and_a_step_is_followed_at_once(seed):
+    """After converging, a link that stays the same changes nothing for 20 s
+    (the old controller moved between neighbouring settings on noise); a
+    step in loss is met within a second and then held."""
+    enc = _adaptive()
+    dec = fec.Decoder(timeout=0.2, max_blocks=256)
+    link = Link(seed, loss=0.01)
+    changes: list[tuple[int, tuple[int, int, int]]] = []
+
+    def feed(t):
+        s = enc.apply_report(dec.link_report(now=t), now=t)
+        key = (s.k, s.m, s.depth)
+        if not changes or changes[-1][1] != key:
+            changes.append((t, key))
+
+    t, _, _ = run(enc, dec, link, 0, 3.0, feed=feed)
+    settled = len(changes)
+    t, sent, delivered = run(enc, dec, link, t, 20.0, feed=feed)
+    assert len(changes) == settled, changes[settled - 1:]
+    assert sent - delivered <= 2e-4 * sent
+    step = t
+    link.loss = 0.08
+    t, _, _ = run(enc, dec, link, t, 6.0, feed=feed)
+    after = [(c - step) / 1e9 for c, _ in changes[settled:]]
+    assert after and after[0] <= 1.0 and after[-1] <= 1.5, after
+    s = enc.setting
+    truth = GilbertElliott(p=0.5, r=0.5, loss_good=0.08, loss_bad=0.08)
+    assert residual_by_m(truth, s.k, s.depth, s.m)[s.m] <= 1e-4, s
+    assert "predicts" in s.reason
+
+
 def test_overhead_follows_the_loss_up_and_down_with_feedback_packets():
     """Reports travel in control packets (feedback -> peer decoder -> encoder)."""
     enc = _adaptive(hold_ms=500)
