@@ -44,25 +44,38 @@ static uint64_t pack_params(int code, unsigned k, unsigned m, unsigned depth)
            ((uint64_t)m << 32) | (uint64_t)depth;
 }
 
-static int create_rlc(const fec_encoder_config *cfg, fec_encoder **out)
+/* What every code's encoder starts with: the payload limit and flags
+ * checked, a session id (drawn when 0), the kernel; NULL with *rc set. */
+static fec_encoder *encoder_new(const fec_encoder_config *cfg, int *rc)
 {
     if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD ||
-        (cfg->flags & ~FEC_FLAGS_KNOWN))
-        return -EINVAL;
-    uint32_t session_id = cfg->session_id;
-    if (session_id == 0) {
-        int rc = fec_random_session_id(&session_id);
-        if (rc < 0)
-            return rc;
+        (cfg->flags & ~FEC_FLAGS_KNOWN)) {
+        *rc = -EINVAL;
+        return NULL;
     }
+    uint32_t session_id = cfg->session_id;
+    if (session_id == 0 && (*rc = fec_random_session_id(&session_id)) < 0)
+        return NULL;
     fec_init();
     fec_encoder *enc = calloc(1, sizeof(*enc));
-    if (enc == NULL)
-        return -ENOMEM;
+    if (enc == NULL) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
     enc->cfg = *cfg;
     enc->session_id = session_id;
     enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
-    int rc = rlc_enc_create(cfg, session_id, enc->kern, &enc->rlc);
+    *rc = 0;
+    return enc;
+}
+
+static int create_rlc(const fec_encoder_config *cfg, fec_encoder **out)
+{
+    int rc;
+    fec_encoder *enc = encoder_new(cfg, &rc);
+    if (enc == NULL)
+        return rc;
+    rc = rlc_enc_create(cfg, enc->session_id, enc->kern, &enc->rlc);
     if (rc < 0) {
         free(enc);
         return rc;
@@ -86,23 +99,10 @@ int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
     if (max_m < cfg->m || max_m >= FEC_MAX_SYMBOLS || max_depth < cfg->depth ||
         max_depth > 1024)
         return -EINVAL;
-    if (cfg->max_payload == 0 || cfg->max_payload > FEC_MAX_PAYLOAD)
-        return -EINVAL;
-    if (cfg->flags & ~FEC_FLAGS_KNOWN)
-        return -EINVAL;
-    uint32_t session_id = cfg->session_id;
-    if (session_id == 0) {
-        int rc = fec_random_session_id(&session_id);
-        if (rc < 0)
-            return rc;
-    }
-    fec_init();
-    fec_encoder *enc = calloc(1, sizeof(*enc));
+    int rc;
+    fec_encoder *enc = encoder_new(cfg, &rc);
     if (enc == NULL)
-        return -ENOMEM;
-    enc->cfg = *cfg;
-    enc->session_id = session_id;
-    enc->kern = cfg->kernel ? cfg->kernel : fec_kernel_default();
+        return rc;
     enc->next_block_id = cfg->first_block_id & FEC_BLOCK_ID_MASK;
     const size_t row_len = ((size_t)FEC_LEN_FIELD + cfg->max_payload + 63) & ~(size_t)63;
     enc->max_m = max_m;
