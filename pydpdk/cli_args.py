@@ -217,8 +217,9 @@ def port_spec(text: str) -> str:
 
 
 def _port_keys(spec: str) -> set[tuple[str, str]]:
-    """What a port spec takes for itself: kernel interfaces, DPDK devices,
-    output files (by real path)."""
+    """What a port spec uses: kernel interfaces, DPDK devices and output
+    files it takes for itself, and (as ``"input"``) capture files it reads,
+    files by real path."""
     keys: set[tuple[str, str]] = set()
     kind, sep, rest = spec.partition(":")
     if sep and kind == "afpacket":
@@ -232,6 +233,8 @@ def _port_keys(spec: str) -> set[tuple[str, str]]:
             return keys
         if "tx" in opts:
             keys.add(("file", os.path.realpath(opts["tx"])))
+        if "rx" in opts:
+            keys.add(("input", os.path.realpath(opts["rx"])))
     elif sep and kind == "udp":
         keys.add(("udp", rest.strip()))
     else:
@@ -240,52 +243,34 @@ def _port_keys(spec: str) -> set[tuple[str, str]]:
         if not devargs:                     # a bare name: also an interface (native)
             keys.add(("interface", name.strip()))
         for part in devargs.split(","):
-            key, _, value = part.partition("=")
-            if key.strip() == "iface" and value.strip():
-                keys.add(("interface", value.strip()))
-            elif key.strip() in ("tx_pcap", "tx_iface") and value.strip():
-                kind_ = "file" if key.strip() == "tx_pcap" else "interface"
-                keys.add((kind_, os.path.realpath(value.strip()) if kind_ == "file"
-                          else value.strip()))
+            key, _, value = (x.strip() for x in part.partition("="))
+            if not value:
+                continue
+            if key in ("iface", "tx_iface"):
+                keys.add(("interface", value))
+            elif key in ("tx_pcap", "rx_pcap"):
+                keys.add(("file" if key == "tx_pcap" else "input", os.path.realpath(value)))
     return keys
 
 
 def same_port(a: str, b: str) -> str | None:
     """What two port specs both use (``interface 'eth1'``, ``file '/x.pcap'``,
     ``device 'net_ring0'``), or None: two ports of one run must not share an
-    interface, a DPDK device or an output file."""
-    common = sorted(_port_keys(a) & _port_keys(b))
+    interface, a DPDK device or an output file (reading one input twice is
+    fine)."""
+    common = sorted(k for k in _port_keys(a) & _port_keys(b) if k[0] != "input")
     if not common:
         return None
     what, name = common[0]
     return f"{what} {name!r}"
 
 
-def _input_files(spec: str) -> set[str]:
-    """Capture files a port spec reads (by real path)."""
-    kind, sep, rest = spec.partition(":")
-    if sep and kind == "pcap":
-        from .portspec import parse_pcap_spec
-
-        try:
-            rx = parse_pcap_spec(rest).get("rx")
-        except ValueError:
-            return set()
-        return {os.path.realpath(rx)} if rx else set()
-    if sep and kind in ("afpacket", "udp"):
-        return set()
-    return {os.path.realpath(v.strip()) for k, _, v in
-            (p.partition("=") for p in spec.partition(",")[2].split(","))
-            if k.strip() == "rx_pcap" and v.strip()}
-
-
 def overwritten_input(specs: list[str]) -> str | None:
     """An input capture file that an output of the same run would write
     (through any name or symlink), or None: writing it would destroy what is
     still being read."""
-    inputs = set().union(*(_input_files(s) for s in specs))
-    outputs = {name for s in specs for what, name in _port_keys(s) if what == "file"}
-    common = sorted(inputs & outputs)
+    keys = set().union(*(_port_keys(s) for s in specs))
+    common = sorted({n for w, n in keys if w == "input"} & {n for w, n in keys if w == "file"})
     return common[0] if common else None
 
 
