@@ -93,6 +93,9 @@ class LinkReport:
     window.  ``session_id`` is the sender session measured, ``depth`` the
     interleaving depth seen in the stream, ``run_hist`` loss runs by length
     (bin i: 2**i .. 2**(i+1) - 1 packets).
+
+    Raises ``ValueError`` when a field is out of its range (a probability
+    outside [0, 1] or NaN, a negative or infinite time or count, depth < 1).
     """
 
     loss_rate: float = 0.0
@@ -113,6 +116,28 @@ class LinkReport:
     run_hist: tuple[int, ...] = ()
     recent_packets: int = 0
     recent_lost: int = 0
+
+    def __post_init__(self) -> None:
+        # A report steers the redundancy: refuse values no decoder can measure
+        # (NaN, negative counts, probabilities outside [0, 1]) here, once,
+        # rather than as an odd error deep in the controller.
+        for name in ("loss_rate", "gilbert_p", "gilbert_r", "bad_loss", "reorder_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:         # also false for NaN
+                raise ValueError(f"LinkReport.{name} must be a probability in [0, 1], not {v!r}")
+        for name in ("mean_burst", "recovery_delay_mean_ms", "recovery_delay_p99_ms",
+                     "window_ms"):
+            v = getattr(self, name)
+            if not 0.0 <= v < float("inf"):
+                raise ValueError(f"LinkReport.{name} must be finite and >= 0, not {v!r}")
+        for name in ("packets", "lost", "loss_runs", "recovered", "session_id",
+                     "recent_packets", "recent_lost"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"LinkReport.{name} must be >= 0, not {getattr(self, name)!r}")
+        if self.depth < 1:
+            raise ValueError(f"LinkReport.depth must be >= 1, not {self.depth!r}")
+        if any(n < 0 for n in self.run_hist):
+            raise ValueError("LinkReport.run_hist counts must be >= 0")
 
     @property
     def recent_loss_rate(self) -> float:

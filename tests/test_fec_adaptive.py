@@ -410,3 +410,14 @@ def _has_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+@pytest.mark.parametrize("field, value", [
+    ("loss_rate", float("nan")), ("loss_rate", 1.5), ("gilbert_p", -0.1),
+    ("bad_loss", float("inf")), ("window_ms", float("nan")), ("mean_burst", -1.0),
+    ("recovery_delay_p99_ms", float("inf")), ("packets", -1), ("lost", -3), ("depth", 0),
+])
+def test_link_report_refuses_out_of_range_fields(field: str, value: float) -> None:
+    """A report with a value no decoder can measure is refused where it is made."""
+    with pytest.raises(ValueError, match=field):
+        fec.LinkReport(**{field: value})
