@@ -259,11 +259,16 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
     return out or ""
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its reaped children), s."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user + system, system) CPU time of a process and its reaped children, s.
+
+    The system part is the kernel's work done in the process's context: on
+    veths that includes the receiving side's delivery of every frame the
+    process sends, which no user-space gateway can avoid."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    ticks = [int(x) for x in fields[11:15]]      # utime stime cutime cstime
+    hz = os.sysconf("SC_CLK_TCK")
+    return sum(ticks) / hz, (ticks[1] + ticks[3]) / hz
 
 
 # ------------------------------------------------------------ contenders ----
@@ -391,7 +396,8 @@ def measure_udp(topo: Topology, cont: Contender, rate: float, seconds: float,
     s = json.loads(send.stdout.strip().splitlines()[-1])
     r = json.loads(out.strip().splitlines()[-1])
     delivered = r["received"]
-    cpu = [b - a for a, b in zip(cpu0, cpu1)]
+    cpu = [b[0] - a[0] for a, b in zip(cpu0, cpu1)]
+    sys_cpu = [b[1] - a[1] for a, b in zip(cpu0, cpu1)]
     return {
         "offered_pps": s["sent"] / s["seconds"],
         "delivered_pps": delivered / s["seconds"],
@@ -399,6 +405,7 @@ def measure_udp(topo: Topology, cont: Contender, rate: float, seconds: float,
         "duplicates": r["duplicates"],
         "gateway_cpu_s": cpu,
         "cpu_us_per_pkt": [c / delivered * 1e6 for c in cpu] if delivered else None,
+        "sys_us_per_pkt": [c / delivered * 1e6 for c in sys_cpu] if delivered else None,
     }
 
 
@@ -490,6 +497,9 @@ def run(args: argparse.Namespace) -> dict:
                        for key in ("offered_pps", "delivered_pps", "residual_loss")}
                 cpu = [sum(r["cpu_us_per_pkt"]) for r in runs if r["cpu_us_per_pkt"]]
                 row["cpu_us_per_pkt_both_gateways"] = summarize(cpu) if cpu and any(cpu) else None
+                kcpu = [sum(r["sys_us_per_pkt"]) for r in runs if r.get("sys_us_per_pkt")]
+                row["sys_us_per_pkt_both_gateways"] = (summarize(kcpu) if kcpu and any(cpu)
+                                                       else None)
                 row["duplicates"] = sum(r["duplicates"] for r in runs)
                 rows[str(rate)] = row
                 if (row["residual_loss"]["median"] <= 1.2 * pred
@@ -508,15 +518,17 @@ def table(results: dict) -> str:
         lines.append(f"\n{loss_model} loss, RS({results['k']},{results['m']}), "
                      f"{results['payload']} B; MDS prediction {summary['prediction']:.2e}")
         lines.append(f"{'contender':14s} {'rate':>7s} {'delivered':>10s} {'residual':>9s} "
-                     f"{'(min-max)':>19s} {'CPU us/pkt':>11s}")
+                     f"{'(min-max)':>19s} {'CPU us/pkt':>11s} {'of it kernel':>12s}")
         for name, c in summary["contenders"].items():
             for rate, row in c["rates"].items():
                 res = row["residual_loss"]
                 cpu = row["cpu_us_per_pkt_both_gateways"]
+                kcpu = row.get("sys_us_per_pkt_both_gateways")
                 lines.append(
                     f"{name:14s} {float(rate):7.0f} {row['delivered_pps']['median']:10.0f} "
                     f"{res['median']:9.2e} ({res['min']:.1e}-{res['max']:.1e}) "
-                    f"{cpu['median'] if cpu else float('nan'):11.2f}")
+                    f"{cpu['median'] if cpu else float('nan'):11.2f} "
+                    f"{kcpu['median'] if kcpu else float('nan'):12.2f}")
             tcp = c["tcp_mbps"]
             lines.append(f"{name:14s} highest clean rate: {c['highest_clean_rate']}; "
                          f"TCP: {tcp['median']:.0f} Mbit/s" if tcp else
