@@ -77,11 +77,15 @@ FEC_SOURCES = sorted(p.name for p in (ROOT / "native" / "fec").glob("*.c")
 
 
 def _compile(out: Path, sources: list[Path], args: list[str]) -> None:
-    """cc -O3 -shared unless out is newer than every source."""
-    if not out.exists() or any(s.stat().st_mtime > out.stat().st_mtime for s in sources):
-        cmd = ["cc", "-O3", "-std=gnu11", "-shared", "-fPIC", "-DNDEBUG",
-               *map(str, sources), "-o", str(out), *args]
+    """cc -O3 -shared unless out is newer than every source and was built by
+    the same command (a file added to the sources must trigger a rebuild)."""
+    cmd = ["cc", "-O3", "-std=gnu11", "-shared", "-fPIC", "-DNDEBUG",
+           *map(str, sources), "-o", str(out), *args]
+    stamp = out.with_suffix(out.suffix + ".cmd")
+    if (not out.exists() or not stamp.exists() or stamp.read_text() != " ".join(cmd)
+            or any(s.stat().st_mtime > out.stat().st_mtime for s in sources)):
         subprocess.run(cmd, check=True)
+        stamp.write_text(" ".join(cmd))
 
 
 def build_native_helper() -> ctypes.CDLL:
