@@ -828,6 +828,7 @@ static int zc_trim(pd_pkt *p, uint32_t n)
 
 const pd_pkt_ops pd_afp_zc_ops = {
     .name = PD_AFP_ZC_OPS_NAME,
+    .kind = PD_PKT_KIND_AFP_ZC,
     .alloc_bulk = zc_alloc_bulk,
     .free_bulk = zc_free_bulk,
     .data = zc_data,
@@ -1258,6 +1259,12 @@ int pd_afp_status(pd_afp *afp)
     return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING) ? 0 : -ENETDOWN;
 }
 
+static uint16_t io_tx_ops(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n,
+                          const pd_pkt_ops *ops)
+{
+    return pd_afp_tx_burst_ops(ctx, queue, pkts, n, ops);
+}
+
 static int io_status(void *ctx)
 {
     return pd_afp_status(ctx);
@@ -1281,4 +1288,7 @@ void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
     io->tx_burst = io_tx;
     io->status = io_status;
     io->wait_fd = io_wait_fd;
+    /* Both kinds are sent by copying their data into the socket. */
+    io->tx_burst_ops = io_tx_ops;
+    io->tx_kinds = 1u << PD_PKT_KIND_BUF | 1u << PD_PKT_KIND_AFP_ZC;
 }
