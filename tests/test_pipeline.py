@@ -1,9 +1,12 @@
 """Pipelines on the backend-neutral pool: every native stage and the run loop.
 
-The same chains run over DPDK ports in test_pipeline_dpdk.py; here the pool is
-the native BufferPool (pydpdk._native), which every build has.
+Every test runs on the production pool of each backend, as the port contract
+tests do for ports: the native BufferPool (pydpdk._native, every build) and
+a DPDK Mempool (rows skipped on a build without DPDK).  The same chains run
+over DPDK ports in test_pipeline_dpdk.py.
 """
 
+import gc
 import itertools
 import os
 import signal
@@ -14,6 +17,7 @@ from math import sqrt
 import numpy as np
 import pytest
 
+from pydpdk import dpdk
 from pydpdk._burst import LoopbackPort
 from pydpdk._native import BufferPool
 from pydpdk.analysis import residual_loss_random
@@ -30,12 +34,27 @@ from pydpdk.pipeline import (
 )
 
 
-@pytest.fixture
-def pool():
-    p = BufferPool(capacity=8192)
+@pytest.fixture(scope="module")
+def dpdk_pool(request):
+    """A Mempool as large as the BufferPool rows' (the session EAL; skips without DPDK)."""
+    request.getfixturevalue("eal")
+    p = dpdk.Mempool(8191, cache_size=0)
     yield p
-    assert p.available == p.capacity, "packets leaked"
     p.close()
+
+
+@pytest.fixture(params=["buffer", "mempool"])
+def pool(request):
+    if request.param == "buffer":
+        p = BufferPool(capacity=8192)
+        yield p
+        assert p.available == p.capacity, "packets leaked"
+        p.close()
+    else:
+        p = request.getfixturevalue("dpdk_pool")
+        yield p
+        gc.collect()
+        assert p.in_use == 0, "packets leaked"
 
 
 def fec_chain(pool, count, *, k=10, m=4, code="rs", link=(), sizes=(100, 1400, 600), **enc):
