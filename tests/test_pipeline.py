@@ -6,7 +6,6 @@ a DPDK Mempool (rows skipped on a build without DPDK).  The same chains run
 over DPDK ports in test_pipeline_dpdk.py.
 """
 
-import gc
 import itertools
 import os
 import signal
@@ -17,9 +16,7 @@ from math import sqrt
 import numpy as np
 import pytest
 
-from pydpdk import dpdk
 from pydpdk._burst import LoopbackPort
-from pydpdk._native import BufferPool
 from pydpdk.analysis import residual_loss_random
 from pydpdk.fec import HEADER_LEN as HDR
 from pydpdk.pipeline import (
@@ -34,27 +31,9 @@ from pydpdk.pipeline import (
 )
 
 
-@pytest.fixture(scope="module")
-def dpdk_pool(request):
-    """A Mempool as large as the BufferPool rows' (the session EAL; skips without DPDK)."""
-    request.getfixturevalue("eal")
-    p = dpdk.Mempool(8191, cache_size=0)
-    yield p
-    p.close()
-
-
-@pytest.fixture(params=["buffer", "mempool"])
-def pool(request):
-    if request.param == "buffer":
-        p = BufferPool(capacity=8192)
-        yield p
-        assert p.available == p.capacity, "packets leaked"
-        p.close()
-    else:
-        p = request.getfixturevalue("dpdk_pool")
-        yield p
-        gc.collect()
-        assert p.in_use == 0, "packets leaked"
+@pytest.fixture
+def pool(production_pool):
+    return production_pool
 
 
 def fec_chain(pool, count, *, k=10, m=4, code="rs", link=(), sizes=(100, 1400, 600), **enc):
