@@ -17,7 +17,6 @@ from collections import namedtuple
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase
-from pydpdk._includes.pkt cimport pd_pkt_ops_same
 from pydpdk._includes.pcapfile cimport (
     PD_CAP_PCAP,
     PD_CAP_PCAPNG,
@@ -64,6 +63,7 @@ from pydpdk._includes.pcapfile cimport (
     pd_pcap_tx_format,
     pd_pcap_rxinfo,
 )
+from pydpdk._includes.pkt cimport pd_pkt_ops_same
 from pydpdk._native cimport BufferPool
 
 from pydpdk.errors import CaptureFileError, PortError, error_from_errno

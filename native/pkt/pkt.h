@@ -12,6 +12,7 @@
 #ifndef PD_PKT_H
 #define PD_PKT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
