@@ -451,11 +451,8 @@ static void test_hidden_timer_keeps_sleep_back_off(void)
 }
 
 /* A port sink and a port source over the native loopback: generator ->
- * loopback (tx) in one chain, loopback (rx) -> verifier in another. */
-static int verified_5000(void *arg)
-{
-    return pd_verify_counters_get(arg)->valid >= 5000;
-}
+ * loopback (tx) in one chain, loopback (rx) -> verifier in another.  The run
+ * stops when the generator is done; the drain empties the port. */
 
 static void test_chains_joined_by_a_loopback_port(void)
 {
@@ -485,12 +482,9 @@ static void test_chains_joined_by_a_loopback_port(void)
     CHECK(pd_chain_init(&a, &gsrc, &psnk, &pd_buf_ops, 32) == 0);
     CHECK(pd_chain_init(&b, &psrc, &vsnk, &pd_buf_ops, 32) == 0);
     pd_run_opts_default(&o);
-    o.check = verified_5000;
-    o.check_arg = v;
-    o.check_interval_ns = 1000000;
-    o.duration_ns = 60ull * 1000000000ull;
+    o.duration_ns = 60ull * 1000000000ull;     /* a broken port must not hang the test */
     CHECK(pd_pipeline_run(chains, 2, &o, &res) == 0);
-    CHECK(res.reason == PD_STOP_CHECK);
+    CHECK(res.reason == PD_STOP_SOURCES_DONE);
     /* Every frame crossed the port on queue 1, in order, intact. */
     pd_loopback_stats_get(lb, &st);
     CHECK(pd_verify_counters_get(v)->valid == 5000);
