@@ -55,13 +55,7 @@ from pydpdk._includes.loopback cimport (
     pd_loopback_stats,
     pd_loopback_stats_get,
 )
-from pydpdk._includes.pkt cimport (
-    PD_BURST_MAX,
-    pd_pkt,
-    pd_pkt_ops,
-    pd_port_io_sends,
-    pd_port_io_tx,
-)
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_port_io_sends, pd_port_io_tx
 
 from pydpdk.errors import (
     ConcurrentUseError,
