@@ -135,3 +135,5 @@ cdef class PortBase:
     cdef int check_idle(self) except -1
     cdef int lock_tx(self, int queue, Burst burst) except -1
     cdef void unlock_tx(self, int queue, Burst burst) noexcept
+    # tx_burst left packets unsent: a subclass raises if its device failed.
+    cdef int tx_incomplete(self, int queue) except -1

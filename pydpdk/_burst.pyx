@@ -43,9 +43,19 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memcpy, memmove, memset, strcmp
+from libc.string cimport memcpy, memmove, memset
 
-from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops
+from pydpdk._includes.loopback cimport (
+    PD_LOOPBACK_MAX_QUEUES,
+    pd_loopback,
+    pd_loopback_create,
+    pd_loopback_free,
+    pd_loopback_port_io,
+    pd_loopback_queued,
+    pd_loopback_stats,
+    pd_loopback_stats_get,
+)
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_port_io_sends, pd_port_io_tx
 
 from pydpdk.errors import (
     ConcurrentUseError,
@@ -1303,20 +1313,26 @@ cdef class PortBase:
         self.check_usable()
         if burst.count == 0:
             return 0
-        # A static library linked into several extensions has one copy of its
-        # ops table in each, so the same backend may show two addresses.
-        if burst.ops != self.io.ops and strcmp(burst.ops.name, self.io.ops.name) != 0:
+        # pkt.h's one identity rule (ops tables of one kind may differ in address).
+        if not pd_port_io_sends(&self.io, burst.ops):
             raise ValueError(f"the burst's packets ({burst.ops.name.decode()}) cannot be sent "
                              f"on a port of another backend ({self.io.ops.name.decode()})")
         burst.check_movable()
         self.lock_tx(queue, burst)
         gil = release_gil_if_wanted()     # only C until restore_gil
-        sent = self.io.tx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
-                                <uint16_t>burst.count)
+        sent = pd_port_io_tx(&self.io, <uint16_t>queue, burst.pkts, <uint16_t>burst.count,
+                             burst.ops)
         restore_gil(gil)
         self.unlock_tx(queue, burst)
         burst.consume_front(sent)
+        if burst.count:
+            self.tx_incomplete(queue)
         return sent
+
+    cdef int tx_incomplete(self, int queue) except -1:
+        """Called when tx_burst left packets unsent: a backend raises here if
+        its device failed (else the tail is the caller's to retry)."""
+        return 0
 
     cdef int lock_tx(self, int queue, Burst burst) except -1:
         """Mark the burst and port busy and take tx *queue* (for subclasses' tx)."""
@@ -1447,58 +1463,8 @@ cdef class PortBase:
 
 # --------------------------------------------------------------------------
 # LoopbackPort: what is sent on queue q is received on queue q
+# (native/pkt/loopback.c, which the C unit tests use too)
 # --------------------------------------------------------------------------
-
-cdef struct loop_ring:
-    pd_pkt **slots
-    unsigned int size
-    unsigned int head
-    unsigned int count
-
-cdef struct loopback:
-    # One lock for all queues: tx on q and rx on q share a ring, and the
-    # counters are shared (PortBase's per-queue locks do not cover that).
-    pthread_mutex_t lock
-    unsigned int n_queues
-    loop_ring *rings
-    const pd_pkt_ops *ops
-    unsigned long long rx_packets
-    unsigned long long tx_packets
-    unsigned long long rx_bytes
-    unsigned long long tx_bytes
-    unsigned long long tx_full
-
-
-cdef uint16_t loop_tx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil:
-    cdef loopback *lb = <loopback *>ctx
-    cdef loop_ring *r = &lb.rings[queue]
-    cdef uint16_t i, room
-    pthread_mutex_lock(&lb.lock)
-    room = <uint16_t>min(<unsigned int>n, r.size - r.count)
-    for i in range(room):
-        r.slots[(r.head + r.count) % r.size] = pkts[i]
-        r.count += 1
-        lb.tx_bytes += lb.ops.data_len(pkts[i])
-    lb.tx_packets += room
-    lb.tx_full += n - room
-    pthread_mutex_unlock(&lb.lock)
-    return room
-
-cdef uint16_t loop_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n) noexcept nogil:
-    cdef loopback *lb = <loopback *>ctx
-    cdef loop_ring *r = &lb.rings[queue]
-    cdef uint16_t i, got
-    pthread_mutex_lock(&lb.lock)
-    got = <uint16_t>min(<unsigned int>n, r.count)
-    for i in range(got):
-        pkts[i] = r.slots[r.head]
-        r.head = (r.head + 1) % r.size
-        lb.rx_bytes += lb.ops.data_len(pkts[i])
-    r.count -= got
-    lb.rx_packets += got
-    pthread_mutex_unlock(&lb.lock)
-    return got
-
 
 cdef class LoopbackPort(PortBase):
     """In-memory port: packets sent on a queue are received on the same queue.
@@ -1507,94 +1473,96 @@ cdef class LoopbackPort(PortBase):
     send fewer (the tail stays with the caller), like a full NIC ring.
     Thread-safe.  Queued packets of any pool keep that pool's memory alive
     (and counted in its ``in_use``) until received or freed by ``close()``.
+    The port is native/pkt/loopback.c (``pd_loopback``).
+
+    Parameters
+    ----------
+    pool : PacketPool
+        Pool whose packets the port carries (any backend's).
+    queues : int, default 1
+        Rx/tx queue pairs, 1 to 64.
+    depth : int, default 256
+        Packets each queue holds, > 0.
+
+    Raises
+    ------
+    ValueError
+        *queues* or *depth* out of range.
+    PoolError
+        *pool* is closed.
+    ResourceLimitError
+        The rings would not fit the machine's available memory.
     """
 
-    cdef loopback lb
-    cdef bint lock_ready
-
-    def __cinit__(self):
-        pthread_mutex_init(&self.lb.lock, NULL)
-        self.lock_ready = True
+    cdef pd_loopback *lb
 
     def __init__(self, PacketPool pool not None, unsigned int queues=1, unsigned int depth=256):
-        cdef unsigned int q
-        if not 1 <= queues <= 64:
-            raise ValueError(f"queues must be between 1 and 64, got {queues}")
+        cdef int rc
+        if not 1 <= queues <= PD_LOOPBACK_MAX_QUEUES:
+            raise ValueError(f"queues must be between 1 and {PD_LOOPBACK_MAX_QUEUES}, "
+                             f"got {queues}")
         if depth == 0:
             raise ValueError("depth must be > 0")
-        if self.lb.rings != NULL:
+        if self.lb != NULL:
             raise PortError(errno.EEXIST, "LoopbackPort already initialised")
         pool.check_open()
         check_memory(<double>queues * depth * sizeof(pd_pkt *),
                      f"a LoopbackPort of {queues} queue(s) of depth {depth}")
-        self.lb.rings = <loop_ring *>calloc(queues, sizeof(loop_ring))
-        if self.lb.rings == NULL:
+        rc = pd_loopback_create(&self.lb, pool.ops, pool.pool, queues, depth)
+        if rc == -errno.ENOMEM:
             raise MemoryError()
-        self.lb.n_queues = queues
-        for q in range(queues):
-            self.lb.rings[q].slots = <pd_pkt **>calloc(depth, sizeof(pd_pkt *))
-            if self.lb.rings[q].slots == NULL:
-                self._release()
-                raise MemoryError()
-            self.lb.rings[q].size = depth
-        self.lb.ops = pool.ops
+        if rc < 0:
+            raise PortError(-rc, "cannot create the LoopbackPort")
         self.hold_pool(pool)
-        self.io.ctx = &self.lb
-        self.io.ops = pool.ops
-        self.io.pool = pool.pool
-        self.io.rx_burst = loop_rx
-        self.io.tx_burst = loop_tx
+        pd_loopback_port_io(self.lb, &self.io)
         self.n_rx_queues = <uint16_t>queues
         self.n_tx_queues = <uint16_t>queues
 
     cdef void _release(self) noexcept:
-        # Free what is still queued, then the rings themselves.
-        cdef unsigned int q
-        cdef loop_ring *r
-        if self.lb.rings == NULL:
-            return
-        pthread_mutex_lock(&self.lb.lock)
-        for q in range(self.lb.n_queues):
-            r = &self.lb.rings[q]
-            while r.count:
-                self.lb.ops.free_bulk(&r.slots[r.head], 1)
-                r.head = (r.head + 1) % r.size
-                r.count -= 1
-            free(r.slots)
-        free(self.lb.rings)
-        self.lb.rings = NULL
-        pthread_mutex_unlock(&self.lb.lock)
+        # Frees what is still queued, then the rings.
+        pd_loopback_free(self.lb)
+        self.lb = NULL
 
     def _close(self):
         self._release()
 
     def _stats(self):
+        cdef pd_loopback_stats st
+        if self.lb == NULL:
+            return {"ipackets": 0, "opackets": 0, "ibytes": 0, "obytes": 0, "imissed": 0,
+                    "oerrors": 0}
+        pd_loopback_stats_get(self.lb, &st)
         return {
-            "ipackets": self.lb.rx_packets,
-            "opackets": self.lb.tx_packets,
-            "ibytes": self.lb.rx_bytes,
-            "obytes": self.lb.tx_bytes,
+            "ipackets": st.rx_packets,
+            "opackets": st.tx_packets,
+            "ibytes": st.rx_bytes,
+            "obytes": st.tx_bytes,
             "imissed": 0,
-            "oerrors": self.lb.tx_full,
+            "oerrors": st.tx_full,
         }
 
     def queued(self, unsigned int queue=0):
-        """Packets waiting on *queue*."""
-        cdef unsigned int n
+        """Packets waiting on *queue*.
+
+        Returns
+        -------
+        int
+            0 to *depth*; 0 once the port is closed.
+
+        Raises
+        ------
+        ValueError
+            No such queue.
+        """
         self.check_rx_queue(queue)
-        if self.closed or self.lb.rings == NULL:
+        if self.closed or self.lb == NULL:
             return 0
-        pthread_mutex_lock(&self.lb.lock)
-        n = self.lb.rings[queue].count
-        pthread_mutex_unlock(&self.lb.lock)
-        return n
+        return pd_loopback_queued(self.lb, <uint16_t>queue)
 
     def __dealloc__(self):
         if self.forked():
             return              # the queued packets are the parent's
         self._release()
-        if self.lock_ready:
-            pthread_mutex_destroy(&self.lb.lock)
 
     def __repr__(self):
-        return f"<LoopbackPort queues={self.lb.n_queues}>"
+        return f"<LoopbackPort queues={self.n_rx_queues}>"

@@ -15,7 +15,6 @@ import warnings
 from collections import namedtuple
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
-from libc.string cimport strcmp
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase
 from pydpdk._includes.pcapfile cimport (
@@ -64,6 +63,7 @@ from pydpdk._includes.pcapfile cimport (
     pd_pcap_tx_format,
     pd_pcap_rxinfo,
 )
+from pydpdk._includes.pkt cimport pd_pkt_ops_same
 from pydpdk._native cimport BufferPool
 
 from pydpdk.errors import CaptureFileError, PortError, error_from_errno
@@ -441,7 +441,7 @@ cdef class PcapPort(PortBase):
                 ifc[i] = interfaces[i]
             if orig_lens is not None:
                 ol[i] = orig_lens[i]
-        if burst.ops != self.io.ops and strcmp(burst.ops.name, self.io.ops.name) != 0:
+        if not pd_pkt_ops_same(burst.ops, self.io.ops):
             raise ValueError("the burst's packets cannot be sent on a port of another backend")
         burst.check_movable()
         sent = pd_pcap_tx_burst_info(self.pc, burst.pkts, <uint16_t>n,

@@ -42,6 +42,34 @@ def mempool(eal):
     pool.close()
 
 
+@pytest.fixture(scope="session")
+def big_mempool(eal):
+    """A Mempool as large as the pipeline tests' BufferPool (8191 mbufs, no cache)."""
+    pool = dpdk.Mempool(8191, cache_size=0)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(params=["buffer", "mempool"])
+def production_pool(request):
+    """The production pool of each backend, as pipelines use them: the native
+    BufferPool (every build) and a DPDK Mempool (skipped without DPDK).
+    Every packet must be back in it after the test."""
+    if request.param == "buffer":
+        from pydpdk._native import BufferPool
+
+        pool = BufferPool(capacity=8192)
+        yield pool
+        gc.collect()
+        assert pool.available == pool.capacity, "packets leaked"
+        pool.close()
+    else:
+        pool = request.getfixturevalue("big_mempool")
+        yield pool
+        gc.collect()
+        assert pool.in_use == 0, "packets leaked"
+
+
 @pytest.fixture(autouse=True)
 def _dpdk_leak_check(request):
     """Every mbuf back in the pool after each test that used it."""

@@ -1,7 +1,9 @@
 """Pipelines on the backend-neutral pool: every native stage and the run loop.
 
-The same chains run over DPDK ports in test_pipeline_dpdk.py; here the pool is
-the native BufferPool (pydpdk._native), which every build has.
+Every test runs on the production pool of each backend, as the port contract
+tests do for ports: the native BufferPool (pydpdk._native, every build) and
+a DPDK Mempool (rows skipped on a build without DPDK).  The same chains run
+over DPDK ports in test_pipeline_dpdk.py.
 """
 
 import itertools
@@ -15,7 +17,6 @@ import numpy as np
 import pytest
 
 from pydpdk._burst import LoopbackPort
-from pydpdk._native import BufferPool
 from pydpdk.analysis import residual_loss_random
 from pydpdk.fec import HEADER_LEN as HDR
 from pydpdk.pipeline import (
@@ -31,11 +32,8 @@ from pydpdk.pipeline import (
 
 
 @pytest.fixture
-def pool():
-    p = BufferPool(capacity=8192)
-    yield p
-    assert p.available == p.capacity, "packets leaked"
-    p.close()
+def pool(production_pool):
+    return production_pool
 
 
 def fec_chain(pool, count, *, k=10, m=4, code="rs", link=(), sizes=(100, 1400, 600), **enc):

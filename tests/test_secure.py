@@ -305,12 +305,9 @@ def test_key_rotation_sender_first_loses_only_until_the_reload(tmp_path):
 # --- the native stages in a pipeline, around the real FEC stages ---------------
 
 @pytest.fixture
-def pool():
-    from pydpdk._native import BufferPool
-    p = BufferPool(capacity=8192)
-    yield p
-    assert p.available == p.capacity, "packets leaked"
-    p.close()
+def pool(production_pool):
+    """The native BufferPool and a DPDK Mempool (conftest.production_pool)."""
+    return production_pool
 
 
 def _chain(pool, keys_tx, keys_rx, count, *, link=(), state=False, **kw):

@@ -484,6 +484,16 @@ static void complete_checksum(uint8_t *frame, uint32_t len, uint32_t status,
         (void)pd_net_fill_l4_csum(frame, len);
 }
 
+/* The 802.1Q tag the kernel moved into metadata (TP_STATUS_VLAN_VALID), as
+ * it was on the wire: TPID then TCI, 4 bytes (one writer for every rx path). */
+static void vlan_tag_of(const struct tpacket3_hdr *h, uint32_t status, uint8_t tag[4])
+{
+    uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
+
+    pd_net_wr16(tag, tpid);
+    pd_net_wr16(tag + 2, (uint16_t)h->hv1.tp_vlan_tci);
+}
+
 /* Copy one ring frame into buffer `b`; 0, or -1 when it must be dropped. */
 static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b,
                          const pd_vnet_hdr *v)
@@ -502,9 +512,8 @@ static int rx_copy_frame(afp_queue *q, const struct tpacket3_hdr *h, pd_buf *b,
     if (h->tp_status & TP_STATUS_VLAN_VALID) {
         /* The kernel strips the 802.1Q tag into metadata: put it back so
          * the packet is the frame that was on the wire. */
-        uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid
-                                                                    : ETH_P_8021Q;
-        uint16_t tag[2] = {htons(tpid), htons((uint16_t)h->hv1.tp_vlan_tci)};
+        uint8_t tag[4];
+        vlan_tag_of(h, h->tp_status, tag);
         if (len + 4 > room) {
             q->st.rx_oversize++;
             return -1;
@@ -538,7 +547,7 @@ static int rx_gso_frame(pd_afp *afp, afp_queue *q, const struct tpacket3_hdr *h,
     uint8_t *out[PD_AFP_GSO_MAX_SEGS];
     uint32_t out_len[PD_AFP_GSO_MAX_SEGS];
     uint64_t ts = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
-    uint16_t tag[2] = {0, 0};
+    uint8_t tag[4] = {0, 0, 0, 0};
     int n, rc;
 
     if (h->tp_snaplen < h->tp_len) {
@@ -556,10 +565,7 @@ static int rx_gso_frame(pd_afp *afp, afp_queue *q, const struct tpacket3_hdr *h,
         return 1;
     }
     if (h->tp_status & TP_STATUS_VLAN_VALID) {
-        uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid
-                                                                    : ETH_P_8021Q;
-        tag[0] = htons(tpid);
-        tag[1] = htons((uint16_t)h->hv1.tp_vlan_tci);
+        vlan_tag_of(h, h->tp_status, tag);
         shift = 4;
     }
     room = q->stash[0]->room - q->stash[0]->data_off - shift;
@@ -629,7 +635,7 @@ static int zc_frame_init(afp_queue *q, struct tpacket3_hdr *h, uint32_t block)
 {
     uint32_t off = h->tp_mac, len = h->tp_snaplen, status = h->tp_status;
     uint64_t ts = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
-    uint16_t tag[2] = {0, 0};
+    uint8_t tag[4] = {0, 0, 0, 0};
     zc_frame *f = (zc_frame *)h;
     pd_vnet_hdr v = {0};
     uint8_t *frame;
@@ -648,10 +654,7 @@ static int zc_frame_init(afp_queue *q, struct tpacket3_hdr *h, uint32_t block)
         }
     }
     if (status & TP_STATUS_VLAN_VALID) {
-        uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid
-                                                              : ETH_P_8021Q;
-        tag[0] = htons(tpid);
-        tag[1] = htons((uint16_t)h->hv1.tp_vlan_tci);
+        vlan_tag_of(h, status, tag);
         vlan = 1;
     }
     frame = (uint8_t *)h + off;
@@ -828,6 +831,7 @@ static int zc_trim(pd_pkt *p, uint32_t n)
 
 const pd_pkt_ops pd_afp_zc_ops = {
     .name = PD_AFP_ZC_OPS_NAME,
+    .kind = PD_PKT_KIND_AFP_ZC,
     .alloc_bulk = zc_alloc_bulk,
     .free_bulk = zc_free_bulk,
     .data = zc_data,
@@ -1258,6 +1262,12 @@ int pd_afp_status(pd_afp *afp)
     return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING) ? 0 : -ENETDOWN;
 }
 
+static uint16_t io_tx_ops(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n,
+                          const pd_pkt_ops *ops)
+{
+    return pd_afp_tx_burst_ops(ctx, queue, pkts, n, ops);
+}
+
 static int io_status(void *ctx)
 {
     return pd_afp_status(ctx);
@@ -1281,4 +1291,7 @@ void pd_afp_port_io(pd_afp *afp, pd_port_io *io)
     io->tx_burst = io_tx;
     io->status = io_status;
     io->wait_fd = io_wait_fd;
+    /* Both kinds are sent by copying their data into the socket. */
+    io->tx_burst_ops = io_tx_ops;
+    io->tx_kinds = 1u << PD_PKT_KIND_BUF | 1u << PD_PKT_KIND_AFP_ZC;
 }

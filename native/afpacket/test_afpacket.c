@@ -130,7 +130,18 @@ static void test_zero_copy(pd_buf_pool *pool)
     CHECK(pd_buf_alloc_bulk(pool, tx, 4) == 0);
     for (int i = 0; i < 4; i++)
         fill_frame(tx[i], 100 + (uint32_t)i, (uint8_t)i);
-    CHECK(pd_afp_tx_burst_ops(afp, 0, (pd_pkt **)tx, 4, &pd_buf_ops) == 4);
+    {
+        /* A zero-copy port sends pd_buf packets through its pd_port_io
+         * (tx_burst_ops), and refuses other kinds (pkt.h's one rule). */
+        pd_port_io io;
+        pd_pkt_ops mbuf_like = pd_buf_ops;
+        mbuf_like.kind = PD_PKT_KIND_MBUF;
+        pd_afp_port_io(afp, &io);
+        CHECK(io.ops == &pd_afp_zc_ops && io.tx_burst_ops != NULL);
+        CHECK(pd_port_io_sends(&io, &pd_afp_zc_ops) && pd_port_io_sends(&io, &pd_buf_ops));
+        CHECK(!pd_port_io_sends(&io, &mbuf_like));
+        CHECK(pd_port_io_tx(&io, 0, (pd_pkt **)tx, 4, &pd_buf_ops) == 4);
+    }
     for (int tries = 0; tries < 50 && kept < 4; tries++) {
         uint16_t n;
         CHECK(pd_afp_wait(afp, 0, 20) >= 0);

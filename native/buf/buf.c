@@ -320,6 +320,7 @@ static int ops_trim(pd_pkt *p, uint32_t n)
 
 const pd_pkt_ops pd_buf_ops = {
     .name = "pd_buf",
+    .kind = PD_PKT_KIND_BUF,
     .alloc_bulk = ops_alloc_bulk,
     .free_bulk = ops_free_bulk,
     .data = ops_data,

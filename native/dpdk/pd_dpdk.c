@@ -120,6 +120,7 @@ static int mbuf_trim(pd_pkt *p, uint32_t n)
 
 const pd_pkt_ops pd_mbuf_ops = {
     .name = "mbuf",
+    .kind = PD_PKT_KIND_MBUF,
     .alloc_bulk = mbuf_alloc_bulk,
     .free_bulk = mbuf_free_bulk,
     .data = mbuf_data,
@@ -239,6 +240,8 @@ int pd_dpdk_port_io(pd_port_io *io, uint16_t port_id, struct rte_mempool *mp)
     io->tx_burst = ethdev_tx;
     io->status = ethdev_status;
     io->wait_fd = NULL;
+    io->tx_burst_ops = NULL;    /* sends its own kind only */
+    io->tx_kinds = 0;
     return 0;
 }
 

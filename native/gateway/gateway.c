@@ -98,40 +98,10 @@ static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len, int 
     }
 }
 
-/* L3 offset of an IP frame (one VLAN tag at most) and its version: 4, 6
- * or 0 (not IP, or too short). */
-static int ip_at(const uint8_t *f, uint32_t len, uint32_t *l3)
+/* TOS / traffic class byte of an IP frame, or TOS_NONE (net.h's rule). */
+static inline int inner_tos(const uint8_t *f, uint32_t len)
 {
-    uint16_t et;
-
-    if (len < 14)
-        return 0;
-    *l3 = 14;
-    et = get16(f + 12);
-    if (et == 0x8100 && len >= 18) {
-        *l3 = 18;
-        et = get16(f + 16);
-    }
-    if (et == 0x0800 && len >= *l3 + 20 && (f[*l3] >> 4) == 4)
-        return 4;
-    if (et == 0x86dd && len >= *l3 + 40 && (f[*l3] >> 4) == 6)
-        return 6;
-    return 0;
-}
-
-/* TOS / traffic class byte of an IP frame, or TOS_NONE. */
-static int inner_tos(const uint8_t *f, uint32_t len)
-{
-    uint32_t l3;
-
-    switch (ip_at(f, len, &l3)) {
-    case 4:
-        return f[l3 + 1];
-    case 6:
-        return (f[l3] & 0x0f) << 4 | f[l3 + 1] >> 4;
-    default:
-        return TOS_NONE;
-    }
+    return pd_net_tos(f, len);
 }
 
 /* Set the ECN field of an IP frame (IPv4 checksum updated, RFC 1624). */
@@ -635,7 +605,7 @@ static void enc_oversize(pd_fec_enc_stage *s, pd_pkt *p, uint64_t now)
 static void enc_clamp(pd_fec_enc_stage *s, uint8_t *f, uint32_t len)
 {
     uint32_t l3;
-    int v = ip_at(f, len, &l3);
+    int v = pd_net_ip_at(f, len, &l3);
 
     if (v == 4 ? f[l3 + 9] != 6 : v == 6 ? f[l3 + 6] != 6 : 1)
         return;
@@ -795,7 +765,7 @@ static void dec_take_replies(pd_fec_dec_stage *s)
 static int dec_ecn(pd_fec_dec_stage *s, uint8_t *f, uint32_t len, uint8_t outer)
 {
     uint32_t l3;
-    int v = ip_at(f, len, &l3);
+    int v = pd_net_ip_at(f, len, &l3);
     uint8_t inner;
 
     if (outer == 0 || v == 0)

@@ -38,6 +38,103 @@ uint32_t pd_csum_pseudo(const uint8_t *ip, int version, uint8_t proto, uint32_t 
 
 /* ---- parsing ---------------------------------------------------------------- */
 
+/* Per-packet header access for the hot paths (inline: the gateway, UDP port,
+ * generator and secure stages call these on every packet).  Big-endian
+ * 16-bit reads and writes at any alignment. */
+static inline uint16_t pd_net_rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void pd_net_wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+#define PD_ETH_P_IPV4 0x0800u
+#define PD_ETH_P_IPV6 0x86ddu
+#define PD_ETH_P_8021Q 0x8100u
+
+/* Where L3 starts in an Ethernet frame (14, or 18 after one 802.1Q tag) and
+ * the ethertype there (*et); 0 when the frame is shorter than 14 bytes.  A
+ * tag in a frame too short for it is left as the ethertype (0x8100). */
+static inline uint32_t pd_net_l3_off(const uint8_t *f, uint32_t len, uint16_t *et)
+{
+    if (len < 14)
+        return 0;
+    *et = pd_net_rd16(f + 12);
+    if (*et == PD_ETH_P_8021Q && len >= 18) {
+        *et = pd_net_rd16(f + 16);
+        return 18;
+    }
+    return 14;
+}
+
+/* IP version of an Ethernet frame's packet (one 802.1Q tag at most): 4 or 6
+ * with its start in *l3, or 0 (not IP, or shorter than the fixed IP
+ * header).  Lighter than pd_net_parse: no length or L4 checks. */
+static inline int pd_net_ip_at(const uint8_t *f, uint32_t len, uint32_t *l3)
+{
+    uint16_t et = 0;
+    uint32_t o = pd_net_l3_off(f, len, &et);
+
+    if (o == 0)
+        return 0;
+    *l3 = o;
+    if (et == PD_ETH_P_IPV4 && len >= o + 20 && (f[o] >> 4) == 4)
+        return 4;
+    if (et == PD_ETH_P_IPV6 && len >= o + 40 && (f[o] >> 4) == 6)
+        return 6;
+    return 0;
+}
+
+/* The TOS byte (IPv4) or traffic class (IPv6) of a frame's IP packet
+ * (DSCP << 2 | ECN, RFC 2474/3168), or -1 when it is not IP. */
+static inline int pd_net_tos(const uint8_t *f, uint32_t len)
+{
+    uint32_t l3 = 0;
+
+    switch (pd_net_ip_at(f, len, &l3)) {
+    case 4:
+        return f[l3 + 1];
+    case 6:
+        return (f[l3] & 0x0f) << 4 | f[l3 + 1] >> 4;
+    default:
+        return -1;
+    }
+}
+
+/* The payload of an unfragmented IPv4/UDP datagram whose IPv4 header starts
+ * at `l3`, sent to `dst_port` (0: any port): 0 with its offset and length
+ * (*ihl: the IPv4 header length, may be NULL), or -1 when it is not
+ * IPv4/UDP, is a fragment, or its lengths disagree with each other or the
+ * frame.  Ethernet padding after the datagram is ignored. */
+static inline int pd_net_udp4_payload(const uint8_t *f, uint32_t len, uint32_t l3,
+                                      uint16_t dst_port, uint32_t *off, uint32_t *plen,
+                                      uint32_t *ihl_out)
+{
+    uint32_t ihl, ip_len, udp_len;
+
+    if (len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17)
+        return -1;
+    ihl = (f[l3] & 0xfu) * 4u;
+    ip_len = pd_net_rd16(f + l3 + 2);
+    if (ihl < 20 || (pd_net_rd16(f + l3 + 6) & 0x3fff) != 0 || ip_len < ihl + 8 ||
+        l3 + ip_len > len)
+        return -1;
+    if (dst_port != 0 && pd_net_rd16(f + l3 + ihl + 2) != dst_port)
+        return -1;
+    udp_len = pd_net_rd16(f + l3 + ihl + 4);
+    if (udp_len < 8 || udp_len > ip_len - ihl)
+        return -1;
+    *off = l3 + ihl + 8;
+    *plen = udp_len - 8;
+    if (ihl_out != NULL)
+        *ihl_out = ihl;
+    return 0;
+}
+
 typedef struct pd_net_hdrs {
     uint32_t l2_len;      /* Ethernet + VLAN tags */
     uint16_t ethertype;   /* after the tags */

@@ -473,10 +473,69 @@ static void test_garbage(void)
     }
 }
 
+/* The inline per-packet helpers (L3 offset, IP version, TOS, IPv4/UDP
+ * payload) that the gateway, UDP port, generator and secure stages share. */
+static void test_fast_header_helpers(void)
+{
+    static uint8_t f[128];
+    uint32_t l3 = 99, off = 0, plen = 0, ihl = 0;
+    uint16_t et = 0;
+
+    memset(f, 0, sizeof(f));
+    CHECK(pd_net_l3_off(f, 13, &et) == 0);
+    CHECK(pd_net_tos(f, 13) == -1);
+    /* untagged IPv4 / UDP to port 4790, 12 bytes of payload, TOS 0xb9 */
+    wr16(f + 12, 0x0800);
+    f[14] = 0x45;
+    f[15] = 0xb9;
+    wr16(f + 16, 20 + 8 + 12);
+    f[23] = 17;
+    wr16(f + 34 + 2, 4790);
+    wr16(f + 34 + 4, 8 + 12);
+    CHECK(pd_net_l3_off(f, 60, &et) == 14 && et == 0x0800);
+    CHECK(pd_net_ip_at(f, 60, &l3) == 4 && l3 == 14);
+    CHECK(pd_net_ip_at(f, 33, &l3) == 0);                 /* shorter than its header */
+    CHECK(pd_net_tos(f, 60) == 0xb9);
+    CHECK(pd_net_udp4_payload(f, 60, 14, 4790, &off, &plen, &ihl) == 0);
+    CHECK(off == 42 && plen == 12 && ihl == 20);
+    CHECK(pd_net_udp4_payload(f, 60, 14, 0, &off, &plen, NULL) == 0);   /* any port */
+    CHECK(pd_net_udp4_payload(f, 60, 14, 4791, &off, &plen, NULL) == -1);
+    CHECK(pd_net_udp4_payload(f, 53, 14, 4790, &off, &plen, NULL) == -1); /* truncated */
+    wr16(f + 20, 0x2000);                                   /* MF: a fragment */
+    CHECK(pd_net_udp4_payload(f, 60, 14, 4790, &off, &plen, NULL) == -1);
+    wr16(f + 20, 0x4000);                                   /* DF is fine */
+    CHECK(pd_net_udp4_payload(f, 60, 14, 4790, &off, &plen, NULL) == 0);
+    wr16(f + 34 + 4, 8 + 13);                               /* UDP longer than IP */
+    CHECK(pd_net_udp4_payload(f, 60, 14, 4790, &off, &plen, NULL) == -1);
+    f[23] = 6;                                              /* TCP */
+    CHECK(pd_net_udp4_payload(f, 60, 14, 0, &off, &plen, NULL) == -1);
+
+    /* one 802.1Q tag before IPv6 with traffic class 0xb9 */
+    memset(f, 0, sizeof(f));
+    wr16(f + 12, 0x8100);
+    wr16(f + 16, 0x86dd);
+    f[18] = 0x6b;
+    f[19] = 0x90;
+    CHECK(pd_net_l3_off(f, 17, &et) == 14 && et == 0x8100);  /* tag cut short */
+    CHECK(pd_net_l3_off(f, 80, &et) == 18 && et == 0x86dd);
+    CHECK(pd_net_ip_at(f, 58, &l3) == 6 && l3 == 18);
+    CHECK(pd_net_ip_at(f, 57, &l3) == 0);
+    CHECK(pd_net_tos(f, 80) == 0xb9);
+    f[18] = 0x4b;                                           /* version nibble wrong */
+    CHECK(pd_net_tos(f, 80) == -1);
+    wr16(f + 16, 0x88b5);                                   /* not IP */
+    CHECK(pd_net_tos(f, 80) == -1);
+
+    uint8_t w[2];
+    pd_net_wr16(w, 0xabcd);
+    CHECK(w[0] == 0xab && w[1] == 0xcd && pd_net_rd16(w) == 0xabcd);
+}
+
 int main(void)
 {
     test_checksums();
     test_parse();
+    test_fast_header_helpers();
     test_tcp_gso(0);
     test_tcp_gso(1);
     test_udp_gso();

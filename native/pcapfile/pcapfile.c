@@ -518,4 +518,6 @@ void pd_pcap_port_io(pd_pcap *p, pd_port_io *io)
     io->tx_burst = io_tx;
     io->status = NULL;          /* a file does not fail under the loop */
     io->wait_fd = NULL;
+    io->tx_burst_ops = NULL;    /* sends its own kind only */
+    io->tx_kinds = 0;
 }

@@ -106,32 +106,20 @@ struct pd_gen {
 /* Ethernet (optionally one VLAN tag) + IPv4 [+ UDP]: set lengths, checksum. */
 static void fix_ipv4_udp(uint8_t *f, uint32_t len)
 {
-    unsigned l3 = 14;
-    uint16_t et;
-    if (len < 14)
-        return;
-    et = (uint16_t)(f[12] << 8 | f[13]);
-    if (et == 0x8100 && len >= 18) {
-        l3 = 18;
-        et = (uint16_t)(f[16] << 8 | f[17]);
-    }
-    if (et != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4)
+    uint16_t et = 0;
+    uint32_t l3 = pd_net_l3_off(f, len, &et);
+    if (l3 == 0 || et != PD_ETH_P_IPV4 || len < l3 + 20 || (f[l3] >> 4) != 4)
         return;
     unsigned ihl = (f[l3] & 0xf) * 4u;
     if (ihl < 20 || len < l3 + ihl)
         return;
     uint32_t ip_len = len - l3;
-    f[l3 + 2] = (uint8_t)(ip_len >> 8);
-    f[l3 + 3] = (uint8_t)ip_len;
-    f[l3 + 10] = f[l3 + 11] = 0;
-    uint16_t ck = pd_csum_ipv4_hdr(f + l3, ihl);
-    f[l3 + 10] = (uint8_t)(ck >> 8);
-    f[l3 + 11] = (uint8_t)ck;
+    pd_net_wr16(f + l3 + 2, (uint16_t)ip_len);
+    pd_net_wr16(f + l3 + 10, 0);
+    pd_net_wr16(f + l3 + 10, pd_csum_ipv4_hdr(f + l3, ihl));
     if (f[l3 + 9] == 17 && len >= l3 + ihl + 8) {
-        uint32_t udp_len = ip_len - ihl;
-        f[l3 + ihl + 4] = (uint8_t)(udp_len >> 8);
-        f[l3 + ihl + 5] = (uint8_t)udp_len;
-        f[l3 + ihl + 6] = f[l3 + ihl + 7] = 0;   /* UDP checksum optional in IPv4 */
+        pd_net_wr16(f + l3 + ihl + 4, (uint16_t)(ip_len - ihl));
+        pd_net_wr16(f + l3 + ihl + 6, 0);       /* UDP checksum optional in IPv4 */
     }
 }
 

@@ -2,6 +2,7 @@
  * outer header the FEC gateway stages write and the FEC packet. */
 #include "secure.h"
 #include "secure_internal.h"
+#include "net.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,24 +17,15 @@ struct pd_sec_stage {
     /* opener verdict counts live in the opener; clock for the rate limit */
 };
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-
 /* Rewrite IPv4 total length, header checksum and UDP length/checksum for a
  * UDP payload of `plen` bytes (IPv4 at l3, header length ihl). */
 static void fix_udp(uint8_t *f, uint32_t l3, uint32_t ihl, uint32_t plen)
 {
-    uint32_t sum = 0;
-
-    put16(f + l3 + 2, (uint16_t)(ihl + 8 + plen));
-    put16(f + l3 + 10, 0);
-    for (uint32_t i = 0; i < ihl; i += 2)
-        sum += get16(f + l3 + i);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    put16(f + l3 + 10, (uint16_t)~sum);
-    put16(f + l3 + ihl + 4, (uint16_t)(8 + plen));
-    put16(f + l3 + ihl + 6, 0);      /* IPv4 allows no UDP checksum; the tag covers it */
+    pd_net_wr16(f + l3 + 2, (uint16_t)(ihl + 8 + plen));
+    pd_net_wr16(f + l3 + 10, 0);
+    pd_net_wr16(f + l3 + 10, pd_csum_ipv4_hdr(f + l3, ihl));
+    pd_net_wr16(f + l3 + ihl + 4, (uint16_t)(8 + plen));
+    pd_net_wr16(f + l3 + ihl + 6, 0);  /* IPv4 allows no UDP checksum; the tag covers it */
 }
 
 /* Locate the payload after the outer header: 0 with offsets, or -1 (foreign).
@@ -41,21 +33,17 @@ static void fix_udp(uint8_t *f, uint32_t l3, uint32_t ihl, uint32_t plen)
 static int outer_parse(const pd_sec_outer_cfg *c, const uint8_t *f, uint32_t len, uint32_t *off,
                        uint32_t *plen, uint32_t *l3_out, uint32_t *ihl_out)
 {
-    uint32_t l3 = 14, ihl, ip_len, udp_len;
-    uint16_t et;
+    uint32_t l3;
+    uint16_t et = 0;
 
     if (c->kind == PD_SEC_OUTER_NONE) {
         *off = 0;
         *plen = len;
         return 0;
     }
-    if (len < 14)
+    l3 = pd_net_l3_off(f, len, &et);
+    if (l3 == 0)
         return -1;
-    et = get16(f + 12);
-    if (et == 0x8100 && len >= 18) {
-        l3 = 18;
-        et = get16(f + 16);
-    }
     if (c->kind == PD_SEC_OUTER_ETHER) {
         if (et != c->ethertype)
             return -1;
@@ -63,21 +51,9 @@ static int outer_parse(const pd_sec_outer_cfg *c, const uint8_t *f, uint32_t len
         *plen = len - l3;
         return 0;
     }
-    if (et != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17)
+    if (et != PD_ETH_P_IPV4 || pd_net_udp4_payload(f, len, l3, c->dst_port, off, plen, ihl_out) != 0)
         return -1;
-    ihl = (f[l3] & 0xfu) * 4u;
-    ip_len = get16(f + l3 + 2);
-    if (ihl < 20 || (get16(f + l3 + 6) & 0x3fff) != 0 || ip_len < ihl + 8 || l3 + ip_len > len)
-        return -1;
-    if (c->dst_port && get16(f + l3 + ihl + 2) != c->dst_port)
-        return -1;
-    udp_len = get16(f + l3 + ihl + 4);
-    if (udp_len < 8 || udp_len > ip_len - ihl)
-        return -1;
-    *off = l3 + ihl + 8;
-    *plen = udp_len - 8;
     *l3_out = l3;
-    *ihl_out = ihl;
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /* C unit tests of the UDP port over the loopback device (IPv4 and IPv6),
- * with the malloc-backed test pool: round trips, keepalives, a dead peer,
+ * over native/buf packets: round trips, keepalives, a dead peer,
  * proven and unproven address changes, malformed datagrams, no leaks. */
 #include <arpa/inet.h>
 #include <errno.h>

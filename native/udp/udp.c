@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "fec.h"
+#include "net.h"
 #include "udp.h"
 
 #include <errno.h>
@@ -847,8 +848,8 @@ static int send_gso(pd_udp *u, struct sockaddr_storage *peer, socklen_t plen,
 static uint8_t tx_tos_of(pd_udp *u, const uint8_t *d, uint32_t len)
 {
     const uint8_t *f = d + FEC_HDR_LEN;
-    uint32_t flen = len - FEC_HDR_LEN, l3 = 14;
-    uint16_t et;
+    uint32_t flen = len - FEC_HDR_LEN;
+    int inner;
     uint8_t tos;
 
     if (len < FEC_HDR_LEN || d[0] != FEC_VERSION)
@@ -866,19 +867,10 @@ static uint8_t tx_tos_of(pd_udp *u, const uint8_t *d, uint32_t len)
     default:
         return 0;
     }
-    if (flen < 14)
-        return 0;
-    et = (uint16_t)(f[12] << 8 | f[13]);
-    if (et == 0x8100 && flen >= 18) {
-        l3 = 18;
-        et = (uint16_t)(f[16] << 8 | f[17]);
-    }
-    if (et == 0x0800 && flen >= l3 + 20 && (f[l3] >> 4) == 4)
-        tos = f[l3 + 1];
-    else if (et == 0x86dd && flen >= l3 + 40 && (f[l3] >> 4) == 6)
-        tos = (uint8_t)((f[l3] & 0x0f) << 4 | f[l3 + 1] >> 4);
-    else
-        return 0;
+    inner = pd_net_tos(f, flen);
+    if (inner < 0)
+        return 0;                              /* not IP */
+    tos = (uint8_t)inner;
     if ((tos & 0xfc) > u->repair_dscp)
         u->repair_dscp = tos & 0xfc;
     return tos;

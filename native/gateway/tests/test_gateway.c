@@ -10,6 +10,7 @@
 #include "impair.h"
 #include "pipeline.h"
 #include "buf.h"
+#include "loopback.h"
 #include "traffic.h"
 #include "pd_check.h"
 
@@ -169,6 +170,84 @@ static void test_random_loss_recovers_most(void)
     CHECK(50000 - r.v.valid < 500);
     CHECK(r.pool_out == 0);
     pd_impair_destroy(im);
+}
+
+/* Two gateways joined by a wire: generator -> FEC encode -> lossy link ->
+ * loopback port (tx) ... loopback port (rx) -> FEC decode -> verifier, as two
+ * chains of one run (the native loopback is the "wire").  The run stops when
+ * the generator is done; the drain empties the wire. */
+
+static void test_encoder_and_decoder_chains_over_a_loopback_wire(void)
+{
+    pd_buf_pool *pool = NULL;
+    pd_loopback *wire = NULL;
+    CHECK(pd_buf_pool_create(&pool, 8192, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    CHECK(pd_loopback_create(&wire, &pd_buf_ops, pool, 1, 4096) == 0);
+    pd_gen_cfg gc = { .tmpl = tmpl, .tmpl_len = sizeof(tmpl), .n_sizes = 2,
+                      .sizes = { 1400, 100 }, .count = 10000, .stream = 1,
+                      .fix_lengths = 1 };
+    pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_UDP, .dst_port = 4790,
+                                           .src_port = 4790, .src_ip = 0x0a000001,
+                                           .dst_ip = 0x0a000002 },
+                                .fec = { .code = FEC_CODE_RS, .k = 10, .m = 4, .depth = 1,
+                                         .max_payload = 1500 } };
+    pd_fec_dec_stage_cfg dc = { .encap = ec.encap,
+                                .fec = { .max_payload = 1500, .max_blocks = 64,
+                                         .max_symbols = 4096, .timeout = 0,
+                                         .cache_entries = 64 } };
+    /* k=10, m=4: lose 2 sources and 2 parity of every block */
+    struct pattern pt = { .period = 14, .mask = (1u << 1) | (1u << 7) | (1u << 11) | (1u << 12),
+                          .ops = &pd_buf_ops };
+    pd_stage lossy = { .name = "pattern", .ctx = &pt, .process = pattern_process };
+    int err;
+    pd_gen *g = pd_gen_create(&gc, &pd_buf_ops, pool, &err);
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
+    pd_verify *v = pd_verify_create(sizeof(tmpl), 1, &pd_buf_ops, &err);
+    pd_port_endpoint tx_ep = { .queue = 0 }, rx_ep = { .queue = 0 };
+    pd_source gen_src, wire_src;
+    pd_sink wire_snk, ver_snk;
+    pd_stage s_enc, s_dec;
+    pd_chain a, b;
+    pd_chain *chains[2] = { &a, &b };
+    pd_run_opts o;
+    pd_run_result res;
+    fec_decoder_stats ds;
+    pd_gateway_counters dg;
+    pd_loopback_stats ws;
+
+    assert(g && enc && dec && v);
+    pd_loopback_port_io(wire, &tx_ep.io);
+    pd_loopback_port_io(wire, &rx_ep.io);
+    pd_gen_source(g, &gen_src);
+    pd_sink_from_port(&wire_snk, &tx_ep);
+    pd_source_from_port(&wire_src, &rx_ep);
+    pd_verify_sink(v, &ver_snk);
+    pd_fec_enc_stage_bind(enc, &s_enc);
+    pd_fec_dec_stage_bind(dec, &s_dec);
+    CHECK(pd_chain_init(&a, &gen_src, &wire_snk, &pd_buf_ops, 32) == 0);
+    CHECK(pd_chain_add_stage(&a, &s_enc) == 0);
+    CHECK(pd_chain_add_stage(&a, &lossy) == 0);
+    CHECK(pd_chain_init(&b, &wire_src, &ver_snk, &pd_buf_ops, 32) == 0);
+    CHECK(pd_chain_add_stage(&b, &s_dec) == 0);
+    pd_run_opts_default(&o);
+    o.duration_ns = 60ull * 1000000000ull;     /* a broken wire must not hang the test */
+    CHECK(pd_pipeline_run(chains, 2, &o, &res) == 0);
+    CHECK(res.reason == PD_STOP_SOURCES_DONE);
+    const pd_verify_counters *vc = pd_verify_counters_get(v);
+    CHECK(vc->valid == 10000 && vc->corrupted == 0 && vc->foreign == 0);
+    pd_fec_dec_stage_stats(dec, &ds, &dg);
+    CHECK(ds.recovered == 2000);
+    pd_loopback_stats_get(wire, &ws);
+    CHECK(ws.tx_full == 0 && ws.tx_packets == 1000 * 10);   /* 14 per block, 4 lost */
+    CHECK(pd_loopback_queued(wire, 0) == 0);   /* the drain emptied it */
+    pd_loopback_free(wire);
+    pd_fec_enc_stage_destroy(enc);
+    pd_fec_dec_stage_destroy(dec);
+    pd_verify_destroy(v);
+    pd_gen_destroy(g);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
+    pd_buf_pool_free(pool, 1);
 }
 
 static void test_bad_configs_rejected(void)
@@ -466,6 +545,7 @@ int main(void)
     test_xor_parity_rebuilds_one_per_block();
     test_more_than_m_losses_are_reported_never_corrupt();
     test_random_loss_recovers_most();
+    test_encoder_and_decoder_chains_over_a_loopback_wire();
     test_bad_configs_rejected();
     return pd_check_result();
 }
