@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._build_info import BUILD_INFO
+from .backends import Backend, get
 from .errors import BackendUnavailableError, DpdkUnavailableError
-
-if TYPE_CHECKING:
-    from .backends import Backend
 
 __all__ = ["BACKENDS", "ENV_VAR", "available", "current", "describe", "select"]
 
@@ -133,8 +131,6 @@ def select(name: str | None = None) -> Backend:
         When ``native`` was asked for but cannot run, or ``auto`` finds no
         backend at all.
     """
-    from .backends import get
-
     return get(_choose(name)[0])
 
 

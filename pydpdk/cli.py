@@ -351,29 +351,13 @@ def _fec(argv: list[str]) -> int:
         for line in report.interface_lines(plan):
             print(line, file=sys.stderr, flush=True)
 
-    missed: dict[str, int] = {}
-    lost: dict[tuple[str, str, str], int] = {}
+    drops = report.PortDrops()
 
     def ports_progress(stats: dict[str, dict[str, int]]) -> None:
         # A receive ring that overflows says so while it happens (also with
         # --json); so does any other reason a port loses frames.
-        from .gateway import drop_report
-
-        for role, st in stats.items():
-            n = int(st.get("imissed", 0))
-            if n > missed.get(role, 0):
-                print(f"  ring overflow: {role} port lost {n - missed.get(role, 0):,} frames "
-                      f"(receive ring full; {n:,} in all)", file=sys.stderr, flush=True)
-            missed[role] = n
-        for role, dirs in drop_report({}, stats)["ports"].items():
-            for direction, reasons in dirs.items():
-                for reason, count in reasons.items():
-                    key = (role, direction, reason)
-                    if reason != "ring_overflow" and count > lost.get(key, 0):
-                        print(f"  drops: {role} port {direction} {reason} "
-                              f"+{count - lost.get(key, 0):,} ({count:,} in all)",
-                              file=sys.stderr, flush=True)
-                    lost[key] = count
+        for line in drops.new_lines(stats):
+            print(line, file=sys.stderr, flush=True)
 
     def event(line: str) -> None:
         print(f"pydpdk fec {mode}: {line}", file=sys.stderr, flush=True)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _signals
 from . import backend as _backend
+from .backends import Backend
 from .backends import open_udp_spec as open_udp_spec  # re-exported: the udp: spec
 from .errors import PortError
 from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
@@ -43,7 +44,6 @@ from .portspec import parse_kv
 
 if TYPE_CHECKING:
     from . import PacketPool
-    from .backends import Backend
 
 __all__ = ["GatewayConfig", "open_ports", "build_gateway", "run_gateway"]
 

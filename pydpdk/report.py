@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "PortDrops",
     "adaptive_line",
     "demo_summary_lines",
     "fec_progress_line",
@@ -221,6 +222,49 @@ def fec_progress_line(counters: dict[str, dict[str, Any]],
     if "adaptive" in counters:
         line += "\n" + adaptive_line(counters["adaptive"])
     return line
+
+
+class PortDrops:
+    """The frames ports lost since the last look, as lines (live, while a
+    gateway runs: its *on_ports* callback)."""
+
+    def __init__(self) -> None:
+        self._missed: dict[str, int] = {}
+        self._lost: dict[tuple[str, str, str], int] = {}
+
+    def new_lines(self, stats: dict[str, dict[str, int]]) -> list[str]:
+        """Lines for what grew since the last call: ring overflows, then
+        every other reason a port lost frames.
+
+        Parameters
+        ----------
+        stats : dict
+            Each port's ``stats()`` by role.
+
+        Returns
+        -------
+        list of str
+            One line per role and reason that grew (empty: nothing new).
+        """
+        from .gateway import drop_report
+
+        lines = []
+        for role, st in stats.items():
+            n = int(st.get("imissed", 0))
+            if n > self._missed.get(role, 0):
+                lines.append(f"  ring overflow: {role} port lost "
+                             f"{n - self._missed.get(role, 0):,} frames "
+                             f"(receive ring full; {n:,} in all)")
+            self._missed[role] = n
+        for role, dirs in drop_report({}, stats)["ports"].items():
+            for direction, reasons in dirs.items():
+                for reason, count in reasons.items():
+                    key = (role, direction, reason)
+                    if reason != "ring_overflow" and count > self._lost.get(key, 0):
+                        lines.append(f"  drops: {role} port {direction} {reason} "
+                                     f"+{count - self._lost.get(key, 0):,} ({count:,} in all)")
+                    self._lost[key] = count
+        return lines
 
 
 def interface_lines(plan: dict[str, Any]) -> list[str]:
