@@ -9,8 +9,8 @@ AF_PACKET, capture file and loopback ports).  Every backend offers
 * :meth:`Backend.runtime`: its process-wide runtime as a context manager
   (the EAL for DPDK; nothing for native);
 * :meth:`Backend.pool`: a packet pool;
-* :meth:`Backend.opener` / :meth:`Backend.open_port`: ports for every port
-  spec of the command line (:mod:`pydpdk.portspec`);
+* :meth:`Backend.opener`: ports for every port spec of the command line
+  (:mod:`pydpdk.portspec`), closed together;
 * :meth:`Backend.link_pair`: two ports wired back to back (a link in memory);
 * :meth:`Backend.launch`: a worker thread for a native loop (DPDK also
   launches on worker lcores: :meth:`DpdkBackend.launch_lcore`).
@@ -276,35 +276,6 @@ class Backend(abc.ABC):
             if path is not None and "," in str(path):
                 raise ValueError(f"capture file {str(path)!r}: a port spec cannot hold a comma")
 
-    def open_port(self, spec: str, pool: Any) -> Any:
-        """One port for *spec*, opened and not started.
-
-        Use :meth:`opener` when vdevs may be hot-plugged (DPDK devargs):
-        the opener also removes them.
-
-        Parameters
-        ----------
-        spec : str
-            A port spec (:mod:`pydpdk.portspec`).
-        pool : PacketPool
-            The port's pool.
-
-        Returns
-        -------
-        PortBase
-            The port; the caller closes it.
-
-        Raises
-        ------
-        ValueError
-            A malformed spec, or one this backend cannot open.
-        PortError
-            The device or interface cannot be opened (errno set).
-        BackendUnavailableError
-            The spec's port kind is not built here.
-        """
-        return self._open(spec, pool, PortOpener(self, pool), 1)[0][0]
-
     def _open(self, spec: str, pool: Any, opener: PortOpener, queues: int
               ) -> tuple[list[Any], list[int]]:
         """(port objects, queue of each) serving *queues* queues of *spec*:
@@ -530,8 +501,12 @@ class PortOpener:
 
         Raises
         ------
-        ValueError, PortError, BackendUnavailableError
-            As :meth:`Backend.open_port`.
+        ValueError
+            A malformed spec, or one this backend cannot open.
+        PortError
+            The device or interface cannot be opened (errno set).
+        BackendUnavailableError
+            The spec's port kind is not built here.
         """
         if spec not in self.ports:
             self.ports[spec] = self._start(spec, 1)[0][0]
@@ -561,8 +536,8 @@ class PortOpener:
         Raises
         ------
         ValueError, PortError, BackendUnavailableError
-            As :meth:`Backend.open_port`; ValueError also for a ``pcap:``
-            spec without ``{q}`` or a bare interface name without DPDK.
+            As :meth:`open`; ValueError also for a ``pcap:`` spec without
+            ``{q}`` or a bare interface name without DPDK.
         """
         if spec not in self._queued:
             objects, index = self._start(spec, queues)
