@@ -222,14 +222,15 @@ def test_dpdk_backend_runtime_pool_link_ports_and_workers(eal, tmp_path):
 
 def test_dpdk_backend_module_imports_lazily():
     # importing the DPDK backend (and selecting native) loads none of DPDK
-    out = run_python("""
+    proc = run_python("""
         import sys
         from pydpdk import backend
         from pydpdk.backends import dpdk
         assert backend.select("native").name == "native"
         print(sorted(m for m in sys.modules if m.startswith("pydpdk._dpdk")))
     """)
-    assert out.strip().endswith("[]"), out
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
 
 
 # --------------------------------------------------------------------------

@@ -10,10 +10,10 @@ AF_PACKET, capture file and loopback ports).  Every backend offers
   (the EAL for DPDK; nothing for native);
 * :meth:`Backend.pool`: a packet pool;
 * :meth:`Backend.opener`: ports for every port spec of the command line
-  (:mod:`pydpdk.portspec`), closed together;
+  (``pydpdk.portspec``), closed together;
 * :meth:`Backend.link_pair`: two ports wired back to back (a link in memory);
 * :meth:`Backend.launch`: a worker thread for a native loop (DPDK also
-  launches on worker lcores: :meth:`DpdkBackend.launch_lcore`).
+  launches on worker lcores: :meth:`~pydpdk.backends.dpdk.DpdkBackend.launch_lcore`).
 
 Only the modules of this package (and the public facades of each backend:
 :mod:`pydpdk.dpdk`, :mod:`pydpdk.afpacket`, :mod:`pydpdk.pcap`,
@@ -30,7 +30,7 @@ import importlib
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from ..errors import PortError
 from ..portspec import parse_kv, parse_pcap_spec, parse_udp_spec, pcap_port_kwargs
@@ -103,7 +103,7 @@ def open_udp_spec(rest: str, pool: Any, **extra: Any) -> Any:
     Parameters
     ----------
     rest : str
-        The spec after ``udp:`` (:func:`pydpdk.portspec.parse_udp_spec`).
+        The spec after ``udp:`` (``pydpdk.portspec.parse_udp_spec``).
     pool : PacketPool
         The pool received datagrams are put in (any backend's).
     **extra
@@ -155,7 +155,7 @@ class Backend(abc.ABC):
     """
 
     #: The backend's name: ``"dpdk"`` or ``"native"``.
-    name: ClassVar[str]
+    name: str = ""
 
     def __repr__(self) -> str:
         return f"<pydpdk {self.name} backend>"
@@ -492,7 +492,7 @@ class PortOpener:
         Parameters
         ----------
         spec : str
-            A port spec (:mod:`pydpdk.portspec`).
+            A port spec (``pydpdk.portspec``).
 
         Returns
         -------

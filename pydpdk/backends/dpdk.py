@@ -35,6 +35,7 @@ class DpdkBackend(Backend):
     ``udp:`` socket ports every backend has.
     """
 
+    #: ``"dpdk"``
     name = "dpdk"
 
     @contextlib.contextmanager
@@ -137,7 +138,8 @@ class DpdkBackend(Backend):
         Returns
         -------
         str
-            The devargs; opened through :meth:`opener`, the vdev is
+            The devargs; opened through
+            :meth:`~pydpdk.backends.Backend.opener`, the vdev is
             hot-plugged, and removed when the opener closes.
 
         Raises
@@ -189,8 +191,9 @@ class DpdkBackend(Backend):
         # net_pcap hides write errors: its files are checked after close
         captures = dpdk_capture_sizes(opener.ports, eal.info()["args"] if eal else ())
         super()._close_ports(opener)
-        for name in reversed(opener.vdevs if eal is not None else []):
-            eal.remove_vdev(name)
+        if eal is not None:
+            for name in reversed(opener.vdevs):
+                eal.remove_vdev(name)
         check_dpdk_captures(captures)
 
     @contextlib.contextmanager

@@ -24,6 +24,7 @@ class NativeBackend(Backend):
     nothing) and no privilege beyond ``CAP_NET_RAW`` for AF_PACKET ports.
     """
 
+    #: ``"native"``
     name = "native"
 
     @contextlib.contextmanager
