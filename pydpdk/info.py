@@ -61,8 +61,8 @@ def installation_info(eal_args: list[str], eal: bool = True) -> dict[str, Any]:
                             "fec_kernels": fec.available_kernels(),
                             "crypto": secure.info()}
     if eal:
-        from . import dpdk
+        from .backends import get
 
-        with dpdk.Eal(eal_args) as running:
+        with get("dpdk").runtime(eal_args, reuse=False) as running:
             info["dpdk"] = running.info()
     return info

@@ -86,19 +86,22 @@ def forward_capture(src: Path, dst: Path, frames: list[bytes], *, burst: int = 3
         *dst* is not a readable capture.
     """
     from . import dpdk
+    from .backends import get
 
-    with dpdk.Eal(list(eal_args)) as eal:
+    chosen = get("dpdk")
+    with chosen.runtime(list(eal_args), reuse=False) as eal:
         if on_eal is not None:
             on_eal(eal)
-        with dpdk.Mempool(8191) as pool:
-            name = eal.add_vdev(f"net_pcap_demo0,rx_pcap={src},tx_pcap={dst}")
-            with dpdk.Port(name, pool) as port:
-                port.start()
+        pool = chosen.pool(8192)
+        try:
+            with chosen.opener(pool) as opener:
+                port = opener.open(chosen.capture_spec(rx=str(src), tx=str(dst), name="demo0"))
                 stats = dpdk.forward(port, burst=burst, max_packets=len(frames),
                                      duration=timeout)
                 port_stats = port.stats()
-            eal.remove_vdev(name)
             leaked = pool.in_use
+        finally:
+            pool.close()
 
     out = read_pcap(dst)
     report: dict[str, Any] = {
