@@ -34,6 +34,7 @@ try:
         AfPacketRing,
         BufferPool,
     )
+
     # MTU and offloads of an interface (the gateway's report; not documented API)
     from ._native import interface_info as interface_info
 except ImportError as _exc:  # not Linux: the extension is not built

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 from . import PortBase, backends
-from .backends import Worker
 from ._pipeline import (
     DEFAULT_TEMPLATE,
     MARKER_LEN,
@@ -48,6 +47,7 @@ from ._pipeline import (
     clock_ns,
 )
 from ._pipeline import Pipeline as _NativePipeline
+from .backends import Worker
 
 __all__ = [
     "DEFAULT_TEMPLATE",
