@@ -54,6 +54,12 @@ from .cli_args import (
 )
 from .errors import EalHelpRequested, PortError, PydpdkError
 
+# The capture helpers were reached through this module before they moved
+# (pydpdk.frames); kept importable from here for scripts that do.
+from .frames import make_frames as make_frames
+from .frames import read_pcap as read_pcap
+from .frames import write_pcap as write_pcap
+
 
 def _pcap_forward(args: argparse.Namespace) -> int:
     from . import dpdk
