@@ -35,9 +35,9 @@ from typing import Any
 from ..errors import PortError
 from ..portspec import parse_kv, parse_pcap_spec, parse_udp_spec, pcap_port_kwargs
 
-__all__ = ["Backend", "End", "PortOpener", "Worker", "get", "open_udp_spec", "worker_backend"]
+__all__ = ["Backend", "PortOpener", "Worker", "get", "open_udp_spec", "worker_backend"]
 
-#: One end of a link: (the port it receives on, the port it sends on).
+# One end of a link: (the port it receives on, the port it sends on).
 End = tuple[Any, Any]
 
 _CLASSES = {"dpdk": ("pydpdk.backends.dpdk", "DpdkBackend"),
@@ -146,7 +146,7 @@ class Worker:
             join()
 
 
-class Backend(abc.ABC):
+class Backend(metaclass=abc.ABCMeta):
     """What every backend offers; get one from :func:`pydpdk.backend.select`.
 
     Objects are stateless and shared: the resources they create (pools,
