@@ -40,40 +40,13 @@ End = tuple[PortBase, PortBase]
 @contextlib.contextmanager
 def links(n: int) -> Iterator[tuple[PacketPool, list[tuple[End, End]]]]:
     """(pool, [link, ...]): each link has two ends, each end an (rx port, tx port)."""
-    if backend.select() == "dpdk":
-        from pydpdk import dpdk
-
-        with dpdk.Eal() as eal:
-            pool = dpdk.Mempool(16383)
-            pairs = [(f"tun{i}a", f"tun{i}b") for i in range(n)]
-            ports = [dpdk.Port(dev, pool) for pair in pairs
-                     for dev in eal.ring_pair(*pair, depth=4096)]
-            try:
-                for p in ports:
-                    p.start()
-                # a net_ring pair: what one port sends, the other receives
-                yield pool, [((a, a), (b, b)) for a, b in zip(ports[::2], ports[1::2])]
-            finally:
-                for p in ports:
-                    p.close()
-                for pair in pairs:
-                    eal.remove_ring_pair(*pair)
-                pool.close()
-    else:
-        from pydpdk._burst import LoopbackPort
-        from pydpdk._native import BufferPool
-
-        # a loopback port receives what it sends: one per direction
-        native_pool = BufferPool(16384)
-        loops = [LoopbackPort(native_pool, depth=4096) for _ in range(2 * n)]
-        try:
-            for loop in loops:
-                loop.start()
-            yield native_pool, [((y, x), (x, y)) for x, y in zip(loops[::2], loops[1::2])]
-        finally:
-            for loop in loops:
-                loop.close()
-            native_pool.close()
+    chosen = backend.select()
+    with chosen.runtime(), contextlib.ExitStack() as stack:
+        pool: PacketPool = chosen.pool(16384)
+        stack.callback(pool.close)
+        # what one end sends on its tx port, the other end receives on its rx port
+        yield pool, [stack.enter_context(chosen.link_pair(pool, depth=4096, name=f"tun{i}"))
+                     for i in range(n)]
 
 
 def main() -> int:

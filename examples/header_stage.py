@@ -18,8 +18,7 @@ import sys
 import numpy as np
 import numpy.typing as npt
 
-from pydpdk import Burst, backend
-from pydpdk._burst import PacketPool
+from pydpdk import Burst, PacketPool, backend
 from pydpdk.cli_args import finite, harden, integer, run_command
 from pydpdk.pipeline import Discard, Generator, Pipeline, PyStage
 
@@ -59,35 +58,26 @@ def main() -> int:
 
     template = bytearray(DEFAULT_TEMPLATE)
     template[22] = TEMPLATE_TTL
-    pool: PacketPool
-    if backend.select() == "dpdk":
-        from pydpdk import dpdk
-
-        eal = dpdk.Eal()
-        pool = dpdk.Mempool(8191)
-    else:
-        from pydpdk._native import BufferPool
-
-        eal, pool = None, BufferPool(8192)
-    try:
-        gen = Generator(pool, sizes=(args.frame_size,), template=bytes(template))
-        sample = gen.frame(args.frame_size, seq=0)
-        hop1 = Discard(pool)
-        # two routers in a row; big bursts amortise the numpy calls per burst
-        pipe = Pipeline().add(gen, PyStage(route, name="router1"), PyStage(route, name="router2"),
-                              sink=hop1, burst=256)
-        result = pipe.run(duration=args.seconds)
-        counters = pipe.counters()
-        del pipe
-        # the stage on one frame, by hand, to show the checksum stays right
-        one = pool.burst_from_bytes([sample])
-        keep = route(one)
-        rewritten = one[0].bytes()
-        one.free()
-    finally:
-        pool.close()
-        if eal is not None:
-            eal.close()
+    chosen = backend.select()
+    with chosen.runtime():
+        pool: PacketPool = chosen.pool(8192)
+        try:
+            gen = Generator(pool, sizes=(args.frame_size,), template=bytes(template))
+            sample = gen.frame(args.frame_size, seq=0)
+            hop1 = Discard(pool)
+            # two routers in a row; big bursts amortise the numpy calls per burst
+            pipe = Pipeline().add(gen, PyStage(route, name="router1"),
+                                  PyStage(route, name="router2"), sink=hop1, burst=256)
+            result = pipe.run(duration=args.seconds)
+            counters = pipe.counters()
+            del pipe
+            # the stage on one frame, by hand, to show the checksum stays right
+            one = pool.burst_from_bytes([sample])
+            keep = route(one)
+            rewritten = one[0].bytes()
+            one.free()
+        finally:
+            pool.close()
     stages = [counters["chain0.router1"], counters["chain0.router2"]]
     rate = result["packets"] / result["elapsed_s"] / 1e6
     print(f"{result['packets']:,} frames in {result['elapsed_s']:.1f} s ({rate:.2f} Mpps), "

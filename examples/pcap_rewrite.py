@@ -13,6 +13,7 @@ incrementally), and frames that are not IPv4 dropped when asked.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -21,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from pydpdk import Burst, backend
-from pydpdk._burst import PacketPool, PortBase
+from pydpdk import Burst, PacketPool, PortBase, backend
 from pydpdk.cli_args import harden, integer, readable_file, run_command, writable_file
 from pydpdk.cli_args import mac as mac_address
 from pydpdk.pipeline import Pipeline
@@ -66,33 +66,19 @@ def rewriter(dst_mac: bytes | None, ttl: int | None, ipv4_only: bool,
 
 
 def open_ports(src: Path, dst: Path) -> tuple[PortBase, Callable[[], None]]:
-    port: PortBase
-    pool: PacketPool
-    if backend.select() == "dpdk":
-        from pydpdk import dpdk
-
-        eal = dpdk.Eal()
-        pool = dpdk.Mempool(8191)
-        name = eal.add_vdev(f"net_pcap_rw0,rx_pcap={src},tx_pcap={dst}")
-        port = dpdk.Port(name, pool)
-
-        def close() -> None:
-            port.close()
-            eal.remove_vdev(name)
-            pool.close()
-            eal.close()
-    else:
-        from pydpdk._native import BufferPool
-        from pydpdk.pcap import PcapPort
-
-        pool = BufferPool(8192)
-        port = PcapPort(src, dst, pool)
-
-        def close() -> None:
-            port.close()
-            pool.close()
-    port.start()
-    return port, close
+    """A started capture port reading *src* and writing *dst*, and its closer."""
+    chosen = backend.select()
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(chosen.runtime())
+        pool: PacketPool = chosen.pool(8192)
+        stack.callback(pool.close)
+        opener = stack.enter_context(chosen.opener(pool))
+        port: PortBase = opener.open(chosen.capture_spec(rx=str(src), tx=str(dst), name="rw0"))
+    except BaseException:
+        stack.close()
+        raise
+    return port, stack.close
 
 
 def main() -> int:

@@ -27,7 +27,16 @@ from .errors import BackendUnavailableError
 __all__ = ["AfPacketPort", "AfPacketRing", "BufferPool", "FANOUT_MODES", "TX_MODES"]
 
 try:
-    from ._native import FANOUT_MODES, TX_MODES, AfPacketPort, AfPacketRing, BufferPool
+    from ._native import (
+        FANOUT_MODES,
+        TX_MODES,
+        AfPacketPort,
+        AfPacketRing,
+        BufferPool,
+    )
+
+    # MTU and offloads of an interface (the gateway's report; not documented API)
+    from ._native import interface_info as interface_info
 except ImportError as _exc:  # not Linux: the extension is not built
     _reason = str(_exc)
 

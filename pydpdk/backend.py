@@ -9,11 +9,12 @@ Backends, in order of preference:
     pydpdk's own AF_PACKET (TPACKET_V3) and libpcap file ports; needs no
     DPDK, runs on any Linux machine.
 
-The choice, first match wins: the *backend* argument of :func:`select`,
+The choice, first match wins: the *name* argument of :func:`select`,
 the ``PYDPDK_BACKEND`` environment variable, else automatic (``dpdk`` when
 built and importable, otherwise ``native``).  ``PYDPDK_BACKEND=auto`` is the
-same as not setting it.  :func:`describe` reports the decision for
-``pydpdk info``.
+same as not setting it.  :func:`select` returns the backend as an object
+(:class:`pydpdk.backends.Backend`: runtime, pools, ports, links, workers);
+:func:`describe` reports the decision for ``pydpdk info``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 from typing import Any
 
 from ._build_info import BUILD_INFO
+from .backends import Backend, get
 from .errors import BackendUnavailableError, DpdkUnavailableError
 
 __all__ = ["BACKENDS", "ENV_VAR", "available", "current", "describe", "select"]
@@ -100,22 +102,24 @@ def _choose(backend: str | None) -> tuple[str, str]:
     return wanted, source
 
 
-def select(backend: str | None = None) -> str:
-    """The backend to use.
+def select(name: str | None = None) -> Backend:
+    """The backend to use, as an object.
 
-    First match wins: *backend*, else ``$PYDPDK_BACKEND``, else automatic
+    First match wins: *name*, else ``$PYDPDK_BACKEND``, else automatic
     (the first of :data:`BACKENDS` that can run here).
 
     Parameters
     ----------
-    backend : str, optional
+    name : str, optional
         ``"dpdk"``, ``"native"`` or ``"auto"`` (case and surrounding blanks
         ignored); None defers to the environment.
 
     Returns
     -------
-    str
-        ``"dpdk"`` or ``"native"``.
+    Backend
+        :class:`pydpdk.backends.dpdk.DpdkBackend` or
+        :class:`pydpdk.backends.native.NativeBackend` (its ``name`` is
+        ``"dpdk"`` or ``"native"``); one shared object per backend.
 
     Raises
     ------
@@ -127,16 +131,16 @@ def select(backend: str | None = None) -> str:
         When ``native`` was asked for but cannot run, or ``auto`` finds no
         backend at all.
     """
-    return _choose(backend)[0]
+    return get(_choose(name)[0])
 
 
-def current() -> str:
+def current() -> Backend:
     """The backend in use for this process: :func:`select` without argument.
 
     Returns
     -------
-    str
-        ``"dpdk"`` or ``"native"``.
+    Backend
+        As :func:`select` returns it.
 
     Raises
     ------

@@ -35,7 +35,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import atexit
-import contextlib
 import json
 import shlex
 import shutil
@@ -44,8 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__, _signals
-from ._build_info import BUILD_INFO
+from . import __version__, _signals, plotting, report
 from .cli_args import (
     configure_logging,
     harden,
@@ -55,11 +53,17 @@ from .cli_args import (
     same_port,
 )
 from .errors import EalHelpRequested, PortError, PydpdkError
-from .frames import make_frames, read_pcap, write_pcap  # checksummed; strict reader
+
+# The capture helpers were reached through this module before they moved
+# (pydpdk.frames); kept importable from here for scripts that do.
+from .frames import make_frames as make_frames
+from .frames import read_pcap as read_pcap
+from .frames import write_pcap as write_pcap
 
 
 def _pcap_forward(args: argparse.Namespace) -> int:
     from . import dpdk
+    from .pcap_forward import forward_capture, write_sample
 
     if not dpdk.AVAILABLE:
         print("pydpdk pcap-forward needs DPDK, and this build has none.", file=sys.stderr)
@@ -70,113 +74,30 @@ def _pcap_forward(args: argparse.Namespace) -> int:
         atexit.register(shutil.rmtree, workdir, True)
     workdir.mkdir(parents=True, exist_ok=True)
     src, dst = workdir / "in.pcap", workdir / "out.pcap"
-    frames = make_frames(args.packets, args.size)
-    write_pcap(src, frames)
+    frames = write_sample(src, args.packets, args.size)
     print(f"generated {len(frames)} UDP frames of {args.size} bytes -> {src}")
 
-    with dpdk.Eal(shlex.split(args.eal)) as eal:
+    def eal_up(eal: Any) -> None:
         print(f"EAL up in {eal.init_seconds:.2f} s ({eal.version}, no hugepages, "
               f"{len(eal.lcores())} lcore)")
-        with dpdk.Mempool(8191) as pool:
-            name = eal.add_vdev(f"net_pcap_demo0,rx_pcap={src},tx_pcap={dst}")
-            with dpdk.Port(name, pool) as port:
-                port.start()
-                stats = dpdk.forward(port, burst=args.burst, max_packets=len(frames),
-                                     duration=args.timeout)
-                port_stats = port.stats()
-            eal.remove_vdev(name)
-            leaked = pool.in_use
 
-    out = read_pcap(dst)
-    identical = out == frames
-    report: dict[str, Any] = {
-        "input": str(src),
-        "output": str(dst),
-        "packets_in": len(frames),
-        "packets_forwarded": stats.tx_packets,
-        "packets_out": len(out),
-        "bytes_out": sum(len(f) for f in out),
-        "dropped": stats.dropped,
-        "identical": identical,
-        "seconds": round(stats.seconds, 6),
-        "mpps": round(stats.mpps, 3),
-        "port_ipackets": port_stats["ipackets"],
-        "port_opackets": port_stats["opackets"],
-        "mbufs_leaked": leaked,
-        "stopped_by": stats.stopped_by,
-    }
+    result, stats = forward_capture(src, dst, frames, burst=args.burst, timeout=args.timeout,
+                                    eal_args=shlex.split(args.eal), on_eal=eal_up)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(result, indent=2))
     else:
         print(f"forwarded {stats.tx_packets}/{len(frames)} packets through net_pcap in "
               f"{stats.seconds * 1e3:.1f} ms ({stats.mpps:.2f} Mpps, native loop, "
               f"burst {args.burst}); dropped {stats.dropped}")
-        print(f"wrote {len(out)} packets, {report['bytes_out']} bytes -> {dst}")
-        print("output identical to input: " + ("yes" if identical else "NO"))
-        print(f"mbufs still in use after teardown: {leaked}")
-    return 0 if identical and not leaked else 1
-
+        print(f"wrote {result['packets_out']} packets, {result['bytes_out']} bytes -> {dst}")
+        print("output identical to input: " + ("yes" if result["identical"] else "NO"))
+        print(f"mbufs still in use after teardown: {result['mbufs_leaked']}")
+    return 0 if result["identical"] and not result["mbufs_leaked"] else 1
 
 
 # --------------------------------------------------------------------------
 # pydpdk demo
 # --------------------------------------------------------------------------
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.4f}%" if x < 0.001 else f"{x * 100:.2f}%"
-
-
-def _progress_line(s: dict[str, Any]) -> str:
-    offered = max(s["offered"], 1)
-    line = (f"  t={s['elapsed_s']:5.1f}s  offered {s['offered']:>10,}  "
-            f"lost on link {s['lost_on_link']:>8,}  recovered {s['recovered']:>8,}  "
-            f"residual {_pct((s['offered'] - s['delivered']) / offered):>8}  "
-            f"{s['rate_mpps']:.2f} Mpps")
-    if "adaptive" in s:
-        line += "\n" + _adaptive_line(s["adaptive"])
-    return line
-
-
-def _adaptive_line(a: dict[str, Any]) -> str:
-    """The adaptive controller's choice and why, for live progress."""
-    st, rep = a["setting"], a.get("report")
-    seen = f"measured loss {_pct(rep['loss_rate'])}" if rep else "no report yet"
-    return (f"    adaptive: {st['code'].upper()}({st['k']},{st['m']}) depth {st['depth']} "
-            f"overhead {st['overhead']:.0%}  {seen}  ({st['reason'] or 'initial'})")
-
-
-def _print_demo_summary(s: dict[str, Any]) -> None:
-    c = s["config"]
-    model = (f"random {c['loss']:.1%}" + (
-        f" + Gilbert-Elliott bursts (p={c['burst_p']}, r={c['burst_r']}, "
-        f"loss in bad state {c['burst_loss']:.0%})" if c["burst_p"] else ""))
-    print()
-    print(f"pydpdk demo summary ({s['backend']} backend"
-          + (", interrupted" if s["interrupted"] else "") + ")")
-    spread = (f"window {c.get('window') or c['k']}" if c["code"] == "rlc"
-              else f"interleaving depth {c['depth']}")
-    print(f"  code                 {c['code'].upper()} k={c['k']} m={c['m']}, {spread}, "
-          f"block deadline {c['deadline'] * 1e3:g} ms")
-    print(f"  link loss model      {model}")
-    print(f"  packets offered      {s['offered']:,} ({s['offered_bytes'] / 1e6:,.1f} MB, "
-          f"frames of {', '.join(map(str, c['sizes']))} bytes)")
-    print(f"  lost on the link     {s['lost_on_link']:,} of {s['wire_packets']:,} wire packets "
-          f"({_pct(s['link_loss'])}; predicted {_pct(s['predicted_link_loss'])})")
-    print(f"  recovered by FEC     {s['recovered']:,}")
-    print(f"  delivered intact     {s['delivered']:,} (corrupted {s['corrupted']}, "
-          f"duplicates {s['duplicates']})")
-    print(f"  residual loss        {_pct(s['residual_loss'])} "
-          f"(predicted{' for RS k+m' if c['code'] == 'rlc' else ''} "
-          f"{_pct(s['predicted_residual_loss'])}; without FEC "
-          f"{_pct(s['link_loss'])})")
-    print(f"  throughput           {s['rate_mpps']:.2f} Mpps, {s['throughput_gbps']:.2f} Gbit/s "
-          f"of payload on one core ({s['elapsed_s']:.1f} s)")
-    print(f"  overhead             {s['overhead_packets']:.1%} packets, {s['overhead_bytes']:.1%} "
-          f"bytes (parity + headers)")
-    print(f"  latency through it   mean {s['latency_mean_us']:.1f} us, max "
-          f"{s['latency_max_us']:.0f} us")
-    print(f"  buffers leaked       {s['buffers_leaked']}")
-
 
 def _sizes(text: str) -> tuple[int, ...]:
     try:
@@ -217,48 +138,31 @@ def _demo(args: argparse.Namespace) -> int:
         cfg.validate()
     except ValueError as exc:
         usage(str(exc))
-    if args.plot:
-        _require_matplotlib()
-        from matplotlib.figure import Figure
-
-        fmt = Path(args.plot).suffix.lstrip(".").lower()
-        if fmt not in Figure().canvas.get_supported_filetypes():
-            usage(f"--plot {args.plot!r}: matplotlib writes no {fmt or 'unnamed'!r} format "
-                  "(use .png, .svg or .pdf)")
+    if args.plot and (why := plotting.check_plot_file(args.plot)) is not None:
+        usage(why)
     if not args.json:
         print(f"pydpdk demo: generator -> FEC encode ({cfg.code.upper()} k={cfg.k} m={cfg.m}) "
               f"-> lossy link -> FEC decode -> verifier, for {cfg.duration:g} s")
 
     def progress(snap: dict[str, Any]) -> None:
         if progress_wanted(args):
-            print(_progress_line(snap), file=sys.stderr, flush=True)
+            print(report.progress_line(snap), file=sys.stderr, flush=True)
 
-    with contextlib.ExitStack() as stack:
-        if select_backend(cfg.backend) == "dpdk":
-            # one EAL for every run of this command: DPDK cannot start it twice
-            from . import dpdk
-
-            stack.enter_context(dpdk.Eal(cfg.eal_args))
+    # one runtime (EAL) for every run of this command: DPDK cannot start it twice
+    with select_backend(cfg.backend).runtime(cfg.eal_args, eal_optional=True):
         summary = run_demo(cfg, on_progress=progress)
         if args.plot and cfg.adaptive:
-            _plot_adaptive(summary["adaptive"], args.plot)
+            plotting.plot_adaptive(summary["adaptive"], args.plot)
             summary["plot"] = {"file": args.plot}
         elif args.plot:
             losses = [0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2]
             points = sweep_link_loss(cfg, losses, seconds_each=max(0.5, cfg.duration / 10))
-            _plot(points, cfg, args.plot)
+            plotting.plot_residual_loss(points, cfg, args.plot)
             summary["plot"] = {"file": args.plot, "points": points}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_demo_summary(summary)
-        if "adaptive" in summary:
-            print(f"  adaptive             target {summary['adaptive']['target_loss']:g} "
-                  f"within {summary['adaptive']['max_delay_ms']:g} ms, "
-                  f"{summary['adaptive']['changes']} change(s)")
-            print(_adaptive_line(summary["adaptive"]))
-        if args.plot:
-            print(f"  plot                 {args.plot}")
+        print("\n".join(report.demo_summary_lines(summary, args.plot)))
     if summary["buffers_leaked"]:
         print(f"pydpdk demo: {summary['buffers_leaked']} buffer(s) still in use after the "
               "run (leaked)", file=sys.stderr)
@@ -267,78 +171,6 @@ def _demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
     ok = summary["corrupted"] == 0 and summary["buffers_leaked"] == 0
     return 0 if ok else 1
-
-
-def _require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise PydpdkError("--plot needs matplotlib: pip install 'pydpdk[plot]' "
-                          "(or pip install matplotlib)") from None
-
-
-def _plot_adaptive(adaptive: dict[str, Any], path: str) -> None:
-    """Link loss, chosen overhead and residual loss over time (demo --adaptive)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tl = adaptive["timeline"]
-    t = [p["t_s"] for p in tl]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    ax1.plot(t, [p["scheduled_loss"] for p in tl], "--", color="grey", label="link loss (set)")
-    ax1.plot(t, [p["link_loss"] for p in tl], "-", label="link loss (measured, 1 s window)")
-    ax1.plot(t, [p["overhead"] for p in tl], "-", label="overhead chosen (m/k)")
-    ax1.set_ylabel("fraction")
-    ax1.legend()
-    ax1.grid(True, alpha=0.3)
-    lost = [p for p in tl if p["residual_loss"] > 0]
-    none = [p for p in tl if p["residual_loss"] == 0 and p["offered"] > 0]
-    ax2.semilogy([p["t_s"] for p in lost], [p["residual_loss"] for p in lost], ".",
-                 label="residual loss per 100 ms")
-    ax2.semilogy([p["t_s"] for p in none], [1.0 / p["offered"] for p in none], "v",
-                 color="C2", fillstyle="none", label="none lost (below 1/packets)")
-    ax2.axhline(adaptive["target_loss"], color="C3", linestyle=":", label="target")
-    ax2.set_xlabel("time (s)")
-    ax2.set_ylabel("residual loss")
-    ax2.legend()
-    ax2.grid(True, which="both", alpha=0.3)
-    fig.suptitle("pydpdk demo --adaptive")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot(points: list[dict[str, float]], cfg: Any, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .analysis import residual_loss_random
-
-    seen = [p for p in points if p["residual_loss"] > 0]
-    none_lost = [p for p in points if p["residual_loss"] == 0]
-    grid = [x / 1000 for x in range(1, 251)]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.loglog(grid, grid, ":", color="grey", label="no FEC")
-    ax.loglog(grid, [residual_loss_random(x, cfg.k, cfg.m) for x in grid], "-",
-              label=f"predicted, {cfg.code.upper()}({cfg.k},{cfg.m}) binomial")
-    ax.loglog([p["link_loss"] for p in seen], [p["residual_loss"] for p in seen], "o",
-              label="measured (pydpdk demo)")
-    if none_lost:   # nothing lost: the residual is below one packet in what was sent
-        ax.loglog([p["link_loss"] for p in none_lost],
-                  [1.0 / max(p["offered"], 1) for p in none_lost], "v", color="C1",
-                  fillstyle="none", label="measured: none lost (below 1/packets sent)")
-    ax.set_xlabel("link loss")
-    ax.set_ylabel("residual loss after FEC")
-    ax.set_title("Residual loss against random link loss")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------
@@ -440,22 +272,6 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     return harden(p, progress=True)
 
 
-def _udp_line(c: dict[str, Any]) -> str:
-    """One line on a UDP peer port: state, address, what it dropped."""
-    return (f"peer {c['peer_state']} {c['peer']} (dead {c['dead_events']}x, moved "
-            f"{c['peer_changes']}x) keepalives {c['keepalives_tx']:,}/{c['keepalives_rx']:,} "
-            f"unknown-source {c['rx_unknown_source']:,} malformed {c['rx_malformed']:,} "
-            f"kernel-drops {c['kernel_drops']:,} tx-errors {c['oerrors']:,}")
-
-
-def _print_queues(queues: list[dict[str, dict[str, int]]]) -> None:
-    """One line per queue of a multi-queue gateway: what its fec stages took in."""
-    for q, stages in enumerate(queues):
-        parts = [f"{name.split('.')[-1]} {c.get('packets_in', 0):,}"
-                 for name, c in stages.items() if name.endswith(("fec-encode", "fec-decode"))]
-        print(f"  queue {q}: " + ", ".join(parts))
-
-
 def _fec(argv: list[str]) -> int:
     from .gateway import MODES, GatewayConfig, run_gateway
 
@@ -523,7 +339,7 @@ def _fec(argv: list[str]) -> int:
         parser.error(f"an output would overwrite the input capture {overwritten!r}")
     last: dict[str, Any] = {"t": time.monotonic(), "counts": {}}
 
-    from .cli_json import IntervalRecorder, fec_document, stage_key
+    from .cli_json import IntervalRecorder, fec_document
 
     intervals = IntervalRecorder(mode)
 
@@ -533,109 +349,44 @@ def _fec(argv: list[str]) -> int:
         if not show_progress:
             return
         now = time.monotonic()
-        dt = max(now - last["t"], 1e-9)
-        parts = []
-        for name, c in counters.items():
-            if name.endswith(("fec-encode", "fec-decode")):
-                prev = last["counts"].get(name, {}).get("packets_in", 0)
-                rate = (c["packets_in"] - prev) / dt / 1e6
-                extra = (f"repair {c['repair_packets']:,}" if "encode" in name else
-                         f"recovered {c['recovered']:,} unrecoverable {c['unrecoverable']:,} "
-                         f"malformed {c['malformed']:,} foreign {c['foreign']:,}")
-                parts.append(f"{name.split('.')[-1]} {c['packets_in']:,} pkts "
-                             f"({rate:.3f} Mpps) {extra}")
-            elif name.startswith("udp."):
-                parts.append(_udp_line(c))
+        line = report.fec_progress_line(counters, last["counts"], max(now - last["t"], 1e-9))
         last["t"], last["counts"] = now, counters
-        print("  " + " | ".join(parts), file=sys.stderr, flush=True)
-        if "adaptive" in counters:
-            print(_adaptive_line(counters["adaptive"]), file=sys.stderr, flush=True)
+        print(line, file=sys.stderr, flush=True)
 
     def started(plan: dict[str, Any]) -> None:
-        for role, i in plan["interfaces"].items():
-            offl = " ".join(f"{k}:{'on' if v else 'off'}" for k, v in i["offloads"].items())
-            print(f"  {role} {i['ifname']}: mtu {i['mtu']}, {offl or 'offloads unknown'}; "
-                  f"{i['plan']}", file=sys.stderr, flush=True)
-        if plan["mtu"]:
-            print(f"  MTU: {plan['mtu']['policy']}", file=sys.stderr, flush=True)
+        for line in report.interface_lines(plan):
+            print(line, file=sys.stderr, flush=True)
 
-    missed: dict[str, int] = {}
-    lost: dict[tuple[str, str, str], int] = {}
+    drops = report.PortDrops()
 
     def ports_progress(stats: dict[str, dict[str, int]]) -> None:
         # A receive ring that overflows says so while it happens (also with
         # --json); so does any other reason a port loses frames.
-        from .gateway import drop_report
-
-        for role, st in stats.items():
-            n = int(st.get("imissed", 0))
-            if n > missed.get(role, 0):
-                print(f"  ring overflow: {role} port lost {n - missed.get(role, 0):,} frames "
-                      f"(receive ring full; {n:,} in all)", file=sys.stderr, flush=True)
-            missed[role] = n
-        for role, dirs in drop_report({}, stats)["ports"].items():
-            for direction, reasons in dirs.items():
-                for reason, count in reasons.items():
-                    key = (role, direction, reason)
-                    if reason != "ring_overflow" and count > lost.get(key, 0):
-                        print(f"  drops: {role} port {direction} {reason} "
-                              f"+{count - lost.get(key, 0):,} ({count:,} in all)",
-                              file=sys.stderr, flush=True)
-                    lost[key] = count
+        for line in drops.new_lines(stats):
+            print(line, file=sys.stderr, flush=True)
 
     def event(line: str) -> None:
         print(f"pydpdk fec {mode}: {line}", file=sys.stderr, flush=True)
 
     fault = None
     try:
-        report = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
+        result = run_gateway(cfg, on_progress=progress, progress_interval=args.stats_interval,
                              on_start=started, on_ports=ports_progress, on_event=event)
     except PortError as exc:
         if not hasattr(exc, "report"):
             raise
-        fault, report = exc, exc.report
+        fault, result = exc, exc.report
     if args.json:
-        print(json.dumps(fec_document(report, ports, intervals.records), indent=2, default=str))
+        print(json.dumps(fec_document(result, ports, intervals.records), indent=2, default=str))
     else:
-        stopped = report["signal"] or ("port fault" if fault else report.get("stopped_by"))
-        print(f"pydpdk fec {mode} ({report['backend']}): {report.get('packets', 0):,} packets in "
-              f"{report.get('elapsed_s', 0):.1f} s, stopped by {stopped}")
-        if "next_hop" in report:
-            h = report["next_hop"]
-            print(f"  next hop towards {h['peer']}: {h['next_hop']} "
-                  f"{'(route gateway) ' if h['via_gateway'] else ''}is {h['mac']}")
-        for name, c in report["counters"].items():
-            if name.startswith("udp."):
-                print(f"  {name}: {_udp_line(c)}")
-                continue
-            keys = [k for k in ("packets_in", "packets_out", "drops", "repair_packets",
-                                "recovered", "unrecoverable", "malformed", "foreign",
-                                "duplicate", "late", "too_big", "mss_clamped",
-                                "icmp_too_big", "fragmented", "mtu_dropped",
-                                "reply_dropped", "ecn_dropped", "sealed", "opened",
-                                "bad_tag", "replayed", "too_old", "stale_epoch",
-                                "unknown_key", "rate_limited") if k in c]
-            print(f"  {stage_key(name, mode)}: " + ", ".join(f"{k} {c[k]:,}" for k in keys))
-        if report.get("queue_counters"):
-            _print_queues(report["queue_counters"])
-        if "adaptive" in report:
-            print(_adaptive_line(report["adaptive"]) + f" [{report['adaptive']['changes']} "
-                  "change(s)]")
-        drops = report["drops"]
-        print(f"  frames not carried: {drops['total']:,}")
-        for role, dirs in drops["ports"].items():
-            st = report["ports"][role]
-            rx = ", ".join(f"{k} {v:,}" for k, v in dirs["rx"].items() if v) or "none lost"
-            tx = ", ".join(f"{k} {v:,}" for k, v in dirs["tx"].items() if v) or "none lost"
-            print(f"  port {role}: rx {st.get('ipackets', 0):,} ({rx}); "
-                  f"tx {st.get('opackets', 0):,} ({tx})")
+        print("\n".join(report.fec_summary_lines(result, mode, fault)))
     sys.stdout.flush()
     status = 0
     if fault is not None:
         print(f"pydpdk fec {mode}: {fault}", file=sys.stderr)
         status = 1
-    if report["buffers_leaked"]:
-        print(f"pydpdk fec {mode}: {report['buffers_leaked']} buffer(s) still in use after the "
+    if result["buffers_leaked"]:
+        print(f"pydpdk fec {mode}: {result['buffers_leaked']} buffer(s) still in use after the "
               "run (leaked)", file=sys.stderr)
         status = 1
     return status
@@ -645,77 +396,16 @@ def _fec(argv: list[str]) -> int:
 # pydpdk info
 # --------------------------------------------------------------------------
 
-def _cpu_features() -> list[str]:
-    wanted = ("sse4_2", "avx2", "avx512f", "avx512bw", "avx512vl", "gfni", "vpclmulqdq")
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("flags")).split(":", 1)[1].split()
-    except (OSError, StopIteration):
-        return []
-    return [f for f in wanted if f in flags]
-
-
-def _print_telemetry(tel: dict[str, Any] | None) -> None:
-    """The telemetry lines of `pydpdk info` (docs/telemetry.md)."""
-    if tel is None:
-        return
-    if tel["enabled"]:
-        print(f"  telemetry: {tel['socket']} (dpdk-telemetry.py -f {tel['file_prefix']})")
-    else:
-        print("  telemetry: off in this EAL (on with --eal=--telemetry, or "
-              "Eal(telemetry=True) in a program)")
-    if tel["error"]:
-        print(f"    {tel['error']}")
-    if tel["commands"]:
-        print(f"    pydpdk endpoints: {' '.join(tel['commands'])}")
-
-
 def _info(args: argparse.Namespace) -> int:
-    from . import backend, dpdk, fec
+    from . import dpdk
+    from .info import installation_info
 
-    info: dict[str, Any] = {"pydpdk": __version__, "build": dict(BUILD_INFO),
-                            "backend": backend.describe(), "cpu_features": _cpu_features(),
-                            "fec_kernel": fec.default_kernel(),
-                            "fec_kernels": fec.available_kernels(),
-                            "crypto": _crypto_info()}
-    if dpdk.AVAILABLE and not args.no_eal:
-        with dpdk.Eal(shlex.split(args.eal)) as eal:
-            info["dpdk"] = eal.info()
+    info = installation_info(shlex.split(args.eal), eal=dpdk.AVAILABLE and not args.no_eal)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
-    print(f"pydpdk {__version__}")
-    for key, value in BUILD_INFO.items():
-        print(f"  build {key}: {value}")
-    b = info["backend"]
-    print(f"  backend in use: {b['selected']} (chosen {b['chosen_by']}; "
-          f"override with --backend or PYDPDK_BACKEND)")
-    for name, why in b["available"].items():
-        print(f"    {name}: {'usable' if why is None else why}")
-    print(f"  CPU features: {' '.join(info['cpu_features']) or 'unknown'}")
-    print(f"  FEC kernel: {info['fec_kernel']} (available: {', '.join(info['fec_kernels'])}; "
-          f"override with PYDPDK_FEC_KERNEL)")
-    print(f"  secure mode crypto: {info['crypto']}")
-    if "dpdk" in info:
-        d = info["dpdk"]
-        print(f"{d['version']}: EAL init {d['init_seconds']:.2f} s, hugepages "
-              f"{'yes' if d['hugepages'] else 'no'}, PCI {'yes' if d['pci'] else 'no'}")
-        for lc in d["lcores"]:
-            print(f"  lcore {lc['lcore']}: cpu {lc['cpu']}, socket {lc['socket']}"
-                  + (" (main)" if lc["main"] else ""))
-        print(f"  NUMA sockets: {d['sockets']}")
-        ports = d["ports"] or "none (add virtual devices with --eal=--vdev=net_null0)"
-        print(f"  ports: {ports}")
-        _print_telemetry(d.get("telemetry"))
-    elif not dpdk.AVAILABLE:
-        print("DPDK: not built into this installation")
+    print("\n".join(report.info_lines(info, dpdk_built=dpdk.AVAILABLE)))
     return 0
-
-
-
-def _crypto_info() -> str:
-    from . import secure
-    return secure.info()
 
 
 # pydpdk keygen

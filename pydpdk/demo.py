@@ -30,20 +30,39 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _signals
 from . import backend as _backend
 from .analysis import GilbertElliott, residual_loss_gilbert_elliott, residual_loss_random
 from .pipeline import FecDecodeStage, FecEncodeStage, Generator, Impairment, Pipeline, Verifier
 
+if TYPE_CHECKING:
+    from .backends import Backend
+
 __all__ = ["DemoConfig", "LossPhase", "parse_loss_schedule", "run_demo", "sweep_link_loss"]
 
 
 @dataclass(frozen=True)
 class LossPhase:
-    """From *start_s* on, the link loses packets at random with *loss*, plus
-    Gilbert-Elliott bursts when *burst_p* is set."""
+    """One phase of a loss schedule: the link's loss from *start_s* on.
+
+    The link loses packets at random with *loss*, plus Gilbert-Elliott
+    bursts when *burst_p* is set (pydpdk.analysis.GilbertElliott).
+
+    Parameters
+    ----------
+    start_s : float
+        When the phase starts, in seconds from the start of the run.
+    loss : float, default 0.0
+        Independent loss probability per packet, in [0, 1].
+    burst_p : float or None, default None
+        Gilbert-Elliott P(good -> bad) per packet, in [0, 1]; None: no bursts.
+    burst_r : float, default 0.25
+        Gilbert-Elliott P(bad -> good) per packet, in [0, 1].
+    burst_loss : float, default 0.5
+        Loss probability in the bad state, in [0, 1].
+    """
 
     start_s: float
     loss: float = 0.0
@@ -53,10 +72,25 @@ class LossPhase:
 
 
 def parse_loss_schedule(text: str) -> tuple[LossPhase, ...]:
-    """``T=LOSS`` or ``T=ge:P:R:H`` items, comma-separated, T in seconds from
-    the start (increasing), e.g. ``0=0.001,5=0.05,10=ge:0.01:0.25:0.5,15=0.2``.
+    """Parse the demo's ``--loss-schedule``.
 
-    Raises ValueError on anything else.
+    Parameters
+    ----------
+    text : str
+        ``T=LOSS`` or ``T=ge:P:R:H`` items, comma-separated, T in seconds
+        from the start (increasing), LOSS a probability or a percentage,
+        e.g. ``0=0.001,5=0.05,10=ge:0.01:0.25:0.5,15=2%``.
+
+    Returns
+    -------
+    tuple of LossPhase
+        The phases in order.
+
+    Raises
+    ------
+    ValueError
+        A malformed item, a probability outside [0, 1], times that do not
+        increase from 0, or an empty schedule.
     """
     phases: list[LossPhase] = []
     for item in (x.strip() for x in text.split(",") if x.strip()):
@@ -85,7 +119,54 @@ def parse_loss_schedule(text: str) -> tuple[LossPhase, ...]:
 
 @dataclass
 class DemoConfig:
-    """Everything the demo can vary; the defaults need no configuration."""
+    """Everything the demo can vary; the defaults need no configuration.
+
+    Parameters
+    ----------
+    backend : str or None, default None
+        ``"dpdk"``, ``"native"``, or None for the automatic choice
+        (:func:`pydpdk.backend.select`).
+    code : str, default "rs"
+        FEC code: ``"rs"``, ``"xor"`` or ``"rlc"`` (sliding window).
+    k : int, default 10
+        Source packets per block.
+    m : int, default 3
+        Repair packets per block (1 for ``"xor"``).
+    depth : int, default 4
+        Interleaving: blocks open at once (not ``"rlc"``).
+    window : int or None, default None
+        ``"rlc"``: sources each repair covers, k..255 (None: k).
+    deadline : float, default 0.002
+        Seconds before a partial block gets its repair packets.
+    loss : float, default 0.02
+        Independent loss probability per packet on the link, in [0, 1].
+    burst_p : float or None, default 0.002
+        Gilbert-Elliott P(good -> bad) per packet; None: no bursts.
+    burst_r : float, default 0.25
+        Gilbert-Elliott P(bad -> good) per packet.
+    burst_loss : float, default 0.6
+        Loss probability in the bad state.
+    sizes : tuple of int, default (64, 512, 1400)
+        Frame sizes in bytes, used in turn.
+    rate_pps : float, default 0.0
+        Offered packets per second; 0: as fast as the loop goes.
+    duration : float, default 12.0
+        Seconds to run, > 0.
+    seed : int, default 1
+        Seed of the link's loss.
+    burst : int, default 32
+        Packets per burst on the sending side, 1..256.
+    eal_args : list of str, default []
+        Extra EAL arguments (DPDK backend only; ignored by the native one).
+    adaptive : bool, default False
+        Feed the decoder's link reports back to the encoder's controller.
+    target_loss : float, default 1e-4
+        Adaptive: residual loss to stay under, in (0, 1).
+    max_delay_ms : float, default 100.0
+        Adaptive: latency budget of a block, in milliseconds.
+    loss_schedule : tuple of LossPhase, default ()
+        The link's loss over time (see :func:`parse_loss_schedule`).
+    """
 
     backend: str | None = None          # 'dpdk', 'native', None: automatic
     code: str = "rs"
@@ -110,6 +191,14 @@ class DemoConfig:
     loss_schedule: tuple[LossPhase, ...] = ()   # the link's loss over time
 
     def validate(self) -> None:
+        """Check the combination of settings.
+
+        Raises
+        ------
+        ValueError
+            A value out of range or settings that do not go together (the
+            message names the command-line option).
+        """
         if self.code == "rlc":
             window = self.k if self.window is None else self.window
             if not self.k <= window <= 255:
@@ -135,13 +224,28 @@ class DemoConfig:
             raise ValueError(f"burst_p must be within [0, 1], got {self.burst_p}")
 
     def link_model(self) -> GilbertElliott | None:
+        """The link's loss model.
+
+        Returns
+        -------
+        GilbertElliott or None
+            The Gilbert-Elliott model with *loss* added; None without
+            bursts (random loss only).
+        """
         if self.burst_p is None or self.burst_p == 0:
             return None
         return GilbertElliott(p=self.burst_p, r=self.burst_r, loss_good=0.0,
                               loss_bad=self.burst_loss, random_loss=self.loss)
 
     def predicted(self) -> dict[str, float]:
-        """Link loss and residual loss predicted for this code and loss model."""
+        """Link loss and residual loss predicted for this code and loss model.
+
+        Returns
+        -------
+        dict of str to float
+            ``link_loss`` and ``residual_loss`` (fractions of packets),
+            from pydpdk.analysis (RS k+m also for ``"rlc"``).
+        """
         model = self.link_model()
         if model is None:
             return {"link_loss": self.loss,
@@ -152,55 +256,20 @@ class DemoConfig:
 
 
 @contextlib.contextmanager
-def _link(cfg: DemoConfig, leaks: list[int]) -> Iterator[tuple[str, Any, Any, Any]]:
+def _link(cfg: DemoConfig, leaks: list[int]) -> Iterator[tuple[Backend, Any, Any, Any]]:
     """(backend, pool, tx port, rx port) for the link between the two gateways.
 
     On the way out, the buffers still in use once the ports are closed (and
     before the pool is) are appended to *leaks*."""
     chosen = _backend.select(cfg.backend)
-    if chosen == "dpdk":
-        from . import dpdk
-
-        eal = dpdk.Eal(cfg.eal_args) if not _eal_running() else None
+    with chosen.runtime(cfg.eal_args, eal_optional=True):
+        pool = chosen.pool(16384)
         try:
-            current = dpdk.Eal.current()
-            name_a, name_b = current.ring_pair("demo_a", "demo_b", depth=4096)
-            mempool = dpdk.Mempool(16383, cache_size=256)
-            try:
-                with dpdk.Port(name_a, mempool) as a, dpdk.Port(name_b, mempool) as b:
-                    a.start()
-                    b.start()
-                    yield chosen, mempool, a, b
-            finally:
-                leaks.append(mempool.in_use)
-                mempool.close()
-                current.remove_ring_pair("demo_a", "demo_b")
-        finally:
-            if eal is not None:
-                eal.close()
-    else:
-        from ._burst import LoopbackPort
-        from ._native import BufferPool
-
-        pool = BufferPool(16384, data_room=2048, headroom=128)
-        try:
-            with LoopbackPort(pool, depth=4096) as port:
-                port.start()
-                yield chosen, pool, port, port
+            with chosen.link_pair(pool, depth=4096, name="demo") as ((_, tx), (rx, _)):
+                yield chosen, pool, tx, rx
         finally:
             leaks.append(pool.in_use)
             pool.close()
-
-
-def _eal_running() -> bool:
-    from . import dpdk
-    from .errors import DpdkUnavailableError, EalStateError
-
-    try:
-        dpdk.Eal.current()
-    except (EalStateError, DpdkUnavailableError):
-        return False
-    return True
 
 
 def _snapshot(gen: Generator, enc: FecEncodeStage, imp: Impairment, dec: FecDecodeStage,
@@ -232,15 +301,44 @@ def _snapshot(gen: Generator, enc: FecEncodeStage, imp: Impairment, dec: FecDeco
 def run_demo(cfg: DemoConfig | None = None,
              on_progress: Callable[[dict[str, Any]], None] | None = None,
              progress_interval: float = 0.5) -> dict[str, Any]:
-    """Run the demo pipeline for ``cfg.duration`` seconds; returns the summary.
+    """Run the demo pipeline for ``cfg.duration`` seconds.
 
-    *on_progress* is called from this thread with a snapshot of the counters
-    every *progress_interval* seconds.  Ctrl-C (SIGINT, and SIGTERM where a
-    Python handler is installed) stops the run early, also during setup: the
-    summary says so (``interrupted``, ``signal``).  Whatever ends the run,
-    including an exception raised by *on_progress*, the native loop is
-    stopped and joined before the ports and the pool are closed, and every
-    buffer is back in its pool when this returns or raises.
+    Ctrl-C (SIGINT, and SIGTERM where a Python handler is installed) stops
+    the run early, also during setup: the summary says so (``interrupted``,
+    ``signal``).  Whatever ends the run, including an exception raised by
+    *on_progress*, the native loop is stopped and joined before the ports
+    and the pool are closed, and every buffer is back in its pool when this
+    returns or raises.
+
+    Parameters
+    ----------
+    cfg : DemoConfig, optional
+        The settings; None: the defaults.
+    on_progress : callable, optional
+        Called from this thread with a snapshot of the counters (the
+        summary's counter keys) every *progress_interval* seconds.
+    progress_interval : float, default 0.5
+        Seconds between progress snapshots.
+
+    Returns
+    -------
+    dict
+        The summary: packet counts (``offered``, ``lost_on_link``,
+        ``recovered``, ``delivered``, ``corrupted``, ...), ``link_loss`` and
+        ``residual_loss`` with their predictions, ``throughput_gbps``,
+        ``rate_mpps``, latency in microseconds, ``overhead_packets`` and
+        ``overhead_bytes`` (fractions), ``backend``, ``config``,
+        ``interrupted``, ``signal``, ``buffers_leaked`` and, adaptive,
+        ``adaptive`` (the controller's state and its timeline).
+
+    Raises
+    ------
+    ValueError
+        *cfg* does not validate.
+    BackendUnavailableError, DpdkUnavailableError
+        The backend asked for cannot run here.
+    EalError
+        DPDK refused the EAL arguments.
     """
     cfg = cfg or DemoConfig()
     cfg.validate()
@@ -360,7 +458,7 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
     predicted = cfg.predicted()
     offered = max(summary["offered"], 1)
     summary.update(
-        backend=chosen,
+        backend=chosen.name,
         interrupted=sig.signum is not None,
         signal=sig.name,
         config=asdict(cfg),
@@ -380,7 +478,31 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
 
 def sweep_link_loss(cfg: DemoConfig, losses: list[float], seconds_each: float = 1.0
                     ) -> list[dict[str, float]]:
-    """Residual loss measured and predicted for each random link loss (no bursts)."""
+    """Residual loss measured and predicted for each random link loss (no bursts).
+
+    Runs the demo once per loss (an interrupted run ends the sweep).
+
+    Parameters
+    ----------
+    cfg : DemoConfig
+        The code and the rest of the settings (its loss and bursts are
+        replaced).
+    losses : list of float
+        Random link loss probabilities, in [0, 1].
+    seconds_each : float, default 1.0
+        Duration of each run in seconds.
+
+    Returns
+    -------
+    list of dict
+        Per loss: ``link_loss`` (measured), ``residual_loss``,
+        ``predicted_residual_loss`` (fractions) and ``offered`` (packets).
+
+    Raises
+    ------
+    ValueError, BackendUnavailableError, EalError
+        As :func:`run_demo`.
+    """
     points = []
     for loss in losses:
         point_cfg = DemoConfig(**{**asdict(cfg), "loss": loss, "burst_p": None,

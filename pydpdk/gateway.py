@@ -32,13 +32,18 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _signals
 from . import backend as _backend
-from ._burst import PacketPool
+from .backends import Backend
+from .backends import open_udp_spec as open_udp_spec  # re-exported: the udp: spec
 from .errors import PortError
 from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
+from .portspec import parse_kv
+
+if TYPE_CHECKING:
+    from . import PacketPool
 
 __all__ = ["GatewayConfig", "open_ports", "build_gateway", "run_gateway"]
 
@@ -55,6 +60,83 @@ AEADS = ("aes-256-gcm", "chacha20-poly1305")
 
 @dataclass
 class GatewayConfig:
+    """Everything a gateway run can vary (``pydpdk fec MODE`` options).
+
+    Parameters
+    ----------
+    mode : str
+        ``"encode"``, ``"decode"`` or ``"tunnel"``.
+    ports : dict of str to str
+        Port specs by role: ``in`` and ``out`` (encode, decode) or
+        ``local`` and ``peer`` (tunnel); see the module docstring.
+    code : str, default "rs"
+        FEC code: ``"rs"``, ``"xor"`` or ``"rlc"`` (sliding window).
+    k : int, default 10
+        Source packets per block.
+    m : int, default 4
+        Repair packets per block.
+    depth : int, default 1
+        Interleaving: blocks open at once.
+    window : int or None, default None
+        ``"rlc"``: sources each repair covers, k..255 (None: k).
+    deadline : float, default 0.005
+        Seconds before a partial block gets its repair packets (0: never).
+    decoder_timeout : float, default 0.05
+        Seconds the decoder waits for a block's missing packets.
+    max_payload : int, default 1518
+        Largest frame protected, in bytes.
+    encap : dict, default {}
+        The stages' encapsulation options (``encap``, ``src_mac``,
+        ``dst_mac``, ``src_ip``, ``dst_ip``, ``src_port``, ``dst_port``,
+        ``ethertype``); None values take the stages' defaults.
+    burst : int, default 32
+        Packets per burst, 1..256.
+    duration : float or None, default None
+        Seconds to run; None: until stopped.
+    packets : int or None, default None
+        Stop after this many received packets.
+    busy_poll : bool, default False
+        Never sleep when idle.
+    idle_sleep_us : int, default 50
+        Microseconds to sleep when idle.
+    backend : str or None, default None
+        ``"dpdk"``, ``"native"`` or None (by the port specs, else automatic).
+    eal_args : list of str, default []
+        EAL arguments (DPDK backend only).
+    next_hop : str or None, default None
+        ``--encap udp`` on a DPDK port: the IPv4 gateway towards the peer.
+    resolved : dict, default {}
+        Filled at start: the next hop found (peer, MAC, interface).
+    wan_mtu : int or None, default None
+        IP MTU of the WAN side in bytes; None: the WAN port's MTU.
+    clamp_mss : bool, default True
+        Clamp the MSS of TCP SYNs to what fits the WAN.
+    icmp : bool, default True
+        Answer oversize DF/IPv6 packets with ICMP too big.
+    fragment : bool, default True
+        Fragment oversize IPv4 packets without DF.
+    icmp_source : list of str, default []
+        Source addresses of ICMP too big (IPv4 and/or IPv6).
+    key_file : str or None, default None
+        Secure mode: the key file (docs/secure-format.md).
+    aead : str, default "aes-256-gcm"
+        Secure mode's AEAD: ``"aes-256-gcm"`` or ``"chacha20-poly1305"``.
+    state_file : str or None, default None
+        Secure mode: where accepted session epochs are kept (None: beside
+        the key file).
+    rekey_grace : float, default 5.0
+        Seconds from a key file change to sealing with its newest key.
+    queues : int, default 1
+        Encoder/decoder instances, one per port queue and thread
+        (pydpdk.gateway_mq).
+    adaptive : bool, default False
+        Tunnel: the peer's link reports choose code, k, m and depth.
+    target_loss : float, default 1e-4
+        Adaptive: residual loss to stay under, in (0, 1).
+    max_delay_ms : float, default 100.0
+        Adaptive: latency budget of a block, in milliseconds.
+    """
+
     mode: str
     ports: dict[str, str]                 # encode/decode: in, out; tunnel: local, peer
     code: str = "rs"
@@ -96,6 +178,14 @@ class GatewayConfig:
     max_delay_ms: float = 100.0
 
     def validate(self) -> None:
+        """Check the combination of settings before anything opens.
+
+        Raises
+        ------
+        ValueError
+            A value out of range, a missing port, or options that do not go
+            together (the message names the command-line option).
+        """
         if self.aead not in AEADS:
             raise ValueError(f"aead must be one of {', '.join(AEADS)}, got {self.aead!r}")
         if self.mode not in MODES:
@@ -131,46 +221,8 @@ class GatewayConfig:
             raise ValueError("--adaptive runs with one queue: give --queues 1")
 
 
-def _parse_kv(text: str) -> dict[str, str]:
-    out = {}
-    for part in filter(None, text.split(",")):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"expected key=value in port spec, got {part!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def open_udp_spec(rest: str, pool: Any, **extra: Any) -> Any:
-    """A UdpPort from the part of a ``udp:`` spec after the colon (*extra*:
-    more UdpPort keyword arguments)."""
-    from .udp import UdpPort
-
-    peer, _, opts_text = rest.partition(",")
-    opts = _parse_kv(opts_text)
-    unknown = set(opts) - {"bind", "keepalive", "dead", "df", "follow", "gso",
-                          "gro", "peer_queues"}
-    if unknown or not peer:
-        raise ValueError("udp port spec is udp:HOST:PORT[,bind=ADDR:PORT][,keepalive=S]"
-                         "[,dead=S][,df=0|1][,follow=0|1][,gso=0|1][,gro=0|1]"
-                         "[,peer_queues=N], "
-                         f"got udp:{rest}")
-    kwargs: dict[str, Any] = {}
-    if "bind" in opts:
-        kwargs["bind"] = opts["bind"]
-    if "keepalive" in opts:
-        kwargs["keepalive"] = float(opts["keepalive"])
-    if "dead" in opts:
-        kwargs["dead_after"] = float(opts["dead"])
-    for key, arg in (("df", "dont_fragment"), ("follow", "follow_peer"), ("gso", "gso"),
-                     ("gro", "gro")):
-        if key in opts:
-            if opts[key] not in ("0", "1"):
-                raise ValueError(f"udp port option {key} is 0 or 1, got {opts[key]!r}")
-            kwargs[arg] = opts[key] == "1"
-    if "peer_queues" in opts:              # a multi-queue peer sends from N ports
-        kwargs["peer_ports"] = int(opts["peer_queues"])
-    return UdpPort(peer, pool, **dict(kwargs, **extra))
+# Port specs are parsed by pydpdk.portspec and opened by the backends.
+_parse_kv = parse_kv
 
 
 def is_udp_port(port: Any) -> bool:
@@ -186,107 +238,59 @@ def is_udp_port(port: Any) -> bool:
         return False
 
 
-class _PortOpener:
-    """Opens port specs on one backend and closes everything it opened."""
-
-    def __init__(self, backend: str, pool: Any, eal: Any = None, queues: int = 1) -> None:
-        self.backend, self.pool, self.eal = backend, pool, eal
-        self.ports: dict[str, Any] = {}
-        self.vdevs: list[str] = []
-        self.queues = queues
-        self.extra: list[Any] = []         # the port objects of multi-queue roles
-
-    def open(self, spec: str) -> Any:
-        if spec in self.ports:             # in == out: one port both ways
-            return self.ports[spec]
-        if self.queues > 1:
-            from .gateway_mq import open_queued
-
-            self.ports[spec] = open_queued(self, spec, self.queues)
-            return self.ports[spec]
-        kind, sep, rest = spec.partition(":")
-        if sep and kind == "udp":
-            port = open_udp_spec(rest, self.pool)
-        elif sep and kind in ("afpacket", "pcap"):
-            port = self._open_native(kind, rest)
-        elif self.backend == "dpdk":
-            port = self._open_dpdk(spec)
-        else:
-            # without DPDK a bare name is an interface
-            port = self._open_native("afpacket", spec)
-        port.start()
-        self.ports[spec] = port
-        return port
-
-    def _open_native(self, kind: str, rest: str) -> Any:
-        if kind == "afpacket":
-            from .afpacket import AfPacketPort
-
-            return AfPacketPort(rest, self.pool, block_count=GATEWAY_RX_BLOCKS)
-        from .pcap import PcapPort
-        from .portspec import parse_pcap_spec, pcap_port_kwargs
-
-        return PcapPort(pool=self.pool, **pcap_port_kwargs(parse_pcap_spec(rest)))
-
-    def _open_dpdk(self, spec: str) -> Any:
-        from . import dpdk
-
-        if "," in spec:                    # devargs: hotplug a vdev first
-            name = self.eal.add_vdev(spec)
-            self.vdevs.append(name)
-            return dpdk.Port(name, self.pool)
-        return dpdk.Port(int(spec) if spec.isdigit() else spec, self.pool)
-
-    def close(self) -> None:
-        from .pcap import check_dpdk_captures, dpdk_capture_sizes
-
-        # net_pcap hides write errors: its files are checked after close
-        captures = dpdk_capture_sizes(
-            self.ports, self.eal.info()["args"] if self.eal is not None else ())
-        for port in self.ports.values():
-            if not hasattr(port, "queue_ports"):
-                port.close()
-        for port in self.extra:
-            port.close()
-        for name in reversed(self.vdevs):
-            self.eal.remove_vdev(name)
-        check_dpdk_captures(captures)
-
-
 @contextlib.contextmanager
 def open_ports(cfg: GatewayConfig, leaks: list[int] | None = None
-               ) -> Iterator[tuple[str, Any, dict[str, Any]]]:
-    """(backend, pool, {role: port}) for the config's port specs; closes them after.
+               ) -> Iterator[tuple[Backend, Any, dict[str, Any]]]:
+    """The backend, pool and ports of a gateway's config; closes them after.
 
-    With *leaks*, the number of buffers still in use once the ports are
-    closed (and before the pool is) is appended to it on the way out."""
+    Parameters
+    ----------
+    cfg : GatewayConfig
+        Its ``ports`` (role to port spec), ``backend``, ``eal_args``,
+        ``queues`` and ``max_payload`` (bytes: the pool's buffers hold the
+        largest protected frame and its encapsulation) are used.
+    leaks : list of int, optional
+        On the way out, the number of buffers still in use once the ports
+        are closed (and before the pool is) is appended to it.
+
+    Yields
+    ------
+    tuple of (Backend, PacketPool, dict)
+        The backend object, the pool and ``{role: port}`` (a
+        :class:`pydpdk.gateway_mq.QueuedPort` per role with ``queues > 1``),
+        every port started.
+
+    Raises
+    ------
+    ValueError
+        Port specs that need different backends, EAL arguments without
+        DPDK, a malformed spec.
+    PortError
+        A port cannot be opened.
+    EalError, EalStateError, DpdkUnavailableError
+        The DPDK backend cannot start its EAL.
+    """
     from .portspec import backend_for
 
     chosen = _backend.select(backend_for(cfg.ports.values(), cfg.backend, cfg.eal_args))
     with contextlib.ExitStack() as stack:
-        eal = None
-        pool: PacketPool
-        if chosen == "dpdk":
-            from . import dpdk
-
-            eal = stack.enter_context(dpdk.Eal(cfg.eal_args))
-            # Room for the largest protected frame plus its FEC encapsulation,
-            # so jumbo frames arrive in one mbuf (never cut to 2048 bytes).
-            pool = dpdk.Mempool(16384 * cfg.queues - 1, cache_size=256,
-                                data_room=max(2048, cfg.max_payload + 256) + 128)
-        else:
-            if cfg.eal_args:
-                raise ValueError("EAL arguments given but the backend is 'native' (no DPDK): "
-                                 f"{' '.join(cfg.eal_args)}")
-            from ._native import BufferPool
-
-            pool = BufferPool(16384 * cfg.queues, data_room=max(2048, cfg.max_payload + 256))
+        stack.enter_context(chosen.runtime(cfg.eal_args, reuse=False))
+        # Room for the largest protected frame plus its FEC encapsulation,
+        # so jumbo frames arrive in one buffer (never cut to 2048 bytes).
+        pool: PacketPool = chosen.pool(16384 * cfg.queues,
+                                       data_room=max(2048, cfg.max_payload + 256))
         stack.callback(pool.close)
         if leaks is not None:
             stack.callback(lambda: leaks.append(pool.in_use))
-        opener = _PortOpener(chosen, pool, eal, cfg.queues)
-        stack.callback(opener.close)
-        ports = {role: opener.open(spec) for role, spec in cfg.ports.items()}
+        opener = stack.enter_context(chosen.opener(pool, rx_blocks=GATEWAY_RX_BLOCKS))
+        ports: dict[str, Any] = {}
+        for role, spec in cfg.ports.items():
+            if cfg.queues > 1:
+                from .gateway_mq import open_queued
+
+                ports[role] = open_queued(opener, spec, cfg.queues)
+            else:
+                ports[role] = opener.open(spec)
         # a .pcapng output keeps the interfaces of the capture it came from
         from .pcap import mirror_capture_interfaces
 
@@ -386,7 +390,7 @@ def interfaces_report(ports: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                          "dropped and counted (rx_chain_dropped)"}
             continue
         try:
-            from ._native import interface_info
+            from .afpacket import interface_info
 
             info = interface_info(ifname)
         except (ImportError, OSError):
@@ -470,7 +474,36 @@ def drop_report(counters: dict[str, dict[str, int]],
 
 def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any], queue: int = 0
                   ) -> tuple[Pipeline, FecEncodeStage | None, FecDecodeStage | None]:
-    """The pipeline of one queue (*queue*: which queue of multi-queue ports)."""
+    """The gateway's pipeline for one queue.
+
+    Parameters
+    ----------
+    cfg : GatewayConfig
+        The settings.
+    pool : PacketPool
+        The pool of the ports (:func:`open_ports`).
+    ports : dict
+        ``{role: port}`` as :func:`open_ports` yields it.
+    queue : int, default 0
+        Which queue of multi-queue ports (``cfg.queues > 1``).
+
+    Returns
+    -------
+    tuple of (Pipeline, FecEncodeStage or None, FecDecodeStage or None)
+        The pipeline (not started) and its encoder and decoder stages
+        (None where the mode has none).
+
+    Raises
+    ------
+    ValueError
+        Bad encapsulation or FEC settings.
+    KeyFileError
+        Secure mode: the key file cannot be used, or the state file's
+        directory is not writable.
+    PortError
+        ``--encap udp`` on a raw port: the next hop's MAC cannot be found
+        (EHOSTUNREACH, ENETUNREACH).
+    """
     if cfg.queues > 1:                     # gateway_mq.QueuedPort roles
         ports = {role: {"rx": port.source(queue), "tx": port.sink(queue)}
                  for role, port in ports.items()}
@@ -638,20 +671,56 @@ def run_gateway(cfg: GatewayConfig,
                 on_start: Callable[[dict[str, Any]], None] | None = None,
                 on_ports: Callable[[dict[str, dict[str, int]]], None] | None = None,
                 on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run a gateway until its duration/packet count or Ctrl-C; returns the report.
+    """Run a gateway until its duration/packet count or Ctrl-C.
 
-    *on_start* gets the interfaces' MTU/offload state and the MTU policy
-    first; *on_progress* the counters every *progress_interval* seconds;
-    *on_ports* the ports' counters at each interval (ring overflows show
-    there while they happen); *on_event* one line when a port's link goes
-    down or comes back.  SIGINT (and SIGTERM where a Python handler is
-    installed) stops the run, also during setup (``interrupted``,
-    ``signal`` in the report).  A port that fails (interface deleted,
-    device removed) stops the run within about 100 ms: ``PortError`` is
-    raised after the teardown, its ``report`` attribute holding the report.
+    SIGINT (and SIGTERM where a Python handler is installed) stops the run,
+    also during setup (``interrupted``, ``signal`` in the report).
     Whatever ends the run, the native loop is stopped and joined before the
     ports and the pool are closed; ``buffers_leaked`` counts buffers not
     back in the pool then.
+
+    Parameters
+    ----------
+    cfg : GatewayConfig
+        The settings.
+    on_progress : callable, optional
+        Called with the pipeline's counters every *progress_interval*
+        seconds (plus ``udp.<role>`` and ``adaptive`` entries).
+    progress_interval : float, default 1.0
+        Seconds between progress calls.
+    on_start : callable, optional
+        Called first with the interfaces' MTU/offload state and the MTU
+        policy (``interfaces``, ``mtu``).
+    on_ports : callable, optional
+        Called with each port's ``stats()`` by role at each interval (ring
+        overflows show there while they happen).
+    on_event : callable, optional
+        Called with one line when a port's link goes down or comes back,
+        or the secure mode rekeys.
+
+    Returns
+    -------
+    dict
+        The report: ``backend``, ``mode``, the run's result (``packets``,
+        ``elapsed_s``, ``stopped_by``), ``counters``, ``ports``,
+        ``drops`` (every frame not carried, by reason), ``interfaces``,
+        ``mtu``, ``buffers_leaked``, ``interrupted``, ``signal``, ``fault``,
+        ``queues``, ``queue_counters`` and, where used, ``next_hop`` and
+        ``adaptive``.
+
+    Raises
+    ------
+    ValueError
+        *cfg* does not validate, or a port spec is malformed.
+    PortError
+        A port cannot be opened, or failed during the run (within about
+        100 ms; raised after the teardown, its ``report`` attribute holding
+        the report).
+    OSError
+        A capture file was cut off or corrupt, or its disk full (with
+        ``report`` too).
+    EalError, BackendUnavailableError
+        The backend cannot start.
     """
     cfg.validate()
     with _signals.deferred() as sig:
@@ -691,7 +760,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
         if cfg.queues > 1:
             from .gateway_mq import build_queues
 
-            pipe, enc, dec = build_queues(cfg, pool, ports)
+            pipe, enc, dec = build_queues(cfg, pool, ports, backend=chosen)
         else:
             pipe, enc, dec = build_gateway(cfg, pool, ports)
         adapt: Any = None                   # --adaptive: the control loop
@@ -752,7 +821,7 @@ def _run_gateway(cfg: GatewayConfig, sig: _signals.Deferral,
     sig.consume()
     if cfg.resolved:
         result = dict(result or {}, next_hop=cfg.resolved)
-    report = {"backend": chosen, "mode": cfg.mode, "interrupted": sig.signum is not None,
+    report = {"backend": chosen.name, "mode": cfg.mode, "interrupted": sig.signum is not None,
               "signal": sig.name, **(result or {}), "counters": counters,
               "ports": port_stats, "buffers_leaked": leaks[0] if leaks else 0,
               "fault": None if fault is None else str(fault),

@@ -34,7 +34,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .errors import PortError
 from .pipeline import Pipeline, PortSink, PortSource
 
 __all__ = ["MAX_QUEUES", "MultiPipeline", "QueuedPort", "open_queued", "build_queues"]
@@ -101,96 +100,12 @@ def merge_counters(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _with_option(spec: str, key: str, value: str) -> str:
-    """*spec* with ``key=value`` added to its devargs unless given."""
-    if f",{key}=" in spec:
-        return spec
-    return f"{spec},{key}={value}"
-
-
 def open_queued(opener: Any, spec: str, queues: int) -> QueuedPort:
     """Open *spec* with *queues* queues through a gateway's port opener
-    (gateway._PortOpener: its pool, backend and EAL); every port object
-    opened is started and closed with the opener's."""
-    from . import gateway
-
-    kind, sep, rest = spec.partition(":")
-    objects: list[Any] = []
-    index: list[int]
-    local_port = 0
-    if sep and kind == "udp":
-        peer, _, opts_text = rest.partition(",")
-        opts = gateway._parse_kv(opts_text)
-        peer_queues = int(opts.pop("peer_queues", queues))
-        base = ",".join(f"{k}={v}" for k, v in opts.items())
-        for q in range(queues):
-            extra = {"queue_group": queues, "peer_ports": max(peer_queues, 1)}
-            if q:                      # queue 0 sends from the group's own port
-                extra["tx_port"] = local_port + q
-            try:
-                port = gateway.open_udp_spec(f"{peer},{base}" if base else peer,
-                                             opener.pool, **extra)
-            except PortError as exc:
-                for opened in objects:     # the queues opened so far
-                    opened.close()
-                if q == 0:
-                    raise
-                raise PortError(exc.errno, f"udp queue {q}: {exc} (queue {q} sends from "
-                                           f"port {local_port + q}, which must be free)"
-                                ) from exc
-            if q == 0:
-                local_port = int(port.local[1])
-            objects.append(port)
-        index = [0] * queues
-    elif sep and kind == "pcap":
-        if "{q}" not in rest:
-            raise ValueError(f"a pcap port has one queue per file: with --queues {queues} "
-                             f"put {{q}} in its file names (the queue number), got {spec}")
-        objects = [opener._open_native("pcap", rest.replace("{q}", str(q)))
-                   for q in range(queues)]
-        index = [0] * queues
-    elif sep and kind == "afpacket":
-        from .afpacket import AfPacketPort
-
-        objects = [AfPacketPort(rest, opener.pool, queues=queues, fanout="hash",
-                                block_count=gateway.GATEWAY_RX_BLOCKS)]
-        index = list(range(queues))
-    elif opener.backend == "dpdk":
-        objects = [_open_dpdk(opener, spec, queues)]
-        index = list(range(queues))
-    else:
-        raise ValueError(f"{spec}: a bare interface name without DPDK; give "
-                         f"afpacket:{spec} with --queues")
-    opener.extra.extend(objects)           # closed with the opener's ports
-    for obj in objects:
-        obj.start()
-    ports = objects if len(objects) == queues else objects * queues
+    (:class:`pydpdk.backends.PortOpener`: its backend and pool); every port
+    object opened is started and closed with the opener's."""
+    ports, index = opener.open_queues(spec, queues)
     return QueuedPort(ports, index)
-
-
-def _open_dpdk(opener: Any, spec: str, queues: int) -> Any:
-    """A DPDK port with *queues* rx/tx queues and RSS on addresses and ports."""
-    from . import dpdk
-    from ._dpdk_ethdev import RSS_HEADER_VALUES
-
-    rss = 0
-    for name, value in RSS_HEADER_VALUES.items():
-        if name != "ETH":
-            rss |= int(value)
-    if "," in spec:
-        if spec.startswith("net_af_packet"):
-            spec = _with_option(spec, "qpairs", str(queues))
-        name = opener.eal.add_vdev(spec)
-        opener.vdevs.append(name)
-        device: Any = name
-    else:
-        device = int(spec) if spec.isdigit() else spec
-    try:
-        return dpdk.Port(device, opener.pool, rx_queues=queues, tx_queues=queues, rss=rss)
-    except PortError as exc:
-        raise PortError(exc.errno, f"{spec}: cannot configure {queues} rx/tx queues "
-                                   f"(the device's queue limit or RSS support): {exc}"
-                        ) from exc
 
 
 class MultiPipeline:
@@ -318,24 +233,24 @@ def decoder_sessions(cfg: Any) -> int:
     send from (its --queues, or peer_queues= of a udp: spec; twice, so a
     restarted peer's new sessions fit beside the old ones), at least the
     decoder's default of 8."""
-    from .gateway import _parse_kv
+    from .portspec import parse_kv
 
     peers = int(cfg.queues)
     spec = str(cfg.ports.get("peer") or cfg.ports.get("in") or "")
     if spec.startswith("udp:"):
-        opts = _parse_kv(spec.partition(",")[2])
+        opts = parse_kv(spec.partition(",")[2])
         if "peer_queues" in opts:
             peers = max(peers, int(opts["peer_queues"]))
     return max(8, 2 * peers)
 
 
-def build_queues(cfg: Any, pool: Any, ports: dict[str, Any]
+def build_queues(cfg: Any, pool: Any, ports: dict[str, Any], backend: Any = None
                  ) -> tuple[MultiPipeline, Any, Any]:
     """One gateway pipeline per queue (gateway.build_gateway with queue q's
     ports); returns the set and queue 0's encoder and decoder stages.  On
-    the DPDK backend, when the EAL has a worker lcore per queue (e.g.
-    ``--lcores 0@(0,1),1@(0,1),2@(0,1)``), queue i runs on the i-th worker
-    lcore (with the mempool's per-lcore cache); else each on a thread."""
+    the DPDK backend (*backend*), when the EAL has a worker lcore per queue
+    (e.g. ``--lcores 0@(0,1),1@(0,1),2@(0,1)``), queue i runs on the i-th
+    worker lcore (with the mempool's per-lcore cache); else each on a thread."""
     from . import gateway
 
     pipes = []
@@ -345,18 +260,5 @@ def build_queues(cfg: Any, pool: Any, ports: dict[str, Any]
         pipes.append(pipe)
         if q == 0:
             first = (enc, dec)
-    return MultiPipeline(pipes, _worker_lcores(pool, cfg.queues)), first[0], first[1]
-
-
-def _worker_lcores(pool: Any, queues: int) -> list[int] | None:
-    """*queues* worker lcores of the EAL when *pool* is a DPDK mempool and
-    there are that many; None (threads) otherwise."""
-    try:
-        from ._dpdk_eal import lcores
-        from ._dpdk_mbuf import Mempool
-    except ImportError:                    # built without DPDK
-        return None
-    if not isinstance(pool, Mempool):
-        return None
-    workers = [int(lc["lcore"]) for lc in lcores() if not lc["main"]]
-    return workers[:queues] if len(workers) >= queues else None
+    lcores = backend.worker_lcores(cfg.queues) if backend is not None else None
+    return MultiPipeline(pipes, lcores), first[0], first[1]

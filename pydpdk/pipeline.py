@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ._burst import PortBase
+from . import PortBase, backends
 from ._pipeline import (
     DEFAULT_TEMPLATE,
     MARKER_LEN,
@@ -48,6 +47,7 @@ from ._pipeline import (
     clock_ns,
 )
 from ._pipeline import Pipeline as _NativePipeline
+from .backends import Worker
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -91,19 +91,6 @@ if _register is not None:
     _register(_halt_all)
 else:  # pragma: no cover
     atexit.register(_halt_all)
-
-
-def _run_on_thread(pipe: Pipeline) -> None:
-    # With DPDK in use, the loop's thread gets an lcore id first, so the
-    # mempools' per-lcore caches serve it, and gives it back at the end
-    # (docs/architecture.md, "Threads").  Without an EAL nothing is done.
-    eal = sys.modules.get("pydpdk._dpdk_eal")
-    attached = eal is not None and eal.attach_thread()
-    try:
-        pipe._run_job()
-    finally:
-        if attached and eal is not None:
-            eal.detach_thread()
 
 
 def _as_source(obj: Any) -> Source:
@@ -156,8 +143,7 @@ class Pipeline(_NativePipeline):
     """
 
     def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._lcore: int | None = None
+        self._worker: Worker | None = None     # the thread or lcore running the loop
         self._pending = False       # a started run whose result is not collected yet
 
     def add(
@@ -252,27 +238,17 @@ class Pipeline(_NativePipeline):
         if self.running or self._pending:
             raise RuntimeError("the pipeline is already running")
         job = self._prepare_job(**run_kwargs)
-        if lcore is not None:
-            try:
-                from . import dpdk
-
-                dpdk._require_dpdk()
-                from . import _dpdk_lcore
-
-                _dpdk_lcore.launch(lcore, job)
-            except BaseException:
-                self._abort_job()          # it never ran
-                raise
-            self._lcore = lcore
-        else:
-            thread = threading.Thread(target=_run_on_thread, args=(self,),
-                                      name="pydpdk-pipeline", daemon=True)
-            try:
-                thread.start()
-            except BaseException:
-                self._abort_job()
-                raise
-            self._thread = thread
+        # The backend launches the loop: DPDK on a worker lcore, or on a
+        # thread that it gives an lcore id while the EAL runs.
+        worker = backends.worker_backend(lcore)
+        try:
+            if lcore is not None:
+                self._worker = worker.launch_lcore(lcore, job)
+            else:
+                self._worker = worker.launch(self._run_job, name="pydpdk-pipeline")
+        except BaseException:
+            self._abort_job()              # it never ran
+            raise
         self._pending = True
         _running.add(self)
 
@@ -314,14 +290,9 @@ class Pipeline(_NativePipeline):
         # The loop has ended: reap its thread/lcore, then hand over the outcome.
         self._pending = False
         _running.discard(self)
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._lcore is not None:
-            from . import _dpdk_lcore
-
-            lcore, self._lcore = self._lcore, None
-            _dpdk_lcore.wait(lcore)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.join()
         return self._finish_job()
 
     def stop(self, timeout: float | None = 10.0) -> dict[str, Any] | None:

@@ -38,7 +38,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["NATIVE_KINDS", "backend_for", "is_native", "parse_pcap_spec"]
+__all__ = ["NATIVE_KINDS", "backend_for", "is_native", "parse_kv", "parse_pcap_spec",
+           "parse_udp_spec"]
 
 #: Spec prefixes served by the native backend.
 NATIVE_KINDS = ("afpacket", "pcap")
@@ -99,6 +100,82 @@ def parse_pcap_spec(rest: str) -> dict[str, str]:
         if not (0 < speed < float("inf")):
             raise ValueError(f"port spec pcap:{rest}: speed must be a finite number > 0")
     return opts
+
+
+def parse_kv(text: str) -> dict[str, str]:
+    """The ``key=value`` parts of a comma-separated option list.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"bind=0.0.0.0:4790,df=1"``; empty parts are skipped.
+
+    Returns
+    -------
+    dict of str to str
+        Keys and values, blanks around them stripped.
+
+    Raises
+    ------
+    ValueError
+        A part is not ``key=value``.
+    """
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"expected key=value in port spec, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_udp_spec(rest: str) -> tuple[str, dict[str, Any]]:
+    """The peer and the ``UdpPort`` keyword arguments of a ``udp:`` spec.
+
+    Parameters
+    ----------
+    rest : str
+        The spec after ``udp:``: ``HOST:PORT`` then options after commas:
+        ``bind=ADDR:PORT``, ``keepalive=S`` and ``dead=S`` (seconds),
+        ``df``, ``follow``, ``gso``, ``gro`` (``0`` or ``1``),
+        ``peer_queues=N``.
+
+    Returns
+    -------
+    tuple of (str, dict)
+        ``(peer, kwargs)`` for :class:`pydpdk.udp.UdpPort`.
+
+    Raises
+    ------
+    ValueError
+        No peer, an unknown option or a bad value; the message shows the
+        spec's form.
+    """
+    peer, _, opts_text = rest.partition(",")
+    opts = parse_kv(opts_text)
+    unknown = set(opts) - {"bind", "keepalive", "dead", "df", "follow", "gso",
+                          "gro", "peer_queues"}
+    if unknown or not peer:
+        raise ValueError("udp port spec is udp:HOST:PORT[,bind=ADDR:PORT][,keepalive=S]"
+                         "[,dead=S][,df=0|1][,follow=0|1][,gso=0|1][,gro=0|1]"
+                         "[,peer_queues=N], "
+                         f"got udp:{rest}")
+    kwargs: dict[str, Any] = {}
+    if "bind" in opts:
+        kwargs["bind"] = opts["bind"]
+    if "keepalive" in opts:
+        kwargs["keepalive"] = float(opts["keepalive"])
+    if "dead" in opts:
+        kwargs["dead_after"] = float(opts["dead"])
+    for key, arg in (("df", "dont_fragment"), ("follow", "follow_peer"), ("gso", "gso"),
+                     ("gro", "gro")):
+        if key in opts:
+            if opts[key] not in ("0", "1"):
+                raise ValueError(f"udp port option {key} is 0 or 1, got {opts[key]!r}")
+            kwargs[arg] = opts[key] == "1"
+    if "peer_queues" in opts:              # a multi-queue peer sends from N ports
+        kwargs["peer_ports"] = int(opts["peer_queues"])
+    return peer, kwargs
 
 
 def pcap_port_kwargs(opts: dict[str, str]) -> dict[str, Any]:

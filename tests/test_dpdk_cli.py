@@ -6,7 +6,7 @@ import sys
 
 from conftest import read_pcap_with_libpcap, requires_dpdk
 
-from pydpdk.cli import make_frames, read_pcap, write_pcap
+from pydpdk.frames import make_frames, read_pcap, write_pcap
 
 
 def run_cli(*args):

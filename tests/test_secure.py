@@ -442,7 +442,7 @@ def test_stage_flood_interleaved_with_genuine_frames(tmp_path):
     pytest.importorskip("pydpdk._native_pcap")
     from pydpdk._native import BufferPool
     from pydpdk._native_pcap import PcapPort
-    from pydpdk.cli import write_pcap
+    from pydpdk.frames import write_pcap
     from pydpdk.pipeline import (
         Discard,
         FecDecodeStage,
@@ -507,7 +507,7 @@ def test_stage_recorded_session_replayed_after_restart(tmp_path):
     pytest.importorskip("pydpdk._native_pcap")
     from pydpdk._native import BufferPool
     from pydpdk._native_pcap import PcapPort
-    from pydpdk.cli import write_pcap
+    from pydpdk.frames import write_pcap
     from pydpdk.pipeline import (
         Discard,
         FecDecodeStage,

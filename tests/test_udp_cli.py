@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from pydpdk.cli import make_frames, read_pcap, write_pcap
+from pydpdk.frames import make_frames, read_pcap, write_pcap
 
 pytest.importorskip("pydpdk._udp", reason="no UDP socket port (Linux only)")
 pytest.importorskip("pydpdk._native_pcap", reason="built without libpcap")
