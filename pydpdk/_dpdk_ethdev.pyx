@@ -328,8 +328,7 @@ cdef class Port(PortBase):
     cdef int check_open_port(self) except -1:
         if self.name is None:
             raise PortError(errno.ENODEV, "port is not configured")
-        if self.closed:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_open()
         return 0
 
     def _start(self):

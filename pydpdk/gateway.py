@@ -37,6 +37,7 @@ from typing import Any
 from . import _signals
 from . import backend as _backend
 from ._burst import PacketPool
+from ._handle import HandleMixin
 from .errors import PortError
 from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
 
@@ -186,8 +187,9 @@ def is_udp_port(port: Any) -> bool:
         return False
 
 
-class _PortOpener:
-    """Opens port specs on one backend and closes everything it opened."""
+class _PortOpener(HandleMixin):
+    """Opens port specs on one backend and closes everything it opened
+    (``close()``: once, the HandleMixin contract)."""
 
     def __init__(self, backend: str, pool: Any, eal: Any = None, queues: int = 1) -> None:
         self.backend, self.pool, self.eal = backend, pool, eal
@@ -237,7 +239,7 @@ class _PortOpener:
             return dpdk.Port(name, self.pool)
         return dpdk.Port(int(spec) if spec.isdigit() else spec, self.pool)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         from .pcap import check_dpdk_captures, dpdk_capture_sizes
 
         # net_pcap hides write errors: its files are checked after close

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import sys
 import threading
@@ -48,6 +49,7 @@ from ._pipeline import (
     clock_ns,
 )
 from ._pipeline import Pipeline as _NativePipeline
+from .errors import BusyError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -234,8 +236,9 @@ class Pipeline(_NativePipeline):
 
         Raises
         ------
-        RuntimeError
-            The pipeline is already running or its result was not collected.
+        BusyError
+            The pipeline is already running or its result was not collected
+            (EBUSY).
         DpdkUnavailableError
             *lcore* given, but pydpdk was built without DPDK.
         ValueError
@@ -250,7 +253,7 @@ class Pipeline(_NativePipeline):
             ConcurrentUseError, ...); nothing runs then.
         """
         if self.running or self._pending:
-            raise RuntimeError("the pipeline is already running")
+            raise BusyError(errno.EBUSY, "the pipeline is already running")
         job = self._prepare_job(**run_kwargs)
         if lcore is not None:
             try:
@@ -379,8 +382,11 @@ class Pipeline(_NativePipeline):
     def __enter__(self) -> Pipeline:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: Any) -> bool:
+        # Unlike Handle's, halts (stop and join) without closing: the
+        # pipeline's counters and result stay readable after the block.
         self.halt()
+        return False
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Counters of every element; safe to call from any thread while it runs.
