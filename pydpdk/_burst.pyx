@@ -278,8 +278,9 @@ cdef class PacketPool:
             # structure) let go when collected.
             gc.collect()
         if self.users:
-            raise_busy(self, f"{self.users} open port(s) or running pipeline(s) use it "
-                             "(close the ports and stop the pipelines first)")
+            raise_busy(self, f"cannot close: {self.users} open port(s) or running "
+                             "pipeline(s) use it (close the ports and stop the pipelines "
+                             "first)")
         return 0
 
     cdef bint defer_close(self) noexcept:

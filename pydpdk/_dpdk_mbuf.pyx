@@ -167,7 +167,8 @@ cdef class Mempool(PacketPool):
         self.check_closable()
         out = rte_mempool_in_use_count(self.mp)
         if out:
-            raise_busy(self, f"{out} mbuf(s) still in use (free or send every Burst first)")
+            raise_busy(self, f"cannot close: {out} mbuf(s) still in use (free or send "
+                             "every Burst first)")
         if self.defer_close():
             return              # freed by __dealloc__ when the last element goes
         rte_mempool_free(self.mp)

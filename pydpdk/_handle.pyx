@@ -77,7 +77,7 @@ cdef int raise_closed(object obj) except -1:
 
 
 cdef int raise_busy(object obj, str why) except -1:
-    raise BusyError(errno.EBUSY, f"{obj!r} is in use: {why}")
+    raise BusyError(errno.EBUSY, f"{obj!r} is busy: {why}")
 
 
 cdef long check_rc(long rc, str what, object cls=None, object detail=None) except -1:
@@ -183,7 +183,8 @@ cdef class Handle:
 
     cdef int check_not_busy(self) except -1:
         if self.busy:
-            raise_busy(self, "a burst call, native loop or run uses it; stop that first")
+            raise_busy(self, "in use by another thread (a burst call, a native loop or a "
+                             "run); stop that first")
         return 0
 
     def close(self):

@@ -191,7 +191,8 @@ cdef class BufferPool(PacketPool):
             return
         self.check_closable()
         if self.capacity != self.available:
-            raise_busy(self, f"{self.capacity - self.available} packet(s) still in use")
+            raise_busy(self, f"cannot close: {self.capacity - self.available} packet(s) "
+                             "still in use")
         if self.defer_close():
             return              # freed by __dealloc__ when the last element goes
         rc = pd_buf_pool_free(self.bp, 0)
@@ -762,8 +763,8 @@ cdef class AfPacketPort(PortBase):
         if self.afp != NULL and self.zero_copy:
             held = pd_afp_zc_held(self.afp)
             if held:
-                raise_busy(self, f"{held} zero-copy packet(s) still hold ring blocks; "
-                                 "free or send them first")
+                raise_busy(self, f"cannot close: {held} zero-copy packet(s) still hold "
+                                 "ring blocks; free or send them first")
         PortBase.close(self)
 
     cdef void _release(self) noexcept:
