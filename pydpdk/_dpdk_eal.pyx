@@ -455,8 +455,9 @@ def ring_pair(str name_a, str name_b, unsigned int depth=1024):
     if depth == 0 or depth & (depth - 1):
         raise ValueError(f"depth must be a power of two, got {depth}")
     rc = pd_dpdk_ring_pair(name_a.encode(), name_b.encode(), depth, &pa, &pb)
-    check_rc(rc, f"cannot create net_ring pair {name_a!r}/{name_b!r}",
-             PortError, rte_strerror(-rc).decode())
+    if rc < 0:
+        check_rc(rc, f"cannot create net_ring pair {name_a!r}/{name_b!r}",
+                 PortError, rte_strerror(-rc).decode())
     _ring_pairs.append((name_a, name_b))
     return f"net_ring_{name_a}", f"net_ring_{name_b}"
 

@@ -14,7 +14,8 @@ cdef int raise_forked(object obj) except -1
 cdef int raise_closed(object obj) except -1
 cdef int raise_busy(object obj, str why) except -1
 # rc >= 0 is returned as is; rc < 0 raises
-# errors.error_from_errno(rc, what, cls, detail).
+# errors.error_from_errno(rc, what, cls, detail).  On a hot path test rc < 0
+# first, so that a formatted message is only built on failure.
 cdef long check_rc(long rc, str what, object cls=*, object detail=*) except -1
 
 

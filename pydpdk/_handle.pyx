@@ -72,12 +72,20 @@ cdef int raise_forked(object obj) except -1:
                                         "its packets, pools or ports: create new ones here")
 
 
+cdef str _name(object obj):
+    # The repr names the object (port spec, pool size...); never fail on it.
+    try:
+        return repr(obj)
+    except Exception:
+        return type(obj).__name__
+
+
 cdef int raise_closed(object obj) except -1:
-    raise ClosedError(errno.EBADF, f"{obj!r} is closed")
+    raise ClosedError(errno.EBADF, f"{type(obj).__name__} is closed ({_name(obj)})")
 
 
 cdef int raise_busy(object obj, str why) except -1:
-    raise BusyError(errno.EBUSY, f"{obj!r} is busy: {why}")
+    raise BusyError(errno.EBUSY, f"{_name(obj)} is busy: {why}")
 
 
 cdef long check_rc(long rc, str what, object cls=None, object detail=None) except -1:
@@ -231,7 +239,7 @@ class HandleMixin:
     def check_open(self):
         """Raise ClosedError (EBADF) if ``close()`` was called."""
         if self._closed:
-            raise ClosedError(errno.EBADF, f"{self!r} is closed")
+            raise ClosedError(errno.EBADF, f"{type(self).__name__} is closed ({self!r})")
 
     def _close(self):
         """Release the resource; called once by ``close()``."""

@@ -464,7 +464,8 @@ cdef class UdpPort(PortBase):
         self.check_usable()
         with nogil:
             rc = pd_udp_wait(self.u, ms)
-        check_rc(rc, f"waiting on {self!r} failed", PortError)
+        if rc < 0:      # (the message is only built on failure: wait() loops)
+            check_rc(rc, f"waiting on {self!r} failed", PortError)
         return rc > 0
 
     def tick(self):

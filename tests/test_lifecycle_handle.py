@@ -12,6 +12,7 @@ import errno
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -178,7 +179,7 @@ def test_live_handles_is_empty_without_the_debug_option():
 @pytest.mark.skipif(not _handle.DEBUG, reason="needs a -Dhandle_debug=true build (make asan)")
 def test_the_suite_reports_a_leaked_handle_with_its_creation_site(tmp_path):
     (tmp_path / "conftest.py").write_text(
-        (__import__("pathlib").Path(__file__).parent / "conftest.py").read_text())
+        (Path(__file__).parent / "conftest.py").read_text())
     (tmp_path / "test_leaky.py").write_text(textwrap.dedent("""
         from pydpdk._native import BufferPool
         KEPT = []
