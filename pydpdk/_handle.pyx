@@ -101,11 +101,12 @@ cdef long check_rc(long rc, str what, object cls=None, object detail=None) excep
 cdef dict _live = {}
 
 
-cdef void _track(object obj):
-    frames = traceback.extract_stack(limit=12)[:-1]
-    # The innermost frames outside pydpdk say who made it.
+cdef int _track(object obj) except -1:
+    # The Python frames that led to the constructor call, the caller last.
+    frames = traceback.extract_stack(limit=12)
     site = [f"{f.filename}:{f.lineno} in {f.name}" for f in frames]
     _live[id(obj)] = (type(obj).__qualname__, tuple(site[-6:]))
+    return 0
 
 
 def live_handles():
