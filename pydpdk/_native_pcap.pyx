@@ -659,8 +659,8 @@ cdef class PcapPort(PortBase):
             self._release_mirrors()
             rc = pd_pcap_close(self.pc)
             self.pc = NULL
-            check_rc(rc, f"writing {os.fsdecode(self.tx_path)!r} failed",
-                     PortError)
+            if rc < 0:      # (no tx file: tx_path is None)
+                check_rc(rc, f"writing {os.fsdecode(self.tx_path)!r} failed", PortError)
 
     def _stats(self):
         cdef pd_pcap_stats st
