@@ -1,4 +1,5 @@
 from types import TracebackType
+
 from typing_extensions import Self
 
 DEBUG: bool
@@ -18,7 +19,7 @@ class Handle:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool: ...
+    ) -> None: ...
 
 class HandleMixin:
     @property
@@ -32,4 +33,4 @@ class HandleMixin:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool: ...
+    ) -> None: ...

@@ -572,8 +572,10 @@ class Eal(HandleMixin):
     def _close(self) -> None:
         """Stop and close ports, free pools, remove added vdevs, rte_eal_cleanup.
 
-        Called once by ``close()`` (HandleMixin: idempotent, ``with`` closes).  If packets are still held by bursts the DPDK memory is left
-        mapped (so their later release cannot crash) and a ResourceWarning says so.
+        Called once by ``close()`` (HandleMixin: idempotent, ``with``
+        closes).  If packets are still held by bursts the DPDK memory is
+        left mapped (so their later release cannot crash) and a
+        ResourceWarning says so.
         """
         problems = _dpdk_eal.cleanup()
         if (not problems and self._own_prefix is not None

@@ -382,11 +382,10 @@ class Pipeline(_NativePipeline):
     def __enter__(self) -> Pipeline:
         return self
 
-    def __exit__(self, *exc_info: Any) -> bool:
+    def __exit__(self, *exc_info: Any) -> None:
         # Unlike Handle's, halts (stop and join) without closing: the
         # pipeline's counters and result stay readable after the block.
         self.halt()
-        return False
 
     def counters(self) -> dict[str, dict[str, int]]:
         """Counters of every element; safe to call from any thread while it runs.
