@@ -229,7 +229,6 @@ cdef class Port(PortBase):
     cdef int n_xdp_sockets
     cdef readonly unsigned int driver_kept
     """net_af_xdp: mbufs its driver still held when the port was closed (int)."""
-    cdef object __weakref__
 
     _is_port = True
 

@@ -28,6 +28,8 @@ cdef class Handle:
     cdef int busy
     # fork_epoch() at creation.
     cdef unsigned long epoch
+    # Every handle can be weakly referenced (the EAL's registry, leak tracking).
+    cdef object __weakref__
 
     cdef bint forked(self) noexcept
     cdef int check_forked(self) except -1

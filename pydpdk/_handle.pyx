@@ -20,12 +20,13 @@ closes it).  Extension classes derive from :class:`Handle` (cimport it from
 
 Built with ``-Dhandle_debug=true`` (``make asan`` does), every live handle
 records where it was created, :func:`live_handles` lists them and the test
-suite fails a test module whose handles outlive it.  Without the option
+suite fails a test module whose handles outlive it unclosed.  Without the option
 nothing is recorded (one constant-false branch per creation).
 """
 
 import errno
 import traceback
+import weakref
 
 from pydpdk.errors import BusyError, ClosedError, ForkedChildError, error_from_errno
 
@@ -97,7 +98,8 @@ cdef long check_rc(long rc, str what, object cls=None, object detail=None) excep
 
 
 # ---- leak tracking (-Dhandle_debug=true) -----------------------------------
-# id(handle) -> (class name, creation site); entries leave in __dealloc__.
+# id(handle) -> (class name, creation site, weak reference); entries leave
+# in __dealloc__.
 cdef dict _live = {}
 
 
@@ -105,7 +107,7 @@ cdef int _track(object obj) except -1:
     # The Python frames that led to the constructor call, the caller last.
     frames = traceback.extract_stack(limit=12)
     site = [f"{f.filename}:{f.lineno} in {f.name}" for f in frames]
-    _live[id(obj)] = (type(obj).__qualname__, tuple(site[-6:]))
+    _live[id(obj)] = (type(obj).__qualname__, tuple(site[-6:]), weakref.ref(obj))
     return 0
 
 
@@ -119,22 +121,45 @@ def live_handles():
         ``"file:line in function"`` strings, innermost last.  Always empty
         unless pydpdk was built with ``-Dhandle_debug=true`` (``DEBUG``).
     """
-    return list(_live.values())
+    return [(name, site) for name, site, _ in list(_live.values())]
 
 
 def live_counts():
     """Number of live handles per class name (dict of str to int); empty
     unless built with ``-Dhandle_debug=true``."""
     counts = {}
-    for name, _ in _live.values():
+    for name, _, _ in list(_live.values()):
         counts[name] = counts.get(name, 0) + 1
     return counts
 
 
-def live_ids():
-    """The ids of the live handles (set of int), to diff before/after a test;
-    empty unless built with ``-Dhandle_debug=true``."""
-    return set(_live)
+def live_ids(include_closed=False):
+    """The ids of the live handles, to diff before/after a test.
+
+    Parameters
+    ----------
+    include_closed : bool, default False
+        Also those already closed (alive only because something still
+        references them: they hold no native resource).
+
+    Returns
+    -------
+    set of int
+        ``id()`` of each handle; empty unless built with
+        ``-Dhandle_debug=true``.
+    """
+    out = set()
+    for i, (_, _, ref) in list(_live.items()):
+        obj = ref()
+        if obj is not None and (include_closed or not _is_closed(obj)):
+            out.add(i)
+    return out
+
+
+cdef bint _is_closed(object obj):
+    if isinstance(obj, Handle):
+        return (<Handle>obj).closed
+    return False
 
 
 def describe(ids):

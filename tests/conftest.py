@@ -6,8 +6,8 @@ devices it needs; tests that need their own EAL (bad arguments, second init,
 fork) run a subprocess.  After every test that uses the shared ``mempool``,
 the pool must be full again (leak check).  In a build with
 ``-Dhandle_debug=true`` (``make asan``) every test module must also leave no
-handle (pool, port, codec, pipeline, capture file) alive: the creation site
-of each one that outlives it is reported.
+handle (pool, port, codec, pipeline, capture file) open and alive: the
+creation site of each one that outlives it is reported.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ _session_handles: set[int] = set()
 
 @pytest.fixture(scope="module", autouse=True)
 def _handle_leak_check():
-    """With -Dhandle_debug=true: no handle made by a test module outlives it."""
+    """With -Dhandle_debug=true: no handle made by a test module outlives it
+    unclosed (a closed one may still be referenced, e.g. by pytest's record
+    of the module's last test: it holds no native resource any more)."""
     if not _handle.DEBUG:
         yield
         return
