@@ -137,6 +137,8 @@ fuzz-secure: build
 # extensions built under AddressSanitizer (own venv and build dir, libasan
 # preloaded into CPython, leak checks off: CPython keeps memory at exit).
 # native/buf poisons freed buffers; the planted use-after-free must be caught.
+# Built with -Dhandle_debug=true: a test module that leaves a pool, port,
+# codec or pipeline alive fails, naming where it was created.
 # Suites that run external tools (tshark, editcap, tcpdump) are left out: they
 # would inherit LD_PRELOAD and hang at exit.
 ASAN_VENV  ?= $(VENV)-asan
@@ -151,7 +153,8 @@ asan: deps
 	  $(ASAN_VENV)/bin/python -m pip install -q $(PY_BUILD_DEPS) "pytest>=7" "hypothesis>=6"
 	@test -d $(ASAN_BUILD) || $(ASAN_VENV)/bin/python -m pip install -q --no-build-isolation \
 	  --no-deps --editable . -Cbuild-dir=$(ASAN_BUILD) -Csetup-args=-Ddpdk=$(DPDK) \
-	  -Csetup-args=-Db_sanitize=address -Csetup-args=-Db_lundef=false
+	  -Csetup-args=-Db_sanitize=address -Csetup-args=-Db_lundef=false \
+	  -Csetup-args=-Dhandle_debug=true
 	$(ASAN_VENV)/bin/meson compile -C $(ASAN_BUILD) >/dev/null
 	PYDPDK_ASAN=1 LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \

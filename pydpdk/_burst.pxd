@@ -8,13 +8,11 @@ from cpython.ref cimport PyObject
 
 
 from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops, pd_port_io
+from pydpdk._handle cimport Handle, fork_epoch, raise_forked
 
 
-# Lifecycle helpers shared by every extension (docs/architecture.md, "Lifecycle,
-# threads and fork").  fork_epoch() changes in a forked child, so an object
-# that recorded it at creation knows it belongs to the parent.
-cdef unsigned long fork_epoch() noexcept nogil
-cdef int raise_forked(object obj) except -1
+# Lifecycle (docs/architecture.md, "Lifecycle"): pools and ports are
+# pydpdk._handle.Handle subclasses; fork_epoch()/raise_forked() come from there.
 # Refuse (ResourceLimitError) a request of `nbytes` of memory beyond what the
 # machine has available (/proc/meminfo MemAvailable, see memory_limit()).
 cdef int check_memory(double nbytes, str what) except -1
@@ -31,13 +29,11 @@ cdef struct queue_locks:
     int *claims            # native loops using the queue (0 or 1)
 
 
-cdef class PacketPool:
+cdef class PacketPool(Handle):
     # Backend pool pointer and the ops that interpret its handles.  Set by the
     # subclass before the pool is used; NULL `pool` means closed.
     cdef void *pool
     cdef const pd_pkt_ops *ops
-    # fork_epoch() at creation: another value means "inherited by a child".
-    cdef unsigned long epoch
     # Ports and pipeline elements that keep pointers into the pool
     # (hold()/unhold(), under the GIL), and of them the ones using it now:
     # open ports and running pipelines.  close() is refused while users > 0,
@@ -47,7 +43,6 @@ cdef class PacketPool:
     cdef Py_ssize_t users
     cdef bint deferred
 
-    cdef bint forked(self) noexcept
     cdef int hold(self) except -1
     cdef void unhold(self) noexcept
     cdef int check_open(self) except -1
@@ -100,7 +95,7 @@ cdef class Packet:
     cdef int grow(self, data, bint at_front) except -1
 
 
-cdef class PortBase:
+cdef class PortBase(Handle):
     # Filled in by the backend: rx/tx callable without the GIL.
     cdef pd_port_io io
     # The pool rx allocates from (keeps it alive as long as the port).
@@ -108,12 +103,9 @@ cdef class PortBase:
     cdef uint16_t n_rx_queues
     cdef uint16_t n_tx_queues
     cdef bint started
-    cdef bint closed
-    # Calls using `io` without the GIL right now (rx/tx bursts, native loops):
-    # stop/close are refused while it is non-zero.  Native loops that poll
-    # `io` must increment it for their duration.
-    cdef int busy
-    cdef unsigned long epoch
+    # Handle.busy counts the calls using `io` without the GIL right now (rx/tx
+    # bursts, native loops): stop/close are refused while it is non-zero.
+    # Native loops that poll `io` must increment it for their duration.
     # The pool held (PacketPool.hold) since hold_pool(); released by close().
     # A strong reference the garbage collector does not see, so a cycle
     # through the port cannot clear it before __dealloc__ lets go of the hold.
@@ -122,7 +114,6 @@ cdef class PortBase:
     cdef queue_locks rx_locks
     cdef queue_locks tx_locks
 
-    cdef bint forked(self) noexcept
     cdef int hold_pool(self, PacketPool pool) except -1
     cdef void release_pool(self) noexcept
     # A native loop takes a queue for its whole run: burst calls on it from
@@ -132,7 +123,6 @@ cdef class PortBase:
     cdef int check_usable(self) except -1
     cdef int check_rx_queue(self, int queue) except -1
     cdef int check_tx_queue(self, int queue) except -1
-    cdef int check_idle(self) except -1
     cdef int lock_tx(self, int queue, Burst burst) except -1
     cdef void unlock_tx(self, int queue, Burst burst) noexcept
     # tx_burst left packets unsent: a subclass raises if its device failed.

@@ -8,12 +8,14 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer, Self
 
+from pydpdk._handle import Handle
+
 BURST_MAX: int
 MEMORY_FRACTION: float
 
 def memory_limit() -> int | None: ...
 
-class PacketPool:
+class PacketPool(Handle):
     @property
     def capacity(self) -> int: ...
     @property
@@ -68,7 +70,7 @@ class Packet:
     def adj(self, n: int) -> None: ...
     def trim(self, n: int) -> None: ...
 
-class PortBase:
+class PortBase(Handle):
     @property
     def rx_queues(self) -> int: ...
     @property
@@ -83,13 +85,6 @@ class PortBase:
     def stop(self) -> None: ...
     def close(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool: ...
 
 class LoopbackPort(PortBase):
     def __init__(self, pool: PacketPool, queues: int = 1, depth: int = 256) -> None: ...

@@ -21,7 +21,9 @@ pool's port, say) keeps its memory until the last one comes home.  Pools and
 ports are thread-safe (a port serialises each queue); bursts and packets are
 not (a burst being sent raises on use from another thread).  After fork()
 everything made before it raises ForkedChildError in the child, and its
-finalisers do nothing there.
+finalisers do nothing there.  Pools and ports are pydpdk._handle.Handle
+subclasses: one closed state, ClosedError (EBADF) once closed, BusyError
+(EBUSY) for a close/stop refused while in use.
 """
 
 import errno
@@ -45,6 +47,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memmove, memset
 
+from pydpdk._handle cimport raise_busy, raise_closed
 from pydpdk._includes.loopback cimport (
     PD_LOOPBACK_MAX_QUEUES,
     pd_loopback,
@@ -59,7 +62,6 @@ from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_port_io_sends, pd_por
 
 from pydpdk.errors import (
     ConcurrentUseError,
-    ForkedChildError,
     PacketStateError,
     PoolError,
     PortError,
@@ -77,34 +79,11 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_mutex_lock(pthread_mutex_t *m)
     int pthread_mutex_trylock(pthread_mutex_t *m)
     int pthread_mutex_unlock(pthread_mutex_t *m)
-    int pthread_atfork(void (*prepare)() noexcept nogil, void (*parent)() noexcept nogil,
-                       void (*child)() noexcept nogil)
 
 
 # ---- fork ------------------------------------------------------------------
-# Bumped in the child of every fork() (os.fork, multiprocessing "fork"): an
-# object whose recorded epoch differs was made by an ancestor process, whose
-# pools (DPDK memory is shared with it) the child must not touch.
-
-cdef volatile unsigned long _fork_epoch = 0
-
-
-cdef void _after_fork_in_child() noexcept nogil:
-    global _fork_epoch
-    _fork_epoch += 1
-
-
-pthread_atfork(NULL, NULL, _after_fork_in_child)
-
-
-cdef unsigned long fork_epoch() noexcept nogil:
-    return _fork_epoch
-
-
-cdef int raise_forked(object obj) except -1:
-    raise ForkedChildError(errno.EPERM, f"{type(obj).__name__} was created by the parent of "
-                                        "this forked process; a child cannot use (or free) "
-                                        "its packets, pools or ports: create new ones here")
+# fork_epoch() and raise_forked() live in pydpdk._handle (cimported by the
+# .pxd): one counter for every extension.
 
 
 # ---- memory limits ---------------------------------------------------------
@@ -280,19 +259,16 @@ cdef class PacketPool:
     def __cinit__(self):
         self.pool = NULL
         self.ops = NULL
-        self.epoch = _fork_epoch
         self.holders = 0
         self.users = 0
         self.deferred = False
 
-    cdef bint forked(self) noexcept:
-        return self.epoch != _fork_epoch
-
     cdef int check_open(self) except -1:
-        if self.epoch != _fork_epoch:
+        # Handle's check, plus: a pool is closed as soon as its memory is gone.
+        if self.forked():
             raise_forked(self)
-        if self.pool == NULL or self.ops == NULL:
-            raise PoolError(errno.EBADF, f"{type(self).__name__} is closed")
+        if self.closed or self.pool == NULL or self.ops == NULL:
+            raise_closed(self)
         return 0
 
     cdef int hold(self) except -1:
@@ -306,16 +282,15 @@ cdef class PacketPool:
 
     cdef int check_closable(self) except -1:
         """Raise unless close() may free the pool now (checked by every close())."""
-        if self.epoch != _fork_epoch:
-            raise_forked(self)
+        self.check_forked()
         if self.users:
             # Users that are only unreachable cycles (a port in a dropped
             # structure) let go when collected.
             gc.collect()
         if self.users:
-            raise PoolError(errno.EBUSY, f"cannot close {type(self).__name__}: {self.users} "
-                                         "open port(s) or running pipeline(s) use it (close "
-                                         "the ports and stop the pipelines first)")
+            raise_busy(self, f"cannot close: {self.users} open port(s) or running "
+                             "pipeline(s) use it (close the ports and stop the pipelines "
+                             "first)")
         return 0
 
     cdef bint defer_close(self) noexcept:
@@ -324,6 +299,7 @@ cdef class PacketPool:
         if self.holders == 0:
             return False
         self.pool = NULL
+        self.closed = True
         self.deferred = True
         return True
 
@@ -559,7 +535,7 @@ cdef class Burst:
         return burst
 
     cdef bint forked(self) noexcept:
-        return self.pool is not None and self.pool.epoch != _fork_epoch
+        return self.pool is not None and self.pool.forked()
 
     cdef int check_movable(self) except -1:
         if self.forked():
@@ -1116,19 +1092,13 @@ cdef class PortBase:
         self.n_rx_queues = 0
         self.n_tx_queues = 0
         self.started = False
-        self.closed = False
-        self.busy = 0
-        self.epoch = _fork_epoch
 
     def __dealloc__(self):
         # Runs after the subclass's __dealloc__ (which released the device).
         self.release_pool()
-        if self.epoch == _fork_epoch:
+        if not self.forked():
             queue_locks_free(&self.rx_locks)
             queue_locks_free(&self.tx_locks)
-
-    cdef bint forked(self) noexcept:
-        return self.epoch != _fork_epoch
 
     cdef int hold_pool(self, PacketPool pool) except -1:
         """Use *pool* as rx_pool and hold it (its close() waits for this port's)."""
@@ -1174,10 +1144,7 @@ cdef class PortBase:
             ql.claims[queue] = 0
 
     cdef int check_usable(self) except -1:
-        if self.forked():
-            raise_forked(self)
-        if self.closed:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_open()
         if not self.started:
             raise PortError(errno.ENETDOWN, f"{self!r} is not started; call start() first")
         if self.io.rx_burst == NULL or self.io.tx_burst == NULL:
@@ -1213,7 +1180,8 @@ cdef class PortBase:
 
     @property
     def is_closed(self):
-        """Whether ``close()`` was called (bool); a closed port stays closed."""
+        """Alias of ``closed`` (bool): whether ``close()`` was called; a
+        closed port stays closed."""
         return self.closed
 
     def rx_burst(self, int queue=0, int max_packets=32):
@@ -1362,19 +1330,10 @@ cdef class PortBase:
         ForkedChildError
             The port was created by the parent of this forked process.
         """
-        if self.forked():
-            raise_forked(self)
-        if self.closed:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_open()
         if not self.started:
             self._start()
             self.started = True
-
-    cdef int check_idle(self) except -1:
-        if self.busy:
-            raise PortError(errno.EBUSY, f"{self!r} is in use by another thread (a burst call "
-                                         "or a native loop); stop that first")
-        return 0
 
     def stop(self):
         """Stop the port (burst calls then raise PortError).  Idempotent.
@@ -1387,11 +1346,8 @@ cdef class PortBase:
         ForkedChildError
             The port was created by the parent of this forked process.
         """
-        if self.forked():
-            raise_forked(self)
-        if self.closed:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
-        self.check_idle()
+        self.check_open()
+        self.check_not_busy()
         if self.started:
             self._stop()
             self.started = False
@@ -1412,7 +1368,7 @@ cdef class PortBase:
         if self.forked():
             self.closed = True
             return
-        self.check_idle()
+        self.check_not_busy()
         try:
             if self.started:
                 self._stop()
@@ -1437,8 +1393,7 @@ cdef class PortBase:
         PortError
             The port is closed (EBADF).
         """
-        if self.closed:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_open()
         return self._stats()
 
     def _start(self):
@@ -1452,13 +1407,6 @@ cdef class PortBase:
 
     def _stats(self):
         raise NotImplementedError
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
 
 
 # --------------------------------------------------------------------------

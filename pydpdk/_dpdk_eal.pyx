@@ -41,6 +41,7 @@ cdef extern from "rte_eal.h" nogil:
     rte_usage_hook_t rte_set_application_usage_hook(rte_usage_hook_t usage_func)
     int rte_eal_init(int argc, char **argv)
 
+from pydpdk._handle cimport check_rc
 from pydpdk._includes.pd_dpdk cimport (
     pd_dpdk_eal_init,
     pd_dpdk_log_capture_begin,
@@ -455,8 +456,8 @@ def ring_pair(str name_a, str name_b, unsigned int depth=1024):
         raise ValueError(f"depth must be a power of two, got {depth}")
     rc = pd_dpdk_ring_pair(name_a.encode(), name_b.encode(), depth, &pa, &pb)
     if rc < 0:
-        raise error_from_errno(rc, f"cannot create net_ring pair {name_a!r}/{name_b!r}",
-                               PortError, rte_strerror(-rc).decode())
+        check_rc(rc, f"cannot create net_ring pair {name_a!r}/{name_b!r}",
+                 PortError, rte_strerror(-rc).decode())
     _ring_pairs.append((name_a, name_b))
     return f"net_ring_{name_a}", f"net_ring_{name_b}"
 

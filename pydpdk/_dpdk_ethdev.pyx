@@ -229,7 +229,6 @@ cdef class Port(PortBase):
     cdef int n_xdp_sockets
     cdef readonly unsigned int driver_kept
     """net_af_xdp: mbufs its driver still held when the port was closed (int)."""
-    cdef object __weakref__
 
     _is_port = True
 
@@ -328,8 +327,7 @@ cdef class Port(PortBase):
     cdef int check_open_port(self) except -1:
         if self.name is None:
             raise PortError(errno.ENODEV, "port is not configured")
-        if self.closed:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
+        self.check_open()
         return 0
 
     def _start(self):

@@ -5,6 +5,7 @@ import errno
 
 from cpython.pycapsule cimport PyCapsule_GetContext, PyCapsule_GetPointer
 
+from pydpdk._handle cimport check_rc
 from pydpdk._includes.rte_launch cimport (
     lcore_function_t,
     rte_eal_remote_launch,
@@ -13,7 +14,7 @@ from pydpdk._includes.rte_launch cimport (
 from pydpdk._includes.rte_lcore cimport rte_get_main_lcore, rte_lcore_is_enabled
 
 from pydpdk import _dpdk_eal
-from pydpdk.errors import EalError, error_from_errno
+from pydpdk.errors import EalError
 
 JOB_CAPSULE = b"pydpdk.pd_run_job"
 
@@ -37,9 +38,8 @@ def launch(int lcore, job):
     if entry == NULL:
         raise ValueError("the job has no entry point")
     rc = rte_eal_remote_launch(entry, arg, worker)
-    if rc < 0:
-        raise error_from_errno(rc, f"cannot launch on lcore {lcore}",
-                               EalError if rc != -errno.EBUSY else None)
+    check_rc(rc, f"cannot launch on lcore {lcore}",
+             EalError if rc != -errno.EBUSY else None)
 
 
 def wait(int lcore):

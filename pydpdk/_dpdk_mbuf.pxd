@@ -6,4 +6,4 @@ cdef class Mempool(PacketPool):
     cdef rte_mempool *mp
     cdef readonly str name
     """The mempool's DPDK name (str, at most 25 bytes)."""
-    cdef object __weakref__
+    # (weak references: Handle has __weakref__)

@@ -1,9 +1,5 @@
 """Type stubs for pydpdk._dpdk_mbuf (DPDK pktmbuf pools)."""
 
-from types import TracebackType
-
-from typing_extensions import Self
-
 from pydpdk._burst import PacketPool
 
 DEFAULT_DATA_ROOM: int
@@ -25,10 +21,3 @@ class Mempool(PacketPool):
     @property
     def data_room(self) -> int: ...
     def close(self) -> None: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool: ...

@@ -9,6 +9,7 @@ import warnings
 from libc.stdint cimport uint16_t
 
 from pydpdk._burst cimport PacketPool
+from pydpdk._handle cimport raise_busy
 from pydpdk._dpdk_eal cimport eal_usable, require_eal, thread_attach
 from pydpdk._includes.pd_dpdk cimport pd_mbuf_ops
 from pydpdk._includes.pd_thread cimport pd_thread_cache_len, pd_thread_set_hook
@@ -166,13 +167,14 @@ cdef class Mempool(PacketPool):
         self.check_closable()
         out = rte_mempool_in_use_count(self.mp)
         if out:
-            raise PoolError(errno.EBUSY, f"cannot close mempool {self.name!r}: {out} mbuf(s) "
-                                         "still in use (free or send every Burst first)")
+            raise_busy(self, f"cannot close: {out} mbuf(s) still in use (free or send "
+                             "every Burst first)")
         if self.defer_close():
             return              # freed by __dealloc__ when the last element goes
         rte_mempool_free(self.mp)
         self.mp = NULL
         self.pool = NULL
+        self.closed = True
 
     def __dealloc__(self):
         # Safety net: nothing references an unreachable pool (bursts and ports
@@ -192,13 +194,7 @@ cdef class Mempool(PacketPool):
         # Forked child or failed teardown: forget the pool without touching it.
         self.mp = NULL
         self.pool = NULL
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
+        self.closed = True
 
     def __repr__(self):
         if self.mp == NULL or self.pool == NULL:

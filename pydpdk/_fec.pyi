@@ -2,6 +2,7 @@ from typing import Any
 
 import numpy as np
 
+from ._handle import Handle
 from ._telemetry import Registration
 
 HEADER_LEN: int
@@ -36,7 +37,7 @@ class BlockCodec:
     def reconstruct_blocks(self, symbols: np.ndarray, present: np.ndarray,
                            use_cache: bool = True) -> int: ...
 
-class StreamEncoder:
+class StreamEncoder(Handle):
     k: int
     m: int
     depth: int
@@ -62,7 +63,7 @@ class StreamEncoder:
     def stats(self) -> dict[str, int]: ...
     def _set_params(self, code: str, k: int, m: int, depth: int) -> None: ...
 
-class StreamDecoder:
+class StreamDecoder(Handle):
     max_payload: int
     max_symbols: int
     @property

@@ -15,6 +15,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
+from pydpdk._handle cimport Handle, check_rc, raise_closed
 from pydpdk._includes.fec cimport (
     FEC_CODE_RLC,
     FEC_CODE_RS,
@@ -166,8 +167,7 @@ cdef const fec_kernel *_kernel(object name) except NULL:
     if rc == -_errno.ENOTSUP:
         raise error_from_errno(
             _errno.ENOTSUP, f"FEC kernel {name!r} cannot run on this CPU", FecError)
-    if rc < 0:
-        raise error_from_errno(rc, f"cannot select FEC kernel {name!r}", FecError)
+    check_rc(rc, f"cannot select FEC kernel {name!r}", FecError)
     return kern
 
 
@@ -243,8 +243,7 @@ def report_payload(dict report):
     cdef uint8_t out[FEC_REPORT_MAX_LEN]
     _report_from_dict(report, &r)
     n = fec_report_write(&r, out, sizeof(out))
-    if n < 0:
-        raise error_from_errno(n, "cannot write the link report", FecError)
+    check_rc(n, "cannot write the link report", FecError)
     return PyBytes_FromStringAndSize(<char *>out, n)
 
 
@@ -268,12 +267,10 @@ def control_packet(uint32_t session_id, uint64_t seq, dict report):
         raise ValueError("session_id must be 1..2**32-1")
     _report_from_dict(report, &r)
     n = fec_report_write(&r, payload, sizeof(payload))
-    if n < 0:
-        raise error_from_errno(n, "cannot write the link report", FecError)
+    check_rc(n, "cannot write the link report", FecError)
     n = fec_control_write(session_id, seq, 0, FEC_CTRL_LINK_REPORT, payload, n, out,
                           sizeof(out))
-    if n < 0:
-        raise error_from_errno(n, "cannot write the control packet", FecError)
+    check_rc(n, "cannot write the control packet", FecError)
     return PyBytes_FromStringAndSize(<char *>out, n)
 
 
@@ -415,8 +412,7 @@ cdef class BlockCodec:
         fec_code_matrix(self.code_id, k, m, self.generator)
         if cache_size > 0:
             rc = fec_matrix_cache_create(cache_size, &self.cache)
-            if rc < 0:
-                raise error_from_errno(rc, "cannot allocate the decode matrix cache", FecError)
+            check_rc(rc, "cannot allocate the decode matrix cache", FecError)
 
     def __dealloc__(self):
         fec_matrix_cache_destroy(self.cache)
@@ -500,14 +496,13 @@ cdef class BlockCodec:
                 if rc < 0:
                     break
                 total += rc
-        if rc < 0:
-            raise error_from_errno(rc, "block decode failed", FecError)
+        check_rc(rc, "block decode failed", FecError)
         return total
 
 
 # ---- streaming encoder ---------------------------------------------------
 
-cdef class StreamEncoder:
+cdef class StreamEncoder(Handle):
     """Owner of a native fec_encoder; see pydpdk.fec.Encoder.
 
     Not thread-safe: a call while another thread is inside one raises
@@ -522,7 +517,7 @@ cdef class StreamEncoder:
     cdef readonly unsigned window   # rlc: sources each repair covers; 0 for rs/xor
     cdef readonly uint32_t max_payload
     cdef readonly str code
-    cdef int busy               # thread guard (guard_enter)
+    # Handle.busy is the thread guard (guard_enter)
     cdef readonly uint32_t session_id
     cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
 
@@ -572,8 +567,7 @@ cdef class StreamEncoder:
         else:
             cfg.session_id = session_id
         rc = fec_encoder_create(&cfg, &self.enc)
-        if rc < 0:
-            raise error_from_errno(rc, "cannot create FEC encoder", FecError)
+        check_rc(rc, "cannot create FEC encoder", FecError)
         self.k, self.m, self.depth, self.code = k, m, depth, code
         self.window = cfg.window if code == "rlc" else 0
         self.max_payload = max_payload
@@ -588,6 +582,13 @@ cdef class StreamEncoder:
         arena_free(&self.arena)
 
     def close(self):
+        """Free the native encoder (Handle contract: idempotent).
+
+        Raises
+        ------
+        ConcurrentUseError
+            Another thread is inside this encoder (EBUSY).
+        """
         guard_enter(&self.busy, self)
         self.busy = 0
         if self.telemetry is not None:
@@ -595,10 +596,12 @@ cdef class StreamEncoder:
         fec_encoder_destroy(self.enc)
         self.enc = NULL
         arena_free(&self.arena)
+        self.closed = True
 
     cdef int _check(self) except -1:
+        self.check_open()     # ClosedError (EBADF) once closed
         if self.enc == NULL:
-            raise ValueError("the encoder is closed")
+            raise_closed(self)
         return 0
 
     def _encode(self, list packets, uint64_t now):
@@ -643,8 +646,7 @@ cdef class StreamEncoder:
                         break
                     memcpy(arena.data + at, hdr, FEC_HDR_LEN)
                     memcpy(arena.data + at + FEC_HDR_LEN, bufs[i].buf, bufs[i].len)
-            if rc < 0:
-                raise error_from_errno(rc, "FEC encode failed", FecError)
+            check_rc(rc, "FEC encode failed", FecError)
             return arena_collect(arena, bufs)
         finally:
             release_all(bufs, n)
@@ -694,7 +696,7 @@ cdef class StreamEncoder:
 
 # ---- streaming decoder ---------------------------------------------------
 
-cdef class StreamDecoder:
+cdef class StreamDecoder(Handle):
     """Owner of a native fec_decoder; see pydpdk.fec.Decoder.
 
     Not thread-safe: a call while another thread is inside one raises
@@ -705,7 +707,7 @@ cdef class StreamDecoder:
     cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
     cdef readonly unsigned max_symbols
-    cdef int busy               # thread guard (guard_enter)
+    # Handle.busy is the thread guard (guard_enter)
     cdef readonly unsigned max_sessions
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
     cdef fec_control_state ctrl
@@ -748,8 +750,7 @@ cdef class StreamDecoder:
                 f"(got {max_sessions} * {max_blocks})")
         cfg.max_sessions = max_sessions
         rc = fec_decoder_create(&cfg, &self.dec)
-        if rc < 0:
-            raise error_from_errno(rc, "cannot create FEC decoder", FecError)
+        check_rc(rc, "cannot create FEC decoder", FecError)
         self.max_payload = max_payload
         self.max_symbols = max_symbols
         self.max_sessions = max_sessions
@@ -762,6 +763,13 @@ cdef class StreamDecoder:
         arena_free(&self.arena)
 
     def close(self):
+        """Free the native decoder (Handle contract: idempotent).
+
+        Raises
+        ------
+        ConcurrentUseError
+            Another thread is inside this decoder (EBUSY).
+        """
         guard_enter(&self.busy, self)
         self.busy = 0
         if self.telemetry is not None:
@@ -769,10 +777,12 @@ cdef class StreamDecoder:
         fec_decoder_destroy(self.dec)
         self.dec = NULL
         arena_free(&self.arena)
+        self.closed = True
 
     cdef int _check(self) except -1:
+        self.check_open()     # ClosedError (EBADF) once closed
         if self.dec == NULL:
-            raise ValueError("the decoder is closed")
+            raise_closed(self)
         return 0
 
     def _decode(self, list packets, uint64_t now):

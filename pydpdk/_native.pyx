@@ -16,6 +16,7 @@ cimport cython
 from libc.stdint cimport uint16_t, uint32_t
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase, check_memory
+from pydpdk._handle cimport check_rc, raise_busy
 from pydpdk._includes.afpacket cimport (
     PD_AFP_MAX_QUEUES,
     PD_AFP_ZC_DEFAULT_HEADROOM,
@@ -70,7 +71,7 @@ from pydpdk._includes.net cimport (
     pd_net_ifinfo,
     pd_net_ifinfo_get,
 )
-from pydpdk.errors import PacketStateError, PoolError, PortError, error_from_errno
+from pydpdk.errors import PoolError, PortError, error_from_errno
 
 # Packet fanout modes (linux/if_packet.h PACKET_FANOUT_*), by name.
 FANOUT_MODES = {"hash": 0, "lb": 1, "cpu": 2, "rollover": 3, "rnd": 4, "qm": 5}
@@ -128,9 +129,8 @@ cdef class BufferPool(PacketPool):
         check_memory(<double>capacity * (data_room + headroom + 64),
                      f"a BufferPool of {capacity} buffers of {data_room} bytes")
         rc = pd_buf_pool_create(&self.bp, capacity, data_room, headroom)
-        if rc < 0:
-            raise error_from_errno(rc, f"cannot create a pool of {capacity} buffers of "
-                                       f"{data_room} bytes", PoolError)
+        check_rc(rc, f"cannot create a pool of {capacity} buffers of "
+                     f"{data_room} bytes", PoolError)
         self.pool = self.bp
         self.ops = &pd_buf_ops
 
@@ -189,9 +189,8 @@ cdef class BufferPool(PacketPool):
             return
         self.check_closable()
         if self.capacity != self.available:
-            raise PoolError(errno.EBUSY, f"cannot close BufferPool: "
-                                         f"{self.capacity - self.available} packet(s) still "
-                                         "in use")
+            raise_busy(self, f"cannot close: {self.capacity - self.available} packet(s) "
+                             "still in use")
         if self.defer_close():
             return              # freed by __dealloc__ when the last element goes
         rc = pd_buf_pool_free(self.bp, 0)
@@ -200,6 +199,7 @@ cdef class BufferPool(PacketPool):
                                  f"{self.capacity - self.available} packet(s) still in use")
         self.bp = NULL
         self.pool = NULL
+        self.closed = True
 
     def __dealloc__(self):
         # Packets may still be out though nothing references this object
@@ -215,13 +215,6 @@ cdef class BufferPool(PacketPool):
         AddressSanitizer build reports; elsewhere returns the byte read)."""
         self.check_open()
         return pd_buf_debug_use_after_free(self.bp)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
 
     def __repr__(self):
         if self.bp == NULL:
@@ -265,6 +258,7 @@ cdef class AfPacketRing(PacketPool):
         # still held (none after a clean close()).
         self.afp = NULL
         self.pool = NULL
+        self.closed = True
 
     @property
     def capacity(self):
@@ -559,7 +553,7 @@ cdef class AfPacketPort(PortBase):
     @property
     def mac(self):
         """The interface's MAC address, ``"aa:bb:cc:dd:ee:ff"`` (str); PortError once closed."""
-        self._check_open()
+        self.check_open()
         return _format_mac(pd_afp_mac(self.afp))
 
     @property
@@ -568,13 +562,13 @@ cdef class AfPacketPort(PortBase):
 
         PortError (EBADF) once closed.
         """
-        self._check_open()
+        self.check_open()
         return pd_afp_mtu(self.afp)
 
     @property
     def ifindex(self):
         """The interface's index (int, ``if_nametoindex``); PortError once closed."""
-        self._check_open()
+        self.check_open()
         return pd_afp_ifindex(self.afp)
 
     @property
@@ -582,13 +576,8 @@ cdef class AfPacketPort(PortBase):
         """True when the sockets use PACKET_VNET_HDR: GSO/GRO super-frames are
         segmented into wire-sized frames (copy mode) and partial checksums
         completed."""
-        self._check_open()
+        self.check_open()
         return bool(pd_afp_vnet_hdr(self.afp))
-
-    cdef int _check_open(self) except -1:
-        if self.afp == NULL:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
-        return 0
 
     cdef int _raise_if_failed(self) except -1:
         cdef int rc = pd_afp_error(self.afp)
@@ -689,13 +678,13 @@ cdef class AfPacketPort(PortBase):
             The port is closed (EBADF), or the interface was deleted
             (ENODEV) or failed; the port is then stopped.
         """
-        self._check_open()
+        self.check_open()
         pd_afp_check(self.afp)
         self._raise_if_failed()
 
     def _start(self):
         cdef int rc
-        self._check_open()
+        self.check_open()
         rc = pd_afp_start(self.afp)
         if rc < 0:
             self._raise_if_failed()
@@ -710,19 +699,17 @@ cdef class AfPacketPort(PortBase):
 
         Raises
         ------
-        PacketStateError
-            Zero-copy packets received from it are still held (EBUSY): free
-            or send them first.
-        PortError
-            A burst call or native loop uses the port right now (EBUSY).
+        BusyError
+            Zero-copy packets received from it are still held, or a burst
+            call or native loop uses the port right now (EBUSY).  Also a
+            PacketStateError and a PortError.
         """
         cdef uint32_t held
         if self.afp != NULL and self.zero_copy:
             held = pd_afp_zc_held(self.afp)
             if held:
-                raise PacketStateError(errno.EBUSY, f"cannot close {self!r}: {held} zero-copy "
-                                                    "packet(s) still hold ring blocks; free "
-                                                    "or send them first")
+                raise_busy(self, f"cannot close: {held} zero-copy packet(s) still hold "
+                                 "ring blocks; free or send them first")
         PortBase.close(self)
 
     cdef void _release(self) noexcept:
@@ -764,7 +751,7 @@ cdef class AfPacketPort(PortBase):
             The port is closed (EBADF).
         """
         cdef pd_afp_stats st
-        self._check_open()
+        self.check_open()
         if queue >= self.n_rx_queues or queue < -1:
             raise ValueError(f"queue {queue} does not exist: {self!r} has "
                              f"{self.n_rx_queues} queue(s)")
@@ -796,7 +783,7 @@ cdef class AfPacketPort(PortBase):
         PortError
             The port is closed (EBADF).
         """
-        self._check_open()
+        self.check_open()
         pd_afp_stats_reset(self.afp)
 
     def __dealloc__(self):
@@ -828,8 +815,7 @@ def interface_info(str ifname not None):
     if not name or len(name) > 15:
         raise ValueError(f"{ifname!r} is not a valid interface name (1 to 15 bytes)")
     rc = pd_net_ifinfo_get(name, &info)
-    if rc < 0:
-        raise error_from_errno(rc, f"cannot read interface {ifname}", PortError)
+    check_rc(rc, f"cannot read interface {ifname}", PortError)
     return {"mtu": info.mtu,
             "offloads": {n: bool(info.offloads & bit) for n, bit in _OFFLOAD_NAMES
                          if info.known & bit}}

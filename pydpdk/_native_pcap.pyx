@@ -17,6 +17,7 @@ from collections import namedtuple
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t
 
 from pydpdk._burst cimport Burst, PacketPool, PortBase
+from pydpdk._handle cimport Handle, check_rc, raise_closed
 from pydpdk._includes.pcapfile cimport (
     PD_CAP_PCAP,
     PD_CAP_PCAPNG,
@@ -300,11 +301,6 @@ cdef class PcapPort(PortBase):
         self.n_rx_queues = 1
         self.n_tx_queues = 1
 
-    cdef int _check_open(self) except -1:
-        if self.pc == NULL:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
-        return 0
-
     cdef int _raise_if_failed(self) except -1:
         cdef int rc = pd_pcap_error(self.pc)
         if rc == 0:
@@ -330,7 +326,7 @@ cdef class PcapPort(PortBase):
             A write failed (its errno, ENOSPC: disk full), or the port is
             closed (EBADF).
         """
-        self._check_open()
+        self.check_open()
         self._raise_if_failed()
 
     @property
@@ -339,7 +335,7 @@ cdef class PcapPort(PortBase):
 
         PortError (EBADF) once closed.
         """
-        self._check_open()
+        self.check_open()
         return bool(pd_pcap_rx_done(self.pc))
 
     @property
@@ -466,7 +462,7 @@ cdef class PcapPort(PortBase):
         """
         cdef uint16_t n = 0, i
         cdef const pd_pcap_rxinfo *inf
-        self._check_open()
+        self.check_open()
         inf = pd_pcap_rx_info(self.pc, &n)
         return [RecordInfo(inf[i].index, inf[i].iface, inf[i].link_type, inf[i].orig_len,
                            inf[i].ts_raw, inf[i].tsresol, inf[i].section) for i in range(n)]
@@ -477,7 +473,7 @@ cdef class PcapPort(PortBase):
 
         PortError (EBADF) once closed.
         """
-        self._check_open()
+        self.check_open()
         return pd_pcap_drop_text(self.pc).decode(errors="replace")
 
     @property
@@ -486,7 +482,7 @@ cdef class PcapPort(PortBase):
 
         PortError (EBADF) once closed.
         """
-        self._check_open()
+        self.check_open()
         return _format_name(pd_pcap_tx_format(self.pc))
 
     def add_tx_interface(self, unsigned int link_type=1, unsigned int snaplen=262144,
@@ -517,7 +513,7 @@ cdef class PcapPort(PortBase):
             is closed (EBADF), or writing failed (its errno).
         """
         cdef int rc
-        self._check_open()
+        self.check_open()
         _check_resolution(ts_resolution)
         if link_type > 0xFFFF:
             raise ValueError(f"link_type must be a 16-bit LINKTYPE_ value, got {link_type}")
@@ -555,8 +551,8 @@ cdef class PcapPort(PortBase):
         PortError
             Either port is closed (EBADF).
         """
-        self._check_open()
-        source._check_open()
+        self.check_open()
+        source.check_open()
         if self.tx_path is None or source.rx_path is None:
             raise ValueError("mirror_interfaces needs a port that writes a file and a "
                              "source port that reads one")
@@ -611,7 +607,7 @@ cdef class PcapPort(PortBase):
             The port is closed (EBADF).
         """
         cdef int64_t ns
-        self._check_open()
+        self.check_open()
         ns = pd_pcap_rx_wait_ns(self.pc)
         self._raise_if_failed()
         return None if ns < 0 else ns / 1e9
@@ -625,12 +621,12 @@ cdef class PcapPort(PortBase):
             The port is closed (EBADF), or the write failed (its errno,
             ENOSPC on a full disk).
         """
-        self._check_open()
+        self.check_open()
         if pd_pcap_flush(self.pc) < 0:
             self._raise_if_failed()
 
     def _start(self):
-        self._check_open()
+        self.check_open()
         pd_pcap_start(self.pc)
 
     def _stop(self):
@@ -663,13 +659,12 @@ cdef class PcapPort(PortBase):
             self._release_mirrors()
             rc = pd_pcap_close(self.pc)
             self.pc = NULL
-            if rc < 0:
-                raise error_from_errno(rc, f"writing {os.fsdecode(self.tx_path)!r} failed",
-                                       PortError)
+            if rc < 0:      # (no tx file: tx_path is None)
+                check_rc(rc, f"writing {os.fsdecode(self.tx_path)!r} failed", PortError)
 
     def _stats(self):
         cdef pd_pcap_stats st
-        self._check_open()
+        self.check_open()
         pd_pcap_stats_get(self.pc, &st)
         return {
             "ipackets": st.rx_packets,
@@ -693,7 +688,7 @@ cdef class PcapPort(PortBase):
         PortError
             The port is closed (EBADF).
         """
-        self._check_open()
+        self.check_open()
         pd_pcap_stats_reset(self.pc)
 
     def __dealloc__(self):
@@ -720,7 +715,7 @@ def _open_error(int rc, str text, rx_path, tx_path):
     return error_from_errno(rc, f"cannot open capture file {str(path)!r}")
 
 
-cdef class CaptureReader:
+cdef class CaptureReader(Handle):
     """Read every record of a pcap or pcapng file: ``for rec in CaptureReader(path)``.
 
     Yields :class:`Record` tuples (bytes, lengths, timestamp as stored and in
@@ -813,18 +808,16 @@ cdef class CaptureReader:
         """Close the file; iteration then ends.  Idempotent, never raises."""
         pd_cap_reader_close(self.r)
         self.r = NULL
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self.closed = True
 
     def __dealloc__(self):
         pd_cap_reader_close(self.r)
 
+    def __repr__(self):
+        return f"<CaptureReader {self.path!r}>"
 
-cdef class CaptureWriter:
+
+cdef class CaptureWriter(Handle):
     """Write records to a pcap or pcapng file (created or truncated).
 
     *format*: "pcap", "pcapng", or None: pcapng when the name ends in
@@ -897,8 +890,9 @@ cdef class CaptureWriter:
         self.link_type = link_type
 
     cdef int _check(self) except -1:
-        if self.w == NULL:
-            raise ValueError(f"capture writer for {os.fsdecode(self.path)!r} is closed")
+        self.check_open()
+        if self.w == NULL:     # __init__ failed
+            raise_closed(self)
         return 0
 
     cdef int _raise(self, int rc) except -1:
@@ -932,8 +926,10 @@ cdef class CaptureWriter:
         Raises
         ------
         ValueError
-            The file is pcap (one interface only), it is closed, or a
-            parameter is out of range.
+            The file is pcap (one interface only), or a parameter is out of
+            range.
+        ClosedError
+            The writer is closed (EBADF).
         OSError
             The write failed (its errno).
         """
@@ -972,8 +968,10 @@ cdef class CaptureWriter:
 
         Raises
         ------
+        ClosedError
+            The writer is closed (EBADF).
         ValueError
-            The file is pcap (one section only), it is closed, or a
+            The file is pcap (one section only), or a
             parameter is out of range.
         OSError
             The write failed (its errno).
@@ -1016,9 +1014,11 @@ cdef class CaptureWriter:
 
         Raises
         ------
+        ClosedError
+            The writer is closed (EBADF).
         ValueError
-            The writer is closed, an unknown interface, *orig_len* below
-            ``len(data)``, or a record larger than 16 MiB.
+            An unknown interface, *orig_len* below ``len(data)``, or a
+            record larger than 16 MiB.
         OSError
             The write failed (its errno, ENOSPC on a full disk).
         """
@@ -1045,8 +1045,8 @@ cdef class CaptureWriter:
 
         Raises
         ------
-        ValueError
-            The writer is closed.
+        ClosedError
+            The writer is closed (EBADF).
         OSError
             The write failed (its errno, ENOSPC on a full disk).
         """
@@ -1065,19 +1065,17 @@ cdef class CaptureWriter:
             closed anyway.
         """
         cdef int rc
+        self.closed = True
         if self.w != NULL:
             rc = pd_cap_writer_close(self.w)
             self.w = NULL
             if rc < 0:
                 self._raise(rc)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __dealloc__(self):
         if self.w != NULL:
             pd_cap_writer_close(self.w)
             self.w = NULL
+
+    def __repr__(self):
+        return f"<CaptureWriter {self.path!r}>"

@@ -6,6 +6,7 @@ from typing import Any
 import numpy.typing as npt
 
 from ._burst import Burst, PacketPool, PortBase
+from ._handle import Handle
 from ._telemetry import Registration
 
 STOP_REASONS: dict[int, str]
@@ -147,7 +148,7 @@ class ExternalStage(Stage):
     def __init__(self, capsule: object, owner: object, pool: PacketPool,
                  name: str | None = None) -> None: ...
 
-class Pipeline:
+class Pipeline(Handle):
     @property
     def running(self) -> bool: ...
     @property
@@ -157,6 +158,7 @@ class Pipeline:
     def add_chain(self, source: Source, stages: Iterable[Stage], sink: Sink,
                   burst: int = 32) -> None: ...
     def request_stop(self) -> None: ...
+    def close(self) -> None: ...
     def run(
         self,
         duration: float | None = None,

@@ -25,11 +25,10 @@ from pydpdk._burst cimport (
     Burst,
     PacketPool,
     PortBase,
-    fork_epoch,
-    raise_forked,
     release_held,
     take_hold,
 )
+from pydpdk._handle cimport Handle, check_rc, raise_busy
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.fec cimport (
     FEC_CODE_RLC,
@@ -182,7 +181,9 @@ cdef dict health_dict(int health, uint64_t changes):
 
 
 cdef int raise_errno(int rc, str what) except -1:
-    raise error_from_errno(rc, what, PydpdkError if rc == -errno.ENOMEM else None)
+    check_rc(-abs(rc) or -errno.EIO, what,
+             PydpdkError if rc == -errno.ENOMEM else None)
+    return -1
 
 
 cdef class Element:
@@ -1479,14 +1480,16 @@ cdef int check_signals(void *arg) noexcept with gil:
     return 0
 
 
-cdef class Pipeline:
+cdef class Pipeline(Handle):
     """Chains of source -> stages -> sink, run by one GIL-free loop.
 
     Not thread-safe: control it (add, run, stop) from one thread;
     request_stop() may be called from any.  While it runs it claims the port
     queues it polls (burst calls on them from Python raise
     ConcurrentUseError) and its elements hold their pools.  A pipeline
-    inherited by a forked child cannot run there (ForkedChildError).
+    inherited by a forked child cannot run there (ForkedChildError).  The
+    lifecycle is pydpdk._handle.Handle's: a second run while one is active
+    raises BusyError (EBUSY), a run after ``close()`` ClosedError (EBADF).
     """
 
     cdef list chains          # [(source, [stages], sink)]
@@ -1499,7 +1502,6 @@ cdef class Pipeline:
     cdef pd_run_job job
     cdef readonly Registration telemetry   # /pydpdk/pipeline,<telemetry.id>
     """The telemetry registration (``/pydpdk/pipeline,<telemetry.id>``)."""
-    cdef unsigned long epoch
     cdef list used_pools      # pools counted as used (PacketPool.users) by the run
 
     def __cinit__(self):
@@ -1507,11 +1509,10 @@ cdef class Pipeline:
         self.c_chains = NULL
         self.n_chains = 0
         self.telemetry = register_pipeline("pipeline", <const int *>&self.running)
-        self.epoch = fork_epoch()
 
     def __dealloc__(self):
         cdef unsigned int i
-        if self.epoch != fork_epoch():
+        if self.forked():
             return      # forked child: the job's thread is the parent's, leave all
         if self.telemetry is not None:
             self.telemetry.close()     # before the chains go
@@ -1547,15 +1548,18 @@ cdef class Pipeline:
             chain, or elements working on packets of different backends.
         TypeError
             A stage is not a Stage.
-        PydpdkError
+        BusyError
             The pipeline is running (EBUSY).
+        ClosedError
+            The pipeline is closed (EBADF).
         """
         cdef pd_chain *c
         cdef pd_chain **grown
         cdef Stage st
         stages = list(stages)
+        self.check_open()
         if self.running:
-            raise PydpdkError(errno.EBUSY, "cannot add a chain while the pipeline runs")
+            raise_busy(self, "cannot add a chain while the pipeline runs")
         if not 1 <= burst <= PD_BURST_MAX:
             raise ValueError(f"burst must be within 1..{PD_BURST_MAX}, got {burst}")
         if len(stages) > PD_CHAIN_MAX_STAGES:
@@ -1603,15 +1607,31 @@ cdef class Pipeline:
         """Ask a running pipeline to stop (from a Python stage or another thread)."""
         self.stop_flag = 1
 
+    def close(self):
+        """Unregister the pipeline's telemetry; it cannot run any more.
+        Idempotent (the Handle contract); its elements stay usable.
+
+        Raises
+        ------
+        BusyError
+            The pipeline runs (EBUSY): stop it first.
+        """
+        if self.closed:
+            return
+        if self.running and not self.forked():
+            raise_busy(self, "the pipeline runs; stop it first")
+        if self.telemetry is not None and not self.forked():
+            self.telemetry.close()
+        self.closed = True
+
     cdef int prepare(self, pd_run_opts *o, duration, packets, int idle_sleep_us,
                      int idle_rounds, bint busy_poll, double drain, bint on_main) except -1:
         """Validate, fill the run options and make the chains ready to run."""
-        if self.epoch != fork_epoch():
-            raise_forked(self)
+        self.check_open()
         if self.n_chains == 0:
             raise ValueError("the pipeline has no chain: call add_chain() first")
         if self.running:
-            raise PydpdkError(errno.EBUSY, "the pipeline is already running")
+            raise_busy(self, "the pipeline is already running")
         pd_run_opts_default(o)
         if duration is not None:
             if duration <= 0:
@@ -1777,8 +1797,10 @@ cdef class Pipeline:
         ------
         ValueError
             No chain, or a limit or idle parameter out of range.
-        PydpdkError
+        BusyError
             The pipeline already runs (EBUSY).
+        ClosedError
+            The pipeline is closed (EBADF).
         PortError
             A port of a chain is not started or closed, or failed during the
             run (``.result`` holds the run's result).

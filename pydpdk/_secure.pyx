@@ -17,6 +17,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from pydpdk._burst cimport PacketPool
+from pydpdk._handle cimport check_rc
 from pydpdk._includes.clock cimport pd_clock_ns
 from pydpdk._includes.secure cimport (
     PD_SEC_AES256GCM,
@@ -293,8 +294,7 @@ cdef class Sealer:
             PyBuffer_Release(&view)
         if rc == -errno.EINVAL:
             raise ValueError("not a v2 packet (>= 20 bytes, version 2, session id != 0)")
-        if rc < 0:
-            raise error_from_errno(rc, "sealing failed", PydpdkError)
+        check_rc(rc, "sealing failed", PydpdkError)
         return out
 
     def rekey(self, int key_id, key):
@@ -510,8 +510,7 @@ def bench(str aead="aes-256-gcm", str impl="auto", unsigned int inner_len=1400,
     cdef int rc
     with nogil:
         rc = pd_sec_bench(a, i, inner_len, packets, &r)
-    if rc < 0:
-        raise error_from_errno(rc, "benchmark failed", PydpdkError)
+    check_rc(rc, "benchmark failed", PydpdkError)
     return {"impl": pd_sec_impl_name(i).decode(), "packets": r.packets,
             "seal_ns": r.seal_ns, "open_ns": r.open_ns, "forged_ns": r.forged_ns,
             "flood_packets": r.flood_packets, "flood_ns": r.flood_ns,
@@ -527,6 +526,5 @@ def bench_imb_jobs(unsigned int length=1400, unsigned long long packets=100000):
         rc = pd_sec_bench_imb_jobs(length, packets, &j, &d)
     if rc == -errno.ENOTSUP:
         return None
-    if rc < 0:
-        raise error_from_errno(rc, "benchmark failed", PydpdkError)
+    check_rc(rc, "benchmark failed", PydpdkError)
     return j, d

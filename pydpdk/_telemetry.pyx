@@ -16,6 +16,7 @@ from libc.stdint cimport uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset, strncpy
 
+from pydpdk._handle cimport check_rc
 from pydpdk._includes.pipeline cimport pd_chain
 from pydpdk._includes.stats_fill cimport (
     PD_STATS_VIEW_CHAINS,
@@ -47,7 +48,7 @@ from pydpdk._includes.stats cimport (
     pd_stats_snapshot,
 )
 
-from pydpdk.errors import PydpdkError, error_from_errno
+from pydpdk.errors import PydpdkError
 
 cdef pd_stats_registry _registry
 if pd_stats_registry_init(&_registry) != 0:
@@ -165,8 +166,7 @@ cdef Registration _register(int kind, const void *obj, pd_stats_fill_fn fill, st
     cdef int rc
     reg.view = view            # owned from here on, also on failure
     rc = pd_stats_add(&_registry, kind, name.encode("ascii", "replace"), obj, fill, &ident)
-    if rc < 0:
-        raise error_from_errno(rc, "cannot register counters for telemetry", PydpdkError)
+    check_rc(rc, "cannot register counters for telemetry", PydpdkError)
     reg.kind = kind
     reg.id = ident
     reg.active = True

@@ -15,6 +15,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from pydpdk._burst cimport PacketPool, PortBase
+from pydpdk._handle cimport check_rc
 from pydpdk._includes.udp cimport (
     PD_UDP_PEER_DEAD,
     PD_UDP_PEER_UP,
@@ -377,11 +378,6 @@ cdef class UdpPort(PortBase):
         self.n_rx_queues = 1
         self.n_tx_queues = 1
 
-    cdef int _check_open(self) except -1:
-        if self.u == NULL:
-            raise PortError(errno.EBADF, f"{self!r} is closed")
-        return 0
-
     @property
     def pool(self):
         """The PacketPool received datagrams are put in."""
@@ -392,7 +388,7 @@ cdef class UdpPort(PortBase):
         """The bound local address, ``(ip, port)`` (tuple); PortError once closed."""
         cdef sockaddr_storage ss
         cdef socklen_t length = 0
-        self._check_open()
+        self.check_open()
         pd_udp_local(self.u, &ss, &length)
         return _sockaddr_tuple(&ss, length)
 
@@ -404,7 +400,7 @@ cdef class UdpPort(PortBase):
         """
         cdef sockaddr_storage ss
         cdef socklen_t length = 0
-        self._check_open()
+        self.check_open()
         pd_udp_peer(self.u, &ss, &length)
         return _sockaddr_tuple(&ss, length)
 
@@ -419,20 +415,19 @@ cdef class UdpPort(PortBase):
         ``FecDecodeStage(encap="none-tos")``.  Set before a pipeline runs;
         PortError if the socket refuses IP_RECVTOS / IPV6_RECVTCLASS.
         """
-        self._check_open()
+        self.check_open()
         return bool(pd_udp_get_tos(self.u))
 
     @tos.setter
     def tos(self, bint on):
-        self._check_open()
+        self.check_open()
         rc = pd_udp_set_tos(self.u, on)
-        if rc < 0:
-            raise error_from_errno(rc, "cannot receive the TOS of datagrams", PortError)
+        check_rc(rc, "cannot receive the TOS of datagrams", PortError)
 
     @property
     def instance_id(self):
         """The random 32-bit id this port's keepalives carry (int); PortError once closed."""
-        self._check_open()
+        self.check_open()
         return pd_udp_instance_id(self.u)
 
     @property
@@ -469,8 +464,8 @@ cdef class UdpPort(PortBase):
         self.check_usable()
         with nogil:
             rc = pd_udp_wait(self.u, ms)
-        if rc < 0:
-            raise error_from_errno(rc, f"waiting on {self!r} failed", PortError)
+        if rc < 0:      # (the message is only built on failure: wait() loops)
+            check_rc(rc, f"waiting on {self!r} failed", PortError)
         return rc > 0
 
     def tick(self):
@@ -486,10 +481,9 @@ cdef class UdpPort(PortBase):
 
     def _start(self):
         cdef int rc
-        self._check_open()
+        self.check_open()
         rc = pd_udp_start(self.u)
-        if rc < 0:
-            raise error_from_errno(rc, f"cannot start {self!r}", PortError)
+        check_rc(rc, f"cannot start {self!r}", PortError)
 
     def _stop(self):
         if self.u != NULL:
@@ -502,7 +496,7 @@ cdef class UdpPort(PortBase):
 
     def _stats(self):
         cdef pd_udp_stats st
-        self._check_open()
+        self.check_open()
         pd_udp_stats_get(self.u, &st)
         return {
             "ipackets": st.rx_packets,
@@ -539,7 +533,7 @@ cdef class UdpPort(PortBase):
         PortError
             The port is closed (EBADF).
         """
-        self._check_open()
+        self.check_open()
         pd_udp_stats_reset(self.u)
 
     def __dealloc__(self):

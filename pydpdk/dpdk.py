@@ -33,6 +33,7 @@ from typing import Any
 
 from . import _build_info
 from ._burst import Burst, Packet, PacketPool
+from ._handle import HandleMixin
 from .errors import DpdkUnavailableError, EalStateError, ResourceLimitError
 
 __all__ = [
@@ -190,7 +191,7 @@ def _has_option(args: Sequence[str], *names: str) -> bool:
     return any(a == n or a.startswith(n + "=") for a in args for n in names)
 
 
-class Eal:
+class Eal(HandleMixin):
     """The DPDK Environment Abstraction Layer, as a context manager.
 
     *args* are raw EAL arguments (a list, or a string split like a shell
@@ -568,11 +569,13 @@ class Eal:
         """
         return _dpdk_eal.telemetry_info()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Stop and close ports, free pools, remove added vdevs, rte_eal_cleanup.
 
-        Idempotent.  If packets are still held by bursts the DPDK memory is left
-        mapped (so their later release cannot crash) and a ResourceWarning says so.
+        Called once by ``close()`` (HandleMixin: idempotent, ``with``
+        closes).  If packets are still held by bursts the DPDK memory is
+        left mapped (so their later release cannot crash) and a
+        ResourceWarning says so.
         """
         problems = _dpdk_eal.cleanup()
         if (not problems and self._own_prefix is not None
@@ -584,14 +587,8 @@ class Eal:
             warnings.warn(
                 "EAL teardown incomplete: " + "; ".join(problems),
                 ResourceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-
-    def __enter__(self) -> Eal:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Eal {self.state}>"

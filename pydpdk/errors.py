@@ -27,6 +27,8 @@ __all__ = [
     "ConcurrentUseError",
     "ForkedChildError",
     "ResourceLimitError",
+    "ClosedError",
+    "BusyError",
     "EalHelpRequested",
     "error_from_errno",
 ]
@@ -86,6 +88,21 @@ class ForkedChildError(PoolError, PortError, PacketStateError):
     child (EPERM).  Its memory belongs to the parent: the child may not free,
     send or read it, and its finaliser does nothing there.  Also a PoolError,
     PortError and PacketStateError, so handlers for those see it too."""
+
+
+class ClosedError(PoolError, PortError, FecError):
+    """A handle (pool, port, codec, pipeline, capture file...) was used after
+    ``close()`` (EBADF).  The one exception for that condition on every handle
+    (see ``pydpdk._handle.Handle``); also a PoolError, PortError and FecError,
+    so handlers written for one kind of handle see it too."""
+
+
+class BusyError(PoolError, PortError, FecError, PacketStateError):
+    """A handle cannot be closed, stopped or run again now because something
+    uses it (EBUSY): packets are out of a pool, a port is open on it, a burst
+    call or native loop uses a port, a pipeline already runs.  Nothing was
+    changed; retry once the user is done.  (Two threads entering one
+    non-thread-safe object raise :class:`ConcurrentUseError` instead.)"""
 
 
 class ResourceLimitError(PydpdkError):

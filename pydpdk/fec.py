@@ -238,12 +238,6 @@ class Encoder(_fec.StreamEncoder):
         """Close every open block now; returns the parity packets."""
         return self._seal(self._poll(0, True))
 
-    def __enter__(self) -> Encoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 class Decoder(_fec.StreamDecoder):
     """Streaming FEC decoder: wire packets in (any order), payloads out.
@@ -408,12 +402,6 @@ class Decoder(_fec.StreamDecoder):
     def poll(self, now: int | None = None) -> int:
         """Give up blocks whose timeout passed; returns how many."""
         return self._poll(_now(now))
-
-    def __enter__(self) -> Decoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _as_blocks(data: Any, rows: int, what: str) -> tuple[np.ndarray, bool]:

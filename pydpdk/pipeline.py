@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import threading
 import weakref
@@ -48,6 +49,7 @@ from ._pipeline import (
 )
 from ._pipeline import Pipeline as _NativePipeline
 from .backends import Worker
+from .errors import BusyError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -220,8 +222,9 @@ class Pipeline(_NativePipeline):
 
         Raises
         ------
-        RuntimeError
-            The pipeline is already running or its result was not collected.
+        BusyError
+            The pipeline is already running or its result was not collected
+            (EBUSY).
         DpdkUnavailableError
             *lcore* given, but pydpdk was built without DPDK.
         ValueError
@@ -236,7 +239,7 @@ class Pipeline(_NativePipeline):
             ConcurrentUseError, ...); nothing runs then.
         """
         if self.running or self._pending:
-            raise RuntimeError("the pipeline is already running")
+            raise BusyError(errno.EBUSY, "the pipeline is already running")
         job = self._prepare_job(**run_kwargs)
         # The backend launches the loop: DPDK on a worker lcore, or on a
         # thread that it gives an lcore id while the EAL runs.
@@ -351,6 +354,8 @@ class Pipeline(_NativePipeline):
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        # Unlike Handle's, halts (stop and join) without closing: the
+        # pipeline's counters and result stay readable after the block.
         self.halt()
 
     def counters(self) -> dict[str, dict[str, int]]:

@@ -4,7 +4,10 @@ DPDK cannot re-initialise its EAL in one process, so every DPDK test in this
 session shares one EAL (the session fixture ``eal``) and hotplugs the virtual
 devices it needs; tests that need their own EAL (bad arguments, second init,
 fork) run a subprocess.  After every test that uses the shared ``mempool``,
-the pool must be full again (leak check).
+the pool must be full again (leak check).  In a build with
+``-Dhandle_debug=true`` (``make asan``) every test module must also leave no
+handle (pool, port, codec, pipeline, capture file) open and alive: the
+creation site of each one that outlives it is reported.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import textwrap
 
 import pytest
 
-from pydpdk import dpdk
+from pydpdk import _handle, dpdk
 
 requires_dpdk = pytest.mark.skipif(not dpdk.AVAILABLE, reason="pydpdk built without DPDK")
 
@@ -35,9 +38,33 @@ def eal():
         yield e
 
 
+# Handles that session fixtures keep for the whole run (not leaks).
+_session_handles: set[int] = set()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _handle_leak_check():
+    """With -Dhandle_debug=true: no handle made by a test module outlives it
+    unclosed (a closed one may still be referenced, e.g. by pytest's record
+    of the module's last test: it holds no native resource any more)."""
+    if not _handle.DEBUG:
+        yield
+        return
+    gc.collect()
+    before = _handle.live_ids()
+    yield
+    gc.collect()
+    leaked = _handle.live_ids() - before - _session_handles
+    if leaked:
+        sites = "\n  ".join(sorted(_handle.describe(leaked)))
+        pytest.fail(f"{len(leaked)} handle(s) outlived the test module:\n  {sites}",
+                    pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def mempool(eal):
     pool = dpdk.Mempool(4095, cache_size=64)
+    _session_handles.add(id(pool))
     yield pool
     pool.close()
 

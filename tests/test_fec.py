@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pydpdk import fec
-from pydpdk.errors import FecError
+from pydpdk.errors import ClosedError, FecError
 
 KERNELS = fec.available_kernels()
 HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -428,11 +428,14 @@ def test_closed_codec_objects_refuse_work():
     enc = fec.Encoder(4, 1)
     enc.close()
     enc.close()   # idempotent
-    with pytest.raises(ValueError, match="closed"):
+    assert enc.closed
+    with pytest.raises(ClosedError, match="closed") as exc:
         enc.encode([b"x"])
+    assert exc.value.errno == errno.EBADF
     with fec.Decoder() as dec:
         pass
-    with pytest.raises(ValueError, match="closed"):
+    assert dec.closed
+    with pytest.raises(ClosedError, match="closed"):
         dec.decode([b"x"])
 
 

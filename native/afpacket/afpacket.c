@@ -359,11 +359,6 @@ void pd_afp_close(pd_afp *afp)
         afp_release(afp);
 }
 
-void pd_afp_retain(pd_afp *afp)
-{
-    atomic_fetch_add(&afp->owners, 1);
-}
-
 static void zc_block_unref(afp_queue *q, uint32_t block, unsigned int n);
 
 /* Hand every filled block back to the kernel unread (zero copy: except
@@ -1226,15 +1221,9 @@ void pd_afp_stats_reset(pd_afp *afp)
 }
 
 int pd_afp_ifindex(const pd_afp *afp) { return afp->ifindex; }
-uint16_t pd_afp_nb_queues(const pd_afp *afp) { return afp->nb_queues; }
 int pd_afp_mtu(const pd_afp *afp) { return afp->mtu; }
 int pd_afp_vnet_hdr(const pd_afp *afp) { return afp->vnet; }
 const uint8_t *pd_afp_mac(const pd_afp *afp) { return afp->mac; }
-
-int pd_afp_fd(const pd_afp *afp, uint16_t queue)
-{
-    return queue < afp->nb_queues ? afp->q[queue].fd : -EINVAL;
-}
 
 static uint16_t io_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
 {

@@ -17,7 +17,7 @@
  *   Freeing a zero-copy packet twice is undefined (its block may already be
  *   the kernel's again); the Python burst layer makes that impossible.
  *   The port's memory lives until pd_afp_close() was called AND the last
- *   zero-copy packet was freed (pd_afp_retain() adds an owner).
+ *   zero-copy packet was freed.
  *
  * Functions return 0 or a negative errno; bursts return counts.  A queue
  * must be used by one thread at a time.  Nothing prints or exits.
@@ -95,11 +95,10 @@ void pd_afp_config_init(pd_afp_config *cfg, const char *ifname);
  * -EINVAL (bad config or name), -ENODEV (no such interface), -EPERM
  * (needs CAP_NET_RAW), -ENOMEM, or the errno of the failing call. */
 int pd_afp_open(pd_afp **out, const pd_afp_config *cfg, pd_buf_pool *pool);
-/* Drop one owner (the opener, or one pd_afp_retain()).  Sockets and ring
- * are released when the last owner is gone and no zero-copy packet is held
- * any more (the last pd_afp_zc_ops.free_bulk releases them then). */
+/* Drop the opener's hold.  Sockets and ring are released once no
+ * zero-copy packet is held any more (the last pd_afp_zc_ops.free_bulk
+ * releases them then). */
 void pd_afp_close(pd_afp *afp);
-void pd_afp_retain(pd_afp *afp);
 
 /* Start discards what queued up while stopped; rx/tx do nothing when
  * stopped. */
@@ -145,12 +144,10 @@ int pd_afp_stats_get(pd_afp *afp, int queue, pd_afp_stats *out);
 void pd_afp_stats_reset(pd_afp *afp);
 
 int pd_afp_ifindex(const pd_afp *afp);
-uint16_t pd_afp_nb_queues(const pd_afp *afp);
 int pd_afp_mtu(const pd_afp *afp);
 /* 1 when the sockets use PACKET_VNET_HDR (super-frames are segmented). */
 int pd_afp_vnet_hdr(const pd_afp *afp);
 const uint8_t *pd_afp_mac(const pd_afp *afp);
-int pd_afp_fd(const pd_afp *afp, uint16_t queue);
 
 /* rx/tx without the GIL for the pipeline loop. */
 void pd_afp_port_io(pd_afp *afp, pd_port_io *io);

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._handle import HandleMixin
 from ..errors import PortError
 from ..portspec import parse_kv, parse_pcap_spec, parse_udp_spec, pcap_port_kwargs
 
@@ -460,7 +461,7 @@ class Backend(metaclass=abc.ABCMeta):
         return None
 
 
-class PortOpener:
+class PortOpener(HandleMixin):
     """Opens port specs on one backend; closes all it opened.
 
     A spec opened twice gives the same port (a gateway whose input is its
@@ -553,8 +554,10 @@ class PortOpener:
             port.start()
         return objects, index
 
-    def close(self) -> None:
-        """Close every port opened (and remove the vdevs hot-plugged for them).
+    def _close(self) -> None:
+        """Close every port opened (and remove the vdevs hot-plugged for them);
+        ``close()`` (the :class:`~pydpdk._handle.HandleMixin` contract) calls
+        it once.
 
         Raises
         ------
@@ -566,12 +569,6 @@ class PortOpener:
             input the driver could not read to its end.
         """
         self.backend._close_ports(self)
-
-    def __enter__(self) -> PortOpener:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 @contextlib.contextmanager
