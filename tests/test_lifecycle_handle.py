@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import pydpdk
-from pydpdk import _handle, dpdk, gateway, pcap
+from pydpdk import _handle, backends, dpdk, pcap
 from pydpdk._burst import LoopbackPort, PacketPool, PortBase
 from pydpdk._handle import Handle, HandleMixin
 from pydpdk._native import AfPacketPort, BufferPool
@@ -47,7 +47,7 @@ def test_every_handle_class_derives_from_the_one_base():
         for cls in (pcap.PcapPort, pcap.CaptureReader, pcap.CaptureWriter):
             assert issubclass(cls, Handle), cls
     assert issubclass(dpdk.Eal, HandleMixin)
-    assert issubclass(gateway._PortOpener, HandleMixin)
+    assert issubclass(backends.PortOpener, HandleMixin)
 
 
 def test_the_two_conditions_are_one_exception_each_and_stay_compatible():
