@@ -6,11 +6,14 @@ from typing import Any
 from ._burst import PacketPool
 from ._pipeline import Stage
 from ._telemetry import Registration
+from .fec_config import DecoderConfig, EncoderConfig
 
 ENCAP_DEFAULTS: dict[str, Any]
 
 class FecEncodeStage(Stage):
     config: dict[str, Any]
+    @property
+    def fec_config(self) -> EncoderConfig: ...
     @property
     def telemetry(self) -> Registration: ...
     def __init__(
@@ -20,7 +23,7 @@ class FecEncodeStage(Stage):
         k: int = 10,
         m: int = 4,
         depth: int = 1,
-        deadline: float = 0.005,
+        deadline: float | None = 0.005,
         max_payload: int = 1518,
         kernel: str | None = None,
         session_id: int | None = None,
@@ -32,6 +35,7 @@ class FecEncodeStage(Stage):
         max_m: int | None = None,
         max_depth: int | None = None,
         window: int | None = None,
+        config: EncoderConfig | None = None,
         **encap: Any,
     ) -> None: ...
     def set_params(self, code: str, k: int, m: int, depth: int = 1) -> None: ...
@@ -42,11 +46,13 @@ class FecEncodeStage(Stage):
 
 class FecDecodeStage(Stage):
     @property
+    def fec_config(self) -> DecoderConfig: ...
+    @property
     def telemetry(self) -> Registration: ...
     def __init__(
         self,
         pool: PacketPool,
-        timeout: float = 0.05,
+        timeout: float | None = 0.05,
         max_blocks: int = 256,
         max_payload: int = 1518,
         cache_entries: int = 64,
@@ -55,6 +61,8 @@ class FecDecodeStage(Stage):
         measure_window: float = 0.0,
         report_interval: float = 0.1,
         send_reports: bool = False,
+        max_symbols: int | None = None,
+        config: DecoderConfig | None = None,
         **encap: Any,
     ) -> None: ...
     def link_report(self) -> tuple[int, dict[str, Any]] | None: ...

@@ -14,19 +14,13 @@ from libc.string cimport memcpy, memset
 
 from pydpdk._burst cimport PacketPool
 from pydpdk._includes.fec cimport (
-    FEC_CODE_RLC,
-    FEC_CODE_RS,
     FEC_CODE_XOR,
     FEC_DEFAULT_MAX_SESSIONS,
     FEC_HDR_LEN,
-    FEC_MAX_SESSION_BLOCKS,
-    FEC_MAX_SESSIONS,
     fec_control_state,
     fec_decoder_stats,
     fec_encoder_stats,
     fec_link_report,
-    fec_kernel,
-    fec_kernel_by_name,
     fec_random_session_id,
 )
 from pydpdk._includes.gateway cimport (
@@ -58,10 +52,13 @@ from pydpdk._includes.gateway cimport (
     pd_fec_stage_pair,
     pd_gateway_counters,
 )
+from pydpdk._fec_config cimport code_id, decoder_config_to_c, encoder_config_to_c
 from pydpdk._pipeline cimport Stage, counters_dict, raise_errno
 
 # telemetry: counters registered for DPDK's /pydpdk endpoints (docs/telemetry.md)
 from pydpdk._telemetry cimport Registration, register_fec_dec_stage, register_fec_enc_stage
+
+from pydpdk.fec_config import DecoderConfig, EncoderConfig, check_code
 
 
 cdef int parse_mac(value, uint8_t *out) except -1:
@@ -116,12 +113,6 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
     return opts
 
 
-cdef int check_max_payload(unsigned int max_payload) except -1:
-    if not 1 <= max_payload <= 65000:
-        raise ValueError(f"max_payload must be within 1..65000, got {max_payload}")
-    return 0
-
-
 cdef dict link_report_dict(const fec_link_report *r):
     return {"window": r.window, "packets": r.packets, "lost": r.lost,
             "loss_runs": r.loss_runs, "arrivals": r.arrivals, "reordered": r.reordered,
@@ -131,35 +122,6 @@ cdef dict link_report_dict(const fec_link_report *r):
             "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
             "run_hist": [r.run_hist[i] for i in range(8)],
             "recent_packets": r.recent_packets, "recent_lost": r.recent_lost}
-
-
-cdef int parse_code(str code, unsigned int k, unsigned int m) except -1:
-    if code == "rlc":       # sliding window: k, m up to 255 each (window checked by the caller)
-        if not 1 <= k <= 255 or not 1 <= m <= 255:
-            raise ValueError(f"rlc needs 1 <= k <= 255 and 1 <= m <= 255, got k={k}, m={m}")
-        return FEC_CODE_RLC
-    if code == "rs":
-        c = FEC_CODE_RS
-    elif code == "xor":
-        c = FEC_CODE_XOR
-        if m != 1:
-            raise ValueError(f"XOR parity has exactly one repair packet per block (m=1), got m={m}")
-    else:
-        raise ValueError(f"code must be 'rs', 'xor' or 'rlc', got {code!r}")
-    if k < 1 or m < 1 or k + m > 255:
-        raise ValueError(f"need k >= 1, m >= 1 and k + m <= 255, got k={k}, m={m}")
-    return c
-
-
-cdef const fec_kernel *pick_kernel(kernel) except? NULL:
-    cdef const fec_kernel *kern = NULL
-    cdef int rc
-    if kernel is None:
-        return NULL
-    rc = fec_kernel_by_name(str(kernel).encode(), &kern)
-    if rc != 0:
-        raise ValueError(f"FEC kernel {kernel!r} is unknown or not supported by this CPU")
-    return kern
 
 
 ENCAP_DEFAULTS = dict(encap="udp", src_mac="02:00:00:00:00:01", dst_mac="02:00:00:00:00:02",
@@ -193,17 +155,21 @@ cdef class FecEncodeStage(Stage):
     ----------
     pool : PacketPool
         The chain's pool; parity packets are allocated from it.
-    code : {"rs", "xor"}
-        Reed-Solomon, or XOR parity (``m`` must be 1).
+    code : {"rs", "xor", "rlc"}
+        Reed-Solomon, XOR parity (``m`` must be 1) or the sliding-window
+        code.  This and the FEC settings below (*k*, *m*, *depth*,
+        *deadline*, *max_payload*, *kernel*, *session_id*, *max_m*,
+        *max_depth*, *window*) are :class:`pydpdk.fec_config.EncoderConfig`'s,
+        with its names, units, defaults and errors.
     k : int, default 10
         Source packets per block, ``k >= 1``.
     m : int, default 4
         Repair packets per block, ``m >= 1``, ``k + m <= 255``.
     depth : int, default 1
-        Interleaving depth (blocks filled in turn), 1..64.
-    deadline : float, default 0.005
+        Interleaving depth (blocks filled in turn), 1..1024; 1 for rlc.
+    deadline : float or None, default 0.005
         Seconds after a block's first packet at which it is closed with
-        what it has (its parity sent); 0: only full blocks.
+        what it has (its parity sent); 0 or None: only full blocks.
     max_payload : int, default 1518
         Largest frame protected, bytes, 1..65000.
     kernel : str, optional
@@ -228,6 +194,9 @@ cdef class FecEncodeStage(Stage):
     window : int, optional
         ``code="rlc"`` only: source packets each repair covers, k..255
         (None: k); docs/fec-format.md, "RLC".
+    config : EncoderConfig, optional
+        All the FEC settings at once; the FEC keywords above are then
+        ignored.
     **encap
         Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
         UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
@@ -241,7 +210,10 @@ cdef class FecEncodeStage(Stage):
         A parameter out of range, an unknown code, kernel or encapsulation,
         a bad address, or a *wan_mtu* that leaves no room.
     TypeError
-        An unknown encapsulation keyword.
+        An unknown encapsulation keyword, a FEC setting of the wrong type,
+        or a *config* that is not an EncoderConfig.
+    FecError
+        *kernel* cannot run on this CPU (ENOTSUP).
     PoolError
         *pool* is closed.
     PydpdkError
@@ -257,19 +229,26 @@ cdef class FecEncodeStage(Stage):
     ``icmp``, ``fragment`` (bool) and ``icmp_source``."""
     cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
     """The telemetry registration (``/pydpdk/fec/encoder,<telemetry.id>``)."""
+    cdef readonly object fec_config
+    """The FEC settings (:class:`pydpdk.fec_config.EncoderConfig`)."""
 
-    def __init__(self, PacketPool pool not None, str code="rs", unsigned int k=10,
-                 unsigned int m=4, unsigned int depth=1, double deadline=0.005,
-                 unsigned int max_payload=1518, kernel=None, session_id=None,
+    def __init__(self, PacketPool pool not None, str code="rs", k=10, m=4, depth=1,
+                 deadline=0.005, max_payload=1518, kernel=None, session_id=None,
                  unsigned int wan_mtu=0, bint clamp_mss=True, bint icmp=True,
                  bint fragment=True, icmp_source=None, max_m=None, max_depth=None,
-                 window=None,
+                 window=None, config=None,
                  **encap):
         cdef pd_fec_enc_stage_cfg cfg
         cdef int err = 0
         cdef uint32_t sid = 0
         cdef uint32_t max_frame = 0, ip_mtu = 0, mss4 = 0
         pool.check_open()
+        if config is None:
+            config = EncoderConfig(code=code, k=k, m=m, depth=depth, window=window,
+                                   max_payload=max_payload, deadline=deadline, kernel=kernel,
+                                   session_id=session_id, max_m=max_m, max_depth=max_depth)
+        elif not isinstance(config, EncoderConfig):
+            raise TypeError(f"config must be an EncoderConfig, got {type(config).__name__}")
         memset(&cfg, 0, sizeof(cfg))
         opts = fill_encap(&cfg.encap, encap)
         if wan_mtu:
@@ -289,47 +268,15 @@ cdef class FecEncodeStage(Stage):
                 else:
                     cfg.mtu.has_src6 = 1
                     memcpy(cfg.mtu.src6, <char *>addr.packed, 16)
-        cfg.fec.code = parse_code(code, k, m)
-        if not 1 <= depth <= 64:
-            raise ValueError(f"interleaving depth must be within 1..64, got {depth}")
-        if deadline < 0:
-            raise ValueError(f"deadline must be >= 0 seconds (0: none), got {deadline}")
-        check_max_payload(max_payload)
-        cfg.fec.k = k
-        cfg.fec.m = m
-        cfg.fec.depth = depth
-        if cfg.fec.code == FEC_CODE_RLC:
-            # Sliding window (docs/fec-format.md): no interleaving, each
-            # repair covers the last `window` sources.
-            cfg.fec.depth = depth = 1
-            cfg.fec.window = k if window is None else window
-            if not k <= cfg.fec.window <= 255:
-                raise ValueError(f"rlc window must be within k..255, got {window}")
-        elif window is not None:
-            raise ValueError(f"window applies to code 'rlc' only, got code {code!r}")
-        cfg.fec.max_payload = max_payload
-        cfg.fec.timeout = <uint64_t>(deadline * 1e9)
-        cfg.fec.kernel = pick_kernel(kernel)
+        encoder_config_to_c(config, &cfg.fec)
         # The wire session id (docs/fec-format.md): random per stage unless
         # given (e.g. one per queue); drawn here so config can report it.
-        if session_id is None:
+        if config.session_id is None:
             err = fec_random_session_id(&sid)
             if err < 0:
                 raise_errno(err, "cannot draw a random FEC session id")
-        elif not 1 <= session_id <= 0xFFFFFFFF:
-            raise ValueError(f"session_id must be 1..2**32-1 or None, got {session_id!r}")
-        else:
-            sid = session_id
-        cfg.fec.session_id = sid
-        # Adaptive FEC: memory for the largest m and depth set_params may choose.
-        if max_m is not None:
-            if not m <= max_m <= 254:
-                raise ValueError(f"max_m must be within m..254, got {max_m}")
-            cfg.fec.max_m = max_m
-        if max_depth is not None:
-            if not depth <= max_depth <= 64:
-                raise ValueError(f"max_depth must be within depth..64, got {max_depth}")
-            cfg.fec.max_depth = max_depth
+            cfg.fec.session_id = sid
+        sid = cfg.fec.session_id
         self.enc = pd_fec_enc_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.enc == NULL:
             if err == -errno.EINVAL and wan_mtu:
@@ -340,9 +287,12 @@ cdef class FecEncodeStage(Stage):
         self.use_pool(pool)
         self._name = "fec-encode"
         pd_fec_enc_stage_mtu(self.enc, &max_frame, &ip_mtu, &mss4)
-        self.config = dict(opts, code=code, k=k, m=m, depth=depth, deadline=deadline,
+        code, k, m = config.code, config.k, config.m
+        self.fec_config = config
+        self.config = dict(opts, code=code, k=k, m=m, depth=config.depth,
+                           deadline=config.deadline or 0.0,
                            window=cfg.fec.window if code == "rlc" else None,
-                           max_payload=max_payload, session_id=sid,
+                           max_payload=config.max_payload, session_id=sid,
                            overhead_bytes=pd_encap_len(&cfg.encap) + FEC_HDR_LEN,
                            wan_mtu=wan_mtu, max_frame=max_frame, ip_mtu=ip_mtu,
                            mss=mss4, icmp=bool(wan_mtu and icmp),
@@ -377,8 +327,11 @@ cdef class FecEncodeStage(Stage):
             An unknown code, bad k/m, or beyond max_m / max_depth (an rlc
             stage does not switch).
         """
-        c = parse_code(code, k, m)
-        if pd_fec_enc_stage_set_params(self.enc, c, k, m, depth) != 0:
+        if code not in ("rs", "xor"):
+            raise ValueError(f"a stage switches between the block codes 'rs' and 'xor', "
+                             f"got {code!r}")
+        check_code(code, k, m)
+        if depth < 1 or pd_fec_enc_stage_set_params(self.enc, code_id(code), k, m, depth) != 0:
             raise ValueError(f"cannot switch to {code}({k},{m}) depth {depth}: beyond "
                              "max_m / max_depth of this stage")
 
@@ -439,15 +392,20 @@ cdef class FecDecodeStage(Stage):
     ----------
     pool : PacketPool
         The chain's pool; rebuilt frames are allocated from it.
-    timeout : float, default 0.05
+    timeout : float or None, default 0.05
         Seconds after a block's first packet at which an incomplete block
-        is given up (its losses counted); 0: never by time.
+        is given up (its losses counted); 0 or None: never by time.  This
+        and the FEC settings below (*max_blocks*, *max_payload*,
+        *cache_entries*, *kernel*, *max_sessions*, *measure_window*,
+        *report_interval*, *max_symbols*) are
+        :class:`pydpdk.fec_config.DecoderConfig`'s, with its names, units,
+        defaults and errors.
     max_blocks : int, default 256
-        Blocks tracked per session, 1..65536.
+        Blocks in flight (all sessions), 1..65536.
     max_payload : int, default 1518
         Largest frame, bytes, 1..65000 (as the encoder's).
     cache_entries : int, default 64
-        Decoding matrices cached.
+        Decoding matrices cached, 0..65536.
     kernel : str, optional
         GF(2^8) kernel name; None: the fastest this CPU has.
     max_sessions : int, default FEC_DEFAULT_MAX_SESSIONS
@@ -460,6 +418,11 @@ cdef class FecDecodeStage(Stage):
     send_reports : bool, default False
         Hand each report to the paired encoder stage, which sends it to the
         peer in a control packet (an adaptive tunnel).
+    max_symbols : int, optional
+        Stored packet copies, 255..2**24; None: ``max(255, 32 * max_blocks)``.
+    config : DecoderConfig, optional
+        All the FEC settings at once; the FEC keywords above are then
+        ignored.
     **encap
         Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
         UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
@@ -474,7 +437,10 @@ cdef class FecDecodeStage(Stage):
         A parameter out of range, an unknown kernel or encapsulation, or
         ``max_sessions * max_blocks > 2**20``.
     TypeError
-        An unknown encapsulation keyword.
+        An unknown encapsulation keyword, a FEC setting of the wrong type,
+        or a *config* that is not a DecoderConfig.
+    FecError
+        *kernel* cannot run on this CPU (ENOTSUP).
     PoolError
         *pool* is closed.
     PydpdkError
@@ -483,45 +449,33 @@ cdef class FecDecodeStage(Stage):
 
     cdef pd_fec_dec_stage *dec
     cdef object replies_of
+    cdef readonly object fec_config
+    """The FEC settings (:class:`pydpdk.fec_config.DecoderConfig`)."""
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
     """The telemetry registration (``/pydpdk/fec/decoder,<telemetry.id>``)."""
 
-    def __init__(self, PacketPool pool not None, double timeout=0.05,
-                 unsigned int max_blocks=256, unsigned int max_payload=1518,
-                 unsigned int cache_entries=64, kernel=None,
-                 unsigned int max_sessions=FEC_DEFAULT_MAX_SESSIONS,
-                 double measure_window=0.0, double report_interval=0.1,
-                 bint send_reports=False, **encap):
+    def __init__(self, PacketPool pool not None, timeout=0.05, max_blocks=256,
+                 max_payload=1518, cache_entries=64, kernel=None,
+                 max_sessions=FEC_DEFAULT_MAX_SESSIONS, measure_window=0.0,
+                 report_interval=0.1, bint send_reports=False, max_symbols=None,
+                 config=None, **encap):
         cdef pd_fec_dec_stage_cfg cfg
         cdef int err = 0
         pool.check_open()
+        if config is None:
+            config = DecoderConfig(max_payload=max_payload, max_blocks=max_blocks,
+                                   max_symbols=max_symbols, timeout=timeout,
+                                   cache_entries=cache_entries, kernel=kernel,
+                                   max_sessions=max_sessions, measure_window=measure_window,
+                                   report_interval=report_interval)
+        elif not isinstance(config, DecoderConfig):
+            raise TypeError(f"config must be a DecoderConfig, got {type(config).__name__}")
         memset(&cfg, 0, sizeof(cfg))
         fill_encap(&cfg.encap, encap)
-        if timeout < 0:
-            raise ValueError(f"timeout must be >= 0 seconds (0: none), got {timeout}")
-        if not 1 <= max_blocks <= 65536:
-            raise ValueError(f"max_blocks must be within 1..65536, got {max_blocks}")
-        check_max_payload(max_payload)
-        cfg.fec.max_payload = max_payload
-        cfg.fec.max_blocks = max_blocks
-        cfg.fec.max_symbols = max(255, max_blocks * 16)
-        cfg.fec.timeout = <uint64_t>(timeout * 1e9)
-        cfg.fec.cache_entries = cache_entries
-        cfg.fec.kernel = pick_kernel(kernel)
-        if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
-            raise ValueError(f"max_sessions must be within 2..{FEC_MAX_SESSIONS}, "
-                             f"got {max_sessions}")
-        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
-            raise ValueError(f"max_sessions * max_blocks must be at most "
-                             f"{FEC_MAX_SESSION_BLOCKS}, got {max_sessions} * {max_blocks}")
-        cfg.fec.max_sessions = max_sessions
-        # Adaptive FEC: link measurement (seconds, 0: off) and its reports.
-        if measure_window < 0 or report_interval <= 0:
-            raise ValueError("measure_window must be >= 0 s, report_interval > 0 s")
-        if measure_window:
-            cfg.fec.measure_window = max(10, <uint64_t>(measure_window * 1e9))
-        cfg.report_interval = <uint64_t>(report_interval * 1e9)
+        decoder_config_to_c(config, &cfg.fec)
+        cfg.report_interval = <uint64_t>(config.report_interval * 1e9)
         cfg.send_reports = send_reports
+        self.fec_config = config
         self.dec = pd_fec_dec_stage_create(&cfg, pool.ops, pool.pool, &err)
         if self.dec == NULL:
             raise_errno(err, "cannot create the FEC decoder stage")
