@@ -21,8 +21,8 @@ released:
   CPU runs.  ``PYDPDK_FEC_KERNEL=scalar|avx2|avx2gfni|gfni`` overrides the default at
   start-up; each codec object also takes ``kernel=``.
 
-Settings: the encoder's and the decoder's are :class:`EncoderConfig` and
-:class:`DecoderConfig` (:mod:`pydpdk.fec_config`), the same names, units and
+Settings: the encoder's and the decoder's are :class:`~pydpdk.fec_config.EncoderConfig` and
+:class:`~pydpdk.fec_config.DecoderConfig` (:mod:`pydpdk.fec_config`), the same names, units and
 checks as the pipeline stages, the gateway and the CLI; each codec takes
 them as keywords or as ``config=``.
 
@@ -141,7 +141,7 @@ class Encoder(_fec.StreamEncoder):
     (``getrandom(2)``) for each new encoder unless given, so a decoder tells
     a restarted sender's stream from the old one and uses it at once.
 
-    The settings are :class:`EncoderConfig`'s (same names, units, checks
+    The settings are :class:`~pydpdk.fec_config.EncoderConfig`'s (same names, units, checks
     and errors as the pipeline's FecEncodeStage, the gateway and the CLI);
     the codec's own defaults differ in *max_payload* (2048) and *deadline*
     (None: a codec driven by its caller's clock closes blocks by time only
@@ -211,7 +211,7 @@ class Encoder(_fec.StreamEncoder):
     ------
     FecConfigError
         (a ValueError) A setting out of range or a wrong combination
-        (:class:`EncoderConfig`); *adaptive* is not an AdaptivePolicy.
+        (:class:`~pydpdk.fec_config.EncoderConfig`); *adaptive* is not an AdaptivePolicy.
     TypeError
         A setting of the wrong type, or *config* is not an EncoderConfig.
     FecError
@@ -455,7 +455,7 @@ class Decoder(_fec.StreamDecoder):
     checked and their reports kept for :meth:`peer_reports` (malformed, old
     or repeated ones are counted in :attr:`control_stats` and dropped).
 
-    The settings are :class:`DecoderConfig`'s (same names, units, checks
+    The settings are :class:`~pydpdk.fec_config.DecoderConfig`'s (same names, units, checks
     and errors as the pipeline's FecDecodeStage, the gateway and the CLI);
     the codec's own defaults differ in *max_payload* (2048), *max_blocks*
     (64), *timeout* (0.1 s) and *measure_window* (1 s: on).
@@ -505,7 +505,7 @@ class Decoder(_fec.StreamDecoder):
     Raises
     ------
     FecConfigError
-        (a ValueError) A setting out of range (:class:`DecoderConfig`).
+        (a ValueError) A setting out of range (:class:`~pydpdk.fec_config.DecoderConfig`).
     TypeError
         A setting of the wrong type, or *config* is not a DecoderConfig.
     FecError
@@ -747,7 +747,7 @@ class BlockCodec(_fec.BlockCodec):
     ------
     FecConfigError
         (a ValueError) An unknown code or kernel, or k, m out of range
-        (the checks of :class:`EncoderConfig`).
+        (the checks of :class:`~pydpdk.fec_config.EncoderConfig`).
     FecError
         *kernel* cannot run on this CPU (ENOTSUP), or no memory.
     """

@@ -24,14 +24,14 @@ from __future__ import annotations
 import errno
 import math
 import operator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import _fec
 from .errors import FecError, error_from_errno
 
-__all__ = ["CODES", "DecoderConfig", "EncoderConfig", "FecConfigError", "check_code",
-           "check_kernel", "option_error"]
+__all__ = ["CODES", "OPTIONS", "DecoderConfig", "EncoderConfig", "FecConfigError",
+           "check_code", "check_kernel", "decoder_config", "encoder_config", "option_error"]
 
 CODES = ("rs", "xor", "rlc")
 """FEC codes: Reed-Solomon (Cauchy), XOR parity, sliding-window RLC (RFC 8681 style)."""
@@ -68,7 +68,7 @@ def option_error(exc: FecConfigError, options: dict[str, str] | None = None) -> 
     exc : FecConfigError
         The error of a configuration.
     options : dict of str to str, optional
-        Option by field (default :data:`OPTIONS`).
+        Option by field (default :data:`~pydpdk.fec_config.OPTIONS`).
 
     Returns
     -------
@@ -203,7 +203,7 @@ class EncoderConfig:
         what it has (its parity sent); 0 or None: only full blocks (and
         flushes).
     kernel : str, optional
-        GF(2^8) kernel (see :func:`check_kernel`); None: the best this CPU
+        GF(2^8) kernel (see :func:`~pydpdk.fec_config.check_kernel`); None: the best this CPU
         runs.
     session_id : int, optional
         Wire session id, 1..2**32-1; None: a random one per encoder.
@@ -338,7 +338,7 @@ class DecoderConfig:
     cache_entries : int, default 64
         Decoding matrices kept, by loss pattern (LRU), 0..65536.
     kernel : str, optional
-        GF(2^8) kernel (see :func:`check_kernel`); None: the best this CPU
+        GF(2^8) kernel (see :func:`~pydpdk.fec_config.check_kernel`); None: the best this CPU
         runs.
     max_sessions : int, default 8
         Sender sessions decoded side by side, 2..4096, with
@@ -433,13 +433,6 @@ class DecoderConfig:
             As the constructor.
         """
         return replace(self, **changes)
-
-
-ENCODER_FIELDS = frozenset(f.name for f in fields(EncoderConfig))
-"""Names of the :class:`EncoderConfig` fields."""
-
-DECODER_FIELDS = frozenset(f.name for f in fields(DecoderConfig))
-"""Names of the :class:`DecoderConfig` fields."""
 
 
 def encoder_config(config: EncoderConfig | None = None, **settings: Any) -> EncoderConfig:
