@@ -141,11 +141,9 @@ class Encoder(_fec.StreamEncoder):
     (``getrandom(2)``) for each new encoder unless given, so a decoder tells
     a restarted sender's stream from the old one and uses it at once.
 
-    The settings are :class:`~pydpdk.fec_config.EncoderConfig`'s (same names, units, checks
-    and errors as the pipeline's FecEncodeStage, the gateway and the CLI);
-    the codec's own defaults differ in *max_payload* (2048) and *deadline*
-    (None: a codec driven by its caller's clock closes blocks by time only
-    when asked to).
+    The settings are :class:`~pydpdk.fec_config.EncoderConfig`'s: the same
+    names, units, defaults, checks and errors as the pipeline's
+    FecEncodeStage, the gateway and the CLI.
 
     Parameters
     ----------
@@ -169,9 +167,9 @@ class Encoder(_fec.StreamEncoder):
         ``stats`` count repair batches in ``blocks`` (``blocks_partial``:
         batches sent early, by *deadline* or :meth:`flush`), and *deadline*
         counts from a batch's first source.
-    max_payload : int, default 2048
+    max_payload : int, default 1518
         Largest payload accepted, bytes, 1..65000 (:data:`MAX_PAYLOAD`).
-    deadline : float or None, default None
+    deadline : float or None, default 0.005
         Seconds after a block's first packet at which an unfinished block
         is closed (checked by :meth:`encode` and :meth:`poll`); 0 or None:
         never by time.
@@ -219,8 +217,8 @@ class Encoder(_fec.StreamEncoder):
     """
 
     def __init__(self, k: int = 10, m: int = 4, *, code: str = "rs", depth: int = 1,
-                 window: int | None = None, max_payload: int = 2048,
-                 deadline: float | None = None, kernel: str | None = None,
+                 window: int | None = None, max_payload: int = 1518,
+                 deadline: float | None = 0.005, kernel: str | None = None,
                  session_id: int | None = None, first_block_id: int = 0,
                  max_m: int | None = None, max_depth: int | None = None,
                  keys: Any = None, aead: str = "aes-256-gcm",
@@ -455,22 +453,23 @@ class Decoder(_fec.StreamDecoder):
     checked and their reports kept for :meth:`peer_reports` (malformed, old
     or repeated ones are counted in :attr:`control_stats` and dropped).
 
-    The settings are :class:`~pydpdk.fec_config.DecoderConfig`'s (same names, units, checks
-    and errors as the pipeline's FecDecodeStage, the gateway and the CLI);
-    the codec's own defaults differ in *max_payload* (2048), *max_blocks*
-    (64), *timeout* (0.1 s) and *measure_window* (1 s: on).
+    The settings are :class:`~pydpdk.fec_config.DecoderConfig`'s: the same
+    names, units, defaults, checks and errors as the pipeline's
+    FecDecodeStage, the gateway and the CLI, but for *measure_window*, on
+    (1 s) here for :meth:`link_report` and :meth:`feedback`, off in a stage
+    unless its tunnel is adaptive (measuring costs time per packet).
 
     Parameters
     ----------
-    max_payload : int, default 2048
+    max_payload : int, default 1518
         Largest payload accepted, bytes, 1..65000 (larger packets count as
         malformed).
-    max_blocks : int, default 64
+    max_blocks : int, default 256
         Blocks in flight (all sessions), 1..65536.
     max_symbols : int, optional
         Stored symbol copies, 255..2**24 (default ``max(255, 32 *
         max_blocks)``).
-    timeout : float or None, default 0.1
+    timeout : float or None, default 0.05
         Seconds before an incomplete block is given up; 0 or None: never.
     cache_entries : int, default 64
         Decode matrices kept, by loss pattern (LRU), 0..65536.
@@ -512,8 +511,8 @@ class Decoder(_fec.StreamDecoder):
         *kernel* cannot run on this CPU (ENOTSUP), or no memory.
     """
 
-    def __init__(self, *, max_payload: int = 2048, max_blocks: int = 64,
-                 max_symbols: int | None = None, timeout: float | None = 0.1,
+    def __init__(self, *, max_payload: int = 1518, max_blocks: int = 256,
+                 max_symbols: int | None = None, timeout: float | None = 0.05,
                  cache_entries: int = 64, kernel: str | None = None,
                  max_sessions: int = DEFAULT_MAX_SESSIONS, measure_window: float = 1.0,
                  report_interval: float = 0.1, keys: Any = None,

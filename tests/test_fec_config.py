@@ -193,3 +193,17 @@ def test_demo_defaults_agree_with_the_cli():
     cfg = DemoConfig()
     enc = cfg.encoder_config()
     assert enc.max_payload == max(cfg.sizes) and enc.deadline == cfg.deadline
+
+
+def test_same_defaults_everywhere(pool):
+    from pydpdk.gateway import GatewayConfig
+    from pydpdk.pipeline import FecDecodeStage, FecEncodeStage
+
+    # (the codec's encoder took 2048 bytes and no deadline, its decoder 64
+    # blocks, 0.1 s and 32 x max_blocks symbols against the stage's 16 x)
+    assert fec.Encoder().config == EncoderConfig() == FecEncodeStage(pool).fec_config
+    gw = GatewayConfig(mode="encode", ports={"in": "a", "out": "b"})
+    assert gw.encoder_config() == EncoderConfig() and gw.decoder_config() == DecoderConfig()
+    assert FecDecodeStage(pool).fec_config == DecoderConfig()
+    # the one difference: a codec object measures its link by default
+    assert fec.Decoder().config == DecoderConfig(measure_window=1.0)
