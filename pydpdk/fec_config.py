@@ -443,7 +443,7 @@ def encoder_config(config: EncoderConfig | None = None, **settings: Any) -> Enco
     config : EncoderConfig, optional
         The base configuration.
     **settings
-        :class:`EncoderConfig` fields; a None value keeps the base's.
+        :class:`EncoderConfig` fields to set.
 
     Returns
     -------
