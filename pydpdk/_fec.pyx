@@ -10,14 +10,13 @@ objects own memory only (no OS resources), so they are freed when collected;
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from libc.errno cimport EAGAIN, ENOENT, ENOMEM
+from libc.errno cimport EAGAIN, ENOMEM
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 from pydpdk._handle cimport Handle, check_rc, raise_closed
 from pydpdk._includes.fec cimport (
-    FEC_CODE_RLC,
     FEC_CODE_RS,
     FEC_CODE_XOR,
     FEC_CONTROL,
@@ -66,7 +65,6 @@ from pydpdk._includes.fec cimport (
     fec_encoder_stats,
     fec_init,
     fec_kernel,
-    fec_kernel_by_name,
     fec_kernel_default,
     fec_kernel_names,
     fec_kernel_supported,
@@ -82,6 +80,7 @@ from pydpdk._includes.fec cimport (
     fec_verdict,
 )
 
+from pydpdk._fec_config cimport config_kernel, decoder_config_to_c, encoder_config_to_c
 from pydpdk._telemetry cimport Registration, register_fec_decoder, register_fec_encoder
 
 import errno as _errno
@@ -111,6 +110,13 @@ MAX_SESSIONS = FEC_MAX_SESSIONS
 MAX_SYMBOLS = FEC_MAX_SYMBOLS
 MAX_PAYLOAD = FEC_MAX_PAYLOAD
 RLC_MAX_WINDOW = FEC_RLC_MAX_WINDOW
+RLC_MAX_M = FEC_RLC_MAX_M
+MAX_SESSION_BLOCKS = FEC_MAX_SESSION_BLOCKS
+# Limits native/fec checks without a named constant (encoder.c: depth and
+# max_depth; decoder.c: max_blocks and max_symbols).
+MAX_DEPTH = 1024
+MAX_BLOCKS = 65536
+MAX_STORED_SYMBOLS = 1 << 24
 _CODES = {"rs": FEC_CODE_RS, "xor": FEC_CODE_XOR}
 
 
@@ -121,19 +127,6 @@ def rlc_coefs(uint64_t first_esi, unsigned n, unsigned key):
         raise ValueError(f"need 1 <= n <= {FEC_RLC_MAX_WINDOW} and key <= 255")
     fec_rlc_coefs(first_esi, n, <uint8_t>key, out)
     return bytes(out[:n])
-
-
-cdef unsigned _rlc_window(long k, long m, object window) except 0:
-    """Checked (k, m, window) of the sliding-window code; returns the window."""
-    if not 1 <= k <= FEC_RLC_MAX_WINDOW:
-        raise ValueError(f"rlc: k (sources between repair batches) must be 1..{FEC_RLC_MAX_WINDOW} "
-                         f"(got {k})")
-    if not 1 <= m <= FEC_RLC_MAX_M:
-        raise ValueError(f"rlc: m (repairs per batch) must be 1..{FEC_RLC_MAX_M} (got {m})")
-    w = k if window is None else int(window)
-    if not k <= w <= FEC_RLC_MAX_WINDOW:
-        raise ValueError(f"rlc: window must be k..{FEC_RLC_MAX_WINDOW} (k={k}, got {w})")
-    return w
 
 
 def kernel_names():
@@ -158,35 +151,20 @@ def default_kernel():
 
 
 cdef const fec_kernel *_kernel(object name) except NULL:
-    cdef const fec_kernel *kern = NULL
-    if name is None:
-        return fec_kernel_default()
-    rc = fec_kernel_by_name(str(name).encode(), &kern)
-    if rc == -ENOENT:
-        raise ValueError(f"unknown FEC kernel {name!r}: choose one of {kernel_names()}")
-    if rc == -_errno.ENOTSUP:
-        raise error_from_errno(
-            _errno.ENOTSUP, f"FEC kernel {name!r} cannot run on this CPU", FecError)
-    check_rc(rc, f"cannot select FEC kernel {name!r}", FecError)
-    return kern
+    """The kernel *name* (None: the default), checked as every FEC API checks it
+    (pydpdk.fec_config.check_kernel: ValueError unknown, FecError ENOTSUP)."""
+    from pydpdk.fec_config import check_kernel
 
-
-cdef uint64_t _timeout_ns(object seconds) except? 0:
-    if seconds is None or seconds == 0:
-        return 0
-    if seconds < 0:
-        raise ValueError(f"timeout must be positive seconds or None (got {seconds!r})")
-    return max(1, int(seconds * 1e9))
+    check_kernel(name)
+    return config_kernel(name)
 
 
 cdef int _code(object code, long k, long m) except -1:
-    if code not in _CODES:
-        raise ValueError(f"unknown FEC code {code!r}: use 'rs' or 'xor' (or 'rlc' for the "
-                         "streaming Encoder)")
-    if k < 1 or m < 1:
-        raise ValueError(f"k and m must be at least 1 (got k={k}, m={m})")
-    if k + m > FEC_MAX_SYMBOLS:
-        raise ValueError(f"k + m must be at most {FEC_MAX_SYMBOLS} (got {k} + {m})")
+    """The native id of block code *code* with k, m, checked as every FEC API
+    checks it (pydpdk.fec_config.check_code: ValueError)."""
+    from pydpdk.fec_config import check_code
+
+    check_code(code, k, m)
     if fec_code_check(_CODES[code], k, m) < 0:
         raise ValueError(f"code {code!r} needs m == 1 (got m={m})")
     return _CODES[code]
@@ -395,12 +373,17 @@ cdef class BlockCodec:
     cdef uint8_t *generator     # m x k coefficients, computed once
     cdef int code_id
     cdef readonly unsigned k
+    """Data symbols per block (int)."""
     cdef readonly unsigned m
+    """Parity symbols per block (int)."""
     cdef readonly str code
+    """The code: ``"rs"`` or ``"xor"`` (str)."""
     cdef int busy               # thread guard (guard_enter)
 
     def __cinit__(self, long k, long m, *, str code="rs", kernel=None,
-                  unsigned cache_size=64):
+                  cache_entries=64, cache_size=None):
+        # cache_entries as in DecoderConfig; cache_size is its old name.
+        cdef unsigned entries = cache_entries if cache_size is None else cache_size
         self.code_id = _code(code, k, m)
         self.code = code
         self.k = k
@@ -410,8 +393,8 @@ cdef class BlockCodec:
         if self.generator == NULL:
             raise MemoryError()
         fec_code_matrix(self.code_id, k, m, self.generator)
-        if cache_size > 0:
-            rc = fec_matrix_cache_create(cache_size, &self.cache)
+        if entries > 0:
+            rc = fec_matrix_cache_create(entries, &self.cache)
             check_rc(rc, "cannot allocate the decode matrix cache", FecError)
 
     def __dealloc__(self):
@@ -420,10 +403,12 @@ cdef class BlockCodec:
 
     @property
     def kernel(self):
+        """The GF(2^8) kernel in use (str)."""
         return self.kern.name.decode()
 
     @property
     def cache_stats(self):
+        """Decode matrix cache use (dict of str to int): ``hits``, ``misses``."""
         cdef uint64_t hits = 0, misses = 0
         fec_matrix_cache_stats(self.cache, &hits, &misses)
         return {"hits": hits, "misses": misses}
@@ -512,65 +497,43 @@ cdef class StreamEncoder(Handle):
     cdef fec_encoder *enc
     cdef Arena arena            # output of the last call, reused
     cdef readonly unsigned k
+    """Source packets per block (rlc: between repair batches) in force (int)."""
     cdef readonly unsigned m
+    """Repair packets per block (rlc: per batch) in force (int)."""
     cdef readonly unsigned depth
+    """Interleaving depth in force (int)."""
     cdef readonly unsigned window   # rlc: sources each repair covers; 0 for rs/xor
+    """rlc: source packets each repair covers; 0 for rs/xor (int)."""
     cdef readonly uint32_t max_payload
+    """Largest payload accepted, bytes (int)."""
     cdef readonly str code
+    """The code in force: ``"rs"``, ``"xor"`` or ``"rlc"`` (str)."""
     # Handle.busy is the thread guard (guard_enter)
     cdef readonly uint32_t session_id
+    """The wire session id, 1..2**32-1 (int)."""
     cdef readonly Registration telemetry   # /pydpdk/fec/encoder,<telemetry.id>
+    """The telemetry registration (``/pydpdk/fec/encoder,<telemetry.id>``)."""
 
-    def __cinit__(self, long k, long m, *, str code="rs", long depth=1,
-                  long max_payload=2048, timeout=None,
-                  uint64_t first_block_id=0, kernel=None, session_id=None,
-                  max_m=None, max_depth=None, window=None):
+    def __cinit__(self, *args, **kwargs):
+        self.enc = NULL             # made by _open() (pydpdk.fec.Encoder.__init__)
+
+    def _open(self, config):
+        """Create the native encoder from *config* (a validated
+        pydpdk.fec_config.EncoderConfig); once."""
         cdef fec_encoder_config cfg
-        memset(&cfg, 0, sizeof(cfg))
-        if code == "rlc":
-            cfg.code = FEC_CODE_RLC
-            cfg.window = _rlc_window(k, m, window)
-            if depth != 1:
-                raise ValueError(f"rlc: depth must be 1, the window spreads repair over "
-                                 f"time (got {depth})")
-            if max_m is not None or max_depth is not None:
-                raise ValueError("rlc: max_m/max_depth apply to the block codes "
-                                 "(an rlc encoder does not switch parameters)")
-        else:
-            cfg.code = _code(code, k, m)
-            if window is not None:
-                raise ValueError(f"window applies to code='rlc' only (code={code!r})")
-        if max_m is not None:
-            if not m <= max_m < FEC_MAX_SYMBOLS:
-                raise ValueError(f"max_m must be m..{FEC_MAX_SYMBOLS - 1} (got {max_m})")
-            cfg.max_m = max_m
-        if max_depth is not None:
-            if not depth <= max_depth <= 1024:
-                raise ValueError(f"max_depth must be depth..1024 (got {max_depth})")
-            cfg.max_depth = max_depth
-        if depth < 1 or depth > 1024:
-            raise ValueError(f"depth must be 1..1024 (got {depth})")
-        if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
-            raise ValueError(f"max_payload must be 1..{FEC_MAX_PAYLOAD} (got {max_payload})")
-        cfg.k = k
-        cfg.m = m
-        cfg.depth = depth
-        cfg.max_payload = max_payload
-        cfg.timeout = _timeout_ns(timeout)
-        cfg.first_block_id = first_block_id
-        cfg.kernel = _kernel(kernel)
-        cfg.flags = 0
-        if session_id is None:
-            cfg.session_id = 0          # the codec draws one with getrandom()
-        elif not 1 <= session_id <= 0xFFFFFFFF:
-            raise ValueError(f"session_id must be 1..2**32-1 or None (got {session_id!r})")
-        else:
-            cfg.session_id = session_id
+        from pydpdk.fec_config import EncoderConfig
+
+        if not isinstance(config, EncoderConfig):
+            raise TypeError(f"config must be a EncoderConfig, got {type(config).__name__}")
+        if self.enc != NULL or self.telemetry is not None:
+            raise ValueError("the encoder is already open (or was closed)")
+        encoder_config_to_c(config, &cfg)
         rc = fec_encoder_create(&cfg, &self.enc)
         check_rc(rc, "cannot create FEC encoder", FecError)
-        self.k, self.m, self.depth, self.code = k, m, depth, code
-        self.window = cfg.window if code == "rlc" else 0
-        self.max_payload = max_payload
+        k, m, code = config.k, config.m, config.code
+        self.k, self.m, self.depth, self.code = k, m, config.depth, code
+        self.window = cfg.window
+        self.max_payload = config.max_payload
         self.session_id = fec_encoder_session_id(self.enc)
         label = f"rlc({k},{m},w={self.window})" if code == "rlc" else f"{code}({k},{m})"
         self.telemetry = register_fec_encoder(self.enc, label)
@@ -674,6 +637,10 @@ cdef class StreamEncoder(Handle):
 
     @property
     def stats(self):
+        """The encoder's counts (dict of str to int): ``source_packets``,
+        ``source_bytes``, ``repair_packets``, ``repair_bytes``, ``blocks``
+        (closed), ``blocks_partial`` (closed by deadline or flush before k)
+        and ``no_buffer``."""
         cdef fec_encoder_stats st
         self._check()
         fec_encoder_get_stats(self.enc, &st)
@@ -706,54 +673,38 @@ cdef class StreamDecoder(Handle):
     cdef fec_decoder *dec
     cdef Arena arena            # output of the last call, reused
     cdef readonly uint32_t max_payload
+    """Largest payload accepted, bytes (int)."""
     cdef readonly unsigned max_symbols
+    """Stored packet copies (int)."""
     # Handle.busy is the thread guard (guard_enter)
     cdef readonly unsigned max_sessions
+    """Sender sessions decoded side by side (int)."""
     cdef readonly Registration telemetry   # /pydpdk/fec/decoder,<telemetry.id>
+    """The telemetry registration (``/pydpdk/fec/decoder,<telemetry.id>``)."""
     cdef fec_control_state ctrl
     cdef list _peer                         # reports received, oldest first
 
-    def __cinit__(self, *, long max_payload=2048, long max_blocks=64,
-                  max_symbols=None, timeout=0.1, unsigned cache_size=64,
-                  kernel=None, long max_sessions=FEC_DEFAULT_MAX_SESSIONS,
-                  measure_window_ms=1000):
-        cdef fec_decoder_config cfg
-        memset(&cfg, 0, sizeof(cfg))
+    def __cinit__(self, *args, **kwargs):
+        self.dec = NULL             # made by _open() (pydpdk.fec.Decoder.__init__)
         memset(&self.ctrl, 0, sizeof(self.ctrl))
         self._peer = []
-        if measure_window_ms is not None and measure_window_ms != 0:
-            if not 1 <= measure_window_ms <= 3_600_000:
-                raise ValueError(f"measure_window_ms must be 1..3600000 or 0/None "
-                                 f"(got {measure_window_ms!r})")
-            cfg.measure_window = int(measure_window_ms * 1e6)
-        if max_payload < 1 or max_payload > FEC_MAX_PAYLOAD:
-            raise ValueError(f"max_payload must be 1..{FEC_MAX_PAYLOAD} (got {max_payload})")
-        if max_blocks < 1 or max_blocks > 65536:
-            raise ValueError(f"max_blocks must be 1..65536 (got {max_blocks})")
-        if max_symbols is None:
-            max_symbols = max(FEC_MAX_SYMBOLS, 32 * max_blocks)
-        if max_symbols < FEC_MAX_SYMBOLS or max_symbols > (1 << 24):
-            raise ValueError(
-                f"max_symbols must be {FEC_MAX_SYMBOLS}..{1 << 24} (got {max_symbols})")
-        cfg.max_payload = max_payload
-        cfg.max_blocks = max_blocks
-        cfg.max_symbols = max_symbols
-        cfg.timeout = _timeout_ns(timeout)
-        cfg.cache_entries = cache_size
-        cfg.kernel = _kernel(kernel)
-        if not 2 <= max_sessions <= FEC_MAX_SESSIONS:
-            raise ValueError(
-                f"max_sessions must be 2..{FEC_MAX_SESSIONS} (got {max_sessions})")
-        if max_sessions * max_blocks > FEC_MAX_SESSION_BLOCKS:
-            raise ValueError(
-                f"max_sessions * max_blocks must be at most {FEC_MAX_SESSION_BLOCKS} "
-                f"(got {max_sessions} * {max_blocks})")
-        cfg.max_sessions = max_sessions
+
+    def _open(self, config):
+        """Create the native decoder from *config* (a validated
+        pydpdk.fec_config.DecoderConfig); once."""
+        cdef fec_decoder_config cfg
+        from pydpdk.fec_config import DecoderConfig
+
+        if not isinstance(config, DecoderConfig):
+            raise TypeError(f"config must be a DecoderConfig, got {type(config).__name__}")
+        if self.dec != NULL or self.telemetry is not None:
+            raise ValueError("the decoder is already open (or was closed)")
+        decoder_config_to_c(config, &cfg)
         rc = fec_decoder_create(&cfg, &self.dec)
         check_rc(rc, "cannot create FEC decoder", FecError)
-        self.max_payload = max_payload
-        self.max_symbols = max_symbols
-        self.max_sessions = max_sessions
+        self.max_payload = cfg.max_payload
+        self.max_symbols = cfg.max_symbols
+        self.max_sessions = cfg.max_sessions
         self.telemetry = register_fec_decoder(self.dec, "decoder")
 
     def __dealloc__(self):
@@ -863,6 +814,7 @@ cdef class StreamDecoder(Handle):
 
     @property
     def stats(self):
+        """The decoder's packet counts (dict of str to int); see Decoder."""
         cdef fec_decoder_stats st
         self._check()
         fec_decoder_get_stats(self.dec, &st)
@@ -870,11 +822,13 @@ cdef class StreamDecoder(Handle):
 
     @property
     def blocks_in_flight(self):
+        """Blocks held now, all sessions (int)."""
         self._check()
         return fec_decoder_blocks_in_flight(self.dec)
 
     @property
     def symbols_free(self):
+        """Stored packet copies free now (int; max_symbols when idle)."""
         self._check()
         return fec_decoder_symbols_free(self.dec)
 

@@ -1,6 +1,6 @@
-"""Type stubs for pydpdk._pipeline (native pipeline elements and loop)."""
+"""Type stubs for pydpdk._pipeline (element bases, ports, Python stages, the loop)."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy.typing as npt
@@ -10,9 +10,6 @@ from ._handle import Handle
 from ._telemetry import Registration
 
 STOP_REASONS: dict[int, str]
-DEFAULT_TEMPLATE: bytes
-MARKER_LEN: int
-ENCAP_DEFAULTS: dict[str, Any]
 
 class Element:
     @property
@@ -41,100 +38,6 @@ class PortSink(Sink):
 
 class Discard(Sink):
     def __init__(self, pool: PacketPool) -> None: ...
-
-class Generator(Source):
-    template: bytes
-    count: int
-    def __init__(
-        self,
-        pool: PacketPool,
-        sizes: int | Iterable[int] = (512,),
-        count: int = 0,
-        rate_pps: float = 0.0,
-        stream: int = 0,
-        template: bytes | None = None,
-        fix_lengths: bool = True,
-    ) -> None: ...
-    @property
-    def marker_offset(self) -> int: ...
-    def frame(self, length: int, seq: int, tx_ns: int = 0) -> bytes: ...
-
-class Verifier(Sink):
-    marker_offset: int
-    stream: int
-    def __init__(self, pool: PacketPool, marker_offset: int = 42, stream: int = 0) -> None: ...
-    def check(self, frame: bytes | bytearray | memoryview) -> tuple[str, int | None]: ...
-
-class Impairment(Stage):
-    def __init__(
-        self,
-        pool: PacketPool,
-        loss: float = 0.0,
-        ge_p: float | None = None,
-        ge_r: float | None = None,
-        ge_loss_good: float = 0.0,
-        ge_loss_bad: float = 1.0,
-        duplicate: float = 0.0,
-        reorder: float = 0.0,
-        reorder_gap: int = 3,
-        seed: int = 1,
-    ) -> None: ...
-    def set_loss(self, loss: float = 0.0, ge_p: float | None = None, ge_r: float | None = None,
-                 ge_loss_good: float = 0.0, ge_loss_bad: float = 1.0) -> None: ...
-
-class FecEncodeStage(Stage):
-    config: dict[str, Any]
-    @property
-    def telemetry(self) -> Registration: ...
-    def __init__(
-        self,
-        pool: PacketPool,
-        code: str = "rs",
-        k: int = 10,
-        m: int = 4,
-        depth: int = 1,
-        deadline: float = 0.005,
-        max_payload: int = 1518,
-        kernel: str | None = None,
-        session_id: int | None = None,
-        wan_mtu: int = 0,
-        clamp_mss: bool = True,
-        icmp: bool = True,
-        fragment: bool = True,
-        icmp_source: str | Sequence[str] | None = None,
-        max_m: int | None = None,
-        max_depth: int | None = None,
-        window: int | None = None,
-        **encap: Any,
-    ) -> None: ...
-    def set_params(self, code: str, k: int, m: int, depth: int = 1) -> None: ...
-    @property
-    def params(self) -> tuple[str, int, int, int]: ...
-    @property
-    def control_counts(self) -> dict[str, int]: ...
-
-class FecDecodeStage(Stage):
-    @property
-    def telemetry(self) -> Registration: ...
-    def __init__(
-        self,
-        pool: PacketPool,
-        timeout: float = 0.05,
-        max_blocks: int = 256,
-        max_payload: int = 1518,
-        cache_entries: int = 64,
-        kernel: str | None = None,
-        max_sessions: int = 8,
-        measure_window: float = 0.0,
-        report_interval: float = 0.1,
-        send_reports: bool = False,
-        **encap: Any,
-    ) -> None: ...
-    def link_report(self) -> tuple[int, dict[str, Any]] | None: ...
-    def peer_report(self) -> tuple[int, dict[str, Any]] | None: ...
-    @property
-    def control_stats(self) -> dict[str, int]: ...
-    def send_replies_of(self, enc: FecEncodeStage | None) -> None: ...
 
 class PyStage(Stage):
     fn: Callable[[Burst], npt.ArrayLike | None]
@@ -185,5 +88,3 @@ class Pipeline(Handle):
     def _abort_job(self) -> None: ...
     def _job_done(self) -> bool: ...
     def _finish_job(self) -> dict[str, Any]: ...
-
-def clock_ns() -> int: ...

@@ -473,17 +473,18 @@ def _dispersion(bad_loss: float, gilbert_r: float, mean_burst: float, bursty: bo
 class Controller:
     """Chooses settings from reports (see the module docstring).
 
-    *current* is the setting in force; *timeout_ms* the encoder's block
-    deadline (a block never spans longer), None when it has none.
+    *current* is the setting in force; *deadline* the encoder's block
+    deadline in seconds (``EncoderConfig.deadline``: a block never spans
+    longer), None or 0 when it has none.
     ``changes`` counts the settings changed, ``detections`` the changes of
     the link detected (the first report counts as one).
     """
 
     def __init__(self, policy: AdaptivePolicy, current: FecSetting,
-                 timeout_ms: float | None = None) -> None:
+                 deadline: float | None = None) -> None:
         self.policy = policy
         self.current = current
-        self.timeout_ms = timeout_ms
+        self.deadline = deadline
         self.changes = 0
         self.detections = 0
         self._change_ns: int | None = None    # when the last link change was detected
@@ -542,8 +543,8 @@ class Controller:
                     rate_pps: float, target: float) -> list[FecSetting]:
         pol = self.policy
         budget_s = pol.max_delay_ms / 1e3
-        if self.timeout_ms:
-            budget_s = min(budget_s, self.timeout_ms / 1e3) if rate_pps > 0 else budget_s
+        if self.deadline:
+            budget_s = min(budget_s, self.deadline) if rate_pps > 0 else budget_s
         out: list[FecSetting] = []
         depths = sorted(pol.depths) if bursty else [1]
         for code in pol.codes:
@@ -752,14 +753,14 @@ class StageController:
     """
 
     def __init__(self, policy: AdaptivePolicy, encoder: Any, reports: Any,
-                 timeout_ms: float | None = None) -> None:
+                 deadline: float | None = None) -> None:
         code, k, m, depth = encoder.params
         self.encoder = encoder
         self.reports = reports
         self.session_id = int(encoder.config.get("session_id", 0))
         self.controller = Controller(
             policy, FecSetting(code, k, m, depth, 0, m / k, 0.0, "initial setting"),
-            timeout_ms=timeout_ms)
+            deadline=deadline)
         self.last_gen = 0
         self.received = 0
         self.ignored = 0

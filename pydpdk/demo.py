@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from . import _signals
 from . import backend as _backend
 from .analysis import GilbertElliott, residual_loss_gilbert_elliott, residual_loss_random
+from .fec_config import OPTIONS, DecoderConfig, EncoderConfig, FecConfigError, option_error
 from .pipeline import FecDecodeStage, FecEncodeStage, Generator, Impairment, Pipeline, Verifier
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class DemoConfig:
     burst_p: float | None = 0.002       # Gilbert-Elliott good -> bad (None: no bursts)
     burst_r: float = 0.25               # bad -> good
     burst_loss: float = 0.6             # loss probability in the bad state
-    sizes: tuple[int, ...] = (64, 512, 1400)
+    sizes: tuple[int, ...] = (1024,)    # frame sizes in bytes, used in turn (the CLI's default)
     rate_pps: float = 0.0               # 0: as fast as the loop goes
     duration: float = 12.0
     seed: int = 1
@@ -190,6 +191,30 @@ class DemoConfig:
     max_delay_ms: float = 100.0
     loss_schedule: tuple[LossPhase, ...] = ()   # the link's loss over time
 
+    def encoder_config(self) -> EncoderConfig:
+        """The encoder's FEC settings (rlc: no interleaving, *depth* is not used).
+
+        Adaptive: room for what the controller may choose, and a block may
+        span the whole latency budget.  Raises ValueError, TypeError or
+        FecError as EncoderConfig.
+        """
+        adaptive = self.adaptive and self.code != "rlc"
+        return EncoderConfig(code=self.code, k=self.k, m=self.m,
+                             depth=1 if self.code == "rlc" else self.depth,
+                             window=self.window,
+                             deadline=self.max_delay_ms / 1e3 if self.adaptive else self.deadline,
+                             max_payload=max(self.sizes),
+                             max_m=max(64, self.m) if adaptive else None,
+                             max_depth=max(8, self.depth) if adaptive else None)
+
+    def decoder_config(self) -> DecoderConfig:
+        """The decoder's FEC settings (adaptive: measuring the link)."""
+        enc = self.encoder_config()
+        return DecoderConfig(max_payload=enc.max_payload,
+                             timeout=max(0.05, 2 * (enc.deadline or 0)) if self.adaptive
+                             else 0.05,
+                             measure_window=1.0 if self.adaptive else 0.0)
+
     def validate(self) -> None:
         """Check the combination of settings.
 
@@ -199,13 +224,10 @@ class DemoConfig:
             A value out of range or settings that do not go together (the
             message names the command-line option).
         """
-        if self.code == "rlc":
-            window = self.k if self.window is None else self.window
-            if not self.k <= window <= 255:
-                raise ValueError(f"--window must be within k..255 for --code rlc "
-                                 f"(k = {self.k}), got {window}")
-        elif self.window is not None:
-            raise ValueError(f"--window applies to --code rlc only, not {self.code}")
+        try:                               # the FEC settings: one validation (fec_config)
+            self.encoder_config()
+        except FecConfigError as exc:
+            raise option_error(exc, dict(OPTIONS, max_payload="--sizes")) from None
         if self.adaptive and self.code != "rs":
             raise ValueError("--adaptive chooses among RS codes (use --code rs)")
         if not 0.0 < self.target_loss < 1.0:
@@ -214,8 +236,6 @@ class DemoConfig:
             raise ValueError(f"--max-delay-ms must be > 0, got {self.max_delay_ms}")
         if self.duration <= 0:
             raise ValueError(f"duration must be > 0 seconds, got {self.duration}")
-        if self.code == "xor" and self.m != 1:
-            raise ValueError("the XOR code has m=1 (one parity packet per block)")
         for name in ("loss", "burst_r", "burst_loss"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -359,7 +379,7 @@ class _Adaptive:
         self.policy = AdaptivePolicy(target_loss=cfg.target_loss, max_delay_ms=cfg.max_delay_ms,
                                      codes=(cfg.code,))
         self.ctl = StageController(self.policy, enc, dec.link_report,
-                                   timeout_ms=cfg.max_delay_ms)
+                                   deadline=cfg.max_delay_ms / 1e3)
         self.phase = -1
         self.timeline: list[dict[str, Any]] = []
         self.last: tuple[int, int, int] | None = None
@@ -410,22 +430,13 @@ def _run_demo(cfg: DemoConfig, sig: _signals.Deferral,
     leaks: list[int] = []
     with _link(cfg, leaks) as (chosen, pool, tx_port, rx_port):
         gen = Generator(pool, sizes=cfg.sizes, rate_pps=cfg.rate_pps)
-        # Adaptive: room for what the controller may choose, and a block may
-        # span the whole latency budget.
-        deadline = cfg.max_delay_ms / 1e3 if cfg.adaptive else cfg.deadline
-        enc = FecEncodeStage(pool, code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth,
-                             deadline=deadline, max_payload=max(cfg.sizes),
-                             max_m=64 if cfg.adaptive else None,
-                             max_depth=8 if cfg.adaptive else None,
-                             window=cfg.window if cfg.code == "rlc" else None)
+        enc = FecEncodeStage(pool, config=cfg.encoder_config())
         model = cfg.link_model()
         imp = Impairment(pool, loss=cfg.loss, seed=cfg.seed,
                          ge_p=None if model is None else model.p,
                          ge_r=None if model is None else model.r,
                          ge_loss_bad=cfg.burst_loss)
-        dec = FecDecodeStage(pool, max_payload=max(cfg.sizes),
-                             timeout=max(0.05, 2 * deadline) if cfg.adaptive else 0.05,
-                             measure_window=1.0 if cfg.adaptive else 0.0)
+        dec = FecDecodeStage(pool, config=cfg.decoder_config())
         ver = Verifier(pool, marker_offset=gen.marker_offset)
         adapt = _Adaptive(cfg, enc, imp, dec) if cfg.adaptive else None
         # Leaving this block, for any reason, stops and joins the loop first.

@@ -39,6 +39,7 @@ from . import backend as _backend
 from .backends import Backend
 from .backends import open_udp_spec as open_udp_spec  # re-exported: the udp: spec
 from .errors import PortError
+from .fec_config import DecoderConfig, EncoderConfig, FecConfigError, option_error
 from .pipeline import FecDecodeStage, FecEncodeStage, Pipeline
 from .portspec import parse_kv
 
@@ -177,6 +178,22 @@ class GatewayConfig:
     target_loss: float = 1e-4
     max_delay_ms: float = 100.0
 
+    def encoder_config(self, **more: Any) -> EncoderConfig:
+        """The encoder's FEC settings (*more*: other EncoderConfig fields).
+
+        Raises ValueError, TypeError or FecError as EncoderConfig.
+        """
+        return EncoderConfig(code=self.code, k=self.k, m=self.m, depth=self.depth,
+                             window=self.window, deadline=self.deadline,
+                             max_payload=self.max_payload, **more)
+
+    def decoder_config(self, **more: Any) -> DecoderConfig:
+        """The decoder's FEC settings (*more*: other DecoderConfig fields).
+
+        Raises ValueError, TypeError or FecError as DecoderConfig.
+        """
+        return DecoderConfig(timeout=self.decoder_timeout, max_payload=self.max_payload, **more)
+
     def validate(self) -> None:
         """Check the combination of settings before anything opens.
 
@@ -202,13 +219,11 @@ class GatewayConfig:
 
         if not 1 <= self.queues <= MAX_QUEUES:
             raise ValueError(f"--queues must be within 1..{MAX_QUEUES}, got {self.queues}")
-        if self.code == "rlc":
-            window = self.k if self.window is None else self.window
-            if not self.k <= window <= 255:
-                raise ValueError(f"--window must be within k..255 for --code rlc (k = {self.k}), "
-                                 f"got {window}")
-        elif self.window is not None:
-            raise ValueError(f"--window applies to --code rlc only, not {self.code}")
+        try:                               # the FEC settings: one validation (fec_config)
+            self.encoder_config()
+            self.decoder_config()
+        except FecConfigError as exc:
+            raise option_error(exc) from None
         if self.adaptive:
             if not (0.0 < self.target_loss < 1.0):
                 raise ValueError(f"--target-loss must be within (0, 1), got {self.target_loss}")
@@ -532,19 +547,24 @@ def build_gateway(cfg: GatewayConfig, pool: Any, ports: dict[str, Any], queue: i
     if queue and encap.get("encap", "udp") == "udp" and not is_udp_port(wire):
         # each queue its own outer source port: the peer's RSS/fanout and ECMP spread them
         encap = dict(encap, src_port=int(encap.get("src_port") or 4790) + queue)
-    enc_args = dict(code=cfg.code, k=cfg.k, m=cfg.m, depth=cfg.depth, deadline=cfg.deadline,
-                    window=cfg.window,
-                    max_payload=cfg.max_payload, wan_mtu=wan_mtu,
-                    clamp_mss=cfg.clamp_mss, icmp=cfg.icmp, fragment=cfg.fragment,
-                    icmp_source=cfg.icmp_source or None, **encap)
-    dec_args = dict(timeout=cfg.decoder_timeout, max_payload=cfg.max_payload, **encap)
+    enc_fec: dict[str, Any] = {}
+    dec_fec: dict[str, Any] = {}
+    enc_args = dict(wan_mtu=wan_mtu, clamp_mss=cfg.clamp_mss, icmp=cfg.icmp,
+                    fragment=cfg.fragment, icmp_source=cfg.icmp_source or None, **encap)
+    dec_args = dict(encap)
     if cfg.queues > 1 or "peer_queues=" in str(cfg.ports.get("peer", cfg.ports.get("in"))):
         from .gateway_mq import decoder_sessions
 
-        dec_args["max_sessions"] = decoder_sessions(cfg)
+        dec_fec["max_sessions"] = decoder_sessions(cfg)
     if cfg.adaptive:       # memory for what the controller may choose; reports to the peer
-        enc_args.update(max_m=64, max_depth=8)
-        dec_args.update(measure_window=1.0, send_reports=True)
+        from .adaptive import AdaptivePolicy
+
+        policy = AdaptivePolicy()
+        enc_fec.update(max_m=max(policy.max_m, cfg.m), max_depth=max(policy.max_depth, cfg.depth))
+        dec_fec.update(measure_window=1.0)
+        dec_args.update(send_reports=True)
+    enc_args["config"] = cfg.encoder_config(**enc_fec)
+    dec_args["config"] = cfg.decoder_config(**dec_fec)
     pipe = Pipeline()
     pipe.secure_stages = []                # type: ignore[attr-defined]
     pipe.sealing_since = time.monotonic()  # type: ignore[attr-defined]
@@ -849,7 +869,7 @@ def _adaptive_loop(cfg: GatewayConfig, enc: FecEncodeStage | None,
     policy = AdaptivePolicy(target_loss=cfg.target_loss, max_delay_ms=cfg.max_delay_ms,
                             codes=(cfg.code,))
     ctl = StageController(policy, enc, dec.peer_report,
-                          timeout_ms=cfg.deadline * 1e3 if cfg.deadline else None)
+                          deadline=cfg.deadline)
     return ControlLoop(ctl).start()
 
 

@@ -30,24 +30,18 @@ from collections.abc import Callable
 from typing import Any
 
 from . import PortBase, backends
+from ._gateway import FecDecodeStage, FecEncodeStage
 from ._pipeline import (
-    DEFAULT_TEMPLATE,
-    MARKER_LEN,
     Discard,
-    FecDecodeStage,
-    FecEncodeStage,
-    Generator,
-    Impairment,
     PortSink,
     PortSource,
     PyStage,
     Sink,
     Source,
     Stage,
-    Verifier,
-    clock_ns,
 )
 from ._pipeline import Pipeline as _NativePipeline
+from ._traffic import DEFAULT_TEMPLATE, MARKER_LEN, Generator, Impairment, Verifier, clock_ns
 from .backends import Worker
 from .errors import BusyError
 

@@ -358,8 +358,11 @@ def test_pipeline_encode_stage_takes_rlc():
 
     pool = BufferPool(capacity=64)
     try:
-        stage = FecEncodeStage(pool, code="rlc", k=5, m=2, window=25, depth=4)
+        stage = FecEncodeStage(pool, code="rlc", k=5, m=2, window=25)
         assert stage.config["window"] == 25 and stage.config["depth"] == 1
+        # one rule with fec.Encoder (pydpdk.fec_config): rlc has no interleaving
+        with pytest.raises(ValueError, match="rlc: depth must be 1"):
+            FecEncodeStage(pool, code="rlc", k=5, m=2, window=25, depth=4)
         assert FecEncodeStage(pool, code="rlc", k=5, m=2).config["window"] == 5
         with pytest.raises(ValueError, match="window"):
             FecEncodeStage(pool, code="rlc", k=5, m=2, window=4)

@@ -326,3 +326,20 @@ def test_ports_in_a_running_pipeline_cannot_be_closed(pool):
         pipe.stop()
     port.close()                     # free again once the run is over
     assert port.is_closed
+
+
+def test_split_modules_keep_every_import_path():
+    """_pipeline.pyx was split along the C folders (issue 15): the public module
+    and the old private one still give the same classes."""
+    from pydpdk import _gateway, _pipeline, _traffic, pipeline
+
+    for name in ("Generator", "Verifier", "Impairment", "DEFAULT_TEMPLATE", "MARKER_LEN",
+                 "clock_ns"):
+        assert getattr(pipeline, name) is getattr(_traffic, name) is getattr(_pipeline, name)
+    for name in ("FecEncodeStage", "FecDecodeStage"):
+        assert getattr(pipeline, name) is getattr(_gateway, name) is getattr(_pipeline, name)
+    assert issubclass(_traffic.Generator, _pipeline.Source)
+    assert issubclass(_gateway.FecEncodeStage, _pipeline.Stage)
+    assert issubclass(_traffic.Verifier, _pipeline.Sink)
+    with pytest.raises(AttributeError):
+        _pipeline.NoSuchName  # noqa: B018
