@@ -1217,7 +1217,7 @@ cdef class PortBase:
         """Whether ``close()`` was called (bool); a closed port stays closed."""
         return self.closed
 
-    def rx_burst(self, int queue=0, int max_packets=32, Burst into=None):
+    def rx_burst(self, int queue=0, int max_packets=32):
         """Receive up to *max_packets* packets from rx *queue* into a new Burst.
 
         Does not wait: an empty burst when nothing is there.  Thread-safe;
@@ -1230,32 +1230,23 @@ cdef class PortBase:
             Rx queue id, ``0 <= queue < rx_queues``.
         max_packets : int, default 32
             Most packets to take, 1 to ``BURST_MAX`` (256).
-        into : Burst, optional
-            An empty burst to receive into instead of a new one (it is
-            returned): a loop that sends or frees every burst can reuse one
-            object, which saves allocating a Burst per call.
 
         Returns
         -------
         Burst
-            0 to *max_packets* packets, owned by the caller (*into* if given).
+            0 to *max_packets* packets, owned by the caller.
 
         Raises
         ------
         ValueError
-            No such queue, *max_packets* out of range, or *into* not empty.
-        BufferError
-            A memoryview of one of *into*'s packets is alive.
-        PacketStateError
-            Another thread is sending *into* (EBUSY).
+            No such queue, or *max_packets* out of range.
         PortError
             The port is closed (EBADF), not started (ENETDOWN) or has no I/O
             functions (ENODEV).
         ConcurrentUseError
             A native loop (Pipeline, ``dpdk.forward``) polls that queue (EBUSY).
         ForkedChildError
-            The port (or *into*) was created by the parent of this forked
-            process.
+            The port was created by the parent of this forked process.
         """
         cdef Burst burst
         cdef uint16_t got
@@ -1263,21 +1254,7 @@ cdef class PortBase:
         check_burst_size(max_packets, "max_packets")
         self.check_rx_queue(queue)
         self.check_usable()
-        if into is None:
-            burst = Burst.empty(self.rx_pool)
-        else:
-            burst = into
-            burst.check_movable()
-            if burst.count:
-                raise ValueError(f"into= takes an empty burst, this one holds {burst.count} "
-                                 "packet(s): send or free() them first")
-            if burst.pkts == NULL:
-                burst.pkts = take_handle_array()
-                if burst.pkts == NULL:
-                    raise MemoryError("cannot allocate a burst")
-            if burst.pool is not self.rx_pool:
-                burst.pool = self.rx_pool
-            burst.generation += 1
+        burst = Burst.empty(self.rx_pool)
         burst.ops = self.io.ops
         if python_alone():
             # Fast path: no other Python thread exists, and none can run
