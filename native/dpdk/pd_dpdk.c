@@ -184,6 +184,13 @@ static uint16_t ethdev_rx(void *ctx, uint16_t queue, pd_pkt **pkts, uint16_t n)
     thread_ensure();
     got = rte_eth_rx_burst(port, queue, m, n);
 
+    /* Almost always one segment each: test the burst with loads only (no
+     * branch or store per packet), and sort it out only when a chain came. */
+    uint16_t segs = 0;
+    for (uint16_t i = 0; i < got; i++)
+        segs |= m[i]->nb_segs;
+    if (likely(segs <= 1))
+        return got;
     for (uint16_t i = 0; i < got; i++) {
         if (likely(m[i]->nb_segs == 1)) {
             m[keep++] = m[i];

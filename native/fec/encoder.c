@@ -8,13 +8,22 @@
 
 #include "fec_internal.h"
 
+/* Most sources a lane defers in a batch (a burst's worth); more are folded. */
+#define ENC_PEND_MAX 32
+
 typedef struct enc_lane {
     int open;
     uint64_t block_id;
     uint64_t opened_at;
-    unsigned count;          /* sources folded in so far */
-    uint32_t max_len;        /* longest payload so far = parity extent */
+    unsigned count;          /* sources in the block so far */
+    uint32_t max_len;        /* longest payload folded into acc = its extent */
     uint8_t **acc;           /* m accumulators: [length field][payload parity] */
+    /* Batching (fec_encoder_batch_begin): the block's last n_pend sources,
+     * all pend_len bytes long, are not folded into acc yet; their length
+     * fields are. */
+    unsigned n_pend;
+    uint32_t pend_len;
+    const uint8_t **pend;    /* ENC_PEND_MAX payload pointers */
 } enc_lane;
 
 struct fec_encoder {
@@ -26,6 +35,8 @@ struct fec_encoder {
     enc_lane *lanes;
     uint8_t *storage;
     uint8_t **acc_ptrs;
+    const uint8_t **pend_ptrs;
+    int batching;             /* between batch_begin and batch_end */
     uint8_t coef[FEC_MAX_SYMBOLS][FEC_MAX_SYMBOLS]; /* [source index][row] */
     fec_encoder_stats st;
     unsigned max_m, max_depth;     /* what the storage is sized for */
@@ -109,13 +120,16 @@ int fec_encoder_create(const fec_encoder_config *cfg, fec_encoder **out)
     enc->max_depth = max_depth;
     enc->lanes = calloc(max_depth, sizeof(enc_lane));
     enc->acc_ptrs = calloc((size_t)max_depth * max_m, sizeof(uint8_t *));
+    enc->pend_ptrs = calloc((size_t)max_depth * ENC_PEND_MAX, sizeof(uint8_t *));
     enc->storage = aligned_alloc(64, (size_t)max_depth * max_m * row_len);
-    if (enc->lanes == NULL || enc->acc_ptrs == NULL || enc->storage == NULL) {
+    if (enc->lanes == NULL || enc->acc_ptrs == NULL || enc->pend_ptrs == NULL ||
+        enc->storage == NULL) {
         fec_encoder_destroy(enc);
         return -ENOMEM;
     }
     for (unsigned d = 0; d < max_depth; d++) {
         enc->lanes[d].acc = &enc->acc_ptrs[(size_t)d * max_m];
+        enc->lanes[d].pend = &enc->pend_ptrs[(size_t)d * ENC_PEND_MAX];
         for (unsigned r = 0; r < max_m; r++)
             enc->lanes[d].acc[r] = enc->storage + ((size_t)d * max_m + r) * row_len;
     }
@@ -159,6 +173,7 @@ void fec_encoder_destroy(fec_encoder *enc)
     rlc_enc_destroy(enc->rlc);
     free(enc->lanes);
     free(enc->acc_ptrs);
+    free(enc->pend_ptrs);
     free(enc->storage);
     free(enc);
 }
@@ -168,13 +183,82 @@ uint32_t fec_encoder_max_repair_len(const fec_encoder *enc)
     return FEC_HDR_LEN + FEC_LEN_FIELD + enc->cfg.max_payload;
 }
 
+/* Fold source j (len bytes) into the lane's accumulators: accumulate where
+ * earlier sources already wrote, overwrite beyond (shorter sources count
+ * as zero-padded there). */
+static void fold_one(fec_encoder *enc, enc_lane *lane, unsigned j, const uint8_t *payload,
+                     uint32_t len)
+{
+    const uint8_t *coef = enc->coef[j];
+    const unsigned m = enc->cfg.m;
+    uint8_t *rows[FEC_MAX_SYMBOLS];
+    const uint32_t overlap = len < lane->max_len ? len : lane->max_len;
+    if (overlap > 0) {
+        for (unsigned r = 0; r < m; r++)
+            rows[r] = lane->acc[r] + FEC_LEN_FIELD;
+        enc->kern->mad_rows(rows, coef, m, payload, overlap, 0);
+    }
+    if (len > lane->max_len) {
+        for (unsigned r = 0; r < m; r++)
+            rows[r] = lane->acc[r] + FEC_LEN_FIELD + overlap;
+        enc->kern->mad_rows(rows, coef, m, payload + overlap, len - overlap, 1);
+        lane->max_len = len;
+    }
+}
+
+/* The coefficients of the lane's deferred sources for the parity rows
+ * sel[0..n): row-major, as fec_kernel.dotprod takes them. */
+static void pend_matrix(const fec_encoder *enc, const enc_lane *lane, const unsigned *sel,
+                        unsigned n, uint8_t *mat)
+{
+    const unsigned j0 = lane->count - lane->n_pend;
+    for (unsigned a = 0; a < n; a++)
+        for (unsigned c = 0; c < lane->n_pend; c++)
+            mat[a * lane->n_pend + c] = enc->coef[j0 + c][sel[a]];
+}
+
+/* Fold the deferred sources into the accumulators.  The usual case, a
+ * block begun in this batch, is one pass over the parity rows for all of
+ * them (dotprod, which overwrites): each row is written once instead of
+ * read and written once per source. */
+static void flush_pending(fec_encoder *enc, enc_lane *lane)
+{
+    const unsigned n = lane->n_pend, j0 = lane->count - n, m = enc->cfg.m;
+    if (n == 0)
+        return;
+    if (j0 == 0 && n > 1) {
+        uint8_t mat[FEC_MAX_SYMBOLS * ENC_PEND_MAX];
+        uint8_t *rows[FEC_MAX_SYMBOLS];
+        unsigned sel[FEC_MAX_SYMBOLS];
+        for (unsigned r = 0; r < m; r++) {
+            sel[r] = r;
+            rows[r] = lane->acc[r] + FEC_LEN_FIELD;
+        }
+        pend_matrix(enc, lane, sel, m, mat);
+        enc->kern->dotprod(rows, m, mat, lane->pend, n, lane->pend_len);
+        lane->max_len = lane->pend_len;
+    } else {
+        for (unsigned c = 0; c < n; c++)
+            fold_one(enc, lane, j0 + c, lane->pend[c], lane->pend_len);
+    }
+    lane->n_pend = 0;
+}
+
 static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
 {
     int emitted = 0;
     if (!lane->open)
         return 0;
     const unsigned m = enc->cfg.m;
-    const uint32_t sym_len = FEC_LEN_FIELD + lane->max_len;
+    /* Deferred sources at least as long as the folded ones are coded
+     * straight into the parity packets (then the accumulators, if any
+     * source was folded, are added); otherwise fold them first. */
+    const int direct = lane->n_pend > 0 && lane->pend_len >= lane->max_len;
+    const uint32_t folded_len = lane->max_len;
+    if (!direct)
+        flush_pending(enc, lane);
+    const uint32_t max_len = direct ? lane->pend_len : lane->max_len;
+    const uint32_t sym_len = FEC_LEN_FIELD + max_len;
     fec_hdr h = {
         .version = FEC_VERSION,
         .code = (uint8_t)enc->cfg.code,
@@ -184,8 +268,10 @@ static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
         .k = (uint8_t)lane->count,      /* a partial block shrinks k */
         .m = (uint8_t)m,
         .block_id = lane->block_id,
-        .length = (uint16_t)lane->max_len,
+        .length = (uint16_t)max_len,
     };
+    uint8_t *out[FEC_MAX_SYMBOLS];
+    unsigned sel[FEC_MAX_SYMBOLS];
     for (unsigned r = 0; r < m; r++) {
         uint8_t *buf = sink && sink->get ? sink->get(sink->ctx, FEC_HDR_LEN + sym_len) : NULL;
         if (buf == NULL) {
@@ -194,10 +280,28 @@ static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
         }
         h.index = (uint8_t)(lane->count + r);
         fec_hdr_write(buf, &h);
-        memcpy(buf + FEC_HDR_LEN, lane->acc[r], sym_len);
+        if (direct) {
+            memcpy(buf + FEC_HDR_LEN, lane->acc[r], FEC_LEN_FIELD);
+            sel[emitted] = r;
+            out[emitted] = buf + FEC_HDR_LEN + FEC_LEN_FIELD;
+        } else {
+            memcpy(buf + FEC_HDR_LEN, lane->acc[r], sym_len);
+        }
         enc->st.repair_packets++;
         enc->st.repair_bytes += FEC_HDR_LEN + sym_len;
         emitted++;
+    }
+    if (direct && emitted > 0) {
+        uint8_t mat[FEC_MAX_SYMBOLS * ENC_PEND_MAX];
+        pend_matrix(enc, lane, sel, (unsigned)emitted, mat);
+        enc->kern->dotprod(out, (unsigned)emitted, mat, lane->pend, lane->n_pend,
+                           lane->pend_len);
+        if (lane->count > lane->n_pend) {           /* sources folded earlier */
+            static const uint8_t one = 1;
+            for (int a = 0; a < emitted; a++)
+                enc->kern->mad_rows(&out[a], &one, 1, lane->acc[sel[a]] + FEC_LEN_FIELD,
+                                    folded_len, 0);
+        }
     }
     enc->st.blocks++;
     if (lane->count < enc->cfg.k)
@@ -205,6 +309,7 @@ static int close_lane(fec_encoder *enc, enc_lane *lane, const fec_sink *sink)
     lane->open = 0;
     lane->count = 0;
     lane->max_len = 0;
+    lane->n_pend = 0;
     return emitted;
 }
 
@@ -302,20 +407,15 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
             a[1] ^= t[len_be[1]];
         }
     }
-    /* Fold the payload: accumulate where earlier packets already wrote,
-     * overwrite beyond (shorter packets count as zero-padded there). */
-    uint8_t *rows[FEC_MAX_SYMBOLS];
-    const uint32_t overlap = len < lane->max_len ? len : lane->max_len;
-    if (overlap > 0) {
-        for (unsigned r = 0; r < m; r++)
-            rows[r] = lane->acc[r] + FEC_LEN_FIELD;
-        enc->kern->mad_rows(rows, coef, m, payload, overlap, 0);
-    }
-    if (len > lane->max_len) {
-        for (unsigned r = 0; r < m; r++)
-            rows[r] = lane->acc[r] + FEC_LEN_FIELD + overlap;
-        enc->kern->mad_rows(rows, coef, m, payload + overlap, len - overlap, 1);
-        lane->max_len = len;
+    if (!enc->batching) {
+        fold_one(enc, lane, j, payload, len);
+    } else {
+        /* Deferred (see fec_encoder_batch_begin); the deferred sources of
+         * a lane share one length. */
+        if (lane->n_pend == ENC_PEND_MAX || (lane->n_pend > 0 && lane->pend_len != len))
+            flush_pending(enc, lane);
+        lane->pend[lane->n_pend++] = payload;
+        lane->pend_len = len;
     }
 
     fec_hdr h = {
@@ -337,6 +437,21 @@ int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
     if (lane->count == enc->cfg.k)
         emitted += close_lane(enc, lane, sink);
     return emitted;
+}
+
+void fec_encoder_batch_begin(fec_encoder *enc)
+{
+    if (enc != NULL && enc->rlc == NULL)
+        enc->batching = 1;
+}
+
+void fec_encoder_batch_end(fec_encoder *enc)
+{
+    if (enc == NULL || !enc->batching)
+        return;
+    for (unsigned d = 0; d < enc->cfg.depth; d++)
+        flush_pending(enc, &enc->lanes[d]);
+    enc->batching = 0;
 }
 
 int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink)

@@ -24,7 +24,8 @@
  *     the packet for tx after p (parity of a block is produced by the call
  *     that adds its last packet, so it belongs after that packet).  Call
  *     fec_encoder_poll(enc, now, &sink) once per burst to close blocks whose
- *     deadline passed.  Source packets are never copied or held.
+ *     deadline passed.  Source packets are never copied, nor held beyond
+ *     the call (or the batch: fec_encoder_batch_begin()).
  *
  *   decoder: for each received packet p
  *       n = fec_decoder_push(dec, data(p), data_len(p), now, &sink, &v);
@@ -249,6 +250,17 @@ int fec_random_session_id(uint32_t *out);
  * (len > max_payload); on error nothing changes. */
 int fec_encoder_add(fec_encoder *enc, const uint8_t *payload, uint32_t len,
                     uint64_t now, uint8_t hdr[FEC_HDR_LEN], const fec_sink *sink);
+/* Batching, for a stage that handles a burst at a time: between
+ * batch_begin() and batch_end(), add() may defer folding a payload into
+ * its block's parity until the block closes or batch_end(), so the payload
+ * bytes must stay in place and unchanged until batch_end() returns (a
+ * burst's packets do: the stage sends them after its call).  A block's
+ * deferred sources are then coded in one pass over the parity rows
+ * (fec_kernel.dotprod) written straight into the parity packets, instead
+ * of one read-modify-write of every row per source plus a copy at the end.
+ * Output is byte-identical.  No-ops for code 3 (RLC). */
+void fec_encoder_batch_begin(fec_encoder *enc);
+void fec_encoder_batch_end(fec_encoder *enc);
 /* Close blocks whose deadline passed (now - first packet time >= timeout).
  * Returns the number of parity packets written. */
 int fec_encoder_poll(fec_encoder *enc, uint64_t now, const fec_sink *sink);

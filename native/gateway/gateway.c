@@ -663,6 +663,9 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
 
     c->q = (outq){ out, 0, cap };
     enc_send_control(s);
+    /* The burst's packets stay put until we return: the codec may code a
+     * block's sources together (fec_encoder_batch_begin). */
+    fec_encoder_batch_begin(s->enc);
     for (uint16_t i = 0; i < n; i++) {
         pd_pkt *p = in[i];
         uint32_t len = ops->data_len(p);
@@ -680,6 +683,7 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
     }
     /* Deadlines are checked on every call, bursts and idle polls alike. */
     fec_encoder_poll(s->enc, now, &c->sink);
+    fec_encoder_batch_end(s->enc);
     return c->q.n;
 }
 
