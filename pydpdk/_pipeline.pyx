@@ -50,7 +50,7 @@ from pydpdk._includes.pipeline cimport (
     pd_run_opts_default,
     pd_run_result,
 )
-from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt
+from pydpdk._includes.pkt cimport PD_BURST_MAX, pd_pkt, pd_pkt_ops_same
 from pydpdk._includes.stage cimport (
     pd_counters,
     pd_port_endpoint,
@@ -581,7 +581,8 @@ cdef class Pipeline(Handle):
         pool = source.pool
         for element in [sink] + stages:
             other = (<Element>element).pool
-            if other is not None and (<PacketPool>other).ops != (<PacketPool>pool).ops:
+            if other is not None and not pd_pkt_ops_same((<PacketPool>other).ops,
+                                                          (<PacketPool>pool).ops):
                 raise ValueError(f"{element!r} works on {other!r} packets but the source "
                                  f"produces {pool!r} packets: use one backend per chain")
         for element in [source, sink] + stages:
