@@ -1312,16 +1312,15 @@ cdef class PortBase:
             # queue before we return.
             if self.tx_locks.claims != NULL and self.tx_locks.claims[queue]:
                 raise_claimed(self, queue, True)
-            sent = self.io.tx_burst(self.io.ctx, <uint16_t>queue, burst.pkts,
-                                    <uint16_t>burst.count)
-            burst.consume_front(sent)
-            return sent
-        self.lock_tx(queue, burst)
-        gil = release_gil_if_wanted()     # only C until restore_gil
-        sent = pd_port_io_tx(&self.io, <uint16_t>queue, burst.pkts, <uint16_t>burst.count,
-                             burst.ops)
-        restore_gil(gil)
-        self.unlock_tx(queue, burst)
+            sent = pd_port_io_tx(&self.io, <uint16_t>queue, burst.pkts,
+                                 <uint16_t>burst.count, burst.ops)
+        else:
+            self.lock_tx(queue, burst)
+            gil = release_gil_if_wanted()     # only C until restore_gil
+            sent = pd_port_io_tx(&self.io, <uint16_t>queue, burst.pkts,
+                                 <uint16_t>burst.count, burst.ops)
+            restore_gil(gil)
+            self.unlock_tx(queue, burst)
         burst.consume_front(sent)
         if burst.count:
             self.tx_incomplete(queue)
