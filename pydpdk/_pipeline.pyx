@@ -819,6 +819,8 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         raise ValueError(f"src_ip and dst_ip must both be IPv4 or both IPv6, got "
                          f"{opts['src_ip']!r} and {opts['dst_ip']!r}")
     if dst.version == 6:
+        if dst.is_multicast or dst.is_unspecified:
+            raise ValueError(f"dst_ip must be a unicast address, got {opts['dst_ip']!r}")
         e.ipv6 = 1
         memcpy(e.src_ip6, <const char *>src.packed, 16)
         memcpy(e.dst_ip6, <const char *>dst.packed, 16)
