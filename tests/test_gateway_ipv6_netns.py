@@ -238,23 +238,30 @@ class _Unnamed:
         return getattr(self._port, name)
 
 
+def _check_ipv6_stages(pool: object) -> None:
+    from pydpdk.pipeline import FecDecodeStage, FecEncodeStage
+
+    enc = FecEncodeStage(pool, src_ip="fd00::1", dst_ip="fd00::2", wan_mtu=1500)
+    assert enc.config["overhead_bytes"] == 62 + 20 and enc.config["max_frame"] == 1430
+    assert FecEncodeStage(pool, wan_mtu=1500).config["max_frame"] == 1450     # IPv4
+    dec = FecDecodeStage(pool, src_ip="fd00::2", dst_ip="fd00::1")
+    assert dec.counters()["bad_checksum"] == 0
+    with pytest.raises(ValueError, match="both IPv4 or both IPv6"):
+        FecEncodeStage(pool, dst_ip="fd00::2")          # the default src_ip is IPv4
+    with pytest.raises(ValueError, match="unicast"):
+        FecEncodeStage(pool, src_ip="::", dst_ip="ff02::1")
+
+
 def test_ipv6_encap_options_and_secure_mode_refused():
+    """Stage options: two IPv6 addresses make the 62-byte outer header (the
+    MTU follows); mixed versions and a multicast peer are refused, and so is
+    secure mode over a raw IPv6 WAN (its stages rewrite IPv4 headers only)."""
     from pydpdk import _native
     from pydpdk.gateway import GatewayConfig, _wire_encap
-    from pydpdk.pipeline import FecDecodeStage, FecEncodeStage
 
     pool = _native.BufferPool(capacity=64)
     try:
-        enc = FecEncodeStage(pool, src_ip="fd00::1", dst_ip="fd00::2", wan_mtu=1500)
-        assert enc.config["overhead_bytes"] == 62 + 20 and enc.config["max_frame"] == 1430
-        v4 = FecEncodeStage(pool, wan_mtu=1500)
-        assert v4.config["max_frame"] == 1450
-        dec = FecDecodeStage(pool, src_ip="fd00::2", dst_ip="fd00::1")
-        assert dec.counters()["bad_checksum"] == 0
-        with pytest.raises(ValueError, match="both IPv4 or both IPv6"):
-            FecEncodeStage(pool, dst_ip="fd00::2")          # default src_ip is IPv4
-        with pytest.raises(ValueError):
-            FecEncodeStage(pool, src_ip="::", dst_ip="ff02::1")   # not a unicast peer
+        _check_ipv6_stages(pool)
         cfg = GatewayConfig(mode="tunnel", ports={"local": "x", "peer": "y"},
                             encap={"dst_ip": "fd00::2", "dst_mac": "02:00:00:00:00:09"},
                             key_file="k")
