@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -262,6 +263,7 @@ def test_ipv6_encap_options_and_secure_mode_refused():
     pool = _native.BufferPool(capacity=64)
     try:
         _check_ipv6_stages(pool)
+        gc.collect()                # the stages hold the pool until they go
         cfg = GatewayConfig(mode="tunnel", ports={"local": "x", "peer": "y"},
                             encap={"dst_ip": "fd00::2", "dst_mac": "02:00:00:00:00:09"},
                             key_file="k")
