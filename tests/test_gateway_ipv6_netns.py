@@ -76,7 +76,8 @@ class Tap:
             # ETH_P_ALL: frames leaving the device too
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
             self.sock.bind((ifname, 0))
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        # SO_RCVBUFFORCE (root): past rmem_max, so the first frames are all kept
+        self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 1 << 24)
         self.sock.setblocking(False)
         self.frames: list[bytes] = []
 
