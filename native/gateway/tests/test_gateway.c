@@ -582,7 +582,7 @@ static void test_ipv6_outer_dscp_ecn_checksum_mtu(void)
     for (uint16_t i = 0; i < n; i++) {
         const uint8_t *w = pd_buf_ops.data(wire[i]);
         CHECK(check_ipv6_outer(w, pd_buf_ops.data_len(wire[i])) == 0);
-        CHECK(pd_buf_ops.data_len(wire[i]) == 62 + FEC_HDR_LEN + 200 + i);
+        CHECK(pd_buf_ops.data_len(wire[i]) == 62u + FEC_HDR_LEN + 200u + i);
     }
     CHECK(pd_buf_ops.data(wire[0])[14] == (0x60 | (46 << 2) >> 4));
     CHECK(pd_buf_ops.data(wire[0])[15] == (uint8_t)(((46 << 2) | 2) << 4));
