@@ -250,8 +250,8 @@ def _check_ipv6_stages(pool: object) -> None:
     assert enc.config["overhead_bytes"] == 62 + 20 and enc.config["max_frame"] == 1430
     assert FecEncodeStage(pool, wan_mtu=1500).config["max_frame"] == 1450     # IPv4
     dec = FecDecodeStage(pool, src_ip="fd00::2", dst_ip="fd00::1")
-    assert dec.counters()["bad_checksum"] == 0
-    with pytest.raises(ValueError, match="both IPv4 or both IPv6"):
+    assert dec.counters["bad_checksum"] == 0
+    with pytest.raises(ValueError, match="both be IPv4 or both IPv6"):
         FecEncodeStage(pool, dst_ip="fd00::2")          # the default src_ip is IPv4
     with pytest.raises(ValueError, match="unicast"):
         FecEncodeStage(pool, src_ip="::", dst_ip="ff02::1")
