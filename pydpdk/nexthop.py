@@ -425,7 +425,7 @@ def _icmp6_csum(src: bytes, dst: bytes, msg: bytes) -> int:
     data = src + dst + struct.pack("!I3xB", len(msg), 58) + msg
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

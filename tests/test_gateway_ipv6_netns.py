@@ -24,7 +24,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import netns
@@ -201,9 +200,10 @@ def test_ndp_through_a_port():
     """resolve_for_port on a port the kernel does not drive: neighbour
     solicitations through the port, the advertisement's target MAC; a typed
     error when nobody answers, or when the addresses mix IP versions."""
+    from test_udp_nexthop import lan6
+
     from pydpdk import _native, nexthop
     from pydpdk.errors import PortError
-    from test_udp_nexthop import lan6
 
     pool = _native.BufferPool(capacity=256)
     try:
