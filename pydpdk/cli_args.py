@@ -187,8 +187,8 @@ def ip_address(text: str) -> str:
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an IPv4 or IPv6 address like 192.0.2.1 "
-                                         f"or 2001:db8::1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an IPv4 address like 192.0.2.1 or an "
+                                         f"IPv6 address like 2001:db8::1, got {text!r}") from None
     return text
 
 
