@@ -97,8 +97,20 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
                          f"a UdpPort, 'none-tos': one with tos=True), got {encap!r}")
     parse_mac(opts["src_mac"], e.src_mac)
     parse_mac(opts["dst_mac"], e.dst_mac)
-    e.src_ip = int(ipaddress.IPv4Address(opts["src_ip"]))
-    e.dst_ip = int(ipaddress.IPv4Address(opts["dst_ip"]))
+    # IPv4 or IPv6 outer header (both addresses of one version)
+    src, dst = ipaddress.ip_address(opts["src_ip"]), ipaddress.ip_address(opts["dst_ip"])
+    if src.version != dst.version:
+        raise ValueError(f"src_ip and dst_ip must both be IPv4 or both IPv6, got "
+                         f"{opts['src_ip']!r} and {opts['dst_ip']!r}")
+    if dst.version == 6:
+        if dst.is_multicast or dst.is_unspecified:
+            raise ValueError(f"dst_ip must be a unicast address, got {opts['dst_ip']!r}")
+        e.ipv6 = 1
+        memcpy(e.src_ip6, <const char *>src.packed, 16)
+        memcpy(e.dst_ip6, <const char *>dst.packed, 16)
+    else:
+        e.src_ip = int(src)
+        e.dst_ip = int(dst)
     for label in ("src_port", "dst_port"):
         if not 1 <= opts[label] <= 65535:
             raise ValueError(f"{label} must be within 1..65535, got {opts[label]}")
@@ -200,7 +212,8 @@ cdef class FecEncodeStage(Stage):
     **encap
         Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
         UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
-        :02), ``src_ip``, ``dst_ip`` (IPv4, default 192.0.2.1 and .2),
+        :02), ``src_ip``, ``dst_ip`` (default 192.0.2.1 and .2; two IPv6
+        addresses make an Ethernet/IPv6/UDP outer header, RFC 8200),
         ``src_port``, ``dst_port`` (1..65535, default 4790), ``ethertype``
         (0x0600..0xffff, default 0x88B5) and ``ttl`` (1..255, default 64).
 
@@ -426,7 +439,8 @@ cdef class FecDecodeStage(Stage):
     **encap
         Encapsulation: ``encap`` ("udp" default, "ether", or "none" for a
         UdpPort), ``src_mac``, ``dst_mac`` (default 02:00:00:00:00:01 and
-        :02), ``src_ip``, ``dst_ip`` (IPv4, default 192.0.2.1 and .2),
+        :02), ``src_ip``, ``dst_ip`` (default 192.0.2.1 and .2; two IPv6
+        addresses make an Ethernet/IPv6/UDP outer header, RFC 8200),
         ``src_port``, ``dst_port`` (1..65535, default 4790), ``ethertype``
         (0x0600..0xffff, default 0x88B5) and ``ttl`` (1..255, default 64).
         Packets whose outer header does not match are ``foreign``.
@@ -544,8 +558,10 @@ cdef class FecDecodeStage(Stage):
         ``blocks_evicted``, ``blocks_expired``, ``unconfirmed``, ``resyncs``,
         ``control``, ``sessions_opened``, ``sessions_evicted``; and the
         gateway's ``foreign`` (not our encapsulation), ``out_full``,
-        ``ecn_marked`` (CE copied to ECT frames) and ``ecn_dropped``
-        (Not-ECT frames under a CE outer header, RFC 6040).
+        ``ecn_marked`` (CE copied to ECT frames), ``ecn_dropped``
+        (Not-ECT frames under a CE outer header, RFC 6040) and
+        ``bad_checksum`` (IPv6 outer header with a wrong or zero UDP
+        checksum, RFC 8200).
         """
         cdef fec_decoder_stats s
         cdef pd_gateway_counters g
@@ -558,5 +574,5 @@ cdef class FecDecodeStage(Stage):
                  unconfirmed=s.unconfirmed, resyncs=s.resyncs, control=s.control,
                  sessions_opened=s.sessions_opened, sessions_evicted=s.sessions_evicted,
                  foreign=g.foreign, out_full=g.out_full, ecn_marked=g.ecn_marked,
-                 ecn_dropped=g.ecn_dropped)
+                 ecn_dropped=g.ecn_dropped, bad_checksum=g.bad_checksum)
         return d

@@ -243,8 +243,8 @@ def _fec_parser(mode: str) -> argparse.ArgumentParser:
     # default to the interface's).
     for opt in ("--src-mac", "--dst-mac", "--src-ip", "--dst-ip"):
         p.add_argument(opt, default=None)
-    p.add_argument("--next-hop", help="--encap udp on a DPDK port: the IPv4 gateway towards "
-                   "--dst-ip to ARP for (default: the peer is on the link)")
+    p.add_argument("--next-hop", help="--encap udp on a DPDK port: the gateway towards "
+                   "--dst-ip to ARP (IPv4) or NDP (IPv6) for (default: the peer is on the link)")
     p.add_argument("--src-port", type=int, default=4790)
     p.add_argument("--dst-port", type=int, default=4790)
     p.add_argument("--ethertype", type=lambda x: int(x, 0), default=0x88B5)

@@ -182,6 +182,16 @@ def mac(text: str) -> str:
     return text
 
 
+def ip_address(text: str) -> str:
+    """Validator: an IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an IPv4 address like 192.0.2.1 or an "
+                                         f"IPv6 address like 2001:db8::1, got {text!r}") from None
+    return text
+
+
 def ipv4(text: str) -> str:
     """Validator: a dotted IPv4 address."""
     try:
@@ -300,8 +310,8 @@ RULES: dict[str, Validator] = {
     "sizes": frame_sizes,
     "src_mac": mac,
     "dst_mac": mac,
-    "src_ip": ipv4,
-    "dst_ip": ipv4,
+    "src_ip": ip_address,
+    "dst_ip": ip_address,
     "rekey_grace": finite(0, 86400, unit="(seconds)"),
     "wan_mtu": integer(576, 65535, "an IP MTU"),
     "inp": port_spec,
@@ -318,8 +328,8 @@ HELP: dict[str, str] = {
     "encap": "FEC encapsulation: udp (IPv4/UDP tunnel) or ether (raw EtherType)",
     "src_mac": "source MAC of encapsulated packets",
     "dst_mac": "destination MAC of encapsulated packets",
-    "src_ip": "source IPv4 address of the UDP tunnel",
-    "dst_ip": "destination IPv4 address of the UDP tunnel",
+    "src_ip": "source IPv4 or IPv6 address of the UDP tunnel",
+    "dst_ip": "destination IPv4 or IPv6 address of the UDP tunnel (IPv6: an IPv6 outer header)",
     "src_port": "source UDP port of the tunnel",
     "dst_port": "destination UDP port of the tunnel",
     "ethertype": "EtherType of --encap ether packets (0x600..0xffff)",

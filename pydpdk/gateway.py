@@ -327,7 +327,9 @@ def _wire_encap(cfg: GatewayConfig, pool: Any, wire: Any) -> dict[str, Any]:
     A UdpPort takes bare FEC packets ("none").  ``--encap udp`` on a raw port
     with a peer address (dst_ip) but no dst_mac resolves the next hop's MAC
     (pydpdk.nexthop; cfg.resolved says what was found); options left None
-    take the stages' defaults.
+    take the stages' defaults.  An IPv6 dst_ip makes an Ethernet/IPv6/UDP
+    outer header (its next hop found with NDP); ValueError with secure mode,
+    whose stages rewrite IPv4 outer headers only.
     """
     encap = {k: v for k, v in cfg.encap.items() if v is not None}
     if is_udp_port(wire):
@@ -335,6 +337,9 @@ def _wire_encap(cfg: GatewayConfig, pool: Any, wire: Any) -> dict[str, Any]:
             wire.tos = True            # DSCP/ECN per RFC 6040 (docs/gateway.md)
             return dict(encap, encap="none-tos")
         return dict(encap, encap="none")
+    if cfg.key_file is not None and ":" in str(encap.get("dst_ip", "")):
+        raise ValueError("secure mode (--key-file) over a raw port needs an IPv4 --dst-ip; "
+                         "over an IPv6 WAN use a udp:[ADDR]:PORT peer")
     if cfg.resolved.get("mac") and "dst_mac" not in encap:     # queue > 0: as queue 0
         return dict(encap, dst_mac=cfg.resolved["mac"],
                     **{k: cfg.resolved[k] for k in ("src_ip", "src_mac")
@@ -453,7 +458,7 @@ _TX_DETAIL = (("oversize", "tx_oversize"), ("unreachable", "tx_unreachable"))
 # Why a stage dropped frames (stage counters; each frame counted once:
 # reply_dropped and icmp_limited are details of mtu_dropped).
 _STAGE_DROPS = ("too_big", "mtu_dropped", "icmp_too_big", "no_headroom", "out_full",
-                "foreign", "ecn_dropped",
+                "foreign", "ecn_dropped", "bad_checksum",
                 # secure mode: what failed authentication, replays, ...
                 "unknown_key", "bad_tag", "replayed", "too_old", "stale_epoch",
                 "rate_limited", "no_room")

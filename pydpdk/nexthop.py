@@ -14,11 +14,13 @@ otherwise the gateway of the route towards the peer (RFC 1812 forwarding).
   send the ARP request; the table is polled until the entry is usable.
   This needs the interface to have an address and routes in the kernel (as
   any host on that link would), as on an AF_PACKET gateway.
-* :func:`arp_resolve` asks the link directly through any started port
-  (DPDK ports, whose interface the kernel does not see): ARP requests
-  (RFC 826) for the next hop, sent and answered through the port's own
-  bursts, before the gateway's pipeline starts.  The next hop comes from
-  the kernel's route when it has one, else the peer is taken to be on-link.
+* :func:`arp_resolve` and :func:`ndp_resolve` ask the link directly
+  through any started port (DPDK ports, whose interface the kernel does not
+  see): ARP requests (RFC 826) for an IPv4 next hop, ICMPv6 neighbour
+  solicitations (RFC 4861 section 7.2) for an IPv6 one, sent and answered
+  through the port's own bursts, before the gateway's pipeline starts.  The
+  next hop is the gateway given (``--next-hop``), else the peer is taken to
+  be on-link.
 
 Errors: :class:`pydpdk.errors.PortError` with ``EHOSTUNREACH`` (no route, or
 no answer within the timeout) or ``ENETUNREACH``; the message says to give
@@ -33,13 +35,14 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import PortError
 
-__all__ = ["NextHop", "arp_request", "arp_resolve", "kernel_next_hop", "neighbour_mac",
-           "route_get"]
+__all__ = ["NextHop", "arp_request", "arp_resolve", "kernel_next_hop", "ndp_resolve",
+           "ndp_solicitation", "neighbour_mac", "resolve_for_port", "route_get"]
 
 _NLM_F_REQUEST = 0x1
 _NLM_F_DUMP = 0x300
@@ -57,8 +60,21 @@ _NUD_USABLE = 0x02 | 0x04 | 0x08 | 0x10 | 0x80   # REACHABLE STALE DELAY PROBE P
 class NextHop:
     """Where frames towards *peer* go: out of *ifname*, to *mac*.
 
-    *gateway* is the route's gateway (None: the peer is on the link);
-    *src_ip* the kernel's preferred source address for the route.
+    Parameters
+    ----------
+    peer : str
+        The tunnel peer's IP address (IPv4 or IPv6).
+    ifname : str
+        The interface (or DPDK port name) the frames leave by.
+    ifindex : int
+        The kernel's interface index; 0 for a port the kernel does not see.
+    gateway : str or None
+        The route's gateway; None when the peer is on the link.
+    src_ip : str or None
+        The source address to use: the kernel's preferred source for the
+        route, or the one given.
+    mac : str
+        The next hop's MAC address, ``"aa:bb:cc:dd:ee:ff"``.
     """
 
     peer: str
@@ -70,7 +86,7 @@ class NextHop:
 
     @property
     def address(self) -> str:
-        """The IP address whose MAC this is: the gateway, or the peer itself."""
+        """The IP address whose MAC this is: the gateway, or the peer itself (str)."""
         return self.gateway or self.peer
 
 
@@ -127,9 +143,30 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def route_get(dst: str, ifindex: int = 0) -> tuple[int, str | None, str | None]:
-    """The kernel's route to *dst* (IPv4 or IPv6; optionally out of
-    *ifindex*): (ifindex, gateway or None, preferred source or None).
-    OSError (ENETUNREACH, ...) when there is none."""
+    """The kernel's route to *dst* in the current network namespace.
+
+    Asked over rtnetlink (``RTM_GETROUTE``, rtnetlink(7)).
+
+    Parameters
+    ----------
+    dst : str
+        Destination address, IPv4 or IPv6 (a ``%scope`` suffix is ignored).
+    ifindex : int, default 0
+        Only routes out of this interface index; 0: any.
+
+    Returns
+    -------
+    tuple of (int, str or None, str or None)
+        The outgoing interface index, the gateway (None: on-link) and the
+        preferred source address (None: none given).
+
+    Raises
+    ------
+    OSError
+        ENETUNREACH (or the kernel's errno) when there is no route.
+    ValueError
+        *dst* is not an IP address.
+    """
     ip = _ip(dst)
     family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
     req = struct.pack("=BBBBBBBBI", family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
@@ -149,8 +186,31 @@ def route_get(dst: str, ifindex: int = 0) -> tuple[int, str | None, str | None]:
 
 
 def neighbour_mac(ifindex: int, ip: str) -> str | None:
-    """The usable MAC of *ip* (IPv4: ARP, IPv6: NDP) in the kernel's neighbour
-    table on *ifindex*."""
+    """The usable MAC of *ip* in the kernel's neighbour table.
+
+    Asked over rtnetlink (``RTM_GETNEIGH``): ARP entries for IPv4, NDP
+    entries for IPv6, in a usable state (reachable, stale, delay, probe,
+    permanent).
+
+    Parameters
+    ----------
+    ifindex : int
+        The interface index whose entries count.
+    ip : str
+        The neighbour's IPv4 or IPv6 address.
+
+    Returns
+    -------
+    str or None
+        The MAC address, ``"aa:bb:cc:dd:ee:ff"``; None without a usable entry.
+
+    Raises
+    ------
+    OSError
+        The netlink request failed.
+    ValueError
+        *ip* is not an IP address.
+    """
     addr = _ip(ip)
     family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
     want = addr.packed
@@ -182,12 +242,33 @@ def _provoke_resolution(ifname: str, peer: str) -> None:
 
 
 def kernel_next_hop(peer: str, ifname: str, timeout: float = 3.0) -> NextHop:
-    """Resolve the next hop towards *peer* (IPv4 or IPv6) out of *ifname* from
-    the kernel's route and neighbour tables, triggering ARP / neighbour
-    discovery when the entry is missing.
+    """Resolve the next hop towards *peer* from the kernel's tables.
 
-    Raises PortError (ENETUNREACH: no route out of *ifname*; EHOSTUNREACH:
-    the next hop did not answer within *timeout* seconds).
+    The route to *peer* (it must leave by *ifname*) and the neighbour table
+    give the next hop and its MAC; a missing entry is resolved by the kernel
+    itself (ARP, or NDP for IPv6: an empty datagram to the peer's discard
+    port makes it ask), asked again every second.
+
+    Parameters
+    ----------
+    peer : str
+        The tunnel peer, IPv4 or IPv6.
+    ifname : str
+        The interface the tunnel's frames leave by (an AF_PACKET port's).
+    timeout : float, default 3.0
+        Seconds to wait for the neighbour's answer.
+
+    Returns
+    -------
+    NextHop
+        The next hop, its MAC and the route's source address.
+
+    Raises
+    ------
+    PortError
+        ENODEV: no such interface; ENETUNREACH: no route to *peer* out of
+        *ifname*; EHOSTUNREACH: the next hop did not answer within
+        *timeout* seconds.
     """
     try:
         ifindex = socket.if_nametoindex(ifname)
@@ -224,7 +305,27 @@ def kernel_next_hop(peer: str, ifname: str, timeout: float = 3.0) -> NextHop:
 
 
 def arp_request(src_mac: str, src_ip: str, target_ip: str) -> bytes:
-    """An Ethernet broadcast ARP request (RFC 826) for *target_ip*."""
+    """An Ethernet broadcast ARP request (RFC 826) for *target_ip*.
+
+    Parameters
+    ----------
+    src_mac : str
+        The asking port's MAC, ``"aa:bb:cc:dd:ee:ff"``.
+    src_ip : str
+        The asking port's IPv4 address.
+    target_ip : str
+        The IPv4 address whose MAC is wanted.
+
+    Returns
+    -------
+    bytes
+        The 60-byte Ethernet frame (padded to the minimum size).
+
+    Raises
+    ------
+    ValueError
+        An address is not a MAC or an IPv4 address.
+    """
     sha = bytes.fromhex(src_mac.replace(":", ""))
     return (b"\xff" * 6 + sha + b"\x08\x06"
             + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sha
@@ -238,19 +339,24 @@ def _arp_reply_mac(frame: bytes, target_ip: bytes) -> str | None:
     htype, ptype, hlen, plen, op = struct.unpack_from("!HHBBH", frame, 14)
     if (htype, ptype, hlen, plen, op) != (1, 0x0800, 6, 4, 2) or frame[28:32] != target_ip:
         return None
-    return ":".join(f"{b:02x}" for b in frame[22:28])
+    return _mac_text(frame[22:28])
 
 
-def arp_resolve(port: Any, pool: Any, src_mac: str, src_ip: str, target_ip: str,
-                timeout: float = 3.0) -> str:
-    """The MAC of *target_ip*, asked with ARP through a started *port* (any backend).
+def _mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
 
-    Frames received meanwhile that are not the answer are dropped (the
-    gateway has not started yet).  Raises PortError (EHOSTUNREACH) without an
-    answer within *timeout* seconds.
-    """
-    want = ipaddress.IPv4Address(target_ip).packed
-    request = arp_request(src_mac, src_ip, target_ip)
+
+def _mac_bytes(mac: str) -> bytes:
+    raw = bytes.fromhex(mac.replace(":", "").replace("-", ""))
+    if len(raw) != 6:
+        raise ValueError(f"not a MAC address: {mac!r}")
+    return raw
+
+
+def _ask_link(port: Any, pool: Any, request: bytes, answer: Callable[[bytes], str | None],
+              timeout: float, what: str) -> str:
+    """Send *request* through *port* every half second until *answer* finds
+    the MAC in a received frame; PortError (EHOSTUNREACH) after *timeout*."""
     deadline = time.monotonic() + timeout
     asked = 0.0
     while time.monotonic() < deadline:
@@ -264,32 +370,225 @@ def arp_resolve(port: Any, pool: Any, src_mac: str, src_ip: str, target_ip: str,
         burst = port.rx_burst(max_packets=32)
         try:
             for frame in burst.to_bytes_list():
-                mac = _arp_reply_mac(frame, want)
+                mac = answer(frame)
                 if mac:
                     return mac
         finally:
             burst.free()
         time.sleep(0.005)
-    raise PortError(errno.EHOSTUNREACH, f"no ARP answer from {target_ip} within {timeout} s; "
-                                        "give --dst-mac")
+    raise PortError(errno.EHOSTUNREACH, f"no {what} within {timeout} s; give --dst-mac")
+
+
+def arp_resolve(port: Any, pool: Any, src_mac: str, src_ip: str, target_ip: str,
+                timeout: float = 3.0) -> str:
+    """The MAC of *target_ip*, asked with ARP (RFC 826) through a started *port*.
+
+    Frames received meanwhile that are not the answer are dropped (the
+    gateway has not started yet).  Any backend's port.
+
+    Parameters
+    ----------
+    port : Port
+        A started port with ``rx_burst``/``tx_burst`` (DPDK, AF_PACKET, ...).
+    pool : PacketPool
+        The pool the request is built in.
+    src_mac : str
+        The port's MAC (the request's sender).
+    src_ip : str
+        The port's IPv4 address (the request's sender).
+    target_ip : str
+        The IPv4 address whose MAC is wanted.
+    timeout : float, default 3.0
+        Seconds to wait for the answer (a request every half second).
+
+    Returns
+    -------
+    str
+        The MAC address, ``"aa:bb:cc:dd:ee:ff"``.
+
+    Raises
+    ------
+    PortError
+        EHOSTUNREACH: no answer within *timeout* seconds.
+    ValueError
+        An address is not a MAC or an IPv4 address.
+    """
+    want = ipaddress.IPv4Address(target_ip).packed
+    return _ask_link(port, pool, arp_request(src_mac, src_ip, target_ip),
+                     lambda frame: _arp_reply_mac(frame, want), timeout,
+                     f"ARP answer from {target_ip}")
+
+
+def _icmp6_csum(src: bytes, dst: bytes, msg: bytes) -> int:
+    """The ICMPv6 checksum (RFC 4443 section 2.3: IPv6 pseudo-header) of
+    *msg* whose checksum field is zero; or 0 over a message that is right."""
+    data = src + dst + struct.pack("!I3xB", len(msg), 58) + msg
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+# ff02::1:ff00:0/104, RFC 4291 section 2.7.1
+_SOLICITED_NODE = ipaddress.IPv6Address("ff02::1:ff00:0").packed[:13]
+
+
+def ndp_solicitation(src_mac: str, src_ip: str, target_ip: str) -> bytes:
+    """An ICMPv6 neighbour solicitation (RFC 4861 section 4.3) for *target_ip*.
+
+    Sent to the target's solicited-node multicast address (ff02::1:ffXX:XXXX,
+    Ethernet 33:33:ff:XX:XX:XX, RFC 4291 / RFC 2464) with hop limit 255 and
+    the sender's link-layer address option, as a host resolving a neighbour.
+
+    Parameters
+    ----------
+    src_mac : str
+        The asking port's MAC, ``"aa:bb:cc:dd:ee:ff"``.
+    src_ip : str
+        The asking port's IPv6 address (the answer goes there).
+    target_ip : str
+        The IPv6 address whose MAC is wanted.
+
+    Returns
+    -------
+    bytes
+        The 86-byte Ethernet frame.
+
+    Raises
+    ------
+    ValueError
+        An address is not a MAC or an IPv6 address.
+    """
+    sha = _mac_bytes(src_mac)
+    src = ipaddress.IPv6Address(src_ip).packed
+    target = ipaddress.IPv6Address(target_ip).packed
+    group = _SOLICITED_NODE + target[13:]
+    msg = struct.pack("!BBHI", 135, 0, 0, 0) + target + bytes((1, 1)) + sha
+    msg = msg[:2] + struct.pack("!H", _icmp6_csum(src, group, msg)) + msg[4:]
+    ip6 = struct.pack("!IHBB", 6 << 28, len(msg), 58, 255) + src + group
+    return b"\x33\x33" + group[12:] + sha + b"\x86\xdd" + ip6 + msg
+
+
+def _ndp_advert_mac(frame: bytes, target: bytes) -> str | None:
+    """The target link-layer address of a neighbour advertisement for
+    *target* (RFC 4861 section 7.1.2 validity checks), or None."""
+    if len(frame) < 14 + 40 + 24 or frame[12:14] != b"\x86\xdd" or frame[14] >> 4 != 6:
+        return None
+    plen = struct.unpack_from("!H", frame, 18)[0]
+    msg = frame[54:54 + plen]
+    if (frame[20] != 58 or frame[21] != 255 or len(msg) != plen or len(msg) < 24
+            or msg[0] != 136 or msg[1] != 0 or msg[8:24] != target
+            or _icmp6_csum(frame[22:38], frame[38:54], msg) != 0):
+        return None
+    off = 24
+    while off + 8 <= len(msg):
+        kind, units = msg[off], msg[off + 1]
+        if units == 0:                            # malformed option: stop
+            return None
+        if kind == 2 and units == 1:              # target link-layer address
+            return _mac_text(msg[off + 2:off + 8])
+        off += units * 8
+    return None                # an answer to a multicast solicitation must have it
+
+
+def ndp_resolve(port: Any, pool: Any, src_mac: str, src_ip: str, target_ip: str,
+                timeout: float = 3.0) -> str:
+    """The MAC of *target_ip*, asked with NDP (RFC 4861) through a started *port*.
+
+    Neighbour solicitations go out every half second until a valid neighbour
+    advertisement for *target_ip* with its link-layer address comes back;
+    frames received meanwhile that are not the answer are dropped (the
+    gateway has not started yet).  Any backend's port.
+
+    Parameters
+    ----------
+    port : Port
+        A started port with ``rx_burst``/``tx_burst`` (DPDK, AF_PACKET, ...).
+    pool : PacketPool
+        The pool the solicitation is built in.
+    src_mac : str
+        The port's MAC (the solicitation's source link-layer address).
+    src_ip : str
+        The port's IPv6 address (the advertisement is sent to it).
+    target_ip : str
+        The IPv6 address whose MAC is wanted.
+    timeout : float, default 3.0
+        Seconds to wait for the answer.
+
+    Returns
+    -------
+    str
+        The MAC address, ``"aa:bb:cc:dd:ee:ff"``.
+
+    Raises
+    ------
+    PortError
+        EHOSTUNREACH: no answer within *timeout* seconds.
+    ValueError
+        An address is not a MAC or an IPv6 address.
+    """
+    want = ipaddress.IPv6Address(target_ip).packed
+    return _ask_link(port, pool, ndp_solicitation(src_mac, src_ip, target_ip),
+                     lambda frame: _ndp_advert_mac(frame, want), timeout,
+                     f"neighbour advertisement (NDP) from {target_ip}")
 
 
 def resolve_for_port(port: Any, pool: Any, peer: str, src_ip: str | None,
                      src_mac: str | None, gateway: str | None = None,
                      timeout: float = 3.0) -> NextHop:
-    """The next hop towards *peer* for a raw *port*.
+    """The next hop towards *peer* for a raw *port* (``--encap udp``).
 
     An AF_PACKET port asks the kernel (route and neighbour tables of its
-    interface; *gateway* is then ignored).  Any other port (DPDK) asks the
-    link with ARP through the port: for *gateway* when given (the peer is in
+    interface, :func:`kernel_next_hop`; *gateway* is then ignored).  Any
+    other port (DPDK) asks the link through the port, with ARP for an IPv4
+    peer and NDP for an IPv6 one: for *gateway* when given (the peer is in
     another subnet), else for the peer itself (on-link); the kernel's tables
     describe the kernel's interfaces, not a NIC DPDK drives.
+
+    Parameters
+    ----------
+    port : Port
+        The started WAN port.
+    pool : PacketPool
+        The pool requests are built in (ARP/NDP through the port).
+    peer : str
+        The tunnel peer, IPv4 or IPv6.
+    src_ip : str or None
+        The port's address, of the peer's IP version (needed for ARP/NDP
+        through the port; an AF_PACKET port takes the route's when None).
+    src_mac : str or None
+        The port's MAC; None: ``port.mac``.
+    gateway : str or None, default None
+        The route's gateway for a port the kernel does not see.
+    timeout : float, default 3.0
+        Seconds to wait for an answer.
+
+    Returns
+    -------
+    NextHop
+        The next hop and its MAC.
+
+    Raises
+    ------
+    PortError
+        EINVAL: no *src_ip* for ARP/NDP through the port, or addresses of
+        different IP versions; ENETUNREACH, EHOSTUNREACH, ENODEV as
+        :func:`kernel_next_hop`, :func:`arp_resolve` and
+        :func:`ndp_resolve` raise them.
     """
     ifname = getattr(port, "ifname", None)
     if ifname and type(port).__name__ == "AfPacketPort":
         return kernel_next_hop(peer, ifname, timeout)
     if not src_ip:
-        raise PortError(errno.EINVAL, "ARP through the port needs a source address: "
+        raise PortError(errno.EINVAL, "ARP/NDP through the port needs a source address: "
                                       "give --src-ip")
-    mac = arp_resolve(port, pool, src_mac or port.mac, src_ip, gateway or peer, timeout)
+    hop = gateway or peer
+    versions = {_ip(a).version for a in (peer, src_ip, hop)}
+    if len(versions) != 1:
+        raise PortError(errno.EINVAL, f"peer {peer}, source {src_ip} and next hop {hop} "
+                                      "must all be IPv4 or all IPv6")
+    ask = ndp_resolve if versions == {6} else arp_resolve
+    mac = ask(port, pool, src_mac or port.mac, src_ip, hop, timeout)
     return NextHop(peer, str(getattr(port, "name", port)), 0, gateway, src_ip, mac)

@@ -12,8 +12,9 @@
 typedef struct encap {
     pd_encap_cfg cfg;
     uint32_t len;                 /* outer header bytes */
-    uint8_t tmpl[PD_ENCAP_UDP_LEN];
-    uint32_t ip_sum;              /* IPv4 header sum without total length and TOS */
+    uint8_t tmpl[PD_ENCAP_UDP6_LEN];
+    uint32_t ip_sum;              /* IPv4 header sum without total length and TOS;
+                                     IPv6: pseudo-header sum of addresses + UDP */
 } encap;
 
 /* No inner TOS: the outer header gets the configured DSCP. */
@@ -25,7 +26,9 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg)
         return 0;
     switch (cfg->kind) {
     case PD_ENCAP_UDP:
-        return cfg->dst_port ? PD_ENCAP_UDP_LEN : 0;
+        if (!cfg->dst_port)
+            return 0;
+        return cfg->ipv6 ? PD_ENCAP_UDP6_LEN : PD_ENCAP_UDP_LEN;
     case PD_ENCAP_ETHER:
         return PD_ENCAP_ETHER_LEN;
     case PD_ENCAP_NONE:
@@ -37,6 +40,27 @@ uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* Ethernet/IPv6/UDP template (RFC 8200): traffic class, payload length,
+ * UDP length and checksum are per packet. */
+static int encap_init6(encap *e, const pd_encap_cfg *cfg)
+{
+    static const uint8_t zero[16];
+    uint8_t *t = e->tmpl;
+
+    if (memcmp(cfg->dst_ip6, zero, 16) == 0 || cfg->dst_ip6[0] == 0xff)
+        return -EINVAL;      /* unspecified or multicast: not a tunnel peer */
+    put16(t + 12, 0x86dd);
+    t[14] = 0x60;
+    t[20] = 17;
+    t[21] = cfg->ttl ? cfg->ttl : 64;
+    memcpy(t + 22, cfg->src_ip6, 16);
+    memcpy(t + 38, cfg->dst_ip6, 16);
+    put16(t + 54, cfg->src_port);
+    put16(t + 56, cfg->dst_port);
+    e->ip_sum = pd_csum_add(0, t + 22, 32) + 17;
+    return 0;
+}
 
 static int encap_init(encap *e, const pd_encap_cfg *cfg)
 {
@@ -59,6 +83,8 @@ static int encap_init(encap *e, const pd_encap_cfg *cfg)
         put16(t + 12, e->cfg.ethertype);
         return 0;
     }
+    if (cfg->ipv6)
+        return encap_init6(e, cfg);
     put16(t + 12, 0x0800);
     t[14] = 0x45;
     t[15] = 0;                                /* TOS: per packet */
@@ -91,10 +117,35 @@ static void encap_write(const encap *e, uint8_t *dst, uint32_t payload_len, int 
         uint8_t otos = (uint8_t)(e->cfg.dscp << 2);
         if (tos != TOS_NONE)
             otos = (uint8_t)((e->cfg.dscp ? otos : (tos & 0xfc)) | (tos & 3));
+        if (e->cfg.ipv6) {
+            /* traffic class as the IPv4 TOS; the UDP checksum needs the whole
+             * payload, parity included: encap_seal6 once it is written */
+            dst[14] = (uint8_t)(0x60 | otos >> 4);
+            dst[15] = (uint8_t)(otos << 4);
+            put16(dst + 18, (uint16_t)(8 + payload_len));
+            put16(dst + 58, (uint16_t)(8 + payload_len));
+            return;
+        }
         dst[15] = otos;
         put16(dst + 16, ip_len);
         put16(dst + 24, pd_csum_fold(e->ip_sum + ip_len + otos));
         put16(dst + 38, (uint16_t)(8 + payload_len));
+    }
+}
+
+/* UDP checksum of packets written by encap_write over IPv6 (RFC 8200
+ * section 8.1: mandatory; 0 is sent as 0xffff, RFC 768). */
+static void encap_seal6(const encap *e, const pd_pkt_ops *ops, pd_pkt **pkts, uint16_t n)
+{
+    for (uint16_t i = 0; i < n; i++) {
+        uint8_t *d = ops->data(pkts[i]);
+        uint32_t ulen = get16(d + 58);
+        uint16_t c;
+
+        if (ulen < 8 || 54 + ulen > ops->data_len(pkts[i]))
+            continue;                 /* not ours (cannot happen): leave it */
+        c = pd_csum_fold(pd_csum_add(e->ip_sum + ulen, d + 54, ulen));
+        put16(d + 60, c ? c : 0xffff);
     }
 }
 
@@ -116,7 +167,33 @@ static void set_ecn(uint8_t *f, uint32_t l3, int version, uint8_t ecn)
     }
 }
 
-/* Find the FEC packet inside a frame: 0 and its offset/length, or -1. */
+/* The FEC packet in an Ethernet/IPv6/UDP frame (IPv6 at l3, UDP right
+ * after the fixed header: extension headers are not ours): 0, -1 not
+ * ours, -2 ours but the UDP checksum is wrong or zero (RFC 8200 8.1). */
+static int encap_parse6(const encap *e, const uint8_t *f, uint32_t len, uint32_t l3,
+                        uint32_t *off, uint32_t *plen, uint8_t *ecn)
+{
+    uint32_t pl, udp_len, u = l3 + 40;
+
+    if (len < u + 8 || (f[l3] >> 4) != 6 || f[l3 + 6] != 17)
+        return -1;
+    pl = get16(f + l3 + 4);
+    if (pl < 8 || u + pl > len || get16(f + u + 2) != e->cfg.dst_port)
+        return -1;
+    udp_len = get16(f + u + 4);
+    if (udp_len < 8 || udp_len > pl)
+        return -1;
+    if (get16(f + u + 6) == 0 ||
+        pd_csum_fold(pd_csum_add(pd_csum_pseudo(f + l3, 6, 17, udp_len), f + u, udp_len)) != 0)
+        return -2;
+    *off = u + 8;
+    *plen = udp_len - 8;
+    *ecn = (f[l3 + 1] >> 4) & 3;
+    return 0;
+}
+
+/* Find the FEC packet inside a frame: 0 and its offset/length, -1 (not
+ * ours) or -2 (ours, IPv6 UDP checksum bad). */
 static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t *off,
                        uint32_t *plen, uint8_t *ecn)
 {
@@ -149,6 +226,8 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
         *ecn = 0;
         return 0;
     }
+    if (et == 0x86dd)
+        return encap_parse6(e, f, len, l3, off, plen, ecn);
     if (et != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17)
         return -1;
     ihl = (f[l3] & 0xfu) * 4u;
@@ -684,6 +763,8 @@ static uint16_t enc_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
     /* Deadlines are checked on every call, bursts and idle polls alike. */
     fec_encoder_poll(s->enc, now, &c->sink);
     fec_encoder_batch_end(s->enc);
+    if (c->hdr.cfg.ipv6 && c->hdr.cfg.kind == PD_ENCAP_UDP)
+        encap_seal6(&c->hdr, ops, out, c->q.n);
     return c->q.n;
 }
 
@@ -693,6 +774,8 @@ static uint16_t enc_flush(void *ctx, pd_pkt **out, uint16_t cap, uint64_t now)
     (void)now;
     s->c.q = (outq){ out, 0, cap };
     fec_encoder_flush(s->enc, &s->c.sink);
+    if (s->c.hdr.cfg.ipv6 && s->c.hdr.cfg.kind == PD_ENCAP_UDP)
+        encap_seal6(&s->c.hdr, s->c.ops, out, s->c.q.n);
     return s->c.q.n;
 }
 
@@ -921,8 +1004,12 @@ static uint16_t dec_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out, ui
 
         prefetch_ahead(ops, in, i, n);
 
-        if (encap_parse(&c->hdr, ops->data(p), len, &off, &plen, &ecn) != 0) {
-            c->gw.foreign++;
+        int rc = encap_parse(&c->hdr, ops->data(p), len, &off, &plen, &ecn);
+        if (rc != 0) {
+            if (rc == -2)
+                c->gw.bad_checksum++;
+            else
+                c->gw.foreign++;
             ops->free_bulk(&p, 1);
             continue;
         }

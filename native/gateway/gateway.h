@@ -3,8 +3,9 @@
  *
  * On the wire every protected frame, and every parity packet, travels as
  *   outer header | FEC header (FEC_HDR_LEN bytes, docs/fec-format.md) | payload
- * where the outer header is either Ethernet/IPv4/UDP (crosses IP networks)
- * or Ethernet with a dedicated EtherType (L2 links).
+ * where the outer header is either Ethernet/IPv4/UDP or Ethernet/IPv6/UDP
+ * (crosses IP networks; over IPv6 the UDP checksum is computed, RFC 8200
+ * section 8.1) or Ethernet with a dedicated EtherType (L2 links).
  *
  * As an edge device the encoder knows the largest IP packet its WAN side
  * carries (wan_mtu) and what it adds (outer header, FEC_HDR_LEN, the repair
@@ -32,6 +33,7 @@ extern "C" {
 enum pd_encap_kind { PD_ENCAP_UDP = 1, PD_ENCAP_ETHER = 2, PD_ENCAP_NONE = 3 };
 
 #define PD_ENCAP_UDP_LEN (14 + 20 + 8)
+#define PD_ENCAP_UDP6_LEN (14 + 40 + 8)
 #define PD_ENCAP_ETHER_LEN 14
 #define PD_ETHERTYPE_FEC 0x88b5          /* IEEE local experimental */
 
@@ -46,6 +48,11 @@ typedef struct pd_encap_cfg {
      * TOS / traffic class its transport received (UdpPort with tos=1), for
      * RFC 6040 decapsulation as with PD_ENCAP_UDP. */
     uint8_t tos_trailer;
+    /* PD_ENCAP_UDP over IPv6: src_ip6/dst_ip6 (network byte order) replace
+     * src_ip/dst_ip, ttl is the hop limit, DSCP/ECN go in the traffic
+     * class.  A decoder accepts IPv4 and IPv6 outer headers either way. */
+    uint8_t ipv6;
+    uint8_t src_ip6[16], dst_ip6[16];
 } pd_encap_cfg;
 
 /* Bytes of outer header for this encapsulation (0 if the config is invalid). */
@@ -102,6 +109,9 @@ typedef struct pd_gateway_counters {
     /* ECN (decoder, UDP outer header, RFC 6040) */
     uint64_t ecn_marked;      /* inner ECT frames set to CE from a CE outer */
     uint64_t ecn_dropped;     /* inner Not-ECT frames under a CE outer: dropped */
+    /* decoder: IPv6 outer header whose UDP checksum is wrong or zero
+     * (RFC 8200 section 8.1: receivers discard them), dropped */
+    uint64_t bad_checksum;
 } pd_gateway_counters;
 
 typedef struct pd_fec_enc_stage pd_fec_enc_stage;

@@ -21,6 +21,7 @@ cdef extern from "gateway.h" nogil:
 
     enum:
         PD_ENCAP_UDP_LEN
+        PD_ENCAP_UDP6_LEN
         PD_ENCAP_ETHER_LEN
         PD_ETHERTYPE_FEC
 
@@ -33,6 +34,9 @@ cdef extern from "gateway.h" nogil:
         uint16_t src_port, dst_port
         uint8_t ttl, dscp
         uint8_t tos_trailer
+        uint8_t ipv6
+        uint8_t src_ip6[16]
+        uint8_t dst_ip6[16]
 
     uint32_t pd_encap_len(const pd_encap_cfg *cfg)
 
@@ -62,6 +66,7 @@ cdef extern from "gateway.h" nogil:
         uint64_t foreign, no_headroom, too_big, out_full
         uint64_t mss_clamped, icmp_too_big, mtu_dropped, fragmented, fragments
         uint64_t reply_dropped, ecn_marked, ecn_dropped, icmp_limited
+        uint64_t bad_checksum
 
     ctypedef struct pd_fec_enc_stage:
         pass

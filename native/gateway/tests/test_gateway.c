@@ -38,6 +38,10 @@ static uint16_t pattern_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out
     return m;
 }
 
+/* run(): an IPv6 outer header (fd00::1 -> fd00::2) instead of IPv4 */
+static int run_ipv6;
+static const uint8_t ip6_a[16] = { 0xfd, [15] = 1 }, ip6_b[16] = { 0xfd, [15] = 2 };
+
 struct result { pd_verify_counters v; fec_encoder_stats es; fec_decoder_stats ds;
                 pd_gateway_counters eg, dg; long pool_out; };
 
@@ -59,6 +63,12 @@ static struct result run(int code, unsigned k, unsigned m, int encap_kind, uint6
                                          .max_symbols = 4096, .timeout = 0,
                                          .cache_entries = 64 } };
     int err;
+    if (run_ipv6) {
+        ec.encap.ipv6 = 1;
+        memcpy(ec.encap.src_ip6, ip6_a, 16);
+        memcpy(ec.encap.dst_ip6, ip6_b, 16);
+        dc.encap = ec.encap;
+    }
     pd_gen *g = pd_gen_create(&gc, &pd_buf_ops, pool, &err);
     pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
     pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
@@ -535,8 +545,204 @@ static void test_ecn_from_a_tos_trailer(void)
     CHECK(pd_buf_pool_in_use(pool) == 0);
 }
 
+/* ---- IPv6 outer header (RFC 8200) ------------------------------------------ */
+
+/* 0 when a wire packet is a well-formed Ethernet/IPv6/UDP one from
+ * fd00::1 to fd00::2 with a correct checksum, else which check failed. */
+static int check_ipv6_outer(const uint8_t *w, uint32_t len)
+{
+    uint32_t ulen = (uint32_t)(w[58] << 8 | w[59]);
+
+    if (len < 62 || w[12] != 0x86 || w[13] != 0xdd || w[14] >> 4 != 6)
+        return 1;
+    if ((uint32_t)(w[18] << 8 | w[19]) != len - 54 || ulen != len - 54)
+        return 2;
+    if (w[20] != 17 || w[21] != 64 || memcmp(w + 22, ip6_a, 16) || memcmp(w + 38, ip6_b, 16))
+        return 3;
+    if ((w[56] << 8 | w[57]) != 4790 || (w[60] | w[61]) == 0)
+        return 4;
+    if (pd_csum_fold(pd_csum_add(pd_csum_pseudo(w + 14, 6, 17, ulen), w + 54, ulen)) != 0)
+        return 5;
+    return 0;
+}
+
+/* A link stage that checks every packet's outer header and passes it on. */
+struct v6check { const pd_pkt_ops *ops; uint64_t good, bad; };
+
+static uint16_t v6check_process(void *ctx, pd_pkt **in, uint16_t n, pd_pkt **out,
+                                uint16_t cap, uint64_t now)
+{
+    struct v6check *c = ctx;
+    (void)cap; (void)now;
+    for (uint16_t i = 0; i < n; i++) {
+        if (check_ipv6_outer(c->ops->data(in[i]), c->ops->data_len(in[i])) == 0)
+            c->good++;
+        else
+            c->bad++;
+        out[i] = in[i];
+    }
+    return n;
+}
+
+static void test_ipv6_outer_header_end_to_end(void)
+{
+    struct v6check vc = { .ops = &pd_buf_ops };
+    pd_stage check = { .name = "v6check", .ctx = &vc, .process = v6check_process };
+    struct pattern pt = { .period = 14, .mask = (1u << 0) | (1u << 5) | (1u << 10) | (1u << 13),
+                          .ops = &pd_buf_ops };
+    pd_stage link = { .name = "pattern", .ctx = &pt, .process = pattern_process };
+    struct result r;
+
+    run_ipv6 = 1;
+    r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_UDP, 10003, &check);
+    CHECK(r.v.valid == 10003 && r.v.corrupted == 0 && r.ds.delivered == 10003);
+    CHECK(vc.good == 10003 + 1001 * 4 && vc.bad == 0);     /* sources and parity */
+    CHECK(r.dg.foreign == 0 && r.dg.bad_checksum == 0 && r.pool_out == 0);
+    r = run(FEC_CODE_RS, 10, 4, PD_ENCAP_UDP, 10000, &link);
+    CHECK(r.v.valid == 10000 && r.ds.recovered == 2000 && r.v.corrupted == 0);
+    CHECK(r.dg.foreign == 0 && r.dg.bad_checksum == 0 && r.pool_out == 0);
+    run_ipv6 = 0;
+}
+
+/* Fix the UDP checksum of a wire packet after a test changed it. */
+static void reseal6(uint8_t *w)
+{
+    uint32_t ulen = (uint32_t)(w[58] << 8 | w[59]);
+    w[60] = w[61] = 0;
+    uint16_t c = pd_csum_fold(pd_csum_add(pd_csum_pseudo(w + 14, 6, 17, ulen), w + 54, ulen));
+    w[60] = (uint8_t)(c >> 8);
+    w[61] = (uint8_t)c;
+}
+
+static void test_ipv6_outer_dscp_ecn_checksum_mtu(void)
+{
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 1000, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    pd_fec_enc_stage_cfg ec = { .encap = { .kind = PD_ENCAP_UDP, .dst_port = 4790,
+                                           .src_port = 4790, .ipv6 = 1 },
+                                .fec = { .code = FEC_CODE_RS, .k = 8, .m = 2, .depth = 1,
+                                         .max_payload = 1518 },
+                                .mtu = { .wan_mtu = 1500, .clamp_mss = 1 } };
+    memcpy(ec.encap.src_ip6, ip6_a, 16);
+    memcpy(ec.encap.dst_ip6, ip6_b, 16);
+    pd_fec_dec_stage_cfg dc = { .encap = ec.encap,
+                                .fec = { .max_payload = 1518, .max_blocks = 64,
+                                         .max_symbols = 4096, .cache_entries = 64 } };
+    /* 1500 bytes of IPv6 packet: 40 + 8 of outer header, the FEC header and
+     * the repair length field leave the LAN frame (its Ethernet header too) */
+    uint32_t max_frame = 1500 + 14 - 62 - FEC_HDR_LEN - FEC_LEN_FIELD, mf, ipm, mss;
+    int err;
+    pd_fec_enc_stage *enc = pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err);
+    pd_fec_dec_stage *dec = pd_fec_dec_stage_create(&dc, &pd_buf_ops, pool, &err);
+    pd_stage se, sd;
+    pd_pkt *in[4], *wire[8], *out[8];
+    pd_gateway_counters g;
+    uint16_t n, m;
+
+    assert(enc && dec);
+    CHECK(pd_encap_len(&ec.encap) == 62);
+    CHECK(pd_gateway_max_frame(&ec.encap, 1500) == max_frame);
+    ec.encap.ipv6 = 0;
+    CHECK(pd_gateway_max_frame(&ec.encap, 1500) == max_frame + 20);
+    pd_fec_enc_stage_mtu(enc, &mf, &ipm, &mss);
+    CHECK(mf == max_frame && ipm == max_frame - 14 && mss == max_frame - 54);
+    pd_fec_enc_stage_bind(enc, &se);
+    pd_fec_dec_stage_bind(dec, &sd);
+    pd_fec_stage_pair(enc, dec);
+
+    /* DSCP and ECN in the traffic class; checksums of sources and parity */
+    in[0] = frame_pkt(pool, 200, 17, 1, (46 << 2) | 2, 0x0800);  /* EF, ECT(0) */
+    in[1] = frame_pkt(pool, 201, 17, 1, (46 << 2) | 0, 0x0800);  /* EF, Not-ECT */
+    in[2] = frame_pkt(pool, 202, 17, 1, (10 << 2) | 1, 0x0800);  /* AF11, ECT(1) */
+    n = se.process(se.ctx, in, 3, wire, 8, 1);
+    CHECK(n == 3);
+    if (n != 3)
+        return;
+    for (uint16_t i = 0; i < n; i++) {
+        const uint8_t *w = pd_buf_ops.data(wire[i]);
+        CHECK(check_ipv6_outer(w, pd_buf_ops.data_len(wire[i])) == 0);
+        CHECK(pd_buf_ops.data_len(wire[i]) == 62u + FEC_HDR_LEN + 200u + i);
+    }
+    CHECK(pd_buf_ops.data(wire[0])[14] == (0x60 | (46 << 2) >> 4));
+    CHECK(pd_buf_ops.data(wire[0])[15] == (uint8_t)(((46 << 2) | 2) << 4));
+    CHECK(pd_buf_ops.data(wire[2])[15] == (uint8_t)(((10 << 2) | 1) << 4));
+    /* the link marks CE on the first two (the checksum does not cover the
+     * traffic class); the decoder applies RFC 6040 as over IPv4 */
+    pd_buf_ops.data(wire[0])[15] |= 3 << 4;
+    pd_buf_ops.data(wire[1])[15] |= 3 << 4;
+    m = sd.process(sd.ctx, wire, n, out, 8, 2);
+    pd_fec_dec_stage_stats(dec, NULL, &g);
+    CHECK(m == 2 && g.ecn_marked == 1 && g.ecn_dropped == 1 && g.bad_checksum == 0);
+    if (m == 2) {
+        CHECK(pd_buf_ops.data_len(out[0]) == 200 && pd_buf_ops.data(out[0])[15] == ((46 << 2) | 3));
+        CHECK(pd_buf_ops.data(out[1])[15] == ((10 << 2) | 1));
+    }
+    pd_buf_ops.free_bulk(out, m);
+    n = se.flush(se.ctx, wire, 8, 3);            /* parity: EF, Not-ECT */
+    CHECK(n == 2);
+    for (uint16_t i = 0; i < n; i++) {
+        CHECK(check_ipv6_outer(pd_buf_ops.data(wire[i]), pd_buf_ops.data_len(wire[i])) == 0);
+        CHECK(pd_buf_ops.data(wire[i])[15] == (uint8_t)((46 << 2) << 4));
+    }
+    pd_buf_ops.free_bulk(wire, n);
+
+    /* malformed and foreign: counted, never delivered */
+    in[0] = frame_pkt(pool, 300, 17, 1, 0, 0x0800);
+    in[1] = frame_pkt(pool, 300, 17, 1, 0, 0x0800);
+    in[2] = frame_pkt(pool, 300, 17, 1, 0, 0x0800);
+    in[3] = frame_pkt(pool, 300, 17, 1, 0, 0x0800);
+    n = se.process(se.ctx, in, 4, wire, 8, 4);
+    CHECK(n == 4);
+    if (n != 4)
+        return;
+    pd_buf_ops.data(wire[0])[200] ^= 0x40;                /* corrupted payload */
+    pd_buf_ops.data(wire[1])[60] = pd_buf_ops.data(wire[1])[61] = 0;   /* no checksum */
+    pd_buf_ops.data(wire[2])[57] ^= 1;                     /* another port */
+    reseal6(pd_buf_ops.data(wire[2]));
+    pd_buf_ops.trim(wire[3], 10);                          /* truncated */
+    m = sd.process(sd.ctx, wire, n, out, 8, 5);
+    pd_fec_dec_stage_stats(dec, NULL, &g);
+    CHECK(m == 0 && g.bad_checksum == 2 && g.foreign == 2);
+    pd_buf_ops.free_bulk(out, m);
+
+    /* the MTU policy follows: a full IPv4 DF frame is answered with ICMP
+     * reporting the IP MTU left after the IPv6 outer header */
+    in[0] = frame_pkt(pool, 1514, 17, 1, 0, 0x0800);
+    n = se.process(se.ctx, in, 1, wire, 8, 6);
+    CHECK(n == 0);
+    m = sd.process(sd.ctx, in, 0, out, 8, 7);
+    CHECK(m == 1);
+    if (m == 1) {
+        uint8_t *r = pd_buf_ops.data(out[0]);
+        CHECK(r[23] == 1 && r[34] == 3 && r[35] == 4);
+        CHECK((uint32_t)(r[40] << 8 | r[41]) == max_frame - 14);
+    }
+    pd_buf_ops.free_bulk(out, m);
+    in[0] = frame_pkt(pool, max_frame, 17, 1, 0, 0x0800);   /* fits exactly */
+    n = se.process(se.ctx, in, 1, wire, 8, 8);
+    CHECK(n == 1 && pd_buf_ops.data_len(wire[0]) == 1500 + 14 - FEC_LEN_FIELD);
+    n = (uint16_t)(n + se.flush(se.ctx, wire + n, (uint16_t)(8 - n), 9));
+    for (uint16_t i = 0; i < n; i++)
+        CHECK(pd_buf_ops.data_len(wire[i]) <= 1500 + 14);   /* parity too */
+    pd_buf_ops.free_bulk(wire, n);
+
+    pd_fec_dec_stage_destroy(dec);
+    pd_fec_enc_stage_destroy(enc);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
+
+    /* an IPv6 peer must be a unicast address */
+    ec.encap.ipv6 = 1;
+    memset(ec.encap.dst_ip6, 0, 16);
+    CHECK(pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
+    ec.encap.dst_ip6[0] = 0xff;
+    CHECK(pd_fec_enc_stage_create(&ec, &pd_buf_ops, pool, &err) == NULL && err == -EINVAL);
+    pd_buf_pool_free(pool, 1);
+}
+
 int main(void)
 {
+    test_ipv6_outer_header_end_to_end();
+    test_ipv6_outer_dscp_ecn_checksum_mtu();
     test_mtu_policy();
     test_dscp_ecn_rfc6040();
     test_ecn_from_a_tos_trailer();
