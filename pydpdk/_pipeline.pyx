@@ -581,8 +581,8 @@ cdef class Pipeline(Handle):
         pool = source.pool
         for element in [sink] + stages:
             other = (<Element>element).pool
-            if other is not None and not pd_pkt_ops_same((<PacketPool>other).ops,
-                                                          (<PacketPool>pool).ops):
+            if other is not None and not pd_pkt_ops_same(
+                    (<PacketPool>other).ops, (<PacketPool>pool).ops):
                 raise ValueError(f"{element!r} works on {other!r} packets but the source "
                                  f"produces {pool!r} packets: use one backend per chain")
         for element in [source, sink] + stages:
