@@ -195,8 +195,17 @@ class DemoConfig:
         """The encoder's FEC settings (rlc: no interleaving, *depth* is not used).
 
         Adaptive: room for what the controller may choose, and a block may
-        span the whole latency budget.  Raises ValueError, TypeError or
-        FecError as EncoderConfig.
+        span the whole latency budget.
+
+        Returns
+        -------
+        EncoderConfig
+            The validated settings of the demo's encoder stage.
+
+        Raises
+        ------
+        ValueError, TypeError, FecError
+            As :class:`~pydpdk.fec_config.EncoderConfig` raises them.
         """
         adaptive = self.adaptive and self.code != "rlc"
         return EncoderConfig(code=self.code, k=self.k, m=self.m,
@@ -208,7 +217,18 @@ class DemoConfig:
                              max_depth=max(8, self.depth) if adaptive else None)
 
     def decoder_config(self) -> DecoderConfig:
-        """The decoder's FEC settings (adaptive: measuring the link)."""
+        """The decoder's FEC settings (adaptive: measuring the link).
+
+        Returns
+        -------
+        DecoderConfig
+            The validated settings of the demo's decoder stage.
+
+        Raises
+        ------
+        ValueError, TypeError, FecError
+            As :class:`~pydpdk.fec_config.DecoderConfig` raises them.
+        """
         enc = self.encoder_config()
         return DecoderConfig(max_payload=enc.max_payload,
                              timeout=max(0.05, 2 * (enc.deadline or 0)) if self.adaptive

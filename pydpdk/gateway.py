@@ -179,18 +179,44 @@ class GatewayConfig:
     max_delay_ms: float = 100.0
 
     def encoder_config(self, **more: Any) -> EncoderConfig:
-        """The encoder's FEC settings (*more*: other EncoderConfig fields).
+        """The encoder's FEC settings of this gateway.
 
-        Raises ValueError, TypeError or FecError as EncoderConfig.
+        Parameters
+        ----------
+        **more
+            Other :class:`~pydpdk.fec_config.EncoderConfig` fields.
+
+        Returns
+        -------
+        EncoderConfig
+            The validated settings.
+
+        Raises
+        ------
+        ValueError, TypeError, FecError
+            As :class:`~pydpdk.fec_config.EncoderConfig` raises them.
         """
         return EncoderConfig(code=self.code, k=self.k, m=self.m, depth=self.depth,
                              window=self.window, deadline=self.deadline,
                              max_payload=self.max_payload, **more)
 
     def decoder_config(self, **more: Any) -> DecoderConfig:
-        """The decoder's FEC settings (*more*: other DecoderConfig fields).
+        """The decoder's FEC settings of this gateway.
 
-        Raises ValueError, TypeError or FecError as DecoderConfig.
+        Parameters
+        ----------
+        **more
+            Other :class:`~pydpdk.fec_config.DecoderConfig` fields.
+
+        Returns
+        -------
+        DecoderConfig
+            The validated settings.
+
+        Raises
+        ------
+        ValueError, TypeError, FecError
+            As :class:`~pydpdk.fec_config.DecoderConfig` raises them.
         """
         return DecoderConfig(timeout=self.decoder_timeout, max_payload=self.max_payload, **more)
 

@@ -483,7 +483,7 @@ class PortOpener(HandleMixin):
         self.ports: dict[str, Any] = {}
         #: Every port object opened, in order.
         self.opened: list[Any] = []
-        #: DPDK vdevs hot-plugged for the specs, removed by :meth:`close`.
+        #: DPDK vdevs hot-plugged for the specs, removed by ``close()``.
         self.vdevs: list[str] = []
         self._queued: dict[str, tuple[list[Any], list[int]]] = {}
 
@@ -498,7 +498,7 @@ class PortOpener(HandleMixin):
         Returns
         -------
         PortBase
-            The port; :meth:`close` closes it.
+            The port; ``close()`` closes it.
 
         Raises
         ------
