@@ -56,11 +56,11 @@ numpydoc_xref_param_type = False
 # none unknown (PR02), Returns with a description (RT01, RT03), a docstring
 # at all (GL08), a summary line (SS01: catches compiled methods whose only
 # "docstring" is the signature Cython embeds).  Only on the modules converted to numpydoc
-# sections; pydpdk.gateway_mq is not yet.
+# sections (every public module).
 numpydoc_validation_checks = {"PR01", "PR02", "PR07", "PR10", "RT01", "RT03", "GL08", "SS01"}
 numpydoc_validation_exclude = {
     r"^(?!pydpdk$|pydpdk\.(PacketPool|Burst|Packet|PortBase|analysis|backend|pipeline|dpdk|"
-    r"afpacket|pcap|udp|secure|errors|backends|demo|gateway|fec|fec_config|nexthop)\b)",
+    r"afpacket|pcap|udp|secure|errors|backends|demo|gateway|fec|fec_config|nexthop|gateway_mq)\b)",
     r"\.__\w+__$",
     # Handle.closed is a readonly attribute declared in _handle.pxd, where
     # Cython cannot attach a docstring; the Handle class documents it.

@@ -51,7 +51,15 @@ class QueuedPort:
     of port object ``ports[i]`` (one object with N queues, or N objects).
 
     Attributes other than ``stats()`` are those of queue 0's port (its MTU,
-    interface name, peer address, ...)."""
+    interface name, peer address, ...).
+
+    Parameters
+    ----------
+    ports : list of PortBase
+        The port object of each gateway queue (the same object may repeat).
+    index : list of int
+        For each gateway queue, the queue id within its port object.
+    """
 
     def __init__(self, ports: list[Any], index: list[int]) -> None:
         self.queue_ports = ports
@@ -59,6 +67,7 @@ class QueuedPort:
 
     @property
     def distinct(self) -> list[Any]:
+        """The port objects, each once, in queue order (list of PortBase)."""
         seen: dict[int, Any] = {}
         for p in self.queue_ports:
             seen.setdefault(id(p), p)
@@ -73,18 +82,61 @@ class QueuedPort:
         return f"QueuedPort({self.queue_ports[0]!r} x {len(self.queue_ports)})"
 
     def source(self, q: int) -> PortSource:
+        """The pipeline source of gateway queue *q*.
+
+        Parameters
+        ----------
+        q : int
+            Gateway queue, ``0 <= q < len(queue_ports)``.
+
+        Returns
+        -------
+        PortSource
+            Receives from that queue of its port object.
+        """
         return PortSource(self.queue_ports[q], self.queue_index[q])
 
     def sink(self, q: int) -> PortSink:
+        """The pipeline sink of gateway queue *q*.
+
+        Parameters
+        ----------
+        q : int
+            Gateway queue, ``0 <= q < len(queue_ports)``.
+
+        Returns
+        -------
+        PortSink
+            Sends on that queue of its port object.
+        """
         return PortSink(self.queue_ports[q], self.queue_index[q])
 
     def stats(self) -> dict[str, Any]:
+        """The port statistics summed over the port objects.
+
+        Returns
+        -------
+        dict
+            As one port's ``stats()``: counts summed, states merged (see
+            ``merge_counters``).
+        """
         return merge_counters([p.stats() for p in self.distinct])
 
 
 def merge_counters(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Sum the integer counters of *items* (states merged by min/max; a UDP
-    peer is "up" when any queue hears it); other values are the first's."""
+    peer is "up" when any queue hears it); other values are the first's.
+
+    Parameters
+    ----------
+    items : list of dict
+        Counter dictionaries of the same shape, one per queue.
+
+    Returns
+    -------
+    dict
+        The merged counters (empty for no items).
+    """
     out: dict[str, Any] = dict(items[0]) if items else {}
     for key, first in list(out.items()):
         values = [d.get(key) for d in items]
@@ -101,9 +153,30 @@ def merge_counters(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def open_queued(opener: Any, spec: str, queues: int) -> QueuedPort:
-    """Open *spec* with *queues* queues through a gateway's port opener
-    (:class:`pydpdk.backends.PortOpener`: its backend and pool); every port
-    object opened is started and closed with the opener's."""
+    """Open *spec* with *queues* queues through a gateway's port opener.
+
+    Parameters
+    ----------
+    opener : pydpdk.backends.PortOpener
+        Its backend and pool are used; every port object opened is started
+        and closed with the opener's.
+    spec : str
+        A port spec (docs/cli.md).
+    queues : int
+        Gateway queues, 1 to :data:`MAX_QUEUES`.
+
+    Returns
+    -------
+    QueuedPort
+        The queues of that port role.
+
+    Raises
+    ------
+    ValueError
+        The spec's port cannot have that many queues.
+    PortError
+        A port cannot be opened.
+    """
     ports, index = opener.open_queues(spec, queues)
     return QueuedPort(ports, index)
 
@@ -114,7 +187,15 @@ class MultiPipeline:
     Offers what pydpdk.gateway's run loop uses of a Pipeline: start, join,
     request_stop, counters (summed over the queues, keyed as queue 0's),
     elements (all queues'), and the context manager that stops and joins
-    every loop on the way out."""
+    every loop on the way out.
+
+    Parameters
+    ----------
+    pipes : list of Pipeline
+        One gateway pipeline per queue.
+    lcores : list of int, optional
+        DPDK worker lcore of each queue's loop; None runs each on a thread.
+    """
 
     def __init__(self, pipes: list[Pipeline], lcores: list[int] | None = None) -> None:
         self.pipes = pipes
@@ -127,9 +208,25 @@ class MultiPipeline:
 
     @property
     def elements(self) -> list[Any]:
+        """Every queue's (source, stages, sink) chains, queue by queue (list)."""
         return [el for p in self.pipes for el in p.elements]
 
     def start(self, *, packets: int | None = None, **run_kwargs: Any) -> None:
+        """Start every queue's loop (all or none: a failure halts those started).
+
+        Parameters
+        ----------
+        packets : int, optional
+            Stop all queues once this many packets were received over all
+            of them (checked by :meth:`join`).
+        **run_kwargs
+            Passed to each :meth:`pydpdk.pipeline.Pipeline.start`.
+
+        Raises
+        ------
+        BusyError
+            A queue's pipeline is already running.
+        """
         # A packet count is the gateway's, not a queue's: counted over all here.
         self._packets = packets
         started: list[Pipeline] = []
@@ -143,6 +240,7 @@ class MultiPipeline:
             raise
 
     def request_stop(self) -> None:
+        """Ask every queue's loop to stop (returns at once; see :meth:`join`)."""
         for p in self.pipes:
             p.request_stop()
 
@@ -155,9 +253,29 @@ class MultiPipeline:
 
     def join(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The merged result once every queue's loop ended (None before).
+
         A fault in one queue (or the packet count, counted over all queues)
         stops the others; a duration or a capture file's end ends each on
-        its own.  Raises what ended a faulted queue's run after all ended."""
+        its own.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait; None waits until every loop ended.
+
+        Returns
+        -------
+        dict or None
+            The queues' results merged (counts summed, ``elapsed_s`` the
+            longest, ``queue_results`` and ``queue_lcores`` added), or None
+            when *timeout* passed first.
+
+        Raises
+        ------
+        Exception
+            What ended a faulted queue's run, once all ended (its
+            ``result`` attribute holds the merged result).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         error: BaseException | None = None
         while True:
@@ -201,6 +319,7 @@ class MultiPipeline:
         return out
 
     def halt(self) -> None:
+        """Stop and join every queue's loop now (idempotent)."""
         for p in self.pipes:
             p.halt()
 
@@ -211,6 +330,13 @@ class MultiPipeline:
         self.halt()
 
     def counters(self) -> dict[str, dict[str, int]]:
+        """Every element's counters summed over the queues, keyed as queue 0's.
+
+        Returns
+        -------
+        dict of str to dict
+            Element name to its merged counters.
+        """
         per_queue = [p.counters() for p in self.pipes]
         out: dict[str, dict[str, int]] = {}
         for pos, name in enumerate(per_queue[0]):
@@ -219,7 +345,19 @@ class MultiPipeline:
         return out
 
     def queue_counters(self, mode: str) -> list[dict[str, dict[str, int]]]:
-        """Per queue: the fec stages' and port elements' packet counts."""
+        """Per queue: the FEC stages' and port elements' packet counts.
+
+        Parameters
+        ----------
+        mode : str
+            The gateway mode (``encode``, ``decode`` or ``tunnel``), which
+            names the stages' keys as the ``--json`` schema does.
+
+        Returns
+        -------
+        list of dict
+            One ``{element key: {count name: int}}`` per queue.
+        """
         from .cli_json import stage_key
 
         keep = ("packets_in", "packets_out", "drops", "recovered", "unrecoverable",
@@ -232,7 +370,18 @@ def decoder_sessions(cfg: Any) -> int:
     """Sessions a decoder keeps side by side: twice the queues a peer may
     send from (its --queues, or peer_queues= of a udp: spec; twice, so a
     restarted peer's new sessions fit beside the old ones), at least the
-    decoder's default of 8."""
+    decoder's default of 8.
+
+    Parameters
+    ----------
+    cfg : GatewayConfig
+        Its ``queues`` and peer port spec are read.
+
+    Returns
+    -------
+    int
+        Sessions, >= 8.
+    """
     from .portspec import parse_kv
 
     peers = int(cfg.queues)
@@ -247,10 +396,29 @@ def decoder_sessions(cfg: Any) -> int:
 def build_queues(cfg: Any, pool: Any, ports: dict[str, Any], backend: Any = None
                  ) -> tuple[MultiPipeline, Any, Any]:
     """One gateway pipeline per queue (gateway.build_gateway with queue q's
-    ports); returns the set and queue 0's encoder and decoder stages.  On
-    the DPDK backend (*backend*), when the EAL has a worker lcore per queue
-    (e.g. ``--lcores 0@(0,1),1@(0,1),2@(0,1)``), queue i runs on the i-th
-    worker lcore (with the mempool's per-lcore cache); else each on a thread."""
+    ports).
+
+    On the DPDK backend (*backend*), when the EAL has a worker lcore per
+    queue (e.g. ``--lcores 0@(0,1),1@(0,1),2@(0,1)``), queue i runs on the
+    i-th worker lcore (with the mempool's per-lcore cache); else each on a
+    thread.
+
+    Parameters
+    ----------
+    cfg : GatewayConfig
+        The gateway's settings (``queues`` pipelines are built).
+    pool : PacketPool
+        The pool the stages allocate parity and decoded packets from.
+    ports : dict of str to QueuedPort
+        Role to port, as :func:`pydpdk.gateway.open_ports` yields them.
+    backend : pydpdk.backends.Backend, optional
+        The backend that launches the loops.
+
+    Returns
+    -------
+    tuple of (MultiPipeline, FecEncodeStage or None, FecDecodeStage or None)
+        The set, and queue 0's encoder and decoder stages.
+    """
     from . import gateway
 
     pipes = []
