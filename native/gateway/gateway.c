@@ -197,7 +197,7 @@ static int encap_parse6(const encap *e, const uint8_t *f, uint32_t len, uint32_t
 static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t *off,
                        uint32_t *plen, uint8_t *ecn)
 {
-    uint32_t l3 = 14, ihl, ip_len, udp_len;
+    uint32_t l3;
     uint16_t et;
 
     if (e->cfg.kind == PD_ENCAP_NONE) {
@@ -211,13 +211,9 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
         }
         return 0;
     }
-    if (len < 14)
+    l3 = pd_net_l3_off(f, len, &et);          /* one VLAN tag at most */
+    if (l3 == 0)
         return -1;
-    et = get16(f + 12);
-    if (et == 0x8100 && len >= 18) {          /* one VLAN tag */
-        l3 = 18;
-        et = get16(f + 16);
-    }
     if (e->cfg.kind == PD_ENCAP_ETHER) {
         if (et != e->cfg.ethertype)
             return -1;
@@ -226,23 +222,14 @@ static int encap_parse(const encap *e, const uint8_t *f, uint32_t len, uint32_t 
         *ecn = 0;
         return 0;
     }
-    if (et == 0x86dd)
+    if (et == PD_ETH_P_IPV6)
         return encap_parse6(e, f, len, l3, off, plen, ecn);
-    if (et != 0x0800 || len < l3 + 20 || (f[l3] >> 4) != 4 || f[l3 + 9] != 17)
+    /* IPv4 + UDP to our port, unfragmented (fragments are not ours); the
+     * Ethernet padding after the datagram is ignored. */
+    if (et != PD_ETH_P_IPV4 ||
+        pd_net_udp4_payload(f, len, l3, e->cfg.dst_port, off, plen, NULL) < 0)
         return -1;
-    ihl = (f[l3] & 0xfu) * 4u;
-    ip_len = get16(f + l3 + 2);
-    if (ihl < 20 || (get16(f + l3 + 6) & 0x3fff) != 0 ||  /* fragments: not ours */
-        ip_len < ihl + 8 || l3 + ip_len > len)
-        return -1;
-    if (get16(f + l3 + ihl + 2) != e->cfg.dst_port)
-        return -1;
-    udp_len = get16(f + l3 + ihl + 4);
-    if (udp_len < 8 || udp_len > ip_len - ihl)
-        return -1;
-    *off = l3 + ihl + 8;
-    *plen = udp_len - 8;
-    *ecn = f[l3 + 1] & 3;            /* ignores Ethernet padding after the datagram */
+    *ecn = f[l3 + 1] & 3;
     return 0;
 }
 
