@@ -371,8 +371,13 @@ static uint16_t verify_push(void *ctx, pd_pkt **pkts, uint16_t n, uint64_t round
         switch (pd_verify_frame(v->marker_off, v->stream, f, len, &seq)) {
         case 0:
             track(v, seq);
-            /* 48-bit send time: the difference modulo 2^48 is the latency */
+            /* 48-bit send time: the difference modulo 2^48 is the latency.
+             * The loop reads `now` before its rx burst, so a frame stamped by
+             * another thread's generator after that read looks sent in the
+             * future: a "negative" difference (upper half) counts as 0. */
             tx = (now - get_le(f + v->marker_off + M_TX, 6)) & MASK48;
+            if (tx > MASK48 / 2)
+                tx = 0;
             v->c.latency_sum_ns += tx;
             if (tx > v->c.latency_max_ns)
                 v->c.latency_max_ns = tx;

@@ -164,6 +164,41 @@ static void test_verify_catches_corruption_anywhere(void)
     pd_gen_destroy(g);
 }
 
+/* A frame stamped by another thread's clock a little ahead of the verifier's
+ * (TSC skew between cores) arrives "from the future": its latency is 0, not
+ * 2^48 - 1 ns. */
+static void test_latency_of_a_frame_stamped_after_now_is_zero(void)
+{
+    pd_buf_pool *pool = NULL;
+    CHECK(pd_buf_pool_create(&pool, 16, 2048, PD_BUF_DEFAULT_HEADROOM) == 0);
+    pd_gen *g = make_gen(pool, 0);
+    int err = 0;
+    pd_verify *v = pd_verify_create(42, 7, &pd_buf_ops, &err);
+    pd_sink snk;
+    pd_pkt *p[2];
+    uint64_t now = pd_clock_ns();
+
+    CHECK(v != NULL);
+    pd_verify_sink(v, &snk);
+    CHECK(pd_buf_ops.alloc_bulk(pool, p, 2) == 0);
+    for (int i = 0; i < 2; i++) {
+        uint8_t *d = pd_buf_ops.append(p[i], 1400);
+        CHECK(d != NULL);
+        /* one stamped 1 s ahead of the verifier's clock, one 1 ms ago */
+        CHECK(pd_gen_fill(g, d, 1400, (uint64_t)i,
+                          i == 0 ? now + 1000000000u : now - 1000000u) == 0);
+    }
+    CHECK(snk.push(snk.ctx, p, 2, now) == 2);
+    CHECK(pd_verify_counters_get(v)->valid == 2);
+    CHECK(pd_verify_counters_get(v)->latency_max_ns >= 1000000u);
+    CHECK(pd_verify_counters_get(v)->latency_max_ns < 1000000000u);
+    CHECK(pd_verify_counters_get(v)->latency_sum_ns == pd_verify_counters_get(v)->latency_max_ns);
+    pd_verify_destroy(v);
+    pd_gen_destroy(g);
+    CHECK(pd_buf_pool_in_use(pool) == 0);
+    CHECK(pd_buf_pool_free(pool, 0) == 0);
+}
+
 static void test_bad_config_rejected(void)
 {
     pd_buf_pool *pool = NULL;
@@ -509,6 +544,7 @@ int main(void)
     test_gilbert_elliott_loss_rate();
     test_duplicate_and_reorder_are_detected();
     test_same_seed_same_fate();
+    test_latency_of_a_frame_stamped_after_now_is_zero();
     test_verify_catches_corruption_anywhere();
     test_bad_config_rejected();
     test_link_down_goes_on_and_a_failed_port_stops_the_run();
