@@ -297,3 +297,21 @@ def test_the_checker_catches_what_it_forbids(tmp_path):
                       'if backend.select().name == "dpdk":\n    pass\n'
                       'if chosen_backend != "native":\n    pass\n')
     assert len(_violations(sample)) == 5
+
+
+def test_port_opener_refuses_work_once_closed_and_bad_queue_counts() -> None:
+    """A closed opener opens nothing more (the port would be tracked by no one)."""
+    from pydpdk import backends
+    from pydpdk.errors import ClosedError
+
+    native = backends.get("native")
+    with native.pool(64, data_room=256) as pool:
+        opener = backends.PortOpener(native, pool)
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="queues must be"):
+                opener.open_queues("udp:127.0.0.1:4799", bad)
+        opener.close()
+        with pytest.raises(ClosedError):
+            opener.open("udp:127.0.0.1:4799")
+        with pytest.raises(ClosedError):
+            opener.open_queues("udp:127.0.0.1:4799", 2)

@@ -508,7 +508,10 @@ class PortOpener(HandleMixin):
             The device or interface cannot be opened (errno set).
         BackendUnavailableError
             The spec's port kind is not built here.
+        ClosedError
+            The opener was closed (EBADF).
         """
+        self.check_open()
         if spec not in self.ports:
             self.ports[spec] = self._start(spec, 1)[0][0]
         return self.ports[spec]
@@ -538,8 +541,14 @@ class PortOpener(HandleMixin):
         ------
         ValueError, PortError, BackendUnavailableError
             As :meth:`open`; ValueError also for a ``pcap:`` spec without
-            ``{q}`` or a bare interface name without DPDK.
+            ``{q}`` or a bare interface name without DPDK, or *queues*
+            out of range.
+        ClosedError
+            The opener was closed (EBADF).
         """
+        self.check_open()
+        if isinstance(queues, bool) or not isinstance(queues, int) or queues < 1:
+            raise ValueError(f"queues must be an int >= 1, got {queues!r}")
         if spec not in self._queued:
             objects, index = self._start(spec, queues)
             self.ports.setdefault(spec, objects[0])
