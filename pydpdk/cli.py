@@ -75,11 +75,13 @@ def _pcap_forward(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     src, dst = workdir / "in.pcap", workdir / "out.pcap"
     frames = write_sample(src, args.packets, args.size)
-    print(f"generated {len(frames)} UDP frames of {args.size} bytes -> {src}")
+    # With --json, stdout carries the JSON document only: the story goes to stderr.
+    story = sys.stderr if args.json else sys.stdout
+    print(f"generated {len(frames)} UDP frames of {args.size} bytes -> {src}", file=story)
 
     def eal_up(eal: Any) -> None:
         print(f"EAL up in {eal.init_seconds:.2f} s ({eal.version}, no hugepages, "
-              f"{len(eal.lcores())} lcore)")
+              f"{len(eal.lcores())} lcore)", file=story)
 
     result, stats = forward_capture(src, dst, frames, burst=args.burst, timeout=args.timeout,
                                     eal_args=shlex.split(args.eal), on_eal=eal_up)

@@ -27,7 +27,8 @@ def test_demo_forwards_the_pcap_and_reports(tmp_path):
     proc = run_cli("pcap-forward", "--packets", "3000", "--size", "200", "--dir", str(tmp_path),
                    "--json")
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    report = json.loads(proc.stdout)               # stdout: the JSON document only
+    assert "generated 3000 UDP frames" in proc.stderr
     assert report["packets_in"] == report["packets_out"] == report["packets_forwarded"] == 3000
     assert report["identical"] is True and report["mbufs_leaked"] == 0
     assert report["bytes_out"] == 3000 * 200
