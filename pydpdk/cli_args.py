@@ -325,7 +325,7 @@ HELP: dict[str, str] = {
     "backend": "dpdk, native or auto (default: automatic, or $PYDPDK_BACKEND)",
     "code": "FEC code: rs (Reed-Solomon, m parity packets) or xor (m = 1)",
     "decoder_timeout_ms": "give up on an incomplete block after this long (ms)",
-    "encap": "FEC encapsulation: udp (IPv4/UDP tunnel) or ether (raw EtherType)",
+    "encap": "FEC encapsulation: udp (UDP over IPv4 or IPv6, by --dst-ip) or ether (raw EtherType)",
     "src_mac": "source MAC of encapsulated packets",
     "dst_mac": "destination MAC of encapsulated packets",
     "src_ip": "source IPv4 or IPv6 address of the UDP tunnel",
