@@ -544,7 +544,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--rate", type=float, default=0.0, help="packets/s (0: as fast as it goes)")
     demo.add_argument("--duration", type=float, default=12.0, help="seconds (12)")
     demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--eal", default="", help="extra EAL arguments, e.g. --eal='-m 512' (with '=': the value starts with a dash)")
+    demo.add_argument("--eal", default="",
+                      help="extra EAL arguments, e.g. --eal='-m 512' ('=': the value starts "
+                           "with a dash)")
     demo.add_argument("--plot", metavar="FILE.png",
                       help="also sweep link loss and plot residual loss (needs matplotlib); "
                       "with --adaptive: loss, overhead and residual loss over time")
@@ -568,7 +570,9 @@ def main(argv: list[str] | None = None) -> int:
     fwd.add_argument("--burst", type=int, default=32, help="burst size (1..256)")
     fwd.add_argument("--dir", help="where to write in.pcap/out.pcap (default: a temp dir)")
     fwd.add_argument("--timeout", type=float, default=60.0, help="give up after seconds")
-    fwd.add_argument("--eal", default="", help="extra EAL arguments, e.g. --eal='-m 512' (with '=': the value starts with a dash)")
+    fwd.add_argument("--eal", default="",
+                     help="extra EAL arguments, e.g. --eal='-m 512' ('=': the value starts "
+                          "with a dash)")
     fwd.add_argument("--json", action="store_true", help="print the report as JSON")
     fwd.set_defaults(func=_pcap_forward)
 
