@@ -569,6 +569,30 @@ class Eal(HandleMixin):
         """
         return _dpdk_eal.telemetry_info()
 
+    def close(self) -> None:
+        """Stop and close ports, free pools, remove added vdevs, rte_eal_cleanup.
+
+        Idempotent.  Refused while a pipeline still runs: its loop polls
+        ports of this EAL (halt or join it first).
+
+        Raises
+        ------
+        BusyError
+            A :class:`pydpdk.pipeline.Pipeline` is running (EBUSY); nothing
+            was closed.
+        """
+        if not self.closed:
+            import errno as _errno
+
+            from .errors import BusyError
+            from .pipeline import _running
+
+            running = list(_running)
+            if running:
+                raise BusyError(_errno.EBUSY, f"{len(running)} pipeline(s) still running: "
+                                "halt() or join() them before closing the EAL")
+        super().close()
+
     def _close(self) -> None:
         """Stop and close ports, free pools, remove added vdevs, rte_eal_cleanup.
 

@@ -2,6 +2,9 @@
 
 import errno
 import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from conftest import requires_dpdk, run_python
@@ -252,3 +255,33 @@ def test_without_dpdk_entry_points_say_how_to_get_it():
     for make in (dpdk.Eal, lambda: dpdk.Mempool(63), lambda: dpdk.Port(0, None)):
         with pytest.raises(DpdkUnavailableError, match="libdpdk-dev"):
             make()
+
+
+@requires_dpdk
+def test_eal_close_is_refused_while_a_pipeline_runs():
+    """Closing the EAL under a running loop would pull its ports away: BusyError,
+    nothing closed; once the pipeline is halted the close goes through."""
+    code = textwrap.dedent("""
+        import errno
+        from pydpdk import dpdk
+        from pydpdk.errors import BusyError
+        from pydpdk.pipeline import Discard, Generator, Pipeline
+        eal = dpdk.Eal()
+        pool = dpdk.Mempool(1023)
+        pipe = Pipeline().add(Generator(pool, sizes=(64,)), sink=Discard(pool))
+        pipe.start()
+        try:
+            eal.close()
+        except BusyError as exc:
+            assert exc.errno == errno.EBUSY and not eal.closed
+            print("refused")
+        pipe.halt()
+        pool.close()
+        eal.close()
+        assert eal.closed
+        print("closed")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["refused", "closed"]
