@@ -73,6 +73,7 @@ def mempool(eal):
 def big_mempool(eal):
     """A Mempool as large as the pipeline tests' BufferPool (8191 mbufs, no cache)."""
     pool = dpdk.Mempool(8191, cache_size=0)
+    _session_handles.add(id(pool))         # lives for the session, not a module
     yield pool
     pool.close()
 
