@@ -223,6 +223,25 @@ def port_spec(text: str) -> str:
             parse_pcap_spec(text[5:])
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+    elif text.startswith("udp:"):
+        # The spec's form and values (the peer's HOST:PORT, options): a usage
+        # error before anything runs, as for pcap: specs.
+        from .portspec import parse_udp_spec
+
+        try:
+            peer, kwargs = parse_udp_spec(text[4:])
+            from .udp import split_hostport
+
+            split_hostport(peer)
+            if "bind" in kwargs:
+                split_hostport(kwargs["bind"])
+        except ImportError:
+            pass                            # no UDP port on this platform: said when opened
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    elif text.startswith("afpacket:") and not text[9:].split(",")[0]:
+        raise argparse.ArgumentTypeError("afpacket port spec is afpacket:IFACE, got "
+                                         f"{text!r}")
     return text
 
 

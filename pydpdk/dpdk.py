@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 import os
 import shlex
+import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -581,13 +582,15 @@ class Eal(HandleMixin):
             A :class:`pydpdk.pipeline.Pipeline` is running (EBUSY); nothing
             was closed.
         """
-        if not self.closed:
+        # Only when pipelines were ever made (no import here: close() also
+        # runs at interpreter exit).
+        pipeline = sys.modules.get("pydpdk.pipeline")
+        if not self.closed and pipeline is not None:
             import errno as _errno
 
             from .errors import BusyError
-            from .pipeline import _running
 
-            running = list(_running)
+            running = list(pipeline._running)
             if running:
                 raise BusyError(_errno.EBUSY, f"{len(running)} pipeline(s) still running: "
                                 "halt() or join() them before closing the EAL")

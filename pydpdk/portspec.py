@@ -163,10 +163,13 @@ def parse_udp_spec(rest: str) -> tuple[str, dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     if "bind" in opts:
         kwargs["bind"] = opts["bind"]
-    if "keepalive" in opts:
-        kwargs["keepalive"] = float(opts["keepalive"])
-    if "dead" in opts:
-        kwargs["dead_after"] = float(opts["dead"])
+    for key, arg in (("keepalive", "keepalive"), ("dead", "dead_after")):
+        if key in opts:
+            try:
+                kwargs[arg] = float(opts[key])
+            except ValueError:
+                raise ValueError(f"udp port option {key} is a time in seconds, "
+                                 f"got {opts[key]!r}") from None
     for key, arg in (("df", "dont_fragment"), ("follow", "follow_peer"), ("gso", "gso"),
                      ("gro", "gro")):
         if key in opts:
@@ -174,7 +177,10 @@ def parse_udp_spec(rest: str) -> tuple[str, dict[str, Any]]:
                 raise ValueError(f"udp port option {key} is 0 or 1, got {opts[key]!r}")
             kwargs[arg] = opts[key] == "1"
     if "peer_queues" in opts:              # a multi-queue peer sends from N ports
-        kwargs["peer_ports"] = int(opts["peer_queues"])
+        text = opts["peer_queues"]
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"udp port option peer_queues is an integer >= 1, got {text!r}")
+        kwargs["peer_ports"] = int(text)
     return peer, kwargs
 
 

@@ -38,6 +38,13 @@ TABLE = [
         ("--rekey-grace", "-inf", "finite"), ("--wan-mtu", "10", "IP MTU"),
     ]],
     (TUNNEL, "--peer", "", "port spec"),
+    (TUNNEL, "--peer", "udp:[2001:db8::2]", "no port"),
+    (TUNNEL, "--peer", "udp:2001:db8::2:4790", "brackets"),
+    (TUNNEL, "--peer", "udp:192.0.2.2:4790,peer_queues=0", "peer_queues"),
+    (TUNNEL, "--peer", "udp:192.0.2.2:4790,gso=2", "gso is 0 or 1"),
+    (TUNNEL, "--peer", "udp:192.0.2.2:4790,keepalive=abc", "keepalive"),
+    (TUNNEL, "--peer", "udp:192.0.2.2:4790,bind=10.0.0.1", "no port"),
+    (TUNNEL, "--local", "afpacket:", "afpacket:IFACE"),
     *[(["demo"], opt, value, want) for opt, value, want in [
         ("-k", "0", "in 1..254"), ("-m", "-1", "in 1..254"), ("--depth", "100000", "depth"),
         ("--seed", "-1", "seed"), ("--seed", "99999999999", "seed"),
