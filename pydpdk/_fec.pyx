@@ -80,7 +80,12 @@ from pydpdk._includes.fec cimport (
     fec_verdict,
 )
 
-from pydpdk._fec_config cimport config_kernel, decoder_config_to_c, encoder_config_to_c
+from pydpdk._fec_config cimport (
+    config_kernel,
+    decoder_config_to_c,
+    encoder_config_to_c,
+    link_report_dict,
+)
 from pydpdk._telemetry cimport Registration, register_fec_decoder, register_fec_encoder
 
 import errno as _errno
@@ -178,18 +183,6 @@ _REPORT_FIELDS = ("window", "packets", "lost", "loss_runs", "arrivals", "reorder
                   "session_id", "depth")
 
 
-cdef dict _report_dict(const fec_link_report *r):
-    """A native report as a dict (times in ns, run_hist a list)."""
-    return {"window": r.window, "packets": r.packets, "lost": r.lost,
-            "loss_runs": r.loss_runs, "arrivals": r.arrivals, "reordered": r.reordered,
-            "recovered": r.recovered, "loss_rate": r.loss_rate, "gilbert_p": r.gilbert_p,
-            "gilbert_r": r.gilbert_r, "bad_loss": r.bad_loss, "mean_burst": r.mean_burst,
-            "reorder_rate": r.reorder_rate, "recovery_mean": r.recovery_mean,
-            "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
-            "run_hist": [r.run_hist[i] for i in range(8)],
-            "recent_packets": r.recent_packets, "recent_lost": r.recent_lost}
-
-
 cdef int _report_from_dict(dict d, fec_link_report *r) except -1:
     memset(r, 0, sizeof(fec_link_report))
     r.window = d["window"]
@@ -233,7 +226,7 @@ def parse_report(data):
         return None
     if fec_report_read(&view[0], view.shape[0], &r) < 0:
         return None
-    return _report_dict(&r)
+    return link_report_dict(&r)
 
 
 def control_packet(uint32_t session_id, uint64_t seq, dict report):
@@ -793,7 +786,7 @@ cdef class StreamDecoder(Handle):
             for i in range(n_ctrl):
                 if fec_control_accept(&self.ctrl, <const uint8_t *>bufs[ctrl[i]].buf,
                                       <size_t>bufs[ctrl[i]].len, &rep, &sender) == 0:
-                    d = _report_dict(&rep)
+                    d = link_report_dict(&rep)
                     d["sender"] = sender
                     d["seq"] = self.ctrl.last_seq
                     self._peer.append(d)
@@ -846,7 +839,7 @@ cdef class StreamDecoder(Handle):
             self._check()
             if fec_decoder_link_report(self.dec, now, &rep) < 0:
                 return None
-            return _report_dict(&rep)
+            return link_report_dict(&rep)
         finally:
             self.busy = 0
 

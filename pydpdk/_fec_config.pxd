@@ -15,6 +15,7 @@ from pydpdk._includes.fec cimport (
     fec_kernel,
     fec_kernel_by_name,
     fec_kernel_default,
+    fec_link_report,
 )
 
 
@@ -70,3 +71,17 @@ cdef inline int decoder_config_to_c(object config, fec_decoder_config *out) exce
     out.max_sessions = config.max_sessions
     out.measure_window = config.measure_window_ns
     return 0
+
+
+cdef inline dict link_report_dict(const fec_link_report *r):
+    """A native link report (native/fec/fec.h) as the dict the Python layer
+    reads (pydpdk.adaptive.LinkReport.from_native): times in ns, run_hist a
+    list.  Here so that _fec and _gateway share one copy."""
+    return {"window": r.window, "packets": r.packets, "lost": r.lost,
+            "loss_runs": r.loss_runs, "arrivals": r.arrivals, "reordered": r.reordered,
+            "recovered": r.recovered, "loss_rate": r.loss_rate, "gilbert_p": r.gilbert_p,
+            "gilbert_r": r.gilbert_r, "bad_loss": r.bad_loss, "mean_burst": r.mean_burst,
+            "reorder_rate": r.reorder_rate, "recovery_mean": r.recovery_mean,
+            "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
+            "run_hist": [r.run_hist[i] for i in range(8)],
+            "recent_packets": r.recent_packets, "recent_lost": r.recent_lost}

@@ -52,7 +52,12 @@ from pydpdk._includes.gateway cimport (
     pd_fec_stage_pair,
     pd_gateway_counters,
 )
-from pydpdk._fec_config cimport code_id, decoder_config_to_c, encoder_config_to_c
+from pydpdk._fec_config cimport (
+    code_id,
+    decoder_config_to_c,
+    encoder_config_to_c,
+    link_report_dict,
+)
 from pydpdk._pipeline cimport Stage, counters_dict, raise_errno
 
 # telemetry: counters registered for DPDK's /pydpdk endpoints (docs/telemetry.md)
@@ -123,17 +128,6 @@ cdef dict fill_encap(pd_encap_cfg *e, dict given):
         raise ValueError(f"ttl must be within 1..255, got {opts['ttl']}")
     e.ttl = <uint8_t>opts["ttl"]
     return opts
-
-
-cdef dict link_report_dict(const fec_link_report *r):
-    return {"window": r.window, "packets": r.packets, "lost": r.lost,
-            "loss_runs": r.loss_runs, "arrivals": r.arrivals, "reordered": r.reordered,
-            "recovered": r.recovered, "loss_rate": r.loss_rate, "gilbert_p": r.gilbert_p,
-            "gilbert_r": r.gilbert_r, "bad_loss": r.bad_loss, "mean_burst": r.mean_burst,
-            "reorder_rate": r.reorder_rate, "recovery_mean": r.recovery_mean,
-            "recovery_p99": r.recovery_p99, "session_id": r.session_id, "depth": r.depth,
-            "run_hist": [r.run_hist[i] for i in range(8)],
-            "recent_packets": r.recent_packets, "recent_lost": r.recent_lost}
 
 
 ENCAP_DEFAULTS = dict(encap="udp", src_mac="02:00:00:00:00:01", dst_mac="02:00:00:00:00:02",
