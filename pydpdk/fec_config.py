@@ -172,6 +172,13 @@ def check_code(code: str, k: int, m: int) -> None:
                              f"m=1), got m={m}")
 
 
+
+def _ns(seconds: float | None) -> int:
+    """Seconds as the native codec's nanoseconds: 0 (off) stays 0, anything
+    else is at least 1 ns."""
+    return max(1, int(seconds * 1e9)) if seconds else 0
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """The settings of one FEC encoder (codec object or pipeline stage), validated.
@@ -291,7 +298,7 @@ class EncoderConfig:
     @property
     def deadline_ns(self) -> int:
         """The deadline in nanoseconds (int), 0 for none (the native codec's unit)."""
-        return max(1, int(self.deadline * 1e9)) if self.deadline else 0
+        return _ns(self.deadline)
 
     def replace(self, **changes: Any) -> EncoderConfig:
         """A copy with *changes* applied, validated again.
@@ -407,12 +414,12 @@ class DecoderConfig:
     @property
     def timeout_ns(self) -> int:
         """The timeout in nanoseconds (int), 0 for none (the native codec's unit)."""
-        return max(1, int(self.timeout * 1e9)) if self.timeout else 0
+        return _ns(self.timeout)
 
     @property
     def measure_window_ns(self) -> int:
         """The measurement window in nanoseconds (int), 0 when off."""
-        return max(1, int(self.measure_window * 1e9)) if self.measure_window else 0
+        return _ns(self.measure_window)
 
     def replace(self, **changes: Any) -> DecoderConfig:
         """A copy with *changes* applied, validated again.
